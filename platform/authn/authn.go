@@ -1,0 +1,227 @@
+// Package authn verifies Souk's access tokens and answers who may do what. Every service
+// checks the caller's token itself with a Verifier, not only the gateway. Keys come from the
+// auth service's JWKS, cached, and fetched again when a token names a key id the cache does
+// not hold (a rotation), at most once per MinRefresh.
+package authn
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/nats-io/nats.go"
+
+	"github.com/souk/souk/subjects"
+)
+
+// Token claims that Souk issues and checks.
+const (
+	// Issuer is the iss of every Souk access token.
+	Issuer = "souk"
+	// Audience is the aud of every Souk access token.
+	Audience = "souk-api"
+	// RolesClaim is the private claim holding the roles.
+	RolesClaim = "roles"
+)
+
+// Claims are the verified facts of an access token.
+type Claims struct {
+	// Subject is the user id (or "service:<name>" for a service token).
+	Subject string
+	// Roles are the roles at the time the token was issued.
+	Roles []string
+	// ID is the token's jti.
+	ID string
+	// ExpiresAt is the token's exp.
+	ExpiresAt time.Time
+}
+
+// Can reports whether the claims' roles grant perm.
+func (c Claims) Can(perm Permission) bool { return Allowed(c.Roles, perm) }
+
+// KeySource fetches the current public key set.
+type KeySource func(ctx context.Context) (jwk.Set, error)
+
+// NATSKeySource fetches the key set from the auth service over NATS.
+func NATSKeySource(nc *nats.Conn) KeySource {
+	return func(ctx context.Context) (jwk.Set, error) {
+		set, err := subjects.AuthJWKS.Call(ctx, nc, subjects.Empty{})
+		if err != nil {
+			return nil, fmt.Errorf("fetch jwks: %w", err)
+		}
+		raw, err := json.Marshal(set)
+		if err != nil {
+			return nil, err
+		}
+		return jwk.Parse(raw)
+	}
+}
+
+// Verifier checks access tokens against a cached key set. It is safe for concurrent use.
+type Verifier struct {
+	source KeySource
+	// MinRefresh is the least time between two fetches caused by unknown key ids, so a flood
+	// of forged kids cannot turn into a flood of fetches.
+	minRefresh time.Duration
+
+	mu        sync.Mutex
+	set       jwk.Set
+	fetchedAt time.Time
+}
+
+// NewVerifier returns a Verifier over source that fetches at most once per minRefresh
+// (one second when zero) on unknown key ids.
+func NewVerifier(source KeySource, minRefresh time.Duration) *Verifier {
+	if minRefresh <= 0 {
+		minRefresh = time.Second
+	}
+	return &Verifier{source: source, minRefresh: minRefresh}
+}
+
+var errInvalidToken = &subjects.Error{Code: 401, Slug: "invalid_token", Message: "invalid or expired access token"}
+
+// Verify checks the signature, issuer, audience and lifetime of token and returns its claims.
+// Every failure is a 401 *subjects.Error that does not say which check failed, except that a
+// key set that cannot be fetched is a 503.
+func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	kid, ok := keyID(token)
+	if !ok {
+		return Claims{}, errInvalidToken
+	}
+	set, err := v.keys(ctx, kid)
+	if err != nil {
+		return Claims{}, &subjects.Error{Code: 503, Slug: "keys_unavailable", Message: "token keys unavailable"}
+	}
+	if _, found := set.LookupKeyID(kid); !found {
+		return Claims{}, errInvalidToken
+	}
+	tok, err := jwt.Parse([]byte(token),
+		jwt.WithKeySet(set),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(Issuer),
+		jwt.WithAudience(Audience),
+		jwt.WithAcceptableSkew(30*time.Second),
+		jwt.WithRequiredClaim("sub"),
+		jwt.WithRequiredClaim("exp"),
+	)
+	if err != nil {
+		return Claims{}, errInvalidToken
+	}
+	var c Claims
+	c.Subject, _ = tok.Subject()
+	c.ID, _ = tok.JwtID()
+	c.ExpiresAt, _ = tok.Expiration()
+	var roles []any
+	if err := tok.Get(RolesClaim, &roles); err == nil {
+		for _, r := range roles {
+			if s, ok := r.(string); ok {
+				c.Roles = append(c.Roles, s)
+			}
+		}
+	}
+	return c, nil
+}
+
+// keys returns a key set that holds kid if one can be had: the cached set, or a fresh one
+// when kid is unknown and the last fetch is older than minRefresh.
+func (v *Verifier) keys(ctx context.Context, kid string) (jwk.Set, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.set != nil {
+		if _, ok := v.set.LookupKeyID(kid); ok || time.Since(v.fetchedAt) < v.minRefresh {
+			return v.set, nil
+		}
+	}
+	set, err := v.source(ctx)
+	if err != nil {
+		if v.set != nil {
+			return v.set, nil // keep serving the keys we know
+		}
+		return nil, err
+	}
+	v.set, v.fetchedAt = set, time.Now()
+	return set, nil
+}
+
+// keyID reads the kid from a compact JWS header without trusting anything else in it.
+func keyID(token string) (string, bool) {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok || len(head) > 1024 {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", false
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&h); err != nil || h.KID == "" {
+		return "", false
+	}
+	return h.KID, true
+}
+
+// ErrNoToken is the 401 for a request that needs a token and carries none.
+var ErrNoToken = &subjects.Error{Code: 401, Slug: "unauthenticated", Message: "authentication required"}
+
+// ErrForbidden is the 403 for a valid token whose roles do not grant the permission.
+var ErrForbidden = &subjects.Error{Code: 403, Slug: "forbidden", Message: "not allowed"}
+
+// Authorize checks an Authorization header value against access. A public access with no
+// header returns zero claims and no error; a header that is present is always verified.
+func (v *Verifier) Authorize(ctx context.Context, header string, access Access) (Claims, error) {
+	if header == "" {
+		if access.IsPublic() {
+			return Claims{}, nil
+		}
+		return Claims{}, ErrNoToken
+	}
+	tok, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || tok == "" {
+		return Claims{}, errInvalidToken
+	}
+	c, err := v.Verify(ctx, tok)
+	if err != nil {
+		return Claims{}, err
+	}
+	if !access.IsPublic() && !c.Can(access.Permission()) {
+		return c, ErrForbidden
+	}
+	return c, nil
+}
+
+type claimsKey struct{}
+
+// WithClaims returns ctx carrying the verified claims of the caller.
+func WithClaims(ctx context.Context, c Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// ClaimsFrom returns the verified claims of the caller; ok is false for an anonymous call.
+func ClaimsFrom(ctx context.Context) (Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(Claims)
+	return c, ok && c.Subject != ""
+}
+
+// MustClaims returns the caller's claims or the 401 to answer with.
+func MustClaims(ctx context.Context) (Claims, error) {
+	c, ok := ClaimsFrom(ctx)
+	if !ok {
+		return Claims{}, ErrNoToken
+	}
+	return c, nil
+}
+
+// IsAuthError reports whether err is a 401 or 403 from this package.
+func IsAuthError(err error) bool {
+	return errors.Is(err, subjects.ErrUnauthorized) || errors.Is(err, subjects.ErrForbidden)
+}

@@ -1,0 +1,218 @@
+// Package rpc serves Souk's NATS micro endpoints with the parts every endpoint needs and no
+// handler should write: a per-request context with the caller's deadline and metadata, token
+// verification against the endpoint's Access, a bounded number of handlers in flight (excess
+// is shed at once with a 503 rather than queued into a timeout), panic recovery, RED metrics,
+// one log line per failure, and the error encoding of subjects.Error in the micro headers.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/subjects"
+)
+
+// Config describes one micro service.
+type Config struct {
+	// Name is the micro service name, as `nats micro ls` shows it ("user", "auth", …).
+	Name string
+	// Version is the service's semantic version.
+	Version string
+	// Description is a line for operators.
+	Description string
+	// MaxInFlight bounds the handlers running at once in this instance; 256 when zero.
+	MaxInFlight int
+	// DefaultTimeout bounds a handler whose caller sent no deadline; 10 s when zero.
+	DefaultTimeout time.Duration
+}
+
+// Deps are what a Service needs from its process.
+type Deps struct {
+	Log      zerolog.Logger
+	NC       *nats.Conn
+	Registry prometheus.Registerer
+	// Verifier checks callers' tokens. Required unless every endpoint is Public.
+	Verifier *authn.Verifier
+}
+
+// Service is a running micro service whose endpoints are added with Handle.
+type Service struct {
+	cfg     Config
+	deps    Deps
+	svc     micro.Service
+	red     *metrics.RED
+	slots   chan struct{}
+	running sync.WaitGroup
+	failed  chan error
+	once    sync.Once
+}
+
+// New registers the micro service on deps.NC. Add endpoints with Handle, then wait on Failed
+// or stop it with Stop.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 10 * time.Second
+	}
+	s := &Service{
+		cfg:    cfg,
+		deps:   deps,
+		red:    metrics.RPC(deps.Registry),
+		slots:  make(chan struct{}, cfg.MaxInFlight),
+		failed: make(chan error, 1),
+	}
+	svc, err := micro.AddService(deps.NC, micro.Config{
+		Name:        cfg.Name,
+		Version:     cfg.Version,
+		Description: cfg.Description,
+		// micro stops the whole service on an async error such as a slow consumer; we
+		// surface that to Run so the process fails loudly instead of running half-dead.
+		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
+			s.fail(fmt.Errorf("%s: nats error on %s: %s", cfg.Name, e.Subject, e.Description))
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
+	}
+	s.svc = svc
+	return s, nil
+}
+
+func (s *Service) fail(err error) {
+	s.once.Do(func() {
+		s.deps.Log.Error().Err(err).Str("service", s.cfg.Name).Msg("service failed")
+		s.failed <- err
+	})
+}
+
+// Failed delivers an error when the service stopped by itself (a NATS error).
+func (s *Service) Failed() <-chan error { return s.failed }
+
+// Handle adds the endpoint at subject, guarded by access, served by h. The micro endpoint's
+// name is the subject's last two tokens ("user_register").
+func (s *Service) Handle(subject string, access authn.Access, h subjects.RawHandler) error {
+	if !access.IsPublic() && s.deps.Verifier == nil {
+		return fmt.Errorf("%s: endpoint %s needs a Verifier", s.cfg.Name, subject)
+	}
+	name := endpointName(subject)
+	err := s.svc.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
+		s.dispatch(subject, access, h, req)
+	}), micro.WithEndpointSubject(subject))
+	if err != nil {
+		return fmt.Errorf("%s: add endpoint %s: %w", s.cfg.Name, subject, err)
+	}
+	return nil
+}
+
+func endpointName(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) >= 2 {
+		parts = parts[len(parts)-2:]
+	}
+	return strings.Join(parts, "_")
+}
+
+// dispatch runs on micro's subscription goroutine: it takes a slot or sheds the request, and
+// hands it to its own goroutine so one slow handler does not hold the others back.
+func (s *Service) dispatch(subject string, access authn.Access, h subjects.RawHandler, req micro.Request) {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.red.Requests.WithLabelValues(s.cfg.Name, subject, "503").Inc()
+		respondError(req, &subjects.Error{Code: 503, Slug: "overloaded", Message: s.cfg.Name + " is overloaded", RetryAfter: 1})
+		return
+	}
+	s.running.Add(1)
+	go func() {
+		defer func() { <-s.slots; s.running.Done() }()
+		s.serve(subject, access, h, req)
+	}()
+}
+
+func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandler, req micro.Request) {
+	start := time.Now()
+	inflight := s.red.InFlight.WithLabelValues(s.cfg.Name, subject)
+	inflight.Inc()
+	defer inflight.Dec()
+
+	meta, deadline := subjects.ReadMeta(nats.Header(req.Headers()))
+	if deadline.IsZero() {
+		deadline = start.Add(s.cfg.DefaultTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	log := s.deps.Log.With().Str("service", s.cfg.Name).Str("endpoint", subject).Logger()
+	if meta.RequestID != "" {
+		log = log.With().Str("request_id", meta.RequestID).Logger()
+	}
+	ctx = log.WithContext(subjects.WithMeta(ctx, meta))
+
+	reply, err := s.call(ctx, access, h, meta, req.Data())
+	code := "200"
+	if err != nil {
+		var se *subjects.Error
+		if !errors.As(err, &se) {
+			log.Error().Err(err).Msg("handler failed")
+			se = subjects.Internal()
+		} else if se.Code >= 500 {
+			log.Warn().Err(se).Msg("handler unavailable")
+		}
+		code = fmt.Sprint(se.Code)
+		respondError(req, se)
+	} else if rerr := req.Respond(reply); rerr != nil {
+		log.Warn().Err(rerr).Msg("respond")
+	}
+	s.red.Requests.WithLabelValues(s.cfg.Name, subject, code).Inc()
+	s.red.Duration.WithLabelValues(s.cfg.Name, subject).Observe(time.Since(start).Seconds())
+}
+
+// call verifies the caller and runs h, turning a panic into an error.
+func (s *Service) call(ctx context.Context, access authn.Access, h subjects.RawHandler, meta subjects.Meta, data []byte) (reply []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	// Handle refuses a non-public endpoint without a Verifier, so a nil one means every
+	// endpoint here is public and there is nothing to check.
+	if s.deps.Verifier != nil {
+		claims, err := s.deps.Verifier.Authorize(ctx, meta.Authorization, access)
+		if err != nil {
+			return nil, err
+		}
+		ctx = authn.WithClaims(ctx, claims)
+	}
+	return h(ctx, data)
+}
+
+func respondError(req micro.Request, e *subjects.Error) {
+	code, desc, body := e.Encode()
+	_ = req.Error(code, desc, body)
+}
+
+// Stop drains the endpoints (no new requests), then waits for the handlers in flight until
+// ctx ends.
+func (s *Service) Stop(ctx context.Context) error {
+	err := s.svc.Stop()
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: handlers still running at shutdown: %w", s.cfg.Name, ctx.Err())
+	}
+	return err
+}

@@ -1,0 +1,173 @@
+package subjects
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Roles. Every registered user is a customer; staff and admin are granted by an admin;
+// service is the role of the tokens the auth service mints for Souk's own service-to-service
+// calls and is never granted to a user.
+const (
+	RoleCustomer = "customer"
+	RoleStaff    = "staff"
+	RoleAdmin    = "admin"
+	RoleService  = "service"
+)
+
+// UserRoles are the roles an admin may grant to a user.
+var UserRoles = []string{RoleCustomer, RoleStaff, RoleAdmin}
+
+// The user service: accounts, credentials, profiles, addresses, email verification.
+var (
+	// UserRegister creates an account (anyone).
+	UserRegister = Endpoint[RegisterRequest, User]{Subject: "souk.user.v1.user.register"}
+	// UserVerifyCredentials checks an email and password and returns who it is; 401 for any
+	// mismatch, unknown email included. Only the auth service (role service) may call it.
+	UserVerifyCredentials = Endpoint[CredentialsRequest, Principal]{Subject: "souk.user.v1.credentials.verify"}
+	// UserPrincipal returns the current id and roles of a user, for the auth service's
+	// refresh (role service).
+	UserPrincipal = Endpoint[UserIDRequest, Principal]{Subject: "souk.user.v1.principal.get"}
+	// UserMe returns the caller's own profile.
+	UserMe = Endpoint[Empty, User]{Subject: "souk.user.v1.me.get"}
+	// UserUpdateMe changes the caller's name, locale or addresses.
+	UserUpdateMe = Endpoint[UpdateMeRequest, User]{Subject: "souk.user.v1.me.update"}
+	// UserVerifyEmail consumes an email verification token (anyone holding the token).
+	UserVerifyEmail = Endpoint[VerifyEmailRequest, Empty]{Subject: "souk.user.v1.email.verify"}
+	// UserList lists accounts (admin).
+	UserList = Endpoint[ListRequest, UserPage]{Subject: "souk.user.v1.user.list"}
+	// UserSetRoles replaces a user's roles (admin).
+	UserSetRoles = Endpoint[SetRolesRequest, User]{Subject: "souk.user.v1.user.set_roles"}
+)
+
+// The auth service: signing keys, access tokens, refresh sessions.
+var (
+	// AuthLogin exchanges an email and password for a token pair (anyone).
+	AuthLogin = Endpoint[LoginRequest, TokenPair]{Subject: "souk.auth.v1.session.login"}
+	// AuthRefresh rotates a refresh token into a new pair; a spent token revokes its whole
+	// session family (anyone holding the token).
+	AuthRefresh = Endpoint[RefreshRequest, TokenPair]{Subject: "souk.auth.v1.session.refresh"}
+	// AuthLogout ends the session of a refresh token that belongs to the caller.
+	AuthLogout = Endpoint[RefreshRequest, Empty]{Subject: "souk.auth.v1.session.logout"}
+	// AuthJWKS returns the public signing keys, current and still-valid old ones (anyone).
+	AuthJWKS = Endpoint[Empty, JWKS]{Subject: "souk.auth.v1.jwks.get"}
+	// AuthRotateKey makes a new signing key current; the old one stays published until the
+	// tokens it signed have expired (admin).
+	AuthRotateKey = Endpoint[Empty, KeyInfo]{Subject: "souk.auth.v1.key.rotate"}
+)
+
+// RegisterRequest is the body of POST /v1/auth/register.
+type RegisterRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+	// Locale is a BCP 47 tag such as "en" or "de-AT"; "en" when empty.
+	Locale string `json:"locale,omitempty"`
+}
+
+// CredentialsRequest carries a login attempt to the user service.
+type CredentialsRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// UserIDRequest names one user.
+type UserIDRequest struct {
+	ID string `json:"id"`
+}
+
+// Principal is who a token speaks for.
+type Principal struct {
+	UserID string   `json:"user_id"`
+	Roles  []string `json:"roles"`
+}
+
+// Address is a postal address of a user's address book or of an order.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	Region     string `json:"region,omitempty"`
+	PostalCode string `json:"postal_code"`
+	// Country is ISO 3166-1 alpha-2, upper case.
+	Country string `json:"country"`
+	Phone   string `json:"phone,omitempty"`
+}
+
+// User is an account's profile as its owner and admins see it. It never carries credentials.
+type User struct {
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	Name          string    `json:"name"`
+	Locale        string    `json:"locale"`
+	Roles         []string  `json:"roles"`
+	EmailVerified bool      `json:"email_verified"`
+	Addresses     []Address `json:"addresses"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// UpdateMeRequest is the body of PATCH /v1/users/me; absent fields stay as they are.
+type UpdateMeRequest struct {
+	Name      *string    `json:"name,omitempty"`
+	Locale    *string    `json:"locale,omitempty"`
+	Addresses *[]Address `json:"addresses,omitempty"`
+}
+
+// VerifyEmailRequest is the body of POST /v1/auth/verify-email.
+type VerifyEmailRequest struct {
+	Token string `json:"token"`
+}
+
+// ListRequest asks for one page of a keyset-paginated list.
+type ListRequest struct {
+	// Limit is the page size, 1..100; 20 when zero.
+	Limit int `json:"limit,omitempty"`
+	// Cursor is the opaque next_cursor of the previous page.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// UserPage is one page of users.
+type UserPage struct {
+	Items      []User `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// SetRolesRequest is the body of PUT /v1/admin/users/{id}/roles.
+type SetRolesRequest struct {
+	ID    string   `json:"id"`
+	Roles []string `json:"roles"`
+}
+
+// LoginRequest is the body of POST /v1/auth/login.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// RefreshRequest is the body of POST /v1/auth/refresh and /v1/auth/logout.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// TokenPair is the answer to a login or a refresh.
+type TokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	// TokenType is always "Bearer".
+	TokenType string `json:"token_type"`
+	// ExpiresIn is the access token's lifetime in seconds.
+	ExpiresIn int `json:"expires_in"`
+}
+
+// JWKS is a JSON Web Key Set (RFC 7517) of public keys, passed through as raw JSON.
+type JWKS struct {
+	Keys []json.RawMessage `json:"keys"`
+}
+
+// KeyInfo describes a signing key without its private part.
+type KeyInfo struct {
+	KID       string    `json:"kid"`
+	Algorithm string    `json:"alg"`
+	CreatedAt time.Time `json:"created_at"`
+}

@@ -1,0 +1,90 @@
+package subjects
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Header names. Metadata rides in headers, never in bodies.
+const (
+	// HeaderAuthorization carries "Bearer <access token>" of the end user (or service) on
+	// whose behalf a request is made.
+	HeaderAuthorization = "Authorization"
+	// HeaderRequestID carries the gateway's request id, so one id follows a request through
+	// every log line of every service.
+	HeaderRequestID = "Souk-Request-Id"
+	// HeaderDeadline carries the caller's deadline in Unix milliseconds; the server derives the
+	// handler's context from it.
+	HeaderDeadline = "Souk-Deadline"
+	// HeaderTraceparent is the W3C trace context.
+	HeaderTraceparent = "traceparent"
+	// HeaderMsgID is JetStream's de-duplication header; events set it to their event_id.
+	HeaderMsgID = nats.MsgIdHdr
+	// HeaderError and HeaderErrorCode are the micro error headers.
+	HeaderError     = "Nats-Service-Error"
+	HeaderErrorCode = "Nats-Service-Error-Code"
+)
+
+// Meta is the request metadata that travels in headers.
+type Meta struct {
+	// Authorization is the raw Authorization header value ("Bearer …"), or empty.
+	Authorization string
+	// RequestID identifies the request in logs.
+	RequestID string
+	// Traceparent is the W3C trace context, passed through untouched.
+	Traceparent string
+}
+
+type metaKey struct{}
+
+// WithMeta returns ctx carrying m; Call sends it as headers.
+func WithMeta(ctx context.Context, m Meta) context.Context {
+	return context.WithValue(ctx, metaKey{}, m)
+}
+
+// MetaFrom returns the metadata carried by ctx (zero when none).
+func MetaFrom(ctx context.Context) Meta {
+	m, _ := ctx.Value(metaKey{}).(Meta)
+	return m
+}
+
+// WithAuthorization returns ctx whose calls carry the bearer token tok.
+func WithAuthorization(ctx context.Context, tok string) context.Context {
+	m := MetaFrom(ctx)
+	m.Authorization = "Bearer " + tok
+	return WithMeta(ctx, m)
+}
+
+// ReadMeta extracts the metadata of a received message and the caller's deadline (zero when
+// the caller sent none).
+func ReadMeta(h nats.Header) (Meta, time.Time) {
+	m := Meta{
+		Authorization: h.Get(HeaderAuthorization),
+		RequestID:     h.Get(HeaderRequestID),
+		Traceparent:   h.Get(HeaderTraceparent),
+	}
+	var deadline time.Time
+	if ms, err := strconv.ParseInt(h.Get(HeaderDeadline), 10, 64); err == nil && ms > 0 {
+		deadline = time.UnixMilli(ms)
+	}
+	return m, deadline
+}
+
+func writeMeta(ctx context.Context, h nats.Header) {
+	m := MetaFrom(ctx)
+	if m.Authorization != "" {
+		h.Set(HeaderAuthorization, m.Authorization)
+	}
+	if m.RequestID != "" {
+		h.Set(HeaderRequestID, m.RequestID)
+	}
+	if m.Traceparent != "" {
+		h.Set(HeaderTraceparent, m.Traceparent)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		h.Set(HeaderDeadline, strconv.FormatInt(d.UnixMilli(), 10))
+	}
+}

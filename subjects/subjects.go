@@ -1,0 +1,116 @@
+// Package subjects is Souk's wire contract: every NATS subject, and every request, reply and
+// event type that crosses it. A typed Endpoint ties a subject to its request and reply types so
+// that a wrong call does not compile; Call (client side) and Serve (server side) are written
+// once, here.
+//
+// Contracts only grow: add optional fields. A rename or a retype is a new v2 subject. The
+// golden JSON tests in this package keep an accidental change from slipping through.
+//
+// This package imports nothing of Souk's: services, the gateway and the platform kits all
+// depend on it, never the other way round.
+package subjects
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultTimeout bounds a Call whose context carries no deadline.
+const DefaultTimeout = 5 * time.Second
+
+// Endpoint describes one request-reply subject and the types that travel on it.
+type Endpoint[Req, Rep any] struct {
+	// Subject is the full NATS subject, souk.<service>.v1.<noun>.<verb>.
+	Subject string
+}
+
+// RawHandler is a decoded-bytes handler: it receives the request body and returns the reply
+// body, or an error that the transport turns into micro error headers.
+type RawHandler func(ctx context.Context, data []byte) ([]byte, error)
+
+// Call sends req to the endpoint and decodes the reply. The context's deadline (or
+// DefaultTimeout) bounds the wait and travels to the server in the Souk-Deadline header, and
+// the metadata in ctx (see WithAuthorization, WithRequestID) travels as headers. A service
+// error comes back as *Error, so errors.As works across processes. No responders is
+// ErrUnavailable and a timeout ErrTimeout, both *Error too.
+func (e Endpoint[Req, Rep]) Call(ctx context.Context, nc *nats.Conn, req Req) (Rep, error) {
+	var rep Rep
+	body, err := json.Marshal(req)
+	if err != nil {
+		return rep, fmt.Errorf("%s: encode request: %w", e.Subject, err)
+	}
+	data, err := Request(ctx, nc, e.Subject, body)
+	if err != nil {
+		return rep, err
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return rep, fmt.Errorf("%s: decode reply: %w", e.Subject, err)
+	}
+	return rep, nil
+}
+
+// Request is the untyped form of Call: it sends body with the metadata of ctx and returns the
+// reply body or the typed error. The gateway uses it to pass replies through without decoding.
+func Request(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	writeMeta(ctx, msg.Header)
+	reply, err := nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, &Error{Code: 503, Slug: "unavailable", Message: "service unavailable: " + subject}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return nil, &Error{Code: 504, Slug: "timeout", Message: "service timed out: " + subject}
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", subject, err)
+	}
+	if code := reply.Header.Get(HeaderErrorCode); code != "" {
+		return nil, decodeError(code, reply.Header.Get(HeaderError), reply.Data)
+	}
+	return reply.Data, nil
+}
+
+// Serve adapts a typed handler to a RawHandler: it decodes the request (a malformed body is a
+// 400 naming the problem), calls fn and encodes the reply.
+func (e Endpoint[Req, Rep]) Serve(fn func(ctx context.Context, req Req) (Rep, error)) RawHandler {
+	return func(ctx context.Context, data []byte) ([]byte, error) {
+		var req Req
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &req); err != nil {
+				return nil, BadRequest("", "malformed request body: "+jsonProblem(err))
+			}
+		}
+		rep, err := fn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(rep)
+	}
+}
+
+// jsonProblem describes a decoding error without echoing the client's bytes at length.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type.String())
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return "invalid JSON at offset " + strconv.FormatInt(syntaxErr.Offset, 10)
+	}
+	return "invalid JSON"
+}
+
+// Empty is the request or reply of an endpoint that carries no body.
+type Empty struct{}

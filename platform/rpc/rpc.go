@@ -216,3 +216,17 @@ func (s *Service) Stop(ctx context.Context) error {
 	}
 	return err
 }
+
+// Wait blocks until ctx ends, then stops the service gracefully within shutdown; or returns at
+// once with the error when the service fails by itself. A service's Run ends with it.
+func (s *Service) Wait(ctx context.Context, shutdown time.Duration) error {
+	select {
+	case err := <-s.failed:
+		_ = s.svc.Stop()
+		return err
+	case <-ctx.Done():
+		stopCtx, cancel := context.WithTimeout(context.Background(), shutdown)
+		defer cancel()
+		return s.Stop(stopCtx)
+	}
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/pg"
+)
+
+// Config is everything `souk` reads from its environment, each value also a flag. Flags win
+// over the environment; the environment wins over the defaults.
+type Config struct {
+	HTTPAddr      string
+	NATSListen    string
+	natsExplicit  bool
+	NATSURL       string
+	DatabaseURL   string
+	DataDir       string
+	LogLevel      string
+	LogFormat     string
+	AdminEmail    string
+	AdminPassword string
+	CORSOrigins   string
+	VerifyURL     string
+}
+
+const (
+	defaultNATSListen  = "127.0.0.1:4222"
+	defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/souk?sslmode=disable"
+)
+
+type setting struct {
+	env, flag, def, help string
+	dst                  *string
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"SOUK_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "gateway listen address", &c.HTTPAddr},
+		{"SOUK_NATS_LISTEN", "nats-listen", defaultNATSListen, "embedded NATS server listen address (when NATS_URL is empty)", &c.NATSListen},
+		{"NATS_URL", "nats-url", "", "join this NATS server instead of embedding one", &c.NATSURL},
+		{"DATABASE_URL", "database-url", defaultDatabaseURL, "PostgreSQL URL; the database is created when missing", &c.DatabaseURL},
+		{"SOUK_DATA_DIR", "data-dir", "./data", "directory of the embedded NATS server's JetStream files", &c.DataDir},
+		{"SOUK_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", &c.LogLevel},
+		{"SOUK_LOG_FORMAT", "log-format", "", "json or console (console at a terminal by default)", &c.LogFormat},
+		{"SOUK_ADMIN_EMAIL", "admin-email", "", "admin account ensured at start-up (with SOUK_ADMIN_PASSWORD)", &c.AdminEmail},
+		{"SOUK_ADMIN_PASSWORD", "admin-password", "", "password of that admin account (prefer the environment to the flag)", &c.AdminPassword},
+		{"SOUK_CORS_ORIGINS", "cors-origins", "", "comma-separated origins allowed by CORS", &c.CORSOrigins},
+		{"SOUK_VERIFY_URL", "verify-url", "http://127.0.0.1:8080/v1/auth/verify-email?token=", "base of the email verification link", &c.VerifyURL},
+	}
+}
+
+// parseConfig reads the environment (through getenv) and then the flags in args, and returns
+// the validated Config and the remaining positional arguments.
+func parseConfig(name string, args []string, getenv func(string) string, out io.Writer) (Config, []string, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	for _, s := range c.settings() {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.StringVar(s.dst, s.flag, def, s.help+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "nats-listen" {
+			c.natsExplicit = true
+		}
+	})
+	if getenv("SOUK_NATS_LISTEN") != "" {
+		c.natsExplicit = true
+	}
+	return c, fs.Args(), c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for _, a := range []struct{ name, v string }{{"SOUK_HTTP_ADDR", c.HTTPAddr}, {"SOUK_NATS_LISTEN", c.NATSListen}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want host:port", a.name, a.v))
+		}
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		errs = append(errs, errors.New("SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD go together: set both or neither"))
+	}
+	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("SOUK_LOG_FORMAT %q: want json or console", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) corsOrigins() []string {
+	var out []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// MarshalZerologObject logs the configuration with its secrets redacted.
+func (c Config) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("http_addr", c.HTTPAddr).Str("nats_url", c.NATSURL).Str("nats_listen", c.NATSListen).
+		Str("database_url", pg.Redact(c.DatabaseURL)).Str("data_dir", c.DataDir).
+		Str("admin_email", c.AdminEmail).Bool("admin_password_set", c.AdminPassword != "").
+		Str("cors_origins", c.CORSOrigins)
+}

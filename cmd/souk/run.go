@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/gateway"
+	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/platform/authn"
+	soukLog "github.com/souk/souk/platform/log"
+	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/services/auth"
+	"github.com/souk/souk/services/user"
+)
+
+// env is what the parts of one process share.
+type env struct {
+	cfg      Config
+	log      zerolog.Logger
+	db       *pgxpool.Pool
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	registry *prometheus.Registry
+}
+
+// service is one runnable service of the binary.
+type service struct {
+	name    string
+	migrate func(context.Context, *pgxpool.Pool) error
+	run     func(context.Context, *env) error
+}
+
+// services lists every service, in start order.
+var services = []service{
+	{name: "user", migrate: user.Migrate, run: func(ctx context.Context, e *env) error {
+		return user.Run(ctx, user.Config{AdminEmail: e.cfg.AdminEmail, AdminPassword: e.cfg.AdminPassword, VerifyURL: e.cfg.VerifyURL},
+			user.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "auth", migrate: auth.Migrate, run: func(ctx context.Context, e *env) error {
+		return auth.Run(ctx, auth.Config{}, auth.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+}
+
+func serviceNames() []string {
+	names := make([]string, len(services))
+	for i, s := range services {
+		names[i] = s.name
+	}
+	return names
+}
+
+// targets resolves the positional arguments of `souk run` into the services to run and
+// whether to run the gateway.
+func targets(args []string) ([]service, bool, error) {
+	if len(args) == 0 || slices.Contains(args, "all") {
+		return services, true, nil
+	}
+	var picked []service
+	withGateway := false
+	for _, a := range args {
+		if a == "gateway" {
+			withGateway = true
+			continue
+		}
+		i := slices.IndexFunc(services, func(s service) bool { return s.name == a })
+		if i < 0 {
+			return nil, false, fmt.Errorf("unknown target %q: want all, gateway or one of %s", a, strings.Join(serviceNames(), ", "))
+		}
+		if !slices.ContainsFunc(picked, func(s service) bool { return s.name == a }) {
+			picked = append(picked, services[i])
+		}
+	}
+	return picked, withGateway, nil
+}
+
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, rest, err := parseConfig("souk run", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	picked, withGateway, err := targets(rest)
+	if err != nil {
+		return err
+	}
+	log, err := soukLog.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
+
+	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry()}
+	if len(picked) > 0 {
+		if e.db, err = openDB(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+		defer e.db.Close()
+	}
+	ns, err := startNATS(cfg, log)
+	if err != nil {
+		return err
+	}
+	url := cfg.NATSURL
+	if ns != nil {
+		url = ns.ClientURL()
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		log.Info().Str("url", url).Str("try", "nats --server "+url+" micro ls").Msg("embedded NATS server ready")
+	}
+	if e.nc, err = bus.Connect(url, "souk", log); err != nil {
+		return err
+	}
+	defer drain(e.nc, log)
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		return err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = bus.EnsureBuckets(setupCtx, e.js)
+	cancel()
+	if err != nil {
+		return err
+	}
+	return runParts(ctx, e, picked, withGateway)
+}
+
+// runParts runs the services and the gateway until ctx ends or one of them fails, then stops
+// them all and returns the first failure.
+func runParts(ctx context.Context, e *env, picked []service, withGateway bool) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type result struct {
+		name string
+		err  error
+	}
+	done := make(chan result)
+	n := 0
+	start := func(name string, run func(context.Context) error) {
+		n++
+		go func() {
+			err := run(ctx)
+			if err != nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+			done <- result{name, err}
+		}()
+	}
+	for _, s := range picked {
+		start(s.name, func(ctx context.Context) error { return s.run(ctx, e) })
+	}
+	if withGateway {
+		start("gateway", func(ctx context.Context) error { return runGateway(ctx, e) })
+	}
+	var errs []error
+	for range n {
+		r := <-done
+		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+			e.log.Error().Err(r.err).Str("part", r.name).Msg("stopped with an error")
+			errs = append(errs, fmt.Errorf("%s: %w", r.name, r.err))
+		} else {
+			e.log.Info().Str("part", r.name).Msg("stopped")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func runGateway(ctx context.Context, e *env) error {
+	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second)
+	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins()},
+		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
+}
+
+func startNATS(cfg Config, log zerolog.Logger) (*server.Server, error) {
+	if cfg.NATSURL != "" {
+		return nil, nil
+	}
+	return bus.StartServer(bus.ServerConfig{
+		Listen:         cfg.NATSListen,
+		ListenExplicit: cfg.natsExplicit,
+		StoreDir:       filepath.Join(cfg.DataDir, "jetstream"),
+	}, log)
+}
+
+// openDB opens the pool, with an answer a newcomer can act on when PostgreSQL is not there.
+func openDB(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	db, err := pg.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w\nSouk keeps its records in PostgreSQL: start a PostgreSQL server, or point DATABASE_URL at one (now %s)", err, pg.Redact(dsn))
+	}
+	return db, nil
+}
+
+func drain(nc *nats.Conn, log zerolog.Logger) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		log.Warn().Msg("nats drain timed out")
+		nc.Close()
+	}
+}
+
+func namesOf(ss []service) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.name
+	}
+	return out
+}
+
+func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, _, err := parseConfig("souk migrate", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, s := range services {
+		if err := s.migrate(ctx, db); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "migrated", s.name)
+	}
+	return nil
+}

@@ -155,3 +155,45 @@ func (l *serverLog) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format
 func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
 func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
 func (l *serverLog) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+
+// DuplicateWindow is the JetStream de-duplication window of every stream. It exceeds the
+// outbox relay's resend window after an unclean stop (3 min), so a republished event that
+// had survived is dropped here.
+const DuplicateWindow = 10 * time.Minute
+
+// Streams are Souk's JetStream streams as code, one per publishing domain, plus the dead
+// letters. File storage; limits keep a laptop's disk safe.
+var Streams = []jetstream.StreamConfig{
+	stream("USERS", "account events", "souk.evt.user.>"),
+	stream("CATALOG", "product and category changes", "souk.evt.catalog.>"),
+	stream("INVENTORY", "stock levels and reservations", "souk.evt.inventory.>"),
+	stream("ORDERS", "order lifecycle, the checkout saga", "souk.evt.order.>"),
+	stream("PAYMENTS", "payments and refunds", "souk.evt.payment.>"),
+	stream("PROMOTIONS", "coupon redemptions", "souk.evt.promotion.>"),
+	stream("SHIPPING", "shipments and tracking", "souk.evt.shipping.>"),
+	stream("DLQ", "dead letters: messages that failed past their redelivery limit, with the error", "souk.dlq.>"),
+}
+
+func stream(name, desc, subject string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: desc,
+		Subjects:    []string{subject},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      30 * 24 * time.Hour,
+		MaxBytes:    256 << 20,
+		Duplicates:  DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// EnsureStreams creates or updates every stream of Streams.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range Streams {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

@@ -15,7 +15,7 @@ import (
 // Server starts an embedded server for t and returns it with a client connection to it.
 func Server(t testing.TB) (*server.Server, *nats.Conn) {
 	t.Helper()
-	ns, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 1 << 30}, zerolog.Nop())
+	ns, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), MaxMemory: 64 << 20, MaxStore: 4 << 30}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("natstest: %v", err)
 	}

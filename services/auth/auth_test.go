@@ -1,0 +1,270 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/services/user"
+	"github.com/souk/souk/subjects"
+)
+
+const (
+	adminEmail    = "root@souk.example"
+	adminPassword = "an admin's long passphrase"
+	alicePassword = "correct horse battery"
+)
+
+// kid reads the key id of a compact JWS.
+func kid(t *testing.T, tok string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil || h.KID == "" || h.Alg != "EdDSA" {
+		t.Fatalf("header %s: %v", raw, err)
+	}
+	return h.KID
+}
+
+func TestAuthService(t *testing.T) {
+	e := newEnv(t)
+	e.start(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword})
+	ctx, nc := e.ctx, e.nc
+	alice := e.register("alice@example.com", alicePassword, "Alice")
+	verifier := authn.NewVerifier(authn.NATSKeySource(nc), time.Millisecond)
+	admin := e.login(adminEmail, adminPassword)
+	var alicePair subjects.TokenPair // bcrypt is slow under -race: log in no more than needed
+
+	t.Run("login", func(t *testing.T) {
+		pair := e.login("Alice@example.com", alicePassword)
+		alicePair = pair
+		if pair.TokenType != "Bearer" || pair.ExpiresIn != 900 || pair.RefreshToken == "" {
+			t.Fatalf("pair: %+v", pair)
+		}
+		c, err := verifier.Verify(ctx, pair.AccessToken)
+		if err != nil || c.Subject != alice.ID || strings.Join(c.Roles, ",") != "customer" || c.ID == "" ||
+			time.Until(c.ExpiresAt) > 15*time.Minute || time.Until(c.ExpiresAt) < 14*time.Minute {
+			t.Fatalf("claims %+v, %v", c, err)
+		}
+		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "alice@example.com", Password: "wrong but long enough"})
+		wantErr(t, err, 401, "invalid_credentials", "")
+		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "nobody@example.com", Password: alicePassword})
+		wantErr(t, err, 401, "invalid_credentials", "")
+		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "alice@example.com", Password: strings.Repeat("x", 100)})
+		wantErr(t, err, 401, "invalid_credentials", "")
+		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{})
+		wantErr(t, err, 400, "validation", "email")
+		wantErr(t, err, 400, "validation", "password")
+	})
+
+	t.Run("jwks", func(t *testing.T) {
+		set, err := subjects.AuthJWKS.Call(ctx, nc, subjects.Empty{})
+		if err != nil || len(set.Keys) != 1 {
+			t.Fatalf("jwks %+v, %v", set, err)
+		}
+		var k map[string]any
+		_ = json.Unmarshal(set.Keys[0], &k)
+		if k["alg"] != "EdDSA" || k["use"] != "sig" || k["kty"] != "OKP" || k["kid"] == "" || k["d"] != nil {
+			t.Fatalf("jwk %v", k)
+		}
+	})
+
+	t.Run("refresh rotates, reuse revokes the family", func(t *testing.T) {
+		first := e.login("alice@example.com", alicePassword)
+		second, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: first.RefreshToken})
+		if err != nil || second.RefreshToken == first.RefreshToken {
+			t.Fatalf("refresh: %+v, %v", second, err)
+		}
+		if c, err := verifier.Verify(ctx, second.AccessToken); err != nil || c.Subject != alice.ID {
+			t.Fatalf("refreshed claims %+v, %v", c, err)
+		}
+		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: first.RefreshToken})
+		wantErr(t, err, 401, "refresh_token_reused", "")
+		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: second.RefreshToken})
+		wantErr(t, err, 401, "", "")
+		// Another session of the same user is untouched.
+		other := e.login("alice@example.com", alicePassword)
+		if _, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: other.RefreshToken}); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"x", strings.Repeat("A", 43), strings.Repeat("!", 43)} {
+			_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: bad})
+			wantErr(t, err, 401, "invalid_refresh_token", "")
+		}
+		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{})
+		wantErr(t, err, 400, "validation", "refresh_token")
+		if strings.Contains(e.log.String(), first.RefreshToken) {
+			t.Fatal("a refresh token is in the log")
+		}
+	})
+
+	t.Run("concurrent refresh with one token: exactly one wins", func(t *testing.T) {
+		pair := e.login("alice@example.com", alicePassword)
+		const n = 8
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		var won subjects.TokenPair
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
+				if err == nil {
+					mu.Lock()
+					wins++
+					won = next
+					mu.Unlock()
+				} else if !errors.Is(err, subjects.ErrUnauthorized) {
+					t.Errorf("loser: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d refreshes won", wins)
+		}
+		// The losers presented a token spent by someone else: that is reuse, so the session
+		// is revoked and the winner's new refresh token is dead too.
+		_, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: won.RefreshToken})
+		wantErr(t, err, 401, "", "")
+	})
+
+	t.Run("logout", func(t *testing.T) {
+		pair := e.login("alice@example.com", alicePassword)
+		_, err := subjects.AuthLogout.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
+		wantErr(t, err, 401, "", "")
+		// Someone else's token: the same empty answer, and nothing changes.
+		if _, err := subjects.AuthLogout.Call(e.as(admin.AccessToken), nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := subjects.AuthLogout.Call(e.as(pair.AccessToken), nc, subjects.RefreshRequest{RefreshToken: strings.Repeat("A", 43)}); err != nil {
+			t.Fatal(err)
+		}
+		next, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
+		if err != nil {
+			t.Fatalf("another user's logout ended the session: %v", err)
+		}
+		for range 2 {
+			if _, err := subjects.AuthLogout.Call(e.as(next.AccessToken), nc, subjects.RefreshRequest{RefreshToken: next.RefreshToken}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: next.RefreshToken})
+		wantErr(t, err, 401, "invalid_refresh_token", "")
+	})
+
+	t.Run("refresh reads current roles", func(t *testing.T) {
+		pair := e.login("alice@example.com", alicePassword)
+		if _, err := subjects.UserSetRoles.Call(e.as(admin.AccessToken), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{"customer", "staff"}}); err != nil {
+			t.Fatal(err)
+		}
+		next, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := verifier.Verify(ctx, next.AccessToken); err != nil || strings.Join(c.Roles, ",") != "customer,staff" {
+			t.Fatalf("claims %+v, %v", c, err)
+		}
+	})
+
+	t.Run("the service endpoints refuse a forged caller", func(t *testing.T) {
+		_, err := subjects.UserVerifyCredentials.Call(ctx, nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
+		wantErr(t, err, 401, "", "")
+		_, err = subjects.UserVerifyCredentials.Call(e.as(alicePair.AccessToken), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
+		wantErr(t, err, 403, "", "")
+		_, err = subjects.UserPrincipal.Call(ctx, nc, subjects.UserIDRequest{ID: alice.ID})
+		wantErr(t, err, 401, "", "")
+	})
+
+	t.Run("key rotation", func(t *testing.T) {
+		old := e.login("alice@example.com", alicePassword)
+		_, err := subjects.AuthRotateKey.Call(e.as(old.AccessToken), nc, subjects.Empty{})
+		wantErr(t, err, 403, "", "")
+		_, err = subjects.AuthRotateKey.Call(ctx, nc, subjects.Empty{})
+		wantErr(t, err, 401, "", "")
+		info, err := subjects.AuthRotateKey.Call(e.as(admin.AccessToken), nc, subjects.Empty{})
+		if err != nil || info.KID == "" || info.KID == kid(t, old.AccessToken) || info.Algorithm != "EdDSA" {
+			t.Fatalf("rotate: %+v, %v", info, err)
+		}
+		fresh, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: old.RefreshToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid(t, fresh.AccessToken) != info.KID {
+			t.Fatalf("new token signed by %s, want %s", kid(t, fresh.AccessToken), info.KID)
+		}
+		// A verifier that never saw the keys, and the one that cached the old set.
+		for _, v := range []*authn.Verifier{authn.NewVerifier(authn.NATSKeySource(nc), time.Millisecond), verifier} {
+			for _, tok := range []string{old.AccessToken, fresh.AccessToken} {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					t.Fatalf("verify %s: %v", kid(t, tok), err)
+				}
+			}
+		}
+		set, err := subjects.AuthJWKS.Call(ctx, nc, subjects.Empty{})
+		if err != nil || len(set.Keys) != 2 {
+			t.Fatalf("jwks after rotation: %d keys, %v", len(set.Keys), err)
+		}
+		// The old access token still works on the services.
+		if _, err := subjects.UserMe.Call(e.as(old.AccessToken), nc, subjects.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := subjects.UserMe.Call(e.as(fresh.AccessToken), nc, subjects.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := subjects.AuthLogout.Call(e.as(old.AccessToken), nc, subjects.RefreshRequest{RefreshToken: fresh.RefreshToken}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestKVUpdateStaleRevision pins down the error the sessions store matches on: an Update with
+// a stale revision is jetstream.ErrKeyRevisionMismatch, carrying API error 10071.
+func TestKVUpdateStaleRevision(t *testing.T) {
+	_, nc := natstest.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureBuckets(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, bus.BucketSessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := kv.Create(ctx, "tok.abc", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, "tok.abc", []byte(`{"spent":true}`), rev); err != nil {
+		t.Fatal(err)
+	}
+	_, err = kv.Update(ctx, "tok.abc", []byte(`{"spent":true}`), rev)
+	var apiErr *jetstream.APIError
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || !errors.As(err, &apiErr) ||
+		apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		t.Fatalf("stale update: %v (%T)", err, err)
+	}
+	t.Logf("stale revision error: %v (code %d)", err, apiErr.ErrorCode)
+}

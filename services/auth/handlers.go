@@ -1,0 +1,223 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/subjects"
+)
+
+// handlers serves the endpoints.
+type handlers struct {
+	nc         *nats.Conn
+	keys       *keyring
+	service    *serviceToken
+	sessions   *Sessions
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+}
+
+// maxCredential bounds the email and password a login may send on to the user service.
+const maxCredential = 1024
+
+func (h *handlers) login(ctx context.Context, req subjects.LoginRequest) (subjects.TokenPair, error) {
+	var problems []subjects.FieldError
+	if req.Email == "" {
+		problems = append(problems, subjects.FieldError{Field: "email", Message: "is required"})
+	} else if len(req.Email) > maxCredential {
+		problems = append(problems, subjects.FieldError{Field: "email", Message: "is too long"})
+	}
+	if req.Password == "" {
+		problems = append(problems, subjects.FieldError{Field: "password", Message: "is required"})
+	} else if len(req.Password) > maxCredential {
+		problems = append(problems, subjects.FieldError{Field: "password", Message: "is too long"})
+	}
+	if err := subjects.Invalid(problems); err != nil {
+		return subjects.TokenPair{}, err
+	}
+	sctx, err := h.service.ctx(ctx)
+	if err != nil {
+		return subjects.TokenPair{}, err
+	}
+	p, err := subjects.UserVerifyCredentials.Call(sctx, h.nc, subjects.CredentialsRequest(req))
+	if err != nil {
+		return subjects.TokenPair{}, upstream(err, "verify credentials")
+	}
+	fam, err := uuid.NewV7()
+	if err != nil {
+		return subjects.TokenPair{}, err
+	}
+	now := time.Now().UTC()
+	if err := h.sessions.CreateFamily(ctx, fam.String(), familyEntry{UserID: p.UserID, CreatedAt: now, LastUsed: now}); err != nil {
+		return subjects.TokenPair{}, err
+	}
+	return h.issue(ctx, p, fam.String())
+}
+
+// upstream maps an error of a call to the user service: a credentials mismatch is ours to
+// tell, unavailability and timeouts pass through, anything else is our fault and masked.
+func upstream(err error, what string) error {
+	var se *subjects.Error
+	switch {
+	case errors.As(err, &se) && se.Code == http.StatusUnauthorized && se.Slug == "invalid_credentials":
+		return wireError(ErrBadCredentials)
+	case errors.As(err, &se) && se.Code == http.StatusNotFound:
+		return wireError(ErrInvalidRefresh) // the user is gone
+	case errors.As(err, &se) && (se.Code == http.StatusServiceUnavailable || se.Code == http.StatusGatewayTimeout):
+		return se
+	}
+	// %v, not %w: a 4xx of the user service here is a bug of ours, not the client's.
+	return fmt.Errorf("%s: %v", what, err)
+}
+
+// issue mints an access token for p and a new refresh token in family fam.
+func (h *handlers) issue(ctx context.Context, p subjects.Principal, fam string) (subjects.TokenPair, error) {
+	access, err := h.keys.mint(ctx, p.UserID, p.Roles, h.accessTTL)
+	if err != nil {
+		return subjects.TokenPair{}, err
+	}
+	refresh, hash, err := newRefreshToken()
+	if err != nil {
+		return subjects.TokenPair{}, err
+	}
+	if err := h.sessions.AddToken(ctx, hash, tokenEntry{Family: fam, UserID: p.UserID, IssuedAt: time.Now().UTC()}); err != nil {
+		return subjects.TokenPair{}, err
+	}
+	return subjects.TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresIn: int(h.accessTTL / time.Second)}, nil
+}
+
+func (h *handlers) refresh(ctx context.Context, req subjects.RefreshRequest) (subjects.TokenPair, error) {
+	if req.RefreshToken == "" {
+		return subjects.TokenPair{}, subjects.BadRequest("refresh_token", "is required")
+	}
+	if !validRefreshToken(req.RefreshToken) {
+		return subjects.TokenPair{}, wireError(ErrInvalidRefresh)
+	}
+	hash := hashToken(req.RefreshToken)
+	tok, rev, err := h.sessions.Token(ctx, hash)
+	if err != nil {
+		return subjects.TokenPair{}, wireError(err)
+	}
+	fam, _, err := h.sessions.Family(ctx, tok.Family)
+	if err != nil {
+		return subjects.TokenPair{}, wireError(err)
+	}
+	if fam.Revoked || time.Since(tok.IssuedAt) > h.refreshTTL {
+		return subjects.TokenPair{}, wireError(ErrInvalidRefresh)
+	}
+	if tok.Spent {
+		return subjects.TokenPair{}, h.reused(ctx, tok)
+	}
+	// Read the roles before spending the token: if the user service is down, the client
+	// keeps a token it can try again.
+	sctx, err := h.service.ctx(ctx)
+	if err != nil {
+		return subjects.TokenPair{}, err
+	}
+	p, err := subjects.UserPrincipal.Call(sctx, h.nc, subjects.UserIDRequest{ID: tok.UserID})
+	if err != nil {
+		return subjects.TokenPair{}, upstream(err, "read principal")
+	}
+	if err := h.sessions.Spend(ctx, hash, tok, rev); err != nil {
+		if errors.Is(err, ErrReused) {
+			// A concurrent refresh spent it first: one of the two presenters is not the
+			// client the token was issued to, and we cannot tell which.
+			return subjects.TokenPair{}, h.reused(ctx, tok)
+		}
+		return subjects.TokenPair{}, err
+	}
+	pair, err := h.issue(ctx, p, tok.Family)
+	if err != nil {
+		return subjects.TokenPair{}, err
+	}
+	// Touch the family under CAS: the bucket's TTL counts from the last write, so each
+	// refresh extends the session. A family revoked meanwhile (a logout, or a reuse detected
+	// by a concurrent refresh) stays revoked: the refresh token just issued is dead, and the
+	// access token lives out its short lifetime like every other.
+	err = h.sessions.UpdateFamily(ctx, tok.Family, func(f *familyEntry) error {
+		if f.Revoked {
+			return errAlreadyRevoked
+		}
+		f.LastUsed = time.Now().UTC()
+		return nil
+	})
+	if err != nil && !errors.Is(err, errAlreadyRevoked) && !errors.Is(err, ErrInvalidRefresh) {
+		return subjects.TokenPair{}, err
+	}
+	return pair, nil
+}
+
+// reused revokes the family of a token presented after it was spent, and answers 401.
+func (h *handlers) reused(ctx context.Context, tok tokenEntry) error {
+	zerolog.Ctx(ctx).Warn().Str("user_id", tok.UserID).Str("family", tok.Family).
+		Msg("spent refresh token presented again: session revoked")
+	if err := h.sessions.Revoke(ctx, tok.Family); err != nil {
+		return err
+	}
+	return wireError(ErrReused)
+}
+
+func (h *handlers) logout(ctx context.Context, req subjects.RefreshRequest) (subjects.Empty, error) {
+	c, err := authn.MustClaims(ctx)
+	if err != nil {
+		return subjects.Empty{}, err
+	}
+	if req.RefreshToken == "" {
+		return subjects.Empty{}, subjects.BadRequest("refresh_token", "is required")
+	}
+	// Unknown tokens and tokens of other users get the same empty answer as a success, so
+	// logout cannot be used to test tokens.
+	if !validRefreshToken(req.RefreshToken) {
+		return subjects.Empty{}, nil
+	}
+	tok, _, err := h.sessions.Token(ctx, hashToken(req.RefreshToken))
+	if errors.Is(err, ErrInvalidRefresh) || (err == nil && tok.UserID != c.Subject) {
+		return subjects.Empty{}, nil
+	}
+	if err != nil {
+		return subjects.Empty{}, err
+	}
+	return subjects.Empty{}, h.sessions.Revoke(ctx, tok.Family)
+}
+
+func (h *handlers) jwks(ctx context.Context, _ subjects.Empty) (subjects.JWKS, error) {
+	return h.keys.JWKS(ctx)
+}
+
+func (h *handlers) rotate(ctx context.Context, _ subjects.Empty) (subjects.KeyInfo, error) {
+	k, err := h.keys.store.Rotate(ctx)
+	if err != nil {
+		return subjects.KeyInfo{}, err
+	}
+	// This instance signs with the new key at once; others within keyRefresh.
+	if err := h.keys.load(ctx, 0); err != nil {
+		return subjects.KeyInfo{}, err
+	}
+	zerolog.Ctx(ctx).Info().Str("kid", k.KID).Msg("signing key rotated")
+	return subjects.KeyInfo{KID: k.KID, Algorithm: "EdDSA", CreatedAt: k.CreatedAt.UTC()}, nil
+}
+
+// wireError is the one mapping of domain errors to the wire; anything else is returned as is
+// and masked as a 500 by the transport.
+func wireError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBadCredentials):
+		return subjects.Errorf(http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
+	case errors.Is(err, ErrReused):
+		return subjects.Errorf(http.StatusUnauthorized, "refresh_token_reused", "refresh token already used; the session is revoked")
+	case errors.Is(err, ErrInvalidRefresh):
+		return subjects.Errorf(http.StatusUnauthorized, "invalid_refresh_token", "invalid or expired refresh token")
+	}
+	return err
+}

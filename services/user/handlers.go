@@ -1,0 +1,353 @@
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/subjects"
+)
+
+// verificationTTL is how long an email verification token stays valid.
+const verificationTTL = 24 * time.Hour
+
+// Paging limits of List.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// handlers serves the endpoints. Every method is safe to run twice.
+type handlers struct {
+	store     *Store
+	cost      int
+	verifyURL string
+	// hashing bounds the bcrypt work in flight: it is CPU-bound (~0.3 s at cost 12), and more
+	// of it at once than there are cores only makes every login slower.
+	hashing chan struct{}
+	// dummyHash is compared against for unknown emails, so that they take as long as a wrong
+	// password and the timing does not tell which emails have an account.
+	dummyHash []byte
+}
+
+func newHandlers(store *Store, cost int, verifyURL string, concurrency int) (*handlers, error) {
+	h := &handlers{store: store, cost: cost, verifyURL: verifyURL, hashing: make(chan struct{}, concurrency)}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("souk dummy password, never a real one"), cost)
+	if err != nil {
+		return nil, fmt.Errorf("dummy hash: %w", err)
+	}
+	h.dummyHash = dummy
+	return h, nil
+}
+
+var errBusy = &subjects.Error{Code: http.StatusServiceUnavailable, Slug: "overloaded", Message: "too many password checks at once", RetryAfter: 1}
+
+// bcryptSlot waits for a bcrypt slot until ctx ends; the caller calls the returned release.
+func (h *handlers) bcryptSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case h.hashing <- struct{}{}:
+		return func() { <-h.hashing }, nil
+	case <-ctx.Done():
+		return nil, errBusy
+	}
+}
+
+func (h *handlers) hash(ctx context.Context, password string) (string, error) {
+	release, err := h.bcryptSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(b), nil
+}
+
+func (h *handlers) register(ctx context.Context, req subjects.RegisterRequest) (subjects.User, error) {
+	var problems []subjects.FieldError
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		problems = append(problems, subjects.FieldError{Field: "email", Message: err.Error()})
+	}
+	if err := CheckPassword(req.Password, email); err != nil {
+		problems = append(problems, subjects.FieldError{Field: "password", Message: err.Error()})
+	}
+	name, err := CheckName(req.Name)
+	if err != nil {
+		problems = append(problems, subjects.FieldError{Field: "name", Message: err.Error()})
+	}
+	locale, err := CheckLocale(req.Locale)
+	if err != nil {
+		problems = append(problems, subjects.FieldError{Field: "locale", Message: err.Error()})
+	}
+	if err := subjects.Invalid(problems); err != nil {
+		return subjects.User{}, err
+	}
+	// A taken email is answered before the bcrypt work; the unique constraint still decides
+	// a race between two registrations.
+	if _, err := h.store.ByEmail(ctx, email); !errors.Is(err, ErrNotFound) {
+		if err == nil {
+			err = ErrEmailTaken
+		}
+		return subjects.User{}, wireError(err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return subjects.User{}, err
+	}
+	hash, err := h.hash(ctx, req.Password)
+	if err != nil {
+		return subjects.User{}, err
+	}
+	token, tokenHash, err := newToken()
+	if err != nil {
+		return subjects.User{}, err
+	}
+	a := Account{ID: id, Email: email, PasswordHash: hash, Name: name, Locale: locale,
+		Roles: []string{subjects.RoleCustomer}, CreatedAt: time.Now()}
+	if err := h.store.Create(ctx, a, tokenHash, time.Now().Add(verificationTTL)); err != nil {
+		return subjects.User{}, wireError(err)
+	}
+	// Development stand-in until the notification service sends the email. The token is
+	// single-use and only its hash is stored; the password is never logged.
+	zerolog.Ctx(ctx).Info().Str("user_id", id.String()).Str("verify_link", h.verifyURL+token).Msg("email verification link")
+	return a.User(), nil
+}
+
+// newToken returns a random 256-bit token (base64url) and its SHA-256 hash (hex).
+func newToken() (token, hash string, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	return token, hashToken(token), nil
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func (h *handlers) verifyCredentials(ctx context.Context, req subjects.CredentialsRequest) (subjects.Principal, error) {
+	release, err := h.bcryptSlot(ctx)
+	if err != nil {
+		return subjects.Principal{}, err
+	}
+	defer release()
+	hash, password := h.dummyHash, req.Password
+	email, emailErr := NormalizeEmail(req.Email)
+	var a Account
+	if emailErr == nil {
+		a, err = h.store.ByEmail(ctx, email)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return subjects.Principal{}, err
+		}
+		if err == nil {
+			hash = []byte(a.PasswordHash)
+		}
+	}
+	if len(password) > MaxPasswordBytes {
+		password = password[:MaxPasswordBytes] // still spend the time; the answer is no anyway
+		hash = h.dummyHash
+	}
+	match := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	if !match || emailErr != nil || a.ID == uuid.Nil || len(req.Password) > MaxPasswordBytes {
+		return subjects.Principal{}, wireError(ErrBadCredentials)
+	}
+	return subjects.Principal{UserID: a.ID.String(), Roles: a.Roles}, nil
+}
+
+func (h *handlers) principal(ctx context.Context, req subjects.UserIDRequest) (subjects.Principal, error) {
+	id, err := uuid.Parse(req.ID)
+	if err != nil {
+		return subjects.Principal{}, wireError(ErrNotFound)
+	}
+	a, err := h.store.ByID(ctx, id)
+	if err != nil {
+		return subjects.Principal{}, wireError(err)
+	}
+	return subjects.Principal{UserID: a.ID.String(), Roles: a.Roles}, nil
+}
+
+// callerID is the caller's user id; a token of no user (a service's) is ErrNotFound.
+func callerID(ctx context.Context) (uuid.UUID, error) {
+	c, err := authn.MustClaims(ctx)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	id, err := uuid.Parse(c.Subject)
+	if err != nil {
+		return uuid.Nil, wireError(ErrNotFound)
+	}
+	return id, nil
+}
+
+func (h *handlers) me(ctx context.Context, _ subjects.Empty) (subjects.User, error) {
+	id, err := callerID(ctx)
+	if err != nil {
+		return subjects.User{}, err
+	}
+	a, err := h.store.ByID(ctx, id)
+	if err != nil {
+		return subjects.User{}, wireError(err)
+	}
+	return a.User(), nil
+}
+
+func (h *handlers) updateMe(ctx context.Context, req subjects.UpdateMeRequest) (subjects.User, error) {
+	id, err := callerID(ctx)
+	if err != nil {
+		return subjects.User{}, err
+	}
+	var problems []subjects.FieldError
+	var name, locale string
+	var addrs []subjects.Address
+	if req.Name != nil {
+		if name, err = CheckName(*req.Name); err != nil {
+			problems = append(problems, subjects.FieldError{Field: "name", Message: err.Error()})
+		}
+	}
+	if req.Locale != nil {
+		if locale, err = CheckLocale(*req.Locale); err != nil {
+			problems = append(problems, subjects.FieldError{Field: "locale", Message: err.Error()})
+		}
+	}
+	if req.Addresses != nil {
+		var fe []subjects.FieldError
+		addrs, fe = CheckAddresses(*req.Addresses)
+		problems = append(problems, fe...)
+	}
+	if err := subjects.Invalid(problems); err != nil {
+		return subjects.User{}, err
+	}
+	a, err := h.store.Update(ctx, id, func(a *Account) error {
+		if req.Name != nil {
+			a.Name = name
+		}
+		if req.Locale != nil {
+			a.Locale = locale
+		}
+		if req.Addresses != nil {
+			a.Addresses = addrs
+		}
+		return nil
+	})
+	if err != nil {
+		return subjects.User{}, wireError(err)
+	}
+	return a.User(), nil
+}
+
+func (h *handlers) verifyEmail(ctx context.Context, req subjects.VerifyEmailRequest) (subjects.Empty, error) {
+	if req.Token == "" {
+		return subjects.Empty{}, subjects.BadRequest("token", "is required")
+	}
+	if len(req.Token) > 128 {
+		return subjects.Empty{}, wireError(ErrInvalidToken)
+	}
+	return subjects.Empty{}, wireError(h.store.VerifyEmail(ctx, hashToken(req.Token)))
+}
+
+func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects.UserPage, error) {
+	limit := req.Limit
+	if limit == 0 {
+		limit = defaultLimit
+	}
+	if limit < 1 || limit > maxLimit {
+		return subjects.UserPage{}, subjects.BadRequest("limit", fmt.Sprintf("must be between 1 and %d", maxLimit))
+	}
+	after := uuid.Nil
+	if req.Cursor != "" {
+		var err error
+		if after, err = decodeCursor(req.Cursor); err != nil {
+			return subjects.UserPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
+		}
+	}
+	accounts, err := h.store.List(ctx, after, limit+1)
+	if err != nil {
+		return subjects.UserPage{}, err
+	}
+	page := subjects.UserPage{Items: make([]subjects.User, 0, min(len(accounts), limit))}
+	for i, a := range accounts {
+		if i == limit {
+			page.NextCursor = encodeCursor(accounts[limit-1].ID)
+			break
+		}
+		page.Items = append(page.Items, a.User())
+	}
+	return page, nil
+}
+
+func encodeCursor(id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+func decodeCursor(c string) (uuid.UUID, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return uuid.FromBytes(b)
+}
+
+func (h *handlers) setRoles(ctx context.Context, req subjects.SetRolesRequest) (subjects.User, error) {
+	id, err := uuid.Parse(req.ID)
+	if err != nil {
+		return subjects.User{}, wireError(ErrNotFound)
+	}
+	if len(req.Roles) == 0 {
+		return subjects.User{}, subjects.BadRequest("roles", "at least one role is required")
+	}
+	var roles []string
+	for _, r := range req.Roles {
+		if !slices.Contains(subjects.UserRoles, r) {
+			return subjects.User{}, subjects.BadRequest("roles", fmt.Sprintf("unknown role %q; roles are %v", r, subjects.UserRoles))
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	a, err := h.store.Update(ctx, id, func(a *Account) error {
+		a.Roles = roles
+		return nil
+	})
+	if err != nil {
+		return subjects.User{}, wireError(err)
+	}
+	return a.User(), nil
+}
+
+// wireError is the one mapping of domain errors to the wire. Anything it does not know is
+// returned as is, and the transport masks it as a 500.
+func wireError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return subjects.Errorf(http.StatusNotFound, "user_not_found", "user not found")
+	case errors.Is(err, ErrEmailTaken):
+		return &subjects.Error{Code: http.StatusConflict, Slug: "email_taken", Message: "an account with this email exists",
+			Fields: []subjects.FieldError{{Field: "email", Message: "is taken"}}}
+	case errors.Is(err, ErrInvalidToken):
+		return &subjects.Error{Code: http.StatusBadRequest, Slug: "invalid_token", Message: "the verification token is unknown, used or expired",
+			Fields: []subjects.FieldError{{Field: "token", Message: "is unknown, used or expired"}}}
+	case errors.Is(err, ErrBadCredentials):
+		return subjects.Errorf(http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
+	}
+	return err
+}

@@ -1,0 +1,173 @@
+package user
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/subjects"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Schema is the PostgreSQL schema the user service owns.
+const Schema = "users"
+
+// Defaults of Config.
+const (
+	// DefaultBcryptCost is the bcrypt cost when Config.BcryptCost is zero; also the least
+	// accepted.
+	DefaultBcryptCost = 12
+	// DefaultVerifyURL is the base of the email verification link; the token is appended.
+	DefaultVerifyURL = "http://127.0.0.1:8080/verify-email?token="
+)
+
+// Config configures the user service.
+type Config struct {
+	// AdminEmail and AdminPassword, when both are set, name an account that Run makes sure
+	// exists and holds the admin role (SOUK_ADMIN_EMAIL, SOUK_ADMIN_PASSWORD). An existing
+	// account keeps its password. The password must pass the password policy.
+	AdminEmail    string
+	AdminPassword string `json:"-"`
+	// BcryptCost is the bcrypt work factor; DefaultBcryptCost when zero, and never less.
+	BcryptCost int
+	// VerifyURL is the base of the email verification link, to which the token is appended;
+	// DefaultVerifyURL when empty.
+	VerifyURL string
+	// HashConcurrency bounds the bcrypt computations in flight; 2 (the cores of the reference
+	// machine) when zero.
+	HashConcurrency int
+}
+
+// String describes the config with the admin password redacted, for logs.
+func (c Config) String() string {
+	pw := ""
+	if c.AdminPassword != "" {
+		pw = "xxxxx"
+	}
+	return fmt.Sprintf("user.Config{AdminEmail:%q AdminPassword:%q BcryptCost:%d VerifyURL:%q HashConcurrency:%d}",
+		c.AdminEmail, pw, c.BcryptCost, c.VerifyURL, c.HashConcurrency)
+}
+
+func (c *Config) defaults() error {
+	if c.BcryptCost == 0 {
+		c.BcryptCost = DefaultBcryptCost
+	}
+	if c.BcryptCost < DefaultBcryptCost || c.BcryptCost > 31 {
+		return fmt.Errorf("user: bcrypt cost %d out of range %d..31", c.BcryptCost, DefaultBcryptCost)
+	}
+	if c.VerifyURL == "" {
+		c.VerifyURL = DefaultVerifyURL
+	}
+	if c.HashConcurrency <= 0 {
+		c.HashConcurrency = 2
+	}
+	return nil
+}
+
+// Deps are what the user service needs from its process.
+type Deps struct {
+	Log      zerolog.Logger
+	DB       *pgxpool.Pool
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Registry prometheus.Registerer
+}
+
+// Migrate applies the user service's migrations to its schema.
+func Migrate(ctx context.Context, db *pgxpool.Pool) error {
+	return pg.Migrate(ctx, db, Schema, migrationsFS)
+}
+
+// Run migrates the schema, ensures the admin account, serves the user endpoints until ctx
+// ends and then stops gracefully.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	if err := Migrate(ctx, deps.DB); err != nil {
+		return err
+	}
+	store := NewStore(deps.DB)
+	h, err := newHandlers(store, cfg.BcryptCost, cfg.VerifyURL, cfg.HashConcurrency)
+	if err != nil {
+		return err
+	}
+	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
+		if err := h.ensureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, deps.Log); err != nil {
+			return err
+		}
+	}
+	svc, err := rpc.New(rpc.Config{Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry,
+			Verifier: authn.NewVerifier(authn.NATSKeySource(deps.NC), time.Second)})
+	if err != nil {
+		return err
+	}
+	internal := authn.Require(authn.PermInternal)
+	profile := authn.Require(authn.PermProfile)
+	admin := authn.Require(authn.PermUsersAdmin)
+	err = errors.Join(
+		svc.Handle(subjects.UserRegister.Subject, authn.Public, subjects.UserRegister.Serve(h.register)),
+		svc.Handle(subjects.UserVerifyCredentials.Subject, internal, subjects.UserVerifyCredentials.Serve(h.verifyCredentials)),
+		svc.Handle(subjects.UserPrincipal.Subject, internal, subjects.UserPrincipal.Serve(h.principal)),
+		svc.Handle(subjects.UserMe.Subject, profile, subjects.UserMe.Serve(h.me)),
+		svc.Handle(subjects.UserUpdateMe.Subject, profile, subjects.UserUpdateMe.Serve(h.updateMe)),
+		svc.Handle(subjects.UserVerifyEmail.Subject, authn.Public, subjects.UserVerifyEmail.Serve(h.verifyEmail)),
+		svc.Handle(subjects.UserList.Subject, admin, subjects.UserList.Serve(h.list)),
+		svc.Handle(subjects.UserSetRoles.Subject, admin, subjects.UserSetRoles.Serve(h.setRoles)),
+	)
+	if err != nil {
+		_ = svc.Stop(context.Background())
+		return err
+	}
+	deps.Log.Info().Str("service", "user").Msg("serving")
+	return svc.Wait(ctx, 10*time.Second)
+}
+
+// ensureAdmin creates the admin account, or grants the admin role to the existing account of
+// email without touching its password. Errors never contain the password.
+func (h *handlers) ensureAdmin(ctx context.Context, rawEmail, password string, log zerolog.Logger) error {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return fmt.Errorf("user: admin email (SOUK_ADMIN_EMAIL) %s", err)
+	}
+	if err := CheckPassword(password, email); err != nil {
+		return fmt.Errorf("user: admin password (SOUK_ADMIN_PASSWORD) %s", err)
+	}
+	// The common case on a restart: the account exists; skip the bcrypt work.
+	if err := h.store.GrantAdmin(ctx, email); err == nil {
+		log.Info().Str("email", email).Msg("admin account present")
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	hash, err := h.hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("user: admin account: %w", err)
+	}
+	created, err := h.store.EnsureAdmin(ctx, Account{ID: id, Email: email, PasswordHash: hash, Name: "Admin",
+		Locale: DefaultLocale, Roles: []string{subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin}})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("email", email).Bool("created", created).Msg("admin account ensured")
+	return nil
+}

@@ -1,0 +1,190 @@
+// Package user is Souk's user service: accounts, bcrypt credentials, profiles, address books
+// and email verification.
+//
+// It owns the PostgreSQL schema "users" (tables users and email_verifications) and serves
+// the subjects.User* endpoints as the micro service "user". It publishes no events and
+// consumes none yet. Passwords are kept only as bcrypt hashes (cost ≥ 12); verification
+// tokens only as SHA-256 hashes. Until the notification service exists, the verification
+// link is written to the log at info level.
+package user
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"errors"
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
+
+	"github.com/souk/souk/subjects"
+)
+
+// Domain errors. The store returns them; wireError in handlers.go maps them to the wire.
+var (
+	// ErrNotFound is an unknown user.
+	ErrNotFound = errors.New("user not found")
+	// ErrEmailTaken is a registration with an email that has an account already.
+	ErrEmailTaken = errors.New("email taken")
+	// ErrInvalidToken is an email verification token that is unknown, used or expired.
+	ErrInvalidToken = errors.New("invalid verification token")
+	// ErrBadCredentials is an unknown email or a wrong password; the two are never told apart.
+	ErrBadCredentials = errors.New("invalid credentials")
+)
+
+// Limits of the profile.
+const (
+	// MinPasswordRunes is the shortest password accepted.
+	MinPasswordRunes = 10
+	// MaxPasswordBytes is bcrypt's input limit; a longer password is refused, never truncated.
+	MaxPasswordBytes = 72
+	// MaxEmailBytes is the longest email accepted (RFC 5321 path limit).
+	MaxEmailBytes = 254
+	// MaxNameRunes bounds a user's name.
+	MaxNameRunes = 200
+	// MaxAddresses bounds a user's address book.
+	MaxAddresses = 20
+	// maxAddressField bounds each text field of an address.
+	maxAddressField = 200
+	// DefaultLocale is the locale of a user who gives none.
+	DefaultLocale = "en"
+)
+
+//go:embed common_passwords.txt
+var commonPasswordsTxt []byte
+
+// commonPasswords holds the embedded list, lower-cased.
+var commonPasswords = func() map[string]struct{} {
+	m := make(map[string]struct{}, 256)
+	sc := bufio.NewScanner(bytes.NewReader(commonPasswordsTxt))
+	for sc.Scan() {
+		w := strings.TrimSpace(sc.Text())
+		if w != "" && !strings.HasPrefix(w, "#") {
+			m[strings.ToLower(w)] = struct{}{}
+		}
+	}
+	return m
+}()
+
+// NormalizeEmail trims and lower-cases email and checks that it is one plain address of at
+// most MaxEmailBytes. The message of the error is fit for the client.
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	switch {
+	case e == "":
+		return "", errors.New("is required")
+	case len(e) > MaxEmailBytes:
+		return "", errors.New("must be at most " + strconv.Itoa(MaxEmailBytes) + " bytes")
+	}
+	addr, err := mail.ParseAddress(e)
+	// ParseAddress also accepts `Name <a@b>`; only the bare address is an email here.
+	if err != nil || addr.Address != e || addr.Name != "" {
+		return "", errors.New("is not a valid email address")
+	}
+	return e, nil
+}
+
+// CheckPassword applies the password policy: at least MinPasswordRunes characters, at most
+// MaxPasswordBytes bytes, not a common password, not the email or its local part. email is
+// the normalised email. The message of the error is fit for the client and never contains
+// the password.
+func CheckPassword(password, email string) error {
+	switch {
+	case utf8.RuneCountInString(password) < MinPasswordRunes:
+		return errors.New("must be at least " + strconv.Itoa(MinPasswordRunes) + " characters")
+	case len(password) > MaxPasswordBytes:
+		return errors.New("must be at most " + strconv.Itoa(MaxPasswordBytes) + " bytes")
+	}
+	lower := strings.ToLower(password)
+	if _, common := commonPasswords[lower]; common {
+		return errors.New("is too common")
+	}
+	if email != "" {
+		local, _, _ := strings.Cut(email, "@")
+		if strings.Contains(lower, email) || (utf8.RuneCountInString(local) >= 3 && strings.Contains(lower, local)) {
+			return errors.New("must not contain your email address")
+		}
+	}
+	return nil
+}
+
+// CheckName trims name and checks it is 1..MaxNameRunes printable characters.
+func CheckName(name string) (string, error) {
+	n := strings.TrimSpace(name)
+	switch {
+	case n == "":
+		return "", errors.New("is required")
+	case !utf8.ValidString(n):
+		return "", errors.New("must be valid UTF-8")
+	case utf8.RuneCountInString(n) > MaxNameRunes:
+		return "", errors.New("must be at most " + strconv.Itoa(MaxNameRunes) + " characters")
+	case strings.IndexFunc(n, unicode.IsControl) >= 0:
+		return "", errors.New("must not contain control characters")
+	}
+	return n, nil
+}
+
+// CheckLocale parses a BCP 47 tag and returns its canonical form; DefaultLocale when empty.
+func CheckLocale(locale string) (string, error) {
+	l := strings.TrimSpace(locale)
+	if l == "" {
+		return DefaultLocale, nil
+	}
+	if len(l) > 35 {
+		return "", errors.New("is not a valid BCP 47 language tag")
+	}
+	tag, err := language.Parse(l)
+	if err != nil {
+		return "", errors.New("is not a valid BCP 47 language tag")
+	}
+	return tag.String(), nil
+}
+
+// CheckAddresses validates an address book and returns it with its text fields trimmed, or
+// the problems, each naming its field ("addresses[0].country").
+func CheckAddresses(addrs []subjects.Address) ([]subjects.Address, []subjects.FieldError) {
+	if len(addrs) > MaxAddresses {
+		return nil, []subjects.FieldError{{Field: "addresses", Message: "at most " + strconv.Itoa(MaxAddresses) + " addresses"}}
+	}
+	var problems []subjects.FieldError
+	out := make([]subjects.Address, len(addrs))
+	for i, a := range addrs {
+		prefix := "addresses[" + strconv.Itoa(i) + "]."
+		fields := []struct {
+			name     string
+			v        *string
+			required bool
+		}{
+			{"name", &a.Name, true}, {"line1", &a.Line1, true}, {"line2", &a.Line2, false},
+			{"city", &a.City, true}, {"region", &a.Region, false}, {"postal_code", &a.PostalCode, true},
+			{"country", &a.Country, true}, {"phone", &a.Phone, false},
+		}
+		for _, f := range fields {
+			*f.v = strings.TrimSpace(*f.v)
+			switch {
+			case *f.v == "" && f.required:
+				problems = append(problems, subjects.FieldError{Field: prefix + f.name, Message: "is required"})
+			case utf8.RuneCountInString(*f.v) > maxAddressField || !utf8.ValidString(*f.v):
+				problems = append(problems, subjects.FieldError{Field: prefix + f.name, Message: "must be valid text of at most " + strconv.Itoa(maxAddressField) + " characters"})
+			}
+		}
+		if a.Country != "" && !isCountry(a.Country) {
+			problems = append(problems, subjects.FieldError{Field: prefix + "country", Message: "must be an ISO 3166-1 alpha-2 code in upper case, such as DE"})
+		}
+		out[i] = a
+	}
+	return out, problems
+}
+
+// isCountry reports whether c is an upper-case ISO 3166-1 alpha-2 country code.
+func isCountry(c string) bool {
+	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+		return false
+	}
+	r, err := language.ParseRegion(c)
+	return err == nil && r.IsCountry()
+}

@@ -1,0 +1,223 @@
+package user_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/services/user"
+	"github.com/souk/souk/subjects"
+)
+
+const (
+	adminEmail    = "root@souk.example"
+	adminPassword = "an admin's long passphrase"
+	alicePassword = "correct horse battery"
+)
+
+// verifyToken returns the token of the verification link logged for userID.
+func (e *env) verifyToken(userID string) string {
+	e.t.Helper()
+	for _, l := range e.log.lines() {
+		if l["user_id"] == userID {
+			if link, ok := l["verify_link"].(string); ok {
+				_, tok, _ := strings.Cut(link, "token=")
+				return tok
+			}
+		}
+	}
+	e.t.Fatalf("no verification link logged for %s", userID)
+	return ""
+}
+
+func TestUserService(t *testing.T) {
+	e := newEnv(t)
+	e.start(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword})
+	ctx, nc := e.ctx, e.nc
+
+	alice := e.register(" Alice@Example.com ", alicePassword, "Alice")
+	if alice.Email != "alice@example.com" || alice.Locale != "en" || alice.EmailVerified ||
+		len(alice.Roles) != 1 || alice.Roles[0] != subjects.RoleCustomer || alice.Addresses == nil {
+		t.Fatalf("registered: %+v", alice)
+	}
+	if strings.Contains(e.log.String(), alicePassword) {
+		t.Fatal("the password is in the log")
+	}
+
+	t.Run("register refuses bad input and a taken email", func(t *testing.T) {
+		_, err := subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "alice@example.com", Password: "another long passphrase", Name: "Eve"})
+		wantErr(t, err, 409, "email_taken", "")
+		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: "password123", Name: "Bob"})
+		wantErr(t, err, 400, "validation", "password")
+		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: "bob@example.com!!", Name: "Bob"})
+		wantErr(t, err, 400, "validation", "password")
+		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "not an email", Password: alicePassword, Name: "Bob"})
+		wantErr(t, err, 400, "validation", "email")
+		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: alicePassword, Name: "", Locale: "??"})
+		wantErr(t, err, 400, "validation", "name")
+		wantErr(t, err, 400, "validation", "locale")
+		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: strings.Repeat("x", 73), Name: "Bob"})
+		wantErr(t, err, 400, "validation", "password")
+	})
+
+	t.Run("verify email is single-use", func(t *testing.T) {
+		tok := e.verifyToken(alice.ID)
+		if _, err := subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: tok}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: tok})
+		wantErr(t, err, 400, "invalid_token", "token")
+		_, err = subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: "forged"})
+		wantErr(t, err, 400, "invalid_token", "token")
+		_, err = subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{})
+		wantErr(t, err, 400, "", "token")
+	})
+
+	aliceTok := e.login("alice@example.com", alicePassword).AccessToken
+
+	t.Run("me and update me", func(t *testing.T) {
+		me, err := subjects.UserMe.Call(e.as(aliceTok), nc, subjects.Empty{})
+		if err != nil || me.ID != alice.ID || !me.EmailVerified {
+			t.Fatalf("me: %+v, %v", me, err)
+		}
+		_, err = subjects.UserMe.Call(ctx, nc, subjects.Empty{})
+		wantErr(t, err, 401, "", "")
+		_, err = subjects.UserMe.Call(e.as("garbage"), nc, subjects.Empty{})
+		wantErr(t, err, 401, "", "")
+
+		name, locale := "Alice A.", "de-AT"
+		addrs := []subjects.Address{{Name: "Alice", Line1: "Ring 1", City: "Wien", PostalCode: "1010", Country: "AT"}}
+		me, err = subjects.UserUpdateMe.Call(e.as(aliceTok), nc, subjects.UpdateMeRequest{Name: &name, Locale: &locale, Addresses: &addrs})
+		if err != nil || me.Name != name || me.Locale != locale || len(me.Addresses) != 1 || me.Addresses[0].Country != "AT" {
+			t.Fatalf("update: %+v, %v", me, err)
+		}
+		bad := []subjects.Address{addrs[0], {Name: "x", Line1: "y", City: "z", PostalCode: "1", Country: "at"}}
+		_, err = subjects.UserUpdateMe.Call(e.as(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
+		wantErr(t, err, 400, "validation", "addresses[1].country")
+		empty := ""
+		_, err = subjects.UserUpdateMe.Call(e.as(aliceTok), nc, subjects.UpdateMeRequest{Name: &empty})
+		wantErr(t, err, 400, "validation", "name")
+		me, err = subjects.UserMe.Call(e.as(aliceTok), nc, subjects.Empty{})
+		if err != nil || me.Name != name || len(me.Addresses) != 1 {
+			t.Fatalf("a refused update changed the profile: %+v, %v", me, err)
+		}
+	})
+
+	t.Run("internal endpoints refuse users and anonymous callers", func(t *testing.T) {
+		_, err := subjects.UserVerifyCredentials.Call(ctx, nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
+		wantErr(t, err, 401, "", "")
+		_, err = subjects.UserVerifyCredentials.Call(e.as(aliceTok), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
+		wantErr(t, err, 403, "", "")
+		_, err = subjects.UserPrincipal.Call(e.as(aliceTok), nc, subjects.UserIDRequest{ID: alice.ID})
+		wantErr(t, err, 403, "", "")
+	})
+
+	t.Run("admin endpoints refuse a customer", func(t *testing.T) {
+		_, err := subjects.UserList.Call(e.as(aliceTok), nc, subjects.ListRequest{})
+		wantErr(t, err, 403, "", "")
+		_, err = subjects.UserSetRoles.Call(e.as(aliceTok), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{subjects.RoleAdmin}})
+		wantErr(t, err, 403, "", "")
+	})
+
+	adminTok := e.login(adminEmail, adminPassword).AccessToken
+	bob := e.register("bob@example.com", "Tr0ub4dor and friends", "Bob")
+
+	t.Run("list pages through every user", func(t *testing.T) {
+		var seen []string
+		cursor := ""
+		for range 10 {
+			page, err := subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Limit: 2, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range page.Items {
+				seen = append(seen, u.Email)
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		want := []string{adminEmail, "alice@example.com", "bob@example.com"}
+		if strings.Join(seen, ",") != strings.Join(want, ",") {
+			t.Fatalf("listed %v, want %v", seen, want)
+		}
+		_, err := subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Cursor: "forged!"})
+		wantErr(t, err, 400, "validation", "cursor")
+		_, err = subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Cursor: "YWJj"})
+		wantErr(t, err, 400, "validation", "cursor")
+		_, err = subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Limit: 101})
+		wantErr(t, err, 400, "validation", "limit")
+		_, err = subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Limit: -1})
+		wantErr(t, err, 400, "validation", "limit")
+	})
+
+	t.Run("set roles", func(t *testing.T) {
+		u, err := subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: []string{"customer", "staff", "staff"}})
+		if err != nil || strings.Join(u.Roles, ",") != "customer,staff" {
+			t.Fatalf("set roles: %+v, %v", u, err)
+		}
+		for _, roles := range [][]string{nil, {"service"}, {"customer", "root"}} {
+			_, err = subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: roles})
+			wantErr(t, err, 400, "validation", "roles")
+		}
+		_, err = subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: "0190a0a0-0000-7000-8000-000000000000", Roles: []string{"customer"}})
+		wantErr(t, err, 404, "", "")
+		_, err = subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: "not-a-uuid", Roles: []string{"customer"}})
+		wantErr(t, err, 404, "", "")
+	})
+
+	t.Run("malformed body is a 400", func(t *testing.T) {
+		_, err := subjects.Request(ctx, nc, subjects.UserRegister.Subject, []byte(`{"email": 5`))
+		wantErr(t, err, 400, "", "")
+	})
+}
+
+func TestAdminEnsuredAtStartUp(t *testing.T) {
+	e := newEnv(t)
+	e.runAuth(authConfig())
+	cfg := user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword}
+	// Two instances at once, then a restart with another password: one admin, first password.
+	stopA, stopB := e.runUser(cfg), e.runUser(cfg)
+	waitFor(t, time.Minute, func() error {
+		n := 0
+		for _, l := range e.log.lines() {
+			if l["service"] == "user" && l["message"] == "serving" {
+				n++
+			}
+		}
+		if n < 2 {
+			return errors.New("both instances not serving yet")
+		}
+		return nil
+	})
+	if err := errors.Join(stopA(), stopB()); err != nil {
+		t.Fatal(err)
+	}
+	// Demote the admin; the next start gives the role back but keeps the password.
+	if _, err := e.db.Exec(e.ctx, `update users.users set roles = '{customer}' where email = $1`, adminEmail); err != nil {
+		t.Fatal(err)
+	}
+	e.runUser(user.Config{AdminEmail: adminEmail, AdminPassword: "a different long passphrase"})
+	e.waitReady()
+	var n int
+	if err := e.db.QueryRow(e.ctx, `select count(*) from users.users where email = $1 and 'admin' = any(roles) and email_verified_at is not null`, adminEmail).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("admins: %d, %v", n, err)
+	}
+	tok := e.login(adminEmail, adminPassword).AccessToken
+	c, err := authn.NewVerifier(authn.NATSKeySource(e.nc), 0).Verify(e.ctx, tok)
+	if err != nil || !c.Can(authn.PermUsersAdmin) {
+		t.Fatalf("admin claims %+v, %v", c, err)
+	}
+
+	weak := user.Run(e.ctx, user.Config{AdminEmail: "other@souk.example", AdminPassword: "password123"},
+		user.Deps{Log: e.logger(), DB: e.db, NC: e.nc, JS: e.js, Registry: e.reg})
+	if weak == nil || strings.Contains(weak.Error(), "password123") || !strings.Contains(weak.Error(), "SOUK_ADMIN_PASSWORD") {
+		t.Fatalf("weak admin password: %v", weak)
+	}
+	if err := user.Run(e.ctx, user.Config{BcryptCost: 10}, user.Deps{}); err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("bcrypt cost 10 accepted: %v", err)
+	}
+}

@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"hash/maphash"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/souk/souk/subjects"
+)
+
+// Limit is one token bucket: Rate tokens a second, up to Burst at once. rate.Inf disables it.
+type Limit struct {
+	// Rate is the refill rate in tokens per second.
+	Rate rate.Limit
+	// Burst is the bucket size: how many requests may come at once.
+	Burst int
+}
+
+// RateLimits are the gateway's token buckets. Zero fields take the defaults of
+// DefaultRateLimits.
+type RateLimits struct {
+	// IP is spent by every request of a client IP.
+	IP Limit
+	// AuthIP is spent, on top of IP, by the /v1/auth/* requests of a client IP.
+	AuthIP Limit
+	// Account is spent by every request that carries a valid token, keyed by its subject.
+	Account Limit
+	// LoginEmail is spent by every login attempt naming an email, from whatever address.
+	LoginEmail Limit
+	// MaxKeys bounds the buckets each limiter keeps; idle buckets are evicted first.
+	MaxKeys int
+}
+
+// DefaultRateLimits are the limits of a zero RateLimits.
+var DefaultRateLimits = RateLimits{
+	IP:         Limit{Rate: 50, Burst: 100},
+	AuthIP:     Limit{Rate: 5, Burst: 20},
+	Account:    Limit{Rate: 20, Burst: 40},
+	LoginEmail: Limit{Rate: rate.Every(6 * time.Second), Burst: 10}, // 10 attempts a minute
+	MaxKeys:    100_000,
+}
+
+func (r RateLimits) withDefaults() RateLimits {
+	d := DefaultRateLimits
+	for _, p := range []struct{ l, def *Limit }{{&r.IP, &d.IP}, {&r.AuthIP, &d.AuthIP}, {&r.Account, &d.Account}, {&r.LoginEmail, &d.LoginEmail}} {
+		if p.l.Rate <= 0 {
+			p.l.Rate = p.def.Rate
+		}
+		if p.l.Burst <= 0 {
+			p.l.Burst = p.def.Burst
+		}
+	}
+	if r.MaxKeys <= 0 {
+		r.MaxKeys = d.MaxKeys
+	}
+	return r
+}
+
+type limiters struct {
+	ip, authIP, account, loginEmail *keyed
+}
+
+func newLimiters(r RateLimits) *limiters {
+	return &limiters{
+		ip:         newKeyed(r.IP, r.MaxKeys),
+		authIP:     newKeyed(r.AuthIP, r.MaxKeys),
+		account:    newKeyed(r.Account, r.MaxKeys),
+		loginEmail: newKeyed(r.LoginEmail, r.MaxKeys),
+	}
+}
+
+const (
+	shardCount = 16
+	// sweepEvery is how often a shard drops its idle buckets even when not full.
+	sweepEvery = time.Minute
+)
+
+// keyed is a set of token buckets by key, bounded in size. A bucket that has refilled to its
+// burst holds no information (a new one would be the same), so such buckets are evicted;
+// when a shard is full of busy buckets an arbitrary one goes, which at worst hands that key a
+// fresh burst: the map never grows without bound.
+type keyed struct {
+	limit  Limit
+	max    int // per shard
+	seed   maphash.Seed
+	shards [shardCount]shard
+}
+
+type shard struct {
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+	sweptAt time.Time
+}
+
+func newKeyed(l Limit, maxKeys int) *keyed {
+	k := &keyed{limit: l, max: max(1, maxKeys/shardCount), seed: maphash.MakeSeed()}
+	for i := range k.shards {
+		k.shards[i].buckets = make(map[string]*rate.Limiter)
+	}
+	return k
+}
+
+// allow spends a token of key's bucket, or returns the 429 with the wait until one is there.
+func (k *keyed) allow(key string) error {
+	if k.limit.Rate == rate.Inf {
+		return nil
+	}
+	s := &k.shards[maphash.String(k.seed, key)%shardCount]
+	s.mu.Lock()
+	return k.spend(s, s.buckets[key], key, nil)
+}
+
+// allowBytes is allow for a key held as bytes (an IP address): a string is made only when a
+// new bucket is stored.
+func (k *keyed) allowBytes(key []byte) error {
+	if k.limit.Rate == rate.Inf {
+		return nil
+	}
+	s := &k.shards[maphash.Bytes(k.seed, key)%shardCount]
+	s.mu.Lock()
+	return k.spend(s, s.buckets[string(key)], "", key)
+}
+
+// spend takes a token from b, creating it under key (or keyBytes) when nil. Caller holds
+// s.mu; spend releases it.
+func (k *keyed) spend(s *shard, b *rate.Limiter, key string, keyBytes []byte) error {
+	now := time.Now()
+	if b == nil {
+		if len(s.buckets) >= k.max || now.Sub(s.sweptAt) > sweepEvery {
+			k.sweep(s, now)
+		}
+		b = rate.NewLimiter(k.limit.Rate, k.limit.Burst)
+		if keyBytes != nil {
+			key = string(keyBytes)
+		} else {
+			key = strings.Clone(key) // key may point into a request buffer
+		}
+		s.buckets[key] = b
+	}
+	ok := b.AllowN(now, 1)
+	var wait float64
+	if !ok {
+		wait = (1 - b.TokensAt(now)) / float64(k.limit.Rate)
+	}
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	return tooManyRequests(wait)
+}
+
+// sweep drops the idle buckets of s, and one more when s is still full. Caller holds s.mu.
+func (k *keyed) sweep(s *shard, now time.Time) {
+	s.sweptAt = now
+	for key, b := range s.buckets {
+		if b.TokensAt(now) >= float64(k.limit.Burst) {
+			delete(s.buckets, key)
+		}
+	}
+	if len(s.buckets) >= k.max {
+		for key := range s.buckets {
+			delete(s.buckets, key)
+			break
+		}
+	}
+}
+
+func (k *keyed) len() int {
+	n := 0
+	for i := range k.shards {
+		s := &k.shards[i]
+		s.mu.Lock()
+		n += len(s.buckets)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func tooManyRequests(waitSeconds float64) error {
+	secs := int(math.Ceil(waitSeconds))
+	if secs < 1 {
+		secs = 1
+	}
+	return &subjects.Error{Code: 429, Slug: "rate_limited", Message: "too many requests; retry later", RetryAfter: secs}
+}

@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/subjects"
+)
+
+// Route is one entry of the route table: everything the gateway serves and everything the
+// OpenAPI document says about it comes from here. To add a route, add one Route to
+// apiRoutes (or a sibling function for a new area) with Call: Forward(subjects.X, Input[...]{…}).
+type Route struct {
+	// Method is the HTTP method (fiber.MethodGet, …).
+	Method string
+	// Path is the Fiber path template; parameters are ":name" segments, which the OpenAPI
+	// document shows as "{name}".
+	Path string
+	// Summary is the one-line description in the OpenAPI document.
+	Summary string
+	// Tag groups routes in the OpenAPI document ("auth", "users", "operations", …).
+	Tag string
+	// Access is what the caller must hold: authn.Public or authn.Require(perm). The token is
+	// verified before the service is asked; an anonymous call of a public route does no
+	// token work at all.
+	Access authn.Access
+	// Limit is the rate-limit class on top of the per-IP limit every request meets.
+	Limit LimitClass
+	// Status is the success status: 200 when zero; a route whose endpoint replies
+	// subjects.Empty answers 204.
+	Status int
+	// Errors lists route-specific error statuses for the document (409, 422, …); the generic
+	// ones (400 on input, 401/403 on protected routes, 413/415 on bodies, 429, 503, 504) are
+	// added by the document builder.
+	Errors []int
+	// CacheControl is sent on anonymous answers of a public route; every other answer is
+	// "no-store".
+	CacheControl string
+	// Call is what the route does: Forward to a service endpoint, or Handle in the gateway.
+	Call Call
+}
+
+// LimitClass picks the rate limits of a route beyond the per-IP limit of every request.
+type LimitClass int
+
+const (
+	// LimitDefault applies the per-IP limit and, for a caller with a token, the per-account
+	// limit.
+	LimitDefault LimitClass = iota
+	// LimitAuth adds the much stricter per-IP limit of the /v1/auth/* routes.
+	LimitAuth
+)
+
+// Param documents a query parameter in the OpenAPI document.
+type Param struct {
+	// Name is the query key.
+	Name string
+	// Type is the JSON Schema type: "string", "integer", "boolean".
+	Type string
+	// Description says what it does.
+	Description string
+}
+
+// Call is the behaviour of a route, built by Forward or Handle. Its fields feed the route's
+// handler and its OpenAPI entry.
+type Call struct {
+	handler func(g *Gateway, rt *Route) fiber.Handler
+	// body is the JSON request body type, nil when the route takes none.
+	body reflect.Type
+	// reply is the success body type, nil for none (204, or a non-JSON reply).
+	reply reflect.Type
+	// media is the success content type; application/json when empty.
+	media string
+	query []Param
+	// empty is set when the endpoint replies subjects.Empty: the route answers 204.
+	empty bool
+	// forward is set for routes that ask a service (and so may answer 503 and 504).
+	forward bool
+}
+
+// Input says how a route builds the request Req of its endpoint from HTTP.
+type Input[Req any] struct {
+	// Body decodes the JSON request body into Req (Content-Type application/json required; an
+	// empty or malformed body is a 400, a wrong type a 400 naming the field; unknown fields
+	// are ignored).
+	Body bool
+	// Query documents the query parameters that Bind reads.
+	Query []Param
+	// Bind fills Req from path and query parameters (or checks it) after the body is decoded.
+	// Strings taken from c must be copied if kept beyond the request; encoding Req copies them.
+	Bind func(c *fiber.Ctx, req *Req) error
+}
+
+var emptyType = reflect.TypeFor[subjects.Empty]()
+
+// Forward makes a route that builds Req from the request as in says, sends it to ep with the
+// caller's Authorization and the request id, and passes the reply bytes through unchanged.
+func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
+	call := Call{query: in.Query, reply: reflect.TypeFor[Rep](), forward: true}
+	if in.Body {
+		call.body = reflect.TypeFor[Req]()
+	}
+	if call.reply == emptyType {
+		call.reply, call.empty = nil, true
+	}
+	// A route that binds nothing sends the same bytes every time: encode them once.
+	static, err := json.Marshal(new(Req))
+	if err != nil {
+		panic(fmt.Sprintf("gateway: %s: request type does not encode: %v", ep.Subject, err))
+	}
+	subject := ep.Subject
+	call.handler = func(g *Gateway, rt *Route) fiber.Handler {
+		status := rt.status()
+		return func(c *fiber.Ctx) error {
+			body := static
+			if in.Body || in.Bind != nil {
+				var req Req
+				if in.Body {
+					if err := decodeBody(c, &req); err != nil {
+						return err
+					}
+				}
+				if in.Bind != nil {
+					if err := in.Bind(c, &req); err != nil {
+						return err
+					}
+				}
+				if body, err = json.Marshal(&req); err != nil {
+					return fmt.Errorf("%s: encode request: %w", subject, err)
+				}
+			}
+			data, err := g.request(c, subject, body)
+			if err != nil {
+				return err
+			}
+			c.Status(status)
+			if status == fiber.StatusNoContent {
+				return nil
+			}
+			c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+			c.Response().SetBodyRaw(data) // the service's bytes, not decoded and re-encoded
+			return nil
+		}
+	}
+	return call
+}
+
+// Handle makes a route served by the gateway itself. reply documents its 200 body (nil: not
+// a JSON document) and media its content type.
+func Handle(h fiber.Handler, reply reflect.Type, media string) Call {
+	return Call{handler: func(*Gateway, *Route) fiber.Handler { return h }, reply: reply, media: media}
+}
+
+func (rt *Route) status() int {
+	switch {
+	case rt.Status != 0:
+		return rt.Status
+	case rt.Call.empty:
+		return fiber.StatusNoContent
+	default:
+		return fiber.StatusOK
+	}
+}
+
+// request sends body to subject with the caller's metadata and the per-request deadline.
+func (g *Gateway) request(c *fiber.Ctx, subject string, body []byte) ([]byte, error) {
+	meta := subjects.Meta{
+		Authorization: c.Get(fiber.HeaderAuthorization),
+		RequestID:     stateOf(c).id,
+	}
+	if tp := c.Get(subjects.HeaderTraceparent); len(tp) <= 128 {
+		meta.Traceparent = tp
+	}
+	ctx, cancel := context.WithTimeout(subjects.WithMeta(context.Background(), meta), g.cfg.RequestTimeout)
+	defer cancel()
+	return subjects.Request(ctx, g.deps.NC, subject, body)
+}
+
+// register adds rt to the app: one handler that marks the route for metrics and logs, applies
+// its rate limits and access check, then runs the call.
+func (g *Gateway) register(rt *Route) error {
+	if rt.Method == "" || !strings.HasPrefix(rt.Path, "/") || rt.Call.handler == nil {
+		return fmt.Errorf("gateway: route %s %s is incomplete", rt.Method, rt.Path)
+	}
+	rt.Method = strings.ToUpper(rt.Method)
+	m := g.routeMetrics(rt)
+	call := rt.Call.handler(g, rt)
+	public := rt.Access.IsPublic()
+	g.app.Add(rt.Method, rt.Path, func(c *fiber.Ctx) error {
+		st := stateOf(c)
+		st.route, st.metrics = rt, m
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+		if rt.Limit == LimitAuth {
+			if err := g.limits.authIP.allowBytes(st.clientAddr(c, g.cfg.TrustProxy)); err != nil {
+				return err
+			}
+		}
+		header := c.Get(fiber.HeaderAuthorization)
+		if header != "" || !public {
+			claims, err := g.deps.Verifier.Authorize(c.Context(), header, rt.Access)
+			if err != nil {
+				return err
+			}
+			if err := g.limits.account.allow(claims.Subject); err != nil {
+				return err
+			}
+		} else if rt.CacheControl != "" {
+			c.Set(fiber.HeaderCacheControl, rt.CacheControl)
+		}
+		return call(c)
+	})
+	return nil
+}
+
+// The identity routes of API.md.
+func (g *Gateway) apiRoutes() []Route {
+	profile := authn.Require(authn.PermProfile)
+	usersAdmin := authn.Require(authn.PermUsersAdmin)
+	return []Route{
+		{Method: fiber.MethodPost, Path: "/v1/auth/register", Tag: "auth", Summary: "Create an account",
+			Access: authn.Public, Limit: LimitAuth, Status: fiber.StatusCreated, Errors: []int{409},
+			Call: Forward(subjects.UserRegister, Input[subjects.RegisterRequest]{Body: true})},
+		{Method: fiber.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Exchange email and password for a token pair",
+			Access: authn.Public, Limit: LimitAuth, Errors: []int{401},
+			Call: Forward(subjects.AuthLogin, Input[subjects.LoginRequest]{Body: true, Bind: g.limitLogin})},
+		{Method: fiber.MethodPost, Path: "/v1/auth/refresh", Tag: "auth", Summary: "Rotate a refresh token into a new pair",
+			Access: authn.Public, Limit: LimitAuth, Errors: []int{401},
+			Call: Forward(subjects.AuthRefresh, Input[subjects.RefreshRequest]{Body: true})},
+		{Method: fiber.MethodPost, Path: "/v1/auth/logout", Tag: "auth", Summary: "End the session of a refresh token",
+			Access: profile, Limit: LimitAuth,
+			Call: Forward(subjects.AuthLogout, Input[subjects.RefreshRequest]{Body: true})},
+		{Method: fiber.MethodPost, Path: "/v1/auth/verify-email", Tag: "auth", Summary: "Mark an email address verified",
+			Access: authn.Public, Limit: LimitAuth,
+			Call: Forward(subjects.UserVerifyEmail, Input[subjects.VerifyEmailRequest]{Body: true})},
+		{Method: fiber.MethodGet, Path: "/.well-known/jwks.json", Tag: "auth", Summary: "The public keys that sign access tokens",
+			Access: authn.Public, CacheControl: "public, max-age=60",
+			Call: Forward(subjects.AuthJWKS, Input[subjects.Empty]{})},
+		{Method: fiber.MethodGet, Path: "/v1/users/me", Tag: "users", Summary: "The caller's profile",
+			Access: profile,
+			Call:   Forward(subjects.UserMe, Input[subjects.Empty]{})},
+		{Method: fiber.MethodPatch, Path: "/v1/users/me", Tag: "users", Summary: "Change the caller's name, locale or addresses",
+			Access: profile,
+			Call:   Forward(subjects.UserUpdateMe, Input[subjects.UpdateMeRequest]{Body: true})},
+		{Method: fiber.MethodGet, Path: "/v1/admin/users", Tag: "admin", Summary: "List users",
+			Access: usersAdmin,
+			Call:   Forward(subjects.UserList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
+		{Method: fiber.MethodPut, Path: "/v1/admin/users/:id/roles", Tag: "admin", Summary: "Replace a user's roles",
+			Access: usersAdmin, Errors: []int{404},
+			Call: Forward(subjects.UserSetRoles, Input[subjects.SetRolesRequest]{Body: true, Bind: func(c *fiber.Ctx, r *subjects.SetRolesRequest) error {
+				r.ID = c.Params("id")
+				return nil
+			}})},
+	}
+}
+
+// pageParams are the keyset pagination parameters of every list.
+var pageParams = []Param{
+	{Name: "limit", Type: "integer", Description: "page size, 1..100 (20 when absent)"},
+	{Name: "cursor", Type: "string", Description: "the next_cursor of the previous page"},
+}
+
+// bindPage reads ?limit and ?cursor; the service checks their ranges.
+func bindPage(c *fiber.Ctx, r *subjects.ListRequest) error {
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return subjects.BadRequest("limit", "must be an integer")
+		}
+		r.Limit = n
+	}
+	r.Cursor = c.Query("cursor")
+	return nil
+}
+
+// limitLogin spends one attempt of the submitted email's bucket, so that a storm against one
+// account from many addresses is stopped too.
+func (g *Gateway) limitLogin(_ *fiber.Ctx, r *subjects.LoginRequest) error {
+	email := strings.ToLower(strings.TrimSpace(r.Email))
+	if len(email) > 320 {
+		email = email[:320]
+	}
+	if email == "" {
+		return nil // the service answers 400/401
+	}
+	return g.limits.loginEmail.allow(email)
+}

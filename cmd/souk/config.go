@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -28,6 +29,8 @@ type Config struct {
 	AdminPassword string
 	CORSOrigins   string
 	VerifyURL     string
+	LoginAttempts string
+	loginAttempts int
 }
 
 const (
@@ -52,6 +55,7 @@ func (c *Config) settings() []setting {
 		{"SOUK_ADMIN_EMAIL", "admin-email", "", "admin account ensured at start-up (with SOUK_ADMIN_PASSWORD)", &c.AdminEmail},
 		{"SOUK_ADMIN_PASSWORD", "admin-password", "", "password of that admin account (prefer the environment to the flag)", &c.AdminPassword},
 		{"SOUK_CORS_ORIGINS", "cors-origins", "", "comma-separated origins allowed by CORS", &c.CORSOrigins},
+		{"SOUK_LOGIN_ATTEMPTS", "login-attempts", "10", "login attempts allowed per email and minute, from any address", &c.LoginAttempts},
 		{"SOUK_VERIFY_URL", "verify-url", "http://127.0.0.1:8080/v1/auth/verify-email?token=", "base of the email verification link", &c.VerifyURL},
 	}
 }
@@ -93,6 +97,11 @@ func (c *Config) validate() error {
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD go together: set both or neither"))
 	}
+	n, err := strconv.Atoi(c.LoginAttempts)
+	if err != nil || n < 1 || n > 10000 {
+		errs = append(errs, fmt.Errorf("SOUK_LOGIN_ATTEMPTS %q: want a whole number from 1 to 10000", c.LoginAttempts))
+	}
+	c.loginAttempts = n
 	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("SOUK_LOG_FORMAT %q: want json or console", c.LogFormat))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/souk/souk/gateway"
 	bus "github.com/souk/souk/nats"
@@ -181,7 +182,9 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 
 func runGateway(ctx context.Context, e *env) error {
 	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second)
-	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins()},
+	n := e.cfg.loginAttempts
+	limits := gateway.RateLimits{LoginEmail: gateway.Limit{Rate: rate.Every(time.Minute / time.Duration(n)), Burst: n}}
+	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins(), RateLimit: limits},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
 }
 

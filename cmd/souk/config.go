@@ -30,7 +30,11 @@ type Config struct {
 	CORSOrigins   string
 	VerifyURL     string
 	LoginAttempts string
+	RateIP        string
+	RateAccount   string
 	loginAttempts int
+	rateIP        int
+	rateAccount   int
 }
 
 const (
@@ -56,6 +60,8 @@ func (c *Config) settings() []setting {
 		{"SOUK_ADMIN_PASSWORD", "admin-password", "", "password of that admin account (prefer the environment to the flag)", &c.AdminPassword},
 		{"SOUK_CORS_ORIGINS", "cors-origins", "", "comma-separated origins allowed by CORS", &c.CORSOrigins},
 		{"SOUK_LOGIN_ATTEMPTS", "login-attempts", "10", "login attempts allowed per email and minute, from any address", &c.LoginAttempts},
+		{"SOUK_RATE_IP", "rate-ip", "50", "requests per second per client IP (burst twice that); /v1/auth/* is held far lower", &c.RateIP},
+		{"SOUK_RATE_ACCOUNT", "rate-account", "20", "requests per second per signed-in account (burst twice that)", &c.RateAccount},
 		{"SOUK_VERIFY_URL", "verify-url", "http://127.0.0.1:8080/v1/auth/verify-email?token=", "base of the email verification link", &c.VerifyURL},
 	}
 }
@@ -97,11 +103,16 @@ func (c *Config) validate() error {
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD go together: set both or neither"))
 	}
-	n, err := strconv.Atoi(c.LoginAttempts)
-	if err != nil || n < 1 || n > 10000 {
-		errs = append(errs, fmt.Errorf("SOUK_LOGIN_ATTEMPTS %q: want a whole number from 1 to 10000", c.LoginAttempts))
+	for _, n := range []struct {
+		name, v string
+		dst     *int
+	}{{"SOUK_LOGIN_ATTEMPTS", c.LoginAttempts, &c.loginAttempts}, {"SOUK_RATE_IP", c.RateIP, &c.rateIP}, {"SOUK_RATE_ACCOUNT", c.RateAccount, &c.rateAccount}} {
+		v, err := strconv.Atoi(n.v)
+		if err != nil || v < 1 || v > 1_000_000 {
+			errs = append(errs, fmt.Errorf("%s %q: want a whole number from 1 to 1000000", n.name, n.v))
+		}
+		*n.dst = v
 	}
-	c.loginAttempts = n
 	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("SOUK_LOG_FORMAT %q: want json or console", c.LogFormat))
 	}

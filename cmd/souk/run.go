@@ -183,7 +183,11 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 func runGateway(ctx context.Context, e *env) error {
 	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second)
 	n := e.cfg.loginAttempts
-	limits := gateway.RateLimits{LoginEmail: gateway.Limit{Rate: rate.Every(time.Minute / time.Duration(n)), Burst: n}}
+	limits := gateway.RateLimits{
+		LoginEmail: gateway.Limit{Rate: rate.Every(time.Minute / time.Duration(n)), Burst: n},
+		IP:         gateway.Limit{Rate: rate.Limit(e.cfg.rateIP), Burst: 2 * e.cfg.rateIP},
+		Account:    gateway.Limit{Rate: rate.Limit(e.cfg.rateAccount), Burst: 2 * e.cfg.rateAccount},
+	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins(), RateLimit: limits},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
 }

@@ -11,40 +11,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
+	"github.com/souk/souk/internal/identitytest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/pgtest"
 )
-
-// syncBuffer collects the process's log lines while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // shop is one `souk run` started in-process, as `go run ./cmd/souk` would start it.
 type shop struct {
 	t    *testing.T
 	base string
-	logs *syncBuffer
+	logs *identitytest.LogBuffer
 	http *http.Client
 }
 
@@ -76,7 +58,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 		env[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &identitytest.LogBuffer{}
 	exited := make(chan int, 1)
 	go func() { exited <- cli(ctx, []string{"run"}, func(k string) string { return env[k] }, io.Discard, logs) }()
 	s := &shop{t: t, base: "http://" + addr, logs: logs, http: &http.Client{Timeout: 10 * time.Second}}

@@ -12,10 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/souk/souk/internal/identitytest"
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn"
-	"github.com/souk/souk/services/user"
 	"github.com/souk/souk/subjects"
 )
 
@@ -44,16 +44,16 @@ func kid(t *testing.T, tok string) string {
 }
 
 func TestAuthService(t *testing.T) {
-	e := newEnv(t)
-	e.start(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword})
-	ctx, nc := e.ctx, e.nc
-	alice := e.register("alice@example.com", alicePassword, "Alice")
+	e := identitytest.NewEnv(t)
+	e.Start(adminEmail, adminPassword)
+	ctx, nc := e.Ctx, e.NC
+	alice := e.Register("alice@example.com", alicePassword, "Alice")
 	verifier := authn.NewVerifier(authn.NATSKeySource(nc), time.Millisecond)
-	admin := e.login(adminEmail, adminPassword)
+	admin := e.Login(adminEmail, adminPassword)
 	var alicePair subjects.TokenPair // bcrypt is slow under -race: log in no more than needed
 
 	t.Run("login", func(t *testing.T) {
-		pair := e.login("Alice@example.com", alicePassword)
+		pair := e.Login("Alice@example.com", alicePassword)
 		alicePair = pair
 		if pair.TokenType != "Bearer" || pair.ExpiresIn != 900 || pair.RefreshToken == "" {
 			t.Fatalf("pair: %+v", pair)
@@ -64,14 +64,14 @@ func TestAuthService(t *testing.T) {
 			t.Fatalf("claims %+v, %v", c, err)
 		}
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "alice@example.com", Password: "wrong but long enough"})
-		wantErr(t, err, 401, "invalid_credentials", "")
+		identitytest.WantErr(t, err, 401, "invalid_credentials", "")
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "nobody@example.com", Password: alicePassword})
-		wantErr(t, err, 401, "invalid_credentials", "")
+		identitytest.WantErr(t, err, 401, "invalid_credentials", "")
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "alice@example.com", Password: strings.Repeat("x", 100)})
-		wantErr(t, err, 401, "invalid_credentials", "")
+		identitytest.WantErr(t, err, 401, "invalid_credentials", "")
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{})
-		wantErr(t, err, 400, "validation", "email")
-		wantErr(t, err, 400, "validation", "password")
+		identitytest.WantErr(t, err, 400, "validation", "email")
+		identitytest.WantErr(t, err, 400, "validation", "password")
 	})
 
 	t.Run("jwks", func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestAuthService(t *testing.T) {
 	})
 
 	t.Run("refresh rotates, reuse revokes the family", func(t *testing.T) {
-		first := e.login("alice@example.com", alicePassword)
+		first := e.Login("alice@example.com", alicePassword)
 		second, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: first.RefreshToken})
 		if err != nil || second.RefreshToken == first.RefreshToken {
 			t.Fatalf("refresh: %+v, %v", second, err)
@@ -96,27 +96,27 @@ func TestAuthService(t *testing.T) {
 			t.Fatalf("refreshed claims %+v, %v", c, err)
 		}
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: first.RefreshToken})
-		wantErr(t, err, 401, "refresh_token_reused", "")
+		identitytest.WantErr(t, err, 401, "refresh_token_reused", "")
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: second.RefreshToken})
-		wantErr(t, err, 401, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
 		// Another session of the same user is untouched.
-		other := e.login("alice@example.com", alicePassword)
+		other := e.Login("alice@example.com", alicePassword)
 		if _, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: other.RefreshToken}); err != nil {
 			t.Fatal(err)
 		}
 		for _, bad := range []string{"x", strings.Repeat("A", 43), strings.Repeat("!", 43)} {
 			_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: bad})
-			wantErr(t, err, 401, "invalid_refresh_token", "")
+			identitytest.WantErr(t, err, 401, "invalid_refresh_token", "")
 		}
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{})
-		wantErr(t, err, 400, "validation", "refresh_token")
-		if strings.Contains(e.log.String(), first.RefreshToken) {
+		identitytest.WantErr(t, err, 400, "validation", "refresh_token")
+		if strings.Contains(e.Log.String(), first.RefreshToken) {
 			t.Fatal("a refresh token is in the log")
 		}
 	})
 
 	t.Run("concurrent refresh with one token: exactly one wins", func(t *testing.T) {
-		pair := e.login("alice@example.com", alicePassword)
+		pair := e.Login("alice@example.com", alicePassword)
 		const n = 8
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -144,18 +144,18 @@ func TestAuthService(t *testing.T) {
 		// The losers presented a token spent by someone else: that is reuse, so the session
 		// is revoked and the winner's new refresh token is dead too.
 		_, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: won.RefreshToken})
-		wantErr(t, err, 401, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
 	})
 
 	t.Run("logout", func(t *testing.T) {
-		pair := e.login("alice@example.com", alicePassword)
+		pair := e.Login("alice@example.com", alicePassword)
 		_, err := subjects.AuthLogout.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
-		wantErr(t, err, 401, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
 		// Someone else's token: the same empty answer, and nothing changes.
-		if _, err := subjects.AuthLogout.Call(e.as(admin.AccessToken), nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken}); err != nil {
+		if _, err := subjects.AuthLogout.Call(e.As(admin.AccessToken), nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := subjects.AuthLogout.Call(e.as(pair.AccessToken), nc, subjects.RefreshRequest{RefreshToken: strings.Repeat("A", 43)}); err != nil {
+		if _, err := subjects.AuthLogout.Call(e.As(pair.AccessToken), nc, subjects.RefreshRequest{RefreshToken: strings.Repeat("A", 43)}); err != nil {
 			t.Fatal(err)
 		}
 		next, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
@@ -163,17 +163,17 @@ func TestAuthService(t *testing.T) {
 			t.Fatalf("another user's logout ended the session: %v", err)
 		}
 		for range 2 {
-			if _, err := subjects.AuthLogout.Call(e.as(next.AccessToken), nc, subjects.RefreshRequest{RefreshToken: next.RefreshToken}); err != nil {
+			if _, err := subjects.AuthLogout.Call(e.As(next.AccessToken), nc, subjects.RefreshRequest{RefreshToken: next.RefreshToken}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: next.RefreshToken})
-		wantErr(t, err, 401, "invalid_refresh_token", "")
+		identitytest.WantErr(t, err, 401, "invalid_refresh_token", "")
 	})
 
 	t.Run("refresh reads current roles", func(t *testing.T) {
-		pair := e.login("alice@example.com", alicePassword)
-		if _, err := subjects.UserSetRoles.Call(e.as(admin.AccessToken), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{"customer", "staff"}}); err != nil {
+		pair := e.Login("alice@example.com", alicePassword)
+		if _, err := subjects.UserSetRoles.Call(e.As(admin.AccessToken), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{"customer", "staff"}}); err != nil {
 			t.Fatal(err)
 		}
 		next, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
@@ -187,20 +187,20 @@ func TestAuthService(t *testing.T) {
 
 	t.Run("the service endpoints refuse a forged caller", func(t *testing.T) {
 		_, err := subjects.UserVerifyCredentials.Call(ctx, nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		wantErr(t, err, 401, "", "")
-		_, err = subjects.UserVerifyCredentials.Call(e.as(alicePair.AccessToken), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		wantErr(t, err, 403, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
+		_, err = subjects.UserVerifyCredentials.Call(e.As(alicePair.AccessToken), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
+		identitytest.WantErr(t, err, 403, "", "")
 		_, err = subjects.UserPrincipal.Call(ctx, nc, subjects.UserIDRequest{ID: alice.ID})
-		wantErr(t, err, 401, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
 	})
 
 	t.Run("key rotation", func(t *testing.T) {
-		old := e.login("alice@example.com", alicePassword)
-		_, err := subjects.AuthRotateKey.Call(e.as(old.AccessToken), nc, subjects.Empty{})
-		wantErr(t, err, 403, "", "")
+		old := e.Login("alice@example.com", alicePassword)
+		_, err := subjects.AuthRotateKey.Call(e.As(old.AccessToken), nc, subjects.Empty{})
+		identitytest.WantErr(t, err, 403, "", "")
 		_, err = subjects.AuthRotateKey.Call(ctx, nc, subjects.Empty{})
-		wantErr(t, err, 401, "", "")
-		info, err := subjects.AuthRotateKey.Call(e.as(admin.AccessToken), nc, subjects.Empty{})
+		identitytest.WantErr(t, err, 401, "", "")
+		info, err := subjects.AuthRotateKey.Call(e.As(admin.AccessToken), nc, subjects.Empty{})
 		if err != nil || info.KID == "" || info.KID == kid(t, old.AccessToken) || info.Algorithm != "EdDSA" {
 			t.Fatalf("rotate: %+v, %v", info, err)
 		}
@@ -224,13 +224,13 @@ func TestAuthService(t *testing.T) {
 			t.Fatalf("jwks after rotation: %d keys, %v", len(set.Keys), err)
 		}
 		// The old access token still works on the services.
-		if _, err := subjects.UserMe.Call(e.as(old.AccessToken), nc, subjects.Empty{}); err != nil {
+		if _, err := subjects.UserMe.Call(e.As(old.AccessToken), nc, subjects.Empty{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := subjects.UserMe.Call(e.as(fresh.AccessToken), nc, subjects.Empty{}); err != nil {
+		if _, err := subjects.UserMe.Call(e.As(fresh.AccessToken), nc, subjects.Empty{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := subjects.AuthLogout.Call(e.as(old.AccessToken), nc, subjects.RefreshRequest{RefreshToken: fresh.RefreshToken}); err != nil {
+		if _, err := subjects.AuthLogout.Call(e.As(old.AccessToken), nc, subjects.RefreshRequest{RefreshToken: fresh.RefreshToken}); err != nil {
 			t.Fatal(err)
 		}
 	})

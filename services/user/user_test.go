@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/souk/souk/internal/identitytest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/services/user"
 	"github.com/souk/souk/subjects"
@@ -19,9 +20,9 @@ const (
 )
 
 // verifyToken returns the token of the verification link logged for userID.
-func (e *env) verifyToken(userID string) string {
-	e.t.Helper()
-	for _, l := range e.log.lines() {
+func verifyToken(e *identitytest.Env, userID string) string {
+	e.T.Helper()
+	for _, l := range e.Log.Lines() {
 		if l["user_id"] == userID {
 			if link, ok := l["verify_link"].(string); ok {
 				_, tok, _ := strings.Cut(link, "token=")
@@ -29,78 +30,78 @@ func (e *env) verifyToken(userID string) string {
 			}
 		}
 	}
-	e.t.Fatalf("no verification link logged for %s", userID)
+	e.T.Fatalf("no verification link logged for %s", userID)
 	return ""
 }
 
 func TestUserService(t *testing.T) {
-	e := newEnv(t)
-	e.start(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword})
-	ctx, nc := e.ctx, e.nc
+	e := identitytest.NewEnv(t)
+	e.Start(adminEmail, adminPassword)
+	ctx, nc := e.Ctx, e.NC
 
-	alice := e.register(" Alice@Example.com ", alicePassword, "Alice")
+	alice := e.Register(" Alice@Example.com ", alicePassword, "Alice")
 	if alice.Email != "alice@example.com" || alice.Locale != "en" || alice.EmailVerified ||
 		len(alice.Roles) != 1 || alice.Roles[0] != subjects.RoleCustomer || alice.Addresses == nil {
 		t.Fatalf("registered: %+v", alice)
 	}
-	if strings.Contains(e.log.String(), alicePassword) {
+	if strings.Contains(e.Log.String(), alicePassword) {
 		t.Fatal("the password is in the log")
 	}
 
 	t.Run("register refuses bad input and a taken email", func(t *testing.T) {
 		_, err := subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "alice@example.com", Password: "another long passphrase", Name: "Eve"})
-		wantErr(t, err, 409, "email_taken", "")
+		identitytest.WantErr(t, err, 409, "email_taken", "")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: "password123", Name: "Bob"})
-		wantErr(t, err, 400, "validation", "password")
+		identitytest.WantErr(t, err, 400, "validation", "password")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: "bob@example.com!!", Name: "Bob"})
-		wantErr(t, err, 400, "validation", "password")
+		identitytest.WantErr(t, err, 400, "validation", "password")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "not an email", Password: alicePassword, Name: "Bob"})
-		wantErr(t, err, 400, "validation", "email")
+		identitytest.WantErr(t, err, 400, "validation", "email")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: alicePassword, Name: "", Locale: "??"})
-		wantErr(t, err, 400, "validation", "name")
-		wantErr(t, err, 400, "validation", "locale")
+		identitytest.WantErr(t, err, 400, "validation", "name")
+		identitytest.WantErr(t, err, 400, "validation", "locale")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: strings.Repeat("x", 73), Name: "Bob"})
-		wantErr(t, err, 400, "validation", "password")
+		identitytest.WantErr(t, err, 400, "validation", "password")
 	})
 
 	t.Run("verify email is single-use", func(t *testing.T) {
-		tok := e.verifyToken(alice.ID)
+		tok := verifyToken(e, alice.ID)
 		if _, err := subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: tok}); err != nil {
 			t.Fatal(err)
 		}
 		_, err := subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: tok})
-		wantErr(t, err, 400, "invalid_token", "token")
+		identitytest.WantErr(t, err, 400, "invalid_token", "token")
 		_, err = subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: "forged"})
-		wantErr(t, err, 400, "invalid_token", "token")
+		identitytest.WantErr(t, err, 400, "invalid_token", "token")
 		_, err = subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{})
-		wantErr(t, err, 400, "", "token")
+		identitytest.WantErr(t, err, 400, "", "token")
 	})
 
-	aliceTok := e.login("alice@example.com", alicePassword).AccessToken
+	aliceTok := e.Login("alice@example.com", alicePassword).AccessToken
 
 	t.Run("me and update me", func(t *testing.T) {
-		me, err := subjects.UserMe.Call(e.as(aliceTok), nc, subjects.Empty{})
+		me, err := subjects.UserMe.Call(e.As(aliceTok), nc, subjects.Empty{})
 		if err != nil || me.ID != alice.ID || !me.EmailVerified {
 			t.Fatalf("me: %+v, %v", me, err)
 		}
 		_, err = subjects.UserMe.Call(ctx, nc, subjects.Empty{})
-		wantErr(t, err, 401, "", "")
-		_, err = subjects.UserMe.Call(e.as("garbage"), nc, subjects.Empty{})
-		wantErr(t, err, 401, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
+		_, err = subjects.UserMe.Call(e.As("garbage"), nc, subjects.Empty{})
+		identitytest.WantErr(t, err, 401, "", "")
 
 		name, locale := "Alice A.", "de-AT"
 		addrs := []subjects.Address{{Name: "Alice", Line1: "Ring 1", City: "Wien", PostalCode: "1010", Country: "AT"}}
-		me, err = subjects.UserUpdateMe.Call(e.as(aliceTok), nc, subjects.UpdateMeRequest{Name: &name, Locale: &locale, Addresses: &addrs})
+		me, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Name: &name, Locale: &locale, Addresses: &addrs})
 		if err != nil || me.Name != name || me.Locale != locale || len(me.Addresses) != 1 || me.Addresses[0].Country != "AT" {
 			t.Fatalf("update: %+v, %v", me, err)
 		}
 		bad := []subjects.Address{addrs[0], {Name: "x", Line1: "y", City: "z", PostalCode: "1", Country: "at"}}
-		_, err = subjects.UserUpdateMe.Call(e.as(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
-		wantErr(t, err, 400, "validation", "addresses[1].country")
+		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
+		identitytest.WantErr(t, err, 400, "validation", "addresses[1].country")
 		empty := ""
-		_, err = subjects.UserUpdateMe.Call(e.as(aliceTok), nc, subjects.UpdateMeRequest{Name: &empty})
-		wantErr(t, err, 400, "validation", "name")
-		me, err = subjects.UserMe.Call(e.as(aliceTok), nc, subjects.Empty{})
+		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Name: &empty})
+		identitytest.WantErr(t, err, 400, "validation", "name")
+		me, err = subjects.UserMe.Call(e.As(aliceTok), nc, subjects.Empty{})
 		if err != nil || me.Name != name || len(me.Addresses) != 1 {
 			t.Fatalf("a refused update changed the profile: %+v, %v", me, err)
 		}
@@ -108,28 +109,28 @@ func TestUserService(t *testing.T) {
 
 	t.Run("internal endpoints refuse users and anonymous callers", func(t *testing.T) {
 		_, err := subjects.UserVerifyCredentials.Call(ctx, nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		wantErr(t, err, 401, "", "")
-		_, err = subjects.UserVerifyCredentials.Call(e.as(aliceTok), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		wantErr(t, err, 403, "", "")
-		_, err = subjects.UserPrincipal.Call(e.as(aliceTok), nc, subjects.UserIDRequest{ID: alice.ID})
-		wantErr(t, err, 403, "", "")
+		identitytest.WantErr(t, err, 401, "", "")
+		_, err = subjects.UserVerifyCredentials.Call(e.As(aliceTok), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
+		identitytest.WantErr(t, err, 403, "", "")
+		_, err = subjects.UserPrincipal.Call(e.As(aliceTok), nc, subjects.UserIDRequest{ID: alice.ID})
+		identitytest.WantErr(t, err, 403, "", "")
 	})
 
 	t.Run("admin endpoints refuse a customer", func(t *testing.T) {
-		_, err := subjects.UserList.Call(e.as(aliceTok), nc, subjects.ListRequest{})
-		wantErr(t, err, 403, "", "")
-		_, err = subjects.UserSetRoles.Call(e.as(aliceTok), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{subjects.RoleAdmin}})
-		wantErr(t, err, 403, "", "")
+		_, err := subjects.UserList.Call(e.As(aliceTok), nc, subjects.ListRequest{})
+		identitytest.WantErr(t, err, 403, "", "")
+		_, err = subjects.UserSetRoles.Call(e.As(aliceTok), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{subjects.RoleAdmin}})
+		identitytest.WantErr(t, err, 403, "", "")
 	})
 
-	adminTok := e.login(adminEmail, adminPassword).AccessToken
-	bob := e.register("bob@example.com", "Tr0ub4dor and friends", "Bob")
+	adminTok := e.Login(adminEmail, adminPassword).AccessToken
+	bob := e.Register("bob@example.com", "Tr0ub4dor and friends", "Bob")
 
 	t.Run("list pages through every user", func(t *testing.T) {
 		var seen []string
 		cursor := ""
 		for range 10 {
-			page, err := subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Limit: 2, Cursor: cursor})
+			page, err := subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Limit: 2, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,46 +145,46 @@ func TestUserService(t *testing.T) {
 		if strings.Join(seen, ",") != strings.Join(want, ",") {
 			t.Fatalf("listed %v, want %v", seen, want)
 		}
-		_, err := subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Cursor: "forged!"})
-		wantErr(t, err, 400, "validation", "cursor")
-		_, err = subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Cursor: "YWJj"})
-		wantErr(t, err, 400, "validation", "cursor")
-		_, err = subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Limit: 101})
-		wantErr(t, err, 400, "validation", "limit")
-		_, err = subjects.UserList.Call(e.as(adminTok), nc, subjects.ListRequest{Limit: -1})
-		wantErr(t, err, 400, "validation", "limit")
+		_, err := subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Cursor: "forged!"})
+		identitytest.WantErr(t, err, 400, "validation", "cursor")
+		_, err = subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Cursor: "YWJj"})
+		identitytest.WantErr(t, err, 400, "validation", "cursor")
+		_, err = subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Limit: 101})
+		identitytest.WantErr(t, err, 400, "validation", "limit")
+		_, err = subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Limit: -1})
+		identitytest.WantErr(t, err, 400, "validation", "limit")
 	})
 
 	t.Run("set roles", func(t *testing.T) {
-		u, err := subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: []string{"customer", "staff", "staff"}})
+		u, err := subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: []string{"customer", "staff", "staff"}})
 		if err != nil || strings.Join(u.Roles, ",") != "customer,staff" {
 			t.Fatalf("set roles: %+v, %v", u, err)
 		}
 		for _, roles := range [][]string{nil, {"service"}, {"customer", "root"}} {
-			_, err = subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: roles})
-			wantErr(t, err, 400, "validation", "roles")
+			_, err = subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: roles})
+			identitytest.WantErr(t, err, 400, "validation", "roles")
 		}
-		_, err = subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: "0190a0a0-0000-7000-8000-000000000000", Roles: []string{"customer"}})
-		wantErr(t, err, 404, "", "")
-		_, err = subjects.UserSetRoles.Call(e.as(adminTok), nc, subjects.SetRolesRequest{ID: "not-a-uuid", Roles: []string{"customer"}})
-		wantErr(t, err, 404, "", "")
+		_, err = subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: "0190a0a0-0000-7000-8000-000000000000", Roles: []string{"customer"}})
+		identitytest.WantErr(t, err, 404, "", "")
+		_, err = subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: "not-a-uuid", Roles: []string{"customer"}})
+		identitytest.WantErr(t, err, 404, "", "")
 	})
 
 	t.Run("malformed body is a 400", func(t *testing.T) {
 		_, err := subjects.Request(ctx, nc, subjects.UserRegister.Subject, []byte(`{"email": 5`))
-		wantErr(t, err, 400, "", "")
+		identitytest.WantErr(t, err, 400, "", "")
 	})
 }
 
 func TestAdminEnsuredAtStartUp(t *testing.T) {
-	e := newEnv(t)
-	e.runAuth(authConfig())
+	e := identitytest.NewEnv(t)
+	e.RunAuth(identitytest.AuthConfig())
 	cfg := user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword}
 	// Two instances at once, then a restart with another password: one admin, first password.
-	stopA, stopB := e.runUser(cfg), e.runUser(cfg)
-	waitFor(t, time.Minute, func() error {
+	stopA, stopB := e.RunUser(cfg), e.RunUser(cfg)
+	identitytest.WaitFor(t, time.Minute, func() error {
 		n := 0
-		for _, l := range e.log.lines() {
+		for _, l := range e.Log.Lines() {
 			if l["service"] == "user" && l["message"] == "serving" {
 				n++
 			}
@@ -197,27 +198,27 @@ func TestAdminEnsuredAtStartUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Demote the admin; the next start gives the role back but keeps the password.
-	if _, err := e.db.Exec(e.ctx, `update users.users set roles = '{customer}' where email = $1`, adminEmail); err != nil {
+	if _, err := e.DB.Exec(e.Ctx, `update users.users set roles = '{customer}' where email = $1`, adminEmail); err != nil {
 		t.Fatal(err)
 	}
-	e.runUser(user.Config{AdminEmail: adminEmail, AdminPassword: "a different long passphrase"})
-	e.waitReady()
+	e.RunUser(user.Config{AdminEmail: adminEmail, AdminPassword: "a different long passphrase"})
+	e.WaitReady()
 	var n int
-	if err := e.db.QueryRow(e.ctx, `select count(*) from users.users where email = $1 and 'admin' = any(roles) and email_verified_at is not null`, adminEmail).Scan(&n); err != nil || n != 1 {
+	if err := e.DB.QueryRow(e.Ctx, `select count(*) from users.users where email = $1 and 'admin' = any(roles) and email_verified_at is not null`, adminEmail).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("admins: %d, %v", n, err)
 	}
-	tok := e.login(adminEmail, adminPassword).AccessToken
-	c, err := authn.NewVerifier(authn.NATSKeySource(e.nc), 0).Verify(e.ctx, tok)
+	tok := e.Login(adminEmail, adminPassword).AccessToken
+	c, err := authn.NewVerifier(authn.NATSKeySource(e.NC), 0).Verify(e.Ctx, tok)
 	if err != nil || !c.Can(authn.PermUsersAdmin) {
 		t.Fatalf("admin claims %+v, %v", c, err)
 	}
 
-	weak := user.Run(e.ctx, user.Config{AdminEmail: "other@souk.example", AdminPassword: "password123"},
-		user.Deps{Log: e.logger(), DB: e.db, NC: e.nc, JS: e.js, Registry: e.reg})
+	weak := user.Run(e.Ctx, user.Config{AdminEmail: "other@souk.example", AdminPassword: "password123"},
+		user.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry})
 	if weak == nil || strings.Contains(weak.Error(), "password123") || !strings.Contains(weak.Error(), "SOUK_ADMIN_PASSWORD") {
 		t.Fatalf("weak admin password: %v", weak)
 	}
-	if err := user.Run(e.ctx, user.Config{BcryptCost: 10}, user.Deps{}); err == nil || errors.Is(err, context.Canceled) {
+	if err := user.Run(e.Ctx, user.Config{BcryptCost: 10}, user.Deps{}); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("bcrypt cost 10 accepted: %v", err)
 	}
 }

@@ -1,0 +1,233 @@
+// Package identitytest runs the identity services (user and auth) for the tests of
+// services/user and services/auth: a real PostgreSQL database and an embedded NATS server
+// with both services running on them, as cmd/souk runs them, plus helpers to register,
+// log in, wait and check errors.
+//
+// It lives outside services/ because a service folder must not import another service,
+// test files included, and these tests need both services running.
+package identitytest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/services/auth"
+	"github.com/souk/souk/services/user"
+	"github.com/souk/souk/subjects"
+)
+
+// Env is a real PostgreSQL database and an embedded NATS server on which the user and
+// auth services run, as cmd/souk runs them.
+type Env struct {
+	// T is the test the environment belongs to; its cleanup stops the services.
+	T *testing.T
+	// Ctx bounds the test; calls made through the helpers use it.
+	Ctx context.Context
+	// NC is a connection to the embedded NATS server.
+	NC *nats.Conn
+	// DB is a pool on the test's own database.
+	DB *pgxpool.Pool
+	// JS is the JetStream context on NC.
+	JS jetstream.JetStream
+	// Log collects the services' JSON log lines.
+	Log *LogBuffer
+	// Registry is the Prometheus registry the services register their metrics with.
+	Registry *prometheus.Registry
+}
+
+// LogBuffer collects log lines; it is safe for concurrent use.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p to the buffer.
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Lines returns the JSON log lines decoded; lines that are not JSON objects are skipped.
+func (b *LogBuffer) Lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// String returns everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// NewEnv opens a fresh database and starts an embedded NATS server for t; no service runs
+// yet (see Start, RunUser and RunAuth). Everything is closed at t's cleanup.
+func NewEnv(t *testing.T) *Env {
+	t.Helper()
+	_, nc := natstest.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	db, err := pg.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{T: t, Ctx: ctx, NC: nc, DB: db, JS: js, Log: &LogBuffer{}, Registry: prometheus.NewRegistry()}
+}
+
+// Logger returns a logger that writes JSON lines at info level and above to e.Log.
+func (e *Env) Logger() zerolog.Logger { return zerolog.New(e.Log).Level(zerolog.InfoLevel) }
+
+// AuthConfig returns the configuration Start runs the auth service with, for tests that
+// run the services one by one.
+func AuthConfig() auth.Config { return auth.Config{} }
+
+// RunUser starts user.Run and returns a stop function that cancels it, waits for it to
+// return and returns its error; stop is also called at cleanup, which reports the error.
+func (e *Env) RunUser(cfg user.Config) (stop func() error) {
+	return e.run(func(ctx context.Context) error {
+		return user.Run(ctx, cfg, user.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry})
+	})
+}
+
+// RunAuth starts auth.Run and returns a stop function that cancels it, waits for it to
+// return and returns its error; stop is also called at cleanup, which reports the error.
+func (e *Env) RunAuth(cfg auth.Config) (stop func() error) {
+	return e.run(func(ctx context.Context) error {
+		return auth.Run(ctx, cfg, auth.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry})
+	})
+}
+
+func (e *Env) run(fn func(ctx context.Context) error) func() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	e.T.Cleanup(func() {
+		if err := stop(); err != nil {
+			e.T.Errorf("Run: %v", err)
+		}
+	})
+	return stop
+}
+
+// Start runs both services, the user service ensuring the admin account adminEmail with
+// adminPassword, and waits until both answer.
+func (e *Env) Start(adminEmail, adminPassword string) {
+	e.T.Helper()
+	e.RunAuth(AuthConfig())
+	e.RunUser(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword})
+	e.WaitReady()
+}
+
+// WaitReady waits until both the auth and the user service answer.
+func (e *Env) WaitReady() {
+	e.T.Helper()
+	WaitFor(e.T, 30*time.Second, func() error {
+		if _, err := subjects.AuthJWKS.Call(e.Ctx, e.NC, subjects.Empty{}); err != nil {
+			return err
+		}
+		_, err := subjects.UserVerifyEmail.Call(e.Ctx, e.NC, subjects.VerifyEmailRequest{})
+		if !errors.Is(err, subjects.ErrBadRequest) {
+			return errors.New("user service not ready")
+		}
+		return nil
+	})
+}
+
+// WaitFor polls check until it returns nil or the deadline passes, then fails t with
+// check's last error.
+func WaitFor(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", within, err)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+}
+
+// As returns a context whose calls carry the access token tok.
+func (e *Env) As(tok string) context.Context { return subjects.WithAuthorization(e.Ctx, tok) }
+
+// Login returns a token pair for email and password, failing the test if login fails.
+func (e *Env) Login(email, password string) subjects.TokenPair {
+	e.T.Helper()
+	pair, err := subjects.AuthLogin.Call(e.Ctx, e.NC, subjects.LoginRequest{Email: email, Password: password})
+	if err != nil {
+		e.T.Fatalf("login %s: %v", email, err)
+	}
+	return pair
+}
+
+// Register creates an account, failing the test if registration fails.
+func (e *Env) Register(email, password, name string) subjects.User {
+	e.T.Helper()
+	u, err := subjects.UserRegister.Call(e.Ctx, e.NC, subjects.RegisterRequest{Email: email, Password: password, Name: name})
+	if err != nil {
+		e.T.Fatalf("register %s: %v", email, err)
+	}
+	return u
+}
+
+// WantErr fails t unless err is a *subjects.Error of code (and slug and field, when
+// given).
+func WantErr(t *testing.T, err error, code int, slug, field string) {
+	t.Helper()
+	var se *subjects.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("want %d %s, got %v", code, slug, err)
+	}
+	if se.Code != code || (slug != "" && se.Slug != slug) {
+		t.Fatalf("want %d %s, got %d %s: %s", code, slug, se.Code, se.Slug, se.Message)
+	}
+	if field == "" {
+		return
+	}
+	for _, f := range se.Fields {
+		if f.Field == field {
+			return
+		}
+	}
+	t.Fatalf("want a problem with field %q, got %+v", field, se.Fields)
+}

@@ -14,10 +14,7 @@
 package auth
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -49,22 +46,6 @@ type familyEntry struct {
 	// LastUsed is when the family last issued a token; the bucket's TTL counts from the last
 	// write, so each refresh extends the session (sliding expiry).
 	LastUsed time.Time `json:"last_used"`
-}
-
-// newRefreshToken returns a random 256-bit token (base64url) and its hash.
-func newRefreshToken() (token, hash string, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", "", err
-	}
-	token = base64.RawURLEncoding.EncodeToString(b[:])
-	return token, hashToken(token), nil
-}
-
-// hashToken is the SHA-256 (hex) of a refresh token, the only form in which it is stored.
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 func tokenKey(hash string) string { return "tok." + hash }

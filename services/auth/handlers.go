@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/secret"
 	"github.com/souk/souk/subjects"
 )
 
@@ -84,7 +85,7 @@ func (h *handlers) issue(ctx context.Context, p subjects.Principal, fam string) 
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
-	refresh, hash, err := newRefreshToken()
+	refresh, hash, err := secret.NewToken()
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
@@ -102,7 +103,7 @@ func (h *handlers) refresh(ctx context.Context, req subjects.RefreshRequest) (su
 	if !validRefreshToken(req.RefreshToken) {
 		return subjects.TokenPair{}, wireError(ErrInvalidRefresh)
 	}
-	hash := hashToken(req.RefreshToken)
+	hash := secret.Hash(req.RefreshToken)
 	tok, rev, err := h.sessions.Token(ctx, hash)
 	if err != nil {
 		return subjects.TokenPair{}, wireError(err)
@@ -179,7 +180,7 @@ func (h *handlers) logout(ctx context.Context, req subjects.RefreshRequest) (sub
 	if !validRefreshToken(req.RefreshToken) {
 		return subjects.Empty{}, nil
 	}
-	tok, _, err := h.sessions.Token(ctx, hashToken(req.RefreshToken))
+	tok, _, err := h.sessions.Token(ctx, secret.Hash(req.RefreshToken))
 	if errors.Is(err, ErrInvalidRefresh) || (err == nil && tok.UserID != c.Subject) {
 		return subjects.Empty{}, nil
 	}

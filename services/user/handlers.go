@@ -2,10 +2,7 @@ package user
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/secret"
 	"github.com/souk/souk/subjects"
 )
 
@@ -113,7 +111,7 @@ func (h *handlers) register(ctx context.Context, req subjects.RegisterRequest) (
 	if err != nil {
 		return subjects.User{}, err
 	}
-	token, tokenHash, err := newToken()
+	token, tokenHash, err := secret.NewToken()
 	if err != nil {
 		return subjects.User{}, err
 	}
@@ -126,21 +124,6 @@ func (h *handlers) register(ctx context.Context, req subjects.RegisterRequest) (
 	// single-use and only its hash is stored; the password is never logged.
 	zerolog.Ctx(ctx).Info().Str("user_id", id.String()).Str("verify_link", h.verifyURL+token).Msg("email verification link")
 	return a.User(), nil
-}
-
-// newToken returns a random 256-bit token (base64url) and its SHA-256 hash (hex).
-func newToken() (token, hash string, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", "", err
-	}
-	token = base64.RawURLEncoding.EncodeToString(b[:])
-	return token, hashToken(token), nil
-}
-
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 func (h *handlers) verifyCredentials(ctx context.Context, req subjects.CredentialsRequest) (subjects.Principal, error) {
@@ -260,7 +243,7 @@ func (h *handlers) verifyEmail(ctx context.Context, req subjects.VerifyEmailRequ
 	if len(req.Token) > 128 {
 		return subjects.Empty{}, wireError(ErrInvalidToken)
 	}
-	return subjects.Empty{}, wireError(h.store.VerifyEmail(ctx, hashToken(req.Token)))
+	return subjects.Empty{}, wireError(h.store.VerifyEmail(ctx, secret.Hash(req.Token)))
 }
 
 func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects.UserPage, error) {

@@ -135,20 +135,30 @@ func (s *Service) dispatch(subject string, access authn.Access, h subjects.RawHa
 		respondError(req, &subjects.Error{Code: 503, Slug: "overloaded", Message: s.cfg.Name + " is overloaded", RetryAfter: 1})
 		return
 	}
+	// The goroutine must not touch req: micro reads its response state after this function
+	// returns, so the reply goes out on the reply subject directly.
+	in := inbound{data: req.Data(), header: nats.Header(req.Headers()), reply: req.Reply()}
 	s.running.Add(1)
 	go func() {
 		defer func() { <-s.slots; s.running.Done() }()
-		s.serve(subject, access, h, req)
+		s.serve(subject, access, h, in)
 	}()
 }
 
-func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandler, req micro.Request) {
+// inbound is what a handler goroutine needs of a request.
+type inbound struct {
+	data   []byte
+	header nats.Header
+	reply  string
+}
+
+func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandler, req inbound) {
 	start := time.Now()
 	inflight := s.red.InFlight.WithLabelValues(s.cfg.Name, subject)
 	inflight.Inc()
 	defer inflight.Dec()
 
-	meta, deadline := subjects.ReadMeta(nats.Header(req.Headers()))
+	meta, deadline := subjects.ReadMeta(req.header)
 	if deadline.IsZero() {
 		deadline = start.Add(s.cfg.DefaultTimeout)
 	}
@@ -160,7 +170,7 @@ func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandl
 	}
 	ctx = log.WithContext(subjects.WithMeta(ctx, meta))
 
-	reply, err := s.call(ctx, access, h, meta, req.Data())
+	reply, err := s.call(ctx, access, h, meta, req.data)
 	code := "200"
 	if err != nil {
 		var se *subjects.Error
@@ -171,8 +181,10 @@ func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandl
 			log.Warn().Err(se).Msg("handler unavailable")
 		}
 		code = fmt.Sprint(se.Code)
-		respondError(req, se)
-	} else if rerr := req.Respond(reply); rerr != nil {
+		reply = nil
+		err = se
+	}
+	if rerr := s.respond(req.reply, reply, err); rerr != nil {
 		log.Warn().Err(rerr).Msg("respond")
 	}
 	s.red.Requests.WithLabelValues(s.cfg.Name, subject, code).Inc()
@@ -196,6 +208,21 @@ func (s *Service) call(ctx context.Context, access authn.Access, h subjects.RawH
 		ctx = authn.WithClaims(ctx, claims)
 	}
 	return h(ctx, data)
+}
+
+// respond publishes the reply, or the error e (an *subjects.Error) in the micro error
+// headers, to the caller's reply subject.
+func (s *Service) respond(reply string, data []byte, e error) error {
+	msg := nats.NewMsg(reply)
+	msg.Data = data
+	var se *subjects.Error
+	if errors.As(e, &se) {
+		code, desc, body := se.Encode()
+		msg.Header.Set(micro.ErrorHeader, desc)
+		msg.Header.Set(micro.ErrorCodeHeader, code)
+		msg.Data = body
+	}
+	return s.deps.NC.PublishMsg(msg)
 }
 
 func respondError(req micro.Request, e *subjects.Error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -73,7 +72,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 			t.Errorf("souk run did not exit within 10 s of the signal")
 		}
 	})
-	waitFor(t, 30*time.Second, func() (bool, string) {
+	identitytest.WaitFor(t, 30*time.Second, func() error {
 		select {
 		case code := <-exited:
 			t.Fatalf("souk run exited %d before it was ready; logs:\n%s", code, logs.String())
@@ -81,33 +80,16 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 		}
 		res, err := s.http.Get(s.base + "/readyz")
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode == 200, string(b)
+		if res.StatusCode != 200 {
+			b, _ := io.ReadAll(res.Body)
+			return fmt.Errorf("readyz %d: %s", res.StatusCode, b)
+		}
+		return nil
 	})
 	return s
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %s", within, last)
-		}
-		<-tick.C
-	}
 }
 
 type reply struct {
@@ -204,26 +186,23 @@ func (s *shop) login(email, password string) (access, refresh string) {
 	return m["access_token"].(string), m["refresh_token"].(string)
 }
 
-// verifyLink finds the verification link that the user service logged for email.
+// verifyToken finds the token of the verification link that the user service logged for
+// userID.
 func (s *shop) verifyToken(userID string) string {
 	s.t.Helper()
 	var tok string
-	waitFor(s.t, 5*time.Second, func() (bool, string) {
-		sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) != nil || line["user_id"] != userID {
-				continue
-			}
-			if link, ok := line["verify_link"].(string); ok {
-				u, err := url.Parse(link)
-				if err == nil {
+	identitytest.WaitFor(s.t, 5*time.Second, func() error {
+		for _, line := range s.logs.Lines() {
+			if link, ok := line["verify_link"].(string); ok && line["user_id"] == userID {
+				if u, err := url.Parse(link); err == nil {
 					tok = u.Query().Get("token")
 				}
 			}
 		}
-		return tok != "", "no verify_link logged for " + userID
+		if tok == "" {
+			return fmt.Errorf("no verify_link logged for %s", userID)
+		}
+		return nil
 	})
 	return tok
 }

@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jwt"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +22,7 @@ import (
 	"github.com/souk/souk/gateway"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/subjects"
 )
 
@@ -34,7 +31,7 @@ type harness struct {
 	t    testing.TB
 	g    *gateway.Gateway
 	nc   *nats.Conn
-	key  jwk.Key
+	keys *authntest.Keys
 	logs *syncWriter
 }
 
@@ -49,23 +46,8 @@ var unlimited = gateway.RateLimits{
 func newHarness(t testing.TB, cfg gateway.Config, services ...string) *harness {
 	t.Helper()
 	_, nc := natstest.Server(t)
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := jwk.Import(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = key.Set(jwk.KeyIDKey, "k1")
-	_ = key.Set(jwk.AlgorithmKey, jwa.EdDSA())
-	pub, err := key.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	_ = set.AddKey(pub)
-	verifier := authn.NewVerifier(func(context.Context) (jwk.Set, error) { return set, nil }, time.Second)
+	keys := authntest.NewKeys(t, "k1")
+	verifier := authn.NewVerifier(keys.Source, time.Second)
 	if cfg.RateLimit == (gateway.RateLimits{}) {
 		cfg.RateLimit = unlimited
 	}
@@ -80,7 +62,7 @@ func newHarness(t testing.TB, cfg gateway.Config, services ...string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, g: g, nc: nc, key: key, logs: logs}
+	return &harness{t: t, g: g, nc: nc, keys: keys, logs: logs}
 }
 
 // syncWriter serialises log writes and reads.
@@ -104,17 +86,7 @@ func (w *syncWriter) String() string {
 // token signs an access token for sub with roles.
 func (h *harness) token(sub string, roles ...string) string {
 	h.t.Helper()
-	tok, err := jwt.NewBuilder().Subject(sub).Issuer(authn.Issuer).Audience([]string{authn.Audience}).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(15*time.Minute)).JwtID("j-"+sub).
-		Claim(authn.RolesClaim, roles).Build()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA(), h.key))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return string(signed)
+	return h.keys.Sign(h.t, "k1", sub, roles, nil)
 }
 
 type response struct {

@@ -2,80 +2,27 @@ package authn_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/subjects"
 )
 
-type keyring struct {
-	priv    map[string]jwk.Key
-	public  jwk.Set
-	fetches atomic.Int32
-}
-
-func newKeyring(t *testing.T) *keyring {
-	return &keyring{priv: map[string]jwk.Key{}, public: jwk.NewSet()}
-}
-
-func (k *keyring) add(t *testing.T, kid string) {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := jwk.Import(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = key.Set(jwk.KeyIDKey, kid)
-	_ = key.Set(jwk.AlgorithmKey, jwa.EdDSA())
-	pub, err := key.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.priv[kid] = key
-	_ = k.public.AddKey(pub)
-}
-
-func (k *keyring) source(context.Context) (jwk.Set, error) {
-	k.fetches.Add(1)
-	return k.public.Clone()
-}
-
-func (k *keyring) sign(t *testing.T, kid string, mutate func(*jwt.Builder)) string {
-	t.Helper()
-	b := jwt.NewBuilder().Subject("u1").Issuer(authn.Issuer).Audience([]string{authn.Audience}).
-		IssuedAt(time.Now()).Expiration(time.Now().Add(15*time.Minute)).JwtID("j1").Claim(authn.RolesClaim, []string{subjects.RoleCustomer})
-	if mutate != nil {
-		mutate(b)
-	}
-	tok, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA(), k.priv[kid]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
+// sign is a customer token for u1 under kid.
+func sign(t *testing.T, k *authntest.Keys, kid string, mutate func(*jwt.Builder)) string {
+	return k.Sign(t, kid, "u1", []string{subjects.RoleCustomer}, mutate)
 }
 
 func TestVerifyAndRefreshOnUnknownKid(t *testing.T) {
-	ring := newKeyring(t)
-	ring.add(t, "k1")
-	v := authn.NewVerifier(ring.source, time.Nanosecond)
+	ring := authntest.NewKeys(t, "k1")
+	v := authn.NewVerifier(ring.Source, time.Nanosecond)
 	ctx := context.Background()
-	c, err := v.Verify(ctx, ring.sign(t, "k1", nil))
+	c, err := v.Verify(ctx, sign(t, ring, "k1", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,33 +30,31 @@ func TestVerifyAndRefreshOnUnknownKid(t *testing.T) {
 		t.Fatalf("claims: %+v", c)
 	}
 	// A rotation: a token under a key the cache has never seen is verified after a refetch.
-	ring.add(t, "k2")
-	before := ring.fetches.Load()
-	if _, err := v.Verify(ctx, ring.sign(t, "k2", nil)); err != nil {
+	ring.Add(t, "k2")
+	before := ring.Fetches.Load()
+	if _, err := v.Verify(ctx, sign(t, ring, "k2", nil)); err != nil {
 		t.Fatal(err)
 	}
-	if ring.fetches.Load() != before+1 {
-		t.Fatalf("want one refetch for the unknown kid, got %d", ring.fetches.Load()-before)
+	if ring.Fetches.Load() != before+1 {
+		t.Fatalf("want one refetch for the unknown kid, got %d", ring.Fetches.Load()-before)
 	}
 	// A known kid does not refetch.
-	if _, err := v.Verify(ctx, ring.sign(t, "k1", nil)); err != nil || ring.fetches.Load() != before+1 {
+	if _, err := v.Verify(ctx, sign(t, ring, "k1", nil)); err != nil || ring.Fetches.Load() != before+1 {
 		t.Fatalf("known kid refetched or failed: %v", err)
 	}
 }
 
 func TestVerifyRefuses(t *testing.T) {
-	ring := newKeyring(t)
-	ring.add(t, "k1")
-	other := newKeyring(t)
-	other.add(t, "k1") // same kid, another key: a forgery
-	v := authn.NewVerifier(ring.source, time.Hour)
+	ring := authntest.NewKeys(t, "k1")
+	other := authntest.NewKeys(t, "k1") // same kid, another key: a forgery
+	v := authn.NewVerifier(ring.Source, time.Hour)
 	cases := map[string]string{
 		"garbage":      "not.a.token",
 		"empty":        "",
-		"forged":       other.sign(t, "k1", nil),
-		"expired":      ring.sign(t, "k1", func(b *jwt.Builder) { b.Expiration(time.Now().Add(-time.Hour)) }),
-		"wrong issuer": ring.sign(t, "k1", func(b *jwt.Builder) { b.Issuer("evil") }),
-		"wrong aud":    ring.sign(t, "k1", func(b *jwt.Builder) { b.Audience([]string{"other"}) }),
+		"forged":       sign(t, other, "k1", nil),
+		"expired":      sign(t, ring, "k1", func(b *jwt.Builder) { b.Expiration(time.Now().Add(-time.Hour)) }),
+		"wrong issuer": sign(t, ring, "k1", func(b *jwt.Builder) { b.Issuer("evil") }),
+		"wrong aud":    sign(t, ring, "k1", func(b *jwt.Builder) { b.Audience([]string{"other"}) }),
 		"unknown kid":  "eyJhbGciOiJFZERTQSIsImtpZCI6Im5vcGUifQ.e30.AA",
 	}
 	for name, tok := range cases {
@@ -120,11 +65,10 @@ func TestVerifyRefuses(t *testing.T) {
 }
 
 func TestAuthorize(t *testing.T) {
-	ring := newKeyring(t)
-	ring.add(t, "k1")
-	v := authn.NewVerifier(ring.source, time.Hour)
+	ring := authntest.NewKeys(t, "k1")
+	v := authn.NewVerifier(ring.Source, time.Hour)
 	ctx := context.Background()
-	tok := "Bearer " + ring.sign(t, "k1", nil)
+	tok := "Bearer " + sign(t, ring, "k1", nil)
 	if _, err := v.Authorize(ctx, "", authn.Public); err != nil {
 		t.Fatal("public without token:", err)
 	}

@@ -21,6 +21,8 @@ const (
 	HeaderDeadline = "Souk-Deadline"
 	// HeaderTraceparent is the W3C trace context.
 	HeaderTraceparent = "traceparent"
+	// HeaderAcceptLanguage carries the client's Accept-Language, which picks translations.
+	HeaderAcceptLanguage = "Accept-Language"
 	// HeaderMsgID is JetStream's de-duplication header; events set it to their event_id.
 	HeaderMsgID = nats.MsgIdHdr
 	// HeaderError and HeaderErrorCode are the micro error headers.
@@ -36,6 +38,8 @@ type Meta struct {
 	RequestID string
 	// Traceparent is the W3C trace context, passed through untouched.
 	Traceparent string
+	// AcceptLanguage is the client's Accept-Language header, or empty.
+	AcceptLanguage string
 }
 
 type metaKey struct{}
@@ -62,9 +66,10 @@ func WithAuthorization(ctx context.Context, tok string) context.Context {
 // the caller sent none).
 func ReadMeta(h nats.Header) (Meta, time.Time) {
 	m := Meta{
-		Authorization: h.Get(HeaderAuthorization),
-		RequestID:     h.Get(HeaderRequestID),
-		Traceparent:   h.Get(HeaderTraceparent),
+		Authorization:  h.Get(HeaderAuthorization),
+		RequestID:      h.Get(HeaderRequestID),
+		Traceparent:    h.Get(HeaderTraceparent),
+		AcceptLanguage: h.Get(HeaderAcceptLanguage),
 	}
 	var deadline time.Time
 	if ms, err := strconv.ParseInt(h.Get(HeaderDeadline), 10, 64); err == nil && ms > 0 {
@@ -83,6 +88,9 @@ func writeMeta(ctx context.Context, h nats.Header) {
 	}
 	if m.Traceparent != "" {
 		h.Set(HeaderTraceparent, m.Traceparent)
+	}
+	if m.AcceptLanguage != "" {
+		h.Set(HeaderAcceptLanguage, m.AcceptLanguage)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		h.Set(HeaderDeadline, strconv.FormatInt(d.UnixMilli(), 10))

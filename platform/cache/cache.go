@@ -1,0 +1,168 @@
+// Package cache is Souk's cache of encoded replies: a ristretto cache bounded in bytes, whose
+// entries are grouped (all the language variants of one product form one group) and carry
+// the generation of their group at the time their source was read. Invalidating a group or
+// the whole cache bumps a generation, so a fill that read the source before an invalidation
+// can never be served after it, however the two race. Concurrent misses of one key load the
+// source once (singleflight). Hits, misses, the bytes held and the hit ratio are exported to
+// Prometheus.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config sizes one cache.
+type Config struct {
+	// Name labels the cache's metrics ("product", "search").
+	Name string
+	// MaxBytes bounds the bytes of the values held; ristretto evicts by TinyLFU past it.
+	MaxBytes int64
+	// TTL bounds how long an entry is served even if no invalidation reaches this instance (a
+	// backstop for a missed event); 10 minutes when zero.
+	TTL time.Duration
+	// Groups is the number of generation stripes; groups that hash to one stripe invalidate
+	// each other (harmless: a miss). 4096 when zero.
+	Groups int
+}
+
+// Bytes caches encoded replies by key. It is safe for concurrent use.
+type Bytes struct {
+	c      *ristretto.Cache[string, entry]
+	ttl    time.Duration
+	global atomic.Uint64
+	groups []atomic.Uint64
+	flight singleflight.Group
+	hits   atomic.Uint64
+	misses atomic.Uint64
+}
+
+// entry is a value with the generations it was read under.
+type entry struct {
+	global, group uint64
+	val           []byte
+}
+
+// New builds a cache and registers its metrics on reg.
+func New(cfg Config, reg prometheus.Registerer) (*Bytes, error) {
+	if cfg.MaxBytes <= 0 || cfg.Name == "" {
+		return nil, errors.New("cache: Name and MaxBytes are required")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 10 * time.Minute
+	}
+	if cfg.Groups <= 0 {
+		cfg.Groups = 4096
+	}
+	// Ristretto wants ~10 counters per item it may hold; assume items of ~1 KiB.
+	counters := max(cfg.MaxBytes/1024*10, 10_000)
+	c, err := ristretto.NewCache(&ristretto.Config[string, entry]{
+		NumCounters: counters,
+		MaxCost:     cfg.MaxBytes,
+		BufferItems: 64,
+		// Cost is the value's bytes: with ristretto's own per-item overhead counted as well,
+		// a measurement here saw the hit ratio fall from 81 % to 57 % (DESIGN.md).
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache %s: %w", cfg.Name, err)
+	}
+	b := &Bytes{c: c, ttl: cfg.TTL, groups: make([]atomic.Uint64, cfg.Groups)}
+	if err := b.register(cfg.Name, reg); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cache %s: metrics: %w", cfg.Name, err)
+	}
+	return b, nil
+}
+
+// register exports the cache's figures; a second cache of the same name on one registry is
+// an error (give each instance its own registry, as each process has).
+func (b *Bytes) register(name string, reg prometheus.Registerer) error {
+	labels := prometheus.Labels{"cache": name}
+	collectors := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "souk_cache_hits_total", Help: "Cache lookups served from the cache.", ConstLabels: labels},
+			func() float64 { return float64(b.hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "souk_cache_misses_total", Help: "Cache lookups that went to the source.", ConstLabels: labels},
+			func() float64 { return float64(b.misses.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "souk_cache_hit_ratio", Help: "Hits over lookups since start.", ConstLabels: labels},
+			b.HitRatio),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "souk_cache_cost_bytes", Help: "Bytes of values held.", ConstLabels: labels},
+			func() float64 { return float64(b.c.MaxCost() - b.c.RemainingCost()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "souk_cache_max_bytes", Help: "The bound on the bytes held.", ConstLabels: labels},
+			func() float64 { return float64(b.c.MaxCost()) }),
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HitRatio is hits over lookups since the cache was made; 0 before the first lookup.
+func (b *Bytes) HitRatio() float64 {
+	h, m := b.hits.Load(), b.misses.Load()
+	if h+m == 0 {
+		return 0
+	}
+	return float64(h) / float64(h+m)
+}
+
+func (b *Bytes) stripe(group string) *atomic.Uint64 {
+	return &b.groups[xxhash.Sum64String(group)%uint64(len(b.groups))]
+}
+
+// Get returns the value of key in group, if one is held that no invalidation has outdated.
+func (b *Bytes) Get(group, key string) ([]byte, bool) {
+	e, ok := b.c.Get(key)
+	if ok && e.global == b.global.Load() && e.group == b.stripe(group).Load() {
+		b.hits.Add(1)
+		return e.val, true
+	}
+	b.misses.Add(1)
+	return nil, false
+}
+
+// Load returns the value of key in group, calling load (once for all concurrent callers of
+// the key) on a miss and keeping what it returns. load's errors are returned, not cached.
+func (b *Bytes) Load(ctx context.Context, group, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
+	if v, ok := b.Get(group, key); ok {
+		return v, nil
+	}
+	v, err, _ := b.flight.Do(key, func() (any, error) {
+		// The generations are read before the source: an invalidation that lands while load
+		// runs makes this entry stale at once.
+		e := entry{global: b.global.Load(), group: b.stripe(group).Load()}
+		val, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.val = val
+		b.c.SetWithTTL(key, e, int64(len(val)), b.ttl)
+		return val, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+// Invalidate outdates every entry of group (and of the groups sharing its stripe).
+func (b *Bytes) Invalidate(group string) { b.stripe(group).Add(1) }
+
+// InvalidateAll outdates every entry.
+func (b *Bytes) InvalidateAll() { b.global.Add(1) }
+
+// Wait blocks until the sets made so far are applied; for tests.
+func (b *Bytes) Wait() { b.c.Wait() }
+
+// Close stops the cache's goroutines.
+func (b *Bytes) Close() { b.c.Close() }

@@ -1,0 +1,205 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/souk/souk/platform/cache"
+)
+
+func newCache(t *testing.T, maxBytes int64) (*cache.Bytes, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	c, err := cache.New(cache.Config{Name: "test", MaxBytes: maxBytes}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, reg
+}
+
+// loader returns a load function that answers val and counts its calls.
+func loader(val string, calls *atomic.Int32) func(context.Context) ([]byte, error) {
+	return func(context.Context) ([]byte, error) {
+		calls.Add(1)
+		return []byte(val), nil
+	}
+}
+
+func TestLoadKeepsTheValueUntilItsGroupIsInvalidated(t *testing.T) {
+	c, reg := newCache(t, 1<<20)
+	ctx := context.Background()
+	var calls atomic.Int32
+	for range 3 {
+		v, err := c.Load(ctx, "p1", "p1:en", loader("one", &calls))
+		if err != nil || string(v) != "one" {
+			t.Fatalf("Load = %q, %v", v, err)
+		}
+		c.Wait()
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("source read %d times for three loads, want 1", calls.Load())
+	}
+	if _, err := c.Load(ctx, "p1", "p1:de", loader("eins", &calls)); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+
+	c.Invalidate("p1")
+	for _, key := range []string{"p1:en", "p1:de"} {
+		if v, ok := c.Get("p1", key); ok {
+			t.Fatalf("%s served %q after its group was invalidated", key, v)
+		}
+	}
+	v, err := c.Load(ctx, "p1", "p1:en", loader("two", &calls))
+	if err != nil || string(v) != "two" {
+		t.Fatalf("Load after invalidation = %q, %v", v, err)
+	}
+	// 3 loads, then 1 more, then 2 misses and 1 load after the invalidation: 2 hits.
+	if got := value(t, reg, "souk_cache_hits_total"); got != 2 {
+		t.Fatalf("hits = %v, want 2", got)
+	}
+	if got := value(t, reg, "souk_cache_misses_total"); got != 5 {
+		t.Fatalf("misses = %v, want 5", got)
+	}
+}
+
+func TestInvalidateAllOutdatesEveryGroup(t *testing.T) {
+	c, _ := newCache(t, 1<<20)
+	var calls atomic.Int32
+	for i := range 10 {
+		g := "g" + strconv.Itoa(i)
+		if _, err := c.Load(context.Background(), g, g, loader("v", &calls)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Wait()
+	c.InvalidateAll()
+	for i := range 10 {
+		g := "g" + strconv.Itoa(i)
+		if _, ok := c.Get(g, g); ok {
+			t.Fatalf("%s served after InvalidateAll", g)
+		}
+	}
+}
+
+// A fill whose source was read before an invalidation must not be served after it: the
+// classic lost invalidation of read-through caches.
+func TestAFillRacingAnInvalidationIsNeverServed(t *testing.T) {
+	c, _ := newCache(t, 1<<20)
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan []byte)
+	go func() {
+		v, _ := c.Load(context.Background(), "p1", "p1:en", func(context.Context) ([]byte, error) {
+			close(started)
+			<-release // the source has been read: the old price
+			return []byte("old"), nil
+		})
+		done <- v
+	}()
+	<-started
+	c.Invalidate("p1") // the price changes and the event arrives while the fill is in flight
+	close(release)
+	if v := <-done; string(v) != "old" {
+		t.Fatalf("the racing caller got %q", v)
+	}
+	c.Wait()
+	if v, ok := c.Get("p1", "p1:en"); ok {
+		t.Fatalf("stale fill served after the invalidation: %q", v)
+	}
+}
+
+func TestConcurrentMissesReadTheSourceOnce(t *testing.T) {
+	// In a synctest bubble, synctest.Wait returns once all 32 callers are blocked: on the one
+	// load in flight, or inside it.
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := newCache(t, 1<<20)
+		var calls atomic.Int32
+		gate := make(chan struct{})
+		load := func(context.Context) ([]byte, error) {
+			calls.Add(1)
+			<-gate
+			return []byte("v"), nil
+		}
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				if v, err := c.Load(context.Background(), "k", "k", load); err != nil || string(v) != "v" {
+					t.Errorf("Load = %q, %v", v, err)
+				}
+			})
+		}
+		synctest.Wait()
+		close(gate)
+		wg.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("32 concurrent misses read the source %d times", n)
+		}
+	})
+}
+
+func TestErrorsAreNotCached(t *testing.T) {
+	c, _ := newCache(t, 1<<20)
+	boom := errors.New("db down")
+	if _, err := c.Load(context.Background(), "k", "k", func(context.Context) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	var calls atomic.Int32
+	if v, err := c.Load(context.Background(), "k", "k", loader("v", &calls)); err != nil || string(v) != "v" || calls.Load() != 1 {
+		t.Fatalf("after an error: %q %v (calls %d)", v, err, calls.Load())
+	}
+}
+
+func TestTheBoundIsInBytes(t *testing.T) {
+	c, reg := newCache(t, 64<<10)
+	val := make([]byte, 1024)
+	for i := range 1000 {
+		k := strconv.Itoa(i)
+		_, _ = c.Load(context.Background(), k, k, func(context.Context) ([]byte, error) { return val, nil })
+	}
+	c.Wait()
+	held := value(t, reg, "souk_cache_cost_bytes")
+	if held <= 0 || held > 64<<10 {
+		t.Fatalf("holds %v bytes with a bound of %d", held, 64<<10)
+	}
+}
+
+func TestTwoCachesOfOneNameOnOneRegistryIsAnError(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c, err := cache.New(cache.Config{Name: "x", MaxBytes: 1 << 20}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := cache.New(cache.Config{Name: "x", MaxBytes: 1 << 20}, reg); err == nil {
+		t.Fatal("a second cache named x registered its metrics over the first's")
+	}
+}
+
+// value reads the one sample of the gauge or counter name from reg.
+func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("metric %s not exported", name)
+	return 0
+}

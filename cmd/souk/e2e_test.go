@@ -16,6 +16,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/identitytest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/pgtest"
@@ -72,7 +73,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 			t.Errorf("souk run did not exit within 10 s of the signal")
 		}
 	})
-	identitytest.WaitFor(t, 30*time.Second, func() error {
+	expect.Within(t, 30*time.Second, func() error {
 		select {
 		case code := <-exited:
 			t.Fatalf("souk run exited %d before it was ready; logs:\n%s", code, logs.String())
@@ -191,7 +192,7 @@ func (s *shop) login(email, password string) (access, refresh string) {
 func (s *shop) verifyToken(userID string) string {
 	s.t.Helper()
 	var tok string
-	identitytest.WaitFor(s.t, 5*time.Second, func() error {
+	expect.Within(s.t, 5*time.Second, func() error {
 		for _, line := range s.logs.Lines() {
 			if link, ok := line["verify_link"].(string); ok && line["user_id"] == userID {
 				if u, err := url.Parse(link); err == nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
@@ -158,7 +159,7 @@ func (e *Env) Start(adminEmail, adminPassword string) {
 // WaitReady waits until both the auth and the user service answer.
 func (e *Env) WaitReady() {
 	e.T.Helper()
-	WaitFor(e.T, 30*time.Second, func() error {
+	expect.Within(e.T, 30*time.Second, func() error {
 		if _, err := subjects.AuthJWKS.Call(e.Ctx, e.NC, subjects.Empty{}); err != nil {
 			return err
 		}
@@ -168,23 +169,6 @@ func (e *Env) WaitReady() {
 		}
 		return nil
 	})
-}
-
-// WaitFor polls check until it returns nil or the deadline passes, then fails t with
-// check's last error.
-func WaitFor(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", within, err)
-		}
-		<-time.After(20 * time.Millisecond)
-	}
 }
 
 // As returns a context whose calls carry the access token tok.
@@ -208,26 +192,4 @@ func (e *Env) Register(email, password, name string) subjects.User {
 		e.T.Fatalf("register %s: %v", email, err)
 	}
 	return u
-}
-
-// WantErr fails t unless err is a *subjects.Error of code (and slug and field, when
-// given).
-func WantErr(t *testing.T, err error, code int, slug, field string) {
-	t.Helper()
-	var se *subjects.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("want %d %s, got %v", code, slug, err)
-	}
-	if se.Code != code || (slug != "" && se.Slug != slug) {
-		t.Fatalf("want %d %s, got %d %s: %s", code, slug, se.Code, se.Slug, se.Message)
-	}
-	if field == "" {
-		return
-	}
-	for _, f := range se.Fields {
-		if f.Field == field {
-			return
-		}
-	}
-	t.Fatalf("want a problem with field %q, got %+v", field, se.Fields)
 }

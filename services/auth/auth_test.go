@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/identitytest"
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/nats/natstest"
@@ -64,14 +65,14 @@ func TestAuthService(t *testing.T) {
 			t.Fatalf("claims %+v, %v", c, err)
 		}
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "alice@example.com", Password: "wrong but long enough"})
-		identitytest.WantErr(t, err, 401, "invalid_credentials", "")
+		expect.Error(t, err, 401, "invalid_credentials", "")
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "nobody@example.com", Password: alicePassword})
-		identitytest.WantErr(t, err, 401, "invalid_credentials", "")
+		expect.Error(t, err, 401, "invalid_credentials", "")
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{Email: "alice@example.com", Password: strings.Repeat("x", 100)})
-		identitytest.WantErr(t, err, 401, "invalid_credentials", "")
+		expect.Error(t, err, 401, "invalid_credentials", "")
 		_, err = subjects.AuthLogin.Call(ctx, nc, subjects.LoginRequest{})
-		identitytest.WantErr(t, err, 400, "validation", "email")
-		identitytest.WantErr(t, err, 400, "validation", "password")
+		expect.Error(t, err, 400, "validation", "email")
+		expect.Error(t, err, 400, "validation", "password")
 	})
 
 	t.Run("jwks", func(t *testing.T) {
@@ -96,9 +97,9 @@ func TestAuthService(t *testing.T) {
 			t.Fatalf("refreshed claims %+v, %v", c, err)
 		}
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: first.RefreshToken})
-		identitytest.WantErr(t, err, 401, "refresh_token_reused", "")
+		expect.Error(t, err, 401, "refresh_token_reused", "")
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: second.RefreshToken})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 		// Another session of the same user is untouched.
 		other := e.Login("alice@example.com", alicePassword)
 		if _, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: other.RefreshToken}); err != nil {
@@ -106,10 +107,10 @@ func TestAuthService(t *testing.T) {
 		}
 		for _, bad := range []string{"x", strings.Repeat("A", 43), strings.Repeat("!", 43)} {
 			_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: bad})
-			identitytest.WantErr(t, err, 401, "invalid_refresh_token", "")
+			expect.Error(t, err, 401, "invalid_refresh_token", "")
 		}
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{})
-		identitytest.WantErr(t, err, 400, "validation", "refresh_token")
+		expect.Error(t, err, 400, "validation", "refresh_token")
 		if strings.Contains(e.Log.String(), first.RefreshToken) {
 			t.Fatal("a refresh token is in the log")
 		}
@@ -144,13 +145,13 @@ func TestAuthService(t *testing.T) {
 		// The losers presented a token spent by someone else: that is reuse, so the session
 		// is revoked and the winner's new refresh token is dead too.
 		_, err := subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: won.RefreshToken})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 	})
 
 	t.Run("logout", func(t *testing.T) {
 		pair := e.Login("alice@example.com", alicePassword)
 		_, err := subjects.AuthLogout.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 		// Someone else's token: the same empty answer, and nothing changes.
 		if _, err := subjects.AuthLogout.Call(e.As(admin.AccessToken), nc, subjects.RefreshRequest{RefreshToken: pair.RefreshToken}); err != nil {
 			t.Fatal(err)
@@ -168,7 +169,7 @@ func TestAuthService(t *testing.T) {
 			}
 		}
 		_, err = subjects.AuthRefresh.Call(ctx, nc, subjects.RefreshRequest{RefreshToken: next.RefreshToken})
-		identitytest.WantErr(t, err, 401, "invalid_refresh_token", "")
+		expect.Error(t, err, 401, "invalid_refresh_token", "")
 	})
 
 	t.Run("refresh reads current roles", func(t *testing.T) {
@@ -187,19 +188,19 @@ func TestAuthService(t *testing.T) {
 
 	t.Run("the service endpoints refuse a forged caller", func(t *testing.T) {
 		_, err := subjects.UserVerifyCredentials.Call(ctx, nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 		_, err = subjects.UserVerifyCredentials.Call(e.As(alicePair.AccessToken), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		identitytest.WantErr(t, err, 403, "", "")
+		expect.Error(t, err, 403, "", "")
 		_, err = subjects.UserPrincipal.Call(ctx, nc, subjects.UserIDRequest{ID: alice.ID})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 	})
 
 	t.Run("key rotation", func(t *testing.T) {
 		old := e.Login("alice@example.com", alicePassword)
 		_, err := subjects.AuthRotateKey.Call(e.As(old.AccessToken), nc, subjects.Empty{})
-		identitytest.WantErr(t, err, 403, "", "")
+		expect.Error(t, err, 403, "", "")
 		_, err = subjects.AuthRotateKey.Call(ctx, nc, subjects.Empty{})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 		info, err := subjects.AuthRotateKey.Call(e.As(admin.AccessToken), nc, subjects.Empty{})
 		if err != nil || info.KID == "" || info.KID == kid(t, old.AccessToken) || info.Algorithm != "EdDSA" {
 			t.Fatalf("rotate: %+v, %v", info, err)

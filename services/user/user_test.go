@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/identitytest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/services/user"
@@ -50,18 +51,18 @@ func TestUserService(t *testing.T) {
 
 	t.Run("register refuses bad input and a taken email", func(t *testing.T) {
 		_, err := subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "alice@example.com", Password: "another long passphrase", Name: "Eve"})
-		identitytest.WantErr(t, err, 409, "email_taken", "")
+		expect.Error(t, err, 409, "email_taken", "")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: "password123", Name: "Bob"})
-		identitytest.WantErr(t, err, 400, "validation", "password")
+		expect.Error(t, err, 400, "validation", "password")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: "bob@example.com!!", Name: "Bob"})
-		identitytest.WantErr(t, err, 400, "validation", "password")
+		expect.Error(t, err, 400, "validation", "password")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "not an email", Password: alicePassword, Name: "Bob"})
-		identitytest.WantErr(t, err, 400, "validation", "email")
+		expect.Error(t, err, 400, "validation", "email")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: alicePassword, Name: "", Locale: "??"})
-		identitytest.WantErr(t, err, 400, "validation", "name")
-		identitytest.WantErr(t, err, 400, "validation", "locale")
+		expect.Error(t, err, 400, "validation", "name")
+		expect.Error(t, err, 400, "validation", "locale")
 		_, err = subjects.UserRegister.Call(ctx, nc, subjects.RegisterRequest{Email: "bob@example.com", Password: strings.Repeat("x", 73), Name: "Bob"})
-		identitytest.WantErr(t, err, 400, "validation", "password")
+		expect.Error(t, err, 400, "validation", "password")
 	})
 
 	t.Run("verify email is single-use", func(t *testing.T) {
@@ -70,11 +71,11 @@ func TestUserService(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: tok})
-		identitytest.WantErr(t, err, 400, "invalid_token", "token")
+		expect.Error(t, err, 400, "invalid_token", "token")
 		_, err = subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{Token: "forged"})
-		identitytest.WantErr(t, err, 400, "invalid_token", "token")
+		expect.Error(t, err, 400, "invalid_token", "token")
 		_, err = subjects.UserVerifyEmail.Call(ctx, nc, subjects.VerifyEmailRequest{})
-		identitytest.WantErr(t, err, 400, "", "token")
+		expect.Error(t, err, 400, "", "token")
 	})
 
 	aliceTok := e.Login("alice@example.com", alicePassword).AccessToken
@@ -85,9 +86,9 @@ func TestUserService(t *testing.T) {
 			t.Fatalf("me: %+v, %v", me, err)
 		}
 		_, err = subjects.UserMe.Call(ctx, nc, subjects.Empty{})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 		_, err = subjects.UserMe.Call(e.As("garbage"), nc, subjects.Empty{})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 
 		name, locale := "Alice A.", "de-AT"
 		addrs := []subjects.Address{{Name: "Alice", Line1: "Ring 1", City: "Wien", PostalCode: "1010", Country: "AT"}}
@@ -97,10 +98,10 @@ func TestUserService(t *testing.T) {
 		}
 		bad := []subjects.Address{addrs[0], {Name: "x", Line1: "y", City: "z", PostalCode: "1", Country: "at"}}
 		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
-		identitytest.WantErr(t, err, 400, "validation", "addresses[1].country")
+		expect.Error(t, err, 400, "validation", "addresses[1].country")
 		empty := ""
 		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Name: &empty})
-		identitytest.WantErr(t, err, 400, "validation", "name")
+		expect.Error(t, err, 400, "validation", "name")
 		me, err = subjects.UserMe.Call(e.As(aliceTok), nc, subjects.Empty{})
 		if err != nil || me.Name != name || len(me.Addresses) != 1 {
 			t.Fatalf("a refused update changed the profile: %+v, %v", me, err)
@@ -109,18 +110,18 @@ func TestUserService(t *testing.T) {
 
 	t.Run("internal endpoints refuse users and anonymous callers", func(t *testing.T) {
 		_, err := subjects.UserVerifyCredentials.Call(ctx, nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		identitytest.WantErr(t, err, 401, "", "")
+		expect.Error(t, err, 401, "", "")
 		_, err = subjects.UserVerifyCredentials.Call(e.As(aliceTok), nc, subjects.CredentialsRequest{Email: "alice@example.com", Password: alicePassword})
-		identitytest.WantErr(t, err, 403, "", "")
+		expect.Error(t, err, 403, "", "")
 		_, err = subjects.UserPrincipal.Call(e.As(aliceTok), nc, subjects.UserIDRequest{ID: alice.ID})
-		identitytest.WantErr(t, err, 403, "", "")
+		expect.Error(t, err, 403, "", "")
 	})
 
 	t.Run("admin endpoints refuse a customer", func(t *testing.T) {
 		_, err := subjects.UserList.Call(e.As(aliceTok), nc, subjects.ListRequest{})
-		identitytest.WantErr(t, err, 403, "", "")
+		expect.Error(t, err, 403, "", "")
 		_, err = subjects.UserSetRoles.Call(e.As(aliceTok), nc, subjects.SetRolesRequest{ID: alice.ID, Roles: []string{subjects.RoleAdmin}})
-		identitytest.WantErr(t, err, 403, "", "")
+		expect.Error(t, err, 403, "", "")
 	})
 
 	adminTok := e.Login(adminEmail, adminPassword).AccessToken
@@ -146,13 +147,13 @@ func TestUserService(t *testing.T) {
 			t.Fatalf("listed %v, want %v", seen, want)
 		}
 		_, err := subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Cursor: "forged!"})
-		identitytest.WantErr(t, err, 400, "validation", "cursor")
+		expect.Error(t, err, 400, "validation", "cursor")
 		_, err = subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Cursor: "YWJj"})
-		identitytest.WantErr(t, err, 400, "validation", "cursor")
+		expect.Error(t, err, 400, "validation", "cursor")
 		_, err = subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Limit: 101})
-		identitytest.WantErr(t, err, 400, "validation", "limit")
+		expect.Error(t, err, 400, "validation", "limit")
 		_, err = subjects.UserList.Call(e.As(adminTok), nc, subjects.ListRequest{Limit: -1})
-		identitytest.WantErr(t, err, 400, "validation", "limit")
+		expect.Error(t, err, 400, "validation", "limit")
 	})
 
 	t.Run("set roles", func(t *testing.T) {
@@ -162,17 +163,17 @@ func TestUserService(t *testing.T) {
 		}
 		for _, roles := range [][]string{nil, {"service"}, {"customer", "root"}} {
 			_, err = subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: bob.ID, Roles: roles})
-			identitytest.WantErr(t, err, 400, "validation", "roles")
+			expect.Error(t, err, 400, "validation", "roles")
 		}
 		_, err = subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: "0190a0a0-0000-7000-8000-000000000000", Roles: []string{"customer"}})
-		identitytest.WantErr(t, err, 404, "", "")
+		expect.Error(t, err, 404, "", "")
 		_, err = subjects.UserSetRoles.Call(e.As(adminTok), nc, subjects.SetRolesRequest{ID: "not-a-uuid", Roles: []string{"customer"}})
-		identitytest.WantErr(t, err, 404, "", "")
+		expect.Error(t, err, 404, "", "")
 	})
 
 	t.Run("malformed body is a 400", func(t *testing.T) {
 		_, err := subjects.Request(ctx, nc, subjects.UserRegister.Subject, []byte(`{"email": 5`))
-		identitytest.WantErr(t, err, 400, "", "")
+		expect.Error(t, err, 400, "", "")
 	})
 }
 
@@ -182,7 +183,7 @@ func TestAdminEnsuredAtStartUp(t *testing.T) {
 	cfg := user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword}
 	// Two instances at once, then a restart with another password: one admin, first password.
 	stopA, stopB := e.RunUser(cfg), e.RunUser(cfg)
-	identitytest.WaitFor(t, time.Minute, func() error {
+	expect.Within(t, time.Minute, func() error {
 		n := 0
 		for _, l := range e.Log.Lines() {
 			if l["service"] == "user" && l["message"] == "serving" {

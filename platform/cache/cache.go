@@ -131,6 +131,21 @@ func (b *Bytes) Get(group, key string) ([]byte, bool) {
 	return nil, false
 }
 
+// Ticket is the generations of a group at one moment. Take it before reading the source;
+// Put then keeps what was read only if no invalidation came in between.
+type Ticket struct{ global, group uint64 }
+
+// Ticket records the generations of group now.
+func (b *Bytes) Ticket(group string) Ticket {
+	return Ticket{global: b.global.Load(), group: b.stripe(group).Load()}
+}
+
+// Put keeps val under key with the generations of t: if an invalidation has come since t
+// was taken, the entry is never served.
+func (b *Bytes) Put(t Ticket, key string, val []byte) {
+	b.c.SetWithTTL(key, entry{global: t.global, group: t.group, val: val}, int64(len(val)), b.ttl)
+}
+
 // Load returns the value of key in group, calling load (once for all concurrent callers of
 // the key) on a miss and keeping what it returns. load's errors are returned, not cached.
 func (b *Bytes) Load(ctx context.Context, group, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
@@ -140,13 +155,12 @@ func (b *Bytes) Load(ctx context.Context, group, key string, load func(context.C
 	v, err, _ := b.flight.Do(key, func() (any, error) {
 		// The generations are read before the source: an invalidation that lands while load
 		// runs makes this entry stale at once.
-		e := entry{global: b.global.Load(), group: b.stripe(group).Load()}
+		t := b.Ticket(group)
 		val, err := load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		e.val = val
-		b.c.SetWithTTL(key, e, int64(len(val)), b.ttl)
+		b.Put(t, key, val)
 		return val, nil
 	})
 	if err != nil {

@@ -116,6 +116,23 @@ func TestAFillRacingAnInvalidationIsNeverServed(t *testing.T) {
 	}
 }
 
+// Put with a ticket taken before the read keeps nothing an invalidation has outdated since.
+func TestAPutAfterAnInvalidationIsNeverServed(t *testing.T) {
+	c, _ := newCache(t, 1<<20)
+	stale := c.Ticket("p1")
+	fresh := c.Ticket("p2")
+	c.Invalidate("p1")
+	c.Put(stale, "p1:en", []byte("old"))
+	c.Put(fresh, "p2:en", []byte("new"))
+	c.Wait()
+	if v, ok := c.Get("p1", "p1:en"); ok {
+		t.Fatalf("served %q, read before the invalidation", v)
+	}
+	if v, ok := c.Get("p2", "p2:en"); !ok || string(v) != "new" {
+		t.Fatalf("p2 = %q %v: an invalidation of p1 outdated p2", v, ok)
+	}
+}
+
 func TestConcurrentMissesReadTheSourceOnce(t *testing.T) {
 	// In a synctest bubble, synctest.Wait returns once all 32 callers are blocked: on the one
 	// load in flight, or inside it.

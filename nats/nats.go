@@ -165,7 +165,7 @@ const DuplicateWindow = 10 * time.Minute
 // letters. File storage; limits keep a laptop's disk safe.
 var Streams = []jetstream.StreamConfig{
 	stream("USERS", "account events", "souk.evt.user.>"),
-	stream("CATALOG", "product and category changes", "souk.evt.catalog.>"),
+	compacted(stream("CATALOG", "product and category changes; the latest event of each product and kind, forever", "souk.evt.catalog.>")),
 	stream("INVENTORY", "stock levels and reservations", "souk.evt.inventory.>"),
 	stream("ORDERS", "order lifecycle, the checkout saga", "souk.evt.order.>"),
 	stream("PAYMENTS", "payments and refunds", "souk.evt.payment.>"),
@@ -186,6 +186,17 @@ func stream(name, desc, subject string) jetstream.StreamConfig {
 		Duplicates:  DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
 	}
+}
+
+// compacted keeps the latest message of every subject and nothing older, with no age limit:
+// the CATALOG stream holds one event per product and kind, so a consumer created from the
+// start (a fresh search index) sees every product, and the stream's size follows the
+// catalog's, not its history.
+func compacted(cfg jetstream.StreamConfig) jetstream.StreamConfig {
+	cfg.MaxMsgsPerSubject = 1
+	cfg.MaxAge = 0
+	cfg.MaxBytes = 1 << 30
+	return cfg
 }
 
 // EnsureStreams creates or updates every stream of Streams.

@@ -151,7 +151,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		}))
 	}
 	g.app.Use(g.limitIP)
-	g.routes = append(g.apiRoutes(), g.opsRoutes()...)
+	g.routes = append(append(g.apiRoutes(), g.catalogRoutes()...), g.opsRoutes()...)
 	for i := range g.routes {
 		if err := g.register(&g.routes[i]); err != nil {
 			return nil, err

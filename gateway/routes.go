@@ -178,6 +178,9 @@ func (g *Gateway) request(c *fiber.Ctx, subject string, body []byte) ([]byte, er
 	if tp := c.Get(subjects.HeaderTraceparent); len(tp) <= 128 {
 		meta.Traceparent = tp
 	}
+	if al := c.Get(fiber.HeaderAcceptLanguage); len(al) <= 256 {
+		meta.AcceptLanguage = al
+	}
 	ctx, cancel := context.WithTimeout(subjects.WithMeta(context.Background(), meta), g.cfg.RequestTimeout)
 	defer cancel()
 	return subjects.Request(ctx, g.deps.NC, subject, body)

@@ -1,0 +1,501 @@
+// Package catalog is Souk's catalog service: categories, products with translations,
+// reviews and ratings, and search.
+//
+// It owns the PostgreSQL schema "catalog" (categories, products, reviews, purchases, stock,
+// attribute_names, locales, lexicon, and the outbox and processed tables) and serves the
+// subjects.Category*, Product* and Review* endpoints as the micro service "catalog". Every
+// change is published through the outbox on the CATALOG stream (souk.evt.catalog.*).
+//
+// It consumes: souk.evt.order.paid.* and souk.evt.order.cancelled.* (who bought what: the
+// right to review), souk.evt.inventory.stock_changed.* (its copy of in_stock), and, on every
+// instance, its own souk.evt.catalog.> events to invalidate its caches. With Meilisearch
+// configured, an indexer feeds the index from the CATALOG stream.
+//
+// Search runs on PostgreSQL by default (weighted tsvector, trigram typo correction against
+// a lexicon) or on Meilisearch; product and list replies are cached as encoded bytes.
+package catalog
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/currency"
+	"golang.org/x/text/language"
+
+	"github.com/souk/souk/subjects"
+)
+
+// Domain errors. The store returns them; wireError in handlers.go maps them to the wire.
+var (
+	// ErrNotFound is an unknown or deleted product.
+	ErrNotFound = errors.New("product not found")
+	// ErrCategoryNotFound is an unknown category.
+	ErrCategoryNotFound = errors.New("category not found")
+	// ErrSKUTaken is a SKU that a listed product has already.
+	ErrSKUTaken = errors.New("sku taken")
+	// ErrSlugTaken is a category slug that a sibling has already.
+	ErrSlugTaken = errors.New("slug taken")
+	// ErrStale is an edit that names a version which is no longer current.
+	ErrStale = errors.New("stale version")
+	// ErrCycle is a category move under its own subtree.
+	ErrCycle = errors.New("category cycle")
+	// ErrReviewed is a second review of one product by one customer.
+	ErrReviewed = errors.New("already reviewed")
+	// ErrNotPurchased is a review by a customer who has not paid for the product.
+	ErrNotPurchased = errors.New("not purchased")
+	// ErrReviewNotFound is an unknown review.
+	ErrReviewNotFound = errors.New("review not found")
+)
+
+// Limits of what a product, a category and a review may hold.
+const (
+	MaxNameRunes        = 200
+	MaxDescriptionRunes = 5000
+	MaxSKUBytes         = 64
+	MaxAttributes       = 30
+	MaxAttrNameBytes    = 40
+	MaxAttrValueRunes   = 100
+	MaxImages           = 20
+	MaxURLBytes         = 2048
+	MaxTranslations     = 20
+	MaxSlugBytes        = 64
+	MaxAmount           = 1_000_000_000_00 // a billion in major units: beyond any price
+	MaxReviewTitleRunes = 200
+	MaxReviewBodyRunes  = 5000
+	MaxAuthorNameRunes  = 60
+	// DefaultAuthorName is shown for a review whose author chose no name.
+	DefaultAuthorName = "Customer"
+)
+
+var (
+	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	slugPattern     = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	attrNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+// problems collects the invalid fields of one request.
+type problems []subjects.FieldError
+
+func (p *problems) add(field, message string) {
+	*p = append(*p, subjects.FieldError{Field: field, Message: message})
+}
+
+// err is the 400 listing every problem, or nil.
+func (p problems) err() error { return subjects.Invalid(p) }
+
+// checkText trims s and checks it is valid text of at most maxRunes (and at least one rune
+// when required); multiline allows line breaks and tabs.
+func checkText(s string, maxRunes int, required, multiline bool) (string, string) {
+	t := strings.TrimSpace(s)
+	switch {
+	case t == "" && required:
+		return "", "is required"
+	case !utf8.ValidString(t):
+		return "", "must be valid UTF-8"
+	case utf8.RuneCountInString(t) > maxRunes:
+		return "", "must be at most " + strconv.Itoa(maxRunes) + " characters"
+	}
+	if strings.IndexFunc(t, func(r rune) bool {
+		return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r'))
+	}) >= 0 {
+		return "", "must not contain control characters"
+	}
+	return t, ""
+}
+
+// CheckSKU checks a SKU: 1..MaxSKUBytes of A-Z a-z 0-9 _ -, starting with a letter or digit.
+// It names stock in NATS subjects, so it can hold no dot, space or wildcard.
+func CheckSKU(sku string) string {
+	switch {
+	case sku == "":
+		return "is required"
+	case len(sku) > MaxSKUBytes:
+		return "must be at most " + strconv.Itoa(MaxSKUBytes) + " characters"
+	case !skuPattern.MatchString(sku):
+		return "may hold only letters, digits, _ and -, and must start with a letter or digit"
+	}
+	return ""
+}
+
+// CheckSlug checks a category slug: lower-case letters and digits in dash-separated words.
+func CheckSlug(slug string) string {
+	switch {
+	case slug == "":
+		return "is required"
+	case len(slug) > MaxSlugBytes:
+		return "must be at most " + strconv.Itoa(MaxSlugBytes) + " characters"
+	case !slugPattern.MatchString(slug):
+		return "must be lower-case letters and digits in words joined by single dashes, such as running-shoes"
+	}
+	return ""
+}
+
+// CheckMoney checks a price: a whole amount of minor units from 0 to MaxAmount and a known
+// ISO 4217 currency, which it returns in upper case.
+func CheckMoney(field string, m subjects.Money, p *problems) subjects.Money {
+	if m.Amount < 0 {
+		p.add(field+".amount", "must not be negative")
+	} else if m.Amount > MaxAmount {
+		p.add(field+".amount", "is beyond any price")
+	}
+	cur, ok := CheckCurrency(m.Currency)
+	if !ok {
+		p.add(field+".currency", "must be an ISO 4217 currency code, such as EUR")
+	}
+	return subjects.Money{Amount: m.Amount, Currency: cur}
+}
+
+// CheckCurrency returns the ISO 4217 code of c in upper case, and whether it is one.
+func CheckCurrency(c string) (string, bool) {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	if len(c) != 3 {
+		return "", false
+	}
+	if _, err := currency.ParseISO(c); err != nil {
+		return "", false
+	}
+	return c, true
+}
+
+// CheckLocale returns the canonical BCP 47 form of a translation's locale key.
+func CheckLocale(l string) (string, bool) {
+	if l == "" || len(l) > 35 {
+		return "", false
+	}
+	tag, err := language.Parse(l)
+	if err != nil {
+		return "", false
+	}
+	return tag.String(), true
+}
+
+// CheckAttribute checks one attribute and returns its value trimmed; the message is empty
+// when both are fine.
+func CheckAttribute(name, value string) (string, string) {
+	switch {
+	case len(name) > MaxAttrNameBytes || !attrNamePattern.MatchString(name):
+		return "", "name must be lower-case letters, digits and _, starting with a letter, at most " + strconv.Itoa(MaxAttrNameBytes) + " characters"
+	}
+	v, msg := checkText(value, MaxAttrValueRunes, true, false)
+	return v, msg
+}
+
+func checkAttributes(attrs map[string]string, p *problems) map[string]string {
+	if len(attrs) > MaxAttributes {
+		p.add("attributes", "at most "+strconv.Itoa(MaxAttributes)+" attributes")
+		return nil
+	}
+	out := make(map[string]string, len(attrs))
+	for _, name := range sortedKeys(attrs) {
+		v, msg := CheckAttribute(name, attrs[name])
+		if msg != "" {
+			p.add("attributes."+name, msg)
+			continue
+		}
+		out[name] = v
+	}
+	return out
+}
+
+func checkImages(images []string, p *problems) []string {
+	if len(images) > MaxImages {
+		p.add("images", "at most "+strconv.Itoa(MaxImages)+" images")
+		return nil
+	}
+	out := make([]string, 0, len(images))
+	for i, raw := range images {
+		field := "images[" + strconv.Itoa(i) + "]"
+		u, err := url.Parse(strings.TrimSpace(raw))
+		switch {
+		case len(raw) > MaxURLBytes:
+			p.add(field, "must be at most "+strconv.Itoa(MaxURLBytes)+" bytes")
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
+			p.add(field, "must be an absolute http or https URL")
+		default:
+			out = append(out, u.String())
+		}
+	}
+	return out
+}
+
+// checkProductText checks one translation (or the default text) of a product.
+func checkProductText(field string, t subjects.ProductText, p *problems) subjects.ProductText {
+	name, msg := checkText(t.Name, MaxNameRunes, true, false)
+	if msg != "" {
+		p.add(field+"name", msg)
+	}
+	desc, msg := checkText(t.Description, MaxDescriptionRunes, false, true)
+	if msg != "" {
+		p.add(field+"description", msg)
+	}
+	return subjects.ProductText{Name: name, Description: desc}
+}
+
+// checkTranslationKey canonicalises a translation's locale, refusing the default locale
+// (whose text is the product's own name and description).
+func checkTranslationKey(key, defaultLocale string, p *problems) (string, bool) {
+	l, ok := CheckLocale(key)
+	switch {
+	case !ok:
+		p.add("translations."+key, "the key must be a BCP 47 language tag, such as de or fr-CA")
+		return "", false
+	case l == defaultLocale:
+		p.add("translations."+key, "the default language's text is the product's name and description")
+		return "", false
+	}
+	return l, true
+}
+
+// NewProduct checks a create request and returns the product it describes, without id and
+// category (the store resolves CategoryID, which may be a path), or the 400 of every problem.
+func NewProduct(req subjects.ProductCreateRequest, defaultLocale string) (Product, error) {
+	var p problems
+	pr := Product{SKU: strings.TrimSpace(req.SKU)}
+	if msg := CheckSKU(pr.SKU); msg != "" {
+		p.add("sku", msg)
+	}
+	text := checkProductText("", subjects.ProductText{Name: req.Name, Description: req.Description}, &p)
+	pr.Name, pr.Description = text.Name, text.Description
+	pr.Price = CheckMoney("price", req.Price, &p)
+	if strings.TrimSpace(req.CategoryID) == "" {
+		p.add("category_id", "is required")
+	}
+	pr.Attributes = checkAttributes(req.Attributes, &p)
+	pr.Images = checkImages(req.Images, &p)
+	if len(req.Translations) > MaxTranslations {
+		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
+	} else {
+		pr.Translations = make(map[string]subjects.ProductText, len(req.Translations))
+		for _, key := range sortedKeys(req.Translations) {
+			if l, ok := checkTranslationKey(key, defaultLocale, &p); ok {
+				pr.Translations[l] = checkProductText("translations."+key+".", req.Translations[key], &p)
+			}
+		}
+	}
+	return pr, p.err()
+}
+
+// Patch applies a checked update request to pr (the product under its row lock) and returns
+// the names of the fields that changed. The category is resolved by the store.
+func (pr *Product) Patch(req subjects.ProductUpdateRequest, defaultLocale string) ([]string, error) {
+	var p problems
+	var changed []string
+	if req.Version != nil && *req.Version != pr.Version {
+		return nil, ErrStale
+	}
+	if req.Name != nil {
+		if name, msg := checkText(*req.Name, MaxNameRunes, true, false); msg != "" {
+			p.add("name", msg)
+		} else if name != pr.Name {
+			pr.Name, changed = name, append(changed, "name")
+		}
+	}
+	if req.Description != nil {
+		if desc, msg := checkText(*req.Description, MaxDescriptionRunes, false, true); msg != "" {
+			p.add("description", msg)
+		} else if desc != pr.Description {
+			pr.Description, changed = desc, append(changed, "description")
+		}
+	}
+	if req.Price != nil {
+		if price := CheckMoney("price", *req.Price, &p); price != pr.Price {
+			pr.Price, changed = price, append(changed, "price")
+		}
+	}
+	if req.Attributes != nil && pr.patchAttributes(req.Attributes, &p) {
+		changed = append(changed, "attributes")
+	}
+	if req.Images != nil {
+		if images := checkImages(*req.Images, &p); !slices.Equal(images, pr.Images) {
+			pr.Images, changed = images, append(changed, "images")
+		}
+	}
+	if req.Translations != nil && pr.patchTranslations(req.Translations, defaultLocale, &p) {
+		changed = append(changed, "translations")
+	}
+	return changed, p.err()
+}
+
+func (pr *Product) patchAttributes(patch map[string]*string, p *problems) bool {
+	attrs := cloneMap(pr.Attributes)
+	for _, name := range sortedKeys(patch) {
+		if patch[name] == nil {
+			delete(attrs, name)
+			continue
+		}
+		v, msg := CheckAttribute(name, *patch[name])
+		if msg != "" {
+			p.add("attributes."+name, msg)
+			continue
+		}
+		attrs[name] = v
+	}
+	if len(attrs) > MaxAttributes {
+		p.add("attributes", "at most "+strconv.Itoa(MaxAttributes)+" attributes")
+	}
+	if maps.Equal(attrs, pr.Attributes) {
+		return false
+	}
+	pr.Attributes = attrs
+	return true
+}
+
+func (pr *Product) patchTranslations(patch map[string]*subjects.ProductText, defaultLocale string, p *problems) bool {
+	tr := cloneMap(pr.Translations)
+	for _, key := range sortedKeys(patch) {
+		l, ok := checkTranslationKey(key, defaultLocale, p)
+		if !ok {
+			continue
+		}
+		if patch[key] == nil {
+			delete(tr, l)
+			continue
+		}
+		tr[l] = checkProductText("translations."+key+".", *patch[key], p)
+	}
+	if len(tr) > MaxTranslations {
+		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
+	}
+	if maps.Equal(tr, pr.Translations) {
+		return false
+	}
+	pr.Translations = tr
+	return true
+}
+
+// CheckReview checks a review request and returns its fields trimmed.
+func CheckReview(req subjects.ReviewCreateRequest) (subjects.ReviewCreateRequest, error) {
+	var p problems
+	if req.Rating < 1 || req.Rating > 5 {
+		p.add("rating", "must be a whole number from 1 to 5")
+	}
+	var msg string
+	if req.Title, msg = checkText(req.Title, MaxReviewTitleRunes, true, false); msg != "" {
+		p.add("title", msg)
+	}
+	if req.Body, msg = checkText(req.Body, MaxReviewBodyRunes, false, true); msg != "" {
+		p.add("body", msg)
+	}
+	if req.AuthorName, msg = checkText(req.AuthorName, MaxAuthorNameRunes, false, false); msg != "" {
+		p.add("author_name", msg)
+	}
+	if req.AuthorName == "" {
+		req.AuthorName = DefaultAuthorName
+	}
+	return req, p.err()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// cloneMap copies m into a map that is never nil, so that it can be written to.
+func cloneMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	maps.Copy(out, m)
+	return out
+}
+
+// Product is a product row: the aggregate the store reads and writes.
+type Product struct {
+	ID uuid.UUID
+	// Seq is a number per product in creation order, for engines that page by numbers.
+	Seq          int64
+	SKU          string
+	Name         string
+	Description  string
+	Price        subjects.Money
+	CategoryID   uuid.UUID
+	Attributes   map[string]string
+	Images       []string
+	Translations map[string]subjects.ProductText
+	// RatingSum and RatingCount are the exact sum and count of the visible reviews' ratings.
+	RatingSum   int64
+	RatingCount int
+	InStock     bool
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeletedAt   *time.Time
+}
+
+// Rating is the product's rating as the wire shows it: the average rounded to two decimals.
+func (pr *Product) Rating() subjects.Rating {
+	if pr.RatingCount == 0 {
+		return subjects.Rating{}
+	}
+	avg := math.Round(float64(pr.RatingSum)*100/float64(pr.RatingCount)) / 100
+	return subjects.Rating{Average: avg, Count: pr.RatingCount}
+}
+
+// Wire returns the product as shoppers see it, its text in the first of prefs (locales in
+// the caller's order of preference) that it has a translation for, else in defaultLocale.
+// staff replies also carry every translation.
+func (pr *Product) Wire(prefs []string, defaultLocale string, staff bool) subjects.Product {
+	w := subjects.Product{
+		ID: pr.ID.String(), SKU: pr.SKU, Name: pr.Name, Description: pr.Description, Locale: defaultLocale,
+		Price: pr.Price, CategoryID: pr.CategoryID.String(), Attributes: pr.Attributes, Images: pr.Images,
+		Rating: pr.Rating(), InStock: pr.InStock, Version: pr.Version,
+		CreatedAt: pr.CreatedAt.UTC(), UpdatedAt: pr.UpdatedAt.UTC(),
+	}
+	if w.Attributes == nil {
+		w.Attributes = map[string]string{}
+	}
+	if w.Images == nil {
+		w.Images = []string{}
+	}
+	if l, ok := pickLocale(prefs, defaultLocale, pr.Translations); ok {
+		t := pr.Translations[l]
+		w.Name, w.Locale = t.Name, l
+		if t.Description != "" {
+			w.Description = t.Description
+		}
+	}
+	if staff {
+		w.Translations = pr.Translations
+	}
+	return w
+}
+
+// Category is a category row.
+type Category struct {
+	ID           uuid.UUID
+	ParentID     *uuid.UUID
+	Name         string
+	Slug         string
+	Translations map[string]subjects.CategoryText
+}
+
+// Review is a review row.
+type Review struct {
+	ID         uuid.UUID
+	ProductID  uuid.UUID
+	UserID     uuid.UUID
+	Rating     int
+	Title      string
+	Body       string
+	AuthorName string
+	Hidden     bool
+	CreatedAt  time.Time
+}
+
+// Wire returns the review as the API shows it; the author's id never leaves the service.
+func (r *Review) Wire() subjects.Review {
+	return subjects.Review{ID: r.ID.String(), ProductID: r.ProductID.String(), Rating: r.Rating, Title: r.Title,
+		Body: r.Body, AuthorName: r.AuthorName, VerifiedPurchase: true, Hidden: r.Hidden, CreatedAt: r.CreatedAt.UTC()}
+}

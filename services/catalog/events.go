@@ -1,0 +1,124 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/subjects"
+)
+
+// What the catalog consumes, besides its own events.
+var (
+	// purchaseSubjects tell the catalog who paid for what (the right to review).
+	purchaseSubjects = []string{subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*"}
+	// stockSubjects carry the inventory service's stock levels (in_stock).
+	stockSubjects = []string{subjects.EvtStockLevel + ".*"}
+)
+
+// applyOrderEvent records or forgets a purchase. An event it cannot read is permanent: no
+// retry will make it readable.
+func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+	switch {
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
+		var ev subjects.OrderPaid
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return consumer.Permanent(fmt.Errorf("order.paid: %w", err))
+		}
+		user, uerr := uuid.Parse(ev.UserID)
+		order, oerr := uuid.Parse(ev.OrderID)
+		products := make([]uuid.UUID, 0, len(ev.Lines))
+		var perr error
+		for _, l := range ev.Lines {
+			id, err := uuid.Parse(l.ProductID)
+			perr = errors.Join(perr, err)
+			products = append(products, id)
+		}
+		if err := errors.Join(uerr, oerr, perr); err != nil {
+			return consumer.Permanent(fmt.Errorf("order.paid %s: %w", ev.OrderID, err))
+		}
+		return RecordPurchase(ctx, tx, user, order, products, ev.OccurredAt)
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
+		var ev subjects.OrderCancelled
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return consumer.Permanent(fmt.Errorf("order.cancelled: %w", err))
+		}
+		order, err := uuid.Parse(ev.OrderID)
+		if err != nil {
+			return consumer.Permanent(fmt.Errorf("order.cancelled: order_id: %w", err))
+		}
+		return ForgetPurchase(ctx, tx, order)
+	}
+	return nil
+}
+
+// applyStockEvent keeps the catalog's copy of availability.
+func applyStockEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+	var lvl subjects.StockLevel
+	if err := json.Unmarshal(m.Data, &lvl); err != nil || lvl.SKU == "" {
+		return consumer.Permanent(fmt.Errorf("inventory.stock_changed: unreadable payload: %v", err))
+	}
+	return ApplyStock(ctx, tx, lvl)
+}
+
+// invalidator follows the CATALOG stream on this instance (an ordered consumer from the
+// newest message: each instance sees every change) and drops what the change outdates:
+// the product's cached replies and every cached list; a category change also reloads the
+// tree. An ordered consumer resumes where it was after a reconnect, so no change is missed
+// while the connection blips; the caches' TTL bounds the damage of anything worse.
+type invalidator struct {
+	h   *handlers
+	js  jetstream.JetStream
+	log zerolog.Logger
+}
+
+// start creates the ordered consumer and follows it until ctx ends; it returns once the
+// consumer exists, so that no change committed after start is missed.
+func (iv *invalidator) start(ctx context.Context, wg *sync.WaitGroup) error {
+	cons, err := iv.js.OrderedConsumer(ctx, "CATALOG", jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.EvtCatalogWildcard},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: follow CATALOG: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { iv.apply(ctx, m.Subject()) })
+	if err != nil {
+		return fmt.Errorf("catalog: follow CATALOG: %w", err)
+	}
+	wg.Go(func() {
+		<-ctx.Done()
+		cc.Stop()
+	})
+	return nil
+}
+
+// apply handles one change: souk.evt.catalog.<event>.<id>.
+func (iv *invalidator) apply(ctx context.Context, subject string) {
+	rest, ok := strings.CutPrefix(subject, "souk.evt.catalog.")
+	if !ok {
+		return
+	}
+	kind, id, _ := strings.Cut(rest, ".")
+	if strings.HasPrefix(kind, "category_") {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := iv.h.cats.reload(rctx); err != nil {
+			iv.log.Warn().Err(err).Msg("catalog: reload categories after a change")
+		}
+		iv.h.lists.InvalidateAll()
+		return
+	}
+	iv.h.products.Invalidate(id)
+	iv.h.lists.InvalidateAll()
+}

@@ -1,0 +1,405 @@
+package catalog
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/cache"
+	"github.com/souk/souk/subjects"
+)
+
+// handlers serves the endpoints. Every method is safe to run twice: writes are keyed by what
+// they change (a SKU, a slug, a review per customer and product), and a patch that changes
+// nothing writes nothing.
+type handlers struct {
+	store           *Store
+	cats            *categoryIndex
+	attrs           *attrIndex
+	engine          Engine
+	products        *cache.Bytes // product replies by id and language preference
+	lists           *cache.Bytes // search pages and facets
+	prefs           *prefsCache
+	defaultLocale   string
+	defaultCurrency string
+}
+
+// callerPrefs are the caller's language preferences.
+func (h *handlers) callerPrefs(ctx context.Context) prefs {
+	return h.prefs.resolve(subjects.MetaFrom(ctx).AcceptLanguage)
+}
+
+// parseID reads an entity id; a malformed one is as unknown as a missing one.
+func parseID(s string, notFound error) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, wireError(notFound)
+	}
+	return id, nil
+}
+
+// invalidate drops this instance's cached replies of product id (uuid.Nil: none) and every
+// list, at once; other instances follow from the event.
+func (h *handlers) invalidate(id uuid.UUID) {
+	if id != uuid.Nil {
+		h.products.Invalidate(id.String())
+	}
+	h.lists.InvalidateAll()
+}
+
+// Categories. -----------------------------------------------------------------------------
+
+func (h *handlers) categoryList(ctx context.Context, _ subjects.Empty) (subjects.CategoryTree, error) {
+	t := h.cats.tree()
+	return subjects.CategoryTree{Items: wireTree(t.roots, h.callerPrefs(ctx).list, h.defaultLocale)}, nil
+}
+
+func checkCategoryTexts(tr map[string]subjects.CategoryText, defaultLocale string, p *problems) map[string]subjects.CategoryText {
+	out := make(map[string]subjects.CategoryText, len(tr))
+	if len(tr) > MaxTranslations {
+		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
+		return out
+	}
+	for _, key := range sortedKeys(tr) {
+		l, ok := checkTranslationKey(key, defaultLocale, p)
+		if !ok {
+			continue
+		}
+		name, msg := checkText(tr[key].Name, MaxNameRunes, true, false)
+		if msg != "" {
+			p.add("translations."+key+".name", msg)
+		}
+		out[l] = subjects.CategoryText{Name: name}
+	}
+	return out
+}
+
+func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCreateRequest) (subjects.Category, error) {
+	var p problems
+	c := Category{ID: uuid.Must(uuid.NewV7()), Slug: strings.TrimSpace(req.Slug)}
+	var msg string
+	if c.Name, msg = checkText(req.Name, MaxNameRunes, true, false); msg != "" {
+		p.add("name", msg)
+	}
+	if msg := CheckSlug(c.Slug); msg != "" {
+		p.add("slug", msg)
+	}
+	c.Translations = checkCategoryTexts(req.Translations, h.defaultLocale, &p)
+	if ref := strings.TrimSpace(req.ParentID); ref != "" {
+		n, _, err := h.cats.resolve(ctx, ref)
+		switch {
+		case errors.Is(err, ErrCategoryNotFound):
+			p.add("parent_id", "no such category")
+		case err != nil:
+			return subjects.Category{}, err
+		default:
+			c.ParentID = &n.ID
+		}
+	}
+	if err := p.err(); err != nil {
+		return subjects.Category{}, err
+	}
+	if err := h.store.CreateCategory(ctx, &c); err != nil {
+		if errors.Is(err, ErrCategoryNotFound) {
+			return subjects.Category{}, subjects.BadRequest("parent_id", "no such category")
+		}
+		return subjects.Category{}, wireError(err)
+	}
+	return h.categoryReply(ctx, c.ID)
+}
+
+// categoryReply reloads this instance's tree (the write is committed) and answers the staff
+// view of category id.
+func (h *handlers) categoryReply(ctx context.Context, id uuid.UUID) (subjects.Category, error) {
+	if err := h.cats.reload(ctx); err != nil {
+		return subjects.Category{}, err
+	}
+	h.lists.InvalidateAll()
+	n, ok := h.cats.tree().byID[id]
+	if !ok {
+		return subjects.Category{}, wireError(ErrCategoryNotFound)
+	}
+	return n.wire(nil, h.defaultLocale, true), nil
+}
+
+func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpdateRequest) (subjects.Category, error) {
+	id, err := parseID(req.ID, ErrCategoryNotFound)
+	if err != nil {
+		return subjects.Category{}, err
+	}
+	var p problems
+	var name, slug string
+	var msg string
+	if req.Name != nil {
+		if name, msg = checkText(*req.Name, MaxNameRunes, true, false); msg != "" {
+			p.add("name", msg)
+		}
+	}
+	if req.Slug != nil {
+		if slug = strings.TrimSpace(*req.Slug); CheckSlug(slug) != "" {
+			p.add("slug", CheckSlug(slug))
+		}
+	}
+	var parent *uuid.UUID
+	if req.ParentID != nil && strings.TrimSpace(*req.ParentID) != "" {
+		n, _, err := h.cats.resolve(ctx, *req.ParentID)
+		switch {
+		case errors.Is(err, ErrCategoryNotFound):
+			p.add("parent_id", "no such category")
+		case err != nil:
+			return subjects.Category{}, err
+		default:
+			parent = &n.ID
+		}
+	}
+	patch := make(map[string]subjects.CategoryText)
+	for k, v := range req.Translations {
+		if v != nil {
+			patch[k] = *v
+		}
+	}
+	texts := checkCategoryTexts(patch, h.defaultLocale, &p)
+	if err := p.err(); err != nil {
+		return subjects.Category{}, err
+	}
+	_, err = h.store.UpdateCategory(ctx, id, func(c *Category) (bool, error) {
+		before := *c
+		if req.Name != nil {
+			c.Name = name
+		}
+		if req.Slug != nil {
+			c.Slug = slug
+		}
+		if req.ParentID != nil {
+			c.ParentID = parent
+		}
+		tr := cloneMap(c.Translations)
+		for k, v := range req.Translations {
+			if l, ok := CheckLocale(k); ok && v == nil {
+				delete(tr, l)
+			}
+		}
+		for l, t := range texts {
+			tr[l] = t
+		}
+		c.Translations = tr
+		return c.Name != before.Name || c.Slug != before.Slug || !sameParent(c.ParentID, before.ParentID) ||
+			!maps.Equal(c.Translations, before.Translations), nil
+	})
+	if err != nil {
+		return subjects.Category{}, wireError(err)
+	}
+	return h.categoryReply(ctx, id)
+}
+
+func sameParent(a, b *uuid.UUID) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// Products. -------------------------------------------------------------------------------
+
+// productKey is the cache key of product id's reply for a language preference.
+func productKey(id string, p prefs) string { return id + "|" + p.key }
+
+// productGet serves GET /v1/products/{id} from the cache of encoded replies; a miss reads
+// one row by primary key.
+func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) {
+	var req subjects.ProductIDRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, subjects.BadRequest("", "malformed request body")
+	}
+	id, err := parseID(req.ID, ErrNotFound)
+	if err != nil {
+		return nil, err
+	}
+	p := h.callerPrefs(ctx)
+	return h.products.Load(ctx, req.ID, productKey(req.ID, p), func(ctx context.Context) ([]byte, error) {
+		pr, err := h.store.Product(ctx, id)
+		if err != nil {
+			return nil, wireError(err)
+		}
+		w := pr.Wire(p.list, h.defaultLocale, false)
+		return json.Marshal(&w)
+	})
+}
+
+// resolveCategory finds the category a product names by id or path (400 on category_id).
+func (h *handlers) resolveCategory(ctx context.Context, ref string) (uuid.UUID, error) {
+	n, _, err := h.cats.resolve(ctx, ref)
+	if errors.Is(err, ErrCategoryNotFound) {
+		return uuid.Nil, subjects.BadRequest("category_id", "no such category (give an id or a path such as electronics/audio)")
+	}
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return n.ID, nil
+}
+
+func (h *handlers) productCreate(ctx context.Context, req subjects.ProductCreateRequest) (subjects.Product, error) {
+	p, err := NewProduct(req, h.defaultLocale)
+	if err != nil {
+		return subjects.Product{}, err
+	}
+	if p.CategoryID, err = h.resolveCategory(ctx, req.CategoryID); err != nil {
+		return subjects.Product{}, err
+	}
+	p.ID = uuid.Must(uuid.NewV7())
+	if err := h.store.CreateProduct(ctx, &p); err != nil {
+		return subjects.Product{}, wireError(err)
+	}
+	h.invalidate(uuid.Nil)
+	return p.Wire(nil, h.defaultLocale, true), nil
+}
+
+func (h *handlers) productUpdate(ctx context.Context, req subjects.ProductUpdateRequest) (subjects.Product, error) {
+	id, err := parseID(req.ID, ErrNotFound)
+	if err != nil {
+		return subjects.Product{}, err
+	}
+	var category uuid.UUID
+	if req.CategoryID != nil {
+		if category, err = h.resolveCategory(ctx, *req.CategoryID); err != nil {
+			return subjects.Product{}, err
+		}
+	}
+	p, err := h.store.UpdateProduct(ctx, id, func(p *Product) ([]string, error) {
+		changed, err := p.Patch(req, h.defaultLocale)
+		if err == nil && req.CategoryID != nil && category != p.CategoryID {
+			p.CategoryID, changed = category, append(changed, "category_id")
+		}
+		return changed, err
+	})
+	if err != nil {
+		return subjects.Product{}, wireError(err)
+	}
+	h.invalidate(id)
+	return p.Wire(nil, h.defaultLocale, true), nil
+}
+
+func (h *handlers) productDelete(ctx context.Context, req subjects.ProductIDRequest) (subjects.Empty, error) {
+	id, err := parseID(req.ID, ErrNotFound)
+	if err != nil {
+		return subjects.Empty{}, err
+	}
+	if err := h.store.DeleteProduct(ctx, id); err != nil {
+		return subjects.Empty{}, wireError(err)
+	}
+	h.invalidate(id)
+	return subjects.Empty{}, nil
+}
+
+// Reviews. --------------------------------------------------------------------------------
+
+func (h *handlers) reviewCreate(ctx context.Context, req subjects.ReviewCreateRequest) (subjects.Review, error) {
+	claims, err := authn.MustClaims(ctx)
+	if err != nil {
+		return subjects.Review{}, err
+	}
+	user, err := uuid.Parse(claims.Subject)
+	if err != nil {
+		return subjects.Review{}, wireError(ErrNotPurchased) // a service token bought nothing
+	}
+	product, err := parseID(req.ProductID, ErrNotFound)
+	if err != nil {
+		return subjects.Review{}, err
+	}
+	req, err = CheckReview(req)
+	if err != nil {
+		return subjects.Review{}, err
+	}
+	r := Review{ID: uuid.Must(uuid.NewV7()), ProductID: product, UserID: user, Rating: req.Rating, Title: req.Title,
+		Body: req.Body, AuthorName: req.AuthorName}
+	if err := h.store.CreateReview(ctx, &r); err != nil {
+		return subjects.Review{}, wireError(err)
+	}
+	h.invalidate(product)
+	return r.Wire(), nil
+}
+
+func (h *handlers) reviewList(ctx context.Context, req subjects.ReviewListRequest) (subjects.ReviewPage, error) {
+	product, err := parseID(req.ProductID, ErrNotFound)
+	if err != nil {
+		return subjects.ReviewPage{}, err
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return subjects.ReviewPage{}, subjects.BadRequest("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+	}
+	var after *reviewKey
+	if req.Cursor != "" {
+		after = new(reviewKey)
+		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
+		if err != nil || len(req.Cursor) > maxCursorBytes || json.Unmarshal(b, after) != nil || after.ID == uuid.Nil {
+			return subjects.ReviewPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
+		}
+	}
+	rs, err := h.store.Reviews(ctx, product, after, limit+1)
+	if err != nil {
+		return subjects.ReviewPage{}, wireError(err)
+	}
+	page := subjects.ReviewPage{Items: make([]subjects.Review, 0, min(len(rs), limit))}
+	for i := range rs {
+		if i == limit {
+			b, _ := json.Marshal(reviewKey{At: rs[i-1].CreatedAt, ID: rs[i-1].ID})
+			page.NextCursor = base64.RawURLEncoding.EncodeToString(b)
+			break
+		}
+		page.Items = append(page.Items, rs[i].Wire())
+	}
+	return page, nil
+}
+
+func (h *handlers) reviewModerate(ctx context.Context, req subjects.ReviewModerateRequest) (subjects.Review, error) {
+	id, err := parseID(req.ID, ErrReviewNotFound)
+	if err != nil {
+		return subjects.Review{}, err
+	}
+	r, err := h.store.ModerateReview(ctx, id, req.Hidden)
+	if err != nil {
+		return subjects.Review{}, wireError(err)
+	}
+	h.invalidate(r.ProductID)
+	return r.Wire(), nil
+}
+
+// wireError is the one mapping of domain errors to the wire. Anything it does not know is
+// returned as is, and the transport masks it as a 500.
+func wireError(err error) error {
+	field := func(code int, slug, msg, field, fieldMsg string) error {
+		return &subjects.Error{Code: code, Slug: slug, Message: msg, Fields: []subjects.FieldError{{Field: field, Message: fieldMsg}}}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return subjects.Errorf(http.StatusNotFound, "product_not_found", "product not found")
+	case errors.Is(err, ErrCategoryNotFound):
+		return subjects.Errorf(http.StatusNotFound, "category_not_found", "category not found")
+	case errors.Is(err, ErrReviewNotFound):
+		return subjects.Errorf(http.StatusNotFound, "review_not_found", "review not found")
+	case errors.Is(err, ErrSKUTaken):
+		return field(http.StatusConflict, "sku_taken", "a listed product has this SKU", "sku", "is taken")
+	case errors.Is(err, ErrSlugTaken):
+		return field(http.StatusConflict, "slug_taken", "a sibling category has this slug", "slug", "is taken")
+	case errors.Is(err, ErrStale):
+		return field(http.StatusConflict, "stale_version", "the product changed since that version; read it again", "version", "is not the current version")
+	case errors.Is(err, ErrCycle):
+		return field(http.StatusConflict, "category_cycle", "a category cannot move below itself", "parent_id", "is the category or below it")
+	case errors.Is(err, ErrReviewed):
+		return subjects.Errorf(http.StatusConflict, "already_reviewed", "you have reviewed this product already")
+	case errors.Is(err, ErrNotPurchased):
+		return subjects.Errorf(http.StatusForbidden, "not_purchased", "only customers who paid for the product can review it")
+	}
+	return err
+}

@@ -1,0 +1,134 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/souk/souk/platform/cache"
+	"github.com/souk/souk/subjects"
+)
+
+// listGroup is the cache group of every list reply: any product change outdates them all.
+const listGroup = "lists"
+
+// productSearch serves GET /v1/products: a page of products and the facets of the whole
+// search. The encoded page is cached; on a miss the engine gives the page's ids, the products
+// come from the product cache (one query for the ones it lacks), and the facets from their
+// own cache entry, which the pages of one search share whatever their sort.
+func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, error) {
+	var req subjects.SearchRequest
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &req); err != nil {
+			return nil, subjects.BadRequest("", "malformed request body")
+		}
+	}
+	q, err := newQuery(ctx, req, h.cats, h.attrs.known, h.defaultCurrency)
+	if err != nil {
+		return nil, err
+	}
+	p := h.callerPrefs(ctx)
+	key := "s|" + q.Fingerprint + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor + "|" + p.key
+	return h.lists.Load(ctx, listGroup, key, func(ctx context.Context) ([]byte, error) {
+		ids, next, err := h.engine.Page(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		items, err := h.productReplies(ctx, ids, p)
+		if err != nil {
+			return nil, err
+		}
+		f, err := h.facets(ctx, q, p)
+		if err != nil {
+			return nil, err
+		}
+		return encodePage(items, next, f), nil
+	})
+}
+
+// facets returns the encoded facets of q, cached by q's FacetKey.
+func (h *handlers) facets(ctx context.Context, q *Query, p prefs) ([]byte, error) {
+	return h.lists.Load(ctx, listGroup, "f|"+q.FacetKey+"|"+p.key, func(ctx context.Context) ([]byte, error) {
+		raw, err := h.engine.Facets(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		f := facets(raw, h.cats.tree(), p.list, h.defaultLocale)
+		return json.Marshal(&f)
+	})
+}
+
+// productReplies returns the encoded replies of products ids in order: cached ones as they
+// are, the others read in one query and cached. A product deleted meanwhile is left out.
+func (h *handlers) productReplies(ctx context.Context, ids []uuid.UUID, p prefs) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	var missing []uuid.UUID
+	for i, id := range ids {
+		if v, ok := h.products.Get(id.String(), productKey(id.String(), p)); ok {
+			out[i] = v
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	// One ticket per group, taken before the read: an invalidation racing it wins.
+	tickets := make(map[uuid.UUID]cache.Ticket, len(missing))
+	for _, id := range missing {
+		tickets[id] = h.products.Ticket(id.String())
+	}
+	rows, err := h.store.Products(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[uuid.UUID][]byte, len(rows))
+	for i := range rows {
+		w := rows[i].Wire(p.list, h.defaultLocale, false)
+		b, err := json.Marshal(&w)
+		if err != nil {
+			return nil, err
+		}
+		found[rows[i].ID] = b
+		h.products.Put(tickets[rows[i].ID], productKey(rows[i].ID.String(), p), b)
+	}
+	kept := out[:0]
+	for i, id := range ids {
+		if out[i] == nil {
+			out[i] = found[id]
+		}
+		if out[i] != nil {
+			kept = append(kept, out[i])
+		}
+	}
+	return kept, nil
+}
+
+// encodePage writes {"items":[…],"next_cursor":"…","facets":{…}} from encoded parts.
+func encodePage(items [][]byte, next string, facets []byte) []byte {
+	n := len(facets) + len(next) + 64
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	b := bytes.NewBuffer(make([]byte, 0, n))
+	b.WriteString(`{"items":[`)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(it)
+	}
+	b.WriteByte(']')
+	if next != "" {
+		b.WriteString(`,"next_cursor":`)
+		enc, _ := json.Marshal(next)
+		b.Write(enc)
+	}
+	b.WriteString(`,"facets":`)
+	b.Write(facets)
+	b.WriteByte('}')
+	return b.Bytes()
+}

@@ -1,0 +1,197 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
+)
+
+// ratingEvent is the rating_changed event of product id after a review change in tx.
+func ratingEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	var p Product
+	if err := tx.QueryRow(ctx, `select id, sku, version from catalog.products where id = $1`, id).Scan(&p.ID, &p.SKU, &p.Version); err != nil {
+		return err
+	}
+	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged, &p, nil))
+}
+
+// CreateReview stores r and adds its rating to the product's, in one transaction. Only a
+// customer with a paid order of the product may review it (ErrNotPurchased), once
+// (ErrReviewed); a deleted or unknown product is ErrNotFound.
+func (s *Store) CreateReview(ctx context.Context, r *Review) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var bought bool
+		err := tx.QueryRow(ctx, `select exists(select 1 from catalog.purchases where user_id = $2 and product_id = $1)
+			from catalog.products where id = $1 and deleted_at is null for share`, r.ProductID, r.UserID).Scan(&bought)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if !bought {
+			return ErrNotPurchased
+		}
+		err = tx.QueryRow(ctx, `insert into catalog.reviews (id, product_id, user_id, rating, title, body, author_name)
+			values ($1, $2, $3, $4, $5, $6, $7) returning created_at`,
+			r.ID, r.ProductID, r.UserID, r.Rating, r.Title, r.Body, r.AuthorName).Scan(&r.CreatedAt)
+		if pgCode(err) == "23505" {
+			return ErrReviewed
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `update catalog.products set rating_sum = rating_sum + $2, rating_count = rating_count + 1
+			where id = $1`, r.ProductID, r.Rating); err != nil {
+			return err
+		}
+		return ratingEvent(ctx, tx, r.ProductID)
+	})
+	return reviewError("create review", err)
+}
+
+func reviewError(op string, err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotPurchased) || errors.Is(err, ErrReviewed) ||
+		errors.Is(err, ErrReviewNotFound) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+const reviewColumns = `id, product_id, user_id, rating, title, body, author_name, hidden, created_at`
+
+func scanReview(row pgx.Row) (Review, error) {
+	var r Review
+	err := row.Scan(&r.ID, &r.ProductID, &r.UserID, &r.Rating, &r.Title, &r.Body, &r.AuthorName, &r.Hidden, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ErrReviewNotFound
+	}
+	return r, err
+}
+
+// ModerateReview hides or shows review id again, taking its rating out of the product's or
+// putting it back, in one transaction. Setting the state it has changes nothing.
+func (s *Store) ModerateReview(ctx context.Context, id uuid.UUID, hidden bool) (Review, error) {
+	var out Review
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := scanReview(tx.QueryRow(ctx, `select `+reviewColumns+` from catalog.reviews where id = $1 for update`, id))
+		if err != nil {
+			return err
+		}
+		out = r
+		if r.Hidden == hidden {
+			return nil
+		}
+		sign := 1
+		if hidden {
+			sign = -1
+		}
+		if _, err := tx.Exec(ctx, `update catalog.reviews set hidden = $2, updated_at = now() where id = $1`, id, hidden); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `update catalog.products set rating_sum = rating_sum + $2, rating_count = rating_count + $3
+			where id = $1`, r.ProductID, sign*r.Rating, sign); err != nil {
+			return err
+		}
+		out.Hidden = hidden
+		return ratingEvent(ctx, tx, r.ProductID)
+	})
+	return out, reviewError("moderate review", err)
+}
+
+// reviewKey is a position in a product's review list: newest first, id as the tie-break.
+type reviewKey struct {
+	At time.Time `json:"t"`
+	ID uuid.UUID `json:"i"`
+}
+
+// Reviews returns up to limit visible reviews of a listed product after key (nil: from the
+// newest). An unknown or deleted product is ErrNotFound.
+func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, after *reviewKey, limit int) ([]Review, error) {
+	var listed bool
+	if err := s.db.QueryRow(ctx, `select exists(select 1 from catalog.products where id = $1 and deleted_at is null)`, productID).Scan(&listed); err != nil {
+		return nil, fmt.Errorf("reviews: %w", err)
+	}
+	if !listed {
+		return nil, ErrNotFound
+	}
+	q := `select ` + reviewColumns + ` from catalog.reviews where product_id = $1 and not hidden`
+	args := []any{productID, limit}
+	if after != nil {
+		q += ` and (created_at, id) < ($3, $4)`
+		args = append(args, after.At, after.ID)
+	}
+	rows, err := s.db.Query(ctx, q+` order by created_at desc, id desc limit $2`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reviews: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Review, error) { return scanReview(r) })
+	if err != nil {
+		return nil, fmt.Errorf("reviews: %w", err)
+	}
+	return out, nil
+}
+
+// RecordPurchase records, in tx, that user paid for products in order, unless the order was
+// cancelled already (its events may arrive out of order).
+func RecordPurchase(ctx context.Context, tx pgx.Tx, user, order uuid.UUID, products []uuid.UUID, paidAt time.Time) error {
+	_, err := tx.Exec(ctx, `insert into catalog.purchases (user_id, product_id, order_id, paid_at)
+		select $1, p, $2, $3 from unnest($4::uuid[]) p
+		where not exists (select 1 from catalog.cancelled_orders where order_id = $2)
+		on conflict do nothing`, user, order, paidAt, products)
+	return err
+}
+
+// ForgetPurchase removes, in tx, the purchases of a cancelled order (a refunded customer has
+// not bought the product) and remembers the cancellation. Reviews already written stay.
+func ForgetPurchase(ctx context.Context, tx pgx.Tx, order uuid.UUID) error {
+	b := &pgx.Batch{}
+	b.Queue(`insert into catalog.cancelled_orders (order_id) values ($1) on conflict do nothing`, order)
+	b.Queue(`delete from catalog.purchases where order_id = $1`, order)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// ApplyStock records, in tx, a SKU's stock level from the inventory service unless a newer
+// one is known, and flips in_stock of the listed products of that SKU when availability
+// crossed zero, with a stock_changed event each (caches and the search index follow).
+func ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLevel) error {
+	tag, err := tx.Exec(ctx, `insert into catalog.stock (sku, available, version) values ($1, $2, $3)
+		on conflict (sku) do update set available = excluded.available, version = excluded.version, updated_at = now()
+		where catalog.stock.version < excluded.version`, lvl.SKU, lvl.Available, lvl.Version)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err // an older level, or a duplicate: nothing to do
+	}
+	inStock := lvl.Available > 0
+	rows, err := tx.Query(ctx, `update catalog.products set in_stock = $2
+		where sku = $1 and deleted_at is null and in_stock <> $2 returning id, sku, version`, lvl.SKU, inStock)
+	if err != nil {
+		return err
+	}
+	flipped, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Product, error) {
+		var p Product
+		err := r.Scan(&p.ID, &p.SKU, &p.Version)
+		return p, err
+	})
+	if err != nil {
+		return err
+	}
+	events := make([]outbox.Event, 0, len(flipped))
+	for i := range flipped {
+		ev := productEvent(subjects.EvtStockChanged, &flipped[i], nil)
+		ev.Payload = withInStock(ev.Payload.(subjects.ProductChanged), inStock)
+		events = append(events, ev)
+	}
+	return outbox.Add(ctx, tx, Schema, events...)
+}
+
+func withInStock(ev subjects.ProductChanged, inStock bool) subjects.ProductChanged {
+	ev.InStock = &inStock
+	return ev
+}

@@ -1,0 +1,295 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/platform/cache"
+	"github.com/souk/souk/subjects"
+)
+
+// PGEngine searches the catalog's own tables: a weighted tsvector per product (GIN index)
+// matched against search_query (typo correction by trigrams over the lexicon), filters on
+// indexed columns, keyset pages on (sort key, id). It needs nothing installed beyond
+// PostgreSQL's pg_trgm and unaccent.
+type PGEngine struct {
+	DB *pgxpool.Pool
+	// Lists, when set, caches the text query of each list of terms (typo correction takes a
+	// few milliseconds), in the cache of lists: a catalog change may add words, and outdates
+	// the entry with every list.
+	Lists *cache.Bytes
+}
+
+// Name implements Engine.
+func (e *PGEngine) Name() string { return "postgres" }
+
+// pgKey is the PostgreSQL engine's position in a page order: the last item's sort key and id.
+type pgKey struct {
+	Rank   *float32  `json:"r,omitempty"`
+	Price  *int64    `json:"p,omitempty"`
+	At     *int64    `json:"t,omitempty"` // created_at in Unix microseconds (PostgreSQL's precision)
+	Rating *string   `json:"g,omitempty"` // rating_avg, a numeric(3,2), as text
+	ID     uuid.UUID `json:"i"`
+}
+
+// sqlQuery builds a statement with positional arguments.
+type sqlQuery struct {
+	where []string
+	args  []any
+	// tsq is the placeholder of the text query, when there is one.
+	tsq string
+}
+
+func (b *sqlQuery) arg(v any) string {
+	b.args = append(b.args, v)
+	return "$" + strconv.Itoa(len(b.args))
+}
+
+// textQuery returns q's text query, built by catalog.search_query (typo correction runs
+// there, against the lexicon), in its text form; ok is false when every term is a stop word
+// and nothing can match. It is its own statement so that the search statements get it as a
+// parameter: inside them the planner would call the function once per row, and could not
+// use the GIN index with it.
+func (e *PGEngine) textQuery(ctx context.Context, q *Query) (tsq string, ok bool, err error) {
+	if len(q.Terms) == 0 {
+		return "", true, nil
+	}
+	load := func(ctx context.Context) ([]byte, error) {
+		var s *string
+		if err := e.DB.QueryRow(ctx, `select catalog.search_query($1::text[], true)::text`, q.Terms).Scan(&s); err != nil {
+			return nil, fmt.Errorf("search query: %w", err)
+		}
+		if s == nil {
+			return []byte{}, nil // only stop words: nothing matches
+		}
+		return []byte(*s), nil
+	}
+	var b []byte
+	if e.Lists != nil {
+		b, err = e.Lists.Load(ctx, listGroup, "q|"+strings.Join(q.Terms, " "), load)
+	} else {
+		b, err = load(ctx)
+	}
+	return string(b), err == nil && len(b) > 0, err
+}
+
+// from is the FROM and WHERE of every search statement: the products matching q, whose text
+// query is tsq.
+func (b *sqlQuery) from(q *Query, tsq string) string {
+	from := "catalog.products p"
+	b.where = append(b.where, "p.deleted_at is null")
+	if tsq != "" {
+		b.tsq = b.arg(tsq) + "::tsquery"
+		b.where = append(b.where, "p.search @@ "+b.tsq)
+	}
+	if q.CategoryIDs != nil {
+		b.where = append(b.where, "p.category_id = any("+b.arg(q.CategoryIDs)+"::uuid[])")
+	}
+	if q.Currency != "" {
+		b.where = append(b.where, "p.currency = "+b.arg(q.Currency))
+	}
+	if q.MinPrice != nil {
+		b.where = append(b.where, "p.price_amount >= "+b.arg(*q.MinPrice))
+	}
+	if q.MaxPrice != nil {
+		b.where = append(b.where, "p.price_amount <= "+b.arg(*q.MaxPrice))
+	}
+	if q.InStock != nil {
+		b.where = append(b.where, "p.in_stock = "+b.arg(*q.InStock))
+	}
+	if q.MinRating != nil {
+		b.where = append(b.where, "p.rating_avg >= "+b.arg(*q.MinRating)+"::numeric")
+	}
+	// One containment for every single-valued filter (the GIN index serves it); an OR of
+	// containments for a filter with several values.
+	single := map[string]string{}
+	for _, f := range q.Attributes {
+		if len(f.Values) == 1 {
+			single[f.Name] = f.Values[0]
+			continue
+		}
+		alts := make([]string, len(f.Values))
+		for i, v := range f.Values {
+			alts[i] = "p.attributes @> " + b.arg(map[string]string{f.Name: v}) + "::jsonb"
+		}
+		b.where = append(b.where, "("+strings.Join(alts, " or ")+")")
+	}
+	if len(single) > 0 {
+		b.where = append(b.where, "p.attributes @> "+b.arg(single)+"::jsonb")
+	}
+	return from
+}
+
+// order returns the sort key expression and ORDER BY of a sort, and whether the order is
+// ascending. Relevance ranks by the text query of b.
+func (b *sqlQuery) order(sort string) (key, orderBy string, asc bool) {
+	switch sort {
+	case subjects.SortRelevance:
+		key = "ts_rank(p.search, " + b.tsq + ", 1)"
+		return key, key + " desc, p.id desc", false
+	case subjects.SortPriceAsc:
+		return "p.price_amount", "p.price_amount, p.id", true
+	case subjects.SortPriceDesc:
+		return "p.price_amount", "p.price_amount desc, p.id desc", false
+	case subjects.SortRating:
+		return "p.rating_avg", "p.rating_avg desc, p.id desc", false
+	default: // newest
+		return "p.created_at", "p.created_at desc, p.id desc", false
+	}
+}
+
+// Page implements Engine.
+func (e *PGEngine) Page(ctx context.Context, q *Query) ([]uuid.UUID, string, error) {
+	tsq, ok, err := e.textQuery(ctx, q)
+	if err != nil || !ok {
+		return nil, "", err
+	}
+	var b sqlQuery
+	from := b.from(q, tsq)
+	key, orderBy, asc := b.order(q.Sort)
+	if q.Cursor != "" {
+		var after pgKey
+		if err := DecodeCursor(q, &after); err != nil {
+			return nil, "", err
+		}
+		val, err := keyArg(q.Sort, after)
+		if err != nil {
+			return nil, "", err
+		}
+		op := "<"
+		if asc {
+			op = ">"
+		}
+		b.where = append(b.where, "("+key+", p.id) "+op+" ("+b.arg(val)+", "+b.arg(after.ID)+")")
+	}
+	sql := "select p.id, " + key + " from " + from + " where " + strings.Join(b.where, " and ") +
+		" order by " + orderBy + " limit " + b.arg(q.Limit+1)
+	rows, err := e.DB.Query(ctx, sql, b.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("search page: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]uuid.UUID, 0, q.Limit+1)
+	var last pgKey
+	for rows.Next() {
+		var id uuid.UUID
+		var k any
+		if err := rows.Scan(&id, &k); err != nil {
+			return nil, "", fmt.Errorf("search page: %w", err)
+		}
+		if len(ids) < q.Limit {
+			last = pgKey{ID: id}
+			setKey(q.Sort, &last, k)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("search page: %w", err)
+	}
+	if len(ids) <= q.Limit {
+		return ids, "", nil
+	}
+	next, err := EncodeCursor(q, last)
+	return ids[:q.Limit], next, err
+}
+
+// keyArg is the bound value of a decoded position for sort; a key of the wrong shape is a
+// forged cursor.
+func keyArg(sort string, k pgKey) (any, error) {
+	switch {
+	case sort == subjects.SortRelevance && k.Rank != nil:
+		return *k.Rank, nil
+	case (sort == subjects.SortPriceAsc || sort == subjects.SortPriceDesc) && k.Price != nil:
+		return *k.Price, nil
+	case sort == subjects.SortRating && k.Rating != nil:
+		var n pgtype.Numeric
+		if n.Scan(*k.Rating) != nil || !n.Valid {
+			return nil, errBadCursor
+		}
+		return n, nil
+	case sort == subjects.SortNewest && k.At != nil:
+		return time.UnixMicro(*k.At), nil
+	}
+	return nil, errBadCursor
+}
+
+// setKey stores a row's sort key value v in k.
+func setKey(sort string, k *pgKey, v any) {
+	switch x := v.(type) {
+	case float32:
+		k.Rank = &x
+	case int64:
+		k.Price = &x
+	case time.Time:
+		us := x.UnixMicro()
+		k.At = &us
+	case pgtype.Numeric:
+		if b, err := x.MarshalJSON(); err == nil {
+			s := strings.Trim(string(b), `"`)
+			k.Rating = &s
+		}
+	}
+}
+
+// Facets implements Engine: one statement over the matching rows, materialised once,
+// counting by category, by attribute value (the most frequent MaxFacetValues of each) and
+// by price bucket.
+func (e *PGEngine) Facets(ctx context.Context, q *Query) (RawFacets, error) {
+	f := RawFacets{Categories: map[uuid.UUID]int{}, Attributes: map[string][]subjects.ValueCount{}}
+	tsq, ok, err := e.textQuery(ctx, q)
+	if err != nil || !ok {
+		return f, err
+	}
+	var b sqlQuery
+	from := b.from(q, tsq)
+	sql := `with m as materialized (select p.category_id, p.attributes, p.price_amount, p.currency from ` + from +
+		` where ` + strings.Join(b.where, " and ") + `)
+		select 0, category_id::text, '', count(*) from m group by category_id
+		union all
+		select 1, key, value, n from (
+			select a.key, a.value, count(*) as n, row_number() over (partition by a.key order by count(*) desc, a.value) as rn
+			from m, jsonb_each_text(m.attributes) a group by a.key, a.value) v
+		where rn <= ` + strconv.Itoa(MaxFacetValues) + `
+		union all
+		select 2, currency, width_bucket(price_amount, ` + b.arg(PriceBounds) + `::bigint[])::text, count(*) from m group by 2, 3`
+	rows, err := e.DB.Query(ctx, sql, b.args...)
+	if err != nil {
+		return RawFacets{}, fmt.Errorf("search facets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, n int
+		var k, v string
+		if err := rows.Scan(&kind, &k, &v, &n); err != nil {
+			return RawFacets{}, fmt.Errorf("search facets: %w", err)
+		}
+		switch kind {
+		case 0:
+			id, err := uuid.Parse(k)
+			if err != nil {
+				return RawFacets{}, fmt.Errorf("search facets: %w", err)
+			}
+			f.Categories[id] = n
+		case 1:
+			f.Attributes[k] = append(f.Attributes[k], subjects.ValueCount{Value: v, Count: n})
+		case 2:
+			i, err := strconv.Atoi(v)
+			if err != nil {
+				return RawFacets{}, fmt.Errorf("search facets: %w", err)
+			}
+			f.Prices = append(f.Prices, PriceBucket(k, i, n))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return RawFacets{}, fmt.Errorf("search facets: %w", err)
+	}
+	SortFacets(&f)
+	return f, nil
+}

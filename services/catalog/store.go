@@ -1,0 +1,245 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
+)
+
+// Store is the catalog schema. Every write that others must learn of adds its events to the
+// outbox in its own transaction; Kick (when set) wakes the relay after the commit.
+type Store struct {
+	db            *pgxpool.Pool
+	defaultLocale string
+	// kick wakes the outbox relay after a commit with events.
+	kick func()
+}
+
+// NewStore returns a Store over db whose products' own text is in defaultLocale.
+func NewStore(db *pgxpool.Pool, defaultLocale string, kick func()) *Store {
+	if kick == nil {
+		kick = func() {}
+	}
+	return &Store{db: db, defaultLocale: defaultLocale, kick: kick}
+}
+
+const productColumns = `id, seq, sku, name, description, price_amount, currency, category_id, attributes, images,
+	translations, rating_sum, rating_count, in_stock, version, created_at, updated_at, deleted_at`
+
+func scanProduct(row pgx.Row) (Product, error) {
+	var p Product
+	err := row.Scan(&p.ID, &p.Seq, &p.SKU, &p.Name, &p.Description, &p.Price.Amount, &p.Price.Currency, &p.CategoryID,
+		&p.Attributes, &p.Images, &p.Translations, &p.RatingSum, &p.RatingCount, &p.InStock, &p.Version,
+		&p.CreatedAt, &p.UpdatedAt, &p.DeletedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Product{}, ErrNotFound
+	}
+	return p, err
+}
+
+// pgCode returns the SQLSTATE of err, or "".
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// inTx runs fn in a transaction and wakes the relay after a commit; fn adds the events.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if err := pgx.BeginFunc(ctx, s.db, fn); err != nil {
+		return err
+	}
+	s.kick()
+	return nil
+}
+
+// productEvent is a ProductChanged of kind about p.
+func productEvent(kind string, p *Product, changed []string) outbox.Event {
+	id := outbox.NewID()
+	return outbox.Event{ID: id, Subject: subjects.EventSubject(kind, p.ID.String()), Payload: subjects.ProductChanged{
+		EventID: id.String(), OccurredAt: time.Now().UTC(), ProductID: p.ID.String(), SKU: p.SKU, Version: p.Version, Changed: changed,
+	}}
+}
+
+// Product returns a listed product, or ErrNotFound (deleted ones too).
+func (s *Store) Product(ctx context.Context, id uuid.UUID) (Product, error) {
+	p, err := scanProduct(s.db.QueryRow(ctx, `select `+productColumns+` from catalog.products where id = $1 and deleted_at is null`, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return p, fmt.Errorf("product %s: %w", id, err)
+	}
+	return p, err
+}
+
+// Products returns the listed products among ids, in no particular order.
+func (s *Store) Products(ctx context.Context, ids []uuid.UUID) ([]Product, error) {
+	rows, err := s.db.Query(ctx, `select `+productColumns+` from catalog.products where id = any($1) and deleted_at is null`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("products: %w", err)
+	}
+	defer rows.Close()
+	out := make([]Product, 0, len(ids))
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			return nil, fmt.Errorf("products: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// writeProductTerms records the words (from its search document), attribute names and
+// locales of product p, each set sorted so that concurrent writers take their locks in one
+// order and cannot deadlock.
+func writeProductTerms(ctx context.Context, tx pgx.Tx, p *Product) error {
+	b := &pgx.Batch{}
+	b.Queue(`select catalog.add_words(search) from catalog.products where id = $1`, p.ID)
+	if names := sortedKeys(p.Attributes); len(names) > 0 {
+		b.Queue(`insert into catalog.attribute_names (name) select unnest($1::text[]) on conflict do nothing`, names)
+	}
+	if locales := sortedKeys(p.Translations); len(locales) > 0 {
+		b.Queue(`insert into catalog.locales (locale) select unnest($1::text[]) on conflict do nothing`, locales)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// CreateProduct inserts p (its ID set by the caller) with its product_created event. A SKU a
+// listed product holds is ErrSKUTaken; an unknown category ErrCategoryNotFound.
+func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `insert into catalog.products
+			(id, sku, name, description, price_amount, currency, category_id, attributes, images, translations, in_stock, search)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+				coalesce((select available > 0 from catalog.stock where sku = $2), false),
+				catalog.product_document($11, $3, $4, $10, $8, $2, catalog.category_text($7)))
+			returning seq, in_stock, version, created_at, updated_at`,
+			p.ID, p.SKU, p.Name, p.Description, p.Price.Amount, p.Price.Currency, p.CategoryID, p.Attributes, p.Images,
+			p.Translations, s.defaultLocale).Scan(&p.Seq, &p.InStock, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if err := writeProductTerms(ctx, tx, p); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated, p, nil))
+	})
+	return productWriteError("create product", err)
+}
+
+func productWriteError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrStale), errors.Is(err, ErrCategoryNotFound):
+		return err
+	case pgCode(err) == "23505":
+		return ErrSKUTaken
+	case pgCode(err) == "23503":
+		return ErrCategoryNotFound
+	}
+	var se *subjects.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// UpdateProduct runs fn on the listed product id under its row lock; fn returns the names of
+// the fields it changed. When some changed, the product is written back with a new version,
+// its search document, and the product_updated event (and price_changed when the price
+// did), all in one transaction. fn's error aborts without writing.
+func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Product) ([]string, error)) (Product, error) {
+	var out Product
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		p, err := scanProduct(tx.QueryRow(ctx, `select `+productColumns+` from catalog.products
+			where id = $1 and deleted_at is null for update`, id))
+		if err != nil {
+			return err
+		}
+		old := p.Price
+		changed, err := fn(&p)
+		if err != nil || len(changed) == 0 {
+			out = p
+			return err
+		}
+		err = tx.QueryRow(ctx, `update catalog.products set name = $2, description = $3, price_amount = $4, currency = $5,
+				category_id = $6, attributes = $7, images = $8, translations = $9, version = version + 1, updated_at = now(),
+				search = catalog.product_document($10, $2, $3, $9, $7, sku, catalog.category_text($6))
+			where id = $1 returning version, updated_at`,
+			p.ID, p.Name, p.Description, p.Price.Amount, p.Price.Currency, p.CategoryID, p.Attributes, p.Images,
+			p.Translations, s.defaultLocale).Scan(&p.Version, &p.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if err := writeProductTerms(ctx, tx, &p); err != nil {
+			return err
+		}
+		events := []outbox.Event{productEvent(subjects.EvtProductUpdated, &p, changed)}
+		if slices.Contains(changed, "price") {
+			evID := outbox.NewID()
+			events = append(events, outbox.Event{ID: evID, Subject: subjects.EventSubject(subjects.EvtPriceChanged, p.ID.String()),
+				Payload: subjects.PriceChanged{EventID: evID.String(), OccurredAt: time.Now().UTC(), ProductID: p.ID.String(),
+					SKU: p.SKU, Version: p.Version, Old: old, New: p.Price}})
+		}
+		out = p
+		return outbox.Add(ctx, tx, Schema, events...)
+	})
+	return out, productWriteError("update product", err)
+}
+
+// DeleteProduct stops listing a product, with its product_deleted event. Deleting a deleted
+// product changes nothing and is no error; an unknown id is ErrNotFound.
+func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var p Product
+		err := tx.QueryRow(ctx, `update catalog.products set deleted_at = now(), version = version + 1, updated_at = now()
+			where id = $1 and deleted_at is null returning id, sku, version`, id).Scan(&p.ID, &p.SKU, &p.Version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var exists bool
+			if err := tx.QueryRow(ctx, `select exists(select 1 from catalog.products where id = $1)`, id).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return ErrNotFound
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted, &p, nil))
+	})
+	return productWriteError("delete product", err)
+}
+
+// AttributeNames returns the names of the attributes in use.
+func (s *Store) AttributeNames(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Query(ctx, `select name from catalog.attribute_names order by name`)
+	if err != nil {
+		return nil, fmt.Errorf("attribute names: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("attribute names: %w", err)
+	}
+	return names, nil
+}
+
+// EnsureLocale records that the catalog's default text is in locale, so searches stem
+// queries in its language.
+func (s *Store) EnsureLocale(ctx context.Context, locale string) error {
+	_, err := s.db.Exec(ctx, `insert into catalog.locales (locale) values ($1) on conflict do nothing`, locale)
+	return err
+}

@@ -32,7 +32,13 @@ type Config struct {
 	LoginAttempts string
 	RateIP        string
 	RateAccount   string
+	Locale        string
+	Currency      string
+	MeiliURL      string
+	MeiliAPIKey   string
+	CatalogCache  string
 	loginAttempts int
+	catalogCache  int
 	rateIP        int
 	rateAccount   int
 }
@@ -63,15 +69,24 @@ func (c *Config) settings() []setting {
 		{"SOUK_RATE_IP", "rate-ip", "50", "requests per second per client IP (burst twice that); /v1/auth/* is held far lower", &c.RateIP},
 		{"SOUK_RATE_ACCOUNT", "rate-account", "20", "requests per second per signed-in account (burst twice that)", &c.RateAccount},
 		{"SOUK_VERIFY_URL", "verify-url", "http://127.0.0.1:8080/v1/auth/verify-email?token=", "base of the email verification link", &c.VerifyURL},
+		{"SOUK_LOCALE", "locale", "en", "language of products' own names and descriptions (translations add others)", &c.Locale},
+		{"SOUK_CURRENCY", "currency", "EUR", "the shop's currency: meant by a price filter that names none", &c.Currency},
+		{"MEILI_URL", "meili-url", "", "Meilisearch URL: search there instead of in PostgreSQL", &c.MeiliURL},
+		{"MEILI_API_KEY", "meili-api-key", "", "Meilisearch API key (prefer the environment to the flag)", &c.MeiliAPIKey},
+		{"SOUK_CATALOG_CACHE_MB", "catalog-cache-mb", "48", "MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements", &c.CatalogCache},
 	}
 }
 
 // parseConfig reads the environment (through getenv) and then the flags in args, and returns
-// the validated Config and the remaining positional arguments.
-func parseConfig(name string, args []string, getenv func(string) string, out io.Writer) (Config, []string, error) {
+// the validated Config and the remaining positional arguments. extra adds a command's own
+// flags.
+func parseConfig(name string, args []string, getenv func(string) string, out io.Writer, extra ...func(*flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	for _, add := range extra {
+		add(fs)
+	}
 	for _, s := range c.settings() {
 		def := s.def
 		if v := getenv(s.env); v != "" {
@@ -106,10 +121,12 @@ func (c *Config) validate() error {
 	for _, n := range []struct {
 		name, v string
 		dst     *int
-	}{{"SOUK_LOGIN_ATTEMPTS", c.LoginAttempts, &c.loginAttempts}, {"SOUK_RATE_IP", c.RateIP, &c.rateIP}, {"SOUK_RATE_ACCOUNT", c.RateAccount, &c.rateAccount}} {
+		least   int
+	}{{"SOUK_LOGIN_ATTEMPTS", c.LoginAttempts, &c.loginAttempts, 1}, {"SOUK_RATE_IP", c.RateIP, &c.rateIP, 1},
+		{"SOUK_RATE_ACCOUNT", c.RateAccount, &c.rateAccount, 1}, {"SOUK_CATALOG_CACHE_MB", c.CatalogCache, &c.catalogCache, 0}} {
 		v, err := strconv.Atoi(n.v)
-		if err != nil || v < 1 || v > 1_000_000 {
-			errs = append(errs, fmt.Errorf("%s %q: want a whole number from 1 to 1000000", n.name, n.v))
+		if err != nil || v < n.least || v > 1_000_000 {
+			errs = append(errs, fmt.Errorf("%s %q: want a whole number from %d to 1000000", n.name, n.v, n.least))
 		}
 		*n.dst = v
 	}
@@ -134,5 +151,6 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("http_addr", c.HTTPAddr).Str("nats_url", c.NATSURL).Str("nats_listen", c.NATSListen).
 		Str("database_url", pg.Redact(c.DatabaseURL)).Str("data_dir", c.DataDir).
 		Str("admin_email", c.AdminEmail).Bool("admin_password_set", c.AdminPassword != "").
-		Str("cors_origins", c.CORSOrigins)
+		Str("cors_origins", c.CORSOrigins).Str("locale", c.Locale).Str("currency", c.Currency).
+		Str("meili_url", pg.Redact(c.MeiliURL)).Bool("meili_api_key_set", c.MeiliAPIKey != "")
 }

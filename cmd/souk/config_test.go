@@ -37,6 +37,7 @@ func TestConfigRefusesNonsense(t *testing.T) {
 		"log format":     {"SOUK_LOG_FORMAT": "xml"},
 		"login attempts": {"SOUK_LOGIN_ATTEMPTS": "0"},
 		"rate":           {"SOUK_RATE_IP": "fast"},
+		"catalog cache":  {"SOUK_CATALOG_CACHE_MB": "-1"},
 	} {
 		if _, _, err := parseConfig("t", nil, envOf(env), io.Discard); err == nil {
 			t.Errorf("%s: accepted %v", name, env)
@@ -47,6 +48,7 @@ func TestConfigRefusesNonsense(t *testing.T) {
 func TestConfigLogRedactsSecrets(t *testing.T) {
 	c, _, err := parseConfig("t", nil, envOf(map[string]string{
 		"DATABASE_URL": "postgres://souk:db-secret@h/db", "SOUK_ADMIN_EMAIL": "a@b.c", "SOUK_ADMIN_PASSWORD": "admin-secret-123",
+		"MEILI_API_KEY": "meili-secret-456",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +56,7 @@ func TestConfigLogRedactsSecrets(t *testing.T) {
 	var buf bytes.Buffer
 	log := zerolog.New(&buf)
 	log.Info().Object("config", c).Msg("x")
-	if strings.Contains(buf.String(), "db-secret") || strings.Contains(buf.String(), "admin-secret-123") {
+	if strings.Contains(buf.String(), "db-secret") || strings.Contains(buf.String(), "admin-secret-123") || strings.Contains(buf.String(), "meili-secret-456") {
 		t.Fatalf("secret in the log: %s", buf.String())
 	}
 }

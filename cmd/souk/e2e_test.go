@@ -24,7 +24,9 @@ import (
 
 // shop is one `souk run` started in-process, as `go run ./cmd/souk` would start it.
 type shop struct {
-	t    *testing.T
+	t *testing.T
+	// env is the environment souk run was started with.
+	env  map[string]string
 	base string
 	logs *identitytest.LogBuffer
 	http *http.Client
@@ -61,7 +63,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 	logs := &identitytest.LogBuffer{}
 	exited := make(chan int, 1)
 	go func() { exited <- cli(ctx, []string{"run"}, func(k string) string { return env[k] }, io.Discard, logs) }()
-	s := &shop{t: t, base: "http://" + addr, logs: logs, http: &http.Client{Timeout: 10 * time.Second}}
+	s := &shop{t: t, env: env, base: "http://" + addr, logs: logs, http: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -108,8 +110,9 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
-// do sends one request. body is JSON-encoded unless it is a string, sent as is.
-func (s *shop) do(method, path string, body any, token string) reply {
+// do sends one request with headers given as name, value pairs. body is JSON-encoded
+// unless it is a string, sent as is.
+func (s *shop) do(method, path string, body any, token string, headers ...string) reply {
 	s.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -134,6 +137,9 @@ func (s *shop) do(method, path string, body any, token string) reply {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := s.http.Do(req)
 	if err != nil {

@@ -2,6 +2,7 @@
 //
 //	souk run [all|gateway|<service>…]   run the shop, or some of its parts
 //	souk migrate                        apply every service's migrations and exit
+//	souk seed [-products N]             load the demo catalog (idempotent)
 //	souk version                        print the version
 //
 // With no target, `souk run` (and plain `souk`) runs everything in one process: an embedded
@@ -31,9 +32,10 @@ func main() {
 const usage = `usage: souk <command> [flags] [targets]
 
 commands:
-  run [all|gateway|user|auth ...]   run the shop (default: all, with an embedded NATS server)
-  migrate                           apply every service's database migrations and exit
-  version                           print the version
+  run [all|gateway|user|auth|catalog ...]   run the shop (default: all, with an embedded NATS server)
+  migrate                                   apply every service's database migrations and exit
+  seed [-products N]                        load the demo catalog (N products, 5000 by default), idempotently
+  version                                   print the version
 
 Run 'souk run -h' for the flags; each also reads an environment variable.
 `
@@ -50,6 +52,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCommand(ctx, args, getenv, stderr)
 	case "migrate":
 		err = migrateCommand(ctx, args, getenv, stderr)
+	case "seed":
+		err = seedCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "souk", buildVersion())
 		return 0

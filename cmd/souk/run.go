@@ -26,6 +26,7 @@ import (
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/services/auth"
+	"github.com/souk/souk/services/catalog"
 	"github.com/souk/souk/services/user"
 )
 
@@ -54,6 +55,16 @@ var services = []service{
 	}},
 	{name: "auth", migrate: auth.Migrate, run: func(ctx context.Context, e *env) error {
 		return auth.Run(ctx, auth.Config{}, auth.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "catalog", migrate: catalog.Migrate, run: func(ctx context.Context, e *env) error {
+		products, lists := int64(e.cfg.catalogCache)<<20*2/3, int64(e.cfg.catalogCache)<<20/3
+		if e.cfg.catalogCache == 0 {
+			products, lists = 1, 1 // smaller than any reply: nothing is kept
+		}
+		return catalog.Run(ctx, catalog.Config{DefaultLocale: e.cfg.Locale, DefaultCurrency: e.cfg.Currency,
+			ProductCacheBytes: products, ListCacheBytes: lists,
+			Meili: catalog.MeiliConfig{URL: e.cfg.MeiliURL, APIKey: e.cfg.MeiliAPIKey}},
+			catalog.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 }
 
@@ -132,7 +143,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = bus.EnsureBuckets(setupCtx, e.js)
+	err = errors.Join(bus.EnsureBuckets(setupCtx, e.js), bus.EnsureStreams(setupCtx, e.js))
 	cancel()
 	if err != nil {
 		return err
@@ -256,5 +267,37 @@ func migrateCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		fmt.Fprintln(stderr, "migrated", s.name)
 	}
+	return nil
+}
+
+// seedCommand loads the demo catalog into the database (see catalog.Seed). A running shop
+// picks the new products up from the outbox; one that is not running publishes them when it
+// starts.
+func seedCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var n int
+	cfg, _, err := parseConfig("souk seed", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.IntVar(&n, "products", 5000, "number of demo products")
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n < 0 || n > 1_000_000 {
+		return fmt.Errorf("-products %d: want 0 to 1000000", n)
+	}
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	start := time.Now()
+	res, err := catalog.Seed(ctx, db, n, cfg.Locale)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded the demo catalog in %s: %d categories and %d products created (the rest existed)\n",
+		time.Since(start).Round(time.Millisecond), res.Categories, res.Products)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,20 +102,59 @@ func (s *Service) fail(err error) {
 // Failed delivers an error when the service stopped by itself (a NATS error).
 func (s *Service) Failed() <-chan error { return s.failed }
 
+// Fast answers a request on micro's subscription goroutine, before any handler goroutine is
+// started: it must not block (a cache lookup is the model), and returns ok false to leave the
+// request to the handler. It runs only for anonymous requests of public endpoints (a sent
+// token is always verified, which may fetch keys), and its reply is sent as is.
+type Fast func(data []byte, meta subjects.Meta) (reply []byte, ok bool)
+
 // Handle adds the endpoint at subject, guarded by access, served by h. The micro endpoint's
 // name is the subject's last two tokens ("user_register").
 func (s *Service) Handle(subject string, access authn.Access, h subjects.RawHandler) error {
+	return s.HandleFast(subject, access, nil, h)
+}
+
+// HandleFast is Handle with a fast path: requests that fast answers (cache hits) cost no
+// goroutine, context or timer.
+func (s *Service) HandleFast(subject string, access authn.Access, fast Fast, h subjects.RawHandler) error {
 	if !access.IsPublic() && s.deps.Verifier == nil {
 		return fmt.Errorf("%s: endpoint %s needs a Verifier", s.cfg.Name, subject)
 	}
-	name := endpointName(subject)
-	err := s.svc.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
-		s.dispatch(subject, access, h, req)
+	ep := &endpoint{subject: subject, access: access, h: h, log: s.deps.Log.With().Str("service", s.cfg.Name).Str("endpoint", subject).Logger(),
+		inFlight: s.red.InFlight.WithLabelValues(s.cfg.Name, subject), duration: s.red.Duration.WithLabelValues(s.cfg.Name, subject),
+		ok: s.red.Requests.WithLabelValues(s.cfg.Name, subject, "200")}
+	if access.IsPublic() {
+		ep.fast = fast
+	}
+	err := s.svc.AddEndpoint(endpointName(subject), micro.HandlerFunc(func(req micro.Request) {
+		s.dispatch(ep, req)
 	}), micro.WithEndpointSubject(subject))
 	if err != nil {
 		return fmt.Errorf("%s: add endpoint %s: %w", s.cfg.Name, subject, err)
 	}
 	return nil
+}
+
+// endpoint is one served subject with its instruments, resolved once.
+type endpoint struct {
+	subject  string
+	access   authn.Access
+	h        subjects.RawHandler
+	fast     Fast
+	log      zerolog.Logger
+	inFlight prometheus.Gauge
+	duration prometheus.Observer
+	ok       prometheus.Counter
+}
+
+// count records a finished request of code.
+func (s *Service) count(ep *endpoint, code string, start time.Time) {
+	if code == "200" {
+		ep.ok.Inc()
+	} else {
+		s.red.Requests.WithLabelValues(s.cfg.Name, ep.subject, code).Inc()
+	}
+	ep.duration.Observe(time.Since(start).Seconds())
 }
 
 func endpointName(subject string) string {
@@ -125,13 +165,28 @@ func endpointName(subject string) string {
 	return strings.Join(parts, "_")
 }
 
-// dispatch runs on micro's subscription goroutine: it takes a slot or sheds the request, and
-// hands it to its own goroutine so one slow handler does not hold the others back.
-func (s *Service) dispatch(subject string, access authn.Access, h subjects.RawHandler, req micro.Request) {
+// dispatch runs on micro's subscription goroutine: it answers from the fast path when it
+// can, else takes a slot or sheds the request, and hands it to its own goroutine so one slow
+// handler does not hold the others back.
+func (s *Service) dispatch(ep *endpoint, req micro.Request) {
+	if ep.fast != nil {
+		start := time.Now()
+		header := nats.Header(req.Headers())
+		if header.Get(subjects.HeaderAuthorization) == "" {
+			meta, _ := subjects.ReadMeta(header)
+			if reply, ok := ep.fast(req.Data(), meta); ok {
+				if err := req.Respond(reply); err != nil {
+					ep.log.Warn().Err(err).Msg("respond")
+				}
+				s.count(ep, "200", start)
+				return
+			}
+		}
+	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.red.Requests.WithLabelValues(s.cfg.Name, subject, "503").Inc()
+		s.red.Requests.WithLabelValues(s.cfg.Name, ep.subject, "503").Inc()
 		respondError(req, &subjects.Error{Code: 503, Slug: "overloaded", Message: s.cfg.Name + " is overloaded", RetryAfter: 1})
 		return
 	}
@@ -141,7 +196,7 @@ func (s *Service) dispatch(subject string, access authn.Access, h subjects.RawHa
 	s.running.Add(1)
 	go func() {
 		defer func() { <-s.slots; s.running.Done() }()
-		s.serve(subject, access, h, in)
+		s.serve(ep, in)
 	}()
 }
 
@@ -152,11 +207,10 @@ type inbound struct {
 	reply  string
 }
 
-func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandler, req inbound) {
+func (s *Service) serve(ep *endpoint, req inbound) {
 	start := time.Now()
-	inflight := s.red.InFlight.WithLabelValues(s.cfg.Name, subject)
-	inflight.Inc()
-	defer inflight.Dec()
+	ep.inFlight.Inc()
+	defer ep.inFlight.Dec()
 
 	meta, deadline := subjects.ReadMeta(req.header)
 	if deadline.IsZero() {
@@ -164,13 +218,13 @@ func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandl
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	log := s.deps.Log.With().Str("service", s.cfg.Name).Str("endpoint", subject).Logger()
+	log := ep.log
 	if meta.RequestID != "" {
 		log = log.With().Str("request_id", meta.RequestID).Logger()
 	}
 	ctx = log.WithContext(subjects.WithMeta(ctx, meta))
 
-	reply, err := s.call(ctx, access, h, meta, req.data)
+	reply, err := s.call(ctx, ep.access, ep.h, meta, req.data)
 	code := "200"
 	if err != nil {
 		var se *subjects.Error
@@ -180,15 +234,14 @@ func (s *Service) serve(subject string, access authn.Access, h subjects.RawHandl
 		} else if se.Code >= 500 {
 			log.Warn().Err(se).Msg("handler unavailable")
 		}
-		code = fmt.Sprint(se.Code)
+		code = strconv.Itoa(se.Code)
 		reply = nil
 		err = se
 	}
 	if rerr := s.respond(req.reply, reply, err); rerr != nil {
 		log.Warn().Err(rerr).Msg("respond")
 	}
-	s.red.Requests.WithLabelValues(s.cfg.Name, subject, code).Inc()
-	s.red.Duration.WithLabelValues(s.cfg.Name, subject).Observe(time.Since(start).Seconds())
+	s.count(ep, code, start)
 }
 
 // call verifies the caller and runs h, turning a panic into an error.

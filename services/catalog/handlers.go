@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -210,7 +211,8 @@ func sameParent(a, b *uuid.UUID) bool {
 func productKey(id string, p prefs) string { return id + "|" + p.key }
 
 // productGet serves GET /v1/products/{id} from the cache of encoded replies; a miss reads
-// one row by primary key.
+// one row by primary key. Entries are keyed by the canonical id, the group the product's
+// events invalidate.
 func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) {
 	var req subjects.ProductIDRequest
 	if err := json.Unmarshal(data, &req); err != nil {
@@ -221,7 +223,8 @@ func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) 
 		return nil, err
 	}
 	p := h.callerPrefs(ctx)
-	return h.products.Load(ctx, req.ID, productKey(req.ID, p), func(ctx context.Context) ([]byte, error) {
+	group := id.String()
+	return h.products.Load(ctx, group, productKey(group, p), func(ctx context.Context) ([]byte, error) {
 		pr, err := h.store.Product(ctx, id)
 		if err != nil {
 			return nil, wireError(err)
@@ -229,6 +232,23 @@ func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) 
 		w := pr.Wire(p.list, h.defaultLocale, false)
 		return json.Marshal(&w)
 	})
+}
+
+// productFast answers a product read from the cache on the subscription goroutine (see
+// rpc.Fast); anything else goes to productGet.
+func (h *handlers) productFast(data []byte, meta subjects.Meta) ([]byte, bool) {
+	// The gateway sends exactly {"id":"<uuid>"}: read that without reflection; anything else
+	// takes the handler's full decoding.
+	raw, ok := bytes.CutPrefix(data, []byte(`{"id":"`))
+	if !ok || len(raw) != 38 || string(raw[36:]) != `"}` {
+		return nil, false
+	}
+	id, err := uuid.ParseBytes(raw[:36])
+	if err != nil {
+		return nil, false
+	}
+	group := id.String()
+	return h.products.Get(group, productKey(group, h.prefs.resolve(meta.AcceptLanguage)))
 }
 
 // resolveCategory finds the category a product names by id or path (400 on category_id).

@@ -211,7 +211,7 @@ func serve(ctx context.Context, h *handlers, deps Deps, log zerolog.Logger) erro
 		svc.Handle(subjects.CategoryList.Subject, authn.Public, subjects.CategoryList.Serve(h.categoryList)),
 		svc.Handle(subjects.CategoryCreate.Subject, staff, subjects.CategoryCreate.Serve(h.categoryCreate)),
 		svc.Handle(subjects.CategoryUpdate.Subject, staff, subjects.CategoryUpdate.Serve(h.categoryUpdate)),
-		svc.Handle(subjects.ProductGet.Subject, authn.Public, h.productGet),
+		svc.HandleFast(subjects.ProductGet.Subject, authn.Public, h.productFast, h.productGet),
 		svc.Handle(subjects.ProductSearch.Subject, authn.Public, h.productSearch),
 		svc.Handle(subjects.ProductCreate.Subject, staff, subjects.ProductCreate.Serve(h.productCreate)),
 		svc.Handle(subjects.ProductUpdate.Subject, staff, subjects.ProductUpdate.Serve(h.productUpdate)),

@@ -195,8 +195,8 @@ func (s *Service) dispatch(ep *endpoint, req micro.Request) {
 	in := inbound{data: req.Data(), header: nats.Header(req.Headers()), reply: req.Reply()}
 	s.running.Add(1)
 	go func() {
-		defer func() { <-s.slots; s.running.Done() }()
-		s.serve(ep, in)
+		defer s.running.Done()
+		s.serve(ep, in) // it frees the slot
 	}()
 }
 
@@ -207,6 +207,8 @@ type inbound struct {
 	reply  string
 }
 
+// serve runs one request on its goroutine; the caller took a slot, which serve frees once
+// the handler has returned (call recovers panics, so it always returns).
 func (s *Service) serve(ep *endpoint, req inbound) {
 	start := time.Now()
 	ep.inFlight.Inc()
@@ -225,6 +227,9 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 	ctx = log.WithContext(subjects.WithMeta(ctx, meta))
 
 	reply, err := s.call(ctx, ep.access, ep.h, meta, req.data)
+	// The slot bounds handlers at work: free it before the reply goes out, so that a caller
+	// who sends its next request on the reply finds it free.
+	<-s.slots
 	code := "200"
 	if err != nil {
 		var se *subjects.Error

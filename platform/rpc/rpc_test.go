@@ -90,3 +90,34 @@ func TestServiceShedsPanicsMasksAndGuards(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTheFastPathAnswersOnlyWhatItCanAndNeverForAToken(t *testing.T) {
+	_, nc := natstest.Server(t)
+	noKeys := func(context.Context) (jwk.Set, error) { return jwk.NewSet(), nil }
+	svc, err := rpc.New(rpc.Config{Name: "thing", Version: "0.0.1"},
+		rpc.Deps{Log: zerolog.Nop(), NC: nc, Registry: prometheus.NewRegistry(), Verifier: authn.NewVerifier(noKeys, time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	fast := func(data []byte, meta subjects.Meta) ([]byte, bool) {
+		if string(data) == `{"mode":"cached"}` {
+			return []byte(`{"mode":"from cache ` + meta.AcceptLanguage + `"}`), true
+		}
+		return nil, false
+	}
+	handler := ep.Serve(func(_ context.Context, r req) (req, error) { return req{Mode: "from handler"}, nil })
+	if err := svc.HandleFast(ep.Subject, authn.Public, fast, handler); err != nil {
+		t.Fatal(err)
+	}
+	ctx := subjects.WithMeta(context.Background(), subjects.Meta{AcceptLanguage: "de"})
+	for mode, want := range map[string]string{"cached": "from cache de", "other": "from handler"} {
+		if got, err := ep.Call(ctx, nc, req{Mode: mode}); err != nil || got.Mode != want {
+			t.Fatalf("%s: %+v %v, want %q", mode, got, err, want)
+		}
+	}
+	// A request with a token is verified, even when the fast path could answer it.
+	if _, err := ep.Call(subjects.WithAuthorization(ctx, "forged.token.here"), nc, req{Mode: "cached"}); !errors.Is(err, subjects.ErrUnauthorized) {
+		t.Fatalf("forged token on the fast path: want 401, got %v", err)
+	}
+}

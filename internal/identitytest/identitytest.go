@@ -25,7 +25,6 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
-	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/auth"
 	"github.com/souk/souk/services/user"
@@ -91,18 +90,10 @@ func (b *LogBuffer) String() string {
 // yet (see Start, RunUser and RunAuth). Everything is closed at t's cleanup.
 func NewEnv(t *testing.T) *Env {
 	t.Helper()
-	_, nc := natstest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	db, err := pg.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := pgtest.Pool(t, ctx)
+	nc, js := natstest.JetStream(t, ctx)
 	return &Env{T: t, Ctx: ctx, NC: nc, DB: db, JS: js, Log: &LogBuffer{}, Registry: prometheus.NewRegistry()}
 }
 

@@ -3,10 +3,12 @@
 package natstest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	bus "github.com/souk/souk/nats"
@@ -26,4 +28,19 @@ func Server(t testing.TB) (*server.Server, *nats.Conn) {
 	}
 	t.Cleanup(nc.Close)
 	return ns, nc
+}
+
+// JetStream starts an embedded server for t (see Server) with Souk's streams and returns a
+// connection and its JetStream context; ctx bounds creating the streams.
+func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	_, nc := Server(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	if err := bus.EnsureStreams(ctx, js); err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	return nc, js
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
@@ -58,14 +57,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := db.Exec(ctx, `create table shop.effects (id bigserial primary key, event_id text not null, delivered int not null)`); err != nil {
 		t.Fatal(err)
 	}
-	_, nc := natstest.Server(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, ctx)
 	e := &env{t: t, ctx: ctx, dsn: dsn, db: db, js: js, log: &logLines{}}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -9,10 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/outbox"
-	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
 )
 
@@ -44,22 +42,11 @@ func waitCount(t *testing.T, js jetstream.JetStream, want uint64) {
 func TestRelayPublishesCommittedEventsOnceEvenAfterUncleanStop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := pg.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pgtest.Pool(t, ctx)
 	if err := outbox.Migrate(ctx, db, "users"); err != nil {
 		t.Fatal(err)
 	}
-	_, nc := natstest.Server(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, ctx)
 	add := func(commit bool, n int) {
 		tx, err := db.Begin(ctx)
 		if err != nil {

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/platform/pg"
 )
 
 // ServerURL is the URL of the test server's maintenance database.
@@ -60,4 +63,16 @@ func NewDatabase(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Pool creates a fresh database for t (see NewDatabase) and opens a pool on it, closed when
+// t ends; ctx bounds the opening.
+func Pool(t testing.TB, ctx context.Context) *pgxpool.Pool {
+	t.Helper()
+	db, err := pg.Open(ctx, NewDatabase(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
-	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/catalog"
 	"github.com/souk/souk/subjects"
@@ -42,18 +41,10 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	_, nc := natstest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	db, err := pg.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := pgtest.Pool(t, ctx)
+	nc, js := natstest.JetStream(t, ctx)
 	e := &env{t: t, ctx: ctx, db: db, nc: nc, js: js, keys: authntest.NewKeys(t, "k1"),
 		customerID: uuid.Must(uuid.NewV7()).String(), otherID: uuid.Must(uuid.NewV7()).String()}
 	e.staff = e.as("staff-1", subjects.RoleCustomer, subjects.RoleStaff)

@@ -94,16 +94,9 @@ func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCrea
 		p.add("slug", msg)
 	}
 	c.Translations = checkCategoryTexts(req.Translations, h.defaultLocale, &p)
-	if ref := strings.TrimSpace(req.ParentID); ref != "" {
-		n, _, err := h.cats.resolve(ctx, ref)
-		switch {
-		case errors.Is(err, ErrCategoryNotFound):
-			p.add("parent_id", "no such category")
-		case err != nil:
-			return subjects.Category{}, err
-		default:
-			c.ParentID = &n.ID
-		}
+	var err error
+	if c.ParentID, err = h.resolveParent(ctx, req.ParentID, &p); err != nil {
+		return subjects.Category{}, err
 	}
 	if err := p.err(); err != nil {
 		return subjects.Category{}, err
@@ -115,6 +108,23 @@ func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCrea
 		return subjects.Category{}, wireError(err)
 	}
 	return h.categoryReply(ctx, c.ID)
+}
+
+// resolveParent finds the parent a category names by id or path: nil for the top level (an
+// empty reference), a problem on parent_id for an unknown one.
+func (h *handlers) resolveParent(ctx context.Context, ref string, p *problems) (*uuid.UUID, error) {
+	if strings.TrimSpace(ref) == "" {
+		return nil, nil
+	}
+	n, _, err := h.cats.resolve(ctx, ref)
+	switch {
+	case errors.Is(err, ErrCategoryNotFound):
+		p.add("parent_id", "no such category")
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &n.ID, nil
 }
 
 // categoryReply reloads this instance's tree (the write is committed) and answers the staff
@@ -150,15 +160,9 @@ func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpda
 		}
 	}
 	var parent *uuid.UUID
-	if req.ParentID != nil && strings.TrimSpace(*req.ParentID) != "" {
-		n, _, err := h.cats.resolve(ctx, *req.ParentID)
-		switch {
-		case errors.Is(err, ErrCategoryNotFound):
-			p.add("parent_id", "no such category")
-		case err != nil:
+	if req.ParentID != nil {
+		if parent, err = h.resolveParent(ctx, *req.ParentID, &p); err != nil {
 			return subjects.Category{}, err
-		default:
-			parent = &n.ID
 		}
 	}
 	patch := make(map[string]subjects.CategoryText)

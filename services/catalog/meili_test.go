@@ -23,10 +23,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
-	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/outbox"
-	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
 )
@@ -767,22 +765,11 @@ func startIndexer(t *testing.T, cfg MeiliConfig) (context.Context, *Store, jetst
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	db, err := pg.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db := pgtest.Pool(t, ctx)
 	if err := Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	_, nc := natstest.Server(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t, ctx)
 	relay := outbox.NewRelay(Schema, db, js, zerolog.Nop())
 	store := NewStore(db, DefaultLocale, relay.Kick)
 	ix, err := newIndexer(cfg, store, Deps{JS: js}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))

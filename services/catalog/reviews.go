@@ -174,11 +174,7 @@ func ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLevel) error {
 	if err != nil {
 		return err
 	}
-	flipped, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Product, error) {
-		var p Product
-		err := r.Scan(&p.ID, &p.SKU, &p.Version)
-		return p, err
-	})
+	flipped, err := pgx.CollectRows(rows, scanProductRef)
 	if err != nil {
 		return err
 	}

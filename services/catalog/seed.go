@@ -172,11 +172,7 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 		if err != nil {
 			return err
 		}
-		created, err := pgx.CollectRows(res, func(r pgx.CollectableRow) (Product, error) {
-			var p Product
-			err := r.Scan(&p.ID, &p.SKU, &p.Version)
-			return p, err
-		})
+		created, err := pgx.CollectRows(res, scanProductRef)
 		if err != nil {
 			return err
 		}

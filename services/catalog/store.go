@@ -47,6 +47,13 @@ func scanProduct(row pgx.Row) (Product, error) {
 	return p, err
 }
 
+// scanProductRef reads a row of (id, sku, version): what an event about a product needs.
+func scanProductRef(r pgx.CollectableRow) (Product, error) {
+	var p Product
+	err := r.Scan(&p.ID, &p.SKU, &p.Version)
+	return p, err
+}
+
 // pgCode returns the SQLSTATE of err, or "".
 func pgCode(err error) string {
 	var pgErr *pgconn.PgError

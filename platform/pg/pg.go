@@ -15,6 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DefaultMaxConns bounds a pool whose DSN sets no pool_max_conns.
+const DefaultMaxConns = 16
+
 // Open connects to the database of dsn, creating it first when it does not exist, and pings
 // it. Every attempt is bounded by ctx; pass one with a deadline.
 func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
@@ -24,6 +27,11 @@ func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default is max(4, cores): one slow search would hold a quarter of the pool
+		// that every service of the process shares. The DSN's pool_max_conns wins.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if err := EnsureDatabase(ctx, dsn); err != nil {
 		return nil, err

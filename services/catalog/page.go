@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/souk/souk/platform/cache"
 	"github.com/souk/souk/subjects"
@@ -33,16 +35,19 @@ func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, erro
 	p := h.callerPrefs(ctx)
 	key := "s|" + q.Fingerprint + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor + "|" + p.key
 	return h.lists.Load(ctx, listGroup, key, func(ctx context.Context) ([]byte, error) {
-		ids, next, err := h.engine.Page(ctx, q)
-		if err != nil {
-			return nil, err
+		// The page and the facets are independent statements: on a miss, run them at once.
+		var f []byte
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			f, err = h.facets(gctx, q, p)
+			return err
+		})
+		ids, next, err := h.engine.Page(gctx, q)
+		var items [][]byte
+		if err == nil {
+			items, err = h.productReplies(gctx, ids, p)
 		}
-		items, err := h.productReplies(ctx, ids, p)
-		if err != nil {
-			return nil, err
-		}
-		f, err := h.facets(ctx, q, p)
-		if err != nil {
+		if err := errors.Join(err, g.Wait()); err != nil {
 			return nil, err
 		}
 		return encodePage(items, next, f), nil

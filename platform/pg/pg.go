@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 )
 
 // DefaultMaxConns bounds a pool whose DSN sets no pool_max_conns.
@@ -32,6 +33,13 @@ func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		// pgx's default is max(4, cores): one slow search would hold a quarter of the pool
 		// that every service of the process shares. The DSN's pool_max_conns wins.
 		cfg.MaxConns = DefaultMaxConns
+	}
+	// google/uuid values, as Souk's ids are, encode as uuid Valuers: without this pgx takes
+	// its database/sql Valuer path, which built an error on every parameter (13 % of the CPU
+	// of an uncached product read).
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		return nil
 	}
 	if err := EnsureDatabase(ctx, dsn); err != nil {
 		return nil, err

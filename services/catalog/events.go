@@ -63,12 +63,12 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 }
 
 // applyStockEvent keeps the catalog's copy of availability.
-func applyStockEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+func (s *Store) applyStockEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	var lvl subjects.StockLevel
 	if err := json.Unmarshal(m.Data, &lvl); err != nil || lvl.SKU == "" {
 		return consumer.Permanent(fmt.Errorf("inventory.stock_changed: unreadable payload: %v", err))
 	}
-	return ApplyStock(ctx, tx, lvl)
+	return s.ApplyStock(ctx, tx, lvl)
 }
 
 // invalidator follows the CATALOG stream on this instance (an ordered consumer from the

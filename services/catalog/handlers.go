@@ -229,13 +229,23 @@ func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) 
 	p := h.callerPrefs(ctx)
 	group := id.String()
 	return h.products.Load(ctx, group, productKey(group, p), func(ctx context.Context) ([]byte, error) {
-		pr, err := h.store.Product(ctx, id)
+		views, err := h.store.Views(ctx, id)
 		if err != nil {
-			return nil, wireError(err)
+			return nil, err
 		}
-		w := pr.Wire(p.list, h.defaultLocale, false)
-		return json.Marshal(&w)
+		if len(views[id]) == 0 {
+			return nil, wireError(ErrNotFound)
+		}
+		return h.pickView(views[id], p), nil
 	})
+}
+
+// pickView is the reply among a product's views (by locale) in the caller's language.
+func (h *handlers) pickView(views map[string][]byte, p prefs) []byte {
+	if l, ok := pickLocale(p.list, h.defaultLocale, views); ok {
+		return views[l]
+	}
+	return views[h.defaultLocale]
 }
 
 // productFast answers a product read from the cache on the subscription goroutine (see

@@ -86,19 +86,15 @@ func (h *handlers) productReplies(ctx context.Context, ids []uuid.UUID, p prefs)
 	for _, id := range missing {
 		tickets[id] = h.products.Ticket(id.String())
 	}
-	rows, err := h.store.Products(ctx, missing)
+	views, err := h.store.Views(ctx, missing...)
 	if err != nil {
 		return nil, err
 	}
-	found := make(map[uuid.UUID][]byte, len(rows))
-	for i := range rows {
-		w := rows[i].Wire(p.list, h.defaultLocale, false)
-		b, err := json.Marshal(&w)
-		if err != nil {
-			return nil, err
-		}
-		found[rows[i].ID] = b
-		h.products.Put(tickets[rows[i].ID], productKey(rows[i].ID.String(), p), b)
+	found := make(map[uuid.UUID][]byte, len(views))
+	for id, v := range views {
+		b := h.pickView(v, p)
+		found[id] = b
+		h.products.Put(tickets[id], productKey(id.String(), p), b)
 	}
 	kept := out[:0]
 	for i, id := range ids {

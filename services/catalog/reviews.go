@@ -13,10 +13,14 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// ratingEvent is the rating_changed event of product id after a review change in tx.
-func ratingEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+// ratingChanged rebuilds product id's views and adds its rating_changed event, in tx,
+// after a review change.
+func (s *Store) ratingChanged(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 	var p Product
 	if err := tx.QueryRow(ctx, `select id, sku, version from catalog.products where id = $1`, id).Scan(&p.ID, &p.SKU, &p.Version); err != nil {
+		return err
+	}
+	if err := s.refreshViews(ctx, tx, id); err != nil {
 		return err
 	}
 	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged, &p, nil))
@@ -52,7 +56,7 @@ func (s *Store) CreateReview(ctx context.Context, r *Review) error {
 			where id = $1`, r.ProductID, r.Rating); err != nil {
 			return err
 		}
-		return ratingEvent(ctx, tx, r.ProductID)
+		return s.ratingChanged(ctx, tx, r.ProductID)
 	})
 	return reviewError("create review", err)
 }
@@ -101,7 +105,7 @@ func (s *Store) ModerateReview(ctx context.Context, id uuid.UUID, hidden bool) (
 			return err
 		}
 		out.Hidden = hidden
-		return ratingEvent(ctx, tx, r.ProductID)
+		return s.ratingChanged(ctx, tx, r.ProductID)
 	})
 	return out, reviewError("moderate review", err)
 }
@@ -161,7 +165,7 @@ func ForgetPurchase(ctx context.Context, tx pgx.Tx, order uuid.UUID) error {
 // ApplyStock records, in tx, a SKU's stock level from the inventory service unless a newer
 // one is known, and flips in_stock of the listed products of that SKU when availability
 // crossed zero, with a stock_changed event each (caches and the search index follow).
-func ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLevel) error {
+func (s *Store) ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLevel) error {
 	tag, err := tx.Exec(ctx, `insert into catalog.stock (sku, available, version) values ($1, $2, $3)
 		on conflict (sku) do update set available = excluded.available, version = excluded.version, updated_at = now()
 		where catalog.stock.version < excluded.version`, lvl.SKU, lvl.Available, lvl.Version)
@@ -176,6 +180,13 @@ func ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLevel) error {
 	}
 	flipped, err := pgx.CollectRows(rows, scanProductRef)
 	if err != nil {
+		return err
+	}
+	ids := make([]uuid.UUID, len(flipped))
+	for i := range flipped {
+		ids[i] = flipped[i].ID
+	}
+	if err := s.refreshViews(ctx, tx, ids...); err != nil {
 		return err
 	}
 	events := make([]outbox.Event, 0, len(flipped))

@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	})
 	for _, c := range []*consumer.Consumer{
 		{Name: "catalog-purchases", Stream: "ORDERS", Subjects: purchaseSubjects, Handle: applyOrderEvent},
-		{Name: "catalog-stock", Stream: "INVENTORY", Subjects: stockSubjects, Handle: applyStockEvent,
+		{Name: "catalog-stock", Stream: "INVENTORY", Subjects: stockSubjects, Handle: store.applyStockEvent,
 			AfterCommit: func([]consumer.Msg) { relay.Kick() }},
 	} {
 		c.Schema, c.DB, c.JS, c.Log = Schema, deps.DB, deps.JS, log

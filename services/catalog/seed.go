@@ -188,9 +188,14 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
+		ids := make([]uuid.UUID, len(created))
 		events := make([]outbox.Event, len(created))
 		for i := range created {
+			ids[i] = created[i].ID
 			events[i] = productEvent(subjects.EvtProductCreated, &created[i], nil)
+		}
+		if err := s.refreshViews(ctx, tx, ids...); err != nil {
+			return err
 		}
 		return outbox.Add(ctx, tx, Schema, events...)
 	})

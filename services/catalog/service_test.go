@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -92,6 +93,21 @@ func TestProductLifecycleIsPublishedAndLocalised(t *testing.T) {
 		if got.Name != want || got.Translations != nil {
 			t.Errorf("Accept-Language %q: name %q (translations %v), want %q", header, got.Name, got.Translations, want)
 		}
+	}
+	// Shoppers' replies come from the read model built in SQL, staff replies from Go: the two
+	// must say the same thing.
+	plain, err := subjects.ProductGet.Call(e.ctx, e.nc, subjects.ProductIDRequest{ID: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff := p
+	staff.Translations = nil
+	if !plain.CreatedAt.Equal(staff.CreatedAt) || !plain.UpdatedAt.Equal(staff.UpdatedAt) {
+		t.Fatalf("times differ: %v %v vs %v %v", plain.CreatedAt, plain.UpdatedAt, staff.CreatedAt, staff.UpdatedAt)
+	}
+	plain.CreatedAt, plain.UpdatedAt = staff.CreatedAt, staff.UpdatedAt
+	if !reflect.DeepEqual(plain, staff) {
+		t.Fatalf("the shopper's view differs from the staff reply:\n%+v\n%+v", plain, staff)
 	}
 	de, _ := subjects.ProductGet.Call(subjects.WithMeta(e.ctx, subjects.Meta{AcceptLanguage: "fr"}), e.nc, subjects.ProductIDRequest{ID: p.ID})
 	if de.Description != "Closed-back, deep bass." || de.Locale != "fr" {

@@ -107,6 +107,43 @@ func (s *Store) Products(ctx context.Context, ids []uuid.UUID) ([]Product, error
 	return out, rows.Err()
 }
 
+// refreshViews rebuilds, in tx, the shoppers' replies of products ids (the product_views
+// read model) after their rows changed.
+func (s *Store) refreshViews(ctx context.Context, tx pgx.Tx, ids ...uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `select catalog.refresh_views($1, $2)`, ids, s.defaultLocale)
+	return err
+}
+
+// Views returns the shoppers' replies of the listed products among ids, by product and
+// locale: ready JSON, one indexed read. A product without views is unknown or deleted.
+func (s *Store) Views(ctx context.Context, ids ...uuid.UUID) (map[uuid.UUID]map[string][]byte, error) {
+	rows, err := s.db.Query(ctx, `select product_id, locale, body from catalog.product_views where product_id = any($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("product views: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[uuid.UUID]map[string][]byte, len(ids))
+	for rows.Next() {
+		var id uuid.UUID
+		var locale string
+		var body []byte
+		if err := rows.Scan(&id, &locale, &body); err != nil {
+			return nil, fmt.Errorf("product views: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = make(map[string][]byte, 3)
+		}
+		out[id][locale] = body
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("product views: %w", err)
+	}
+	return out, nil
+}
+
 // writeProductTerms records the words (from its search document), attribute names and
 // locales of product p, each set sorted so that concurrent writers take their locks in one
 // order and cannot deadlock.
@@ -138,6 +175,9 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 			return err
 		}
 		if err := writeProductTerms(ctx, tx, p); err != nil {
+			return err
+		}
+		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
 		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated, p, nil))
@@ -193,6 +233,9 @@ func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Produc
 		if err := writeProductTerms(ctx, tx, &p); err != nil {
 			return err
 		}
+		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
+			return err
+		}
 		events := []outbox.Event{productEvent(subjects.EvtProductUpdated, &p, changed)}
 		if slices.Contains(changed, "price") {
 			evID := outbox.NewID()
@@ -224,6 +267,9 @@ func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
 		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted, &p, nil))

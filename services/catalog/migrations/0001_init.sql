@@ -52,6 +52,17 @@ create index products_newest on products (created_at desc, id desc) where delete
 create index products_price on products (price_amount, id) where deleted_at is null;
 create index products_rating on products (rating_avg desc, id desc) where deleted_at is null;
 
+-- The read model: each listed product's reply to shoppers in each of its languages (the
+-- default and every translation), as JSON text, rebuilt by refresh_views in the transaction
+-- of every change that shows in it. A product read that misses the cache is one primary-key
+-- read of ready bytes; a deleted product has none.
+create table product_views (
+    product_id uuid not null references products (id),
+    locale     text not null,
+    body       text not null,
+    primary key (product_id, locale)
+);
+
 -- Reviews: one per customer and product. Hidden reviews stay but count nowhere.
 create table reviews (
     id          uuid primary key,
@@ -234,4 +245,26 @@ begin
     end loop;
     return result;
 end
+$$;
+
+-- Rebuilds the views of products ids (see product_views); call it in the transaction of the
+-- change, after the products' rows are written (and locked).
+create function refresh_views(ids uuid[], default_locale text) returns void language sql as $$
+    delete from catalog.product_views where product_id = any(ids);
+    insert into catalog.product_views (product_id, locale, body)
+    select p.id, l.locale, json_build_object(
+            'id', p.id, 'sku', p.sku,
+            'name', coalesce(l.t ->> 'name', p.name),
+            'description', coalesce(nullif(l.t ->> 'description', ''), p.description),
+            'locale', l.locale,
+            'price', json_build_object('amount', p.price_amount, 'currency', p.currency),
+            'category_id', p.category_id, 'attributes', p.attributes, 'images', to_json(p.images),
+            'rating', json_build_object('average', case when p.rating_count > 0 then round(p.rating_sum::numeric / p.rating_count, 2) else 0 end,
+                                        'count', p.rating_count),
+            'in_stock', p.in_stock, 'version', p.version,
+            'created_at', to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            'updated_at', to_char(p.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
+    from catalog.products p
+    cross join lateral (select default_locale, null::jsonb union all select t.key, t.value from jsonb_each(p.translations) t) l(locale, t)
+    where p.id = any(ids) and p.deleted_at is null;
 $$;

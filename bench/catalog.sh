@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Load figures of the catalog, beside the ceilings measured in the same run.
+# Seeds a database with the demo catalog (once: later runs find it seeded), starts `souk run`
+# on it with rate limits out of the way, then drives with wrk:
+#   product, cached     GET /v1/products/{id} over 1 000 products     (compare: ceiling /mem)
+#   product, uncached   the same over 20 000 products, caching off (compare: ceiling /pg)
+#   search, cached      a shopper's mix of 16 searches (bench/searches.txt)
+#   search, uncached    the same mix, caching off: page, facets and products from PostgreSQL
+# and reports the process's RSS idle (after a start with nothing left to relay) and after the
+# load.
+# Usage: bench/catalog.sh [seconds] [connections] [products]   (needs wrk and psql)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10} conns=${2:-64} products=${3:-100000}
+addr=127.0.0.1:18182
+db=souk_bench_catalog_$products
+url="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+go build -o /tmp/souk-bench ./cmd/souk
+DATABASE_URL=$url /tmp/souk-bench seed -products "$products"
+psql "$url" -qtAc "select '/v1/products/' || id from catalog.products where deleted_at is null order by seq limit 20000" >/tmp/souk-products.txt
+head -n 1000 /tmp/souk-products.txt >/tmp/souk-products-hot.txt
+data=$(mktemp -d)
+pid=
+start() { # start [cache MiB]
+  SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=127.0.0.1:0 SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
+    SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_CATALOG_CACHE_MB=${1:-48} \
+    DATABASE_URL=$url /tmp/souk-bench >>/tmp/souk-bench.log 2>&1 &
+  pid=$!
+  for _ in $(seq 150); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
+  curl -sf "http://$addr/readyz" >/dev/null || { echo "souk did not get ready; see /tmp/souk-bench.log" >&2; exit 1; }
+  # A fresh seed leaves its events in the outbox: measure after the relay has sent them
+  # (each one invalidates caches on its way through).
+  for _ in $(seq 600); do
+    [ "$(psql "$url" -qtAc 'select count(*) from catalog.outbox where sent_at is null')" = 0 ] && return
+    sleep 0.5
+  done
+  echo "the outbox did not drain" >&2; exit 1
+}
+stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+cleanup() { stop; rm -rf "$data"; }
+trap cleanup EXIT
+rss() { ps -o rss= -p "$pid" | awk '{printf "%.0f MiB", $1/1024}'; }
+row() { # row name paths-file
+  wrk -t1 -c4 -d2s -s bench/paths.lua "http://$addr" -- "$2" >/dev/null # warm up
+  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/paths.lua "http://$addr" -- "$2")
+  printf '%-20s %10s req/s   p99 %-9s non-2xx %s\n' "$1" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
+    "$(awk '$1=="99%" {print $2}' <<<"$out")" "$(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)"
+}
+echo "souk ($(git rev-parse --short HEAD), $products products, $conns connections, ${secs}s each)"
+start
+stop # a fresh seed's events went through on that start: measure the footprint on a clean one
+start
+echo "rss idle: $(rss)"
+row "product, cached" /tmp/souk-products-hot.txt
+row "search, cached" bench/searches.txt
+echo "rss after load: $(rss)"
+stop
+start 0
+row "product, uncached" /tmp/souk-products.txt
+row "search, uncached" bench/searches.txt
+stop
+echo "ceiling (../shared/bench/ceiling/run.sh $secs $conns)"
+../shared/bench/ceiling/run.sh "$secs" "$conns"

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -177,8 +179,8 @@ func (s *Store) Categories(ctx context.Context) ([]Category, error) {
 // ErrCategoryNotFound.
 func (s *Store) ResolveCategory(ctx context.Context, ref string) (uuid.UUID, error) {
 	ref = strings.ToLower(strings.Trim(strings.TrimSpace(ref), "/"))
-	if ref == "" || len(ref) > 1024 {
-		return uuid.Nil, ErrCategoryNotFound
+	if ref == "" || len(ref) > 1024 || !utf8.ValidString(ref) || strings.IndexFunc(ref, unicode.IsControl) >= 0 {
+		return uuid.Nil, ErrCategoryNotFound // no category has such a name, and PostgreSQL refuses a NUL
 	}
 	var id uuid.UUID
 	var err error

@@ -223,9 +223,9 @@ func checkAttrFilters(ctx context.Context, attrs map[string][]string, known attr
 		}
 		f := AttrFilter{Name: name}
 		for _, v := range values {
-			v = strings.TrimSpace(v)
-			if v == "" || utf8.RuneCountInString(v) > MaxAttrValueRunes || !utf8.ValidString(v) {
-				p.add(field, "each value must be 1 to "+strconv.Itoa(MaxAttrValueRunes)+" characters")
+			v, msg := checkText(v, MaxAttrValueRunes, true, false)
+			if msg != "" {
+				p.add(field, "each value "+msg)
 				break
 			}
 			f.Values = append(f.Values, v)

@@ -285,6 +285,8 @@ func TestBadSearchesAreRefusedWithTheFieldNamed(t *testing.T) {
 		{subjects.SearchRequest{MinRating: ptr(6.0)}, "min_rating"},
 		{subjects.SearchRequest{Q: strings.Repeat("a", 201)}, "q"},
 		{subjects.SearchRequest{Category: "no/such/category"}, "category"},
+		{subjects.SearchRequest{Category: "elec\x00tronics"}, "category"},
+		{subjects.SearchRequest{Attributes: map[string][]string{"color": {"bl\x00ack"}}}, "attr.color"},
 	} {
 		_, err := subjects.ProductSearch.Call(e.ctx, e.nc, c.req)
 		expect.Error(t, err, 400, "validation", c.field)

@@ -2,7 +2,9 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,6 +174,7 @@ func TestBadProductInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"unknown currency", func(r *subjects.ProductCreateRequest) { r.Price.Currency = "EUX" }, 400, "price.currency"},
 		{"no currency", func(r *subjects.ProductCreateRequest) { r.Price.Currency = "" }, 400, "price.currency"},
 		{"unknown category", func(r *subjects.ProductCreateRequest) { r.CategoryID = "no/such" }, 400, "category_id"},
+		{"NUL in the category", func(r *subjects.ProductCreateRequest) { r.CategoryID = "electronics\x00" }, 400, "category_id"},
 		{"duplicate sku", func(r *subjects.ProductCreateRequest) { r.SKU = "hp-1" }, 409, "sku"},
 		{"sku with a dot", func(r *subjects.ProductCreateRequest) { r.SKU = "HP.1" }, 400, "sku"},
 		{"oversized name", func(r *subjects.ProductCreateRequest) { r.Name = long }, 400, "name"},
@@ -222,4 +225,62 @@ func TestBadProductInputIsRefusedAndChangesNothing(t *testing.T) {
 // would through the gateway.
 func subjectsRaw(e *env, subject, body string) ([]byte, error) {
 	return subjects.Request(e.staff, e.nc, subject, []byte(body))
+}
+
+// nasty are strings that have broken services: a NUL (PostgreSQL refuses it in text and
+// jsonb), invalid UTF-8, control characters, a huge string, SQL and JSON punctuation.
+var nasty = []string{"\x00", "a\x00b", "\xff\xfe", "\u202e\x07", strings.Repeat("x", 70000), `'; drop table catalog.products; --`, `{"a":`, `%_\`, "..", "../..", "*", ">"}
+
+// No client input makes a 500: every string field of every request, set to each nasty
+// string, is answered or refused with a 4xx.
+func TestNoInputMakesA500(t *testing.T) {
+	e := newEnv(t)
+	e.start(catalog.Config{})
+	cat, p := headphones(e)
+	check := func(what string, err error) {
+		t.Helper()
+		var se *subjects.Error
+		if errors.As(err, &se) && se.Code >= 500 {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	for i, s := range nasty {
+		sp := &s
+		check("create "+strconv.Itoa(i), func() error {
+			_, err := subjects.ProductCreate.Call(e.staff, e.nc, subjects.ProductCreateRequest{SKU: s, Name: s, Description: s,
+				Price: subjects.Money{Amount: 1, Currency: s}, CategoryID: s, Attributes: map[string]string{s: s, "color": s},
+				Images: []string{s}, Translations: map[string]subjects.ProductText{s: {Name: s}, "de": {Name: s, Description: s}}})
+			return err
+		}())
+		check("create with a good category "+strconv.Itoa(i), func() error {
+			_, err := subjects.ProductCreate.Call(e.staff, e.nc, subjects.ProductCreateRequest{SKU: "N-" + strconv.Itoa(i), Name: "n",
+				Price: eur(1), CategoryID: cat.ID, Attributes: map[string]string{"color": s}})
+			return err
+		}())
+		check("update "+strconv.Itoa(i), func() error {
+			_, err := subjects.ProductUpdate.Call(e.staff, e.nc, subjects.ProductUpdateRequest{ID: p.ID, Name: sp, Description: sp,
+				CategoryID: sp, Attributes: map[string]*string{s: sp, "color": sp}, Images: &[]string{s},
+				Translations: map[string]*subjects.ProductText{s: {Name: s}, "fr": {Name: s}}})
+			return err
+		}())
+		for _, id := range []string{s, p.ID} {
+			_, err := subjects.ProductGet.Call(subjects.WithMeta(e.ctx, subjects.Meta{AcceptLanguage: s}), e.nc, subjects.ProductIDRequest{ID: id})
+			check("get "+strconv.Itoa(i), err)
+			_, err = subjects.ReviewList.Call(e.ctx, e.nc, subjects.ReviewListRequest{ProductID: id, Cursor: s})
+			check("reviews "+strconv.Itoa(i), err)
+			_, err = subjects.ReviewCreate.Call(e.customer, e.nc, subjects.ReviewCreateRequest{ProductID: id, Rating: 3, Title: s, Body: s, AuthorName: s})
+			check("review "+strconv.Itoa(i), err)
+		}
+		_, err := subjects.ProductSearch.Call(subjects.WithMeta(e.ctx, subjects.Meta{AcceptLanguage: s}), e.nc, subjects.SearchRequest{Q: s, Category: s, Currency: s, Sort: s, Cursor: s,
+			Attributes: map[string][]string{s: {s}, "color": {s}}})
+		check("search "+strconv.Itoa(i), err)
+		_, err = subjects.ProductSearch.Call(e.ctx, e.nc, subjects.SearchRequest{Q: s})
+		check("search q "+strconv.Itoa(i), err)
+		_, err = subjects.CategoryCreate.Call(e.staff, e.nc, subjects.CategoryCreateRequest{Name: s, Slug: s, ParentID: s, Translations: map[string]subjects.CategoryText{s: {Name: s}}})
+		check("category "+strconv.Itoa(i), err)
+		_, err = subjects.CategoryUpdate.Call(e.staff, e.nc, subjects.CategoryUpdateRequest{ID: cat.ID, Name: sp, Slug: sp, ParentID: sp})
+		check("category update "+strconv.Itoa(i), err)
+		_, err = subjects.ReviewModerate.Call(e.staff, e.nc, subjects.ReviewModerateRequest{ID: s, Hidden: true})
+		check("moderate "+strconv.Itoa(i), err)
+	}
 }

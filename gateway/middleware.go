@@ -103,8 +103,9 @@ func (g *Gateway) edge(c *fiber.Ctx) error {
 		label = st.route.Path
 		st.metrics.observe(status, elapsed)
 	} else {
-		g.red.Requests.WithLabelValues(c.Method(), label, statusLabel(status)).Inc()
-		g.red.Duration.WithLabelValues(c.Method(), label).Observe(elapsed.Seconds())
+		method := methodLabel(c.Method())
+		g.red.Requests.WithLabelValues(method, label, statusLabel(status)).Inc()
+		g.red.Duration.WithLabelValues(method, label).Observe(elapsed.Seconds())
 	}
 	if ev := g.deps.Log.Info(); ev != nil { // nil when info is off: skip building the fields
 		ev.Str("method", c.Method()).
@@ -225,6 +226,18 @@ func (m *routeMetrics) observe(status int, elapsed time.Duration) {
 		m.requests.WithLabelValues(statusLabel(status)).Inc()
 	}
 	m.duration.Observe(elapsed.Seconds())
+}
+
+// methodLabel returns the constant of Fiber's method list equal to method. c.Method() is a
+// view of the request's buffer, which fasthttp reuses: kept as a metric label it would
+// change under the series (a GET counted as a PUT once the buffer held the next request).
+func methodLabel(method string) string {
+	for _, m := range fiber.DefaultMethods {
+		if method == m {
+			return m
+		}
+	}
+	return "OTHER"
 }
 
 // statusLabels holds the code label of every status, so counting allocates nothing.

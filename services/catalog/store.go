@@ -80,15 +80,6 @@ func productEvent(kind string, p *Product, changed []string) outbox.Event {
 	}}
 }
 
-// Product returns a listed product, or ErrNotFound (deleted ones too).
-func (s *Store) Product(ctx context.Context, id uuid.UUID) (Product, error) {
-	p, err := scanProduct(s.db.QueryRow(ctx, `select `+productColumns+` from catalog.products where id = $1 and deleted_at is null`, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return p, fmt.Errorf("product %s: %w", id, err)
-	}
-	return p, err
-}
-
 // Products returns the listed products among ids, in no particular order.
 func (s *Store) Products(ctx context.Context, ids []uuid.UUID) ([]Product, error) {
 	rows, err := s.db.Query(ctx, `select `+productColumns+` from catalog.products where id = any($1) and deleted_at is null`, ids)

@@ -292,16 +292,15 @@ type ReviewModerateRequest struct {
 // what changed, not the whole product: consumers that need the product read it from the
 // catalog, so events applied out of order or twice still converge on the current state.
 const (
-	EvtProductCreated   = "souk.evt.catalog.product_created"
-	EvtProductUpdated   = "souk.evt.catalog.product_updated"
-	EvtPriceChanged     = "souk.evt.catalog.price_changed"
-	EvtProductDeleted   = "souk.evt.catalog.product_deleted"
-	EvtStockChanged     = "souk.evt.catalog.stock_changed"
-	EvtRatingChanged    = "souk.evt.catalog.rating_changed"
-	EvtCategoryCreated  = "souk.evt.catalog.category_created"
-	EvtCategoryUpdated  = "souk.evt.catalog.category_updated"
-	EvtCatalogWildcard  = "souk.evt.catalog.>"
-	EvtProductWildcards = "souk.evt.catalog.*.*"
+	EvtProductCreated  = "souk.evt.catalog.product_created"
+	EvtProductUpdated  = "souk.evt.catalog.product_updated"
+	EvtPriceChanged    = "souk.evt.catalog.price_changed"
+	EvtProductDeleted  = "souk.evt.catalog.product_deleted"
+	EvtStockChanged    = "souk.evt.catalog.stock_changed"
+	EvtRatingChanged   = "souk.evt.catalog.rating_changed"
+	EvtCategoryCreated = "souk.evt.catalog.category_created"
+	EvtCategoryUpdated = "souk.evt.catalog.category_updated"
+	EvtCatalogWildcard = "souk.evt.catalog.>"
 )
 
 // EventSubject is the subject of an event of kind (one of the Evt* prefixes) about entity id.

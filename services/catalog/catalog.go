@@ -272,16 +272,7 @@ func NewProduct(req subjects.ProductCreateRequest, defaultLocale string) (Produc
 	}
 	pr.Attributes = checkAttributes(req.Attributes, &p)
 	pr.Images = checkImages(req.Images, &p)
-	if len(req.Translations) > MaxTranslations {
-		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
-	} else {
-		pr.Translations = make(map[string]subjects.ProductText, len(req.Translations))
-		for _, key := range sortedKeys(req.Translations) {
-			if l, ok := checkTranslationKey(key, defaultLocale, &p); ok {
-				pr.Translations[l] = checkProductText("translations."+key+".", req.Translations[key], &p)
-			}
-		}
-	}
+	pr.Translations = mergeTranslations(nil, pointers(req.Translations), defaultLocale, &p, checkProductText)
 	return pr, p.err()
 }
 
@@ -351,26 +342,81 @@ func (pr *Product) patchAttributes(patch map[string]*string, p *problems) bool {
 }
 
 func (pr *Product) patchTranslations(patch map[string]*subjects.ProductText, defaultLocale string, p *problems) bool {
-	tr := cloneMap(pr.Translations)
-	for _, key := range sortedKeys(patch) {
-		l, ok := checkTranslationKey(key, defaultLocale, p)
-		if !ok {
-			continue
-		}
-		if patch[key] == nil {
-			delete(tr, l)
-			continue
-		}
-		tr[l] = checkProductText("translations."+key+".", *patch[key], p)
-	}
-	if len(tr) > MaxTranslations {
-		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
-	}
+	tr := mergeTranslations(pr.Translations, patch, defaultLocale, p, checkProductText)
 	if maps.Equal(tr, pr.Translations) {
 		return false
 	}
 	pr.Translations = tr
 	return true
+}
+
+// mergeTranslations applies a JSON merge patch to the translations tr and returns the result,
+// tr unchanged: keys become canonical locales, a null removes its locale, a value replaces
+// it once check has checked it (naming its fields after field). Problems go to p.
+func mergeTranslations[T any](tr map[string]T, patch map[string]*T, defaultLocale string, p *problems,
+	check func(field string, t T, p *problems) T) map[string]T {
+	out := cloneMap(tr)
+	if len(patch) > len(tr)+MaxTranslations { // bounds the loop: no useful patch is longer
+		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
+		return out
+	}
+	for _, key := range sortedKeys(patch) {
+		l, ok := checkTranslationKey(key, defaultLocale, p)
+		switch {
+		case !ok:
+		case patch[key] == nil:
+			delete(out, l)
+		default:
+			out[l] = check("translations."+key+".", *patch[key], p)
+		}
+	}
+	if len(out) > MaxTranslations {
+		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
+	}
+	return out
+}
+
+// pointers is m with every value behind a pointer: a create is a merge patch with no nulls.
+func pointers[T any](m map[string]T) map[string]*T {
+	out := make(map[string]*T, len(m))
+	for k, v := range m {
+		out[k] = &v
+	}
+	return out
+}
+
+// checkCategoryText checks a category's name in one language.
+func checkCategoryText(field string, t subjects.CategoryText, p *problems) subjects.CategoryText {
+	name, msg := checkText(t.Name, MaxNameRunes, true, false)
+	if msg != "" {
+		p.add(field+"name", msg)
+	}
+	return subjects.CategoryText{Name: name}
+}
+
+// Patch applies a category update (its parent already resolved: parent is the new one when
+// req.ParentID is set) to c under its row lock, and reports whether anything changed.
+func (c *Category) Patch(req subjects.CategoryUpdateRequest, parent *uuid.UUID, defaultLocale string) (bool, error) {
+	var p problems
+	before := *c
+	var msg string
+	if req.Name != nil {
+		if c.Name, msg = checkText(*req.Name, MaxNameRunes, true, false); msg != "" {
+			p.add("name", msg)
+		}
+	}
+	if req.Slug != nil {
+		c.Slug = strings.TrimSpace(*req.Slug)
+		if msg := CheckSlug(c.Slug); msg != "" {
+			p.add("slug", msg)
+		}
+	}
+	if req.ParentID != nil {
+		c.ParentID = parent
+	}
+	c.Translations = mergeTranslations(c.Translations, req.Translations, defaultLocale, &p, checkCategoryText)
+	sameParent := (c.ParentID == nil) == (before.ParentID == nil) && (c.ParentID == nil || *c.ParentID == *before.ParentID)
+	return c.Name != before.Name || c.Slug != before.Slug || !sameParent || !maps.Equal(c.Translations, before.Translations), p.err()
 }
 
 // CheckReview checks a review request and returns its fields trimmed.

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,26 +62,6 @@ func (h *handlers) categoryList(ctx context.Context, _ subjects.Empty) (subjects
 	return subjects.CategoryTree{Items: wireTree(t.roots, h.callerPrefs(ctx).list, h.defaultLocale)}, nil
 }
 
-func checkCategoryTexts(tr map[string]subjects.CategoryText, defaultLocale string, p *problems) map[string]subjects.CategoryText {
-	out := make(map[string]subjects.CategoryText, len(tr))
-	if len(tr) > MaxTranslations {
-		p.add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
-		return out
-	}
-	for _, key := range sortedKeys(tr) {
-		l, ok := checkTranslationKey(key, defaultLocale, p)
-		if !ok {
-			continue
-		}
-		name, msg := checkText(tr[key].Name, MaxNameRunes, true, false)
-		if msg != "" {
-			p.add("translations."+key+".name", msg)
-		}
-		out[l] = subjects.CategoryText{Name: name}
-	}
-	return out
-}
-
 func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCreateRequest) (subjects.Category, error) {
 	var p problems
 	c := Category{ID: uuid.Must(uuid.NewV7()), Slug: strings.TrimSpace(req.Slug)}
@@ -93,7 +72,7 @@ func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCrea
 	if msg := CheckSlug(c.Slug); msg != "" {
 		p.add("slug", msg)
 	}
-	c.Translations = checkCategoryTexts(req.Translations, h.defaultLocale, &p)
+	c.Translations = mergeTranslations(nil, pointers(req.Translations), h.defaultLocale, &p, checkCategoryText)
 	var err error
 	if c.ParentID, err = h.resolveParent(ctx, req.ParentID, &p); err != nil {
 		return subjects.Category{}, err
@@ -146,67 +125,25 @@ func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpda
 	if err != nil {
 		return subjects.Category{}, err
 	}
+	// The parent is resolved first (it may take a query); everything else is checked under
+	// the row lock, and a problem writes nothing.
 	var p problems
-	var name, slug string
-	var msg string
-	if req.Name != nil {
-		if name, msg = checkText(*req.Name, MaxNameRunes, true, false); msg != "" {
-			p.add("name", msg)
-		}
-	}
-	if req.Slug != nil {
-		if slug = strings.TrimSpace(*req.Slug); CheckSlug(slug) != "" {
-			p.add("slug", CheckSlug(slug))
-		}
-	}
 	var parent *uuid.UUID
 	if req.ParentID != nil {
 		if parent, err = h.resolveParent(ctx, *req.ParentID, &p); err != nil {
 			return subjects.Category{}, err
 		}
 	}
-	patch := make(map[string]subjects.CategoryText)
-	for k, v := range req.Translations {
-		if v != nil {
-			patch[k] = *v
-		}
-	}
-	texts := checkCategoryTexts(patch, h.defaultLocale, &p)
 	if err := p.err(); err != nil {
 		return subjects.Category{}, err
 	}
 	_, err = h.store.UpdateCategory(ctx, id, func(c *Category) (bool, error) {
-		before := *c
-		if req.Name != nil {
-			c.Name = name
-		}
-		if req.Slug != nil {
-			c.Slug = slug
-		}
-		if req.ParentID != nil {
-			c.ParentID = parent
-		}
-		tr := cloneMap(c.Translations)
-		for k, v := range req.Translations {
-			if l, ok := CheckLocale(k); ok && v == nil {
-				delete(tr, l)
-			}
-		}
-		for l, t := range texts {
-			tr[l] = t
-		}
-		c.Translations = tr
-		return c.Name != before.Name || c.Slug != before.Slug || !sameParent(c.ParentID, before.ParentID) ||
-			!maps.Equal(c.Translations, before.Translations), nil
+		return c.Patch(req, parent, h.defaultLocale)
 	})
 	if err != nil {
 		return subjects.Category{}, wireError(err)
 	}
 	return h.categoryReply(ctx, id)
-}
-
-func sameParent(a, b *uuid.UUID) bool {
-	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // Products. -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ func (s *Store) ratingChanged(ctx context.Context, tx pgx.Tx, id uuid.UUID) erro
 	if err := s.refreshViews(ctx, tx, id); err != nil {
 		return err
 	}
-	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged, &p, nil))
+	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged, &p, nil, nil))
 }
 
 // CreateReview stores r and adds its rating to the product's, in one transaction. Only a
@@ -162,6 +162,21 @@ func ForgetPurchase(ctx context.Context, tx pgx.Tx, order uuid.UUID) error {
 	return tx.SendBatch(ctx, b).Close()
 }
 
+// productsChanged rebuilds the views of products and adds an event of kind about each, in
+// tx, after their rows changed.
+func (s *Store) productsChanged(ctx context.Context, tx pgx.Tx, kind string, products []Product, inStock *bool) error {
+	ids := make([]uuid.UUID, len(products))
+	events := make([]outbox.Event, len(products))
+	for i := range products {
+		ids[i] = products[i].ID
+		events[i] = productEvent(kind, &products[i], nil, inStock)
+	}
+	if err := s.refreshViews(ctx, tx, ids...); err != nil {
+		return err
+	}
+	return outbox.Add(ctx, tx, Schema, events...)
+}
+
 // ApplyStock records, in tx, a SKU's stock level from the inventory service unless a newer
 // one is known, and flips in_stock of the listed products of that SKU when availability
 // crossed zero, with a stock_changed event each (caches and the search index follow).
@@ -182,23 +197,5 @@ func (s *Store) ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLev
 	if err != nil {
 		return err
 	}
-	ids := make([]uuid.UUID, len(flipped))
-	for i := range flipped {
-		ids[i] = flipped[i].ID
-	}
-	if err := s.refreshViews(ctx, tx, ids...); err != nil {
-		return err
-	}
-	events := make([]outbox.Event, 0, len(flipped))
-	for i := range flipped {
-		ev := productEvent(subjects.EvtStockChanged, &flipped[i], nil)
-		ev.Payload = withInStock(ev.Payload.(subjects.ProductChanged), inStock)
-		events = append(events, ev)
-	}
-	return outbox.Add(ctx, tx, Schema, events...)
-}
-
-func withInStock(ev subjects.ProductChanged, inStock bool) subjects.ProductChanged {
-	ev.InStock = &inStock
-	return ev
+	return s.productsChanged(ctx, tx, subjects.EvtStockChanged, flipped, &inStock)
 }

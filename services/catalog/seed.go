@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/subjects"
 )
 
@@ -151,11 +150,9 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 	}
 	inserted := 0
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		const u = `jsonb_to_recordset($1::jsonb) as u(id uuid, sku text, name text, description text, amount bigint, currency text,
-			category_id uuid, attributes jsonb, images jsonb, translations jsonb)`
 		// Each category's words are computed once, not per product; only SKUs no listed
-		// product has get their search document computed; the words of the documents go to the
-		// lexicon in the same statement.
+		// product has get their search document computed; their words, attribute names and
+		// locales are recorded in the same statement, each set sorted (see writeProductTerms).
 		res, err := tx.Query(ctx, `with words as (select id, catalog.category_text(id) as w from catalog.categories),
 			ins as (insert into catalog.products
 				(id, sku, name, description, price_amount, currency, category_id, attributes, images, translations, in_stock, search)
@@ -163,11 +160,17 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 				array(select jsonb_array_elements_text(u.images)), u.translations,
 				coalesce((select available > 0 from catalog.stock st where st.sku = u.sku), false),
 				catalog.product_document($2, u.name, u.description, u.translations, u.attributes, u.sku, words.w)
-			from `+u+` join words on words.id = u.category_id
+			from jsonb_to_recordset($1::jsonb) as u(id uuid, sku text, name text, description text, amount bigint, currency text,
+				category_id uuid, attributes jsonb, images jsonb, translations jsonb)
+			join words on words.id = u.category_id
 			where not exists (select 1 from catalog.products p where lower(p.sku) = lower(u.sku) and p.deleted_at is null)
 			on conflict do nothing
-			returning id, sku, version, search),
-			lex as (select catalog.add_words(catalog.tsvector_agg(search)) from ins)
+			returning id, sku, version, search, attributes, translations),
+			lex as (select catalog.add_words(catalog.tsvector_agg(search)) from ins),
+			names as (insert into catalog.attribute_names (name)
+				select distinct k from ins, jsonb_object_keys(ins.attributes) k order by k on conflict do nothing),
+			locs as (insert into catalog.locales (locale)
+				select distinct k from ins, jsonb_object_keys(ins.translations) k order by k on conflict do nothing)
 			select id, sku, version from ins, lex`, doc, s.defaultLocale)
 		if err != nil {
 			return err
@@ -177,27 +180,7 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 			return err
 		}
 		inserted = len(created)
-		if inserted == 0 {
-			return nil
-		}
-		b := &pgx.Batch{}
-		b.Queue(`insert into catalog.attribute_names (name)
-			select distinct k from `+u+`, jsonb_object_keys(u.attributes) k order by k on conflict do nothing`, doc)
-		b.Queue(`insert into catalog.locales (locale)
-			select distinct k from `+u+`, jsonb_object_keys(u.translations) k order by k on conflict do nothing`, doc)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		ids := make([]uuid.UUID, len(created))
-		events := make([]outbox.Event, len(created))
-		for i := range created {
-			ids[i] = created[i].ID
-			events[i] = productEvent(subjects.EvtProductCreated, &created[i], nil)
-		}
-		if err := s.refreshViews(ctx, tx, ids...); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, Schema, events...)
+		return s.productsChanged(ctx, tx, subjects.EvtProductCreated, created, nil)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seed products: %w", err)

@@ -72,11 +72,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// productEvent is a ProductChanged of kind about p.
-func productEvent(kind string, p *Product, changed []string) outbox.Event {
+// productEvent is a ProductChanged of kind about p; changed names the fields of an update,
+// inStock is the new availability of a stock change.
+func productEvent(kind string, p *Product, changed []string, inStock *bool) outbox.Event {
 	id := outbox.NewID()
 	return outbox.Event{ID: id, Subject: subjects.EventSubject(kind, p.ID.String()), Payload: subjects.ProductChanged{
-		EventID: id.String(), OccurredAt: time.Now().UTC(), ProductID: p.ID.String(), SKU: p.SKU, Version: p.Version, Changed: changed,
+		EventID: id.String(), OccurredAt: time.Now().UTC(), ProductID: p.ID.String(), SKU: p.SKU, Version: p.Version,
+		Changed: changed, InStock: inStock,
 	}}
 }
 
@@ -171,7 +173,7 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated, p, nil))
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated, p, nil, nil))
 	})
 	return productWriteError("create product", err)
 }
@@ -227,7 +229,7 @@ func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Produc
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		events := []outbox.Event{productEvent(subjects.EvtProductUpdated, &p, changed)}
+		events := []outbox.Event{productEvent(subjects.EvtProductUpdated, &p, changed, nil)}
 		if slices.Contains(changed, "price") {
 			evID := outbox.NewID()
 			events = append(events, outbox.Event{ID: evID, Subject: subjects.EventSubject(subjects.EvtPriceChanged, p.ID.String()),
@@ -263,7 +265,7 @@ func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted, &p, nil))
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted, &p, nil, nil))
 	})
 	return productWriteError("delete product", err)
 }

@@ -97,6 +97,26 @@ func encodeAll[T any](b *testing.B, reqs []T) [][]byte {
 	return out
 }
 
+// cachedAndNot runs the requests against an instance with its caches warmed by hot, then
+// against one whose caches are smaller than any reply (every request goes to PostgreSQL).
+func cachedAndNot(b *testing.B, e *env, subject string, hot, all [][]byte) {
+	b.Run("cached", func(b *testing.B) {
+		_, stop := e.start(catalog.Config{})
+		defer stop()
+		for _, body := range hot {
+			if _, err := subjects.Request(e.ctx, e.nc, subject, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchCall(b, e, subject, hot)
+	})
+	b.Run("uncached", func(b *testing.B) {
+		_, stop := e.start(catalog.Config{ProductCacheBytes: 1, ListCacheBytes: 1})
+		defer stop()
+		benchCall(b, e, subject, all)
+	})
+}
+
 func BenchmarkProductGet(b *testing.B) {
 	e, ids := benchEnv(b)
 	reqs := make([]subjects.ProductIDRequest, len(ids))
@@ -104,23 +124,7 @@ func BenchmarkProductGet(b *testing.B) {
 		reqs[i] = subjects.ProductIDRequest{ID: id.String()}
 	}
 	bodies := encodeAll(b, reqs)
-	b.Run("cached", func(b *testing.B) {
-		_, stop := e.start(catalog.Config{})
-		defer stop()
-		hot := bodies[:1000] // warm: a working set that fits
-		for _, body := range hot {
-			if _, err := subjects.Request(e.ctx, e.nc, subjects.ProductGet.Subject, body); err != nil {
-				b.Fatal(err)
-			}
-		}
-		benchCall(b, e, subjects.ProductGet.Subject, hot)
-	})
-	b.Run("uncached", func(b *testing.B) {
-		// A cache smaller than one reply: every read is a primary-key select.
-		_, stop := e.start(catalog.Config{ProductCacheBytes: 1, ListCacheBytes: 1})
-		defer stop()
-		benchCall(b, e, subjects.ProductGet.Subject, bodies)
-	})
+	cachedAndNot(b, e, subjects.ProductGet.Subject, bodies[:1000], bodies) // 1 000 hot products fit the cache
 }
 
 // searches are a shopper's mix: typos, prefixes, a German word, browsing with filters.
@@ -135,20 +139,5 @@ var searches = []subjects.SearchRequest{
 func BenchmarkSearch100k(b *testing.B) {
 	e, _ := benchEnv(b)
 	bodies := encodeAll(b, searches)
-	b.Run("cached", func(b *testing.B) {
-		_, stop := e.start(catalog.Config{})
-		defer stop()
-		for _, body := range bodies {
-			if _, err := subjects.Request(e.ctx, e.nc, subjects.ProductSearch.Subject, body); err != nil {
-				b.Fatal(err)
-			}
-		}
-		benchCall(b, e, subjects.ProductSearch.Subject, bodies)
-	})
-	b.Run("uncached", func(b *testing.B) {
-		// Page, facets and products all from PostgreSQL on every search.
-		_, stop := e.start(catalog.Config{ProductCacheBytes: 1, ListCacheBytes: 1})
-		defer stop()
-		benchCall(b, e, subjects.ProductSearch.Subject, bodies)
-	})
+	cachedAndNot(b, e, subjects.ProductSearch.Subject, bodies, bodies)
 }

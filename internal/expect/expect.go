@@ -1,9 +1,12 @@
-// Package expect holds the two checks every Souk test needs: waiting for an eventual effect
-// with a deadline (never a sleep), and matching a *subjects.Error that crossed the wire.
+// Package expect holds what every Souk test needs: waiting for an eventual effect with a
+// deadline (never a sleep), matching a *subjects.Error that crossed the wire, and running a
+// service for the length of a test.
 package expect
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,4 +49,43 @@ func Error(t testing.TB, err error, code int, slug, field string) {
 		}
 	}
 	t.Fatalf("want a problem with field %q, got %+v", field, se.Fields)
+}
+
+// Running is a Run function (a service's, a consumer's) started for a test.
+type Running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	err    error
+}
+
+// Start runs fn in its own goroutine with a context that Stop, or the end of t, cancels. At
+// the end of t it is stopped, and an error it returned fails t.
+func Start(t testing.TB, fn func(ctx context.Context) error) *Running {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{cancel: cancel, done: make(chan struct{})}
+	go func() { r.err = fn(ctx); close(r.done) }()
+	t.Cleanup(func() {
+		if err := r.Stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return r
+}
+
+// Stop cancels fn's context, waits for fn to return and returns its error; again, the same
+// error.
+func (r *Running) Stop() error {
+	r.once.Do(func() { r.cancel(); <-r.done })
+	return r.err
+}
+
+// Exited reports whether fn has returned by itself, and its error.
+func (r *Running) Exited() (bool, error) {
+	select {
+	case <-r.done:
+		return true, r.err
+	default:
+		return false, nil
+	}
 }

@@ -121,21 +121,7 @@ func (e *Env) RunAuth(cfg auth.Config) (stop func() error) {
 }
 
 func (e *Env) run(fn func(ctx context.Context) error) func() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	var once sync.Once
-	var err error
-	stop := func() error {
-		once.Do(func() { cancel(); err = <-done })
-		return err
-	}
-	e.T.Cleanup(func() {
-		if err := stop(); err != nil {
-			e.T.Errorf("Run: %v", err)
-		}
-	})
-	return stop
+	return expect.Start(e.T, fn).Stop
 }
 
 // Start runs both services, the user service ensuring the admin account adminEmail with

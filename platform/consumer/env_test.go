@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
@@ -114,20 +115,12 @@ func (e *env) publish(ids ...string) {
 // run starts c.Run; stop (also called at cleanup) ends it and fails the test unless Run
 // returned nil.
 func (e *env) run(c *consumer.Consumer) (stop func()) {
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		})
+	r := expect.Start(e.t, c.Run)
+	return func() {
+		if err := r.Stop(); err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
 	}
-	e.t.Cleanup(stop)
-	return stop
 }
 
 // effects returns the number of effect rows and of distinct events among them.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,31 +62,21 @@ func (e *env) as(sub string, roles ...string) context.Context {
 func (e *env) start(cfg catalog.Config) (reg *prometheus.Registry, stop func()) {
 	e.t.Helper()
 	reg = prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- catalog.Run(ctx, cfg, catalog.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source})
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("catalog.Run: %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(stop)
+	r := expect.Start(e.t, func(ctx context.Context) error {
+		return catalog.Run(ctx, cfg, catalog.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source})
+	})
 	expect.Within(e.t, 30*time.Second, func() error {
-		select {
-		case err := <-done:
+		if exited, err := r.Exited(); exited {
 			e.t.Fatalf("catalog.Run returned before it was ready: %v", err)
-		default:
 		}
 		_, err := subjects.CategoryList.Call(e.ctx, e.nc, subjects.Empty{})
 		return err
 	})
-	return reg, stop
+	return reg, func() {
+		if err := r.Stop(); err != nil {
+			e.t.Errorf("catalog.Run: %v", err)
+		}
+	}
 }
 
 // category creates a category under parent (a path or id, "" for the top).

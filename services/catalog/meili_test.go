@@ -36,7 +36,7 @@ func meiliQuery(mod func(q *Query)) *Query {
 	if mod != nil {
 		mod(q)
 	}
-	q.FacetKey, q.Fingerprint = q.fingerprint(false), q.fingerprint(true)
+	q.Fingerprint = q.fingerprint(true)
 	return q
 }
 

@@ -54,9 +54,10 @@ func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, erro
 	})
 }
 
-// facets returns the encoded facets of q, cached by q's FacetKey.
+// facets returns the encoded facets of q, cached by q's fingerprint without its sort (every
+// sort and page of a search shares them); computed on a page miss only.
 func (h *handlers) facets(ctx context.Context, q *Query, p prefs) ([]byte, error) {
-	return h.lists.Load(ctx, listGroup, "f|"+q.FacetKey+"|"+p.key, func(ctx context.Context) ([]byte, error) {
+	return h.lists.Load(ctx, listGroup, "f|"+q.fingerprint(false)+"|"+p.key, func(ctx context.Context) ([]byte, error) {
 		raw, err := h.engine.Facets(ctx, q)
 		if err != nil {
 			return nil, err

@@ -88,9 +88,8 @@ type Query struct {
 	// Cursor is the client's cursor, for the engine to decode.
 	Cursor string
 	// Fingerprint identifies the search (everything but Limit and Cursor); a cursor is only
-	// good for the search it came from. FacetKey is the same without the sort.
+	// good for the search it came from.
 	Fingerprint string
-	FacetKey    string
 }
 
 // splitTerms splits a query into at most MaxTerms lower-case words of letters and digits,
@@ -167,7 +166,6 @@ func newQuery(ctx context.Context, req subjects.SearchRequest, ci *categoryIndex
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	q.FacetKey = q.fingerprint(false)
 	q.Fingerprint = q.fingerprint(true)
 	return q, nil
 }

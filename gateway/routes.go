@@ -169,6 +169,9 @@ func (rt *Route) status() int {
 	}
 }
 
+// MaxIdempotencyKey bounds the Idempotency-Key header.
+const MaxIdempotencyKey = 255
+
 // request sends body to subject with the caller's metadata and the per-request deadline.
 func (g *Gateway) request(c *fiber.Ctx, subject string, body []byte) ([]byte, error) {
 	meta := subjects.Meta{
@@ -180,6 +183,12 @@ func (g *Gateway) request(c *fiber.Ctx, subject string, body []byte) ([]byte, er
 	}
 	if al := c.Get(fiber.HeaderAcceptLanguage); len(al) <= 256 {
 		meta.AcceptLanguage = al
+	}
+	if key := c.Get(subjects.HeaderIdempotencyKey); key != "" {
+		if len(key) > MaxIdempotencyKey {
+			return nil, subjects.BadRequest("Idempotency-Key", "must be at most "+strconv.Itoa(MaxIdempotencyKey)+" characters")
+		}
+		meta.IdempotencyKey = key
 	}
 	ctx, cancel := context.WithTimeout(subjects.WithMeta(context.Background(), meta), g.cfg.RequestTimeout)
 	defer cancel()

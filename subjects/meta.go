@@ -23,6 +23,9 @@ const (
 	HeaderTraceparent = "traceparent"
 	// HeaderAcceptLanguage carries the client's Accept-Language, which picks translations.
 	HeaderAcceptLanguage = "Accept-Language"
+	// HeaderIdempotencyKey carries the client's Idempotency-Key: the same key from the same
+	// user returns the first result and never does the work twice.
+	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderMsgID is JetStream's de-duplication header; events set it to their event_id.
 	HeaderMsgID = nats.MsgIdHdr
 	// HeaderError and HeaderErrorCode are the micro error headers.
@@ -40,6 +43,8 @@ type Meta struct {
 	Traceparent string
 	// AcceptLanguage is the client's Accept-Language header, or empty.
 	AcceptLanguage string
+	// IdempotencyKey is the client's Idempotency-Key header, or empty.
+	IdempotencyKey string
 }
 
 type metaKey struct{}
@@ -70,6 +75,7 @@ func ReadMeta(h nats.Header) (Meta, time.Time) {
 		RequestID:      h.Get(HeaderRequestID),
 		Traceparent:    h.Get(HeaderTraceparent),
 		AcceptLanguage: h.Get(HeaderAcceptLanguage),
+		IdempotencyKey: h.Get(HeaderIdempotencyKey),
 	}
 	var deadline time.Time
 	if ms, err := strconv.ParseInt(h.Get(HeaderDeadline), 10, 64); err == nil && ms > 0 {
@@ -91,6 +97,9 @@ func writeMeta(ctx context.Context, h nats.Header) {
 	}
 	if m.AcceptLanguage != "" {
 		h.Set(HeaderAcceptLanguage, m.AcceptLanguage)
+	}
+	if m.IdempotencyKey != "" {
+		h.Set(HeaderIdempotencyKey, m.IdempotencyKey)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		h.Set(HeaderDeadline, strconv.FormatInt(d.UnixMilli(), 10))

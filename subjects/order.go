@@ -2,13 +2,135 @@ package subjects
 
 import "time"
 
-// Order events, on the ORDERS stream: souk.evt.order.<event>.<order id>. The order service
-// publishes them (issue 4); the catalog consumes paid and cancelled to learn who bought what,
-// for the review rules.
+// The order service: orders, their lines and status history, and the checkout saga's
+// state. The Idempotency-Key of a placement travels in Meta.IdempotencyKey.
+var (
+	// OrderPlace checks out the caller's cart: priced from the catalog, the coupon held with
+	// the promotion service, stored with its order.placed event; 201 pending. An empty cart
+	// is 422. The same Idempotency-Key from the same user returns the first order.
+	OrderPlace = Endpoint[OrderPlaceRequest, Order]{Subject: "souk.order.v1.order.place"}
+	// OrderGet returns one order: the caller's own, or any to staff; else 404.
+	OrderGet = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.get"}
+	// OrderList lists the caller's orders, newest first.
+	OrderList = Endpoint[ListRequest, OrderPage]{Subject: "souk.order.v1.order.list"}
+	// OrderCancel cancels an order that has not shipped (its owner: reason customer; staff:
+	// reason staff); 409 otherwise. Cancelling a cancelled order returns it unchanged.
+	OrderCancel = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.cancel"}
+)
+
+// Order statuses, in the order they are reached; cancelled may follow any before shipped.
 const (
+	OrderStatusPending    = "pending"
+	OrderStatusReserved   = "reserved"
+	OrderStatusPaid       = "paid"
+	OrderStatusFulfilling = "fulfilling"
+	OrderStatusShipped    = "shipped"
+	OrderStatusDelivered  = "delivered"
+	OrderStatusCancelled  = "cancelled"
+)
+
+// Cancellation reasons.
+const (
+	ReasonOutOfStock     = "out_of_stock"
+	ReasonPaymentFailed  = "payment_failed"
+	ReasonPaymentTimeout = "payment_timeout"
+	ReasonCustomer       = "customer"
+	ReasonStaff          = "staff"
+)
+
+// Order events, on the ORDERS stream: souk.evt.order.<event>.<order id>. Every status change
+// is one event, and every event carries the status it reached, so a follower of
+// souk.evt.order.*.<id> sees the order's whole life.
+const (
+	EvtOrderPlaced    = "souk.evt.order.placed"
+	EvtOrderReserved  = "souk.evt.order.reserved"
 	EvtOrderPaid      = "souk.evt.order.paid"
 	EvtOrderCancelled = "souk.evt.order.cancelled"
 )
+
+// OrderEventSubject is the subject of one order's event kind: souk.evt.order.<kind>.<id>
+// takes EvtOrderPaid and the id.
+func OrderEventSubject(kind, orderID string) string { return kind + "." + orderID }
+
+// OrderPlaceRequest is the body of POST /v1/orders.
+type OrderPlaceRequest struct {
+	ShippingAddress *Address `json:"shipping_address"`
+	// PaymentMethod, when given, is charged as soon as the stock is held (pm_card_visa…).
+	PaymentMethod string `json:"payment_method,omitempty"`
+}
+
+// OrderIDRequest names one order.
+type OrderIDRequest struct {
+	ID string `json:"id"`
+}
+
+// Order is an order as its owner and staff see it.
+type Order struct {
+	ID     string `json:"id"`
+	UserID string `json:"user_id"`
+	// Status is pending, reserved, paid, fulfilling, shipped, delivered or cancelled.
+	Status string `json:"status"`
+	// CancelReason is set when Status is cancelled.
+	CancelReason    string        `json:"cancel_reason,omitempty"`
+	Items           []OrderItem   `json:"items"`
+	Subtotal        Money         `json:"subtotal"`
+	Discount        Money         `json:"discount"`
+	Total           Money         `json:"total"`
+	Coupon          string        `json:"coupon,omitempty"`
+	ShippingAddress Address       `json:"shipping_address"`
+	PaymentMethod   string        `json:"payment_method,omitempty"`
+	History         []OrderStatus `json:"history"`
+	// ReservedUntil is when the stock hold runs out unpaid (status reserved).
+	ReservedUntil *time.Time    `json:"reserved_until,omitempty"`
+	Payment       *OrderPayment `json:"payment,omitempty"`
+	// Shipment is filled in by fulfilment.
+	Shipment  *OrderShipment `json:"shipment,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// OrderItem is one line of an order, priced when it was placed.
+type OrderItem struct {
+	ProductID string `json:"product_id"`
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Quantity  int    `json:"quantity"`
+	UnitPrice Money  `json:"unit_price"`
+	LineTotal Money  `json:"line_total"`
+}
+
+// OrderStatus is one entry of an order's history.
+type OrderStatus struct {
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// OrderPayment is the order's copy of its payment, kept from payment events.
+type OrderPayment struct {
+	ID string `json:"id"`
+	// Status is succeeded, failed or refunded (partly: Refunded < Amount).
+	Status   string `json:"status"`
+	Amount   Money  `json:"amount"`
+	Refunded Money  `json:"refunded"`
+	Provider string `json:"provider,omitempty"`
+	// FailureReason is the provider's decline code when Status is failed.
+	FailureReason string `json:"failure_reason,omitempty"`
+}
+
+// OrderShipment is the order's copy of its shipment.
+type OrderShipment struct {
+	ID             string `json:"id"`
+	Status         string `json:"status"`
+	Carrier        string `json:"carrier,omitempty"`
+	TrackingNumber string `json:"tracking_number,omitempty"`
+}
+
+// OrderPage is one page of orders.
+type OrderPage struct {
+	Items      []Order `json:"items"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
 
 // OrderLine is one line of an order as its events carry it.
 type OrderLine struct {
@@ -18,22 +140,60 @@ type OrderLine struct {
 	UnitPrice Money  `json:"unit_price"`
 }
 
+// OrderPlaced is the payload of order.placed: a new order waits for its stock.
+type OrderPlaced struct {
+	EventID       string      `json:"event_id"`
+	OccurredAt    time.Time   `json:"occurred_at"`
+	OrderID       string      `json:"order_id"`
+	UserID        string      `json:"user_id"`
+	Status        string      `json:"status"`
+	Lines         []OrderLine `json:"lines"`
+	Subtotal      Money       `json:"subtotal"`
+	Discount      Money       `json:"discount"`
+	Total         Money       `json:"total"`
+	Coupon        string      `json:"coupon,omitempty"`
+	PaymentMethod string      `json:"payment_method,omitempty"`
+}
+
+// OrderReserved is the payload of order.reserved: the stock is held until ReservedUntil and
+// the order waits for payment. PaymentMethod, when the customer gave one at checkout, is for
+// the payment service to charge now.
+type OrderReserved struct {
+	EventID       string    `json:"event_id"`
+	OccurredAt    time.Time `json:"occurred_at"`
+	OrderID       string    `json:"order_id"`
+	UserID        string    `json:"user_id"`
+	Status        string    `json:"status"`
+	Total         Money     `json:"total"`
+	PaymentMethod string    `json:"payment_method,omitempty"`
+	ReservedUntil time.Time `json:"reserved_until"`
+}
+
 // OrderPaid is the payload of order.paid: the customer has paid for these lines.
 type OrderPaid struct {
 	EventID    string      `json:"event_id"`
 	OccurredAt time.Time   `json:"occurred_at"`
 	OrderID    string      `json:"order_id"`
 	UserID     string      `json:"user_id"`
+	Status     string      `json:"status,omitempty"`
 	Lines      []OrderLine `json:"lines"`
 	Total      Money       `json:"total"`
+	Coupon     string      `json:"coupon,omitempty"`
+	PaymentID  string      `json:"payment_id,omitempty"`
 }
 
-// OrderCancelled is the payload of order.cancelled.
+// OrderCancelled is the payload of order.cancelled. The compensations follow from it:
+// inventory releases the stock, payment refunds what was captured, promotion returns the
+// coupon's redemption.
 type OrderCancelled struct {
 	EventID    string    `json:"event_id"`
 	OccurredAt time.Time `json:"occurred_at"`
 	OrderID    string    `json:"order_id"`
 	UserID     string    `json:"user_id"`
+	Status     string    `json:"status,omitempty"`
 	// Reason is out_of_stock, payment_failed, payment_timeout, customer or staff.
 	Reason string `json:"reason"`
+	// From is the status the order was cancelled from.
+	From   string `json:"from,omitempty"`
+	Coupon string `json:"coupon,omitempty"`
 }

@@ -1,0 +1,80 @@
+package subjects
+
+// The cart service: one cart per customer in the KV bucket carts, written with the revision
+// (compare-and-swap, retried on conflict), priced from the catalog on every read.
+var (
+	// CartGet returns the caller's cart, priced now.
+	CartGet = Endpoint[Empty, Cart]{Subject: "souk.cart.v1.cart.get"}
+	// CartAddItem adds quantity of a product (to a line already there, too); an unknown or
+	// unlisted product is 404, a quantity ≤ 0 400.
+	CartAddItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.add"}
+	// CartSetItem sets a line's quantity; 0 removes the line.
+	CartSetItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.set"}
+	// CartRemoveItem removes a line.
+	CartRemoveItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.remove"}
+	// CartClear empties the caller's cart.
+	CartClear = Endpoint[Empty, Empty]{Subject: "souk.cart.v1.cart.clear"}
+	// CartCheckedOut takes what an order bought out of the caller's cart: the ordered
+	// quantities and the coupon it used. Lines added since the order was priced stay.
+	CartCheckedOut = Endpoint[CartCheckedOutRequest, Empty]{Subject: "souk.cart.v1.cart.checked_out"}
+	// CartApplyCoupon applies a code, checked with the promotion service; unknown or expired
+	// 422.
+	CartApplyCoupon = Endpoint[CouponCodeRequest, Cart]{Subject: "souk.cart.v1.coupon.apply"}
+	// CartRemoveCoupon removes the applied code.
+	CartRemoveCoupon = Endpoint[Empty, Cart]{Subject: "souk.cart.v1.coupon.remove"}
+)
+
+// CartItemRequest is the body of POST /v1/cart/items and PATCH/DELETE
+// /v1/cart/items/{product_id}.
+type CartItemRequest struct {
+	ProductID string `json:"product_id"`
+	// Quantity is 1..999 (0 allowed when setting: it removes the line).
+	Quantity int `json:"quantity"`
+}
+
+// CouponCodeRequest is the body of PUT /v1/cart/coupon.
+type CouponCodeRequest struct {
+	Code string `json:"code"`
+}
+
+// CartCheckedOutRequest names what an order took from the cart.
+type CartCheckedOutRequest struct {
+	OrderID string      `json:"order_id"`
+	Lines   []OrderLine `json:"lines"`
+	Coupon  string      `json:"coupon,omitempty"`
+}
+
+// Cart is a customer's cart, priced from the catalog at the time of the read.
+type Cart struct {
+	Items    []CartItem `json:"items"`
+	Subtotal Money      `json:"subtotal"`
+	Discount Money      `json:"discount"`
+	Total    Money      `json:"total"`
+	// Coupon is the applied code and what it is worth now; Problem says why it is worth
+	// nothing (expired, below its minimum…) while it stays applied.
+	Coupon *CartCoupon `json:"coupon,omitempty"`
+	// Unavailable lists products that were in the cart and are no longer sold; they are not
+	// counted in the totals.
+	Unavailable []string `json:"unavailable,omitempty"`
+	// Revision is the cart's KV revision (0 for a cart never written).
+	Revision uint64 `json:"revision"`
+}
+
+// CartItem is one line of a cart.
+type CartItem struct {
+	ProductID string `json:"product_id"`
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Quantity  int    `json:"quantity"`
+	UnitPrice Money  `json:"unit_price"`
+	LineTotal Money  `json:"line_total"`
+}
+
+// CartCoupon is the coupon applied to a cart.
+type CartCoupon struct {
+	Code     string `json:"code"`
+	Kind     string `json:"kind,omitempty"`
+	Value    int64  `json:"value,omitempty"`
+	Discount Money  `json:"discount"`
+	Problem  string `json:"problem,omitempty"`
+}

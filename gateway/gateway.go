@@ -25,6 +25,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -93,6 +94,10 @@ type Gateway struct {
 	red    *metrics.RED
 	limits *limiters
 	routes []Route
+	// js reads the order events that GET /v1/orders/{id}/events streams.
+	js jetstream.JetStream
+	// closing is closed when the gateway starts shutting down: long-lived streams end.
+	closing chan struct{}
 	// openapi is the encoded OpenAPI document, built once from routes.
 	openapi []byte
 }
@@ -108,10 +113,14 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		cfg:    cfg,
-		deps:   deps,
-		red:    metrics.HTTP(deps.Registry),
-		limits: newLimiters(cfg.RateLimit),
+		cfg:     cfg,
+		deps:    deps,
+		red:     metrics.HTTP(deps.Registry),
+		limits:  newLimiters(cfg.RateLimit),
+		closing: make(chan struct{}),
+	}
+	if g.js, err = jetstream.New(deps.NC); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.app = fiber.New(fiber.Config{
 		AppName:               "souk-gateway",
@@ -151,7 +160,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		}))
 	}
 	g.app.Use(g.limitIP)
-	g.routes = append(append(g.apiRoutes(), g.catalogRoutes()...), g.opsRoutes()...)
+	g.routes = append(append(append(g.apiRoutes(), g.catalogRoutes()...), g.checkoutRoutes()...), g.opsRoutes()...)
 	for i := range g.routes {
 		if err := g.register(&g.routes[i]); err != nil {
 			return nil, err
@@ -188,6 +197,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return fmt.Errorf("gateway: serve: %w", err)
 	case <-ctx.Done():
 	}
+	close(g.closing)
 	shutErr := g.app.ShutdownWithTimeout(ShutdownTimeout)
 	// Shutdown closes only the listeners Serve has registered: if ctx ended before Serve got
 	// that far, closing ln here is what stops it.

@@ -1,0 +1,216 @@
+// Package order is Souk's order service and the heart of the checkout saga.
+//
+// It owns the schema orders (orders, their lines as placed, their status history) and
+// serves souk.order.v1.order.{place,get,list,cancel}. Placing an order prices the caller's
+// cart (the cart service prices it from the catalog, never from the client), holds the
+// coupon with the promotion service, and stores the order with its order.placed event in one
+// transaction (outbox). The rest is choreography over JetStream:
+//
+//	order.placed ──▶ inventory reserves ──▶ inventory.reserved ──▶ order reserved ──▶ order.reserved
+//	order.reserved ──▶ payment charges ──▶ payment.succeeded ──▶ order paid ──▶ order.paid
+//	inventory.rejected / inventory.expired / payment.failed / cancel ──▶ order cancelled ──▶ order.cancelled
+//	order.cancelled ──▶ inventory releases, payment refunds, promotion returns the redemption
+//
+// It consumes INVENTORY (reserved, rejected, expired) and PAYMENTS (succeeded, failed,
+// refunded) with durable idempotent consumers. The order row is the saga's state: every
+// transition takes its row lock, so a cancel racing a payment, or two events about one
+// order, apply one after the other and end in one consistent state. Idempotency-Keys of
+// placements are kept in the KV bucket idempotency (24 h), backed by a unique index here.
+package order
+
+import (
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/souk/souk/subjects"
+)
+
+// Domain errors; wireError maps them to the wire.
+var (
+	// ErrNotFound is an unknown order, or another customer's.
+	ErrNotFound = errors.New("order not found")
+	// ErrEmptyCart is a checkout of an empty cart.
+	ErrEmptyCart = errors.New("the cart is empty")
+	// ErrNotCancellable is a cancel of an order that has shipped.
+	ErrNotCancellable = errors.New("order can no longer be cancelled")
+)
+
+// Order is the aggregate: an order with its lines, totals and history.
+type Order struct {
+	ID              uuid.UUID
+	UserID          uuid.UUID
+	Status          string
+	CancelReason    string
+	Items           []subjects.OrderItem
+	Subtotal        int64
+	Discount        int64
+	Total           int64
+	Currency        string
+	Coupon          string
+	ShippingAddress subjects.Address
+	PaymentMethod   string
+	ReservedUntil   *time.Time
+	Payment         *subjects.OrderPayment
+	Shipment        *subjects.OrderShipment
+	IdempotencyKey  string
+	History         []subjects.OrderStatus
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// rank orders the statuses of the forward path; cancelled is off it.
+var rank = map[string]int{
+	subjects.OrderStatusPending: 1, subjects.OrderStatusReserved: 2, subjects.OrderStatusPaid: 3,
+	subjects.OrderStatusFulfilling: 4, subjects.OrderStatusShipped: 5, subjects.OrderStatusDelivered: 6,
+}
+
+// Cancellable reports whether the order may still be cancelled: not shipped, not cancelled.
+func (o *Order) Cancellable() bool {
+	r, ok := rank[o.Status]
+	return ok && r < rank[subjects.OrderStatusShipped]
+}
+
+// move sets the next status and records it in the history. It refuses (false) a move
+// backwards, a move out of cancelled, and a repeat: an order never skips back.
+func (o *Order) move(status, reason string, at time.Time) bool {
+	if o.Status == subjects.OrderStatusCancelled {
+		return false
+	}
+	if status == subjects.OrderStatusCancelled {
+		if !o.Cancellable() {
+			return false
+		}
+		o.CancelReason = reason
+	} else if rank[status] <= rank[o.Status] {
+		return false
+	}
+	o.Status = status
+	o.UpdatedAt = at
+	o.History = append(o.History, subjects.OrderStatus{Status: status, At: at, Reason: reason})
+	return true
+}
+
+// Lines are the order's lines as its events carry them.
+func (o *Order) Lines() []subjects.OrderLine {
+	out := make([]subjects.OrderLine, len(o.Items))
+	for i, it := range o.Items {
+		out[i] = subjects.OrderLine{ProductID: it.ProductID, SKU: it.SKU, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+	}
+	return out
+}
+
+func (o *Order) money(amount int64) subjects.Money {
+	return subjects.Money{Amount: amount, Currency: o.Currency}
+}
+
+// Wire is the order as its owner and staff see it.
+func (o *Order) Wire() subjects.Order {
+	w := subjects.Order{
+		ID: o.ID.String(), UserID: o.UserID.String(), Status: o.Status, CancelReason: o.CancelReason,
+		Items: o.Items, Subtotal: o.money(o.Subtotal), Discount: o.money(o.Discount), Total: o.money(o.Total),
+		Coupon: o.Coupon, ShippingAddress: o.ShippingAddress, PaymentMethod: o.PaymentMethod, History: o.History,
+		Payment: o.Payment, Shipment: o.Shipment, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+	}
+	if o.Status == subjects.OrderStatusReserved {
+		w.ReservedUntil = o.ReservedUntil
+	}
+	if w.Items == nil {
+		w.Items = []subjects.OrderItem{}
+	}
+	if w.History == nil {
+		w.History = []subjects.OrderStatus{}
+	}
+	return w
+}
+
+// Limits of a placement request.
+const (
+	MaxAddressField = 200
+	MaxPaymentID    = 255
+)
+
+var (
+	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
+	// paymentMethodPattern admits Stripe payment method ids (pm_…); which of them pay is the
+	// payment service's business.
+	paymentMethodPattern = regexp.MustCompile(`^pm_[A-Za-z0-9_]+$`)
+)
+
+// CheckPlace validates a placement request and returns the address to store (trimmed,
+// country upper-cased), or the field errors.
+func CheckPlace(req subjects.OrderPlaceRequest) (subjects.Address, error) {
+	var fe []subjects.FieldError
+	bad := func(field, msg string) { fe = append(fe, subjects.FieldError{Field: field, Message: msg}) }
+	if req.ShippingAddress == nil {
+		bad("shipping_address", "is required")
+		return subjects.Address{}, subjects.Invalid(fe)
+	}
+	a := *req.ShippingAddress
+	fields := []struct {
+		name     string
+		v        *string
+		required bool
+	}{
+		{"name", &a.Name, true}, {"line1", &a.Line1, true}, {"line2", &a.Line2, false}, {"city", &a.City, true},
+		{"region", &a.Region, false}, {"postal_code", &a.PostalCode, true}, {"country", &a.Country, true}, {"phone", &a.Phone, false},
+	}
+	for _, f := range fields {
+		*f.v = strings.TrimSpace(*f.v)
+		field := "shipping_address." + f.name
+		switch {
+		case f.required && *f.v == "":
+			bad(field, "is required")
+		case len(*f.v) > MaxAddressField:
+			bad(field, "is too long")
+		case !utf8.ValidString(*f.v) || strings.ContainsFunc(*f.v, isControl):
+			bad(field, "must be printable text")
+		}
+	}
+	a.Country = strings.ToUpper(a.Country)
+	if a.Country != "" && !countryPattern.MatchString(a.Country) {
+		bad("shipping_address.country", "must be an ISO 3166-1 alpha-2 code, such as DE")
+	}
+	if req.PaymentMethod != "" && (len(req.PaymentMethod) > MaxPaymentID || !paymentMethodPattern.MatchString(req.PaymentMethod)) {
+		bad("payment_method", "must be a payment method id such as pm_card_visa")
+	}
+	if fe != nil {
+		return subjects.Address{}, subjects.Invalid(fe)
+	}
+	return a, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// priced builds an order's lines and subtotal from a priced cart. A cart with products
+// that are no longer sold, or in several currencies, is refused rather than half-ordered.
+func priced(cart subjects.Cart) ([]subjects.OrderItem, int64, string, error) {
+	if len(cart.Items) == 0 && len(cart.Unavailable) == 0 {
+		return nil, 0, "", ErrEmptyCart
+	}
+	if len(cart.Unavailable) > 0 {
+		return nil, 0, "", &subjects.Error{Code: 422, Slug: "product_unavailable",
+			Message: "some products in the cart are no longer sold; remove them and check out again",
+			Fields:  []subjects.FieldError{{Field: "items", Message: "no longer sold: " + strings.Join(cart.Unavailable, ", ")}}}
+	}
+	currency := cart.Items[0].UnitPrice.Currency
+	items := slices.Clone(cart.Items)
+	var subtotal int64
+	for i, it := range items {
+		if it.UnitPrice.Currency != currency || it.Quantity <= 0 || it.UnitPrice.Amount < 0 {
+			return nil, 0, "", errors.New("cart: inconsistent line " + it.ProductID)
+		}
+		items[i].LineTotal = subjects.Money{Amount: it.UnitPrice.Amount * int64(it.Quantity), Currency: currency}
+		subtotal += items[i].LineTotal.Amount
+	}
+	out := make([]subjects.OrderItem, len(items))
+	for i, it := range items {
+		out[i] = subjects.OrderItem{ProductID: it.ProductID, SKU: it.SKU, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice, LineTotal: it.LineTotal}
+	}
+	return out, subtotal, currency, nil
+}

@@ -1,0 +1,120 @@
+package order
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/subjects"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Schema is the PostgreSQL schema the order service owns.
+const Schema = "orders"
+
+// Config configures the order service.
+type Config struct {
+	// MaxInFlight bounds the requests handled at once by this instance; 256 when zero.
+	MaxInFlight int
+}
+
+// Deps are what the order service needs from its process.
+type Deps struct {
+	Log      zerolog.Logger
+	DB       *pgxpool.Pool
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Registry prometheus.Registerer
+	// Keys is where callers' token keys come from: the auth service's JWKS over NATS when nil.
+	Keys authn.KeySource
+}
+
+// Migrate applies the order schema's migrations, its outbox's and its consumers' processed
+// table.
+func Migrate(ctx context.Context, db *pgxpool.Pool) error {
+	return errors.Join(pg.Migrate(ctx, db, Schema, migrationsFS), outbox.Migrate(ctx, db, Schema), consumer.Migrate(ctx, db, Schema))
+}
+
+// Run migrates the schema and serves orders until ctx ends: the endpoints, the outbox relay
+// and the saga's consumers of inventory and payment events.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	if err := Migrate(ctx, deps.DB); err != nil {
+		return err
+	}
+	if err := errors.Join(bus.EnsureStreams(ctx, deps.JS), bus.EnsureBuckets(ctx, deps.JS)); err != nil {
+		return fmt.Errorf("order: %w", err)
+	}
+	keys, err := deps.JS.KeyValue(ctx, bus.BucketIdempotency)
+	if err != nil {
+		return fmt.Errorf("order: %w", err)
+	}
+	log := deps.Log.With().Str("service", "order").Logger()
+	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	store := NewStore(deps.DB, relay.Kick)
+	h := &handlers{store: store, nc: deps.NC, keys: keys, log: log}
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Go(func() {
+		if err := relay.Run(bg); err != nil {
+			log.Error().Err(err).Msg("order: outbox relay stopped")
+		}
+	})
+	for _, c := range []*consumer.Consumer{
+		{Name: "order-inventory", Stream: "INVENTORY", Subjects: inventorySubjects},
+		{Name: "order-payments", Stream: "PAYMENTS", Subjects: paymentSubjects},
+	} {
+		c.Schema, c.DB, c.JS, c.Log, c.Handle = Schema, deps.DB, deps.JS, log, store.apply
+		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }
+		wg.Go(func() {
+			if err := c.Run(bg); err != nil {
+				log.Error().Err(err).Str("consumer", c.Name).Msg("order: consumer stopped")
+			}
+		})
+	}
+	return serve(ctx, cfg, h, deps, log)
+}
+
+// serve registers the endpoints and serves until ctx ends.
+func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, log zerolog.Logger) error {
+	keys := deps.Keys
+	if keys == nil {
+		keys = authn.NATSKeySource(deps.NC)
+	}
+	svc, err := rpc.New(rpc.Config{Name: "order", Version: "0.1.0", Description: "orders and the checkout saga", MaxInFlight: cfg.MaxInFlight},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
+	if err != nil {
+		return err
+	}
+	customer := authn.Require(authn.PermProfile)
+	err = errors.Join(
+		svc.Handle(subjects.OrderPlace.Subject, customer, subjects.OrderPlace.Serve(h.place)),
+		svc.Handle(subjects.OrderGet.Subject, customer, subjects.OrderGet.Serve(h.get)),
+		svc.Handle(subjects.OrderList.Subject, customer, subjects.OrderList.Serve(h.list)),
+		svc.Handle(subjects.OrderCancel.Subject, customer, subjects.OrderCancel.Serve(h.cancel)),
+	)
+	if err != nil {
+		_ = svc.Stop(context.Background())
+		return err
+	}
+	log.Info().Msg("serving")
+	return svc.Wait(ctx, 10*time.Second)
+}

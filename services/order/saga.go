@@ -1,0 +1,144 @@
+package order
+
+import (
+	"time"
+
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
+)
+
+// The saga's transitions. Each is a Change applied under the order's row lock; each is
+// idempotent (a second delivery finds the order moved on and changes nothing), and none ever
+// moves an order backwards.
+
+func now() time.Time { return time.Now().UTC() }
+
+func event(kind string, o *Order, payload func(id string, at time.Time) any) outbox.Event {
+	id := outbox.NewID()
+	return outbox.Event{ID: id, Subject: subjects.OrderEventSubject(kind, o.ID.String()), Payload: payload(id.String(), o.UpdatedAt)}
+}
+
+func placedEvent(o *Order) outbox.Event {
+	return event(subjects.EvtOrderPlaced, o, func(id string, at time.Time) any {
+		return subjects.OrderPlaced{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
+			Status: o.Status, Lines: o.Lines(), Subtotal: o.money(o.Subtotal), Discount: o.money(o.Discount),
+			Total: o.money(o.Total), Coupon: o.Coupon, PaymentMethod: o.PaymentMethod}
+	})
+}
+
+func reservedEvent(o *Order) outbox.Event {
+	return event(subjects.EvtOrderReserved, o, func(id string, at time.Time) any {
+		return subjects.OrderReserved{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
+			Status: o.Status, Total: o.money(o.Total), PaymentMethod: o.PaymentMethod, ReservedUntil: *o.ReservedUntil}
+	})
+}
+
+func paidEvent(o *Order) outbox.Event {
+	return event(subjects.EvtOrderPaid, o, func(id string, at time.Time) any {
+		ev := subjects.OrderPaid{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
+			Status: o.Status, Lines: o.Lines(), Total: o.money(o.Total), Coupon: o.Coupon}
+		if o.Payment != nil {
+			ev.PaymentID = o.Payment.ID
+		}
+		return ev
+	})
+}
+
+func cancelledEvent(o *Order, from string) outbox.Event {
+	return event(subjects.EvtOrderCancelled, o, func(id string, at time.Time) any {
+		return subjects.OrderCancelled{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
+			Status: o.Status, Reason: o.CancelReason, From: from, Coupon: o.Coupon}
+	})
+}
+
+// cancel cancels the order for reason with its event: the compensations follow from it. A
+// cancelled order stays as it is; a shipped one is ErrNotCancellable.
+func cancel(reason string) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Status == subjects.OrderStatusCancelled {
+			return nil, nil
+		}
+		from := o.Status
+		if !o.move(subjects.OrderStatusCancelled, reason, now()) {
+			return nil, ErrNotCancellable
+		}
+		return []outbox.Event{cancelledEvent(o, from)}, nil
+	}
+}
+
+// cancelIfOpen cancels for reason an order that is still in one of statuses; otherwise it
+// changes nothing (the order moved on, and the event is old news).
+func cancelIfOpen(reason string, statuses ...string) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		for _, s := range statuses {
+			if o.Status == s {
+				return cancel(reason)(o)
+			}
+		}
+		return nil, nil
+	}
+}
+
+// reserved: the stock is held. A payment that already succeeded (the customer paid while the
+// order was pending) makes it paid at once.
+func reserved(ev subjects.ReservationEvent) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Status != subjects.OrderStatusPending {
+			return nil, nil
+		}
+		until := ev.ExpiresAt.UTC()
+		o.ReservedUntil = &until
+		o.move(subjects.OrderStatusReserved, "", now())
+		events := []outbox.Event{reservedEvent(o)}
+		if o.Payment != nil && o.Payment.Status == subjects.PaymentStatusSucceeded {
+			o.move(subjects.OrderStatusPaid, "", now())
+			events = append(events, paidEvent(o))
+		}
+		return events, nil
+	}
+}
+
+// paymentSucceeded records the payment; a reserved order becomes paid. On a cancelled order
+// it is only recorded: the payment service refunds what a cancelled order captured.
+func paymentSucceeded(ev subjects.PaymentSucceeded) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Payment != nil && o.Payment.Status != subjects.PaymentStatusFailed && o.Payment.ID != ev.PaymentID {
+			return nil, nil // a second payment never replaces the one that counts
+		}
+		if o.Payment == nil || o.Payment.Status == subjects.PaymentStatusFailed {
+			o.Payment = &subjects.OrderPayment{ID: ev.PaymentID, Status: subjects.PaymentStatusSucceeded, Amount: ev.Amount,
+				Refunded: subjects.Money{Currency: ev.Amount.Currency}, Provider: ev.Provider}
+		}
+		if o.Status != subjects.OrderStatusReserved || ev.Amount != o.money(o.Total) {
+			return nil, nil
+		}
+		o.move(subjects.OrderStatusPaid, "", now())
+		return []outbox.Event{paidEvent(o)}, nil
+	}
+}
+
+// paymentFailed records the decline and cancels an unpaid order with payment_failed.
+func paymentFailed(ev subjects.PaymentFailedEvent) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Payment != nil && o.Payment.Status != subjects.PaymentStatusFailed {
+			return nil, nil // the payment that counts succeeded
+		}
+		o.Payment = &subjects.OrderPayment{ID: ev.PaymentID, Status: subjects.PaymentStatusFailed, Amount: ev.Amount,
+			Refunded: subjects.Money{Currency: ev.Amount.Currency}, Provider: ev.Provider, FailureReason: ev.Reason}
+		return cancelIfOpen(subjects.ReasonPaymentFailed, subjects.OrderStatusPending, subjects.OrderStatusReserved)(o)
+	}
+}
+
+// paymentRefunded keeps the order's copy of what was refunded.
+func paymentRefunded(ev subjects.PaymentRefunded) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Payment == nil || o.Payment.ID != ev.PaymentID || o.Payment.Refunded.Amount >= ev.TotalRefunded.Amount {
+			return nil, nil
+		}
+		p := *o.Payment
+		p.Refunded = ev.TotalRefunded
+		p.Status = "refunded"
+		o.Payment = &p
+		return nil, nil
+	}
+}

@@ -1,0 +1,246 @@
+package order
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
+)
+
+// Store is the orders schema. Every change of an order adds its events to the outbox in the
+// same transaction; kick wakes the relay after a commit.
+type Store struct {
+	db   *pgxpool.Pool
+	kick func()
+}
+
+// NewStore returns a Store over db; kick (may be nil) wakes the outbox relay.
+func NewStore(db *pgxpool.Pool, kick func()) *Store {
+	if kick == nil {
+		kick = func() {}
+	}
+	return &Store{db: db, kick: kick}
+}
+
+// errIdempotencyTaken is an insert that lost the race for its Idempotency-Key.
+var errIdempotencyTaken = errors.New("idempotency key taken")
+
+const orderColumns = `id, user_id, status, coalesce(cancel_reason, ''), items, subtotal, discount, total, currency,
+	coalesce(coupon, ''), shipping_address, coalesce(payment_method, ''), reserved_until, payment, shipment,
+	coalesce(idempotency_key, ''), created_at, updated_at`
+
+func scanOrder(row pgx.Row) (*Order, error) {
+	var o Order
+	err := row.Scan(&o.ID, &o.UserID, &o.Status, &o.CancelReason, &o.Items, &o.Subtotal, &o.Discount, &o.Total, &o.Currency,
+		&o.Coupon, &o.ShippingAddress, &o.PaymentMethod, &o.ReservedUntil, &o.Payment, &o.Shipment,
+		&o.IdempotencyKey, &o.CreatedAt, &o.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return &o, err
+}
+
+// Insert stores a new order, its first history entry and its events. A second order with the
+// same user and Idempotency-Key fails with errIdempotencyTaken.
+func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `insert into orders.orders (id, user_id, status, items, subtotal, discount, total, currency,
+			coupon, shipping_address, payment_method, idempotency_key, created_at, updated_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13, $13)`,
+			o.ID, o.UserID, o.Status, o.Items, o.Subtotal, o.Discount, o.Total, o.Currency, o.Coupon, o.ShippingAddress,
+			o.PaymentMethod, o.IdempotencyKey, o.CreatedAt)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "orders_idempotency" {
+			return errIdempotencyTaken
+		}
+		if err != nil {
+			return err
+		}
+		if err := insertHistory(ctx, tx, o.ID, 0, o.History); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, Schema, events...)
+	})
+	if err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	s.kick()
+	return nil
+}
+
+func insertHistory(ctx context.Context, tx pgx.Tx, id uuid.UUID, from int, entries []subjects.OrderStatus) error {
+	for i, h := range entries {
+		if _, err := tx.Exec(ctx, `insert into orders.history (order_id, seq, status, reason, at) values ($1, $2, $3, nullif($4, ''), $5)`,
+			id, from+i, h.Status, h.Reason, h.At); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns an order with its history.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Order, error) {
+	o, err := scanOrder(s.db.QueryRow(ctx, `select `+orderColumns+` from orders.orders where id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	o.History, err = history(ctx, s.db, id)
+	return o, err
+}
+
+// ByIdempotencyKey returns the user's order placed with key.
+func (s *Store) ByIdempotencyKey(ctx context.Context, user uuid.UUID, key string) (*Order, error) {
+	var id uuid.UUID
+	err := s.db.QueryRow(ctx, `select id from orders.orders where user_id = $1 and idempotency_key = $2`, user, key).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func history(ctx context.Context, q querier, id uuid.UUID) ([]subjects.OrderStatus, error) {
+	rows, err := q.Query(ctx, `select status, coalesce(reason, ''), at from orders.history where order_id = $1 order by seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (subjects.OrderStatus, error) {
+		var h subjects.OrderStatus
+		err := r.Scan(&h.Status, &h.Reason, &h.At)
+		h.At = h.At.UTC()
+		return h, err
+	})
+}
+
+// Change is what an update of an order decides: the events to publish with it. Returning
+// nil events and a nil error with no change made is fine: nothing is written.
+type Change func(o *Order) ([]outbox.Event, error)
+
+// Update applies fn to the order under its row lock, inside tx, and writes what changed: the
+// row, the new history entries, the events. ErrNotFound when there is no such order.
+func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) (*Order, error) {
+	o, err := scanOrder(tx.QueryRow(ctx, `select `+orderColumns+` from orders.orders where id = $1 for update`, id))
+	if err != nil {
+		return nil, err
+	}
+	if o.History, err = history(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	before, seen := *o, len(o.History)
+	events, err := fn(o)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.History) == seen && len(events) == 0 && same(&before, o) {
+		return o, nil
+	}
+	_, err = tx.Exec(ctx, `update orders.orders set status = $2, cancel_reason = nullif($3, ''), reserved_until = $4,
+		payment = $5, shipment = $6, updated_at = now() where id = $1`,
+		id, o.Status, o.CancelReason, o.ReservedUntil, o.Payment, o.Shipment)
+	if err != nil {
+		return nil, err
+	}
+	if err := insertHistory(ctx, tx, id, seen, o.History[seen:]); err != nil {
+		return nil, err
+	}
+	return o, outbox.Add(ctx, tx, Schema, events...)
+}
+
+func same(a, b *Order) bool {
+	pa, _ := json.Marshal(a.Payment)
+	pb, _ := json.Marshal(b.Payment)
+	return a.Status == b.Status && string(pa) == string(pb) && sameTime(a.ReservedUntil, b.ReservedUntil)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// UpdateNow is Update in a transaction of its own, waking the relay after the commit.
+func (s *Store) UpdateNow(ctx context.Context, id uuid.UUID, fn Change) (*Order, error) {
+	var o *Order
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var err error
+		o, err = s.Update(ctx, tx, id, fn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.kick()
+	return o, nil
+}
+
+// List returns a page of the user's orders, newest first, after cursor.
+func (s *Store) List(ctx context.Context, user uuid.UUID, limit int, cursor string) ([]*Order, string, error) {
+	after, id, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := s.db.Query(ctx, `select `+orderColumns+` from orders.orders where user_id = $1
+		and ($2::timestamptz is null or (created_at, id) < ($2, $3)) order by created_at desc, id desc limit $4`,
+		user, after, id, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Order, error) { return scanOrder(r) })
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(orders) > limit {
+		orders = orders[:limit]
+		last := orders[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	for _, o := range orders {
+		if o.History, err = history(ctx, s.db, o.ID); err != nil {
+			return nil, "", err
+		}
+	}
+	return orders, next, nil
+}
+
+func encodeCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id.String()))
+}
+
+// errBadCursor is a cursor this service did not make.
+var errBadCursor = subjects.BadRequest("cursor", "is not a cursor of this list")
+
+func decodeCursor(c string) (*time.Time, uuid.UUID, error) {
+	if c == "" {
+		return nil, uuid.Nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, uuid.Nil, errBadCursor
+	}
+	ts, idStr, ok := strings.Cut(string(raw), "|")
+	at, terr := time.Parse(time.RFC3339Nano, ts)
+	id, ierr := uuid.Parse(idStr)
+	if !ok || terr != nil || ierr != nil {
+		return nil, uuid.Nil, errBadCursor
+	}
+	return &at, id, nil
+}

@@ -1,0 +1,137 @@
+package promotion_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/services/promotion"
+	"github.com/souk/souk/subjects"
+)
+
+func TestOrderEventsMoveRedemptions(t *testing.T) {
+	e := newEnv(t)
+	e.start(promotion.Config{})
+	e.coupon(subjects.CouponCreateRequest{Code: "SOLO", Kind: subjects.CouponFixed, Value: 700, Currency: "EUR", MaxRedemptions: ptr(1)})
+	e.coupon(subjects.CouponCreateRequest{Code: "PAYDAY", Kind: subjects.CouponPercent, Value: 10})
+
+	t.Run("cancelled returns the slot", func(t *testing.T) {
+		order := newID()
+		e.mustHold(e.customer, "SOLO", order, eur(5000))
+		second := newID()
+		_, err := e.hold(e.customer, "SOLO", second, eur(5000))
+		expect.Error(t, err, 422, "coupon_exhausted", "code")
+
+		e.processed(e.orderEvent(subjects.EvtOrderPlaced, order, e.customerID, "SOLO"))
+		if s := e.status(order); s != promotion.StatusConfirmed {
+			t.Fatalf("after order.placed the redemption is %q, want confirmed", s)
+		}
+		e.processed(e.orderEvent(subjects.EvtOrderCancelled, order, e.customerID, "SOLO"))
+		ev := e.lastEvent(subjects.EvtCouponReturned + "." + order)
+		if ev.OrderID != order || ev.UserID != e.customerID || ev.Code != "SOLO" || ev.Discount != eur(700) || ev.EventID == "" {
+			t.Fatalf("promotion.returned: %+v", ev)
+		}
+		e.mustHold(e.customer, "SOLO", second, eur(5000)) // the slot is free again
+		_, err = e.hold(e.customer, "SOLO", order, eur(5000))
+		expect.Error(t, err, 409, "redemption_returned", "order_id")
+	})
+
+	t.Run("paid is redeemed once however often it arrives", func(t *testing.T) {
+		order := newID()
+		e.mustHold(e.customer, "PAYDAY", order, eur(2000))
+		e.processed(e.orderEvent(subjects.EvtOrderPlaced, order, e.customerID, "PAYDAY"))
+		paid := subjects.OrderPaid{EventID: newID(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: e.customerID,
+			Status: subjects.OrderStatusPaid, Total: eur(1800), Coupon: "PAYDAY"}
+		subject := subjects.OrderEventSubject(subjects.EvtOrderPaid, order)
+		e.publish(subject, paid.EventID, paid)
+		e.publish(subject, paid.EventID, paid) // a relay's resend: the duplicate window drops it
+		again := newID()
+		e.publish(subject, again, paid) // a resend past the window: the consumer sees it
+		e.processed(paid.EventID)
+		e.processed(again)
+		ev := e.lastEvent(subjects.EvtCouponRedeemed + "." + order)
+		if ev.OrderID != order || ev.Discount != eur(200) || ev.Code != "PAYDAY" {
+			t.Fatalf("promotion.redeemed: %+v", ev)
+		}
+		if n := e.promotionEvents(subjects.EvtCouponRedeemed + "." + order); n != 1 {
+			t.Fatalf("%d promotion.redeemed events, want 1", n)
+		}
+		if s := e.status(order); s != promotion.StatusRedeemed {
+			t.Fatalf("redemption is %q, want redeemed", s)
+		}
+		// A late order.placed does not move a redeemed redemption back.
+		e.processed(e.orderEvent(subjects.EvtOrderPlaced, order, e.customerID, "PAYDAY"))
+		if s := e.status(order); s != promotion.StatusRedeemed {
+			t.Fatalf("after a late order.placed the redemption is %q, want redeemed", s)
+		}
+	})
+
+	t.Run("a cancellation before the hold refuses the hold", func(t *testing.T) {
+		order := newID()
+		e.processed(e.orderEvent(subjects.EvtOrderCancelled, order, e.customerID, "PAYDAY"))
+		_, err := e.hold(e.customer, "PAYDAY", order, eur(2000))
+		expect.Error(t, err, 409, "redemption_returned", "order_id")
+		if n := e.promotionEvents(subjects.EvtCouponReturned + "." + order); n != 0 {
+			t.Fatalf("%d promotion.returned events for an order that held nothing", n)
+		}
+	})
+
+	t.Run("events of orders without a coupon change nothing", func(t *testing.T) {
+		order := newID()
+		for _, kind := range []string{subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled} {
+			e.processed(e.orderEvent(kind, order, e.customerID, ""))
+		}
+		if s := e.status(order); s != "" {
+			t.Fatalf("an order without a coupon has a redemption %q", s)
+		}
+	})
+}
+
+func TestSweeperReturnsUnconfirmedHolds(t *testing.T) {
+	e := newEnv(t)
+	const ttl = time.Second
+	e.start(promotion.Config{HoldTTL: ttl, SweepEvery: 50 * time.Millisecond})
+	e.coupon(subjects.CouponCreateRequest{Code: "PAIR", Kind: subjects.CouponPercent, Value: 10, MaxRedemptions: ptr(2)})
+
+	placed := newID()
+	e.mustHold(e.customer, "PAIR", placed, eur(1000))
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced, placed, e.customerID, "PAIR"))
+	lost := newID() // the order service died before storing this order
+	heldAt := time.Now()
+	e.mustHold(e.customer, "PAIR", lost, eur(1000))
+	_, err := e.hold(e.customer, "PAIR", newID(), eur(1000))
+	expect.Error(t, err, 422, "coupon_exhausted", "code")
+
+	ev := e.lastEvent(subjects.EvtCouponReturned + "." + lost)
+	if time.Since(heldAt) < ttl {
+		t.Fatalf("the hold was returned after %s, before its TTL of %s", time.Since(heldAt), ttl)
+	}
+	if ev.OrderID != lost || ev.Discount != eur(100) {
+		t.Fatalf("promotion.returned: %+v", ev)
+	}
+	if s := e.status(placed); s != promotion.StatusConfirmed {
+		t.Fatalf("the confirmed hold is %q, want confirmed", s)
+	}
+	e.mustHold(e.customer, "PAIR", newID(), eur(1000)) // the slot is free again
+	if n := e.promotionEvents(subjects.EvtCouponReturned + "." + lost); n != 1 {
+		t.Fatalf("%d promotion.returned events, want 1", n)
+	}
+
+	// Its order.placed arrives after all (it was only late): the order exists and was
+	// priced with the discount, so the redemption counts again.
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced, lost, e.customerID, "PAIR"))
+	if s := e.status(lost); s != promotion.StatusConfirmed {
+		t.Fatalf("a late order.placed left the swept hold %q, want confirmed", s)
+	}
+	expect.Within(t, 5*time.Second, func() error {
+		var held int
+		if err := e.db.QueryRow(e.ctx, `select count(*) from promo.redemptions where status = 'held'`).Scan(&held); err != nil {
+			return err
+		}
+		if held != 0 {
+			return fmt.Errorf("%d holds left unswept", held)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,178 @@
+package promotion
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/subjects"
+)
+
+// Page sizes of CouponList.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// handlers serves the endpoints. Each is safe to run twice: a create of a taken code is a
+// 409 that changes nothing, and a hold is keyed by its order.
+type handlers struct {
+	store *Store
+	holds *holder
+}
+
+func (h *handlers) couponCreate(ctx context.Context, req subjects.CouponCreateRequest) (subjects.Coupon, error) {
+	c, err := NewCoupon(req, time.Now())
+	if err != nil {
+		return subjects.Coupon{}, err
+	}
+	if err := h.store.CreateCoupon(ctx, &c); err != nil {
+		return subjects.Coupon{}, wireError(err)
+	}
+	return c.Wire(0), nil
+}
+
+func (h *handlers) couponList(ctx context.Context, req subjects.ListRequest) (subjects.CouponPage, error) {
+	limit := req.Limit
+	if limit == 0 {
+		limit = defaultLimit
+	}
+	if limit < 1 || limit > maxLimit {
+		return subjects.CouponPage{}, subjects.BadRequest("limit", "must be between 1 and "+strconv.Itoa(maxLimit))
+	}
+	before := uuid.Max
+	if req.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
+		if err == nil {
+			before, err = uuid.FromBytes(b)
+		}
+		if err != nil || before == uuid.Nil || before == uuid.Max {
+			return subjects.CouponPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
+		}
+	}
+	coupons, counts, err := h.store.CouponPage(ctx, before, limit+1)
+	if err != nil {
+		return subjects.CouponPage{}, err
+	}
+	page := subjects.CouponPage{Items: make([]subjects.Coupon, 0, min(len(coupons), limit))}
+	for i := range coupons {
+		if i == limit {
+			last := coupons[limit-1].ID
+			page.NextCursor = base64.RawURLEncoding.EncodeToString(last[:])
+			break
+		}
+		page.Items = append(page.Items, coupons[i].Wire(counts[i]))
+	}
+	return page, nil
+}
+
+func (h *handlers) couponQuote(ctx context.Context, req subjects.CouponQuoteRequest) (subjects.CouponDiscount, error) {
+	cl, err := readClaim(ctx, req.Code, req.Subtotal, nil)
+	if err != nil {
+		return subjects.CouponDiscount{}, err
+	}
+	c, discount, err := h.store.Quote(ctx, cl.user, cl.code, cl.subtotal, time.Now())
+	if err != nil {
+		return subjects.CouponDiscount{}, wireError(err)
+	}
+	return subjects.CouponDiscount{Code: c.Code, Kind: c.Kind, Value: c.Value,
+		Discount: subjects.Money{Amount: discount, Currency: cl.subtotal.Currency}}, nil
+}
+
+func (h *handlers) couponHold(ctx context.Context, req subjects.CouponHoldRequest) (subjects.CouponDiscount, error) {
+	var p []subjects.FieldError
+	order, err := uuid.Parse(req.OrderID)
+	if err != nil {
+		p = append(p, subjects.FieldError{Field: "order_id", Message: "must be a UUID"})
+	}
+	cl, err := readClaim(ctx, req.Code, req.Subtotal, p)
+	if err != nil {
+		return subjects.CouponDiscount{}, err
+	}
+	held, err := h.holds.Hold(ctx, HoldRequest{OrderID: order, UserID: cl.user, Code: cl.code, Subtotal: cl.subtotal})
+	if err != nil {
+		return subjects.CouponDiscount{}, wireError(err)
+	}
+	return subjects.CouponDiscount{Code: held.Coupon.Code, Kind: held.Coupon.Kind, Value: held.Coupon.Value,
+		Discount: held.Redemption.Discount}, nil
+}
+
+// claim is what a quote and a hold share, checked: the caller, the code in its stored form
+// and the subtotal with its currency in upper case.
+type claim struct {
+	user, code string
+	subtotal   subjects.Money
+}
+
+// readClaim checks a quote's or hold's caller (rpc has verified the token), code and
+// subtotal. Bad input is a 400 naming every bad field, those of p (the caller's own checks)
+// included; a string that cannot be a code is as unknown as a code no coupon has: 422.
+func readClaim(ctx context.Context, code string, subtotal subjects.Money, p []subjects.FieldError) (claim, error) {
+	claims, ok := authn.ClaimsFrom(ctx)
+	if !ok {
+		return claim{}, subjects.ErrUnauthorized
+	}
+	cl := claim{user: claims.Subject, subtotal: subtotal}
+	if code == "" {
+		p = append(p, subjects.FieldError{Field: "code", Message: "is required"})
+	}
+	if cl.subtotal.Currency, ok = CheckCurrency(subtotal.Currency); !ok {
+		p = append(p, subjects.FieldError{Field: "subtotal.currency", Message: "must be an ISO 4217 code"})
+	}
+	if subtotal.Amount < 0 {
+		p = append(p, subjects.FieldError{Field: "subtotal.amount", Message: "must not be negative"})
+	}
+	if err := subjects.Invalid(p); err != nil {
+		return claim{}, err
+	}
+	if cl.code, ok = NormalizeCode(code); !ok {
+		return claim{}, wireError(ErrUnknown)
+	}
+	return cl, nil
+}
+
+// wireError maps domain errors to the wire; anything else passes through (rpc masks it as
+// a 500 and logs it).
+func wireError(err error) error {
+	refuse := func(slug, field, msg string) error {
+		return &subjects.Error{Code: http.StatusUnprocessableEntity, Slug: slug, Message: field + ": " + msg,
+			Fields: []subjects.FieldError{{Field: field, Message: msg}}}
+	}
+	var cur CurrencyError
+	var low MinSubtotalError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnknown):
+		return refuse("coupon_invalid", "code", "no such coupon")
+	case errors.As(err, &cur):
+		return refuse("coupon_invalid", "code", "not valid for "+cur.Currency)
+	case errors.Is(err, ErrNotStarted):
+		return refuse("coupon_not_started", "code", "is not valid yet")
+	case errors.Is(err, ErrExpired):
+		return refuse("coupon_expired", "code", "has expired")
+	case errors.Is(err, ErrExhausted):
+		return refuse("coupon_exhausted", "code", "has been used up")
+	case errors.Is(err, ErrCustomerLimit):
+		return refuse("coupon_exhausted", "code", "you have used it as often as allowed")
+	case errors.As(err, &low):
+		return refuse("coupon_min_subtotal", "subtotal", "must be at least "+strconv.FormatInt(low.Min.Amount, 10)+" ("+low.Min.Currency+" minor units)")
+	case errors.Is(err, ErrCodeTaken):
+		return &subjects.Error{Code: http.StatusConflict, Slug: "code_taken", Message: "a coupon has this code",
+			Fields: []subjects.FieldError{{Field: "code", Message: "is taken"}}}
+	case errors.Is(err, ErrOrderConflict):
+		return &subjects.Error{Code: http.StatusConflict, Slug: "redemption_conflict", Message: "the order holds another coupon",
+			Fields: []subjects.FieldError{{Field: "order_id", Message: "holds another coupon"}}}
+	case errors.Is(err, ErrReturned):
+		return &subjects.Error{Code: http.StatusConflict, Slug: "redemption_returned",
+			Message: "the order's coupon was returned (the order was cancelled or expired); place a new order",
+			Fields:  []subjects.FieldError{{Field: "order_id", Message: "was cancelled or expired"}}}
+	}
+	return err
+}

@@ -1,0 +1,148 @@
+package promotion
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/subjects"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Schema is the PostgreSQL schema the promotion service owns.
+const Schema = "promo"
+
+// Defaults of Config.
+const (
+	DefaultHoldTTL    = 10 * time.Minute
+	DefaultSweepEvery = 30 * time.Second
+)
+
+// Config configures the promotion service.
+type Config struct {
+	// HoldTTL is how long a hold may wait for its order.placed before the sweeper returns it
+	// (the order service died between the hold and storing the order); 10 min when zero. It
+	// must exceed the order service's placement time plus the ORDERS consumer's usual lag: a
+	// placed event later than that brings the hold back, but its slot may have been given
+	// away meanwhile.
+	HoldTTL time.Duration
+	// SweepEvery is the pause between sweeps for expired holds; 30 s when zero.
+	SweepEvery time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.HoldTTL < 0 || c.SweepEvery < 0 {
+		return errors.New("promotion: HoldTTL and SweepEvery must not be negative")
+	}
+	if c.HoldTTL == 0 {
+		c.HoldTTL = DefaultHoldTTL
+	}
+	if c.SweepEvery == 0 {
+		c.SweepEvery = DefaultSweepEvery
+	}
+	return nil
+}
+
+// Deps are what the promotion service needs from its process.
+type Deps struct {
+	Log      zerolog.Logger
+	DB       *pgxpool.Pool
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Registry prometheus.Registerer
+	// Keys is where callers' token keys come from: the auth service's JWKS over NATS when nil.
+	Keys authn.KeySource
+}
+
+// Migrate applies the promotion service's migrations, its outbox's and its consumer's
+// processed table.
+func Migrate(ctx context.Context, db *pgxpool.Pool) error {
+	return errors.Join(pg.Migrate(ctx, db, Schema, migrationsFS), outbox.Migrate(ctx, db, Schema), consumer.Migrate(ctx, db, Schema))
+}
+
+// Run migrates the schema and serves the promotion service until ctx ends: the endpoints,
+// the outbox relay, the consumer of order events and the sweeper of expired holds. Then it
+// stops them all gracefully.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	if err := Migrate(ctx, deps.DB); err != nil {
+		return err
+	}
+	if err := bus.EnsureStreams(ctx, deps.JS); err != nil {
+		return fmt.Errorf("promotion: %w", err)
+	}
+	log := deps.Log.With().Str("service", "promotion").Logger()
+	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	store := NewStore(deps.DB, relay.Kick)
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Go(func() {
+		if err := relay.Run(bg); err != nil {
+			log.Error().Err(err).Msg("promotion: outbox relay stopped")
+		}
+	})
+	orders := &consumer.Consumer{Name: "promotion-orders", Stream: "ORDERS", Subjects: orderSubjects,
+		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: applyOrderEvent,
+		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
+	wg.Go(func() {
+		if err := orders.Run(bg); err != nil {
+			log.Error().Err(err).Str("consumer", orders.Name).Msg("promotion: consumer stopped")
+		}
+	})
+	sw := &sweeper{store: store, ttl: cfg.HoldTTL, every: cfg.SweepEvery, log: log,
+		expired: metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "souk_promotion_holds_expired_total",
+			Help: "Coupon holds returned because no order.placed confirmed them within the hold TTL.",
+		}))}
+	wg.Go(func() { sw.run(bg) })
+	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps, log)
+}
+
+// serve registers the endpoints and serves until ctx ends.
+func serve(ctx context.Context, h *handlers, deps Deps, log zerolog.Logger) error {
+	keys := deps.Keys
+	if keys == nil {
+		keys = authn.NATSKeySource(deps.NC)
+	}
+	svc, err := rpc.New(rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
+	if err != nil {
+		return err
+	}
+	admin := authn.Require(authn.PermCouponsAdmin)
+	customer := authn.Require(authn.PermProfile)
+	err = errors.Join(
+		svc.Handle(subjects.CouponCreate.Subject, admin, subjects.CouponCreate.Serve(h.couponCreate)),
+		svc.Handle(subjects.CouponList.Subject, admin, subjects.CouponList.Serve(h.couponList)),
+		svc.Handle(subjects.CouponQuote.Subject, customer, subjects.CouponQuote.Serve(h.couponQuote)),
+		svc.Handle(subjects.CouponHold.Subject, customer, subjects.CouponHold.Serve(h.couponHold)),
+	)
+	if err != nil {
+		_ = svc.Stop(context.Background())
+		return err
+	}
+	log.Info().Msg("serving")
+	return svc.Wait(ctx, 10*time.Second)
+}

@@ -1,0 +1,368 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
+)
+
+// Store is the inventory schema. Every change others must learn of adds its events to the
+// outbox in its own transaction; kick wakes the relay after the commit.
+//
+// Locks are taken in one order everywhere: reservation rows first (the saga and the
+// sweeper), then stock rows in SKU order (SELECT … ORDER BY sku FOR UPDATE). The Reserver
+// locks stock rows only and inserts reservation rows that did not exist.
+type Store struct {
+	db *pgxpool.Pool
+	// ttl is how long a hold waits for its payment.
+	ttl  time.Duration
+	kick func()
+}
+
+// NewStore returns a Store over db whose holds last ttl; kick (may be nil) wakes the outbox
+// relay after a commit with events.
+func NewStore(db *pgxpool.Pool, ttl time.Duration, kick func()) *Store {
+	if kick == nil {
+		kick = func() {}
+	}
+	return &Store{db: db, ttl: ttl, kick: kick}
+}
+
+// expiresAt is the deadline of a hold made now, at PostgreSQL's precision, so that a reply
+// and a later read of the same reservation agree to the microsecond.
+func (s *Store) expiresAt() time.Time {
+	return time.Now().Add(s.ttl).UTC().Truncate(time.Microsecond)
+}
+
+// inTx runs fn in a transaction and wakes the relay after the commit.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if err := pgx.BeginFunc(ctx, s.db, fn); err != nil {
+		return err
+	}
+	s.kick()
+	return nil
+}
+
+// pgCode returns the SQLSTATE of err, or "".
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+const levelColumns = `sku, on_hand, reserved, version, updated_at`
+
+func scanLevel(row pgx.CollectableRow) (*Level, error) {
+	var l Level
+	err := row.Scan(&l.SKU, &l.OnHand, &l.Reserved, &l.Version, &l.UpdatedAt)
+	return &l, err
+}
+
+// Get returns a SKU's counts; ErrNotFound when it has never had any.
+func (s *Store) Get(ctx context.Context, sku string) (*Level, error) {
+	rows, err := s.db.Query(ctx, `select `+levelColumns+` from inventory.stock where sku = $1`, sku)
+	if err != nil {
+		return nil, err
+	}
+	l, err := pgx.CollectExactlyOneRow(rows, scanLevel)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return l, err
+}
+
+// Set sets a SKU's physical count, creating its row when it has none. A count below what is
+// reserved is a *BelowReservedError and changes nothing; the same count again changes nothing
+// and publishes nothing.
+func (s *Store) Set(ctx context.Context, sku string, onHand int64) (*Level, error) {
+	var out *Level
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `insert into inventory.stock (sku) values ($1) on conflict do nothing`, sku); err != nil {
+			return err
+		}
+		ls, err := lockLevels(ctx, tx, []string{sku})
+		if err != nil {
+			return err
+		}
+		out = ls[sku]
+		if onHand < out.Reserved {
+			return &BelowReservedError{SKU: sku, OnHand: onHand, Reserved: out.Reserved}
+		}
+		out.add(onHand-out.OnHand, 0)
+		return record(ctx, tx, ls, nil, nil)
+	})
+	return out, err
+}
+
+// lockLevels locks the stock rows of skus and returns them; a SKU without a row is absent.
+func lockLevels(ctx context.Context, tx pgx.Tx, skus []string) (Levels, error) {
+	var ls Levels
+	b := &pgx.Batch{}
+	queueLockLevels(b, skus, &ls)
+	return ls, tx.SendBatch(ctx, b).Close()
+}
+
+// queueLockLevels queues the locking of the stock rows of skus, in SKU order, into b; into
+// receives them once the batch has run.
+func queueLockLevels(b *pgx.Batch, skus []string, into *Levels) {
+	b.Queue(`select `+levelColumns+` from inventory.stock where sku = any($1) order by sku for update`, skus).
+		Query(func(rows pgx.Rows) error {
+			list, err := pgx.CollectRows(rows, scanLevel)
+			if err != nil {
+				return fmt.Errorf("lock stock: %w", err)
+			}
+			ls := make(Levels, len(list))
+			for _, l := range list {
+				ls[l.SKU] = l
+			}
+			*into = ls
+			return nil
+		})
+}
+
+// queueWriteLevels queues the changes of levels as one statement into b: as deltas, so that a
+// lost update is impossible even if a caller forgot a lock, with each version bumped. The
+// caller holds the rows' locks, so each new version is the one read plus one, which the
+// events carry before the rows are written; the callback checks that and takes the new
+// updated_at.
+func queueWriteLevels(b *pgx.Batch, levels []*Level) {
+	skus := make([]string, len(levels))
+	dOnHand := make([]int64, len(levels))
+	dReserved := make([]int64, len(levels))
+	bySKU := make(map[string]*Level, len(levels))
+	for i, l := range levels {
+		skus[i], dOnHand[i], dReserved[i] = l.SKU, l.dOnHand, l.dReserved
+		bySKU[l.SKU] = l
+	}
+	b.Queue(`update inventory.stock s set on_hand = s.on_hand + d.on_hand,
+			reserved = s.reserved + d.reserved, version = s.version + 1, updated_at = now()
+		from unnest($1::text[], $2::bigint[], $3::bigint[]) as d(sku, on_hand, reserved)
+		where s.sku = d.sku returning s.sku, s.on_hand, s.reserved, s.version, s.updated_at`, skus, dOnHand, dReserved).
+		Query(func(rows pgx.Rows) error {
+			written, err := pgx.CollectRows(rows, scanLevel)
+			if err != nil {
+				return fmt.Errorf("write stock: %w", err)
+			}
+			for _, w := range written {
+				l := bySKU[w.SKU]
+				if l == nil || w.OnHand != l.OnHand || w.Reserved != l.Reserved || w.Version != l.Version+1 {
+					return fmt.Errorf("write stock: %s is %+v, not the locked %+v moved", w.SKU, w, l)
+				}
+				l.Version, l.UpdatedAt = w.Version, w.UpdatedAt
+			}
+			if len(written) != len(levels) {
+				return fmt.Errorf("write stock: %d of %d rows", len(written), len(levels))
+			}
+			return nil
+		})
+}
+
+// levelEvent is the stock_changed event of a changed level, before it is written: its
+// version is the one locked plus one.
+func levelEvent(l *Level) outbox.Event {
+	id := outbox.NewID()
+	return outbox.Event{ID: id, Subject: subjects.EvtStockLevel + "." + l.SKU, Payload: subjects.StockLevel{
+		EventID: id.String(), OccurredAt: time.Now().UTC(), SKU: l.SKU,
+		OnHand: l.OnHand, Reserved: l.Reserved, Available: l.Available(), Version: l.Version + 1,
+	}}
+}
+
+// eventSubjects are where each reservation status is announced.
+var eventSubjects = map[string]string{
+	subjects.ReservationHeld:      subjects.EvtInventoryReserved,
+	subjects.ReservationRejected:  subjects.EvtInventoryRejected,
+	subjects.ReservationCommitted: subjects.EvtInventoryCommitted,
+	subjects.ReservationReleased:  subjects.EvtInventoryReleased,
+	subjects.ReservationExpired:   subjects.EvtInventoryExpired,
+}
+
+// reservationEvent announces r's status.
+func reservationEvent(r *Reservation) outbox.Event {
+	id := outbox.NewID()
+	return outbox.Event{ID: id, Subject: eventSubjects[r.Status] + "." + r.OrderID.String(), Payload: subjects.ReservationEvent{
+		EventID: id.String(), OccurredAt: time.Now().UTC(), OrderID: r.OrderID.String(), Status: r.Status,
+		Lines: wireLines(r.Lines), ExpiresAt: r.ExpiresAt, Reason: r.Reason, Short: r.Short,
+	}}
+}
+
+// record ends every transaction that moves stock or changes reservations, in one round
+// trip: it saves the new status of each reservation of updated and the changed levels (whose
+// Version and UpdatedAt it then brings up to date), and adds one stock_changed per changed
+// SKU and one event per reservation of announced to the outbox.
+func record(ctx context.Context, tx pgx.Tx, ls Levels, updated, announced []*Reservation) error {
+	b := &pgx.Batch{}
+	if len(updated) > 0 {
+		queueSaveStatuses(b, updated)
+	}
+	changed := ls.Changed()
+	if len(changed) > 0 {
+		queueWriteLevels(b, changed)
+	}
+	events := make([]outbox.Event, 0, len(changed)+len(announced))
+	for _, l := range changed {
+		events = append(events, levelEvent(l))
+	}
+	for _, r := range announced {
+		events = append(events, reservationEvent(r))
+	}
+	withWrites := &ahead{Tx: tx, pre: b}
+	if err := outbox.Add(ctx, withWrites, Schema, events...); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	if err := withWrites.flush(ctx); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
+}
+
+// ahead is a transaction whose next SendBatch sends pre's statements first, in the same round
+// trip. record hands it to outbox.Add, so that the writes and their events travel together:
+// on a hot SKU every round trip under the row lock costs throughput. flush sends pre alone
+// when nothing was sent through ahead (no events), so the writes never depend on how the
+// outbox kit talks to the database.
+type ahead struct {
+	pgx.Tx
+	pre  *pgx.Batch
+	sent bool
+}
+
+// SendBatch sends pre's statements and then b's, the first time; b alone after that.
+func (a *ahead) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if !a.sent {
+		a.sent = true
+		b = &pgx.Batch{QueuedQueries: append(slices.Clip(a.pre.QueuedQueries), b.QueuedQueries...)}
+	}
+	return a.Tx.SendBatch(ctx, b)
+}
+
+// flush sends pre when SendBatch has not.
+func (a *ahead) flush(ctx context.Context) error {
+	if a.sent || a.pre.Len() == 0 {
+		return nil
+	}
+	a.sent = true
+	return a.Tx.SendBatch(ctx, a.pre).Close()
+}
+
+// queueLoadReservations queues the reads of the reservations of ids (locked when lock) and
+// of their lines into b; into receives them once the batch has run.
+func queueLoadReservations(b *pgx.Batch, ids []uuid.UUID, lock bool, into map[uuid.UUID]*Reservation) {
+	q := `select order_id, status, expires_at, reason, short from inventory.reservations where order_id = any($1)`
+	if lock {
+		q += ` order by order_id for update`
+	}
+	b.Queue(q, ids).Query(func(rows pgx.Rows) error {
+		var r Reservation
+		var expires *time.Time
+		_, err := pgx.ForEachRow(rows, []any{&r.OrderID, &r.Status, &expires, &r.Reason, &r.Short}, func() error {
+			c := r
+			r = Reservation{} // the next row scans into fresh slices
+			if expires != nil {
+				c.ExpiresAt = expires.UTC()
+			}
+			if len(c.Short) == 0 {
+				c.Short = nil
+			}
+			into[c.OrderID] = &c
+			return nil
+		})
+		return err
+	})
+	b.Queue(`select order_id, sku, quantity from inventory.reservation_lines where order_id = any($1) order by order_id, sku`, ids).
+		Query(func(rows pgx.Rows) error {
+			var id uuid.UUID
+			var l Line
+			_, err := pgx.ForEachRow(rows, []any{&id, &l.SKU, &l.Quantity}, func() error {
+				if r := into[id]; r != nil {
+					r.Lines = append(r.Lines, l)
+				}
+				return nil
+			})
+			return err
+		})
+}
+
+// lockReservation locks one order's reservation and returns it, or nil when there is none.
+func lockReservation(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Reservation, error) {
+	found := map[uuid.UUID]*Reservation{}
+	b := &pgx.Batch{}
+	queueLoadReservations(b, []uuid.UUID{id}, true, found)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("lock reservation %s: %w", id, err)
+	}
+	return found[id], nil
+}
+
+// reservationColumns are rs as the columns of the reservations table, for unnest. SKUs hold
+// no space, so one string per row carries the short list.
+func reservationColumns(rs []*Reservation) (ids []uuid.UUID, statuses []string, expires []*time.Time, reasons, shorts []string) {
+	ids, statuses, reasons, shorts = make([]uuid.UUID, len(rs)), make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+	expires = make([]*time.Time, len(rs))
+	for i, r := range rs {
+		ids[i], statuses[i], reasons[i], shorts[i] = r.OrderID, r.Status, r.Reason, strings.Join(r.Short, " ")
+		if !r.ExpiresAt.IsZero() {
+			expires[i] = &r.ExpiresAt
+		}
+	}
+	return ids, statuses, expires, reasons, shorts
+}
+
+// queueInsertReservations queues into b the insertion of the reservations of rs that do not
+// exist yet, with their lines, in one statement; inserted receives the order ids that were
+// new. An order that a concurrent transaction is recording waits for its outcome. Rows go
+// in order id order, so two transactions recording overlapping orders cannot deadlock.
+func queueInsertReservations(b *pgx.Batch, rs []*Reservation, inserted *[]uuid.UUID) {
+	rs = slices.SortedFunc(slices.Values(rs), func(a, b *Reservation) int { return bytes.Compare(a.OrderID[:], b.OrderID[:]) })
+	ids, statuses, expires, reasons, shorts := reservationColumns(rs)
+	var lineIDs []uuid.UUID
+	var lineSKUs []string
+	var lineQty []int64
+	for _, r := range rs {
+		for _, l := range r.Lines {
+			lineIDs, lineSKUs, lineQty = append(lineIDs, r.OrderID), append(lineSKUs, l.SKU), append(lineQty, l.Quantity)
+		}
+	}
+	b.Queue(`with ins as (
+			insert into inventory.reservations (order_id, status, expires_at, reason, short)
+			select o, st, e, r, string_to_array(sh, ' ')
+			from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) with ordinality as u(o, st, e, r, sh, n)
+			order by n
+			on conflict do nothing returning order_id
+		), lines as (
+			insert into inventory.reservation_lines (order_id, sku, quantity)
+			select l.o, l.s, l.q from unnest($6::uuid[], $7::text[], $8::bigint[]) as l(o, s, q) join ins on ins.order_id = l.o
+		)
+		select order_id from ins`, ids, statuses, expires, reasons, shorts, lineIDs, lineSKUs, lineQty).
+		Query(func(rows pgx.Rows) (err error) {
+			*inserted, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			return err
+		})
+}
+
+// queueSaveStatuses queues the update of rs's status, deadline, reason and shortage into b.
+func queueSaveStatuses(b *pgx.Batch, rs []*Reservation) {
+	ids, statuses, expires, reasons, shorts := reservationColumns(rs)
+	b.Queue(`update inventory.reservations r set status = u.st, expires_at = u.e, reason = u.re,
+			short = string_to_array(u.sh, ' '), updated_at = now()
+		from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) as u(id, st, e, re, sh)
+		where r.order_id = u.id`, ids, statuses, expires, reasons, shorts).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(len(rs)) {
+			return fmt.Errorf("saved %d of %d reservations", tag.RowsAffected(), len(rs))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,175 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/subjects"
+)
+
+// Provider is a payment network: the sandbox or Stripe. Create and Refund take an
+// idempotency key (the row id), so calling again after a crash or a timeout never charges
+// or refunds twice. Implementations return errUnknownMethod, a *rejectedError for a request
+// the provider refuses for good, and any other error for what may pass (the network, the
+// provider down).
+type Provider interface {
+	// Name is the provider's name as payments record it ("sandbox", "stripe").
+	Name() string
+	// CheckMethod refuses a payment method the provider cannot charge with errUnknownMethod,
+	// before anything is written.
+	CheckMethod(method string) error
+	// Create starts collecting req.Amount with req.Method; req.PaymentID is the idempotency
+	// key.
+	Create(ctx context.Context, req IntentRequest) (Intent, error)
+	// Retrieve returns the intent ref as the provider knows it now.
+	Retrieve(ctx context.Context, ref string) (Intent, error)
+	// Refund returns req.Amount of the intent req.PaymentRef; req.RefundID is the
+	// idempotency key.
+	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
+}
+
+// IntentRequest asks a provider to collect a payment.
+type IntentRequest struct {
+	PaymentID uuid.UUID
+	OrderID   uuid.UUID
+	Amount    subjects.Money
+	Method    string
+}
+
+// Intent is a payment as its provider reports it.
+type Intent struct {
+	// Ref is the provider's id of the intent.
+	Ref string
+	// Status is processing, requires_action, succeeded, failed or canceled.
+	Status string
+	// DeclineCode says why a failed intent failed.
+	DeclineCode string
+	// ClientSecret lets the payer finish an intent that requires action. Never stored.
+	ClientSecret string
+}
+
+// RefundRequest asks a provider to refund part of a captured payment.
+type RefundRequest struct {
+	RefundID   uuid.UUID
+	PaymentID  uuid.UUID
+	PaymentRef string
+	Amount     subjects.Money
+}
+
+// RefundResult is a refund as its provider reports it.
+type RefundResult struct {
+	Ref string
+	// Status is pending, succeeded or failed.
+	Status        string
+	FailureReason string
+}
+
+// Provider errors.
+var (
+	// errUnknownMethod: the provider cannot charge this payment method (a 400 on the field).
+	errUnknownMethod = errors.New("unknown payment method")
+	// errUnavailable: the breaker is open; calls wait until it lets one through.
+	errUnavailable = errors.New("payment provider unavailable")
+)
+
+// rejectedError is a request the provider refused for good: calling again with the same key
+// gets the same answer.
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return "provider rejected the request: " + e.msg }
+
+// answered reports whether err is the provider's considered answer rather than a failure to
+// reach it: the breaker counts it as a success.
+func answered(err error) bool {
+	var rej *rejectedError
+	return err == nil || errors.Is(err, errUnknownMethod) || errors.As(err, &rej)
+}
+
+// guarded wraps a Provider with a timeout per call and a circuit breaker: after
+// consecutive failures it stops calling for a while (openFor), PaymentCreate answers 503
+// with Retry-After and the worker waits, instead of every request waiting out a timeout.
+type guarded struct {
+	Provider
+	timeout time.Duration
+	openFor time.Duration
+	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+func newGuarded(p Provider, cfg Config, reg prometheus.Registerer, log zerolog.Logger) *guarded {
+	state := metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "souk_payment_breaker_open", Help: "1 while the payment provider's circuit breaker is open (or half-open), else 0.",
+	}))
+	failures := uint32(cfg.BreakerFailures)
+	return &guarded{Provider: p, timeout: cfg.ProviderTimeout, openFor: cfg.BreakerOpenFor,
+		cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name:        p.Name(),
+			MaxRequests: 1,
+			Timeout:     cfg.BreakerOpenFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+			// A caller that gave up says nothing about the provider.
+			IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
+			IsSuccessful: answered,
+			OnStateChange: func(name string, from, to gobreaker.State) {
+				open := 0.0
+				if to != gobreaker.StateClosed {
+					open = 1
+				}
+				state.Set(open)
+				log.Warn().Str("provider", name).Str("from", from.String()).Str("to", to.String()).Msg("payment: provider circuit breaker")
+			},
+		})}
+}
+
+// open reports whether calls are refused now, so background work waits instead of trying.
+func (g *guarded) open() bool { return g.cb.State() == gobreaker.StateOpen }
+
+// closed is errUnavailable while the breaker is open, else nil: the gate before a new
+// payment or refund is written, so that none is written that cannot be sent.
+func (g *guarded) closed() error {
+	if g.open() {
+		return errUnavailable
+	}
+	return nil
+}
+
+// retryAfter is the Retry-After, in seconds, of a 503 while the breaker is open.
+func (g *guarded) retryAfter() int { return int(math.Ceil(g.openFor.Seconds())) }
+
+// guard runs one provider call through g's breaker with g's timeout. The call is detached
+// from ctx's cancellation: a payer who hangs up must not cut a charge off halfway (the
+// idempotency key would make it safe, but the answer would be lost until reconciliation).
+func guard[T any](ctx context.Context, g *guarded, call func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	done, err := g.cb.Allow()
+	if err != nil {
+		return zero, errUnavailable
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+	defer cancel()
+	v, err := call(ctx)
+	done(err)
+	return v, err
+}
+
+// Create calls the provider's Create through the breaker.
+func (g *guarded) Create(ctx context.Context, req IntentRequest) (Intent, error) {
+	return guard(ctx, g, func(ctx context.Context) (Intent, error) { return g.Provider.Create(ctx, req) })
+}
+
+// Retrieve calls the provider's Retrieve through the breaker.
+func (g *guarded) Retrieve(ctx context.Context, ref string) (Intent, error) {
+	return guard(ctx, g, func(ctx context.Context) (Intent, error) { return g.Provider.Retrieve(ctx, ref) })
+}
+
+// Refund calls the provider's Refund through the breaker.
+func (g *guarded) Refund(ctx context.Context, req RefundRequest) (RefundResult, error) {
+	return guard(ctx, g, func(ctx context.Context) (RefundResult, error) { return g.Provider.Refund(ctx, req) })
+}

@@ -1,0 +1,178 @@
+package payment
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/souk/souk/subjects"
+)
+
+// sandboxMethods are Stripe's test payment methods and how Stripe decides them: "" succeeds,
+// anything else is the decline code.
+var sandboxMethods = map[string]string{
+	"pm_card_visa":                            "",
+	"pm_card_mastercard":                      "",
+	"pm_card_amex":                            "",
+	"pm_card_visa_debit":                      "",
+	"pm_card_chargeDeclined":                  "card_declined",
+	"pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+	"pm_card_chargeDeclinedExpiredCard":       "expired_card",
+	"pm_card_chargeDeclinedIncorrectCvc":      "incorrect_cvc",
+	"pm_card_chargeDeclinedProcessingError":   "processing_error",
+}
+
+// sandboxPrefix starts the ref of a sandbox intent: pi_sbx_<payment id>_<method>.
+const sandboxPrefix = "pi_sbx_"
+
+// sandbox is the default provider: it decides as Stripe decides its test payment methods,
+// and as Stripe does, asynchronously. Create answers processing; after delay the outcome
+// reaches the service as a notice through the path a Stripe webhook takes (deliver, which
+// is the service's applyNotices). Notices that fall due together are delivered together,
+// in one transaction, as a busy webhook endpoint would want to.
+//
+// It keeps no state but the notices not yet delivered: an intent's ref names its payment
+// and method, so Retrieve decides from the ref alone, on any instance and after any
+// restart. Notices lost with a stopped process are recovered by reconciliation, as with
+// Stripe.
+type sandbox struct {
+	delay time.Duration
+
+	mu      sync.Mutex
+	pending []dueNotice // in the order they fall due: the delay is the same for all
+	wake    chan struct{}
+}
+
+// dueNotice is a notice and when it is to be delivered.
+type dueNotice struct {
+	at time.Time
+	n  notice
+}
+
+// sandboxBatch bounds the notices delivered in one transaction.
+const sandboxBatch = 256
+
+func newSandbox(delay time.Duration) *sandbox {
+	return &sandbox{delay: delay, wake: make(chan struct{}, 1)}
+}
+
+// Name implements Provider.
+func (s *sandbox) Name() string { return "sandbox" }
+
+// CheckMethod implements Provider: only Stripe's test methods exist here.
+func (s *sandbox) CheckMethod(method string) error {
+	if _, ok := sandboxMethods[method]; !ok {
+		return errUnknownMethod
+	}
+	return nil
+}
+
+// Create implements Provider. The same payment id makes the same intent (the idempotency of
+// Stripe's keys); its notice is sent again, and the event id makes the copy a no-op.
+func (s *sandbox) Create(_ context.Context, req IntentRequest) (Intent, error) {
+	if err := s.CheckMethod(req.Method); err != nil {
+		return Intent{}, err
+	}
+	in := Intent{Ref: sandboxPrefix + req.PaymentID.String() + "_" + req.Method, Status: subjects.PaymentStatusProcessing}
+	decidedIn, _ := sandboxDecide(in.Ref)
+	s.later(notice{EventID: "evt_sbx_" + req.PaymentID.String(), Type: "payment_intent.decided",
+		PaymentID: req.PaymentID, OrderID: req.OrderID, Intent: &decidedIn})
+	return in, nil
+}
+
+// Retrieve implements Provider: the decided outcome.
+func (s *sandbox) Retrieve(_ context.Context, ref string) (Intent, error) {
+	return sandboxDecide(ref)
+}
+
+// Refund implements Provider: a sandbox refund succeeds at once.
+func (s *sandbox) Refund(_ context.Context, req RefundRequest) (RefundResult, error) {
+	if !strings.HasPrefix(req.PaymentRef, sandboxPrefix) {
+		return RefundResult{}, &rejectedError{msg: "no such sandbox payment"}
+	}
+	return RefundResult{Ref: "re_sbx_" + req.RefundID.String(), Status: refundSucceeded}, nil
+}
+
+// sandboxDecide is the outcome of the intent ref.
+func sandboxDecide(ref string) (Intent, error) {
+	rest, ok := strings.CutPrefix(ref, sandboxPrefix)
+	if !ok || len(rest) < 38 || rest[36] != '_' {
+		return Intent{}, &rejectedError{msg: "no such sandbox payment"}
+	}
+	if _, err := uuid.Parse(rest[:36]); err != nil {
+		return Intent{}, &rejectedError{msg: "no such sandbox payment"}
+	}
+	decline, ok := sandboxMethods[rest[37:]]
+	if !ok {
+		return Intent{}, fmt.Errorf("sandbox payment %s: %w", ref, errUnknownMethod)
+	}
+	if decline == "" {
+		return Intent{Ref: ref, Status: subjects.PaymentStatusSucceeded}, nil
+	}
+	return Intent{Ref: ref, Status: subjects.PaymentStatusFailed, DeclineCode: decline}, nil
+}
+
+// later schedules n for delivery after the delay.
+func (s *sandbox) later(n notice) {
+	s.mu.Lock()
+	s.pending = append(s.pending, dueNotice{at: time.Now().Add(s.delay), n: n})
+	first := len(s.pending) == 1
+	s.mu.Unlock()
+	if first {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run delivers notices as they fall due, until ctx ends; those not yet due then are
+// dropped (reconciliation decides their payments). A batch that fails to apply is reported
+// to failed and dropped likewise.
+func (s *sandbox) run(ctx context.Context, deliver func(context.Context, []notice) error, failed func([]notice, error)) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		due, next := s.take(time.Now())
+		if len(due) > 0 {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if err := deliver(actx, due); err != nil {
+				failed(due, err)
+			}
+			cancel()
+			continue
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = time.Until(next)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// take removes and returns up to sandboxBatch notices due at now, and when the next one
+// falls due (zero when none is pending).
+func (s *sandbox) take(now time.Time) ([]notice, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []notice
+	for len(s.pending) > 0 && len(due) < sandboxBatch && !s.pending[0].at.After(now) {
+		due = append(due, s.pending[0].n)
+		s.pending[0] = dueNotice{}
+		s.pending = s.pending[1:]
+	}
+	if len(s.pending) == 0 {
+		s.pending = nil // let the backing array go
+		return due, time.Time{}
+	}
+	return due, s.pending[0].at
+}

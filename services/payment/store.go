@@ -1,0 +1,341 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
+)
+
+// store is the payment service's PostgreSQL store. Locks are always taken in one order —
+// the order row, then the payment row, then refund rows — so that the paths that meet on
+// one order (an outcome, a cancellation, a refund) serialise on it and never deadlock.
+type store struct {
+	db       *pgxpool.Pool
+	provider string
+	// reconcileAfter is how long a payment (or refund) the provider has not decided waits
+	// before the worker asks the provider about it.
+	reconcileAfter time.Duration
+}
+
+// effect is what a committed transaction leaves to do: wake the outbox relay, wake the
+// worker for a refund it has to send.
+type effect struct {
+	published bool
+	refundDue bool
+	// alarms are what an operator must act on (logged as errors).
+	alarms []string
+}
+
+func (e *effect) add(o effect) {
+	e.published = e.published || o.published
+	e.refundDue = e.refundDue || o.refundDue
+	e.alarms = append(e.alarms, o.alarms...)
+}
+
+// orderRank orders the copy's statuses: a status only moves up (cancelled ends it).
+const orderRank = `case %s when 'placed' then 1 when 'reserved' then 2 when 'paid' then 3 else 4 end`
+
+// liveStatuses are the statuses of a live payment: under way or captured. At most one
+// payment of an order is live (the payments_one_live index).
+const liveStatuses = `('created', 'processing', 'requires_action', 'succeeded')`
+
+// upsertOrderSQL merges what an event (or the order service) says of an order ($1 id, $2
+// user, $3 total, $4 currency, $5 status, $6 payment method; see orderArgs) into the copy,
+// never moving its status back, and returns the copy, locked until the transaction ends.
+var upsertOrderSQL = `insert into payments.orders as o (id, user_id, total_amount, currency, status, payment_method)
+	values ($1, $2, $3, $4, $5, $6)
+	on conflict (id) do update set
+		user_id = case when o.user_id = '' then excluded.user_id else o.user_id end,
+		total_amount = coalesce(o.total_amount, excluded.total_amount),
+		currency = coalesce(o.currency, excluded.currency),
+		status = case when ` + fmt.Sprintf(orderRank, "excluded.status") + ` > ` + fmt.Sprintf(orderRank, "o.status") + `
+			then excluded.status else o.status end,
+		payment_method = case when excluded.payment_method <> '' then excluded.payment_method else o.payment_method end,
+		updated_at = now()
+	returning ` + orderCols
+
+func orderArgs(o Order) []any {
+	var total *int64
+	var currency *string
+	if o.Total.Currency != "" { // an unknown total stays unknown
+		total, currency = &o.Total.Amount, &o.Total.Currency
+	}
+	return []any{o.ID, o.UserID, total, currency, o.Status, o.PaymentMethod}
+}
+
+// upsertOrder merges o into the copy (see upsertOrderSQL) and returns the copy.
+func (s *store) upsertOrder(ctx context.Context, tx pgx.Tx, o Order) (Order, error) {
+	return scanOrder(tx.QueryRow(ctx, upsertOrderSQL, orderArgs(o)...))
+}
+
+// reserveOrder merges the reserved order o into the copy and starts its payment p in the
+// same statement, unless the order is not payable or has a live payment already: payable's
+// checks, in SQL. It is the checkout's hot path, so it costs one round trip per event.
+// written reports whether p was stored, as it is returned.
+func (s *store) reserveOrder(ctx context.Context, tx pgx.Tx, o Order, p Payment) (rec Payment, written bool, err error) {
+	q := `with o as (` + upsertOrderSQL + `)
+		insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, decline_code)
+		select $7, o.id, o.user_id, o.total_amount, o.currency, $8, $9, $10, $11 from o
+		where o.status in ('placed', 'reserved') and o.total_amount > 0 and o.currency <> ''
+			and not exists (select 1 from payments.payments x where x.order_id = o.id and x.status in ` + liveStatuses + `)
+		on conflict (order_id) where status in ` + liveStatuses + ` do nothing
+		returning ` + columns(paymentCols, "")
+	rec, err = scanPayment(tx.QueryRow(ctx, q, append(orderArgs(o), p.ID, p.Method, p.Provider, p.Status, p.DeclineCode)...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rec, false, nil
+	}
+	return rec, err == nil, err
+}
+
+const orderCols = `id, user_id, coalesce(total_amount, 0) as total_amount, coalesce(currency, '') as currency, status, payment_method`
+
+func scanOrder(row pgx.Row) (Order, error) {
+	var o Order
+	err := row.Scan(&o.ID, &o.UserID, &o.Total.Amount, &o.Total.Currency, &o.Status, &o.PaymentMethod)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, ErrOrderNotFound
+	}
+	return o, err
+}
+
+// Order returns the copy of order id; ErrOrderNotFound when no event about it has arrived.
+func (s *store) Order(ctx context.Context, id uuid.UUID) (Order, error) {
+	return scanOrder(s.db.QueryRow(ctx, `select `+orderCols+` from payments.orders where id = $1`, id))
+}
+
+// RememberOrder stores what the order service said of an order the events have not brought
+// yet (they will, and merge into it).
+func (s *store) RememberOrder(ctx context.Context, o Order) (Order, error) {
+	var got Order
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
+		got, err = s.upsertOrder(ctx, tx, o)
+		return err
+	})
+	return got, err
+}
+
+// paymentCols are the columns scanPayment reads; @ stands for a table alias (see columns).
+const paymentCols = `@id, @order_id, @user_id, @amount, @currency, @method, @provider, coalesce(@provider_ref, ''), @status, @decline_code, @created_at`
+
+// columns is cols with @ replaced by alias ("p." or "").
+func columns(cols, alias string) string { return strings.ReplaceAll(cols, "@", alias) }
+
+func scanPayment(row pgx.Row) (Payment, error) {
+	var p Payment
+	err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.Amount.Amount, &p.Amount.Currency, &p.Method, &p.Provider,
+		&p.ProviderRef, &p.Status, &p.DeclineCode, &p.CreatedAt)
+	return p, err
+}
+
+// livePayment returns the order's live payment (under way or captured), locked by tx.
+func livePayment(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (Payment, bool, error) {
+	p, err := scanPayment(tx.QueryRow(ctx, `select `+columns(paymentCols, "")+` from payments.payments
+		where order_id = $1 and status in `+liveStatuses+` for update`, orderID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	return p, err == nil, err
+}
+
+// BeginPayment writes a payment of the order's total with method for its owner userID, in
+// status created, and commits it; the caller then calls the provider. When a payment is
+// already under way it returns that one (fresh false). gate may refuse writing a new one.
+// The worker leaves the new row alone for reconcileAfter, the time the caller's own
+// provider call has.
+func (s *store) BeginPayment(ctx context.Context, orderID uuid.UUID, userID, method string, gate func() error) (p Payment, fresh bool, err error) {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		o, err := scanOrder(tx.QueryRow(ctx, `select `+orderCols+` from payments.orders where id = $1 for update`, orderID))
+		if err != nil {
+			return err
+		}
+		if o.UserID != userID {
+			return ErrOrderNotFound
+		}
+		if p, err = payable(ctx, tx, o); err != nil || p.ID != uuid.Nil {
+			return err
+		}
+		if err := gate(); err != nil {
+			return err
+		}
+		p, fresh = newPayment(o, method, s.provider), true
+		return insertPayment(ctx, tx, p, time.Now().Add(s.reconcileAfter))
+	})
+	return p, fresh, err
+}
+
+// payable checks that order o (locked) may be paid now: the payment under way when there is
+// one, an error when it is cancelled, paid or free, a zero Payment when it is to be paid.
+func payable(ctx context.Context, tx pgx.Tx, o Order) (Payment, error) {
+	if o.Status == orderCancelled {
+		return Payment{}, ErrOrderCancelled
+	}
+	live, ok, err := livePayment(ctx, tx, o.ID)
+	switch {
+	case err != nil:
+		return Payment{}, err
+	case ok && live.Status == subjects.PaymentStatusSucceeded:
+		return Payment{}, ErrAlreadyPaid
+	case ok:
+		return live, nil
+	case o.Status == orderPaid:
+		return Payment{}, ErrAlreadyPaid
+	case o.Total.Currency == "" || o.Total.Amount <= 0:
+		return Payment{}, ErrNothingToPay
+	}
+	return Payment{}, nil
+}
+
+func newPayment(o Order, method, provider string) Payment {
+	return Payment{ID: newID(), OrderID: o.ID, UserID: o.UserID, Amount: o.Total, Method: method,
+		Provider: provider, Status: statusCreated, CreatedAt: time.Now()}
+}
+
+func insertPayment(ctx context.Context, tx pgx.Tx, p Payment, due time.Time) error {
+	_, err := tx.Exec(ctx, `insert into payments.payments
+		(id, order_id, user_id, amount, currency, method, provider, status, decline_code, next_attempt_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		p.ID, p.OrderID, p.UserID, p.Amount.Amount, p.Amount.Currency, p.Method, p.Provider, p.Status, p.DeclineCode, due)
+	return err
+}
+
+// RecordIntent records the provider's word on payment id in its own transaction; see
+// recordIntent.
+func (s *store) RecordIntent(ctx context.Context, id uuid.UUID, in Intent) (Payment, effect, error) {
+	var p Payment
+	var eff effect
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
+		p, eff, err = s.recordIntent(ctx, tx, id, in)
+		return err
+	})
+	return p, eff, err
+}
+
+// recordIntent is the one place an outcome is applied, whichever way it came: the answer
+// to Create, a webhook, a sandbox notice, reconciliation. A decided payment never changes
+// again, so a second word on it is a no-op. Success and failure are published through the
+// outbox in this transaction; a success for an order cancelled meanwhile refunds it.
+func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in Intent) (Payment, effect, error) {
+	var orderID uuid.UUID
+	if err := tx.QueryRow(ctx, `select order_id from payments.payments where id = $1`, id).Scan(&orderID); err != nil {
+		return Payment{}, effect{}, fmt.Errorf("payment %s: %w", id, err)
+	}
+	var orderStatus string
+	if err := tx.QueryRow(ctx, `select status from payments.orders where id = $1 for update`, orderID).Scan(&orderStatus); err != nil {
+		return Payment{}, effect{}, err
+	}
+	p, err := scanPayment(tx.QueryRow(ctx, `select `+columns(paymentCols, "")+` from payments.payments where id = $1 for update`, id))
+	if err != nil {
+		return p, effect{}, err
+	}
+	if decided(p.Status) {
+		var eff effect
+		if in.Status == subjects.PaymentStatusSucceeded && p.Status != in.Status {
+			eff.alarms = []string{"the provider reports payment " + p.ID.String() + " succeeded, recorded " + p.Status + ": refund it by hand"}
+		}
+		return p, eff, nil
+	}
+	if p.ProviderRef != "" || in.Ref == "" {
+		in.Ref = p.ProviderRef // an intent's id never changes: the first one recorded stays
+	}
+	if !decided(in.Status) {
+		// Undecided: the first answer to a created row sets the reconciliation clock; later
+		// words (webhooks, retrieves) leave the worker's back-off alone.
+		_, err := tx.Exec(ctx, `update payments.payments set status = $2, provider_ref = nullif($3, ''), updated_at = now(),
+			next_attempt_at = case when status = 'created' then now() + make_interval(secs => $4) else next_attempt_at end
+			where id = $1`, p.ID, in.Status, in.Ref, s.reconcileAfter.Seconds())
+		p.Status, p.ProviderRef = in.Status, in.Ref
+		return p, effect{}, err
+	}
+	p.Status, p.ProviderRef, p.DeclineCode = in.Status, in.Ref, in.DeclineCode
+	if _, err := tx.Exec(ctx, `update payments.payments set status = $2, provider_ref = nullif($3, ''), decline_code = $4,
+		updated_at = now() where id = $1`, p.ID, p.Status, p.ProviderRef, p.DeclineCode); err != nil {
+		return p, effect{}, err
+	}
+	eff := effect{published: true}
+	if err := outbox.Add(ctx, tx, Schema, outcomeEvent(p)); err != nil {
+		return p, eff, err
+	}
+	if p.Status == subjects.PaymentStatusSucceeded && orderStatus == orderCancelled {
+		due, err := refundCancelled(ctx, tx, p)
+		eff.refundDue = due
+		return p, eff, err
+	}
+	return p, eff, nil
+}
+
+// outcomeEvent is the event a decided payment publishes.
+func outcomeEvent(p Payment) outbox.Event {
+	id := outbox.NewID()
+	now := time.Now().UTC()
+	if p.Status == subjects.PaymentStatusSucceeded {
+		return outbox.Event{ID: id, Subject: subjects.EventSubject(subjects.EvtPaymentSucceeded, p.OrderID.String()),
+			Payload: subjects.PaymentSucceeded{EventID: id.String(), OccurredAt: now, OrderID: p.OrderID.String(),
+				UserID: p.UserID, PaymentID: p.ID.String(), Amount: p.Amount, Provider: p.Provider}}
+	}
+	return outbox.Event{ID: id, Subject: subjects.EventSubject(subjects.EvtPaymentFailed, p.OrderID.String()),
+		Payload: subjects.PaymentFailedEvent{EventID: id.String(), OccurredAt: now, OrderID: p.OrderID.String(),
+			UserID: p.UserID, PaymentID: p.ID.String(), Amount: p.Amount, Provider: p.Provider, Reason: p.DeclineCode}}
+}
+
+// word is a provider's word on one payment of an order.
+type word struct {
+	id, orderID uuid.UUID
+	in          Intent
+}
+
+// RecordIntents records the providers' words on several payments in one transaction (see
+// recordIntent); one that fails is rolled back alone. Like ApplyNotices, it takes the
+// orders' locks in order id order, so that two batches never wait on each other in a
+// circle; a path that locks one order cannot close a circle with them either.
+func (s *store) RecordIntents(ctx context.Context, words []word) (effect, error) {
+	words = slices.SortedFunc(slices.Values(words), func(a, b word) int { return bytes.Compare(a.orderID[:], b.orderID[:]) })
+	return s.inBatch(ctx, len(words), func(ctx context.Context, tx pgx.Tx, i int) (effect, error) {
+		_, eff, err := s.recordIntent(ctx, tx, words[i].id, words[i].in)
+		return eff, err
+	})
+}
+
+// inBatch runs apply for items 0..n-1 in one transaction (one commit for them all), each in
+// a savepoint of its own: an item that fails is rolled back alone and its error joins the
+// returned one, while the others commit. An error of the transaction itself fails them all.
+func (s *store) inBatch(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int) (effect, error)) (effect, error) {
+	var eff effect
+	var failed error
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		eff, failed = effect{}, nil
+		for i := range n {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			e, err := apply(ctx, sp, i)
+			if err != nil {
+				failed = errors.Join(failed, err)
+				if err := sp.Rollback(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := sp.Commit(ctx); err != nil {
+				return err
+			}
+			eff.add(e)
+		}
+		return nil
+	})
+	if err != nil {
+		return effect{}, err
+	}
+	return eff, failed
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -37,10 +38,19 @@ type Config struct {
 	MeiliURL      string
 	MeiliAPIKey   string
 	CatalogCache  string
-	loginAttempts int
-	catalogCache  int
-	rateIP        int
-	rateAccount   int
+	// Checkout settings.
+	ReservationTTL      string
+	PaymentProvider     string
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIURL        string
+	SandboxDelay        string
+	reservationTTL      time.Duration
+	sandboxDelay        time.Duration
+	loginAttempts       int
+	catalogCache        int
+	rateIP              int
+	rateAccount         int
 }
 
 const (
@@ -73,6 +83,12 @@ func (c *Config) settings() []setting {
 		{"SOUK_CURRENCY", "currency", "EUR", "the shop's currency: meant by a price filter that names none", &c.Currency},
 		{"MEILI_URL", "meili-url", "", "Meilisearch URL: search there instead of in PostgreSQL", &c.MeiliURL},
 		{"MEILI_API_KEY", "meili-api-key", "", "Meilisearch API key (prefer the environment to the flag)", &c.MeiliAPIKey},
+		{"SOUK_RESERVATION_TTL", "reservation-ttl", "15m", "how long stock stays held for an unpaid order; then it is cancelled (payment_timeout)", &c.ReservationTTL},
+		{"SOUK_PAYMENT_PROVIDER", "payment-provider", "sandbox", "sandbox (Stripe's test payment methods, decided here) or stripe", &c.PaymentProvider},
+		{"STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe API key, for the stripe provider (prefer the environment to the flag)", &c.StripeSecretKey},
+		{"STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "secret that verifies Stripe's webhooks (prefer the environment to the flag)", &c.StripeWebhookSecret},
+		{"STRIPE_API_URL", "stripe-api-url", "", "Stripe API base URL; point it at stripe-mock to try the stripe provider offline", &c.StripeAPIURL},
+		{"SOUK_SANDBOX_DELAY", "sandbox-delay", "200ms", "how long the sandbox provider takes to decide a payment", &c.SandboxDelay},
 		{"SOUK_CATALOG_CACHE_MB", "catalog-cache-mb", "48", "MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements", &c.CatalogCache},
 	}
 }
@@ -130,6 +146,22 @@ func (c *Config) validate() error {
 		}
 		*n.dst = v
 	}
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+		least   time.Duration
+	}{{"SOUK_RESERVATION_TTL", c.ReservationTTL, &c.reservationTTL, time.Second}, {"SOUK_SANDBOX_DELAY", c.SandboxDelay, &c.sandboxDelay, 0}} {
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v < d.least || v > 24*time.Hour {
+			errs = append(errs, fmt.Errorf("%s %q: want a duration such as 15m, from %s to 24h", d.name, d.v, d.least))
+		}
+		*d.dst = v
+	}
+	if c.PaymentProvider != "sandbox" && c.PaymentProvider != "stripe" {
+		errs = append(errs, fmt.Errorf("SOUK_PAYMENT_PROVIDER %q: want sandbox or stripe", c.PaymentProvider))
+	} else if c.PaymentProvider == "stripe" && c.StripeSecretKey == "" {
+		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))
+	}
 	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("SOUK_LOG_FORMAT %q: want json or console", c.LogFormat))
 	}
@@ -152,5 +184,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("database_url", pg.Redact(c.DatabaseURL)).Str("data_dir", c.DataDir).
 		Str("admin_email", c.AdminEmail).Bool("admin_password_set", c.AdminPassword != "").
 		Str("cors_origins", c.CORSOrigins).Str("locale", c.Locale).Str("currency", c.Currency).
-		Str("meili_url", pg.Redact(c.MeiliURL)).Bool("meili_api_key_set", c.MeiliAPIKey != "")
+		Str("meili_url", pg.Redact(c.MeiliURL)).Bool("meili_api_key_set", c.MeiliAPIKey != "").
+		Str("reservation_ttl", c.ReservationTTL).Str("payment_provider", c.PaymentProvider).Str("stripe_api_url", c.StripeAPIURL).
+		Bool("stripe_secret_key_set", c.StripeSecretKey != "").Bool("stripe_webhook_secret_set", c.StripeWebhookSecret != "")
 }

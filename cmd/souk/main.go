@@ -32,7 +32,8 @@ func main() {
 const usage = `usage: souk <command> [flags] [targets]
 
 commands:
-  run [all|gateway|user|auth|catalog ...]   run the shop (default: all, with an embedded NATS server)
+  run [all|gateway|<service> ...]           run the shop (default: all, with an embedded NATS server); services:
+                                            user auth catalog inventory promotion cart order payment
   migrate                                   apply every service's database migrations and exit
   seed [-products N]                        load the demo catalog (N products, 5000 by default), idempotently
   version                                   print the version

@@ -26,7 +26,12 @@ import (
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/services/auth"
+	"github.com/souk/souk/services/cart"
 	"github.com/souk/souk/services/catalog"
+	"github.com/souk/souk/services/inventory"
+	"github.com/souk/souk/services/order"
+	"github.com/souk/souk/services/payment"
+	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/services/user"
 )
 
@@ -66,7 +71,28 @@ var services = []service{
 			Meili: catalog.MeiliConfig{URL: e.cfg.MeiliURL, APIKey: e.cfg.MeiliAPIKey}},
 			catalog.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
+	{name: "inventory", migrate: inventory.Migrate, run: func(ctx context.Context, e *env) error {
+		return inventory.Run(ctx, inventory.Config{ReservationTTL: e.cfg.reservationTTL},
+			inventory.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "promotion", migrate: promotion.Migrate, run: func(ctx context.Context, e *env) error {
+		return promotion.Run(ctx, promotion.Config{}, promotion.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "cart", migrate: noSchema, run: func(ctx context.Context, e *env) error {
+		return cart.Run(ctx, cart.Config{DefaultCurrency: e.cfg.Currency}, cart.Deps{Log: e.log, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "order", migrate: order.Migrate, run: func(ctx context.Context, e *env) error {
+		return order.Run(ctx, order.Config{}, order.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "payment", migrate: payment.Migrate, run: func(ctx context.Context, e *env) error {
+		return payment.Run(ctx, payment.Config{Provider: e.cfg.PaymentProvider, StripeSecretKey: e.cfg.StripeSecretKey,
+			StripeWebhookSecret: e.cfg.StripeWebhookSecret, StripeAPIURL: e.cfg.StripeAPIURL, SandboxDelay: e.cfg.sandboxDelay},
+			payment.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
 }
+
+// noSchema is the migration of a service that keeps nothing in PostgreSQL.
+func noSchema(context.Context, *pgxpool.Pool) error { return nil }
 
 func serviceNames() []string {
 	names := make([]string, len(services))

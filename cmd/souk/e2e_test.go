@@ -114,6 +114,18 @@ func (r reply) json(t *testing.T) map[string]any {
 // unless it is a string, sent as is.
 func (s *shop) do(method, path string, body any, token string, headers ...string) reply {
 	s.t.Helper()
+	r, err := s.send(method, path, body, token, headers...)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if r.status >= 500 && r.status != 503 {
+		s.t.Errorf("%s %s answered %d: %s", method, path, r.status, r.body)
+	}
+	return r
+}
+
+// send is do without judging the answer: a transport error (the shop is down) is returned.
+func (s *shop) send(method, path string, body any, token string, headers ...string) (reply, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -130,7 +142,7 @@ func (s *shop) do(method, path string, body any, token string, headers ...string
 	}
 	req, err := http.NewRequest(method, s.base+path, rd)
 	if err != nil {
-		s.t.Fatal(err)
+		return reply{}, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -143,14 +155,11 @@ func (s *shop) do(method, path string, body any, token string, headers ...string
 	}
 	res, err := s.http.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		return reply{}, err
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 500 && res.StatusCode != 503 {
-		s.t.Errorf("%s %s answered %d: %s", method, path, res.StatusCode, b)
-	}
-	return reply{status: res.StatusCode, header: res.Header, body: b}
+	b, err := io.ReadAll(res.Body)
+	return reply{status: res.StatusCode, header: res.Header, body: b}, err
 }
 
 func (s *shop) expect(r reply, status int, what string) {

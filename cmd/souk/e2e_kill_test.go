@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/identitytest"
+	"github.com/souk/souk/platform/pgtest"
+)
+
+// childEnv marks the test binary started as `souk run` by TestCheckoutSurvivesKill.
+const childEnv = "SOUK_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "run" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli(ctx, []string{"run"}, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// process is `souk run` in a process of its own, so that it can be killed with SIGKILL.
+type process struct {
+	cmd  *exec.Cmd
+	logs *identitytest.LogBuffer
+	done chan struct{} // closed when the process has exited, with err set
+	err  error
+}
+
+func startProcess(t *testing.T, s *shop) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=run")
+	for k, v := range s.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{cmd: cmd, logs: &identitytest.LogBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
+	s.logs = p.logs
+	expect.Within(t, 60*time.Second, func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("souk run exited before it was ready: %v\n%s", p.err, p.logs.String())
+		default:
+		}
+		res, err := s.http.Get(s.base + "/readyz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", res.StatusCode)
+		}
+		return nil
+	})
+	return p
+}
+
+// natsURL is the embedded server's address, from the process's log.
+func (p *process) natsURL(t *testing.T) string {
+	for _, l := range p.logs.Lines() {
+		if l["message"] == "embedded NATS server ready" {
+			return l["url"].(string)
+		}
+	}
+	t.Fatalf("no NATS URL in the log:\n%s", p.logs.String())
+	return ""
+}
+
+func (p *process) kill(t *testing.T) {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+// placement is one checkout of the kill test: its key and the outcome its method leads to.
+type placement struct {
+	key, method, want string
+	id                string // set once a 201 was seen
+}
+
+// Kill the whole shop (SIGKILL) while checkouts are in every state, start it again: every
+// order ends where it would have ended, with each of its events, reservations, charges
+// published once and the stock adding up.
+func TestCheckoutSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the shop twice in processes of its own")
+	}
+	s := &shop{t: t, base: "", http: &http.Client{Timeout: 10 * time.Second}}
+	addr := freeAddr(t)
+	s.base = "http://" + addr
+	s.env = map[string]string{
+		"SOUK_HTTP_ADDR": addr, "SOUK_NATS_LISTEN": "127.0.0.1:0", "DATABASE_URL": pgtest.NewDatabase(t),
+		"SOUK_DATA_DIR": t.TempDir(), "SOUK_LOG_FORMAT": "json", "SOUK_ADMIN_EMAIL": adminEmail, "SOUK_ADMIN_PASSWORD": adminPassword,
+		"SOUK_RATE_IP": "100000", "SOUK_RATE_ACCOUNT": "100000", "SOUK_SANDBOX_DELAY": "300ms",
+	}
+	proc := startProcess(t, s)
+	admin, _ := s.login(adminEmail, adminPassword)
+	s.expect(s.do("POST", "/v1/categories", map[string]any{"name": "Mugs", "slug": "mugs"}, admin), 201, "category")
+	mug := s.do("POST", "/v1/products", map[string]any{"sku": "MUG-K", "name": "Mug", "price": map[string]any{"amount": 1500, "currency": "EUR"}, "category_id": "mugs"}, admin).json(t)["id"].(string)
+	const stock = 40
+	s.expect(s.do("PUT", "/v1/inventory/MUG-K", map[string]any{"on_hand": stock}, admin), 200, "stock")
+
+	methods := []struct{ method, want string }{{"pm_card_visa", "paid"}, {"pm_card_chargeDeclined", "cancelled"}, {"", "reserved"}}
+	const customers, each = 8, 3
+	plans := make([][]*placement, customers)
+	tokens := make([]string, customers)
+	for c := range customers {
+		tokens[c] = s.customer(fmt.Sprintf("kill-%d@example.com", c))
+		for i := range each {
+			m := methods[(c+i)%len(methods)]
+			plans[c] = append(plans[c], &placement{key: fmt.Sprintf("kill-%d-%d", c, i), method: m.method, want: m.want})
+		}
+	}
+	// Each customer checks out one mug at a time; the shop is killed once a third of the
+	// orders are placed, with the rest in flight or not yet sent.
+	placedN := make(chan struct{}, customers*each)
+	var stopped sync.WaitGroup
+	for c := range customers {
+		stopped.Add(1)
+		go func() {
+			defer stopped.Done()
+			for _, p := range plans[c] {
+				if !s.tryPlace(tokens[c], mug, p, true) {
+					return
+				}
+				placedN <- struct{}{}
+			}
+		}()
+	}
+	for range customers * each / 3 {
+		<-placedN
+	}
+	proc.kill(t)
+	stopped.Wait()
+
+	s.http.CloseIdleConnections()
+	proc = startProcess(t, s)
+	// Retry what never got its answer, with the same key: the order is made once. A cart
+	// still holding its mug was killed between the add and the order (or before the cart was
+	// emptied); an empty one needs its mug again.
+	for c := range customers {
+		for _, p := range plans[c] {
+			if p.id == "" {
+				empty := len(s.do("GET", "/v1/cart", nil, tokens[c]).json(t)["items"].([]any)) == 0
+				if !s.tryPlace(tokens[c], mug, p, empty) {
+					t.Fatalf("placement %s failed after the restart", p.key)
+				}
+			}
+		}
+	}
+	s.checkSettled(plans, tokens, admin, stock)
+	s.checkEventsOnce(proc.natsURL(t), plans)
+}
+
+// tryPlace puts one mug in the cart (when add) and places the order; false when the shop
+// did not answer (it was killed).
+func (s *shop) tryPlace(token, product string, p *placement, add bool) bool {
+	post := func(path string, body any, headers ...string) (int, map[string]any, error) {
+		r, err := s.send("POST", path, body, token, headers...)
+		if err != nil {
+			return 0, nil, err
+		}
+		return r.status, r.json(s.t), nil
+	}
+	if add {
+		if code, _, err := post("/v1/cart/items", map[string]any{"product_id": product, "quantity": 1}); err != nil || code != 200 {
+			return false
+		}
+	}
+	body := map[string]any{"shipping_address": address}
+	if p.method != "" {
+		body["payment_method"] = p.method
+	}
+	code, o, err := post("/v1/orders", body, "Idempotency-Key", p.key)
+	if err != nil || code != 201 {
+		return false
+	}
+	p.id = o["id"].(string)
+	return true
+}
+
+// checkSettled waits until every order reached what its payment method leads to, then
+// checks the stock adds up.
+func (s *shop) checkSettled(plans [][]*placement, tokens []string, admin string, stock int64) {
+	var paid, held int64
+	for c, ps := range plans {
+		for _, p := range ps {
+			expect.Within(s.t, 30*time.Second, func() error {
+				if o := s.order(p.id, tokens[c]); o.Status != p.want {
+					return fmt.Errorf("order %s (%q): %s, want %s; history %v", p.key, p.method, o.Status, p.want, o.statuses())
+				}
+				return nil
+			})
+			switch p.want {
+			case "paid":
+				paid++
+			case "reserved":
+				held++
+			}
+		}
+	}
+	expect.Within(s.t, 15*time.Second, func() error {
+		on, res, av := s.stock("MUG-K", admin)
+		if on != stock-paid || res != held || av != on-res {
+			return fmt.Errorf("stock: on_hand %d reserved %d available %d; want on_hand %d reserved %d", on, res, av, stock-paid, held)
+		}
+		return nil
+	})
+}
+
+// checkEventsOnce reads the streams: each order has each of its events exactly once, and
+// no charge or refund is doubled.
+func (s *shop) checkEventsOnce(url string, plans [][]*placement) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	count := map[string]int{}
+	for _, stream := range []string{"ORDERS", "PAYMENTS", "INVENTORY"} {
+		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		info, _ := cons.Info(ctx)
+		for n := info.NumPending; n > 0; n-- {
+			m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil {
+				s.t.Fatalf("%s: %v", stream, err)
+			}
+			count[m.Subject()]++
+		}
+	}
+	for _, ps := range plans {
+		for _, p := range ps {
+			want := map[string]int{"souk.evt.order.placed": 1, "souk.evt.order.reserved": 1, "souk.evt.inventory.reserved": 1, "souk.evt.payment.refunded": 0}
+			switch p.want {
+			case "paid":
+				want["souk.evt.order.paid"], want["souk.evt.payment.succeeded"], want["souk.evt.inventory.committed"] = 1, 1, 1
+			case "cancelled":
+				want["souk.evt.order.cancelled"], want["souk.evt.payment.failed"], want["souk.evt.inventory.released"] = 1, 1, 1
+			}
+			for kind, n := range want {
+				if got := count[kind+"."+p.id]; got != n {
+					s.t.Errorf("order %s (%s): %d × %s, want %d", p.key, p.want, got, kind, n)
+				}
+			}
+		}
+	}
+}

@@ -64,6 +64,13 @@ func TestSagaTransitionsAreIdempotentAndConsistent(t *testing.T) {
 		t.Fatal("a second reserved changed a paid order")
 	}
 
+	// Nothing to pay (a coupon covered it all): paid once the stock is held.
+	o = fresh()
+	o.Total = 0
+	if ev, _ := reserved(subjects.ReservationEvent{ExpiresAt: until})(o); o.Status != subjects.OrderStatusPaid || len(ev) != 2 {
+		t.Fatalf("reserved with nothing to pay: status %s, events %d", o.Status, len(ev))
+	}
+
 	// A cancel wins over a later success: recorded, never paid.
 	o = fresh()
 	_, _ = reserved(subjects.ReservationEvent{ExpiresAt: until})(o)

@@ -80,7 +80,8 @@ func cancelIfOpen(reason string, statuses ...string) Change {
 }
 
 // reserved: the stock is held. A payment that already succeeded (the customer paid while the
-// order was pending) makes it paid at once.
+// order was pending) makes it paid at once, and so does a total of zero (a coupon that covers
+// everything): there is nothing to pay, and the payment service starts no payment for it.
 func reserved(ev subjects.ReservationEvent) Change {
 	return func(o *Order) ([]outbox.Event, error) {
 		if o.Status != subjects.OrderStatusPending {
@@ -90,7 +91,7 @@ func reserved(ev subjects.ReservationEvent) Change {
 		o.ReservedUntil = &until
 		o.move(subjects.OrderStatusReserved, "", now())
 		events := []outbox.Event{reservedEvent(o)}
-		if o.Payment != nil && o.Payment.Status == subjects.PaymentStatusSucceeded {
+		if o.Total == 0 || o.Payment != nil && o.Payment.Status == subjects.PaymentStatusSucceeded {
 			o.move(subjects.OrderStatusPaid, "", now())
 			events = append(events, paidEvent(o))
 		}

@@ -45,6 +45,7 @@ type Config struct {
 	StripeWebhookSecret string
 	StripeAPIURL        string
 	SandboxDelay        string
+	PprofAddr           string
 	reservationTTL      time.Duration
 	sandboxDelay        time.Duration
 	loginAttempts       int
@@ -88,7 +89,8 @@ func (c *Config) settings() []setting {
 		{"STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe API key, for the stripe provider (prefer the environment to the flag)", &c.StripeSecretKey},
 		{"STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "secret that verifies Stripe's webhooks (prefer the environment to the flag)", &c.StripeWebhookSecret},
 		{"STRIPE_API_URL", "stripe-api-url", "", "Stripe API base URL; point it at stripe-mock to try the stripe provider offline", &c.StripeAPIURL},
-		{"SOUK_SANDBOX_DELAY", "sandbox-delay", "200ms", "how long the sandbox provider takes to decide a payment", &c.SandboxDelay},
+		{"SOUK_SANDBOX_DELAY", "sandbox-delay", "200ms", "how long the sandbox provider takes to decide a payment (1ms and up: 1ms is at once)", &c.SandboxDelay},
+		{"SOUK_PPROF_ADDR", "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty", &c.PprofAddr},
 		{"SOUK_CATALOG_CACHE_MB", "catalog-cache-mb", "48", "MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements", &c.CatalogCache},
 	}
 }
@@ -150,7 +152,7 @@ func (c *Config) validate() error {
 		name, v string
 		dst     *time.Duration
 		least   time.Duration
-	}{{"SOUK_RESERVATION_TTL", c.ReservationTTL, &c.reservationTTL, time.Second}, {"SOUK_SANDBOX_DELAY", c.SandboxDelay, &c.sandboxDelay, 0}} {
+	}{{"SOUK_RESERVATION_TTL", c.ReservationTTL, &c.reservationTTL, time.Second}, {"SOUK_SANDBOX_DELAY", c.SandboxDelay, &c.sandboxDelay, time.Millisecond}} {
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v < d.least || v > 24*time.Hour {
 			errs = append(errs, fmt.Errorf("%s %q: want a duration such as 15m, from %s to 24h", d.name, d.v, d.least))
@@ -186,5 +188,5 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("cors_origins", c.CORSOrigins).Str("locale", c.Locale).Str("currency", c.Currency).
 		Str("meili_url", pg.Redact(c.MeiliURL)).Bool("meili_api_key_set", c.MeiliAPIKey != "").
 		Str("reservation_ttl", c.ReservationTTL).Str("payment_provider", c.PaymentProvider).Str("stripe_api_url", c.StripeAPIURL).
-		Bool("stripe_secret_key_set", c.StripeSecretKey != "").Bool("stripe_webhook_secret_set", c.StripeWebhookSecret != "")
+		Bool("stripe_secret_key_set", c.StripeSecretKey != "").Bool("stripe_webhook_secret_set", c.StripeWebhookSecret != "").Str("pprof_addr", c.PprofAddr)
 }

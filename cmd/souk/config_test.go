@@ -38,6 +38,10 @@ func TestConfigRefusesNonsense(t *testing.T) {
 		"login attempts": {"SOUK_LOGIN_ATTEMPTS": "0"},
 		"rate":           {"SOUK_RATE_IP": "fast"},
 		"catalog cache":  {"SOUK_CATALOG_CACHE_MB": "-1"},
+		"reservation":    {"SOUK_RESERVATION_TTL": "15"},
+		"sandbox zero":   {"SOUK_SANDBOX_DELAY": "0s"}, // would mean the payment service's default
+		"provider":       {"SOUK_PAYMENT_PROVIDER": "paypal"},
+		"stripe no key":  {"SOUK_PAYMENT_PROVIDER": "stripe"},
 	} {
 		if _, _, err := parseConfig("t", nil, envOf(env), io.Discard); err == nil {
 			t.Errorf("%s: accepted %v", name, env)
@@ -48,7 +52,7 @@ func TestConfigRefusesNonsense(t *testing.T) {
 func TestConfigLogRedactsSecrets(t *testing.T) {
 	c, _, err := parseConfig("t", nil, envOf(map[string]string{
 		"DATABASE_URL": "postgres://souk:db-secret@h/db", "SOUK_ADMIN_EMAIL": "a@b.c", "SOUK_ADMIN_PASSWORD": "admin-secret-123",
-		"MEILI_API_KEY": "meili-secret-456",
+		"MEILI_API_KEY": "meili-secret-456", "STRIPE_SECRET_KEY": "sk_test_secret789", "STRIPE_WEBHOOK_SECRET": "whsec_secret012",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +60,8 @@ func TestConfigLogRedactsSecrets(t *testing.T) {
 	var buf bytes.Buffer
 	log := zerolog.New(&buf)
 	log.Info().Object("config", c).Msg("x")
-	if strings.Contains(buf.String(), "db-secret") || strings.Contains(buf.String(), "admin-secret-123") || strings.Contains(buf.String(), "meili-secret-456") {
+	if strings.Contains(buf.String(), "db-secret") || strings.Contains(buf.String(), "admin-secret-123") || strings.Contains(buf.String(), "meili-secret-456") ||
+		strings.Contains(buf.String(), "secret789") || strings.Contains(buf.String(), "secret012") {
 		t.Fatalf("secret in the log: %s", buf.String())
 	}
 }

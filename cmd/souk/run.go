@@ -204,6 +204,9 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 	if withGateway {
 		start("gateway", func(ctx context.Context) error { return runGateway(ctx, e) })
 	}
+	if e.cfg.PprofAddr != "" {
+		start("pprof", func(ctx context.Context) error { return runPprof(ctx, e.cfg.PprofAddr) })
+	}
 	var errs []error
 	for range n {
 		r := <-done

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Checkouts per second, placed → paid, beside what the same PostgreSQL commits under pgbench
+# and the ceilings, all in one run. Starts `souk run` on a fresh database (rate limits out
+# of the way, the sandbox provider deciding at once unless SOUK_SANDBOX_DELAY says
+# otherwise), then bench/checkout drives -c customers each looping cart → order (pm_card_visa)
+# → wait for the paid event; then pgbench's TPC-B-like transaction with as many clients;
+# then ../shared/bench/ceiling/run.sh.
+# Usage: bench/checkout.sh [seconds] [customers]   (needs pgbench, psql and wrk)
+set -euo pipefail
+export PGOPTIONS="-c client_min_messages=warning"
+cd "$(dirname "$0")/.."
+secs=${1:-10} conns=${2:-64}
+addr=127.0.0.1:18182 natsaddr=127.0.0.1:14333
+db=souk_bench_checkout_$$ pgb=souk_bench_pgbench_$$
+command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
+go build -o /tmp/souk-bench ./cmd/souk
+go build -o /tmp/souk-bench-checkout ./bench/checkout
+data=$(mktemp -d)
+SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
+  SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
+  SOUK_ADMIN_EMAIL=admin@souk.test SOUK_ADMIN_PASSWORD='Sesame-Opens-42!' \
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" /tmp/souk-bench >/tmp/souk-bench.log 2>&1 &
+pid=$!
+cleanup() {
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  psql -h 127.0.0.1 -U postgres -qc "drop database if exists $db with (force)" -c "drop database if exists $pgb with (force)" >/dev/null
+  rm -rf "$data"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
+echo "souk ($(git rev-parse --short HEAD)), $conns customers, ${secs}s, sandbox delay ${SOUK_SANDBOX_DELAY:-1ms}, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+/tmp/souk-bench-checkout -base "http://$addr" -nats "nats://$natsaddr" -c "$conns" -d "${secs}s"
+echo "rss after load: $(ps -o rss= -p $pid | awk '{printf "%.0f MiB", $1/1024}')"
+kill $pid; wait $pid 2>/dev/null || true
+
+echo "pgbench (TPC-B-like: 3 updates, 1 select, 1 insert per transaction; $conns clients, ${secs}s)"
+psql -h 127.0.0.1 -U postgres -qc "create database $pgb" >/dev/null
+pgbench -h 127.0.0.1 -U postgres -i -q -s 10 "$pgb" >/dev/null 2>&1
+pgbench -h 127.0.0.1 -U postgres -n -c "$conns" -j 2 -T "$secs" "$pgb" 2>/dev/null | awk '/^tps/ {printf "pgbench %10.0f transactions/s\n", $3}'
+echo "ceiling (../shared/bench/ceiling/run.sh $secs $conns)"
+../shared/bench/ceiling/run.sh "$secs" "$conns"

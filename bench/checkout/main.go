@@ -1,0 +1,292 @@
+// Command checkout drives whole checkouts through a running shop's HTTP API and reports how
+// many reach paid per second and how long each took from the order's POST to its paid
+// event. It is the load half of bench/checkout.sh, which starts the shop and puts the
+// figures beside pgbench and the ceilings.
+//
+// Each of -c customers loops: put a product in the cart, POST /v1/orders with pm_card_visa
+// and an Idempotency-Key, wait for the order's paid (or cancelled) event, again. The events
+// are read from the shop's NATS server (-nats), where the saga publishes them; the clock of
+// an order runs from just before its POST to the moment its paid event arrives here.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+)
+
+func main() {
+	base := flag.String("base", "http://127.0.0.1:18181", "the shop's HTTP address")
+	natsURL := flag.String("nats", nats.DefaultURL, "the shop's NATS server, where the order events are read")
+	conns := flag.Int("c", 64, "customers checking out at once")
+	secs := flag.Duration("d", 10*time.Second, "how long to measure, after the warm-up")
+	warm := flag.Duration("warmup", 3*time.Second, "checkouts before the measurement, not counted")
+	products := flag.Int("products", 50, "products the customers spread their carts over")
+	admin := flag.String("admin", "admin@souk.test:Sesame-Opens-42!", "admin email:password (SOUK_ADMIN_EMAIL/PASSWORD of the shop)")
+	flag.Parse()
+	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin); err != nil {
+		fmt.Fprintln(os.Stderr, "checkout:", err)
+		os.Exit(1)
+	}
+}
+
+// client is an HTTP client of the shop.
+type client struct {
+	base string
+	http *http.Client
+}
+
+// call sends body as JSON with token and decodes a 2xx reply into out; another status is an
+// error carrying the body.
+func (c *client) call(method, path, token string, body, out any, headers ...string) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("content-type", "application/json")
+	if token != "" {
+		req.Header.Set("authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (c *client) login(email, password string) (string, error) {
+	var pair struct {
+		AccessToken string `json:"access_token"`
+	}
+	err := c.call("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password}, &pair)
+	return pair.AccessToken, err
+}
+
+// setup makes the products (stocked far beyond what a run sells) and the customers, and
+// returns the products' ids and the customers' tokens.
+func setup(c *client, admin string, products, customers int) (ids, tokens []string, err error) {
+	email, password, _ := strings.Cut(admin, ":")
+	staff, err := c.login(email, password)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin login: %w", err)
+	}
+	run := uuid.NewString()[:8]
+	if err := c.call("POST", "/v1/categories", staff, map[string]any{"name": "Bench " + run, "slug": "bench-" + run}, nil); err != nil {
+		return nil, nil, err
+	}
+	for i := range products {
+		sku := fmt.Sprintf("BENCH-%s-%d", run, i)
+		var p struct{ ID string }
+		if err := c.call("POST", "/v1/products", staff, map[string]any{"sku": sku, "name": "Bench item " + sku,
+			"price": map[string]any{"amount": 1000 + 10*i, "currency": "EUR"}, "category_id": "bench-" + run}, &p); err != nil {
+			return nil, nil, err
+		}
+		if err := c.call("PUT", "/v1/inventory/"+sku, staff, map[string]any{"on_hand": 100_000_000}, nil); err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, p.ID)
+	}
+	tokens = make([]string, customers)
+	errs := make([]error, customers)
+	var wg sync.WaitGroup
+	for i := range customers {
+		wg.Go(func() {
+			email := fmt.Sprintf("bench-%s-%d@example.com", run, i)
+			if errs[i] = patiently(func() error {
+				return c.call("POST", "/v1/auth/register", "", map[string]string{"email": email, "password": "correct horse battery", "name": "Bench"}, nil)
+			}); errs[i] == nil {
+				errs[i] = patiently(func() (err error) { tokens[i], err = c.login(email, "correct horse battery"); return err })
+			}
+		})
+	}
+	wg.Wait()
+	return ids, tokens, errors.Join(errs...)
+}
+
+// patiently retries f while the gateway's rate limit of /v1/auth/* (a few a second per
+// address, not a setting) refuses it.
+func patiently(f func() error) error {
+	for {
+		err := f()
+		if err == nil || !strings.Contains(err.Error(), ": 429 ") {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// outcomes hands each order's final event to the customer waiting for it.
+type outcomes struct {
+	mu      sync.Mutex
+	waiting map[string]chan string
+	early   map[string]string // outcomes that arrived before their POST returned
+}
+
+func (o *outcomes) wait(id string) chan string {
+	ch := make(chan string, 1)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.early[id]; ok {
+		delete(o.early, id)
+		ch <- s
+		return ch
+	}
+	o.waiting[id] = ch
+	return ch
+}
+
+func (o *outcomes) seen(m *nats.Msg) {
+	parts := strings.Split(m.Subject, ".") // souk.evt.order.<kind>.<id>
+	kind, id := parts[3], parts[4]
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ch, ok := o.waiting[id]; ok {
+		delete(o.waiting, id)
+		ch <- kind
+		return
+	}
+	o.early[id] = kind
+}
+
+// result is one checkout's outcome.
+type result struct {
+	start       time.Time
+	place, full time.Duration // the POST alone; POST to paid
+	paid        bool
+	err         error
+}
+
+func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string) error {
+	c := &client{base: base, http: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns * 2}}}
+	ids, tokens, err := setup(c, admin, products, conns)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	out := &outcomes{waiting: map[string]chan string{}, early: map[string]string{}}
+	for _, kind := range []string{"paid", "cancelled"} {
+		if _, err := nc.Subscribe("souk.evt.order."+kind+".*", out.seen); err != nil {
+			return err
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	var (
+		mu      sync.Mutex
+		results []result
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+	)
+	fmt.Fprintf(os.Stderr, "checkout: %d customers and %d products ready; warming up %s, then measuring %s\n", conns, products, warm, secs)
+	begin := time.Now()
+	for i, tok := range tokens {
+		wg.Go(func() {
+			for n := 0; !stop.Load(); n++ {
+				r := checkout(c, out, tok, ids[(i+n)%len(ids)])
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(warm + secs)
+	stop.Store(true)
+	wg.Wait()
+	report(results, begin.Add(warm), secs, conns)
+	return nil
+}
+
+// checkout is one customer's checkout of product: cart, order, wait for the outcome.
+func checkout(c *client, out *outcomes, token, product string) result {
+	r := result{start: time.Now()}
+	if r.err = c.call("POST", "/v1/cart/items", token, map[string]any{"product_id": product, "quantity": 1}, nil); r.err != nil {
+		return r
+	}
+	var o struct{ ID string }
+	t0 := time.Now()
+	body := map[string]any{"payment_method": "pm_card_visa", "shipping_address": map[string]any{
+		"name": "Bench", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}}
+	if r.err = c.call("POST", "/v1/orders", token, body, &o, "Idempotency-Key", uuid.NewString()); r.err != nil {
+		return r
+	}
+	r.place = time.Since(t0)
+	select {
+	case kind := <-out.wait(o.ID):
+		r.full, r.paid = time.Since(t0), kind == "paid"
+		if !r.paid {
+			r.err = fmt.Errorf("order %s %s", o.ID, kind)
+		}
+	case <-time.After(30 * time.Second):
+		r.err = fmt.Errorf("order %s: no outcome within 30s", o.ID)
+	}
+	return r
+}
+
+// report prints the checkouts that started inside the measured window.
+func report(results []result, from time.Time, secs time.Duration, conns int) {
+	var full, place []time.Duration
+	var failed int
+	var firstErr error
+	for _, r := range results {
+		if r.start.Before(from) || r.start.After(from.Add(secs)) {
+			continue
+		}
+		if r.err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		full, place = append(full, r.full), append(place, r.place)
+	}
+	fmt.Printf("checkouts paid  %8.0f /s   (%d in %s, %d customers, %d failed)\n", float64(len(full))/secs.Seconds(), len(full), secs, conns, failed)
+	fmt.Printf("placed → paid   p50 %-9s p95 %-9s p99 %s\n", pct(full, 50), pct(full, 95), pct(full, 99))
+	fmt.Printf("POST /v1/orders p50 %-9s p95 %-9s p99 %s\n", pct(place, 50), pct(place, 95), pct(place, 99))
+	if firstErr != nil {
+		fmt.Printf("first failure: %v\n", firstErr)
+	}
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	slices.Sort(ds)
+	return ds[(len(ds)-1)*p/100].Round(100 * time.Microsecond).String()
+}

@@ -7,6 +7,7 @@ package authn
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -75,6 +76,10 @@ type Verifier struct {
 	mu        sync.Mutex
 	set       jwk.Set
 	fetchedAt time.Time
+
+	// seen holds the tokens verified already; now is the clock their expiry is read on.
+	seen verified
+	now  func() time.Time
 }
 
 // NewVerifier returns a Verifier over source that fetches at most once per minRefresh
@@ -83,15 +88,30 @@ func NewVerifier(source KeySource, minRefresh time.Duration) *Verifier {
 	if minRefresh <= 0 {
 		minRefresh = time.Second
 	}
-	return &Verifier{source: source, minRefresh: minRefresh}
+	return &Verifier{source: source, minRefresh: minRefresh, now: time.Now}
 }
 
 var errInvalidToken = &subjects.Error{Code: 401, Slug: "invalid_token", Message: "invalid or expired access token"}
 
 // Verify checks the signature, issuer, audience and lifetime of token and returns its claims.
 // Every failure is a 401 *subjects.Error that does not say which check failed, except that a
-// key set that cannot be fetched is a 503.
+// key set that cannot be fetched is a 503. A token verified before is answered from memory
+// until it expires (see verified); the Roles of the claims returned are shared, not copied,
+// and must not be modified.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	key := sha256.Sum256([]byte(token))
+	if c, ok := v.seen.get(key, v.now()); ok {
+		return c, nil
+	}
+	c, err := v.verify(ctx, token)
+	if err == nil {
+		v.seen.put(key, c, v.now())
+	}
+	return c, err
+}
+
+// verify is Verify without the memory of verified tokens.
+func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	kid, ok := keyID(token)
 	if !ok {
 		return Claims{}, errInvalidToken

@@ -3,6 +3,7 @@ package authn_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,39 @@ func TestVerifyRefuses(t *testing.T) {
 	for name, tok := range cases {
 		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, subjects.ErrUnauthorized) {
 			t.Errorf("%s: want 401, got %v", name, err)
+		}
+	}
+}
+
+// A token verified once is answered from memory: the same claims, and a token differing in
+// any byte (a forged signature, a changed claim) is still checked and refused.
+func TestVerifiedTokenIsRememberedButNotAnyOther(t *testing.T) {
+	ring := authntest.NewKeys(t, "k1")
+	v := authn.NewVerifier(ring.Source, time.Hour)
+	ctx := context.Background()
+	tok := sign(t, ring, "k1", nil)
+	first, err := v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := v.Verify(ctx, tok)
+	if err != nil || again.Subject != first.Subject || again.ID != first.ID || !again.ExpiresAt.Equal(first.ExpiresAt) ||
+		len(again.Roles) != 1 || again.Roles[0] != subjects.RoleCustomer {
+		t.Fatalf("from memory: %+v, %v; first %+v", again, err, first)
+	}
+	head, rest, _ := strings.Cut(tok, ".")
+	payload, sig, _ := strings.Cut(rest, ".")
+	flip := func(s string) string {
+		b := []byte(s)
+		b[len(b)/2] ^= 1
+		return string(b)
+	}
+	for name, bad := range map[string]string{
+		"signature": head + "." + payload + "." + flip(sig),
+		"payload":   head + "." + flip(payload) + "." + sig,
+	} {
+		if _, err := v.Verify(ctx, bad); !errors.Is(err, subjects.ErrUnauthorized) {
+			t.Errorf("%s changed after the token was remembered: want 401, got %v", name, err)
 		}
 	}
 }

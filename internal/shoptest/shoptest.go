@@ -8,17 +8,26 @@
 // files included, and these tests need several services running.
 //
 // Adding a service is one small method in the style of StartCatalog: build its Deps from the
-// Env and hand its Run to start with the call that proves it answers.
+// Env and hand its Run to start with the call that proves it answers. The XConfig functions
+// give a test a service's configuration to adjust without importing the service.
+//
+// Beside the services it reads what the saga leaves on the streams: the dead letters of a
+// consumer (DeadLetter), and whether the shop has come to rest (AtRest: every durable
+// consumer caught up, every outbox sent).
 package shoptest
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +41,10 @@ import (
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/cart"
 	"github.com/souk/souk/services/catalog"
+	"github.com/souk/souk/services/inventory"
+	"github.com/souk/souk/services/order"
+	"github.com/souk/souk/services/payment"
+	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/subjects"
 )
 
@@ -56,6 +69,8 @@ type Env struct {
 	Log zerolog.Logger
 	// Staff is a context whose calls carry a staff member's token.
 	Staff context.Context
+	// Admin is a context whose calls carry an administrator's token (coupons, refunds).
+	Admin context.Context
 	// Customer is a context whose calls carry the token of the customer CustomerID.
 	Customer   context.Context
 	CustomerID string
@@ -79,6 +94,7 @@ func NewEnv(t testing.TB) *Env {
 	e := &Env{T: t, Ctx: ctx, DB: db, NC: nc, JS: js, Keys: authntest.NewKeys(t, kid), Log: zerolog.Nop(),
 		CustomerID: NewID(), running: map[string]int{}}
 	e.Staff = e.As("staff-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff)
+	e.Admin = e.As("admin-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin)
 	e.Customer = e.As(e.CustomerID, subjects.RoleCustomer)
 	return e
 }
@@ -184,6 +200,77 @@ func (e *Env) StartCart(cfg cart.Config) *Instance {
 	})
 }
 
+// CartConfig returns the configuration tests run the cart with.
+func CartConfig() cart.Config { return cart.Config{} }
+
+// InventoryConfig returns the configuration tests run the inventory with: the defaults (a
+// hold lasts 15 min, longer than any test).
+func InventoryConfig() inventory.Config { return inventory.Config{} }
+
+// PromotionConfig returns the configuration tests run the promotion service with.
+func PromotionConfig() promotion.Config { return promotion.Config{} }
+
+// PaymentConfig returns the configuration tests run the payment service with: the sandbox
+// provider, deciding after 20 ms instead of 200.
+func PaymentConfig() payment.Config { return payment.Config{SandboxDelay: 20 * time.Millisecond} }
+
+// StartInventory runs an inventory instance and waits until it answers.
+func (e *Env) StartInventory(cfg inventory.Config) *Instance {
+	e.T.Helper()
+	return e.start("inventory", func(ctx context.Context, reg *prometheus.Registry) error {
+		return inventory.Run(ctx, cfg, inventory.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
+	}, func() error {
+		_, err := subjects.InventoryGet.Call(e.Staff, e.NC, subjects.SKURequest{SKU: "SHOPTEST-READY"})
+		return answered(err)
+	})
+}
+
+// StartPromotion runs a promotion instance and waits until it answers.
+func (e *Env) StartPromotion(cfg promotion.Config) *Instance {
+	e.T.Helper()
+	return e.start("promotion", func(ctx context.Context, reg *prometheus.Registry) error {
+		return promotion.Run(ctx, cfg, promotion.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
+	}, func() error {
+		_, err := subjects.CouponList.Call(e.Admin, e.NC, subjects.ListRequest{Limit: 1})
+		return err
+	})
+}
+
+// StartPayment runs a payment instance and waits until it answers.
+func (e *Env) StartPayment(cfg payment.Config) *Instance {
+	e.T.Helper()
+	return e.start("payment", func(ctx context.Context, reg *prometheus.Registry) error {
+		return payment.Run(ctx, cfg, payment.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
+	}, func() error {
+		_, err := subjects.PaymentRefund.Call(e.Admin, e.NC, subjects.RefundRequest{OrderID: NewID()})
+		return answered(err)
+	})
+}
+
+// StartOrder runs an order instance and waits until it answers. The saga needs the cart,
+// inventory, promotion and payment services running too (and the cart the catalog).
+func (e *Env) StartOrder(cfg order.Config) *Instance {
+	e.T.Helper()
+	return e.start("order", func(ctx context.Context, reg *prometheus.Registry) error {
+		return order.Run(ctx, cfg, order.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
+	}, func() error {
+		_, err := subjects.OrderList.Call(e.Customer, e.NC, subjects.ListRequest{Limit: 1})
+		return err
+	})
+}
+
+// answered is ready's verdict on a call about something that does not exist: the 404 is
+// the service answering.
+func answered(err error) error {
+	if errors.Is(err, subjects.ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		return errors.New("shoptest: an unknown id was found")
+	}
+	return err
+}
+
 // Product creates a listed product priced price with a SKU of sku, in a category made on
 // first use; the catalog must be running.
 func (e *Env) Product(t testing.TB, sku string, price subjects.Money) subjects.Product {
@@ -213,3 +300,133 @@ func (e *Env) defaultCategory(t testing.TB) string {
 
 // EUR is amount minor units of euros.
 func EUR(amount int64) subjects.Money { return subjects.Money{Amount: amount, Currency: "EUR"} }
+
+// Messages returns every message stored in stream on the filter subjects (all of them
+// when none), oldest first, read with an ordered consumer.
+func (e *Env) Messages(stream string, filter ...string) []jetstream.Msg {
+	e.T.Helper()
+	cons, err := e.JS.OrderedConsumer(e.Ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: filter})
+	if err != nil {
+		e.T.Fatalf("shoptest: read %s: %v", stream, err)
+	}
+	info, err := cons.Info(e.Ctx)
+	if err != nil {
+		e.T.Fatalf("shoptest: read %s: %v", stream, err)
+	}
+	var out []jetstream.Msg
+	for want := int(info.NumPending); len(out) < want; {
+		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			e.T.Fatalf("shoptest: read %s: %v", stream, err)
+		}
+		n := len(out)
+		for m := range batch.Messages() {
+			out = append(out, m)
+		}
+		if err := batch.Error(); err != nil || len(out) == n {
+			e.T.Fatalf("shoptest: read %s: %d of %d messages: %v", stream, len(out), want, err)
+		}
+	}
+	return out
+}
+
+// Publish publishes payload as JSON on subject with msgID as its Nats-Msg-Id, as a
+// service's outbox relay would.
+func (e *Env) Publish(subject, msgID string, payload any) {
+	e.T.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		e.T.Fatalf("shoptest: encode %s: %v", subject, err)
+	}
+	if _, err := e.JS.Publish(e.Ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
+		e.T.Fatalf("shoptest: publish %s: %v", subject, err)
+	}
+}
+
+// DeadLetter waits for a dead letter of the durable consumer of stream (on
+// souk.dlq.<stream>.<consumer>) and returns the last one.
+func (e *Env) DeadLetter(stream, consumer string) *jetstream.RawStreamMsg {
+	e.T.Helper()
+	var m *jetstream.RawStreamMsg
+	expect.Within(e.T, 10*time.Second, func() error {
+		s, err := e.JS.Stream(e.Ctx, "DLQ")
+		if err != nil {
+			return err
+		}
+		m, err = s.GetLastMsgForSubject(e.Ctx, "souk.dlq."+stream+"."+consumer)
+		return err
+	})
+	return m
+}
+
+// AtRest waits until the shop has come to rest and returns the streams' states then, by
+// name: every durable consumer of every stream has nothing pending and nothing awaiting
+// its ack, no service's outbox holds an unsent event, and two looks in a row find the
+// streams alike. It cannot see work a service keeps elsewhere (a payment the provider has
+// not decided yet): wait for its outcome first.
+func (e *Env) AtRest(within time.Duration) map[string]jetstream.StreamState {
+	e.T.Helper()
+	var last map[string]jetstream.StreamState
+	expect.Within(e.T, within, func() error {
+		states, err := e.restless()
+		if err != nil {
+			last = nil
+			return err
+		}
+		if !maps.EqualFunc(states, last, func(a, b jetstream.StreamState) bool { return a.LastSeq == b.LastSeq && a.Msgs == b.Msgs }) {
+			last = states
+			return errors.New("the streams are still moving")
+		}
+		return nil
+	})
+	return last
+}
+
+// restless returns the streams' states, or what keeps the shop from rest.
+func (e *Env) restless() (map[string]jetstream.StreamState, error) {
+	states := map[string]jetstream.StreamState{}
+	for _, cfg := range bus.Streams {
+		s, err := e.JS.Stream(e.Ctx, cfg.Name)
+		if err != nil {
+			return nil, err
+		}
+		consumers := s.ListConsumers(e.Ctx)
+		for c := range consumers.Info() {
+			if c.Config.Durable != "" && (c.NumPending != 0 || c.NumAckPending != 0) {
+				return nil, fmt.Errorf("consumer %s of %s: %d pending, %d awaiting ack", c.Name, cfg.Name, c.NumPending, c.NumAckPending)
+			}
+		}
+		if err := consumers.Err(); err != nil {
+			return nil, err
+		}
+		info, err := s.Info(e.Ctx)
+		if err != nil {
+			return nil, err
+		}
+		states[cfg.Name] = info.State
+	}
+	return states, e.outboxesSent()
+}
+
+// outboxesSent fails while the outbox of any schema holds an unsent event.
+func (e *Env) outboxesSent() error {
+	rows, err := e.DB.Query(e.Ctx, `select table_schema from information_schema.tables where table_name = 'outbox'`)
+	if err != nil {
+		return err
+	}
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, schema := range schemas {
+		var unsent int
+		q := `select count(*) from ` + pgx.Identifier{schema, "outbox"}.Sanitize() + ` where sent_at is null`
+		if err := e.DB.QueryRow(e.Ctx, q).Scan(&unsent); err != nil {
+			return err
+		}
+		if unsent > 0 {
+			return fmt.Errorf("the outbox of %s holds %d unsent events", schema, unsent)
+		}
+	}
+	return nil
+}

@@ -85,6 +85,12 @@ var payloads = map[string]any{
 	"stripe_webhook":          StripeWebhook{Payload: []byte(`{"id":"evt_1"}`), Signature: "t=1,v1=abc"},
 	"evt_payment_succeeded":   PaymentSucceeded{EventID: "e11", OccurredAt: at, OrderID: "o1", UserID: "u1", PaymentID: "pay1", Amount: Money{Amount: 7999, Currency: "EUR"}, Provider: "sandbox"},
 	"evt_payment_failed":      PaymentFailedEvent{EventID: "e12", OccurredAt: at, OrderID: "o1", UserID: "u1", PaymentID: "pay1", Amount: Money{Amount: 7999, Currency: "EUR"}, Provider: "sandbox", Reason: "card_declined"},
+	"shipment_order_request":  ShipmentOrderRequest{OrderID: "o1"},
+	"shipment_status_request": ShipmentStatusRequest{ID: "s1", Status: ShipmentShipped, TrackingNumber: "1Z999AA10123456784", Carrier: "ups"},
+	"shipment_cancel_request": ShipmentCancelRequest{OrderID: "o1", Reason: ReasonCustomer},
+	"shipment":                Shipment{ID: "s1", OrderID: "o1", Status: ShipmentShipped, Carrier: "ups", TrackingNumber: "1Z999AA10123456784", Lines: []OrderLine{{ProductID: "p1", SKU: "HP-1000", Quantity: 1, UnitPrice: Money{Amount: 7999, Currency: "EUR"}}}, ShippingAddress: &Address{Name: "Ada", Line1: "1 Main St", City: "Berlin", PostalCode: "10115", Country: "DE"}, History: []ShipmentStatus{{Status: ShipmentPending, At: at}, {Status: ShipmentShipped, At: at, TrackingNumber: "1Z999AA10123456784"}}, CreatedAt: at, UpdatedAt: at},
+	"evt_shipment":            ShipmentEvent{EventID: "e14", OccurredAt: at, ShipmentID: "s1", OrderID: "o1", UserID: "u1", Status: ShipmentCancelled, From: ShipmentPacked, Carrier: "manual", TrackingNumber: "", Lines: []OrderLine{{ProductID: "p1", SKU: "HP-1000", Quantity: 1, UnitPrice: Money{Amount: 7999, Currency: "EUR"}}}, Reason: ReasonCustomer},
+	"evt_order_fulfilment":    OrderFulfilment{EventID: "e15", OccurredAt: at, OrderID: "o1", UserID: "u1", Status: OrderStatusShipped, Shipment: OrderShipment{ID: "s1", Status: ShipmentShipped, Carrier: "ups", TrackingNumber: "1Z999AA10123456784"}, Lines: []OrderLine{{ProductID: "p1", SKU: "HP-1000", Quantity: 1, UnitPrice: Money{Amount: 7999, Currency: "EUR"}}}},
 	"evt_payment_refunded":    PaymentRefunded{EventID: "e13", OccurredAt: at, OrderID: "o1", UserID: "u1", PaymentID: "pay1", RefundID: "r1", Amount: Money{Amount: 500, Currency: "EUR"}, TotalRefunded: Money{Amount: 500, Currency: "EUR"}},
 }
 

@@ -46,6 +46,12 @@ const (
 	EvtOrderReserved  = "souk.evt.order.reserved"
 	EvtOrderPaid      = "souk.evt.order.paid"
 	EvtOrderCancelled = "souk.evt.order.cancelled"
+	// EvtOrderFulfilling: the shipping service created the order's shipment.
+	EvtOrderFulfilling = "souk.evt.order.fulfilling"
+	// EvtOrderShipped: the parcel left with its carrier.
+	EvtOrderShipped = "souk.evt.order.shipped"
+	// EvtOrderDelivered: the parcel arrived; the order is done.
+	EvtOrderDelivered = "souk.evt.order.delivered"
 )
 
 // OrderEventSubject is the subject of one order's event kind: souk.evt.order.<kind>.<id>
@@ -180,6 +186,8 @@ type OrderPaid struct {
 	Total      Money       `json:"total"`
 	Coupon     string      `json:"coupon,omitempty"`
 	PaymentID  string      `json:"payment_id,omitempty"`
+	// ShippingAddress is where the order goes: the shipping service's shipment needs it.
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
 }
 
 // OrderCancelled is the payload of order.cancelled. The compensations follow from it:
@@ -196,4 +204,17 @@ type OrderCancelled struct {
 	// From is the status the order was cancelled from.
 	From   string `json:"from,omitempty"`
 	Coupon string `json:"coupon,omitempty"`
+}
+
+// OrderFulfilment is the payload of order.fulfilling, order.shipped and order.delivered: the
+// order followed its shipment. Lines name what was bought (a delivered order is a purchase
+// for the review rules).
+type OrderFulfilment struct {
+	EventID    string        `json:"event_id"`
+	OccurredAt time.Time     `json:"occurred_at"`
+	OrderID    string        `json:"order_id"`
+	UserID     string        `json:"user_id"`
+	Status     string        `json:"status"`
+	Shipment   OrderShipment `json:"shipment"`
+	Lines      []OrderLine   `json:"lines"`
 }

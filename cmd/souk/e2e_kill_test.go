@@ -121,7 +121,8 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 	const stock = 40
 	s.expect(s.do("PUT", "/v1/inventory/MUG-K", map[string]any{"on_hand": stock}, admin), 200, "stock")
 
-	methods := []struct{ method, want string }{{"pm_card_visa", "paid"}, {"pm_card_chargeDeclined", "cancelled"}, {"", "reserved"}}
+	// A paid order goes on to fulfilling at once: the shipping service makes its shipment.
+	methods := []struct{ method, want string }{{"pm_card_visa", "fulfilling"}, {"pm_card_chargeDeclined", "cancelled"}, {"", "reserved"}}
 	const customers, each = 8, 3
 	plans := make([][]*placement, customers)
 	tokens := make([]string, customers)
@@ -213,7 +214,7 @@ func (s *shop) checkSettled(plans [][]*placement, tokens []string, admin string,
 				return nil
 			})
 			switch p.want {
-			case "paid":
+			case "fulfilling":
 				paid++
 			case "reserved":
 				held++
@@ -241,7 +242,7 @@ func (s *shop) checkEventsOnce(url string, plans [][]*placement) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	count := map[string]int{}
-	for _, stream := range []string{"ORDERS", "PAYMENTS", "INVENTORY"} {
+	for _, stream := range []string{"ORDERS", "PAYMENTS", "INVENTORY", "SHIPPING"} {
 		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			s.t.Fatal(err)
@@ -259,8 +260,9 @@ func (s *shop) checkEventsOnce(url string, plans [][]*placement) {
 		for _, p := range ps {
 			want := map[string]int{"souk.evt.order.placed": 1, "souk.evt.order.reserved": 1, "souk.evt.inventory.reserved": 1, "souk.evt.payment.refunded": 0}
 			switch p.want {
-			case "paid":
+			case "fulfilling":
 				want["souk.evt.order.paid"], want["souk.evt.payment.succeeded"], want["souk.evt.inventory.committed"] = 1, 1, 1
+				want["souk.evt.shipping.created"], want["souk.evt.order.fulfilling"] = 1, 1
 			case "cancelled":
 				want["souk.evt.order.cancelled"], want["souk.evt.payment.failed"], want["souk.evt.inventory.released"] = 1, 1, 1
 			}

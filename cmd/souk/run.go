@@ -32,6 +32,7 @@ import (
 	"github.com/souk/souk/services/order"
 	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/services/promotion"
+	"github.com/souk/souk/services/shipping"
 	"github.com/souk/souk/services/user"
 )
 
@@ -88,6 +89,9 @@ var services = []service{
 		return payment.Run(ctx, payment.Config{Provider: e.cfg.PaymentProvider, StripeSecretKey: e.cfg.StripeSecretKey,
 			StripeWebhookSecret: e.cfg.StripeWebhookSecret, StripeAPIURL: e.cfg.StripeAPIURL, SandboxDelay: e.cfg.sandboxDelay},
 			payment.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "shipping", migrate: shipping.Migrate, run: func(ctx context.Context, e *env) error {
+		return shipping.Run(ctx, shipping.Config{}, shipping.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 }
 

@@ -20,8 +20,9 @@ import (
 
 // What the catalog consumes, besides its own events.
 var (
-	// purchaseSubjects tell the catalog who paid for what (the right to review).
-	purchaseSubjects = []string{subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*"}
+	// purchaseSubjects tell the catalog who paid for what (the right to review): paid and,
+	// again, delivered; cancelled takes it back.
+	purchaseSubjects = []string{subjects.EvtOrderPaid + ".*", subjects.EvtOrderDelivered + ".*", subjects.EvtOrderCancelled + ".*"}
 	// stockSubjects carry the inventory service's stock levels (in_stock).
 	stockSubjects = []string{subjects.EvtStockLevel + ".*"}
 )
@@ -30,10 +31,13 @@ var (
 // retry will make it readable.
 func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."), strings.HasPrefix(m.Subject, subjects.EvtOrderDelivered+"."):
+		// order.delivered (subjects.OrderFulfilment) names the buyer and the lines as
+		// order.paid does: a delivered order is a purchase even if its paid event never
+		// reached the catalog (a consumer created after it aged out of ORDERS).
 		var ev subjects.OrderPaid
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			return consumer.Permanent(fmt.Errorf("order.paid: %w", err))
+			return consumer.Permanent(fmt.Errorf("%s: %w", m.Subject, err))
 		}
 		user, uerr := uuid.Parse(ev.UserID)
 		order, oerr := uuid.Parse(ev.OrderID)
@@ -45,7 +49,7 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 			products = append(products, id)
 		}
 		if err := errors.Join(uerr, oerr, perr); err != nil {
-			return consumer.Permanent(fmt.Errorf("order.paid %s: %w", ev.OrderID, err))
+			return consumer.Permanent(fmt.Errorf("%s: %w", m.Subject, err))
 		}
 		return RecordPurchase(ctx, tx, user, order, products, ev.OccurredAt)
 	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):

@@ -14,13 +14,16 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// What the order service consumes. It publishes on ORDERS: order.placed, reserved, paid and
-// cancelled (see saga.go), each through the outbox in the transaction of the change.
+// What the order service consumes. It publishes on ORDERS: order.placed, reserved, paid,
+// cancelled, fulfilling, shipped and delivered (see saga.go), each through the outbox in the
+// transaction of the change.
 var (
 	// inventorySubjects: the stock was held, could not be held, or the hold ran out unpaid.
 	inventorySubjects = []string{subjects.EvtInventoryReserved + ".*", subjects.EvtInventoryRejected + ".*", subjects.EvtInventoryExpired + ".*"}
 	// paymentSubjects: the provider's verdicts and the refunds.
 	paymentSubjects = []string{subjects.EvtPaymentSucceeded + ".*", subjects.EvtPaymentFailed + ".*", subjects.EvtPaymentRefunded + ".*"}
+	// shippingSubjects: every status the order's shipment reaches; the order follows it.
+	shippingSubjects = []string{subjects.EvtShipping + ".>"}
 )
 
 // transition is one consumed event kind: how to read it and what it does to the order.
@@ -52,9 +55,10 @@ var transitions = []transition{
 	{subjects.EvtPaymentSucceeded, decodeAs(paymentSucceeded, func(ev subjects.PaymentSucceeded) string { return ev.OrderID })},
 	{subjects.EvtPaymentFailed, decodeAs(paymentFailed, func(ev subjects.PaymentFailedEvent) string { return ev.OrderID })},
 	{subjects.EvtPaymentRefunded, decodeAs(paymentRefunded, func(ev subjects.PaymentRefunded) string { return ev.OrderID })},
+	{subjects.EvtShipping, decodeAs(shipmentChanged, func(ev subjects.ShipmentEvent) string { return ev.OrderID })},
 }
 
-// apply is the handler of both consumers: it finds the transition of the event's kind and
+// apply is the handler of the consumers: it finds the transition of the event's kind and
 // applies it to the order under its row lock. An event about an order this service does not
 // have (a reservation made directly at the inventory service) is not its business.
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {

@@ -184,11 +184,38 @@ func (h *handlers) cancel(ctx context.Context, req subjects.OrderIDRequest) (sub
 	if owner {
 		reason = subjects.ReasonCustomer
 	}
+	if err := h.stopShipment(ctx, o, reason); err != nil {
+		return subjects.Order{}, err
+	}
 	o, err = h.store.UpdateNow(ctx, o.ID, cancel(reason))
 	if err != nil {
 		return subjects.Order{}, wireError(err)
 	}
 	return o.Wire(), nil
+}
+
+// stopShipment asks the shipping service to cancel the shipment of a paid order before the
+// order is cancelled, so that a cancel racing staff's move to shipped has one outcome: the
+// shipment cancelled first (it can no longer ship), or shipped first (409 here, and the order
+// stays). The shipment's row lock decides. An order with no shipment yet needs nothing:
+// the order.cancelled event keeps one from being created. With no shipping service running
+// at all no parcel can ship meanwhile, and the event cancels the shipment when it is back.
+func (h *handlers) stopShipment(ctx context.Context, o *Order, reason string) error {
+	if o.Status != subjects.OrderStatusPaid && o.Status != subjects.OrderStatusFulfilling {
+		return nil
+	}
+	_, err := subjects.ShipmentCancel.Call(ctx, h.nc, subjects.ShipmentCancelRequest{OrderID: o.ID.String(), Reason: reason})
+	var se *subjects.Error
+	switch {
+	case err == nil, errors.Is(err, subjects.ErrNotFound):
+		return nil
+	case errors.As(err, &se) && se.Code == http.StatusServiceUnavailable && se.Slug == "unavailable":
+		h.log.Warn().Str("order", o.ID.String()).Msg("no shipping service answers; cancelling the order, its event cancels the shipment")
+		return nil
+	case errors.Is(err, subjects.ErrConflict):
+		return wireError(ErrNotCancellable)
+	}
+	return err
 }
 
 func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects.OrderPage, error) {

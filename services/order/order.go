@@ -10,9 +10,13 @@
 //	order.reserved ──▶ payment charges ──▶ payment.succeeded ──▶ order paid ──▶ order.paid
 //	inventory.rejected / inventory.expired / payment.failed / cancel ──▶ order cancelled ──▶ order.cancelled
 //	order.cancelled ──▶ inventory releases, payment refunds, promotion returns the redemption
+//	order.paid ──▶ shipping creates the shipment ──▶ shipping.created ──▶ order fulfilling ──▶ order.fulfilling
+//	shipping.shipped / shipping.delivered ──▶ order shipped / delivered ──▶ order.shipped / order.delivered
 //
-// It consumes INVENTORY (reserved, rejected, expired) and PAYMENTS (succeeded, failed,
-// refunded) with durable idempotent consumers. The order row is the saga's state: every
+// It consumes INVENTORY (reserved, rejected, expired), PAYMENTS (succeeded, failed,
+// refunded) and SHIPPING (every status of the order's shipment) with durable idempotent
+// consumers. Before it cancels a paid order it asks the shipping service to stop the
+// shipment, so that no parcel leaves for a cancelled order (handlers.go). The order row is the saga's state: every
 // transition takes its row lock, so a cancel racing a payment, or two events about one
 // order, apply one after the other and end in one consistent state. Idempotency-Keys of
 // placements are kept in the KV bucket idempotency (24 h), backed by a unique index here.

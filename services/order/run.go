@@ -53,7 +53,7 @@ func Migrate(ctx context.Context, db *pgxpool.Pool) error {
 }
 
 // Run migrates the schema and serves orders until ctx ends: the endpoints, the outbox relay
-// and the saga's consumers of inventory and payment events.
+// and the saga's consumers of inventory, payment and shipping events.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := Migrate(ctx, deps.DB); err != nil {
 		return err
@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	for _, c := range []*consumer.Consumer{
 		{Name: "order-inventory", Stream: "INVENTORY", Subjects: inventorySubjects},
 		{Name: "order-payments", Stream: "PAYMENTS", Subjects: paymentSubjects},
+		{Name: "order-shipping", Stream: "SHIPPING", Subjects: shippingSubjects},
 	} {
 		c.Schema, c.DB, c.JS, c.Log, c.Handle = Schema, deps.DB, deps.JS, log, store.apply
 		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }

@@ -40,6 +40,8 @@ func paidEvent(o *Order) outbox.Event {
 		if o.Payment != nil {
 			ev.PaymentID = o.Payment.ID
 		}
+		addr := o.ShippingAddress
+		ev.ShippingAddress = &addr
 		return ev
 	})
 }
@@ -141,5 +143,63 @@ func paymentRefunded(ev subjects.PaymentRefunded) Change {
 		p.Status = "refunded"
 		o.Payment = &p
 		return nil, nil
+	}
+}
+
+// shipmentRank orders the shipment statuses the order's copy may take; cancelled is last
+// because nothing follows it.
+var shipmentRank = map[string]int{
+	subjects.ShipmentPending: 1, subjects.ShipmentPacked: 2, subjects.ShipmentShipped: 3,
+	subjects.ShipmentInTransit: 4, subjects.ShipmentDelivered: 5, subjects.ShipmentCancelled: 6,
+}
+
+// followed is the order status a shipment status means: the order follows its shipment.
+// Shipping may skip steps (packed → in_transit), so in transit means shipped too.
+var followed = map[string]string{
+	subjects.ShipmentPending: subjects.OrderStatusFulfilling, subjects.ShipmentPacked: subjects.OrderStatusFulfilling,
+	subjects.ShipmentShipped: subjects.OrderStatusShipped, subjects.ShipmentInTransit: subjects.OrderStatusShipped,
+	subjects.ShipmentDelivered: subjects.OrderStatusDelivered,
+}
+
+// fulfilmentKinds are the events of the statuses an order reaches by following its shipment.
+var fulfilmentKinds = map[string]string{
+	subjects.OrderStatusFulfilling: subjects.EvtOrderFulfilling, subjects.OrderStatusShipped: subjects.EvtOrderShipped,
+	subjects.OrderStatusDelivered: subjects.EvtOrderDelivered,
+}
+
+func fulfilmentEvent(o *Order) outbox.Event {
+	return event(fulfilmentKinds[o.Status], o, func(id string, at time.Time) any {
+		ev := subjects.OrderFulfilment{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
+			Status: o.Status, Lines: o.Lines()}
+		if o.Shipment != nil {
+			ev.Shipment = *o.Shipment
+		}
+		return ev
+	})
+}
+
+// shipmentChanged follows the order's shipment: it keeps the order's copy of it (never an
+// older status over a newer one, events may come late) and moves the order to the status the
+// shipment's means (created → fulfilling, shipped → shipped, delivered → delivered), with
+// its event; never backwards, so a repeated or late event changes nothing. A cancelled
+// shipment cancels an order that is still open: the order service cancelled it first (then
+// this is old news), or asked for it and failed to cancel itself afterwards.
+func shipmentChanged(ev subjects.ShipmentEvent) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Shipment == nil || shipmentRank[ev.Status] > shipmentRank[o.Shipment.Status] {
+			o.Shipment = &subjects.OrderShipment{ID: ev.ShipmentID, Status: ev.Status, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}
+		}
+		if ev.Status == subjects.ShipmentCancelled {
+			reason := ev.Reason
+			if reason == "" {
+				reason = subjects.ReasonStaff
+			}
+			return cancelIfOpen(reason, subjects.OrderStatusPaid, subjects.OrderStatusFulfilling)(o)
+		}
+		status, ok := followed[ev.Status]
+		if !ok || !o.move(status, "", now()) {
+			return nil, nil
+		}
+		return []outbox.Event{fulfilmentEvent(o)}, nil
 	}
 }

@@ -166,7 +166,9 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 func same(a, b *Order) bool {
 	pa, _ := json.Marshal(a.Payment)
 	pb, _ := json.Marshal(b.Payment)
-	return a.Status == b.Status && string(pa) == string(pb) && sameTime(a.ReservedUntil, b.ReservedUntil)
+	sa, _ := json.Marshal(a.Shipment)
+	sb, _ := json.Marshal(b.Shipment)
+	return a.Status == b.Status && string(pa) == string(pb) && string(sa) == string(sb) && sameTime(a.ReservedUntil, b.ReservedUntil)
 }
 
 func sameTime(a, b *time.Time) bool {

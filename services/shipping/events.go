@@ -1,0 +1,73 @@
+package shipping
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/subjects"
+)
+
+// What the shipping service consumes: order.paid creates the order's shipment,
+// order.cancelled cancels it. It publishes on SHIPPING, through the outbox (store.go).
+var orderSubjects = []string{subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*"}
+
+func now() time.Time { return time.Now().UTC() }
+
+// orders applies the order events of the consumer shipping-orders.
+type orders struct {
+	store   *Store
+	carrier string // the carrier new shipments start with
+	log     zerolog.Logger
+}
+
+// apply creates or cancels the order's shipment. Both are idempotent: a second order.paid
+// finds the shipment (unique per order) and a second order.cancelled finds it cancelled; an
+// order.cancelled applied before its order.paid leaves a mark that keeps the shipment from
+// being created at all. An event it cannot read is permanent.
+func (o *orders) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+	switch {
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
+		var ev subjects.OrderPaid
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return consumer.Permanent(fmt.Errorf("order.paid: unreadable payload: %w", err))
+		}
+		order, oerr := uuid.Parse(ev.OrderID)
+		user, uerr := uuid.Parse(ev.UserID)
+		if err := errors.Join(oerr, uerr); err != nil {
+			return consumer.Permanent(fmt.Errorf("order.paid %s: %w", ev.OrderID, err))
+		}
+		at := now()
+		_, err := o.store.Create(ctx, tx, &Shipment{ID: uuid.Must(uuid.NewV7()), OrderID: order, UserID: user,
+			Status: subjects.ShipmentPending, Carrier: o.carrier, Lines: ev.Lines, ShippingAddress: ev.ShippingAddress,
+			History: []subjects.ShipmentStatus{{Status: subjects.ShipmentPending, At: at}}, CreatedAt: at, UpdatedAt: at})
+		return err
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
+		var ev subjects.OrderCancelled
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return consumer.Permanent(fmt.Errorf("order.cancelled: unreadable payload: %w", err))
+		}
+		order, err := uuid.Parse(ev.OrderID)
+		if err != nil {
+			return consumer.Permanent(fmt.Errorf("order.cancelled: order_id: %w", err))
+		}
+		err = o.store.CancelOrder(ctx, tx, order, ev.Reason)
+		if errors.Is(err, ErrLeft) {
+			// The order service cancels no order whose shipment has left (it asks this service
+			// first, see ShipmentCancel), so this is a cancel that raced past that check.
+			// The parcel is on its way: an operator must look at it. Retrying changes nothing.
+			o.log.Error().Str("order", ev.OrderID).Msg("shipping: order cancelled after its shipment left; not cancelled")
+			return nil
+		}
+		return err
+	}
+	return nil
+}

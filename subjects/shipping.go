@@ -1,0 +1,134 @@
+package subjects
+
+import "time"
+
+// The shipping service: one shipment per paid order, its carrier, tracking number and status
+// history. Shipments are created from order.paid and cancelled from order.cancelled; staff
+// move them forward; the order service follows their events.
+var (
+	// ShipmentGet returns an order's shipment: the order owner's, or any to staff; another
+	// customer's, or an order with no shipment yet, is 404.
+	ShipmentGet = Endpoint[ShipmentOrderRequest, Shipment]{Subject: "souk.shipping.v1.shipment.get"}
+	// ShipmentSetStatus moves a shipment forward (staff): pending → packed → shipped →
+	// in_transit → delivered, steps may be skipped but never undone. Reaching shipped or
+	// beyond needs a tracking number (given, or booked by the carrier's integration). A move
+	// backwards, a repeat, or a move of a cancelled shipment is 409 and changes nothing.
+	ShipmentSetStatus = Endpoint[ShipmentStatusRequest, Shipment]{Subject: "souk.shipping.v1.shipment.status"}
+	// ShipmentCancel stops an order's shipment before it leaves (the order's owner or staff;
+	// the order service calls it before cancelling an order): a pending or packed shipment is
+	// cancelled, a cancelled one returned as it is; one that has shipped is 409, an order
+	// with no shipment 404.
+	ShipmentCancel = Endpoint[ShipmentCancelRequest, Shipment]{Subject: "souk.shipping.v1.shipment.cancel"}
+)
+
+// Shipment statuses, in the order they are reached; cancelled may follow pending or packed.
+const (
+	ShipmentPending   = "pending"
+	ShipmentPacked    = "packed"
+	ShipmentShipped   = "shipped"
+	ShipmentInTransit = "in_transit"
+	ShipmentDelivered = "delivered"
+	ShipmentCancelled = "cancelled"
+)
+
+// CarrierManual is the built-in carrier: staff hand the parcel over and type in its tracking
+// number.
+const CarrierManual = "manual"
+
+// Shipping events, on the SHIPPING stream: souk.evt.shipping.<event>.<order id>, one per
+// status the shipment reaches. They are keyed by the order's id, so a follower of an order
+// filters souk.evt.shipping.*.<order id>.
+const (
+	// EvtShipping is what every shipping event's subject starts with.
+	EvtShipping          = "souk.evt.shipping"
+	EvtShipmentCreated   = "souk.evt.shipping.created"
+	EvtShipmentPacked    = "souk.evt.shipping.packed"
+	EvtShipmentShipped   = "souk.evt.shipping.shipped"
+	EvtShipmentInTransit = "souk.evt.shipping.in_transit"
+	EvtShipmentDelivered = "souk.evt.shipping.delivered"
+	EvtShipmentCancelled = "souk.evt.shipping.cancelled"
+)
+
+// ShipmentEventKind is the event kind (EvtShipmentPacked, …) a shipment reaching status
+// publishes; pending is created.
+func ShipmentEventKind(status string) string {
+	if status == ShipmentPending {
+		return EvtShipmentCreated
+	}
+	return EvtShipping + "." + status
+}
+
+// ShipmentOrderRequest names an order, for its shipment.
+type ShipmentOrderRequest struct {
+	OrderID string `json:"order_id"`
+}
+
+// ShipmentStatusRequest is the body of POST /v1/admin/shipments/{id}/status.
+type ShipmentStatusRequest struct {
+	// ID is the shipment's id (the path parameter).
+	ID string `json:"id"`
+	// Status is the status to move to: packed, shipped, in_transit or delivered.
+	Status string `json:"status"`
+	// TrackingNumber is the carrier's parcel number, up to 64 letters, digits, spaces, dots,
+	// dashes and underscores; required when the shipment reaches shipped without one, unless
+	// the carrier's integration books the parcel.
+	TrackingNumber string `json:"tracking_number,omitempty"`
+	// Carrier names who carries the parcel (dhl, ups…), up to 32 lowercase letters, digits,
+	// dashes and underscores; a carrier with an integration books the parcel itself, any
+	// other is handled manually. The shipment's carrier stays when absent.
+	Carrier string `json:"carrier,omitempty"`
+}
+
+// ShipmentCancelRequest asks to stop an order's shipment.
+type ShipmentCancelRequest struct {
+	OrderID string `json:"order_id"`
+	// Reason is the order's cancellation reason (customer, staff…).
+	Reason string `json:"reason"`
+}
+
+// Shipment is an order's shipment as its owner and staff see it.
+type Shipment struct {
+	ID      string `json:"id"`
+	OrderID string `json:"order_id"`
+	// Status is pending, packed, shipped, in_transit, delivered or cancelled.
+	Status string `json:"status"`
+	// Carrier is who carries the parcel; manual until staff name one.
+	Carrier string `json:"carrier"`
+	// TrackingNumber is set from shipped on; empty before.
+	TrackingNumber string `json:"tracking_number"`
+	// Lines are what the parcel holds: the order's lines as paid.
+	Lines []OrderLine `json:"lines"`
+	// ShippingAddress is where the parcel goes, as the order was placed.
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
+	// History lists every status the shipment reached, the first (pending) included.
+	History   []ShipmentStatus `json:"history"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+}
+
+// ShipmentStatus is one entry of a shipment's history.
+type ShipmentStatus struct {
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+	// Reason says why a shipment was cancelled (the order's cancellation reason).
+	Reason string `json:"reason,omitempty"`
+	// TrackingNumber is the tracking number the move set, when it set one.
+	TrackingNumber string `json:"tracking_number,omitempty"`
+}
+
+// ShipmentEvent is the payload of every shipping event: the shipment after the change.
+type ShipmentEvent struct {
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	ShipmentID string    `json:"shipment_id"`
+	OrderID    string    `json:"order_id"`
+	UserID     string    `json:"user_id"`
+	// Status is the status reached; From the one left (empty for created).
+	Status         string      `json:"status"`
+	From           string      `json:"from,omitempty"`
+	Carrier        string      `json:"carrier"`
+	TrackingNumber string      `json:"tracking_number,omitempty"`
+	Lines          []OrderLine `json:"lines"`
+	// Reason is the cancellation reason of a cancelled shipment.
+	Reason string `json:"reason,omitempty"`
+}

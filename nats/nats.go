@@ -164,7 +164,7 @@ const DuplicateWindow = 10 * time.Minute
 // Streams are Souk's JetStream streams as code, one per publishing domain, plus the dead
 // letters. File storage; limits keep a laptop's disk safe.
 var Streams = []jetstream.StreamConfig{
-	stream("USERS", "account events", "souk.evt.user.>"),
+	short(stream("USERS", "account events; user.registered carries a verification link, so they are kept a week only", "souk.evt.user.>"), 7*24*time.Hour),
 	compacted(stream("CATALOG", "product and category changes; the latest event of each product and kind, forever", "souk.evt.catalog.>")),
 	stream("INVENTORY", "stock levels and reservations", "souk.evt.inventory.>"),
 	stream("ORDERS", "order lifecycle, the checkout saga", "souk.evt.order.>"),
@@ -196,6 +196,14 @@ func compacted(cfg jetstream.StreamConfig) jetstream.StreamConfig {
 	cfg.MaxMsgsPerSubject = 1
 	cfg.MaxAge = 0
 	cfg.MaxBytes = 1 << 30
+	return cfg
+}
+
+// short keeps the stream's messages for maxAge only. USERS holds email verification links
+// (single-use secrets that expire after a day): a week bounds how long they stay at rest in
+// JetStream's files while leaving a consumer a week to catch up after an outage.
+func short(cfg jetstream.StreamConfig, maxAge time.Duration) jetstream.StreamConfig {
+	cfg.MaxAge = maxAge
 	return cfg
 }
 

@@ -92,6 +92,8 @@ var payloads = map[string]any{
 	"evt_shipment":            ShipmentEvent{EventID: "e14", OccurredAt: at, ShipmentID: "s1", OrderID: "o1", UserID: "u1", Status: ShipmentCancelled, From: ShipmentPacked, Carrier: "manual", TrackingNumber: "", Lines: []OrderLine{{ProductID: "p1", SKU: "HP-1000", Quantity: 1, UnitPrice: Money{Amount: 7999, Currency: "EUR"}}}, Reason: ReasonCustomer},
 	"evt_order_fulfilment":    OrderFulfilment{EventID: "e15", OccurredAt: at, OrderID: "o1", UserID: "u1", Status: OrderStatusShipped, Shipment: OrderShipment{ID: "s1", Status: ShipmentShipped, Carrier: "ups", TrackingNumber: "1Z999AA10123456784"}, Lines: []OrderLine{{ProductID: "p1", SKU: "HP-1000", Quantity: 1, UnitPrice: Money{Amount: 7999, Currency: "EUR"}}}},
 	"evt_payment_refunded":    PaymentRefunded{EventID: "e13", OccurredAt: at, OrderID: "o1", UserID: "u1", PaymentID: "pay1", RefundID: "r1", Amount: Money{Amount: 500, Currency: "EUR"}, TotalRefunded: Money{Amount: 500, Currency: "EUR"}},
+	"evt_user_registered":     UserRegistered{EventID: "e16", OccurredAt: at, UserID: "u1", Email: "ada@example.com", Name: "Ada", Locale: "de", VerifyLink: "http://127.0.0.1:8080/verify-email?token=tok", VerifyExpiresAt: &at},
+	"evt_user_updated":        UserUpdated{EventID: "e17", OccurredAt: at, UserID: "u1", Email: "ada@example.com", Name: "Ada L.", Locale: "fr"},
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -171,3 +171,40 @@ type KeyInfo struct {
 	Algorithm string    `json:"alg"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// User events, on the USERS stream: souk.evt.user.<event>.<user id>. They carry the contact
+// details other services keep a copy of (the notification service's recipients), so nobody
+// has to ask the user service for them at sending time.
+const (
+	EvtUserRegistered = "souk.evt.user.registered"
+	EvtUserUpdated    = "souk.evt.user.updated"
+)
+
+// UserEventSubject is the subject of one user's event kind: EvtUserRegistered and the id
+// give souk.evt.user.registered.<id>.
+func UserEventSubject(kind, userID string) string { return kind + "." + userID }
+
+// UserRegistered is the payload of user.registered: a new account, and the link that
+// verifies its email address. VerifyLink holds a single-use secret that expires at
+// VerifyExpiresAt; it is absent for accounts created verified (the admin).
+type UserRegistered struct {
+	EventID         string     `json:"event_id"`
+	OccurredAt      time.Time  `json:"occurred_at"`
+	UserID          string     `json:"user_id"`
+	Email           string     `json:"email"`
+	Name            string     `json:"name"`
+	Locale          string     `json:"locale"`
+	VerifyLink      string     `json:"verify_link,omitempty"`
+	VerifyExpiresAt *time.Time `json:"verify_expires_at,omitempty"`
+}
+
+// UserUpdated is the payload of user.updated: the account's contact details as they are
+// now. OccurredAt orders them: a copy keeps the latest.
+type UserUpdated struct {
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	UserID     string    `json:"user_id"`
+	Email      string    `json:"email"`
+	Name       string    `json:"name"`
+	Locale     string    `json:"locale"`
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/souk/souk/platform/authn"
@@ -38,10 +37,12 @@ type handlers struct {
 	// dummyHash is compared against for unknown emails, so that they take as long as a wrong
 	// password and the timing does not tell which emails have an account.
 	dummyHash []byte
+	// kick wakes the outbox relay after a change with events committed.
+	kick func()
 }
 
 func newHandlers(store *Store, cost int, verifyURL string, concurrency int) (*handlers, error) {
-	h := &handlers{store: store, cost: cost, verifyURL: verifyURL, hashing: make(chan struct{}, concurrency)}
+	h := &handlers{store: store, cost: cost, verifyURL: verifyURL, hashing: make(chan struct{}, concurrency), kick: func() {}}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("souk dummy password, never a real one"), cost)
 	if err != nil {
 		return nil, fmt.Errorf("dummy hash: %w", err)
@@ -117,12 +118,12 @@ func (h *handlers) register(ctx context.Context, req subjects.RegisterRequest) (
 	}
 	a := Account{ID: id, Email: email, PasswordHash: hash, Name: name, Locale: locale,
 		Roles: []string{subjects.RoleCustomer}, CreatedAt: time.Now()}
-	if err := h.store.Create(ctx, a, tokenHash, time.Now().Add(verificationTTL)); err != nil {
+	// The link goes to the notification service in the user.registered event, never to a
+	// log. The token is single-use and only its hash is stored here.
+	if err := h.store.Create(ctx, a, tokenHash, time.Now().Add(verificationTTL), h.verifyURL+token); err != nil {
 		return subjects.User{}, wireError(err)
 	}
-	// Development stand-in until the notification service sends the email. The token is
-	// single-use and only its hash is stored; the password is never logged.
-	zerolog.Ctx(ctx).Info().Str("user_id", id.String()).Str("verify_link", h.verifyURL+token).Msg("email verification link")
+	h.kick()
 	return a.User(), nil
 }
 
@@ -233,6 +234,7 @@ func (h *handlers) updateMe(ctx context.Context, req subjects.UpdateMeRequest) (
 	if err != nil {
 		return subjects.User{}, wireError(err)
 	}
+	h.kick()
 	return a.User(), nil
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
@@ -87,13 +89,13 @@ type Deps struct {
 	Registry prometheus.Registerer
 }
 
-// Migrate applies the user service's migrations to its schema.
+// Migrate applies the user service's migrations to its schema, and its outbox's.
 func Migrate(ctx context.Context, db *pgxpool.Pool) error {
-	return pg.Migrate(ctx, db, Schema, migrationsFS)
+	return errors.Join(pg.Migrate(ctx, db, Schema, migrationsFS), outbox.Migrate(ctx, db, Schema))
 }
 
-// Run migrates the schema, ensures the admin account, serves the user endpoints until ctx
-// ends and then stops gracefully.
+// Run migrates the schema, ensures the admin account, serves the user endpoints and relays
+// the user events (USERS stream) until ctx ends and then stops gracefully.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := cfg.defaults(); err != nil {
 		return err
@@ -101,11 +103,25 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := Migrate(ctx, deps.DB); err != nil {
 		return err
 	}
+	if err := bus.EnsureStreams(ctx, deps.JS); err != nil {
+		return fmt.Errorf("user: %w", err)
+	}
 	store := NewStore(deps.DB)
 	h, err := newHandlers(store, cfg.BcryptCost, cfg.VerifyURL, cfg.HashConcurrency)
 	if err != nil {
 		return err
 	}
+	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, deps.Log)
+	h.kick = relay.Kick
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		if err := relay.Run(relayCtx); err != nil {
+			deps.Log.Error().Err(err).Str("service", "user").Msg("user: outbox relay stopped")
+		}
+	}()
+	defer func() { stopRelay(); <-relayDone }()
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
 		if err := h.ensureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, deps.Log); err != nil {
 			return err

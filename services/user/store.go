@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/subjects"
 )
 
@@ -72,9 +73,10 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
-// Create inserts a new account together with the hash of its first email verification token.
-// An email that is taken is ErrEmailTaken, and nothing is written.
-func (s *Store) Create(ctx context.Context, a Account, tokenHash string, tokenExpires time.Time) error {
+// Create inserts a new account together with the hash of its first email verification token
+// and its user.registered event, which carries verifyLink (the link with the token) to the
+// notification service. An email that is taken is ErrEmailTaken, and nothing is written.
+func (s *Store) Create(ctx context.Context, a Account, tokenHash string, tokenExpires time.Time, verifyLink string) error {
 	addrs := a.Addresses
 	if addrs == nil {
 		addrs = []subjects.Address{}
@@ -88,7 +90,14 @@ func (s *Store) Create(ctx context.Context, a Account, tokenHash string, tokenEx
 		}
 		_, err = tx.Exec(ctx, `insert into users.email_verifications (token_hash, user_id, expires_at) values ($1, $2, $3)`,
 			tokenHash, a.ID, tokenExpires)
-		return err
+		if err != nil {
+			return err
+		}
+		id := outbox.NewID()
+		expires := tokenExpires.UTC()
+		return outbox.Add(ctx, tx, Schema, outbox.Event{ID: id, Subject: subjects.UserEventSubject(subjects.EvtUserRegistered, a.ID.String()),
+			Payload: subjects.UserRegistered{EventID: id.String(), OccurredAt: time.Now().UTC(), UserID: a.ID.String(), Email: a.Email,
+				Name: a.Name, Locale: a.Locale, VerifyLink: verifyLink, VerifyExpiresAt: &expires}})
 	})
 	if isUniqueViolation(err) {
 		return ErrEmailTaken
@@ -118,7 +127,8 @@ func (s *Store) ByID(ctx context.Context, id uuid.UUID) (Account, error) {
 }
 
 // Update runs fn on the account id under a row lock and writes back its name, locale,
-// roles and addresses, all in one transaction. fn's error aborts without writing.
+// roles and addresses with a user.updated event of its contact details, all in one
+// transaction. fn's error aborts without writing.
 func (s *Store) Update(ctx context.Context, id uuid.UUID, fn func(*Account) error) (Account, error) {
 	var out Account
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -134,8 +144,11 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, fn func(*Account) erro
 		}
 		_, err = tx.Exec(ctx, `update users.users set name = $2, locale = $3, roles = $4, addresses = $5, updated_at = now() where id = $1`,
 			a.ID, a.Name, a.Locale, a.Roles, a.Addresses)
+		if err != nil {
+			return err
+		}
 		out = a
-		return err
+		return outbox.Add(ctx, tx, Schema, updatedEvent(a))
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Account{}, fmt.Errorf("update user: %w", err)
@@ -188,22 +201,37 @@ func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Account
 	return out, nil
 }
 
+// updatedEvent is the user.updated event of a's contact details as they are now.
+func updatedEvent(a Account) outbox.Event {
+	id := outbox.NewID()
+	return outbox.Event{ID: id, Subject: subjects.UserEventSubject(subjects.EvtUserUpdated, a.ID.String()),
+		Payload: subjects.UserUpdated{EventID: id.String(), OccurredAt: time.Now().UTC(), UserID: a.ID.String(),
+			Email: a.Email, Name: a.Name, Locale: a.Locale}}
+}
+
 // EnsureAdmin makes sure the account of email exists and holds the admin role. A missing
-// account is created from a (verified, roles customer, staff, admin); an existing one keeps
-// its password and only gains the admin role. Safe when several instances run it at once.
+// account is created from a (verified, roles customer, staff, admin) with its user.updated
+// event; an existing one keeps its password and only gains the admin role. Safe when several
+// instances run it at once.
 func (s *Store) EnsureAdmin(ctx context.Context, a Account) (created bool, err error) {
-	err = s.db.QueryRow(ctx, `insert into users.users (id, email, password_hash, name, locale, roles, email_verified_at, addresses)
-		values ($1, $2, $3, $4, $5, $6, now(), '[]')
-		on conflict (email) do update
-			set roles = case when 'admin' = any(users.roles) then users.roles else users.roles || '{admin}'::text[] end,
-			    updated_at = case when 'admin' = any(users.roles) then users.updated_at else now() end
-		returning (xmax = 0)`,
-		a.ID, a.Email, a.PasswordHash, a.Name, a.Locale, a.Roles).Scan(&created)
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, ensureAdminSQL, a.ID, a.Email, a.PasswordHash, a.Name, a.Locale, a.Roles).Scan(&created); err != nil || !created {
+			return err
+		}
+		return outbox.Add(ctx, tx, Schema, updatedEvent(a))
+	})
 	if err != nil {
 		return false, fmt.Errorf("ensure admin: %w", err)
 	}
 	return created, nil
 }
+
+const ensureAdminSQL = `insert into users.users (id, email, password_hash, name, locale, roles, email_verified_at, addresses)
+		values ($1, $2, $3, $4, $5, $6, now(), '[]')
+		on conflict (email) do update
+			set roles = case when 'admin' = any(users.roles) then users.roles else users.roles || '{admin}'::text[] end,
+			    updated_at = case when 'admin' = any(users.roles) then users.updated_at else now() end
+		returning (xmax = 0)`
 
 // GrantAdmin adds the admin role to the account of email; ErrNotFound when there is none.
 func (s *Store) GrantAdmin(ctx context.Context, email string) error {

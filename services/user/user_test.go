@@ -2,7 +2,9 @@ package user_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,19 +22,27 @@ const (
 	alicePassword = "correct horse battery"
 )
 
-// verifyToken returns the token of the verification link logged for userID.
+// verifyToken returns the token of the verification link that the user.registered event of
+// userID carries on the USERS stream (the outbox relay publishes it shortly after the commit).
 func verifyToken(e *identitytest.Env, userID string) string {
 	e.T.Helper()
-	for _, l := range e.Log.Lines() {
-		if l["user_id"] == userID {
-			if link, ok := l["verify_link"].(string); ok {
-				_, tok, _ := strings.Cut(link, "token=")
-				return tok
-			}
+	var ev subjects.UserRegistered
+	expect.Within(e.T, 10*time.Second, func() error {
+		stream, err := e.JS.Stream(e.Ctx, "USERS")
+		if err != nil {
+			return err
 		}
+		msg, err := stream.GetLastMsgForSubject(e.Ctx, subjects.UserEventSubject(subjects.EvtUserRegistered, userID))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(msg.Data, &ev)
+	})
+	if ev.UserID != userID || ev.VerifyExpiresAt == nil || ev.Email == "" {
+		e.T.Fatalf("user.registered: %+v", ev)
 	}
-	e.T.Fatalf("no verification link logged for %s", userID)
-	return ""
+	_, tok, _ := strings.Cut(ev.VerifyLink, "token=")
+	return tok
 }
 
 func TestUserService(t *testing.T) {
@@ -47,6 +57,9 @@ func TestUserService(t *testing.T) {
 	}
 	if strings.Contains(e.Log.String(), alicePassword) {
 		t.Fatal("the password is in the log")
+	}
+	if tok := verifyToken(e, alice.ID); strings.Contains(e.Log.String(), tok) {
+		t.Fatal("the verification token is in the log")
 	}
 
 	t.Run("register refuses bad input and a taken email", func(t *testing.T) {
@@ -96,6 +109,21 @@ func TestUserService(t *testing.T) {
 		if err != nil || me.Name != name || me.Locale != locale || len(me.Addresses) != 1 || me.Addresses[0].Country != "AT" {
 			t.Fatalf("update: %+v, %v", me, err)
 		}
+		expect.Within(t, 10*time.Second, func() error {
+			stream, err := e.JS.Stream(e.Ctx, "USERS")
+			if err != nil {
+				return err
+			}
+			msg, err := stream.GetLastMsgForSubject(e.Ctx, subjects.UserEventSubject(subjects.EvtUserUpdated, alice.ID))
+			if err != nil {
+				return err
+			}
+			var ev subjects.UserUpdated
+			if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.Locale != locale || ev.Name != name || ev.Email != alice.Email {
+				return fmt.Errorf("user.updated %+v, %v", ev, err)
+			}
+			return nil
+		})
 		bad := []subjects.Address{addrs[0], {Name: "x", Line1: "y", City: "z", PostalCode: "1", Country: "at"}}
 		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
 		expect.Error(t, err, 400, "validation", "addresses[1].country")

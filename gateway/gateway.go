@@ -162,6 +162,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	g.app.Use(g.limitIP)
 	g.routes = append(append(append(g.apiRoutes(), g.catalogRoutes()...), g.checkoutRoutes()...), g.opsRoutes()...)
 	g.routes = append(g.routes, g.shippingRoutes()...)
+	g.routes = append(g.routes, g.notificationRoutes()...)
 	for i := range g.routes {
 		if err := g.register(&g.routes[i]); err != nil {
 			return nil, err

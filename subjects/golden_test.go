@@ -94,6 +94,12 @@ var payloads = map[string]any{
 	"evt_payment_refunded":    PaymentRefunded{EventID: "e13", OccurredAt: at, OrderID: "o1", UserID: "u1", PaymentID: "pay1", RefundID: "r1", Amount: Money{Amount: 500, Currency: "EUR"}, TotalRefunded: Money{Amount: 500, Currency: "EUR"}},
 	"evt_user_registered":     UserRegistered{EventID: "e16", OccurredAt: at, UserID: "u1", Email: "ada@example.com", Name: "Ada", Locale: "de", VerifyLink: "http://127.0.0.1:8080/verify-email?token=tok", VerifyExpiresAt: &at},
 	"evt_user_updated":        UserUpdated{EventID: "e17", OccurredAt: at, UserID: "u1", Email: "ada@example.com", Name: "Ada L.", Locale: "fr"},
+	"notification_page":       NotificationPage{Items: []Notification{{ID: "n1", Channel: ChannelEmail, Template: "order_confirmation", Lang: "de", Subject: "Ihre Bestellung", Status: DeliverySent, SentAt: &at, CreatedAt: at}}, NextCursor: "abc"},
+	"webhook_create_request":  WebhookCreateRequest{URL: "https://hooks.example.com/souk", Events: []string{"order.paid", "payment.refunded"}},
+	"webhook_id_request":      WebhookIDRequest{ID: "w1"},
+	"webhook":                 Webhook{ID: "w1", URL: "https://hooks.example.com/souk", Events: []string{"order.paid"}, Secret: "whsec_abc", CreatedAt: at},
+	"webhook_page":            WebhookPage{Items: []Webhook{{ID: "w1", URL: "https://hooks.example.com/souk", Events: []string{"order.paid"}, CreatedAt: at, Deliveries: []WebhookDelivery{{ID: "d1", EventID: "e4", Type: "order.paid", Status: DeliveryFailed, Attempts: 8, LastError: "receiver answered 500", CreatedAt: at}}}}, NextCursor: "abc"},
+	"webhook_event":           WebhookEvent{ID: "e4", Type: "order.paid", OccurredAt: at, Data: json.RawMessage(`{"order_id":"o1"}`)},
 }
 
 func ptr[T any](v T) *T { return &v }

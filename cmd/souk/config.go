@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/services/notification"
 )
 
 // Config is everything `souk` reads from its environment, each value also a flag. Flags win
@@ -46,12 +47,15 @@ type Config struct {
 	StripeAPIURL        string
 	SandboxDelay        string
 	PprofAddr           string
-	reservationTTL      time.Duration
-	sandboxDelay        time.Duration
-	loginAttempts       int
-	catalogCache        int
-	rateIP              int
-	rateAccount         int
+	// Notification settings.
+	SMTPURL        string
+	ReviewURL      string
+	reservationTTL time.Duration
+	sandboxDelay   time.Duration
+	loginAttempts  int
+	catalogCache   int
+	rateIP         int
+	rateAccount    int
 }
 
 const (
@@ -91,6 +95,8 @@ func (c *Config) settings() []setting {
 		{"STRIPE_API_URL", "stripe-api-url", "", "Stripe API base URL; point it at stripe-mock to try the stripe provider offline", &c.StripeAPIURL},
 		{"SOUK_SANDBOX_DELAY", "sandbox-delay", "200ms", "how long the sandbox provider takes to decide a payment (1ms and up: 1ms is at once)", &c.SandboxDelay},
 		{"SOUK_PPROF_ADDR", "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty", &c.PprofAddr},
+		{"SOUK_SMTP_URL", "smtp-url", "", "where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; empty: emails are written to the log, secrets redacted (prefer the environment to the flag)", &c.SMTPURL},
+		{"SOUK_REVIEW_URL", "review-url", notification.DefaultReviewURL, "review link of a delivered product in the delivery email; {product_id} is replaced", &c.ReviewURL},
 		{"SOUK_CATALOG_CACHE_MB", "catalog-cache-mb", "48", "MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements", &c.CatalogCache},
 	}
 }
@@ -164,6 +170,14 @@ func (c *Config) validate() error {
 	} else if c.PaymentProvider == "stripe" && c.StripeSecretKey == "" {
 		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))
 	}
+	if c.SMTPURL != "" {
+		if _, err := notification.ParseSMTPURL(c.SMTPURL); err != nil {
+			errs = append(errs, err) // it never repeats the password
+		}
+	}
+	if !strings.Contains(c.ReviewURL, "{product_id}") {
+		errs = append(errs, fmt.Errorf("SOUK_REVIEW_URL %q: want a URL with {product_id}", c.ReviewURL))
+	}
 	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("SOUK_LOG_FORMAT %q: want json or console", c.LogFormat))
 	}
@@ -188,5 +202,6 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("cors_origins", c.CORSOrigins).Str("locale", c.Locale).Str("currency", c.Currency).
 		Str("meili_url", pg.Redact(c.MeiliURL)).Bool("meili_api_key_set", c.MeiliAPIKey != "").
 		Str("reservation_ttl", c.ReservationTTL).Str("payment_provider", c.PaymentProvider).Str("stripe_api_url", c.StripeAPIURL).
-		Bool("stripe_secret_key_set", c.StripeSecretKey != "").Bool("stripe_webhook_secret_set", c.StripeWebhookSecret != "").Str("pprof_addr", c.PprofAddr)
+		Bool("stripe_secret_key_set", c.StripeSecretKey != "").Bool("stripe_webhook_secret_set", c.StripeWebhookSecret != "").Str("pprof_addr", c.PprofAddr).
+		Str("smtp_url", pg.Redact(c.SMTPURL)).Str("review_url", c.ReviewURL)
 }

@@ -42,6 +42,9 @@ func TestConfigRefusesNonsense(t *testing.T) {
 		"sandbox zero":   {"SOUK_SANDBOX_DELAY": "0s"}, // would mean the payment service's default
 		"provider":       {"SOUK_PAYMENT_PROVIDER": "paypal"},
 		"stripe no key":  {"SOUK_PAYMENT_PROVIDER": "stripe"},
+		"smtp scheme":    {"SOUK_SMTP_URL": "http://mail.example.com?from=shop@example.com"},
+		"smtp no from":   {"SOUK_SMTP_URL": "smtp://u:p@mail.example.com:587"},
+		"review url":     {"SOUK_REVIEW_URL": "https://shop.example.com/reviews"},
 	} {
 		if _, _, err := parseConfig("t", nil, envOf(env), io.Discard); err == nil {
 			t.Errorf("%s: accepted %v", name, env)
@@ -53,6 +56,7 @@ func TestConfigLogRedactsSecrets(t *testing.T) {
 	c, _, err := parseConfig("t", nil, envOf(map[string]string{
 		"DATABASE_URL": "postgres://souk:db-secret@h/db", "SOUK_ADMIN_EMAIL": "a@b.c", "SOUK_ADMIN_PASSWORD": "admin-secret-123",
 		"MEILI_API_KEY": "meili-secret-456", "STRIPE_SECRET_KEY": "sk_test_secret789", "STRIPE_WEBHOOK_SECRET": "whsec_secret012",
+		"SOUK_SMTP_URL": "smtp://shop:smtp-secret-345@mail.example.com:587?from=shop@example.com",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +65,7 @@ func TestConfigLogRedactsSecrets(t *testing.T) {
 	log := zerolog.New(&buf)
 	log.Info().Object("config", c).Msg("x")
 	if strings.Contains(buf.String(), "db-secret") || strings.Contains(buf.String(), "admin-secret-123") || strings.Contains(buf.String(), "meili-secret-456") ||
-		strings.Contains(buf.String(), "secret789") || strings.Contains(buf.String(), "secret012") {
+		strings.Contains(buf.String(), "secret789") || strings.Contains(buf.String(), "secret012") || strings.Contains(buf.String(), "smtp-secret-345") {
 		t.Fatalf("secret in the log: %s", buf.String())
 	}
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // The README's "Ship it": a paid order gets a shipment, staff move it forward to delivered,
-// and the order follows, live on its event stream, ending delivered. The refusals on the
+// and the order follows, live on its event stream, ending delivered; the customer's
+// notification list shows every email she was sent, in German. The refusals on the
 // way change nothing. (Another customer's shipment is 404: services/shipping tests it, and
 // a second customer here would cost two bcrypt rounds under -race.)
 func TestEndToEndShipping(t *testing.T) {
@@ -82,6 +83,22 @@ func TestEndToEndShipping(t *testing.T) {
 	if !slices.Equal(moves, []string{"pending", "packed", "shipped", "in_transit", "delivered"}) {
 		t.Fatalf("the shipment's history: %v", moves)
 	}
+	// Every message the customer was sent, in her language (the log channel sends them here).
+	expect.Within(t, 15*time.Second, func() error {
+		r := s.do("GET", "/v1/users/me/notifications", nil, tok)
+		var sent []string
+		for _, n := range r.json(t)["items"].([]any) {
+			n := n.(map[string]any)
+			if n["status"] != "sent" || n["channel"] != "email" || n["lang"] != "de" || n["subject"] == "" {
+				return fmt.Errorf("a notification not sent in German: %v", n)
+			}
+			sent = append(sent, n["template"].(string))
+		}
+		if want := []string{"delivered", "shipped", "order_confirmation", "verify_email"}; !slices.Equal(sent, want) {
+			return fmt.Errorf("notifications %v, want %v (newest first)", sent, want)
+		}
+		return nil
+	})
 	doc := string(s.do("GET", "/openapi.json", nil, "").body)
 	for _, path := range []string{"/v1/orders/{id}/shipment", "/v1/admin/shipments/{id}/status"} {
 		if !strings.Contains(doc, `"`+path+`"`) {

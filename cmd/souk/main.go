@@ -33,7 +33,7 @@ const usage = `usage: souk <command> [flags] [targets]
 
 commands:
   run [all|gateway|<service> ...]           run the shop (default: all, with an embedded NATS server); services:
-                                            user auth catalog inventory promotion cart order payment shipping
+                                            user auth catalog inventory promotion cart order payment shipping notification
   migrate                                   apply every service's database migrations and exit
   seed [-products N]                        load the demo catalog (N products, 5000 by default), idempotently
   version                                   print the version

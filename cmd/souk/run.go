@@ -29,6 +29,7 @@ import (
 	"github.com/souk/souk/services/cart"
 	"github.com/souk/souk/services/catalog"
 	"github.com/souk/souk/services/inventory"
+	"github.com/souk/souk/services/notification"
 	"github.com/souk/souk/services/order"
 	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/services/promotion"
@@ -92,6 +93,10 @@ var services = []service{
 	}},
 	{name: "shipping", migrate: shipping.Migrate, run: func(ctx context.Context, e *env) error {
 		return shipping.Run(ctx, shipping.Config{}, shipping.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+	}},
+	{name: "notification", migrate: notification.Migrate, run: func(ctx context.Context, e *env) error {
+		return notification.Run(ctx, notification.Config{SMTPURL: e.cfg.SMTPURL, ReviewURL: e.cfg.ReviewURL},
+			notification.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 }
 

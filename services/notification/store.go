@@ -1,0 +1,211 @@
+package notification
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/souk/souk/subjects"
+)
+
+// maxErrorText bounds the error kept with a delivery and its attempts.
+const maxErrorText = 500
+
+// maxSubject bounds the subject line kept with a delivery.
+const maxSubject = 300
+
+// Store is the notify schema.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// keepRecipient writes r into the recipient copy unless a newer event wrote it already.
+func keepRecipient(ctx context.Context, tx pgx.Tx, r Recipient, version time.Time) error {
+	_, err := tx.Exec(ctx, `insert into notify.recipients (user_id, email, name, locale, version) values ($1, $2, $3, $4, $5)
+		on conflict (user_id) do update set email = excluded.email, name = excluded.name, locale = excluded.locale, version = excluded.version
+		where recipients.version <= excluded.version`, r.UserID, r.Email, r.Name, r.Locale, version)
+	return err
+}
+
+// email is an email to write for an event.
+type email struct {
+	eventID, eventType, template string
+	userID                       uuid.UUID
+	data                         []byte
+	// secret marks data that holds a secret (the verification link): wiped once done.
+	secret bool
+}
+
+// addEmail writes the email delivery of e, unless the event already has one for the user.
+func addEmail(ctx context.Context, tx pgx.Tx, e email) error {
+	_, err := tx.Exec(ctx, `insert into notify.deliveries (event_id, event_type, channel, recipient, user_id, template, payload, secret)
+		values ($1, $2, 'email', $3, $4, $5, $6, $7) on conflict (event_id, channel, recipient) do nothing`,
+		e.eventID, e.eventType, e.userID.String(), e.userID, e.template, e.data, e.secret)
+	return err
+}
+
+// addWebhooks writes one delivery of body per endpoint subscribed to eventType, unless the
+// event already has one for that endpoint.
+func addWebhooks(ctx context.Context, tx pgx.Tx, eventID, eventType string, body []byte) error {
+	_, err := tx.Exec(ctx, `insert into notify.deliveries (event_id, event_type, channel, recipient, endpoint_id, payload)
+		select $1::text, $2::text, 'webhook', e.id::text, e.id, $3::bytea from notify.webhook_endpoints e where $2::text = any(e.events)
+		on conflict (event_id, channel, recipient) do nothing`, eventID, eventType, body)
+	return err
+}
+
+// claim takes up to limit due pending deliveries, counts the attempt and leases them for
+// lease (a worker that dies mid-send leaves them to be tried again after it), in one
+// statement; SKIP LOCKED lets instances share the work. Each comes with its recipient or
+// endpoint.
+func (s *Store) claim(ctx context.Context, limit int, lease time.Duration) ([]Delivery, error) {
+	rows, err := s.db.Query(ctx, `with due as (
+			select id from notify.deliveries where status = 'pending' and next_attempt_at <= now()
+			order by next_attempt_at limit $1 for update skip locked),
+		claimed as (
+			update notify.deliveries d set attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+			from due where d.id = due.id
+			returning d.id, d.event_id, d.event_type, d.channel, d.template, d.payload, d.attempts, d.user_id, d.endpoint_id)
+		select c.id, c.event_id, c.event_type, c.channel, c.template, c.payload, c.attempts,
+			r.user_id, coalesce(r.email, ''), coalesce(r.name, ''), coalesce(r.locale, ''),
+			e.id, coalesce(e.url, ''), coalesce(e.secret, '')
+		from claimed c left join notify.recipients r on r.user_id = c.user_id
+			left join notify.webhook_endpoints e on e.id = c.endpoint_id`, limit, lease.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
+		var d Delivery
+		var userID, endpointID *uuid.UUID
+		var r Recipient
+		var e Endpoint
+		err := row.Scan(&d.ID, &d.EventID, &d.EventType, &d.Channel, &d.Template, &d.Payload, &d.Attempts,
+			&userID, &r.Email, &r.Name, &r.Locale, &endpointID, &e.URL, &e.Secret)
+		if userID != nil {
+			r.UserID, d.Recipient = *userID, &r
+		}
+		if endpointID != nil {
+			e.ID, d.Endpoint = *endpointID, &e
+		}
+		return d, err
+	})
+}
+
+// record writes the outcomes of one round in one transaction: each attempt, and each
+// delivery's new status (sent; failed with its error after maxAttempts or a permanent
+// failure; else pending again after backoff(attempts)). A delivery that is done loses its
+// payload if it held a secret.
+func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, backoff func(int) time.Duration) error {
+	batch := &pgx.Batch{}
+	for _, o := range outs {
+		msg := ""
+		if o.err != nil {
+			msg = truncate(o.err.Error(), maxErrorText)
+		}
+		batch.Queue(`insert into notify.attempts (delivery_id, n, error) values ($1, $2, $3) on conflict do nothing`, o.id, o.attempts, msg)
+		batch.Queue(`update notify.deliveries set status = $2, last_error = $3,
+				sent_at = case when $2 = 'sent' then now() end,
+				lang = case when $2 = 'sent' then $5 else lang end, subject = case when $2 = 'sent' then $6 else subject end,
+				next_attempt_at = now() + make_interval(secs => $4),
+				payload = case when secret and $2 <> 'pending' then '\x7b7d'::bytea else payload end
+			where id = $1 and status = 'pending'`,
+			o.id, o.status(maxAttempts), msg, backoff(o.attempts).Seconds(), o.sent.Lang, truncate(o.sent.Subject, maxSubject))
+	}
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return tx.SendBatch(ctx, batch).Close() })
+	if err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	return nil
+}
+
+// notifications returns up to limit of user's notifications with ids before `before`
+// (uuid.Nil: the newest), newest first.
+func (s *Store) notifications(ctx context.Context, user, before uuid.UUID, limit int) ([]subjects.Notification, error) {
+	rows, err := s.db.Query(ctx, `select id, channel, template, lang, subject, status, sent_at, created_at from notify.deliveries
+		where user_id = $1 and ($2 = '00000000-0000-0000-0000-000000000000'::uuid or id < $2) order by id desc limit $3`, user, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (subjects.Notification, error) {
+		var n subjects.Notification
+		var id uuid.UUID
+		err := row.Scan(&id, &n.Channel, &n.Template, &n.Lang, &n.Subject, &n.Status, &n.SentAt, &n.CreatedAt)
+		n.ID = id.String()
+		n.SentAt, n.CreatedAt = utc(n.SentAt), n.CreatedAt.UTC()
+		return n, err
+	})
+}
+
+// createEndpoint stores a new endpoint and returns it.
+func (s *Store) createEndpoint(ctx context.Context, url string, events []string, secret string) (Endpoint, error) {
+	e := Endpoint{URL: url, Events: events, Secret: secret}
+	err := s.db.QueryRow(ctx, `insert into notify.webhook_endpoints (url, events, secret) values ($1, $2, $3) returning id, created_at`,
+		url, events, secret).Scan(&e.ID, &e.CreatedAt)
+	if err != nil {
+		return e, fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// deleteEndpoint removes an endpoint and its deliveries; ErrNotFound when there is none.
+func (s *Store) deleteEndpoint(ctx context.Context, id uuid.UUID) error {
+	tag, err := s.db.Exec(ctx, `delete from notify.webhook_endpoints where id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete webhook endpoint: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// endpoints returns up to limit endpoints with ids after `after`, oldest first, each with
+// its `recent` newest deliveries; never their secrets.
+func (s *Store) endpoints(ctx context.Context, after uuid.UUID, limit, recent int) ([]subjects.Webhook, error) {
+	rows, err := s.db.Query(ctx, `select e.id, e.url, e.events, e.created_at,
+			d.id, coalesce(d.event_id, ''), coalesce(d.event_type, ''), coalesce(d.status, ''), coalesce(d.attempts, 0),
+			coalesce(d.last_error, ''), d.sent_at, d.created_at
+		from (select * from notify.webhook_endpoints where id > $1 order by id limit $2) e
+		left join lateral (select * from notify.deliveries x where x.endpoint_id = e.id order by x.id desc limit $3) d on true
+		order by e.id, d.id desc`, after, limit, recent)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []subjects.Webhook
+	for rows.Next() {
+		var id uuid.UUID
+		var w subjects.Webhook
+		var did *uuid.UUID
+		var d subjects.WebhookDelivery
+		var created *time.Time
+		if err := rows.Scan(&id, &w.URL, &w.Events, &w.CreatedAt, &did, &d.EventID, &d.Type, &d.Status, &d.Attempts,
+			&d.LastError, &d.SentAt, &created); err != nil {
+			return nil, fmt.Errorf("list webhook endpoints: %w", err)
+		}
+		if n := len(out); n == 0 || out[n-1].ID != id.String() {
+			w.ID, w.CreatedAt = id.String(), w.CreatedAt.UTC()
+			out = append(out, w)
+		}
+		if did != nil {
+			d.ID, d.SentAt, d.CreatedAt = did.String(), utc(d.SentAt), created.UTC()
+			last := &out[len(out)-1]
+			last.Deliveries = append(last.Deliveries, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+	}
+	return out, nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

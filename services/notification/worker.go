@@ -1,0 +1,136 @@
+package notification
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/subjects"
+)
+
+const (
+	// workerBatch is the most deliveries one round claims.
+	workerBatch = 64
+	// recordTimeout bounds writing a round's outcomes; detached from shutdown, so that a
+	// message that went out is recorded as sent.
+	recordTimeout = 10 * time.Second
+)
+
+// worker sends due deliveries: it claims a batch, sends them in parallel through their
+// channel, and records every attempt and the new status of each, in one transaction.
+type worker struct {
+	store    *Store
+	channels map[string]Channel
+	cfg      Config
+	log      zerolog.Logger
+	kick     chan struct{}
+	sent     *prometheus.CounterVec
+}
+
+func newWorker(store *Store, channels map[string]Channel, cfg Config, log zerolog.Logger, reg prometheus.Registerer) *worker {
+	return &worker{store: store, channels: channels, cfg: cfg, log: log, kick: make(chan struct{}, 1),
+		sent: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "souk_notification_attempts_total", Help: "Delivery attempts by channel and resulting status (sent, pending: to be retried, failed: given up).",
+		}, []string{"channel", "status"}))}
+}
+
+// Kick wakes the worker now. Never blocks.
+func (w *worker) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run works until ctx ends.
+func (w *worker) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		if w.round(ctx) {
+			continue // a full batch: more may be due
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.kick:
+		case <-time.After(w.cfg.Poll):
+		}
+	}
+}
+
+// round sends one batch of due deliveries and reports whether it was full.
+func (w *worker) round(ctx context.Context) bool {
+	due, err := w.store.claim(ctx, workerBatch, w.cfg.lease())
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn().Err(err).Msg("notification worker: claim")
+		}
+		return false
+	}
+	if len(due) == 0 {
+		return false
+	}
+	outs := make([]outcome, len(due))
+	var g errgroup.Group
+	g.SetLimit(w.cfg.Parallel)
+	for i, d := range due {
+		g.Go(func() error {
+			sent, err := w.send(ctx, d)
+			outs[i] = outcome{id: d.ID, attempts: d.Attempts, sent: sent, err: err}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := w.store.record(rctx, outs, w.cfg.MaxAttempts, w.cfg.backoff); err != nil {
+		w.log.Warn().Err(err).Msg("notification worker: outcomes not recorded; the lease runs out and they are tried again")
+		return false
+	}
+	for i, o := range outs {
+		w.report(due[i], o)
+	}
+	return len(due) == workerBatch
+}
+
+// send sends d through its channel, bounded by SendTimeout.
+func (w *worker) send(ctx context.Context, d Delivery) (Sent, error) {
+	ch, ok := w.channels[d.Channel]
+	if !ok {
+		return Sent{}, permanent(errUnknownChannel)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.SendTimeout)
+	defer cancel()
+	return ch.Send(ctx, d)
+}
+
+// report counts an outcome and logs a failure: ids and the error, never a URL, an address
+// or a payload.
+func (w *worker) report(d Delivery, o outcome) {
+	status := o.status(w.cfg.MaxAttempts)
+	w.sent.WithLabelValues(d.Channel, status).Inc()
+	if o.err == nil {
+		return
+	}
+	ev := w.log.Warn()
+	msg := "notification: delivery failed; retrying later"
+	if status == subjects.DeliveryFailed {
+		ev, msg = w.log.Error(), "notification: delivery failed; given up"
+	}
+	ev.Err(o.err).Str("delivery_id", d.ID.String()).Str("event_id", d.EventID).Str("channel", d.Channel).
+		Str("template", d.Template).Int("attempts", d.Attempts).Msg(msg)
+}
+
+// truncate cuts s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -91,6 +91,15 @@ func NewVerifier(source KeySource, minRefresh time.Duration) *Verifier {
 	return &Verifier{source: source, minRefresh: minRefresh, now: time.Now}
 }
 
+// NewVerifierFor is the Verifier of a service: keys when given (tests), else the auth
+// service's JWKS over nc, fetched again at most once a second on unknown key ids.
+func NewVerifierFor(keys KeySource, nc *nats.Conn) *Verifier {
+	if keys == nil {
+		keys = NATSKeySource(nc)
+	}
+	return NewVerifier(keys, time.Second)
+}
+
 var errInvalidToken = &subjects.Error{Code: 401, Slug: "invalid_token", Message: "invalid or expired access token"}
 
 // Verify checks the signature, issuer, audience and lifetime of token and returns its claims.

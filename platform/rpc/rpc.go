@@ -59,6 +59,22 @@ type Service struct {
 	once    sync.Once
 }
 
+// Serve runs the micro service cfg until ctx ends: New, then register adds its endpoints
+// (a failure stops it and is returned), then it serves and, once ctx ends, drains for up to
+// 10 seconds (Wait).
+func Serve(ctx context.Context, cfg Config, deps Deps, register func(*Service) error) error {
+	svc, err := New(cfg, deps)
+	if err != nil {
+		return err
+	}
+	if err := register(svc); err != nil {
+		_ = svc.Stop(context.Background())
+		return err
+	}
+	deps.Log.Info().Str("service", cfg.Name).Msg("serving")
+	return svc.Wait(ctx, 10*time.Second)
+}
+
 // New registers the micro service on deps.NC. Add endpoints with Handle, then wait on Failed
 // or stop it with Stop.
 func New(cfg Config, deps Deps) (*Service, error) {

@@ -105,22 +105,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	h := &handlers{nc: deps.NC, keys: keys, service: &serviceToken{keys: keys}, sessions: &Sessions{kv: kv},
 		accessTTL: cfg.AccessTTL, refreshTTL: cfg.RefreshTTL}
-	svc, err := rpc.New(rpc.Config{Name: "auth", Version: "0.1.0", Description: "signing keys, access tokens, refresh sessions"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys.Source, time.Second)})
-	if err != nil {
-		return err
-	}
-	err = errors.Join(
-		svc.Handle(subjects.AuthLogin.Subject, authn.Public, subjects.AuthLogin.Serve(h.login)),
-		svc.Handle(subjects.AuthRefresh.Subject, authn.Public, subjects.AuthRefresh.Serve(h.refresh)),
-		svc.Handle(subjects.AuthLogout.Subject, authn.Require(authn.PermProfile), subjects.AuthLogout.Serve(h.logout)),
-		svc.Handle(subjects.AuthJWKS.Subject, authn.Public, subjects.AuthJWKS.Serve(h.jwks)),
-		svc.Handle(subjects.AuthRotateKey.Subject, authn.Require(authn.PermKeysAdmin), subjects.AuthRotateKey.Serve(h.rotate)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	deps.Log.Info().Str("service", "auth").Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "auth", Version: "0.1.0", Description: "signing keys, access tokens, refresh sessions"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(keys.Source, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.AuthLogin.Subject, authn.Public, subjects.AuthLogin.Serve(h.login)),
+				svc.Handle(subjects.AuthRefresh.Subject, authn.Public, subjects.AuthRefresh.Serve(h.refresh)),
+				svc.Handle(subjects.AuthLogout.Subject, authn.Require(authn.PermProfile), subjects.AuthLogout.Serve(h.logout)),
+				svc.Handle(subjects.AuthJWKS.Subject, authn.Public, subjects.AuthJWKS.Serve(h.jwks)),
+				svc.Handle(subjects.AuthRotateKey.Subject, authn.Require(authn.PermKeysAdmin), subjects.AuthRotateKey.Serve(h.rotate)),
+			)
+		})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -95,31 +94,19 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		pricer: &pricer{nc: deps.NC, concurrency: cfg.CatalogConcurrency, defaultCurrency: cfg.DefaultCurrency},
 		limits: Limits{MaxLines: cfg.MaxLines, MaxQuantity: cfg.MaxQuantity},
 	}
-	log := deps.Log.With().Str("service", "cart").Logger()
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "cart", Version: "0.1.0", Description: "carts and their coupons"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
 	own := authn.Require(authn.PermProfile)
-	err = errors.Join(
-		svc.Handle(subjects.CartGet.Subject, own, subjects.CartGet.Serve(h.get)),
-		svc.Handle(subjects.CartAddItem.Subject, own, subjects.CartAddItem.Serve(h.addItem)),
-		svc.Handle(subjects.CartSetItem.Subject, own, subjects.CartSetItem.Serve(h.setItem)),
-		svc.Handle(subjects.CartRemoveItem.Subject, own, subjects.CartRemoveItem.Serve(h.removeItem)),
-		svc.Handle(subjects.CartClear.Subject, own, subjects.CartClear.Serve(h.clear)),
-		svc.Handle(subjects.CartCheckedOut.Subject, own, subjects.CartCheckedOut.Serve(h.checkedOut)),
-		svc.Handle(subjects.CartApplyCoupon.Subject, own, subjects.CartApplyCoupon.Serve(h.applyCoupon)),
-		svc.Handle(subjects.CartRemoveCoupon.Subject, own, subjects.CartRemoveCoupon.Serve(h.removeCoupon)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "cart", Version: "0.1.0", Description: "carts and their coupons"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.CartGet.Subject, own, subjects.CartGet.Serve(h.get)),
+				svc.Handle(subjects.CartAddItem.Subject, own, subjects.CartAddItem.Serve(h.addItem)),
+				svc.Handle(subjects.CartSetItem.Subject, own, subjects.CartSetItem.Serve(h.setItem)),
+				svc.Handle(subjects.CartRemoveItem.Subject, own, subjects.CartRemoveItem.Serve(h.removeItem)),
+				svc.Handle(subjects.CartClear.Subject, own, subjects.CartClear.Serve(h.clear)),
+				svc.Handle(subjects.CartCheckedOut.Subject, own, subjects.CartCheckedOut.Serve(h.checkedOut)),
+				svc.Handle(subjects.CartApplyCoupon.Subject, own, subjects.CartApplyCoupon.Serve(h.applyCoupon)),
+				svc.Handle(subjects.CartRemoveCoupon.Subject, own, subjects.CartRemoveCoupon.Serve(h.removeCoupon)),
+			)
+		})
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/subjects"
 )
@@ -86,9 +86,10 @@ type invalidator struct {
 	log zerolog.Logger
 }
 
-// start creates the ordered consumer and follows it until ctx ends; it returns once the
+// start creates the ordered consumer and follows it until g stops; it returns once the
 // consumer exists, so that no change committed after start is missed.
-func (iv *invalidator) start(ctx context.Context, wg *sync.WaitGroup) error {
+func (iv *invalidator) start(g *background.Group) error {
+	ctx := g.Context()
 	cons, err := iv.js.OrderedConsumer(ctx, "CATALOG", jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjects.EvtCatalogWildcard},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
@@ -100,7 +101,7 @@ func (iv *invalidator) start(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return fmt.Errorf("catalog: follow CATALOG: %w", err)
 	}
-	wg.Go(func() {
+	g.Run(func(ctx context.Context) {
 		<-ctx.Done()
 		cc.Stop()
 	})

@@ -16,6 +16,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/cache"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
@@ -131,37 +132,29 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	defer closeCaches()
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	if err := (&invalidator{h: h, js: deps.JS, log: log}).start(bg, &wg); err != nil {
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	if err := (&invalidator{h: h, js: deps.JS, log: log}).start(g); err != nil {
 		return err
 	}
-	wg.Go(func() {
-		if err := relay.Run(bg); err != nil {
-			log.Error().Err(err).Msg("catalog: outbox relay stopped")
-		}
-	})
+	g.Go("outbox relay", relay.Run)
 	for _, c := range []*consumer.Consumer{
 		{Name: "catalog-purchases", Stream: "ORDERS", Subjects: purchaseSubjects, Handle: applyOrderEvent},
 		{Name: "catalog-stock", Stream: "INVENTORY", Subjects: stockSubjects, Handle: store.applyStockEvent,
 			AfterCommit: func([]consumer.Msg) { relay.Kick() }},
 	} {
 		c.Schema, c.DB, c.JS, c.Log = Schema, deps.DB, deps.JS, log
-		wg.Go(func() {
-			if err := c.Run(bg); err != nil {
-				log.Error().Err(err).Str("consumer", c.Name).Msg("catalog: consumer stopped")
-			}
-		})
+		g.Go("consumer "+c.Name, c.Run)
 	}
 	if cfg.Meili.URL != "" {
 		ix, err := newIndexer(cfg.Meili, store, deps, log)
 		if err != nil {
 			return err
 		}
-		wg.Go(func() { ix.run(bg) })
+		g.Run(ix.run)
 	}
-	return serve(ctx, h, deps, log)
+	log.Info().Str("engine", h.engine.Name()).Msg("catalog: searching with this engine")
+	return serve(ctx, h, deps)
 }
 
 // newHandlers builds the caches, loads the category tree and attribute names, and picks
@@ -195,37 +188,26 @@ func newHandlers(ctx context.Context, cfg Config, store *Store, deps Deps) (*han
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "catalog", Version: "0.1.0", Description: "categories, products, reviews, search"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, h *handlers, deps Deps) error {
 	staff := authn.Require(authn.PermCatalogWrite)
 	customer := authn.Require(authn.PermProfile)
-	err = errors.Join(
-		svc.Handle(subjects.CategoryList.Subject, authn.Public, subjects.CategoryList.Serve(h.categoryList)),
-		svc.Handle(subjects.CategoryCreate.Subject, staff, subjects.CategoryCreate.Serve(h.categoryCreate)),
-		svc.Handle(subjects.CategoryUpdate.Subject, staff, subjects.CategoryUpdate.Serve(h.categoryUpdate)),
-		svc.HandleFast(subjects.ProductGet.Subject, authn.Public, h.productFast, h.productGet),
-		svc.Handle(subjects.ProductSearch.Subject, authn.Public, h.productSearch),
-		svc.Handle(subjects.ProductCreate.Subject, staff, subjects.ProductCreate.Serve(h.productCreate)),
-		svc.Handle(subjects.ProductUpdate.Subject, staff, subjects.ProductUpdate.Serve(h.productUpdate)),
-		svc.Handle(subjects.ProductDelete.Subject, staff, subjects.ProductDelete.Serve(h.productDelete)),
-		svc.Handle(subjects.ReviewList.Subject, authn.Public, subjects.ReviewList.Serve(h.reviewList)),
-		svc.Handle(subjects.ReviewCreate.Subject, customer, subjects.ReviewCreate.Serve(h.reviewCreate)),
-		svc.Handle(subjects.ReviewModerate.Subject, staff, subjects.ReviewModerate.Serve(h.reviewModerate)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Str("engine", h.engine.Name()).Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "catalog", Version: "0.1.0", Description: "categories, products, reviews, search"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.CategoryList.Subject, authn.Public, subjects.CategoryList.Serve(h.categoryList)),
+				svc.Handle(subjects.CategoryCreate.Subject, staff, subjects.CategoryCreate.Serve(h.categoryCreate)),
+				svc.Handle(subjects.CategoryUpdate.Subject, staff, subjects.CategoryUpdate.Serve(h.categoryUpdate)),
+				svc.HandleFast(subjects.ProductGet.Subject, authn.Public, h.productFast, h.productGet),
+				svc.Handle(subjects.ProductSearch.Subject, authn.Public, h.productSearch),
+				svc.Handle(subjects.ProductCreate.Subject, staff, subjects.ProductCreate.Serve(h.productCreate)),
+				svc.Handle(subjects.ProductUpdate.Subject, staff, subjects.ProductUpdate.Serve(h.productUpdate)),
+				svc.Handle(subjects.ProductDelete.Subject, staff, subjects.ProductDelete.Serve(h.productDelete)),
+				svc.Handle(subjects.ReviewList.Subject, authn.Public, subjects.ReviewList.Serve(h.reviewList)),
+				svc.Handle(subjects.ReviewCreate.Subject, customer, subjects.ReviewCreate.Serve(h.reviewCreate)),
+				svc.Handle(subjects.ReviewModerate.Subject, staff, subjects.ReviewModerate.Serve(h.reviewModerate)),
+			)
+		})
 }
 
 // attrIndex holds the attribute names in use on this instance; an unknown name reloads them

@@ -6,7 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +16,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/outbox"
@@ -109,25 +109,16 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	batches, took := reserverMetrics(deps.Registry)
 	reserver := NewReserver(store, cfg.MaxBatch, cfg.MaxQueue, batches, took, log)
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() { reserver.Run(bg, cfg.Committers) })
-	wg.Go(func() {
-		if err := relay.Run(bg); err != nil {
-			log.Error().Err(err).Msg("inventory: outbox relay stopped")
-		}
-	})
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Run(func(ctx context.Context) { reserver.Run(ctx, cfg.Committers) })
+	g.Go("outbox relay", relay.Run)
 	orders := &consumer.Consumer{Name: "inventory-orders", Stream: "ORDERS", Subjects: orderSubjects,
 		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: store.applyOrderEvent,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
-	wg.Go(func() {
-		if err := orders.Run(bg); err != nil {
-			log.Error().Err(err).Msg("inventory: order consumer stopped")
-		}
-	})
-	wg.Go(func() { store.sweep(bg, cfg.SweepEvery, cfg.MaxBatch, log) })
-	return serve(ctx, &handlers{store: store, reserver: reserver}, deps, log)
+	g.Go("consumer "+orders.Name, orders.Run)
+	g.Run(func(ctx context.Context) { store.sweep(ctx, cfg.SweepEvery, cfg.MaxBatch, log) })
+	return serve(ctx, &handlers{store: store, reserver: reserver}, deps)
 }
 
 // reserverMetrics are the histograms of the Reserver's batch sizes and transaction times.
@@ -146,26 +137,15 @@ func reserverMetrics(r prometheus.Registerer) (batches, took prometheus.Observer
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, h *handlers, deps Deps) error {
 	staff := authn.Require(authn.PermInventoryWrite)
-	err = errors.Join(
-		svc.Handle(subjects.InventoryGet.Subject, staff, subjects.InventoryGet.Serve(h.get)),
-		svc.Handle(subjects.InventorySet.Subject, staff, subjects.InventorySet.Serve(h.set)),
-		svc.Handle(subjects.InventoryReserve.Subject, staff, subjects.InventoryReserve.Serve(h.reserve)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.InventoryGet.Subject, staff, subjects.InventoryGet.Serve(h.get)),
+				svc.Handle(subjects.InventorySet.Subject, staff, subjects.InventorySet.Serve(h.set)),
+				svc.Handle(subjects.InventoryReserve.Subject, staff, subjects.InventoryReserve.Serve(h.reserve)),
+			)
+		})
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +18,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/rpc"
@@ -189,44 +189,28 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		subjects.ChannelWebhook: newWebhookChannel(cfg.SendTimeout),
 	}, cfg, log, deps.Registry)
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() { w.run(bg) })
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Run(w.run)
 	for _, s := range streams {
 		c := &consumer.Consumer{Name: s.consumer, Stream: s.stream, Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log,
 			Handle: apply, AfterCommit: func([]consumer.Msg) { w.Kick() }}
-		wg.Go(func() {
-			if err := c.Run(bg); err != nil {
-				log.Error().Err(err).Str("consumer", c.Name).Msg("notification: consumer stopped")
-			}
-		})
+		g.Go("consumer "+c.Name, c.Run)
 	}
-	return serve(ctx, &handlers{store: store}, deps, log)
+	return serve(ctx, &handlers{store: store}, deps)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "notification", Version: "0.1.0", Description: "emails in the customer's language, outgoing webhooks"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, h *handlers, deps Deps) error {
 	admin := authn.Require(authn.PermWebhooksAdmin)
-	err = errors.Join(
-		svc.Handle(subjects.NotificationList.Subject, authn.Require(authn.PermProfile), subjects.NotificationList.Serve(h.list)),
-		svc.Handle(subjects.WebhookCreate.Subject, admin, subjects.WebhookCreate.Serve(h.createWebhook)),
-		svc.Handle(subjects.WebhookList.Subject, admin, subjects.WebhookList.Serve(h.listWebhooks)),
-		svc.Handle(subjects.WebhookDelete.Subject, admin, subjects.WebhookDelete.Serve(h.deleteWebhook)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "notification", Version: "0.1.0", Description: "emails in the customer's language, outgoing webhooks"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.NotificationList.Subject, authn.Require(authn.PermProfile), subjects.NotificationList.Serve(h.list)),
+				svc.Handle(subjects.WebhookCreate.Subject, admin, subjects.WebhookCreate.Serve(h.createWebhook)),
+				svc.Handle(subjects.WebhookList.Subject, admin, subjects.WebhookList.Serve(h.listWebhooks)),
+				svc.Handle(subjects.WebhookDelete.Subject, admin, subjects.WebhookDelete.Serve(h.deleteWebhook)),
+			)
+		})
 }

@@ -5,8 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -16,6 +14,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
@@ -70,14 +69,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	store := NewStore(deps.DB, relay.Kick)
 	h := &handlers{store: store, nc: deps.NC, keys: keys, log: log}
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() {
-		if err := relay.Run(bg); err != nil {
-			log.Error().Err(err).Msg("order: outbox relay stopped")
-		}
-	})
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Go("outbox relay", relay.Run)
 	for _, c := range []*consumer.Consumer{
 		{Name: "order-inventory", Stream: "INVENTORY", Subjects: inventorySubjects},
 		{Name: "order-payments", Stream: "PAYMENTS", Subjects: paymentSubjects},
@@ -85,37 +79,22 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	} {
 		c.Schema, c.DB, c.JS, c.Log, c.Handle = Schema, deps.DB, deps.JS, log, store.apply
 		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }
-		wg.Go(func() {
-			if err := c.Run(bg); err != nil {
-				log.Error().Err(err).Str("consumer", c.Name).Msg("order: consumer stopped")
-			}
-		})
+		g.Go("consumer "+c.Name, c.Run)
 	}
-	return serve(ctx, cfg, h, deps, log)
+	return serve(ctx, cfg, h, deps)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "order", Version: "0.1.0", Description: "orders and the checkout saga", MaxInFlight: cfg.MaxInFlight},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, cfg Config, h *handlers, deps Deps) error {
 	customer := authn.Require(authn.PermProfile)
-	err = errors.Join(
-		svc.Handle(subjects.OrderPlace.Subject, customer, subjects.OrderPlace.Serve(h.place)),
-		svc.Handle(subjects.OrderGet.Subject, customer, subjects.OrderGet.Serve(h.get)),
-		svc.Handle(subjects.OrderList.Subject, customer, subjects.OrderList.Serve(h.list)),
-		svc.Handle(subjects.OrderCancel.Subject, customer, subjects.OrderCancel.Serve(h.cancel)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "order", Version: "0.1.0", Description: "orders and the checkout saga", MaxInFlight: cfg.MaxInFlight},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.OrderPlace.Subject, customer, subjects.OrderPlace.Serve(h.place)),
+				svc.Handle(subjects.OrderGet.Subject, customer, subjects.OrderGet.Serve(h.get)),
+				svc.Handle(subjects.OrderList.Subject, customer, subjects.OrderList.Serve(h.list)),
+				svc.Handle(subjects.OrderCancel.Subject, customer, subjects.OrderCancel.Serve(h.cancel)),
+			)
+		})
 }

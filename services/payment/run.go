@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +16,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
@@ -174,51 +174,32 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		provider: newGuarded(provider, cfg, deps.Registry, log)}
 	s.worker = newWorker(s, cfg.ReconcileAfter)
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() {
-		if err := s.relay.Run(bg); err != nil {
-			log.Error().Err(err).Msg("payment: outbox relay stopped")
-		}
-	})
-	wg.Go(func() { s.worker.run(bg) })
-	wg.Go(func() {
-		sb.run(bg, s.applyNotices, func(ns []notice, err error) {
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Go("outbox relay", s.relay.Run)
+	g.Run(s.worker.run)
+	g.Run(func(ctx context.Context) {
+		sb.run(ctx, s.applyNotices, func(ns []notice, err error) {
 			log.Warn().Err(err).Int("notices", len(ns)).Msg("payment: sandbox notices not applied; reconciliation will")
 		})
 	})
 	orders := &consumer.Consumer{Name: ordersConsumer, Stream: "ORDERS", Subjects: orderSubjects, Schema: Schema,
 		DB: deps.DB, JS: deps.JS, Log: log, Handle: s.applyOrderEvent,
 		AfterCommit: func([]consumer.Msg) { s.relay.Kick(); s.worker.Kick() }}
-	wg.Go(func() {
-		if err := orders.Run(bg); err != nil {
-			log.Error().Err(err).Msg("payment: order consumer stopped")
-		}
-	})
-	return serve(ctx, s, deps, log)
+	g.Go("consumer "+orders.Name, orders.Run)
+	log.Info().Str("provider", s.provider.Name()).Msg("payment: collecting through this provider")
+	return serve(ctx, s, deps)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, s *service, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "payment", Version: "0.1.0", Description: "payment intents, provider webhooks, refunds"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
-	err = errors.Join(
-		svc.Handle(subjects.PaymentCreate.Subject, authn.Require(authn.PermProfile), subjects.PaymentCreate.Serve(s.paymentCreate)),
-		svc.Handle(subjects.PaymentRefund.Subject, authn.Require(authn.PermRefunds), subjects.PaymentRefund.Serve(s.refundCreate)),
-		svc.Handle(subjects.PaymentStripeWebhook.Subject, authn.Public, subjects.PaymentStripeWebhook.Serve(s.stripeWebhook)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Str("provider", s.provider.Name()).Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+func serve(ctx context.Context, s *service, deps Deps) error {
+	return rpc.Serve(ctx, rpc.Config{Name: "payment", Version: "0.1.0", Description: "payment intents, provider webhooks, refunds"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.PaymentCreate.Subject, authn.Require(authn.PermProfile), subjects.PaymentCreate.Serve(s.paymentCreate)),
+				svc.Handle(subjects.PaymentRefund.Subject, authn.Require(authn.PermRefunds), subjects.PaymentRefund.Serve(s.refundCreate)),
+				svc.Handle(subjects.PaymentStripeWebhook.Subject, authn.Public, subjects.PaymentStripeWebhook.Serve(s.stripeWebhook)),
+			)
+		})
 }

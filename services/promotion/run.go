@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +15,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/outbox"
@@ -95,54 +95,34 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
 	store := NewStore(deps.DB, relay.Kick)
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() {
-		if err := relay.Run(bg); err != nil {
-			log.Error().Err(err).Msg("promotion: outbox relay stopped")
-		}
-	})
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Go("outbox relay", relay.Run)
 	orders := &consumer.Consumer{Name: "promotion-orders", Stream: "ORDERS", Subjects: orderSubjects,
 		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: applyOrderEvent,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
-	wg.Go(func() {
-		if err := orders.Run(bg); err != nil {
-			log.Error().Err(err).Str("consumer", orders.Name).Msg("promotion: consumer stopped")
-		}
-	})
+	g.Go("consumer "+orders.Name, orders.Run)
 	sw := &sweeper{store: store, ttl: cfg.HoldTTL, every: cfg.SweepEvery, log: log,
 		expired: metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "souk_promotion_holds_expired_total",
 			Help: "Coupon holds returned because no order.placed confirmed them within the hold TTL.",
 		}))}
-	wg.Go(func() { sw.run(bg) })
-	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps, log)
+	g.Run(sw.run)
+	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, h *handlers, deps Deps) error {
 	admin := authn.Require(authn.PermCouponsAdmin)
 	customer := authn.Require(authn.PermProfile)
-	err = errors.Join(
-		svc.Handle(subjects.CouponCreate.Subject, admin, subjects.CouponCreate.Serve(h.couponCreate)),
-		svc.Handle(subjects.CouponList.Subject, admin, subjects.CouponList.Serve(h.couponList)),
-		svc.Handle(subjects.CouponQuote.Subject, customer, subjects.CouponQuote.Serve(h.couponQuote)),
-		svc.Handle(subjects.CouponHold.Subject, customer, subjects.CouponHold.Serve(h.couponHold)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.CouponCreate.Subject, admin, subjects.CouponCreate.Serve(h.couponCreate)),
+				svc.Handle(subjects.CouponList.Subject, admin, subjects.CouponList.Serve(h.couponList)),
+				svc.Handle(subjects.CouponQuote.Subject, customer, subjects.CouponQuote.Serve(h.couponQuote)),
+				svc.Handle(subjects.CouponHold.Subject, customer, subjects.CouponHold.Serve(h.couponHold)),
+			)
+		})
 }

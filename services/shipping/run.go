@@ -5,8 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -16,6 +14,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
@@ -93,47 +92,27 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
 	store := NewStore(deps.DB, relay.Kick)
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() {
-		if err := relay.Run(bg); err != nil {
-			log.Error().Err(err).Msg("shipping: outbox relay stopped")
-		}
-	})
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Go("outbox relay", relay.Run)
 	o := &orders{store: store, carrier: cfg.DefaultCarrier, log: log}
 	c := &consumer.Consumer{Name: "shipping-orders", Stream: "ORDERS", Subjects: orderSubjects,
 		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: o.apply,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
-	wg.Go(func() {
-		if err := c.Run(bg); err != nil {
-			log.Error().Err(err).Str("consumer", c.Name).Msg("shipping: consumer stopped")
-		}
-	})
-	return serve(ctx, cfg, &handlers{store: store, carriers: carriers}, deps, log)
+	g.Go("consumer "+c.Name, c.Run)
+	return serve(ctx, cfg, &handlers{store: store, carriers: carriers}, deps)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, log zerolog.Logger) error {
-	keys := deps.Keys
-	if keys == nil {
-		keys = authn.NATSKeySource(deps.NC)
-	}
-	svc, err := rpc.New(rpc.Config{Name: "shipping", Version: "0.1.0", Description: "shipments, carriers and tracking", MaxInFlight: cfg.MaxInFlight},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifier(keys, time.Second)})
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, cfg Config, h *handlers, deps Deps) error {
 	customer := authn.Require(authn.PermProfile)
-	err = errors.Join(
-		svc.Handle(subjects.ShipmentGet.Subject, customer, subjects.ShipmentGet.Serve(h.get)),
-		svc.Handle(subjects.ShipmentCancel.Subject, customer, subjects.ShipmentCancel.Serve(h.cancel)),
-		svc.Handle(subjects.ShipmentSetStatus.Subject, authn.Require(authn.PermShipmentsWrite), subjects.ShipmentSetStatus.Serve(h.setStatus)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	log.Info().Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "shipping", Version: "0.1.0", Description: "shipments, carriers and tracking", MaxInFlight: cfg.MaxInFlight},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.ShipmentGet.Subject, customer, subjects.ShipmentGet.Serve(h.get)),
+				svc.Handle(subjects.ShipmentCancel.Subject, customer, subjects.ShipmentCancel.Serve(h.cancel)),
+				svc.Handle(subjects.ShipmentSetStatus.Subject, authn.Require(authn.PermShipmentsWrite), subjects.ShipmentSetStatus.Serve(h.setStatus)),
+			)
+		})
 }

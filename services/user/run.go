@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +15,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/rpc"
@@ -113,45 +113,31 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, deps.Log)
 	h.kick = relay.Kick
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		if err := relay.Run(relayCtx); err != nil {
-			deps.Log.Error().Err(err).Str("service", "user").Msg("user: outbox relay stopped")
-		}
-	}()
-	defer func() { stopRelay(); <-relayDone }()
+	g := background.Start(ctx, deps.Log.With().Str("service", "user").Logger())
+	defer g.Stop()
+	g.Go("outbox relay", relay.Run)
 	if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
 		if err := h.ensureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, deps.Log); err != nil {
 			return err
 		}
 	}
-	svc, err := rpc.New(rpc.Config{Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry,
-			Verifier: authn.NewVerifier(authn.NATSKeySource(deps.NC), time.Second)})
-	if err != nil {
-		return err
-	}
 	internal := authn.Require(authn.PermInternal)
 	profile := authn.Require(authn.PermProfile)
 	admin := authn.Require(authn.PermUsersAdmin)
-	err = errors.Join(
-		svc.Handle(subjects.UserRegister.Subject, authn.Public, subjects.UserRegister.Serve(h.register)),
-		svc.Handle(subjects.UserVerifyCredentials.Subject, internal, subjects.UserVerifyCredentials.Serve(h.verifyCredentials)),
-		svc.Handle(subjects.UserPrincipal.Subject, internal, subjects.UserPrincipal.Serve(h.principal)),
-		svc.Handle(subjects.UserMe.Subject, profile, subjects.UserMe.Serve(h.me)),
-		svc.Handle(subjects.UserUpdateMe.Subject, profile, subjects.UserUpdateMe.Serve(h.updateMe)),
-		svc.Handle(subjects.UserVerifyEmail.Subject, authn.Public, subjects.UserVerifyEmail.Serve(h.verifyEmail)),
-		svc.Handle(subjects.UserList.Subject, admin, subjects.UserList.Serve(h.list)),
-		svc.Handle(subjects.UserSetRoles.Subject, admin, subjects.UserSetRoles.Serve(h.setRoles)),
-	)
-	if err != nil {
-		_ = svc.Stop(context.Background())
-		return err
-	}
-	deps.Log.Info().Str("service", "user").Msg("serving")
-	return svc.Wait(ctx, 10*time.Second)
+	return rpc.Serve(ctx, rpc.Config{Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification"},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(nil, deps.NC)},
+		func(svc *rpc.Service) error {
+			return errors.Join(
+				svc.Handle(subjects.UserRegister.Subject, authn.Public, subjects.UserRegister.Serve(h.register)),
+				svc.Handle(subjects.UserVerifyCredentials.Subject, internal, subjects.UserVerifyCredentials.Serve(h.verifyCredentials)),
+				svc.Handle(subjects.UserPrincipal.Subject, internal, subjects.UserPrincipal.Serve(h.principal)),
+				svc.Handle(subjects.UserMe.Subject, profile, subjects.UserMe.Serve(h.me)),
+				svc.Handle(subjects.UserUpdateMe.Subject, profile, subjects.UserUpdateMe.Serve(h.updateMe)),
+				svc.Handle(subjects.UserVerifyEmail.Subject, authn.Public, subjects.UserVerifyEmail.Serve(h.verifyEmail)),
+				svc.Handle(subjects.UserList.Subject, admin, subjects.UserList.Serve(h.list)),
+				svc.Handle(subjects.UserSetRoles.Subject, admin, subjects.UserSetRoles.Serve(h.setRoles)),
+			)
+		})
 }
 
 // ensureAdmin creates the admin account, or grants the admin role to the existing account of

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/internal/identitytest"
+	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/platform/pgtest"
 )
 
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // process is `souk run` in a process of its own, so that it can be killed with SIGKILL.
 type process struct {
 	cmd  *exec.Cmd
-	logs *identitytest.LogBuffer
+	logs *logtest.Buffer
 	done chan struct{} // closed when the process has exited, with err set
 	err  error
 }
@@ -48,7 +48,7 @@ func startProcess(t *testing.T, s *shop) *process {
 	for k, v := range s.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &process{cmd: cmd, logs: &identitytest.LogBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, logs: &logtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/internal/identitytest"
+	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/pgtest"
 )
@@ -29,7 +29,7 @@ type shop struct {
 	// env is the environment souk run was started with.
 	env  map[string]string
 	base string
-	logs *identitytest.LogBuffer
+	logs *logtest.Buffer
 	http *http.Client
 }
 
@@ -61,7 +61,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 		env[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &identitytest.LogBuffer{}
+	logs := &logtest.Buffer{}
 	exited := make(chan int, 1)
 	go func() { exited <- cli(ctx, []string{"run"}, func(k string) string { return env[k] }, io.Discard, logs) }()
 	s := &shop{t: t, env: env, base: "http://" + addr, logs: logs, http: &http.Client{Timeout: 10 * time.Second}}

@@ -8,12 +8,8 @@
 package identitytest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/auth"
@@ -45,45 +42,9 @@ type Env struct {
 	// JS is the JetStream context on NC.
 	JS jetstream.JetStream
 	// Log collects the services' JSON log lines.
-	Log *LogBuffer
+	Log *logtest.Buffer
 	// Registry is the Prometheus registry the services register their metrics with.
 	Registry *prometheus.Registry
-}
-
-// LogBuffer collects log lines; it is safe for concurrent use.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p to the buffer.
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Lines returns the JSON log lines decoded; lines that are not JSON objects are skipped.
-func (b *LogBuffer) Lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// String returns everything written so far.
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // NewEnv opens a fresh database and starts an embedded NATS server for t; no service runs
@@ -94,7 +55,7 @@ func NewEnv(t *testing.T) *Env {
 	t.Cleanup(cancel)
 	db := pgtest.Pool(t, ctx)
 	nc, js := natstest.JetStream(t, ctx)
-	return &Env{T: t, Ctx: ctx, NC: nc, DB: db, JS: js, Log: &LogBuffer{}, Registry: prometheus.NewRegistry()}
+	return &Env{T: t, Ctx: ctx, NC: nc, DB: db, JS: js, Log: &logtest.Buffer{}, Registry: prometheus.NewRegistry()}
 }
 
 // Logger returns a logger that writes JSON lines at info level and above to e.Log.

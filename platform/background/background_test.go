@@ -1,40 +1,21 @@
 package background_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/platform/background"
 )
-
-// syncBuffer is a log a loop may write while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The loops outlive the service's context (they keep working while the endpoints drain),
 // end at Stop, which waits for them, and a loop that gives up is logged with its name.
 func TestLoopsOutliveTheServiceContextAndEndAtStop(t *testing.T) {
-	var log syncBuffer
+	var log logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	g := background.Start(ctx, zerolog.New(&log))
 

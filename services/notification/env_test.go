@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/platform/pgtest"
@@ -39,7 +40,7 @@ type env struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	keys  *authntest.Keys
-	log   *syncBuffer
+	log   *logtest.Buffer
 	admin context.Context
 }
 
@@ -47,7 +48,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, db: pgtest.Pool(t, ctx), keys: authntest.NewKeys(t, "k1"), log: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, db: pgtest.Pool(t, ctx), keys: authntest.NewKeys(t, "k1"), log: &logtest.Buffer{}}
 	e.nc, e.js = natstest.JetStream(t, ctx)
 	e.admin = e.as("admin-"+newID(), subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin)
 	return e
@@ -143,24 +144,6 @@ func (e *env) waitStatus(eventID, channel, status string) delivery {
 		return nil
 	})
 	return d
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // smtpServer is a real SMTP server (emersion/go-smtp) on a loopback port that keeps what it

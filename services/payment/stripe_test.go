@@ -10,11 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/subjects"
 )
@@ -133,24 +133,6 @@ func TestStripeAgainstStripeMock(t *testing.T) {
 	e.wantEvents(subjects.EvtPaymentRefunded, id, 1)
 }
 
-// lockedBuffer collects log lines from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestSecretsStayOutOfTheLogs runs the stripe provider with a key stripe-mock refuses: its
 // error echoes the Authorization header, which the service must not log as it is.
 func TestSecretsStayOutOfTheLogs(t *testing.T) {
@@ -158,7 +140,7 @@ func TestSecretsStayOutOfTheLogs(t *testing.T) {
 	url := stripeMockURL(t)
 	e := newEnv(t)
 	key := "sk_live_souk_must_never_be_logged"
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	cfg := stripeConfig(url, key)
 	cfg.ReconcileAfter = 50 * time.Millisecond
 	e.start(cfg, &logs)

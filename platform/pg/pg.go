@@ -83,8 +83,7 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 		return nil
 	}
 	_, err = conn.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+	if c := Code(err); c == DuplicateDatabase || c == UniqueViolation {
 		return nil // created by a concurrent start
 	}
 	if err != nil {
@@ -106,4 +105,22 @@ func Redact(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// SQLSTATEs the services act on.
+const (
+	UniqueViolation      = "23505"
+	ForeignKeyViolation  = "23503"
+	DeadlockDetected     = "40P01"
+	SerializationFailure = "40001"
+	DuplicateDatabase    = "42P04"
+)
+
+// Code returns the SQLSTATE of err, or "" when err is not a PostgreSQL error.
+func Code(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -226,9 +227,9 @@ func categoryWriteError(op string, err error) error {
 		return nil
 	case errors.Is(err, ErrCategoryNotFound), errors.Is(err, ErrCycle):
 		return err
-	case pgCode(err) == "23505":
+	case pg.Code(err) == pg.UniqueViolation:
 		return ErrSlugTaken
-	case pgCode(err) == "23503":
+	case pg.Code(err) == pg.ForeignKeyViolation:
 		return ErrCategoryNotFound
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -46,7 +47,7 @@ func (s *Store) CreateReview(ctx context.Context, r *Review) error {
 		err = tx.QueryRow(ctx, `insert into catalog.reviews (id, product_id, user_id, rating, title, body, author_name)
 			values ($1, $2, $3, $4, $5, $6, $7) returning created_at`,
 			r.ID, r.ProductID, r.UserID, r.Rating, r.Title, r.Body, r.AuthorName).Scan(&r.CreatedAt)
-		if pgCode(err) == "23505" {
+		if pg.Code(err) == pg.UniqueViolation {
 			return ErrReviewed
 		}
 		if err != nil {

@@ -9,10 +9,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -52,15 +52,6 @@ func scanProductRef(r pgx.CollectableRow) (Product, error) {
 	var p Product
 	err := r.Scan(&p.ID, &p.SKU, &p.Version)
 	return p, err
-}
-
-// pgCode returns the SQLSTATE of err, or "".
-func pgCode(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
 }
 
 // inTx runs fn in a transaction and wakes the relay after a commit; fn adds the events.
@@ -184,9 +175,9 @@ func productWriteError(op string, err error) error {
 		return nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrStale), errors.Is(err, ErrCategoryNotFound):
 		return err
-	case pgCode(err) == "23505":
+	case pg.Code(err) == pg.UniqueViolation:
 		return ErrSKUTaken
-	case pgCode(err) == "23503":
+	case pg.Code(err) == pg.ForeignKeyViolation:
 		return ErrCategoryNotFound
 	}
 	var se *subjects.Error

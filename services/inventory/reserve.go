@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -113,8 +114,8 @@ func earlierOutcomes(ctx context.Context, tx pgx.Tx, fresh []*Reservation, inser
 // retryable reports whether a transaction failed for a reason a new attempt can clear: a
 // deadlock or a serialization failure.
 func retryable(err error) bool {
-	code := pgCode(err)
-	return code == "40P01" || code == "40001"
+	code := pg.Code(err)
+	return code == pg.DeadlockDetected || code == pg.SerializationFailure
 }
 
 // Reserver coalesces reservation requests. Callers queue their request (a full queue is

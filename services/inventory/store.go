@@ -55,15 +55,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// pgCode returns the SQLSTATE of err, or "".
-func pgCode(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
-}
-
 const levelColumns = `sku, on_hand, reserved, version, updated_at`
 
 func scanLevel(row pgx.CollectableRow) (*Level, error) {

@@ -8,10 +8,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -55,8 +55,7 @@ func (s *Store) CreateCoupon(ctx context.Context, c *Coupon) error {
 			max_redemptions, per_customer_limit, created_at)
 		values ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, $10, $11)`,
 		c.ID, c.Code, c.Kind, c.Value, c.Currency, c.MinSubtotal, c.StartsAt, c.EndsAt, c.MaxRedemptions, c.PerCustomerLimit, c.CreatedAt)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if pg.Code(err) == pg.UniqueViolation {
 		return ErrCodeTaken
 	}
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -68,10 +68,7 @@ func scanAccount(row pgx.Row) (Account, error) {
 	return a, err
 }
 
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
-}
+func isUniqueViolation(err error) bool { return pg.Code(err) == pg.UniqueViolation }
 
 // Create inserts a new account together with the hash of its first email verification token
 // and its user.registered event, which carries verifyLink (the link with the token) to the

@@ -98,6 +98,17 @@ func (s *shop) follow(id, token, until string) []string {
 	return nil
 }
 
+// mug makes the category "mugs" and in it a 15.00 EUR mug with sku and onHand units, as
+// admin, and returns the mug's id.
+func (s *shop) mug(admin, sku string, onHand int) string {
+	s.t.Helper()
+	s.expect(s.do("POST", "/v1/categories", map[string]any{"name": "Mugs", "slug": "mugs"}, admin), 201, "category")
+	r := s.do("POST", "/v1/products", map[string]any{"sku": sku, "name": "Mug", "price": map[string]any{"amount": 1500, "currency": "EUR"}, "category_id": "mugs"}, admin)
+	s.expect(r, 201, "product")
+	s.expect(s.do("PUT", "/v1/inventory/"+sku, map[string]any{"on_hand": onHand}, admin), 200, "stock")
+	return r.json(s.t)["id"].(string)
+}
+
 // customer registers and logs in a new customer.
 func (s *shop) customer(email string) string {
 	s.t.Helper()
@@ -113,11 +124,7 @@ var address = map[string]any{"name": "Ada Lovelace", "line1": "1 Main St", "city
 func TestEndToEndCheckout(t *testing.T) {
 	s := startShop(t, nil)
 	admin, _ := s.login(adminEmail, adminPassword)
-	s.expect(s.do("POST", "/v1/categories", map[string]any{"name": "Mugs", "slug": "mugs"}, admin), 201, "category")
-	r := s.do("POST", "/v1/products", map[string]any{"sku": "MUG-1", "name": "Mug", "price": map[string]any{"amount": 1500, "currency": "EUR"}, "category_id": "mugs"}, admin)
-	s.expect(r, 201, "product")
-	mug := r.json(t)["id"].(string)
-	s.expect(s.do("PUT", "/v1/inventory/MUG-1", map[string]any{"on_hand": 3}, admin), 200, "stock")
+	mug := s.mug(admin, "MUG-1", 3)
 	expect.Within(t, 10*time.Second, func() error {
 		if p := s.do("GET", "/v1/products/"+mug, nil, "").json(t); p["in_stock"] != true {
 			return fmt.Errorf("in_stock still %v", p["in_stock"])
@@ -140,7 +147,7 @@ func TestEndToEndCheckout(t *testing.T) {
 
 	// Check out with pm_card_visa and watch it to paid; the same key gives the same order.
 	place := map[string]any{"shipping_address": address, "payment_method": "pm_card_visa"}
-	r = s.do("POST", "/v1/orders", place, tok, "Idempotency-Key", "checkout-1")
+	r := s.do("POST", "/v1/orders", place, tok, "Idempotency-Key", "checkout-1")
 	s.expect(r, 201, "place order")
 	paid := r.json(t)
 	if paid["status"] != "pending" || paid["total"].(map[string]any)["amount"] != 2700.0 {

@@ -116,10 +116,8 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 	}
 	proc := startProcess(t, s)
 	admin, _ := s.login(adminEmail, adminPassword)
-	s.expect(s.do("POST", "/v1/categories", map[string]any{"name": "Mugs", "slug": "mugs"}, admin), 201, "category")
-	mug := s.do("POST", "/v1/products", map[string]any{"sku": "MUG-K", "name": "Mug", "price": map[string]any{"amount": 1500, "currency": "EUR"}, "category_id": "mugs"}, admin).json(t)["id"].(string)
 	const stock = 40
-	s.expect(s.do("PUT", "/v1/inventory/MUG-K", map[string]any{"on_hand": stock}, admin), 200, "stock")
+	mug := s.mug(admin, "MUG-K", stock)
 
 	// A paid order goes on to fulfilling at once: the shipping service makes its shipment.
 	methods := []struct{ method, want string }{{"pm_card_visa", "fulfilling"}, {"pm_card_chargeDeclined", "cancelled"}, {"", "reserved"}}

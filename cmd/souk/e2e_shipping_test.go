@@ -18,11 +18,7 @@ import (
 func TestEndToEndShipping(t *testing.T) {
 	s := startShop(t, nil)
 	admin, _ := s.login(adminEmail, adminPassword)
-	s.expect(s.do("POST", "/v1/categories", map[string]any{"name": "Mugs", "slug": "mugs"}, admin), 201, "category")
-	r := s.do("POST", "/v1/products", map[string]any{"sku": "MUG-1", "name": "Mug", "price": map[string]any{"amount": 1500, "currency": "EUR"}, "category_id": "mugs"}, admin)
-	s.expect(r, 201, "product")
-	mug := r.json(t)["id"].(string)
-	s.expect(s.do("PUT", "/v1/inventory/MUG-1", map[string]any{"on_hand": 3}, admin), 200, "stock")
+	mug := s.mug(admin, "MUG-1", 3)
 
 	reg := map[string]string{"email": "kundin@example.com", "password": "correct horse battery", "name": "Käthe", "locale": "de-AT"}
 	s.expect(s.do("POST", "/v1/auth/register", reg, ""), 201, "register")
@@ -33,7 +29,7 @@ func TestEndToEndShipping(t *testing.T) {
 		}
 		return nil
 	})
-	r = s.do("POST", "/v1/orders", map[string]any{"shipping_address": address, "payment_method": "pm_card_visa"}, tok, "Idempotency-Key", "ship-1")
+	r := s.do("POST", "/v1/orders", map[string]any{"shipping_address": address, "payment_method": "pm_card_visa"}, tok, "Idempotency-Key", "ship-1")
 	s.expect(r, 201, "place order")
 	id := r.json(t)["id"].(string)
 

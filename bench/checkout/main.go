@@ -75,7 +75,7 @@ func (c *client) call(method, path, token string, body, out any, headers ...stri
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+		return &statusError{what: method + " " + path, status: res.StatusCode, body: string(b)}
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
@@ -135,12 +135,22 @@ func setup(c *client, admin string, products, customers int) (ids, tokens []stri
 	return ids, tokens, errors.Join(errs...)
 }
 
+// statusError is a reply that was not 2xx.
+type statusError struct {
+	what   string
+	status int
+	body   string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: %d %s", e.what, e.status, e.body) }
+
 // patiently retries f while the gateway's rate limit of /v1/auth/* (a few a second per
 // address, not a setting) refuses it, or a busy user service makes it time out.
 func patiently(f func() error) error {
 	for {
 		err := f()
-		if err == nil || !strings.Contains(err.Error(), ": 429 ") && !strings.Contains(err.Error(), ": 504 ") {
+		var se *statusError
+		if !errors.As(err, &se) || se.status != http.StatusTooManyRequests && se.status != http.StatusGatewayTimeout {
 			return err
 		}
 		time.Sleep(time.Second)

@@ -25,7 +25,6 @@ package order
 import (
 	"errors"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -203,18 +202,16 @@ func priced(cart subjects.Cart) ([]subjects.OrderItem, int64, string, error) {
 			Fields:  []subjects.FieldError{{Field: "items", Message: "no longer sold: " + strings.Join(cart.Unavailable, ", ")}}}
 	}
 	currency := cart.Items[0].UnitPrice.Currency
-	items := slices.Clone(cart.Items)
+	out := make([]subjects.OrderItem, len(cart.Items))
 	var subtotal int64
-	for i, it := range items {
+	for i, it := range cart.Items {
 		if it.UnitPrice.Currency != currency || it.Quantity <= 0 || it.UnitPrice.Amount < 0 {
 			return nil, 0, "", errors.New("cart: inconsistent line " + it.ProductID)
 		}
-		items[i].LineTotal = subjects.Money{Amount: it.UnitPrice.Amount * int64(it.Quantity), Currency: currency}
-		subtotal += items[i].LineTotal.Amount
-	}
-	out := make([]subjects.OrderItem, len(items))
-	for i, it := range items {
-		out[i] = subjects.OrderItem{ProductID: it.ProductID, SKU: it.SKU, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice, LineTotal: it.LineTotal}
+		// The line total is computed here, never taken from the cart's reply.
+		total := subjects.Money{Amount: it.UnitPrice.Amount * int64(it.Quantity), Currency: currency}
+		out[i] = subjects.OrderItem{ProductID: it.ProductID, SKU: it.SKU, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice, LineTotal: total}
+		subtotal += total.Amount
 	}
 	return out, subtotal, currency, nil
 }

@@ -137,10 +137,15 @@ var Buckets = []jetstream.KeyValueConfig{
 	{Bucket: BucketIdempotency, Description: "idempotent responses by user and key", TTL: 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
 }
 
-// EnsureBuckets creates or updates every bucket of Buckets.
+// EnsureBuckets creates every bucket of Buckets, and updates one only when its config
+// differs from the code's (see EnsureStreams for why an update is never sent blindly).
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range Buckets {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+		_, err := js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			_, err = js.UpdateKeyValue(ctx, cfg)
+		}
+		if err != nil {
 			return fmt.Errorf("kv bucket %s: %w", cfg.Bucket, err)
 		}
 	}
@@ -207,10 +212,23 @@ func short(cfg jetstream.StreamConfig, maxAge time.Duration) jetstream.StreamCon
 	return cfg
 }
 
-// EnsureStreams creates or updates every stream of Streams.
+// EnsureStreams creates every stream of Streams, and updates one only when its config
+// differs from the code's.
+//
+// Every service ensures the streams when it starts, and in `souk run` the services start
+// while the first ones already consume and publish. Creating a stream that exists with the
+// same config is a read on the server; an update rewrites the stream's config under
+// everything reading it, even when nothing changed, and nats-server v2.15 races there (an
+// update against a consumer being created, seen by the race detector in CI). So the server
+// is asked to create first and gets an update only for a real change of config, once per
+// upgrade.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range Streams {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		_, err := js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			_, err = js.UpdateStream(ctx, cfg)
+		}
+		if err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}

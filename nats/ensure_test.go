@@ -1,0 +1,148 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/natstest"
+)
+
+// ensureAll is what every service does when it starts.
+func ensureAll(ctx context.Context, js jetstream.JetStream) error {
+	if err := bus.EnsureStreams(ctx, js); err != nil {
+		return err
+	}
+	return bus.EnsureBuckets(ctx, js)
+}
+
+// Ensuring streams and buckets that are as the code says sends the server no update: an
+// update rewrites a stream's config under its readers, and nats-server races there.
+func TestEnsureAgainUpdatesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, js := natstest.JetStream(t, ctx)
+	if err := ensureAll(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureAll(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	// Advisories leave the server in order: a sentinel update sent after the second ensure
+	// arrives after any update that ensure had caused.
+	sentinel := jetstream.StreamConfig{Name: "SENTINEL", Subjects: []string{"sentinel"}, Storage: jetstream.MemoryStorage}
+	if _, err := js.CreateStream(ctx, sentinel); err != nil {
+		t.Fatal(err)
+	}
+	sentinel.Description = "updated"
+	if _, err := js.UpdateStream(ctx, sentinel); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := updates.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no advisory for the sentinel's update: %v", err)
+	}
+	if msg.Subject != "$JS.EVENT.ADVISORY.STREAM.UPDATED.SENTINEL" {
+		t.Fatalf("ensuring unchanged streams and buckets sent an update: %s", msg.Subject)
+	}
+}
+
+// A stream or bucket whose config changed in the code is updated on the server.
+func TestEnsureAppliesAChangedConfig(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, nc := natstest.Server(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := bus.Streams[0]
+	old.Description = "as an older release declared it"
+	old.MaxAge = time.Hour
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	oldBucket := bus.Buckets[0]
+	oldBucket.Description = "as an older release declared it"
+	if _, err := js.CreateKeyValue(ctx, oldBucket); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureAll(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, old.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config; got.Description != bus.Streams[0].Description || got.MaxAge != bus.Streams[0].MaxAge {
+		t.Fatalf("stream %s kept %q, %v; want %q, %v", old.Name, got.Description, got.MaxAge, bus.Streams[0].Description, bus.Streams[0].MaxAge)
+	}
+	kv, err := js.KeyValue(ctx, oldBucket.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Description; got != bus.Buckets[0].Description {
+		t.Fatalf("bucket %s kept %q; want %q", oldBucket.Bucket, got, bus.Buckets[0].Description)
+	}
+}
+
+// The shape of `souk run` starting: services ensuring streams and buckets while the ones
+// started before them create consumers, publish and read stream info. Under -race this
+// caught nats-server's stream-update race when every ensure sent an update.
+func TestEnsureBesideARunningShop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js := natstest.JetStream(t, ctx)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 3 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if err := ensureAll(ctx, js); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 8 {
+				for _, cfg := range bus.Streams {
+					name := fmt.Sprintf("w%d-%d", w, i)
+					if _, err := js.CreateOrUpdateConsumer(ctx, cfg.Name, jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if _, err := js.Publish(ctx, "souk.evt.order.placed", []byte("{}"), jetstream.WithMsgID(nats.NewInbox())); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -49,8 +49,21 @@ func Add(ctx context.Context, tx pgx.Tx, schema string, events ...Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	table := pgx.Identifier{schema, "outbox"}.Sanitize()
 	batch := &pgx.Batch{}
+	if err := Queue(batch, schema, events...); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("outbox: add: %w", err)
+	}
+	return nil
+}
+
+// Queue queues the inserts of events into schema's outbox on b, for a caller that sends its
+// own writes and its events in one round trip. b must run in the transaction of those
+// writes: inside a pgx.Tx, or sent alone, when it is one implicit transaction.
+func Queue(b *pgx.Batch, schema string, events ...Event) error {
+	table := pgx.Identifier{schema, "outbox"}.Sanitize()
 	for _, ev := range events {
 		body, err := json.Marshal(ev.Payload)
 		if err != nil {
@@ -59,10 +72,7 @@ func Add(ctx context.Context, tx pgx.Tx, schema string, events ...Event) error {
 		if ev.ID == uuid.Nil {
 			ev.ID = NewID()
 		}
-		batch.Queue(`insert into `+table+` (id, subject, payload) values ($1, $2, $3)`, ev.ID, ev.Subject, body)
-	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("outbox: add: %w", err)
+		b.Queue(`insert into `+table+` (id, subject, payload) values ($1, $2, $3)`, ev.ID, ev.Subject, body)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -51,27 +52,25 @@ func scanOrder(row pgx.Row) (*Order, error) {
 	return &o, err
 }
 
-// Insert stores a new order, its first history entry and its events. A second order with the
-// same user and Idempotency-Key fails with errIdempotencyTaken.
+// Insert stores a new order, its first history entry and its events, in one round trip: a
+// batch sent alone is one implicit transaction. A second order with the same user and
+// Idempotency-Key fails with errIdempotencyTaken.
 func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) error {
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `insert into orders.orders (id, user_id, status, items, subtotal, discount, total, currency,
-			coupon, shipping_address, payment_method, idempotency_key, created_at, updated_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13, $13)`,
-			o.ID, o.UserID, o.Status, o.Items, o.Subtotal, o.Discount, o.Total, o.Currency, o.Coupon, o.ShippingAddress,
-			o.PaymentMethod, o.IdempotencyKey, o.CreatedAt)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "orders_idempotency" {
-			return errIdempotencyTaken
-		}
-		if err != nil {
-			return err
-		}
-		if err := insertHistory(ctx, tx, o.ID, 0, o.History); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, Schema, events...)
-	})
+	b := &pgx.Batch{}
+	b.Queue(`insert into orders.orders (id, user_id, status, items, subtotal, discount, total, currency,
+		coupon, shipping_address, payment_method, idempotency_key, created_at, updated_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13, $13)`,
+		o.ID, o.UserID, o.Status, o.Items, o.Subtotal, o.Discount, o.Total, o.Currency, o.Coupon, o.ShippingAddress,
+		o.PaymentMethod, o.IdempotencyKey, o.CreatedAt)
+	queueHistory(b, o.ID, 0, o.History)
+	if err := outbox.Queue(b, Schema, events...); err != nil {
+		return err
+	}
+	err := s.db.SendBatch(ctx, b).Close()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pg.UniqueViolation && pgErr.ConstraintName == "orders_idempotency" {
+		return errIdempotencyTaken
+	}
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
@@ -79,24 +78,17 @@ func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) er
 	return nil
 }
 
-func insertHistory(ctx context.Context, tx pgx.Tx, id uuid.UUID, from int, entries []subjects.OrderStatus) error {
+// queueHistory queues the inserts of entries, the order's history from position from on.
+func queueHistory(b *pgx.Batch, id uuid.UUID, from int, entries []subjects.OrderStatus) {
 	for i, h := range entries {
-		if _, err := tx.Exec(ctx, `insert into orders.history (order_id, seq, status, reason, at) values ($1, $2, $3, nullif($4, ''), $5)`,
-			id, from+i, h.Status, h.Reason, h.At); err != nil {
-			return err
-		}
+		b.Queue(`insert into orders.history (order_id, seq, status, reason, at) values ($1, $2, $3, nullif($4, ''), $5)`,
+			id, from+i, h.Status, h.Reason, h.At)
 	}
-	return nil
 }
 
 // Get returns an order with its history.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Order, error) {
-	o, err := scanOrder(s.db.QueryRow(ctx, `select `+orderColumns+` from orders.orders where id = $1`, id))
-	if err != nil {
-		return nil, err
-	}
-	o.History, err = history(ctx, s.db, id)
-	return o, err
+	return load(ctx, s.db, id, false)
 }
 
 // ByIdempotencyKey returns the user's order placed with key.
@@ -112,21 +104,45 @@ func (s *Store) ByIdempotencyKey(ctx context.Context, user uuid.UUID, key string
 	return s.Get(ctx, id)
 }
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// sender sends a batch: the pool (one implicit transaction) or a transaction.
+type sender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-func history(ctx context.Context, q querier, id uuid.UUID) ([]subjects.OrderStatus, error) {
-	rows, err := q.Query(ctx, `select status, coalesce(reason, ''), at from orders.history where order_id = $1 order by seq`, id)
-	if err != nil {
+// load reads order id and its history in one round trip; lock takes the order's row lock
+// first (inside a transaction). ErrNotFound when there is no such order.
+func load(ctx context.Context, q sender, id uuid.UUID, lock bool) (*Order, error) {
+	sql := `select ` + orderColumns + ` from orders.orders where id = $1`
+	if lock {
+		sql += ` for update`
+	}
+	var o *Order
+	b := &pgx.Batch{}
+	b.Queue(sql, id).QueryRow(func(row pgx.Row) (err error) {
+		o, err = scanOrder(row)
+		return err
+	})
+	b.Queue(`select order_id, status, coalesce(reason, ''), at from orders.history where order_id = $1 order by seq`, id).
+		Query(func(rows pgx.Rows) error { return collectHistory(rows, map[uuid.UUID]*Order{id: o}) })
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (subjects.OrderStatus, error) {
-		var h subjects.OrderStatus
-		err := r.Scan(&h.Status, &h.Reason, &h.At)
+	return o, nil
+}
+
+// collectHistory appends each history row (order_id, status, reason, at; in order) to its
+// order in byID.
+func collectHistory(rows pgx.Rows, byID map[uuid.UUID]*Order) error {
+	var id uuid.UUID
+	var h subjects.OrderStatus
+	_, err := pgx.ForEachRow(rows, []any{&id, &h.Status, &h.Reason, &h.At}, func() error {
 		h.At = h.At.UTC()
-		return h, err
+		if o := byID[id]; o != nil {
+			o.History = append(o.History, h)
+		}
+		return nil
 	})
+	return err
 }
 
 // Change is what an update of an order decides: the events to publish with it. Returning
@@ -134,13 +150,13 @@ func history(ctx context.Context, q querier, id uuid.UUID) ([]subjects.OrderStat
 type Change func(o *Order) ([]outbox.Event, error)
 
 // Update applies fn to the order under its row lock, inside tx, and writes what changed: the
-// row, the new history entries, the events. ErrNotFound when there is no such order.
+// row, the new history entries, the events. ErrNotFound when there is no such order. It
+// takes two round trips: the order with its history, then every write in one batch (an
+// order's change runs in the saga's consumers once per event, the busiest path of a
+// checkout).
 func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) (*Order, error) {
-	o, err := scanOrder(tx.QueryRow(ctx, `select `+orderColumns+` from orders.orders where id = $1 for update`, id))
+	o, err := load(ctx, tx, id, true)
 	if err != nil {
-		return nil, err
-	}
-	if o.History, err = history(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	before, seen := *o, len(o.History)
@@ -151,16 +167,15 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 	if len(o.History) == seen && len(events) == 0 && same(&before, o) {
 		return o, nil
 	}
-	_, err = tx.Exec(ctx, `update orders.orders set status = $2, cancel_reason = nullif($3, ''), reserved_until = $4,
+	b := &pgx.Batch{}
+	b.Queue(`update orders.orders set status = $2, cancel_reason = nullif($3, ''), reserved_until = $4,
 		payment = $5, shipment = $6, updated_at = now() where id = $1`,
 		id, o.Status, o.CancelReason, o.ReservedUntil, o.Payment, o.Shipment)
-	if err != nil {
+	queueHistory(b, id, seen, o.History[seen:])
+	if err := outbox.Queue(b, Schema, events...); err != nil {
 		return nil, err
 	}
-	if err := insertHistory(ctx, tx, id, seen, o.History[seen:]); err != nil {
-		return nil, err
-	}
-	return o, outbox.Add(ctx, tx, Schema, events...)
+	return o, tx.SendBatch(ctx, b).Close()
 }
 
 func same(a, b *Order) bool {
@@ -215,10 +230,21 @@ func (s *Store) List(ctx context.Context, user uuid.UUID, limit int, cursor stri
 		last := orders[limit-1]
 		next = encodeCursor(last.CreatedAt, last.ID)
 	}
-	for _, o := range orders {
-		if o.History, err = history(ctx, s.db, o.ID); err != nil {
-			return nil, "", err
-		}
+	if len(orders) == 0 {
+		return orders, next, nil
+	}
+	byID := make(map[uuid.UUID]*Order, len(orders))
+	ids := make([]uuid.UUID, len(orders))
+	for i, o := range orders {
+		byID[o.ID], ids[i] = o, o.ID
+	}
+	rows, err = s.db.Query(ctx, `select order_id, status, coalesce(reason, ''), at from orders.history
+		where order_id = any($1) order by order_id, seq`, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := collectHistory(rows, byID); err != nil {
+		return nil, "", err
 	}
 	return orders, next, nil
 }

@@ -59,12 +59,18 @@ func Add(ctx context.Context, tx pgx.Tx, schema string, events ...Event) error {
 	return nil
 }
 
-// Queue queues the inserts of events into schema's outbox on b, for a caller that sends its
-// own writes and its events in one round trip. b must run in the transaction of those
-// writes: inside a pgx.Tx, or sent alone, when it is one implicit transaction.
+// Queue queues the insert of events into schema's outbox on b, one statement for them all,
+// for a caller that sends its own writes and its events in one round trip. b must run in
+// the transaction of those writes: inside a pgx.Tx, or sent alone, when it is one implicit
+// transaction.
 func Queue(b *pgx.Batch, schema string, events ...Event) error {
-	table := pgx.Identifier{schema, "outbox"}.Sanitize()
-	for _, ev := range events {
+	if len(events) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(events))
+	subs := make([]string, len(events))
+	bodies := make([][]byte, len(events))
+	for i, ev := range events {
 		body, err := json.Marshal(ev.Payload)
 		if err != nil {
 			return fmt.Errorf("outbox: encode %s: %w", ev.Subject, err)
@@ -72,7 +78,11 @@ func Queue(b *pgx.Batch, schema string, events ...Event) error {
 		if ev.ID == uuid.Nil {
 			ev.ID = NewID()
 		}
-		b.Queue(`insert into `+table+` (id, subject, payload) values ($1, $2, $3)`, ev.ID, ev.Subject, body)
+		ids[i], subs[i], bodies[i] = ev.ID, ev.Subject, body
 	}
+	table := pgx.Identifier{schema, "outbox"}.Sanitize()
+	b.Queue(`insert into `+table+` (id, subject, payload)
+		select id, subject, payload from unnest($1::uuid[], $2::text[], $3::bytea[]) with ordinality as e(id, subject, payload, n) order by n`,
+		ids, subs, bodies)
 	return nil
 }

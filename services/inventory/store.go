@@ -210,43 +210,16 @@ func record(ctx context.Context, tx pgx.Tx, ls Levels, updated, announced []*Res
 	for _, r := range announced {
 		events = append(events, reservationEvent(r))
 	}
-	withWrites := &ahead{Tx: tx, pre: b}
-	if err := outbox.Add(ctx, withWrites, Schema, events...); err != nil {
+	if err := outbox.Queue(b, Schema, events...); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
-	if err := withWrites.flush(ctx); err != nil {
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	return nil
-}
-
-// ahead is a transaction whose next SendBatch sends pre's statements first, in the same round
-// trip. record hands it to outbox.Add, so that the writes and their events travel together:
-// on a hot SKU every round trip under the row lock costs throughput. flush sends pre alone
-// when nothing was sent through ahead (no events), so the writes never depend on how the
-// outbox kit talks to the database.
-type ahead struct {
-	pgx.Tx
-	pre  *pgx.Batch
-	sent bool
-}
-
-// SendBatch sends pre's statements and then b's, the first time; b alone after that.
-func (a *ahead) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if !a.sent {
-		a.sent = true
-		b = &pgx.Batch{QueuedQueries: append(slices.Clip(a.pre.QueuedQueries), b.QueuedQueries...)}
-	}
-	return a.Tx.SendBatch(ctx, b)
-}
-
-// flush sends pre when SendBatch has not.
-func (a *ahead) flush(ctx context.Context) error {
-	if a.sent || a.pre.Len() == 0 {
-		return nil
-	}
-	a.sent = true
-	return a.Tx.SendBatch(ctx, a.pre).Close()
 }
 
 // queueLoadReservations queues the reads of the reservations of ids (locked when lock) and

@@ -58,7 +58,7 @@ func (s *Store) placed(ctx context.Context, tx pgx.Tx, data []byte) error {
 	if err != nil {
 		return consumer.Permanent(fmt.Errorf("order.placed: %w", err))
 	}
-	return s.reserve(ctx, tx, []*request{{orderID: id, lines: parsed}}, nil)
+	return s.reserve(ctx, tx, []*request{{orderID: id, lines: parsed}}, nil, false)
 }
 
 // eventOrderID reads the order id of an order event.

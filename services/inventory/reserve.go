@@ -35,8 +35,10 @@ type request struct {
 // adds the events (one per new reservation, one stock_changed per changed SKU); then the
 // commit.
 //
-// locked, when not nil, is called once the stock rows are locked.
-func (s *Store) reserve(ctx context.Context, tx pgx.Tx, reqs []*request, locked func()) error {
+// locked, when not nil, is called once the stock rows are locked. With inline, the
+// transaction travels with the batches (tx is a connection, see Store.pipelined): BEGIN goes
+// out with the first and COMMIT with the last.
+func (s *Store) reserve(ctx context.Context, tx batcher, reqs []*request, locked func(), inline bool) error {
 	expires := s.expiresAt()
 	byID := make(map[uuid.UUID]*Reservation, len(reqs))
 	var fresh []*Reservation
@@ -52,6 +54,9 @@ func (s *Store) reserve(ctx context.Context, tx pgx.Tx, reqs []*request, locked 
 	var inserted []uuid.UUID
 	var ls Levels
 	b := &pgx.Batch{}
+	if inline {
+		b.Queue(`begin`)
+	}
 	queueInsertReservations(b, fresh, &inserted)
 	queueLockLevels(b, touched(lineSets...), &ls)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -76,13 +81,20 @@ func (s *Store) reserve(ctx context.Context, tx pgx.Tx, reqs []*request, locked 
 			rejected = append(rejected, r)
 		}
 	}
-	return record(ctx, tx, ls, rejected, fresh)
+	b = &pgx.Batch{}
+	if err := queueRecord(b, ls, rejected, fresh); err != nil {
+		return err
+	}
+	if inline {
+		b.Queue(`commit`)
+	}
+	return send(ctx, tx, b)
 }
 
 // earlierOutcomes handles the orders of fresh that were recorded before (inserted lacks them:
 // a caller asked again): it puts their recorded outcomes into byID and returns the rest of
 // fresh, in order.
-func earlierOutcomes(ctx context.Context, tx pgx.Tx, fresh []*Reservation, inserted []uuid.UUID, byID map[uuid.UUID]*Reservation) ([]*Reservation, error) {
+func earlierOutcomes(ctx context.Context, tx batcher, fresh []*Reservation, inserted []uuid.UUID, byID map[uuid.UUID]*Reservation) ([]*Reservation, error) {
 	isNew := make(map[uuid.UUID]bool, len(inserted))
 	for _, id := range inserted {
 		isNew[id] = true
@@ -259,7 +271,7 @@ func (r *Reserver) commit(ctx context.Context, batch []*call, pass func()) error
 	defer cancel()
 	var err error
 	for range commitAttempts {
-		err = r.store.inTx(ctx, func(tx pgx.Tx) error { return r.store.reserve(ctx, tx, reqs, pass) })
+		err = r.store.pipelined(ctx, func(conn *pgx.Conn) error { return r.store.reserve(ctx, conn, reqs, pass, true) })
 		if err == nil || !retryable(err) {
 			break
 		}

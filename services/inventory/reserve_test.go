@@ -15,9 +15,16 @@ import (
 )
 
 // Fifty buyers, five units: exactly five holds, forty-five refusals, and at no moment less
-// than nothing available.
+// than nothing available; with one committer (the default) and with several, whose batches
+// overlap (the next one waits for the stock row while this one commits).
 func TestReserveLastUnits(t *testing.T) {
-	e := newEnv(t, inventory.Config{})
+	for _, committers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("committers=%d", committers), func(t *testing.T) { reserveLastUnits(t, committers) })
+	}
+}
+
+func reserveLastUnits(t *testing.T, committers int) {
+	e := newEnv(t, inventory.Config{Committers: committers})
 	e.set("LAST5", 5)
 
 	done := make(chan struct{})

@@ -46,6 +46,41 @@ func (s *Store) expiresAt() time.Time {
 	return time.Now().Add(s.ttl).UTC().Truncate(time.Microsecond)
 }
 
+// batcher sends a batch inside a transaction: a pgx.Tx, or the connection of a pipelined
+// transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// pipelined runs fn on a connection of its own for a transaction that fn begins and commits
+// inside its batches (BEGIN queued in its first, COMMIT in its last), and wakes the relay
+// after it. The hot SKU's reservation batches run this way: the stock row's lock is then
+// held for one round trip and the commit, not for a round trip more to send COMMIT, and
+// BEGIN costs none. When fn fails, whatever it left open is rolled back; a connection that
+// still is not idle is closed rather than handed back to the pool.
+func (s *Store) pipelined(ctx context.Context, fn func(conn *pgx.Conn) error) error {
+	c, err := s.db.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	conn := c.Conn()
+	if err := fn(conn); err != nil {
+		if conn.PgConn().TxStatus() != 'I' {
+			if _, rerr := conn.Exec(ctx, `rollback`); rerr != nil {
+				_ = conn.Close(ctx)
+			}
+		}
+		return err
+	}
+	if conn.PgConn().TxStatus() != 'I' { // fn did not commit: a bug, never a silent commit
+		_ = conn.Close(ctx)
+		return errors.New("inventory: pipelined transaction left open")
+	}
+	s.kick()
+	return nil
+}
+
 // inTx runs fn in a transaction and wakes the relay after the commit.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err := pgx.BeginFunc(ctx, s.db, fn); err != nil {
@@ -191,11 +226,19 @@ func reservationEvent(r *Reservation) outbox.Event {
 }
 
 // record ends every transaction that moves stock or changes reservations, in one round
-// trip: it saves the new status of each reservation of updated and the changed levels (whose
-// Version and UpdatedAt it then brings up to date), and adds one stock_changed per changed
-// SKU and one event per reservation of announced to the outbox.
+// trip: see queueRecord.
 func record(ctx context.Context, tx pgx.Tx, ls Levels, updated, announced []*Reservation) error {
 	b := &pgx.Batch{}
+	if err := queueRecord(b, ls, updated, announced); err != nil {
+		return err
+	}
+	return send(ctx, tx, b)
+}
+
+// queueRecord queues into b the new status of each reservation of updated and the changed
+// levels (whose Version and UpdatedAt the batch then brings up to date), and one
+// stock_changed per changed SKU and one event per reservation of announced into the outbox.
+func queueRecord(b *pgx.Batch, ls Levels, updated, announced []*Reservation) error {
 	if len(updated) > 0 {
 		queueSaveStatuses(b, updated)
 	}
@@ -213,6 +256,11 @@ func record(ctx context.Context, tx pgx.Tx, ls Levels, updated, announced []*Res
 	if err := outbox.Queue(b, Schema, events...); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
+	return nil
+}
+
+// send sends b, if it holds anything, through tx.
+func send(ctx context.Context, tx batcher, b *pgx.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}

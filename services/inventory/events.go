@@ -81,7 +81,7 @@ func eventOrderID(kind string, data []byte) (uuid.UUID, error) {
 // reservation is rejected out_of_stock, so that the order service cancels and the payment is
 // refunded. A committed, released or rejected reservation stays as it is.
 func commitOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
-	r, err := lockReservation(ctx, tx, id)
+	r, ls, err := lockReservation(ctx, tx, id)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func commitOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 		return fmt.Errorf("order.paid %s: no reservation yet", id)
 	}
 	if change := onPaid[r.Status]; change != nil {
-		return move(ctx, tx, r, change)
+		return move(ctx, tx, r, ls, change)
 	}
 	return nil
 }
@@ -101,7 +101,7 @@ func commitOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 // reservation without lines, so that its late order.placed holds nothing. An expired,
 // rejected or released reservation has nothing to give back and stays as it is.
 func releaseOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
-	r, err := lockReservation(ctx, tx, id)
+	r, ls, err := lockReservation(ctx, tx, id)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func releaseOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 			return record(ctx, tx, nil, nil, []*Reservation{tomb})
 		}
 		// order.placed was recorded meanwhile (the insert waited for it): release that.
-		if r, err = lockReservation(ctx, tx, id); err != nil {
+		if r, ls, err = lockReservation(ctx, tx, id); err != nil {
 			return err
 		}
 		if r == nil {
@@ -125,7 +125,7 @@ func releaseOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 		}
 	}
 	if change := onCancelled[r.Status]; change != nil {
-		return move(ctx, tx, r, change)
+		return move(ctx, tx, r, ls, change)
 	}
 	return nil
 }
@@ -158,13 +158,9 @@ var (
 	}
 )
 
-// move locks the stock rows of r's lines, lets change move units and set r's new status, and
-// records both with their events. The caller locked r.
-func move(ctx context.Context, tx pgx.Tx, r *Reservation, change func(ls Levels, r *Reservation)) error {
-	ls, err := lockLevels(ctx, tx, touched(r.Lines))
-	if err != nil {
-		return err
-	}
+// move lets change move units of ls (the stock rows of r's lines) and set r's new status,
+// and records both with their events. The caller locked r and ls (lockReservation).
+func move(ctx context.Context, tx pgx.Tx, r *Reservation, ls Levels, change func(ls Levels, r *Reservation)) error {
 	change(ls, r)
 	rs := []*Reservation{r}
 	return record(ctx, tx, ls, rs, rs)

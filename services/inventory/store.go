@@ -145,7 +145,13 @@ func lockLevels(ctx context.Context, tx pgx.Tx, skus []string) (Levels, error) {
 // queueLockLevels queues the locking of the stock rows of skus, in SKU order, into b; into
 // receives them once the batch has run.
 func queueLockLevels(b *pgx.Batch, skus []string, into *Levels) {
-	b.Queue(`select `+levelColumns+` from inventory.stock where sku = any($1) order by sku for update`, skus).
+	queueLock(b, `sku = any($1)`, skus, into)
+}
+
+// queueLock queues the locking of the stock rows where cond holds (with $1 = arg), in SKU
+// order, into b; into receives them once the batch has run.
+func queueLock(b *pgx.Batch, cond string, arg any, into *Levels) {
+	b.Queue(`select `+levelColumns+` from inventory.stock where `+cond+` order by sku for update`, arg).
 		Query(func(rows pgx.Rows) error {
 			list, err := pgx.CollectRows(rows, scanLevel)
 			if err != nil {
@@ -308,15 +314,19 @@ func queueLoadReservations(b *pgx.Batch, ids []uuid.UUID, lock bool, into map[uu
 		})
 }
 
-// lockReservation locks one order's reservation and returns it, or nil when there is none.
-func lockReservation(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Reservation, error) {
+// lockReservation locks the reservation of order id and the stock rows of its lines, in
+// that order (the house's: a reservation, then its SKUs in order), in one round trip. The
+// reservation is nil when there is none.
+func lockReservation(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Reservation, Levels, error) {
 	found := map[uuid.UUID]*Reservation{}
+	var ls Levels
 	b := &pgx.Batch{}
 	queueLoadReservations(b, []uuid.UUID{id}, true, found)
+	queueLock(b, `sku in (select sku from inventory.reservation_lines where order_id = $1)`, id, &ls)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("lock reservation %s: %w", id, err)
+		return nil, nil, fmt.Errorf("lock reservation %s: %w", id, err)
 	}
-	return found[id], nil
+	return found[id], ls, nil
 }
 
 // reservationColumns are rs as the columns of the reservations table, for unnest. SKUs hold

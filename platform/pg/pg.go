@@ -124,3 +124,16 @@ func Code(err error) string {
 	}
 	return ""
 }
+
+// Batcher sends a batch: a pool or connection (one implicit transaction), or a transaction.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Send sends b through q in one round trip and reads every result; an empty b sends nothing.
+func Send(ctx context.Context, q Batcher, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return q.SendBatch(ctx, b).Close()
+}

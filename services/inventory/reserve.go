@@ -38,7 +38,7 @@ type request struct {
 // locked, when not nil, is called once the stock rows are locked. With inline, the
 // transaction travels with the batches (tx is a connection, see Store.pipelined): BEGIN goes
 // out with the first and COMMIT with the last.
-func (s *Store) reserve(ctx context.Context, tx batcher, reqs []*request, locked func(), inline bool) error {
+func (s *Store) reserve(ctx context.Context, tx pg.Batcher, reqs []*request, locked func(), inline bool) error {
 	expires := s.expiresAt()
 	byID := make(map[uuid.UUID]*Reservation, len(reqs))
 	var fresh []*Reservation
@@ -88,13 +88,16 @@ func (s *Store) reserve(ctx context.Context, tx batcher, reqs []*request, locked
 	if inline {
 		b.Queue(`commit`)
 	}
-	return send(ctx, tx, b)
+	if err := pg.Send(ctx, tx, b); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
 }
 
 // earlierOutcomes handles the orders of fresh that were recorded before (inserted lacks them:
 // a caller asked again): it puts their recorded outcomes into byID and returns the rest of
 // fresh, in order.
-func earlierOutcomes(ctx context.Context, tx batcher, fresh []*Reservation, inserted []uuid.UUID, byID map[uuid.UUID]*Reservation) ([]*Reservation, error) {
+func earlierOutcomes(ctx context.Context, tx pg.Batcher, fresh []*Reservation, inserted []uuid.UUID, byID map[uuid.UUID]*Reservation) ([]*Reservation, error) {
 	isNew := make(map[uuid.UUID]bool, len(inserted))
 	for _, id := range inserted {
 		isNew[id] = true

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -44,12 +45,6 @@ func NewStore(db *pgxpool.Pool, ttl time.Duration, kick func()) *Store {
 // and a later read of the same reservation agree to the microsecond.
 func (s *Store) expiresAt() time.Time {
 	return time.Now().Add(s.ttl).UTC().Truncate(time.Microsecond)
-}
-
-// batcher sends a batch inside a transaction: a pgx.Tx, or the connection of a pipelined
-// transaction.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // pipelined runs fn on a connection of its own for a transaction that fn begins and commits
@@ -238,7 +233,10 @@ func record(ctx context.Context, tx pgx.Tx, ls Levels, updated, announced []*Res
 	if err := queueRecord(b, ls, updated, announced); err != nil {
 		return err
 	}
-	return send(ctx, tx, b)
+	if err := pg.Send(ctx, tx, b); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
 }
 
 // queueRecord queues into b the new status of each reservation of updated and the changed
@@ -260,17 +258,6 @@ func queueRecord(b *pgx.Batch, ls Levels, updated, announced []*Reservation) err
 		events = append(events, reservationEvent(r))
 	}
 	if err := outbox.Queue(b, Schema, events...); err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	return nil
-}
-
-// send sends b, if it holds anything, through tx.
-func send(ctx context.Context, tx batcher, b *pgx.Batch) error {
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	return nil

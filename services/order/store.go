@@ -104,14 +104,9 @@ func (s *Store) ByIdempotencyKey(ctx context.Context, user uuid.UUID, key string
 	return s.Get(ctx, id)
 }
 
-// sender sends a batch: the pool (one implicit transaction) or a transaction.
-type sender interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
-
 // load reads order id and its history in one round trip; lock takes the order's row lock
 // first (inside a transaction). ErrNotFound when there is no such order.
-func load(ctx context.Context, q sender, id uuid.UUID, lock bool) (*Order, error) {
+func load(ctx context.Context, q pg.Batcher, id uuid.UUID, lock bool) (*Order, error) {
 	sql := `select ` + orderColumns + ` from orders.orders where id = $1`
 	if lock {
 		sql += ` for update`

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -94,20 +95,29 @@ func apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	case "":
 		return nil
 	}
+	b := &pgx.Batch{} // the webhook deliveries and the email in one round trip
 	if webhookTypes[typ] {
-		if err := applyWebhooks(ctx, tx, m, typ); err != nil {
+		if err := queueEventWebhooks(b, m, typ); err != nil {
 			return err
 		}
 	}
+	if err := queueEventEmail(b, m, typ); err != nil {
+		return err
+	}
+	return pg.Send(ctx, tx, b)
+}
+
+// queueEventEmail queues into b the email event m (of type typ) sends, if any.
+func queueEventEmail(b *pgx.Batch, m consumer.Msg, typ string) error {
 	of, ok := emails[typ]
 	if !ok {
 		return nil
 	}
-	template, user, data, send, err := of(m.Data)
+	template, user, data, sends, err := of(m.Data)
 	if err != nil {
 		return consumer.Permanent(fmt.Errorf("%s: unreadable payload: %w", m.Subject, err))
 	}
-	if !send {
+	if !sends {
 		return nil
 	}
 	userID, err := uuid.Parse(user)
@@ -118,12 +128,13 @@ func apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	if err != nil {
 		return err
 	}
-	return addEmail(ctx, tx, email{eventID: m.EventID, eventType: typ, template: template, userID: userID, data: body})
+	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: template, userID: userID, data: body})
+	return nil
 }
 
-// applyWebhooks writes the event's deliveries to the endpoints subscribed to typ. The body
-// is the event as it was published, under {id, type, occurred_at, data}.
-func applyWebhooks(ctx context.Context, tx pgx.Tx, m consumer.Msg, typ string) error {
+// queueEventWebhooks queues into b the event's deliveries to the endpoints subscribed to typ.
+// The body is the event as it was published, under {id, type, occurred_at, data}.
+func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string) error {
 	var head struct {
 		OccurredAt time.Time `json:"occurred_at"`
 	}
@@ -137,7 +148,8 @@ func applyWebhooks(ctx context.Context, tx pgx.Tx, m consumer.Msg, typ string) e
 	if err != nil {
 		return err
 	}
-	return addWebhooks(ctx, tx, m.EventID, typ, body)
+	queueWebhooks(b, m.EventID, typ, body)
+	return nil
 }
 
 // applyUser keeps the recipient copy and, for a registration with a link, writes the
@@ -161,5 +173,7 @@ func applyUser(ctx context.Context, tx pgx.Tx, m consumer.Msg, typ string) error
 	if err != nil {
 		return err
 	}
-	return addEmail(ctx, tx, email{eventID: m.EventID, eventType: typ, template: TemplateVerifyEmail, userID: id, data: body, secret: true})
+	b := &pgx.Batch{}
+	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: TemplateVerifyEmail, userID: id, data: body, secret: true})
+	return pg.Send(ctx, tx, b)
 }

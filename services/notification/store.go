@@ -40,21 +40,20 @@ type email struct {
 	secret bool
 }
 
-// addEmail writes the email delivery of e, unless the event already has one for the user.
-func addEmail(ctx context.Context, tx pgx.Tx, e email) error {
-	_, err := tx.Exec(ctx, `insert into notify.deliveries (event_id, event_type, channel, recipient, user_id, template, payload, secret)
+// queueEmail queues into b the email delivery of e, unless the event already has one for the
+// user.
+func queueEmail(b *pgx.Batch, e email) {
+	b.Queue(`insert into notify.deliveries (event_id, event_type, channel, recipient, user_id, template, payload, secret)
 		values ($1, $2, 'email', $3, $4, $5, $6, $7) on conflict (event_id, channel, recipient) do nothing`,
 		e.eventID, e.eventType, e.userID.String(), e.userID, e.template, e.data, e.secret)
-	return err
 }
 
-// addWebhooks writes one delivery of body per endpoint subscribed to eventType, unless the
-// event already has one for that endpoint.
-func addWebhooks(ctx context.Context, tx pgx.Tx, eventID, eventType string, body []byte) error {
-	_, err := tx.Exec(ctx, `insert into notify.deliveries (event_id, event_type, channel, recipient, endpoint_id, payload)
+// queueWebhooks queues into b one delivery of body per endpoint subscribed to eventType,
+// unless the event already has one for that endpoint.
+func queueWebhooks(b *pgx.Batch, eventID, eventType string, body []byte) {
+	b.Queue(`insert into notify.deliveries (event_id, event_type, channel, recipient, endpoint_id, payload)
 		select $1::text, $2::text, 'webhook', e.id::text, e.id, $3::bytea from notify.webhook_endpoints e where $2::text = any(e.events)
 		on conflict (event_id, channel, recipient) do nothing`, eventID, eventType, body)
-	return err
 }
 
 // claim takes up to limit due pending deliveries, counts the attempt and leases them for

@@ -182,20 +182,22 @@ func (s *Store) productsChanged(ctx context.Context, tx pgx.Tx, kind string, pro
 // one is known, and flips in_stock of the listed products of that SKU when availability
 // crossed zero, with a stock_changed event each (caches and the search index follow).
 func (s *Store) ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLevel) error {
-	tag, err := tx.Exec(ctx, `insert into catalog.stock (sku, available, version) values ($1, $2, $3)
-		on conflict (sku) do update set available = excluded.available, version = excluded.version, updated_at = now()
-		where catalog.stock.version < excluded.version`, lvl.SKU, lvl.Available, lvl.Version)
-	if err != nil || tag.RowsAffected() == 0 {
-		return err // an older level, or a duplicate: nothing to do
-	}
+	// One statement, one round trip per event: an older level or a duplicate upserts no
+	// row, and then flips no product.
 	inStock := lvl.Available > 0
-	rows, err := tx.Query(ctx, `update catalog.products set in_stock = $2
-		where sku = $1 and deleted_at is null and in_stock <> $2 returning id, sku, version`, lvl.SKU, inStock)
+	rows, err := tx.Query(ctx, `with level as (
+			insert into catalog.stock (sku, available, version) values ($1, $3, $4)
+			on conflict (sku) do update set available = excluded.available, version = excluded.version, updated_at = now()
+			where catalog.stock.version < excluded.version
+			returning sku)
+		update catalog.products p set in_stock = $2 from level
+		where p.sku = level.sku and p.deleted_at is null and p.in_stock <> $2 returning p.id, p.sku, p.version`,
+		lvl.SKU, inStock, lvl.Available, lvl.Version)
 	if err != nil {
 		return err
 	}
 	flipped, err := pgx.CollectRows(rows, scanProductRef)
-	if err != nil {
+	if err != nil || len(flipped) == 0 {
 		return err
 	}
 	return s.productsChanged(ctx, tx, subjects.EvtStockChanged, flipped, &inStock)

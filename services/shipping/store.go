@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -81,14 +82,12 @@ func (s *Store) ByOrder(ctx context.Context, order uuid.UUID) (*Shipment, error)
 	return find(ctx, s.db, `order_id = $1`, order, false)
 }
 
-func insertHistory(ctx context.Context, tx pgx.Tx, id uuid.UUID, from int, entries []subjects.ShipmentStatus) error {
+// queueHistory queues the inserts of entries, the shipment's history from position from on.
+func queueHistory(b *pgx.Batch, id uuid.UUID, from int, entries []subjects.ShipmentStatus) {
 	for i, h := range entries {
-		if _, err := tx.Exec(ctx, `insert into shipping.history (shipment_id, seq, status, reason, tracking_number, at)
-			values ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6)`, id, from+i, h.Status, h.Reason, h.TrackingNumber, h.At); err != nil {
-			return err
-		}
+		b.Queue(`insert into shipping.history (shipment_id, seq, status, reason, tracking_number, at)
+			values ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6)`, id, from+i, h.Status, h.Reason, h.TrackingNumber, h.At)
 	}
-	return nil
 }
 
 // Create stores a new shipment, its first history entry and its created event, inside tx.
@@ -103,10 +102,12 @@ func (s *Store) Create(ctx context.Context, tx pgx.Tx, sh *Shipment) (bool, erro
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}
-	if err := insertHistory(ctx, tx, sh.ID, 0, sh.History); err != nil {
+	b := &pgx.Batch{}
+	queueHistory(b, sh.ID, 0, sh.History)
+	if err := outbox.Queue(b, Schema, event(sh, "")); err != nil {
 		return false, err
 	}
-	return true, outbox.Add(ctx, tx, Schema, event(sh, ""))
+	return true, pg.Send(ctx, tx, b)
 }
 
 // Change is what an update of a shipment decides: it changes the shipment (appending to its
@@ -124,16 +125,15 @@ func (s *Store) update(ctx context.Context, tx pgx.Tx, where string, arg any, fn
 	if err := fn(sh); err != nil || len(sh.History) == seen {
 		return sh, err
 	}
-	_, err = tx.Exec(ctx, `update shipping.shipments set status = $2, carrier = $3, tracking_number = nullif($4, ''),
+	b := &pgx.Batch{} // every write in one round trip
+	b.Queue(`update shipping.shipments set status = $2, carrier = $3, tracking_number = nullif($4, ''),
 		cancel_reason = nullif($5, ''), updated_at = $6 where id = $1`,
 		sh.ID, sh.Status, sh.Carrier, sh.TrackingNumber, sh.CancelReason, sh.UpdatedAt)
-	if err != nil {
+	queueHistory(b, sh.ID, seen, sh.History[seen:])
+	if err := outbox.Queue(b, Schema, event(sh, from)); err != nil {
 		return nil, err
 	}
-	if err := insertHistory(ctx, tx, sh.ID, seen, sh.History[seen:]); err != nil {
-		return nil, err
-	}
-	return sh, outbox.Add(ctx, tx, Schema, event(sh, from))
+	return sh, pg.Send(ctx, tx, b)
 }
 
 // UpdateNow applies fn to the shipment id (or, with byOrder, to the order id's shipment) in

@@ -6,6 +6,7 @@
 # → wait for the paid event; then pgbench's TPC-B-like transaction with as many clients;
 # then ../shared/bench/ceiling/run.sh.
 # Usage: bench/checkout.sh [seconds] [customers]   (needs pgbench, psql and wrk)
+#        CHECKOUT_ONLY=1 bench/checkout.sh ...      (the checkouts alone)
 set -euo pipefail
 export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")/.."
@@ -32,6 +33,9 @@ echo "souk ($(git rev-parse --short HEAD)), $conns customers, ${secs}s, sandbox 
 /tmp/souk-bench-checkout -base "http://$addr" -nats "nats://$natsaddr" -c "$conns" -d "${secs}s"
 echo "rss after load: $(ps -o rss= -p $pid | awk '{printf "%.0f MiB", $1/1024}')"
 kill $pid; wait $pid 2>/dev/null || true
+# CHECKOUT_ONLY=1 stops here: for comparing two commits back to back (alternate the runs of
+# their worktrees; the machine's speed drifts by 20 % within minutes).
+[ -n "${CHECKOUT_ONLY:-}" ] && exit 0
 
 echo "pgbench (TPC-B-like: 3 updates, 1 select, 1 insert per transaction; $conns clients, ${secs}s)"
 psql -h 127.0.0.1 -U postgres -qc "create database $pgb" >/dev/null

@@ -81,17 +81,11 @@ func (s *Store) reserve(ctx context.Context, tx pg.Batcher, reqs []*request, loc
 			rejected = append(rejected, r)
 		}
 	}
-	b = &pgx.Batch{}
-	if err := queueRecord(b, ls, rejected, fresh); err != nil {
-		return err
-	}
+	var then []string
 	if inline {
-		b.Queue(`commit`)
+		then = []string{`commit`}
 	}
-	if err := pg.Send(ctx, tx, b); err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	return nil
+	return record(ctx, tx, ls, rejected, fresh, then...)
 }
 
 // earlierOutcomes handles the orders of fresh that were recorded before (inserted lacks them:

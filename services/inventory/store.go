@@ -227,22 +227,12 @@ func reservationEvent(r *Reservation) outbox.Event {
 }
 
 // record ends every transaction that moves stock or changes reservations, in one round
-// trip: see queueRecord.
-func record(ctx context.Context, tx pgx.Tx, ls Levels, updated, announced []*Reservation) error {
+// trip: it saves the new status of each reservation of updated and the changed levels (whose
+// Version and UpdatedAt it then brings up to date), adds one stock_changed per changed SKU
+// and one event per reservation of announced to the outbox, and then runs the statements of
+// then (COMMIT, for a pipelined transaction).
+func record(ctx context.Context, tx pg.Batcher, ls Levels, updated, announced []*Reservation, then ...string) error {
 	b := &pgx.Batch{}
-	if err := queueRecord(b, ls, updated, announced); err != nil {
-		return err
-	}
-	if err := pg.Send(ctx, tx, b); err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	return nil
-}
-
-// queueRecord queues into b the new status of each reservation of updated and the changed
-// levels (whose Version and UpdatedAt the batch then brings up to date), and one
-// stock_changed per changed SKU and one event per reservation of announced into the outbox.
-func queueRecord(b *pgx.Batch, ls Levels, updated, announced []*Reservation) error {
 	if len(updated) > 0 {
 		queueSaveStatuses(b, updated)
 	}
@@ -258,6 +248,12 @@ func queueRecord(b *pgx.Batch, ls Levels, updated, announced []*Reservation) err
 		events = append(events, reservationEvent(r))
 	}
 	if err := outbox.Queue(b, Schema, events...); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	for _, q := range then {
+		b.Queue(q)
+	}
+	if err := pg.Send(ctx, tx, b); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	return nil

@@ -117,7 +117,7 @@ func load(ctx context.Context, q pg.Batcher, id uuid.UUID, lock bool) (*Order, e
 		o, err = scanOrder(row)
 		return err
 	})
-	b.Queue(`select order_id, status, coalesce(reason, ''), at from orders.history where order_id = $1 order by seq`, id).
+	b.Queue(`select `+historyColumns+` from orders.history where order_id = $1 order by seq`, id).
 		Query(func(rows pgx.Rows) error { return collectHistory(rows, map[uuid.UUID]*Order{id: o}) })
 	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
@@ -125,8 +125,10 @@ func load(ctx context.Context, q pg.Batcher, id uuid.UUID, lock bool) (*Order, e
 	return o, nil
 }
 
-// collectHistory appends each history row (order_id, status, reason, at; in order) to its
-// order in byID.
+// historyColumns are the columns collectHistory reads.
+const historyColumns = `order_id, status, coalesce(reason, ''), at`
+
+// collectHistory appends each history row (historyColumns, in order) to its order in byID.
 func collectHistory(rows pgx.Rows, byID map[uuid.UUID]*Order) error {
 	var id uuid.UUID
 	var h subjects.OrderStatus
@@ -233,8 +235,7 @@ func (s *Store) List(ctx context.Context, user uuid.UUID, limit int, cursor stri
 	for i, o := range orders {
 		byID[o.ID], ids[i] = o, o.ID
 	}
-	rows, err = s.db.Query(ctx, `select order_id, status, coalesce(reason, ''), at from orders.history
-		where order_id = any($1) order by order_id, seq`, ids)
+	rows, err = s.db.Query(ctx, `select `+historyColumns+` from orders.history where order_id = any($1) order by order_id, seq`, ids)
 	if err != nil {
 		return nil, "", err
 	}

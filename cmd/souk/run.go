@@ -151,6 +151,14 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if cfg.NATSURL == "" {
+		// The embedded server's store is the data directory: lock it before anything opens it.
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
 	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry()}
@@ -174,7 +182,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer drain(e.nc, log)
-	if e.js, err = jetstream.New(e.nc); err != nil {
+	// Async publish futures wait forever without a timeout; the outbox relay bounds its own
+	// waits, this bounds everyone else's (and frees the futures of lost acks).
+	if e.js, err = jetstream.New(e.nc, jetstream.WithPublishAsyncTimeout(30*time.Second)); err != nil {
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)

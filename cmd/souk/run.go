@@ -151,6 +151,14 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if cfg.NATSURL == "" {
+		// The embedded server's store is the data directory: lock it before anything opens it.
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
 	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry()}

@@ -58,10 +58,13 @@ func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 // EnsureDatabase creates the database named in dsn when it is missing. It connects to the
 // server's "postgres" database to do so; two processes racing to create it both succeed.
 func EnsureDatabase(ctx context.Context, dsn string) error {
-	cfg, err := pgx.ParseConfig(dsn)
+	// Parsed as a pool's DSN: pgx.ParseConfig would send pool_max_conns and its kin to the
+	// server as run-time parameters, which it refuses.
+	poolCfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
+	cfg := poolCfg.ConnConfig
 	name := cfg.Database
 	if name == "" || name == "postgres" {
 		return nil

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
@@ -164,38 +163,54 @@ func queueLock(b *pgx.Batch, cond string, arg any, into *Levels) {
 // queueWriteLevels queues the changes of levels as one statement into b: as deltas, so that a
 // lost update is impossible even if a caller forgot a lock, with each version bumped. The
 // caller holds the rows' locks, so each new version is the one read plus one, which the
-// events carry before the rows are written; the callback checks that and takes the new
-// updated_at.
+// events carry before the rows are written. The statement itself checks that: a row that is
+// not at the version read is not written, and then the statement fails, so the transaction
+// rolls back even when COMMIT is already queued behind it (see failUnless). The callback
+// only takes the new versions and updated_at.
 func queueWriteLevels(b *pgx.Batch, levels []*Level) {
 	skus := make([]string, len(levels))
 	dOnHand := make([]int64, len(levels))
 	dReserved := make([]int64, len(levels))
+	versions := make([]int64, len(levels))
 	bySKU := make(map[string]*Level, len(levels))
 	for i, l := range levels {
-		skus[i], dOnHand[i], dReserved[i] = l.SKU, l.dOnHand, l.dReserved
+		skus[i], dOnHand[i], dReserved[i], versions[i] = l.SKU, l.dOnHand, l.dReserved, l.Version
 		bySKU[l.SKU] = l
 	}
-	b.Queue(`update inventory.stock s set on_hand = s.on_hand + d.on_hand,
-			reserved = s.reserved + d.reserved, version = s.version + 1, updated_at = now()
-		from unnest($1::text[], $2::bigint[], $3::bigint[]) as d(sku, on_hand, reserved)
-		where s.sku = d.sku returning s.sku, s.on_hand, s.reserved, s.version, s.updated_at`, skus, dOnHand, dReserved).
+	b.Queue(`with w as (
+			update inventory.stock s set on_hand = s.on_hand + d.on_hand,
+				reserved = s.reserved + d.reserved, version = s.version + 1, updated_at = now()
+			from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) as d(sku, on_hand, reserved, version)
+			where s.sku = d.sku and s.version = d.version
+			returning s.sku, s.on_hand, s.reserved, s.version, s.updated_at
+		), n as (select count(*) as written from w)
+		select w.sku, w.on_hand, w.reserved, w.version, w.updated_at from n left join w on true
+		where `+failUnless(`n.written = cardinality($1::text[])`,
+		`'write stock: ' || n.written || ' of ' || cardinality($1::text[]) || ' rows at the version locked'`),
+		skus, dOnHand, dReserved, versions).
 		Query(func(rows pgx.Rows) error {
 			written, err := pgx.CollectRows(rows, scanLevel)
 			if err != nil {
 				return fmt.Errorf("write stock: %w", err)
 			}
 			for _, w := range written {
-				l := bySKU[w.SKU]
-				if l == nil || w.OnHand != l.OnHand || w.Reserved != l.Reserved || w.Version != l.Version+1 {
-					return fmt.Errorf("write stock: %s is %+v, not the locked %+v moved", w.SKU, w, l)
+				if l := bySKU[w.SKU]; l != nil {
+					l.Version, l.UpdatedAt = w.Version, w.UpdatedAt
 				}
-				l.Version, l.UpdatedAt = w.Version, w.UpdatedAt
-			}
-			if len(written) != len(levels) {
-				return fmt.Errorf("write stock: %d of %d rows", len(written), len(levels))
 			}
 			return nil
 		})
+}
+
+// failUnless is a SQL boolean expression that is true when cond is and otherwise fails the
+// statement with msg (a SQL text expression) in its error, SQLSTATE 22P02. Checks of a
+// pipelined transaction must fail on the server: its COMMIT is already queued behind them,
+// and a check made on the client once the results are read cannot roll anything back.
+// (Casting a text that is no number to int is the one way to raise an error in plain SQL
+// without a function in the schema; the text is computed per row, so it is never folded at
+// plan time.)
+func failUnless(cond, msg string) string {
+	return `(case when ` + cond + ` then true else (` + msg + `)::int = 0 end)`
 }
 
 // levelEvent is the stock_changed event of a changed level, before it is written: its
@@ -230,7 +245,8 @@ func reservationEvent(r *Reservation) outbox.Event {
 // trip: it saves the new status of each reservation of updated and the changed levels (whose
 // Version and UpdatedAt it then brings up to date), adds one stock_changed per changed SKU
 // and one event per reservation of announced to the outbox, and then runs the statements of
-// then (COMMIT, for a pipelined transaction).
+// then (COMMIT, for a pipelined transaction). Its checks run in the statements, before
+// then: a failing one rolls everything back.
 func record(ctx context.Context, tx pg.Batcher, ls Levels, updated, announced []*Reservation, then ...string) error {
 	b := &pgx.Batch{}
 	if len(updated) > 0 {
@@ -358,16 +374,18 @@ func queueInsertReservations(b *pgx.Batch, rs []*Reservation, inserted *[]uuid.U
 		})
 }
 
-// queueSaveStatuses queues the update of rs's status, deadline, reason and shortage into b.
+// queueSaveStatuses queues the update of rs's status, deadline, reason and shortage into b;
+// the statement fails (see failUnless) unless every one of rs was there to update.
 func queueSaveStatuses(b *pgx.Batch, rs []*Reservation) {
 	ids, statuses, expires, reasons, shorts := reservationColumns(rs)
-	b.Queue(`update inventory.reservations r set status = u.st, expires_at = u.e, reason = u.re,
-			short = string_to_array(u.sh, ' '), updated_at = now()
-		from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) as u(id, st, e, re, sh)
-		where r.order_id = u.id`, ids, statuses, expires, reasons, shorts).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != int64(len(rs)) {
-			return fmt.Errorf("saved %d of %d reservations", tag.RowsAffected(), len(rs))
-		}
-		return nil
-	})
+	b.Queue(`with w as (
+			update inventory.reservations r set status = u.st, expires_at = u.e, reason = u.re,
+				short = string_to_array(u.sh, ' '), updated_at = now()
+			from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) as u(id, st, e, re, sh)
+			where r.order_id = u.id
+			returning 1
+		)
+		select `+failUnless(`count(*) = cardinality($1::uuid[])`,
+		`'saved ' || count(*) || ' of ' || cardinality($1::uuid[]) || ' reservations'`)+` from w`,
+		ids, statuses, expires, reasons, shorts)
 }

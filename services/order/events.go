@@ -9,8 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/subjects"
 )
 
@@ -46,9 +49,7 @@ func reservationOrder(ev subjects.ReservationEvent) string { return ev.OrderID }
 
 var transitions = []transition{
 	{subjects.EvtInventoryReserved, decodeAs(reserved, reservationOrder)},
-	{subjects.EvtInventoryRejected, decodeAs(func(subjects.ReservationEvent) Change {
-		return cancelIfOpen(subjects.ReasonOutOfStock, subjects.OrderStatusPending, subjects.OrderStatusReserved, subjects.OrderStatusPaid)
-	}, reservationOrder)},
+	{subjects.EvtInventoryRejected, decodeAs(outOfStock, reservationOrder)},
 	{subjects.EvtInventoryExpired, decodeAs(func(subjects.ReservationEvent) Change {
 		return cancelIfOpen(subjects.ReasonPaymentTimeout, subjects.OrderStatusReserved)
 	}, reservationOrder)},
@@ -58,10 +59,33 @@ var transitions = []transition{
 	{subjects.EvtShipping, decodeAs(shipmentChanged, func(ev subjects.ShipmentEvent) string { return ev.OrderID })},
 }
 
-// apply is the handler of the consumers: it finds the transition of the event's kind and
-// applies it to the order under its row lock. An event about an order this service does not
-// have (a reservation made directly at the inventory service) is not its business.
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+// saga is the handler of the consumers: it applies each event to its order, and raises the
+// alarms of what it cannot put right.
+type saga struct {
+	store *Store
+	log   zerolog.Logger
+	// shippedWithoutStock counts orders whose stock was found missing after their parcel
+	// left (errShippedWithoutStock): each one is an operator's case.
+	shippedWithoutStock prometheus.Counter
+}
+
+// newSaga returns the consumers' handler over store, its alarm registered on reg.
+func newSaga(store *Store, log zerolog.Logger, reg prometheus.Registerer) *saga {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &saga{store: store, log: log, shippedWithoutStock: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "souk_order_shipped_without_stock_total",
+		Help: "Orders whose stock the inventory rejected after their parcel had left: paid and shipped without stock, for an operator.",
+	}))}
+}
+
+// apply finds the transition of the event's kind and applies it to the order under its row
+// lock. An event about an order this service does not have (a reservation made directly at
+// the inventory service) is not its business. A shipped order found out of stock changes
+// nothing and is not retried (nothing can be undone): it is logged and counted for an
+// operator.
+func (s *saga) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	for _, t := range transitions {
 		if !strings.HasPrefix(m.Subject, t.kind+".") {
 			continue
@@ -74,7 +98,14 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 		if err != nil {
 			return consumer.Permanent(fmt.Errorf("%s: order_id: %w", m.Subject, err))
 		}
-		if _, err := s.Update(ctx, tx, id, change); err != nil && !errors.Is(err, ErrNotFound) {
+		_, err = s.store.Update(ctx, tx, id, change)
+		switch {
+		case errors.Is(err, errShippedWithoutStock):
+			s.shippedWithoutStock.Inc()
+			s.log.Error().Str("order", orderID).Str("alarm", "shipped_without_stock").
+				Msg("order: inventory rejected the stock of an order that has already shipped; not cancelled, not refunded: an operator must settle it")
+			return nil
+		case err != nil && !errors.Is(err, ErrNotFound):
 			return fmt.Errorf("%s: %w", m.Subject, err)
 		}
 		return nil

@@ -69,6 +69,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	store := NewStore(deps.DB, relay.Kick)
 	h := &handlers{store: store, nc: deps.NC, keys: keys, log: log}
 
+	sg := newSaga(store, log, deps.Registry)
+
 	g := background.Start(ctx, log)
 	defer g.Stop()
 	g.Go("outbox relay", relay.Run)
@@ -77,7 +79,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		{Name: "order-payments", Stream: "PAYMENTS", Subjects: paymentSubjects},
 		{Name: "order-shipping", Stream: "SHIPPING", Subjects: shippingSubjects},
 	} {
-		c.Schema, c.DB, c.JS, c.Log, c.Handle = Schema, deps.DB, deps.JS, log, store.apply
+		c.Schema, c.DB, c.JS, c.Log, c.Handle = Schema, deps.DB, deps.JS, log, sg.apply
 		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }
 		g.Go("consumer "+c.Name, c.Run)
 	}

@@ -1,6 +1,7 @@
 package order
 
 import (
+	"errors"
 	"time"
 
 	"github.com/souk/souk/platform/outbox"
@@ -78,6 +79,26 @@ func cancelIfOpen(reason string, statuses ...string) Change {
 			}
 		}
 		return nil, nil
+	}
+}
+
+// errShippedWithoutStock is an out-of-stock verdict on an order whose parcel has left:
+// nothing can be undone, so the order is left as it is and an operator alerted.
+var errShippedWithoutStock = errors.New("out of stock after the parcel left")
+
+// outOfStock: the inventory could not hold the order's stock, or could not take it again
+// for a payment that came after the hold expired. An order not yet shipped is cancelled
+// out_of_stock, fulfilling ones included: the rejection of a late payment's order.paid may
+// land after shipping.created, and the order.cancelled it publishes then stops the shipment
+// (the shipping service cancels one that has not left) and makes the payment service refund
+// what was captured. A shipped or delivered order is errShippedWithoutStock.
+func outOfStock(subjects.ReservationEvent) Change {
+	return func(o *Order) ([]outbox.Event, error) {
+		if o.Status == subjects.OrderStatusShipped || o.Status == subjects.OrderStatusDelivered {
+			return nil, errShippedWithoutStock
+		}
+		return cancelIfOpen(subjects.ReasonOutOfStock, subjects.OrderStatusPending, subjects.OrderStatusReserved,
+			subjects.OrderStatusPaid, subjects.OrderStatusFulfilling)(o)
 	}
 }
 

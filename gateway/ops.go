@@ -1,19 +1,28 @@
 package gateway
 
 import (
+	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/rpc"
 )
 
-// PingTimeout bounds each service ping of /readyz.
+// PingTimeout bounds the wait of /readyz for a service's first instance to answer.
 const PingTimeout = time.Second
+
+// StatsWindow is how long /readyz waits, after a service's first instance answered, for the
+// others: instances on one NATS cluster answer within milliseconds of each other.
+const StatsWindow = 100 * time.Millisecond
 
 // Status is the body of /healthz and of a ready /readyz.
 type Status struct {
@@ -30,7 +39,7 @@ func (g *Gateway) opsRoutes() []Route {
 		{Method: fiber.MethodGet, Path: "/healthz", Tag: "operations", Summary: "The gateway process is alive",
 			Access: authn.Public, Call: Handle(healthz, reflect.TypeFor[Status](), "")},
 		{Method: fiber.MethodGet, Path: "/readyz", Tag: "operations",
-			Summary: "Ready when NATS is connected and every service answers its ping; 503 listing what is missing",
+			Summary: "Ready when NATS is connected, every service answers and none has a background loop down; 503 listing what is missing",
 			Access:  authn.Public, Errors: []int{503}, Call: Handle(g.readyz, reflect.TypeFor[Status](), "")},
 		{Method: fiber.MethodGet, Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics",
 			Access: authn.Public, Call: Handle(metricsHandler, nil, "text/plain")},
@@ -46,26 +55,23 @@ func healthz(c *fiber.Ctx) error {
 	return c.Send(statusOK)
 }
 
-// readyz answers 200 when NATS is connected and every service of deps.Services answers a
-// micro ping within PingTimeout (pinged in parallel); otherwise 503 naming what is missing.
+// readyz answers 200 when NATS is connected, every service of deps.Services answers, and no
+// instance of any has a background loop down; otherwise 503 naming what is missing: the
+// service that does not answer, or "<service>: <loop> down". A service that answers requests
+// while its consumer is gone would take orders nobody processes, so it is not ready.
 func (g *Gateway) readyz(c *fiber.Ctx) error {
 	var missing []string
 	if !g.deps.NC.IsConnected() {
 		missing = append(missing, "nats")
 	} else {
-		alive := make([]bool, len(g.deps.Services))
+		found := make([][]string, len(g.deps.Services))
 		var wg sync.WaitGroup
 		for i, name := range g.deps.Services {
-			wg.Go(func() {
-				_, err := g.deps.NC.Request("$SRV.PING."+name, nil, PingTimeout)
-				alive[i] = err == nil
-			})
+			wg.Go(func() { found[i] = g.serviceMissing(name) })
 		}
 		wg.Wait()
-		for i, ok := range alive {
-			if !ok {
-				missing = append(missing, g.deps.Services[i])
-			}
+		for _, f := range found {
+			missing = append(missing, f...)
 		}
 	}
 	if len(missing) > 0 {
@@ -79,6 +85,63 @@ func (g *Gateway) readyz(c *fiber.Ctx) error {
 	}
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	return c.Send(statusOK)
+}
+
+// serviceMissing asks every instance of service name for its micro stats ($SRV.STATS
+// reaches them all; $SRV.PING would too, but says nothing of the loops) and returns what
+// keeps it from being ready: its name when no instance answers within PingTimeout, else
+// "<name>: <loop> down" for each loop down in any instance. Replies are collected for
+// StatsWindow after the first, the time other instances get to answer.
+func (g *Gateway) serviceMissing(name string) []string {
+	nc := g.deps.NC
+	sub, err := nc.SubscribeSync(nc.NewRespInbox())
+	if err != nil {
+		return []string{name}
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest("$SRV.STATS."+name, sub.Subject, nil); err != nil {
+		return []string{name}
+	}
+	deadline := time.Now().Add(PingTimeout)
+	answered := false
+	down := map[string]bool{}
+	for {
+		msg, err := sub.NextMsg(time.Until(deadline))
+		if err != nil || (len(msg.Data) == 0 && msg.Header.Get("Status") == "503") {
+			break // the window closed, or the server says no instance listens
+		}
+		if !answered {
+			answered = true
+			deadline = time.Now().Add(StatsWindow)
+		}
+		for _, loop := range loopsDown(msg.Data) {
+			down[name+": "+loop+" down"] = true
+		}
+	}
+	if !answered {
+		return []string{name}
+	}
+	return slices.Sorted(maps.Keys(down))
+}
+
+// loopsDown reads the loops that are down from one instance's $SRV.STATS reply: the data of
+// its rpc.LoopsEndpoint. A service without loops has no such endpoint and nothing down.
+func loopsDown(stats []byte) []string {
+	var st micro.Stats
+	if json.Unmarshal(stats, &st) != nil {
+		return nil
+	}
+	for _, ep := range st.Endpoints {
+		if ep.Name != rpc.LoopsEndpoint {
+			continue
+		}
+		var l rpc.Loops
+		if json.Unmarshal(ep.Data, &l) != nil {
+			return []string{"loops unreadable"}
+		}
+		return l.Down
+	}
+	return nil
 }
 
 var errNotReady = fiber.NewError(fiber.StatusServiceUnavailable)

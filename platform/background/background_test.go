@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -20,7 +21,8 @@ func TestLoopsOutliveTheServiceContextAndEndAtStop(t *testing.T) {
 	g := background.Start(ctx, zerolog.New(&log))
 
 	failed := make(chan struct{})
-	g.Go("flaky", func(context.Context) error { defer close(failed); return errors.New("gave up") })
+	var once sync.Once
+	g.Go("flaky", func(context.Context) error { defer once.Do(func() { close(failed) }); return errors.New("gave up") })
 	running := make(chan struct{})
 	stopped := false
 	g.Run(func(ctx context.Context) {

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/subjects"
 )
@@ -45,6 +46,10 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// Verifier checks callers' tokens. Required unless every endpoint is Public.
 	Verifier *authn.Verifier
+	// Loops are the service's background loops, if it has any: their state is served on the
+	// loops endpoint, in the micro stats (what the gateway's /readyz reads) and as the
+	// souk_loop_up gauge.
+	Loops *background.Group
 }
 
 // Service is a running micro service whose endpoints are added with Handle.
@@ -57,6 +62,8 @@ type Service struct {
 	running sync.WaitGroup
 	failed  chan error
 	once    sync.Once
+	// uninstrument removes the loops' gauge when the service stops; a no-op without loops.
+	uninstrument func()
 }
 
 // Serve runs the micro service cfg until ctx ends: New, then register adds its endpoints
@@ -85,13 +92,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		cfg.DefaultTimeout = 10 * time.Second
 	}
 	s := &Service{
-		cfg:    cfg,
-		deps:   deps,
-		red:    metrics.RPC(deps.Registry),
-		slots:  make(chan struct{}, cfg.MaxInFlight),
-		failed: make(chan error, 1),
+		cfg:          cfg,
+		deps:         deps,
+		red:          metrics.RPC(deps.Registry),
+		slots:        make(chan struct{}, cfg.MaxInFlight),
+		failed:       make(chan error, 1),
+		uninstrument: func() {},
 	}
-	svc, err := micro.AddService(deps.NC, micro.Config{
+	mc := micro.Config{
 		Name:        cfg.Name,
 		Version:     cfg.Version,
 		Description: cfg.Description,
@@ -100,11 +108,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
 			s.fail(fmt.Errorf("%s: nats error on %s: %s", cfg.Name, e.Subject, e.Description))
 		},
-	})
+	}
+	if deps.Loops != nil {
+		mc.StatsHandler = s.loopStats
+	}
+	svc, err := micro.AddService(deps.NC, mc)
 	if err != nil {
 		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
 	}
 	s.svc = svc
+	if deps.Loops != nil {
+		if err := s.serveLoops(); err != nil {
+			_ = svc.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -307,6 +325,7 @@ func respondError(req micro.Request, e *subjects.Error) {
 // Stop drains the endpoints (no new requests), then waits for the handlers in flight until
 // ctx ends.
 func (s *Service) Stop(ctx context.Context) error {
+	s.uninstrument()
 	err := s.svc.Stop()
 	done := make(chan struct{})
 	go func() { s.running.Wait(); close(done) }()
@@ -323,6 +342,7 @@ func (s *Service) Stop(ctx context.Context) error {
 func (s *Service) Wait(ctx context.Context, shutdown time.Duration) error {
 	select {
 	case err := <-s.failed:
+		s.uninstrument()
 		_ = s.svc.Stop()
 		return err
 	case <-ctx.Done():

@@ -1,0 +1,195 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/gateway"
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/platform/background"
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/platform/rpc"
+)
+
+// A consumer whose start fails (its stream does not exist yet) is down: /readyz answers 503
+// naming it, and so do the service's micro stats and its gauge. Once the stream is created
+// the loop comes back by itself, with no restart of the service, applies an event, and
+// /readyz answers 200.
+func TestReadyzNamesALoopThatIsDownUntilItRecovers(t *testing.T) {
+	h := newHarness(t, gateway.Config{}, "thing")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := pgtest.Pool(t, ctx)
+	if err := consumer.Migrate(ctx, db, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `create table shop.applied (event_id text primary key)`); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(h.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The default back-off (250 ms doubling to 30 s) would make the test wait for seconds
+	// after the fix; the bounds are background's to test, the recovery is this test's.
+	g := background.Start(ctx, zerolog.Nop(), background.WithBackoff(background.Backoff{Min: 50 * time.Millisecond, Max: 400 * time.Millisecond}))
+	t.Cleanup(g.Stop)
+	late := &consumer.Consumer{Name: "thing-late", Stream: "LATE", Subjects: []string{"souk.evt.late.>"}, Schema: "shop",
+		DB: db, JS: js, Log: zerolog.Nop(), Handle: func(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+			_, err := tx.Exec(ctx, `insert into shop.applied (event_id) values ($1)`, m.EventID)
+			return err
+		}}
+	g.Go("consumer thing-late", late.Run)
+	reg := prometheus.NewRegistry()
+	svc, err := rpc.New(rpc.Config{Name: "thing", Version: "0.0.1"}, rpc.Deps{Log: zerolog.Nop(), NC: h.nc, Registry: reg, Loops: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+
+	const down = "thing: consumer thing-late down"
+	expect.Within(t, 10*time.Second, func() error {
+		r := h.do("GET", "/readyz", nil)
+		if r.status != 503 {
+			return fmt.Errorf("readyz %d %s, want 503 naming %q", r.status, r.body, down)
+		}
+		if p := r.problem(t, 503); !slices.Contains(p.Missing, down) {
+			return fmt.Errorf("missing %v, want %q", p.Missing, down)
+		}
+		return nil
+	})
+
+	// An operator sees it in the micro stats of every instance, with the cause, and in the
+	// gauge.
+	stats := loopStats(t, h.nc, "thing")
+	if !slices.Equal(stats.Down, []string{"consumer thing-late"}) || len(stats.Loops) != 1 ||
+		!strings.Contains(stats.Loops[0].Error, "LATE") || stats.Loops[0].Since.IsZero() {
+		t.Fatalf("micro stats of the loops: %+v", stats)
+	}
+	loopUp(t, reg, "thing", "consumer thing-late", 0)
+
+	// The cause is fixed: the stream appears, and an event is published on it.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LATE", Subjects: []string{"souk.evt.late.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg("souk.evt.late.happened.1")
+	msg.Header.Set(jetstream.MsgIDHeader, "evt-late-1")
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	expect.Within(t, 20*time.Second, func() error {
+		var n int
+		if err := db.QueryRow(ctx, `select count(*) from shop.applied where event_id = 'evt-late-1'`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("the event was applied %d times, want once", n)
+		}
+		return nil
+	})
+	expect.Within(t, 10*time.Second, func() error {
+		if r := h.do("GET", "/readyz", nil); r.status != 200 {
+			return fmt.Errorf("readyz %d %s after the loop recovered", r.status, r.body)
+		}
+		return nil
+	})
+	if got := loopStats(t, h.nc, "thing"); len(got.Down) != 0 || got.Loops[0].Restarts == 0 {
+		t.Fatalf("micro stats after recovery: %+v", got)
+	}
+	loopUp(t, reg, "thing", "consumer thing-late", 1)
+}
+
+// loopStats reads the loops of the one instance of service from its micro stats.
+func loopStats(t *testing.T, nc *nats.Conn, service string) rpc.Loops {
+	t.Helper()
+	msg, err := nc.Request("$SRV.STATS."+service, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st micro.Stats
+	if err := json.Unmarshal(msg.Data, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range st.Endpoints {
+		if ep.Name == rpc.LoopsEndpoint {
+			var l rpc.Loops
+			if err := json.Unmarshal(ep.Data, &l); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+	}
+	t.Fatalf("no %s endpoint in the stats: %s", rpc.LoopsEndpoint, msg.Data)
+	return rpc.Loops{}
+}
+
+// loopUp checks that reg has souk_loop_up{service,loop} at want.
+func loopUp(t *testing.T, reg *prometheus.Registry, service, loop string, want float64) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			has := func(name, value string) bool {
+				return slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == name && l.GetValue() == value })
+			}
+			if f.GetName() == "souk_loop_up" && has("service", service) && has("loop", loop) {
+				if got := m.GetGauge().GetValue(); got != want {
+					t.Fatalf("souk_loop_up{service=%q,loop=%q} = %v, want %v", service, loop, got, want)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no souk_loop_up{service=%q,loop=%q}", service, loop)
+}
+
+// Readiness asks every instance: one healthy instance does not hide another whose relay is
+// down, and a service without loops (no loops endpoint) is ready when it answers.
+func TestReadyzAsksEveryInstance(t *testing.T) {
+	h := newHarness(t, gateway.Config{}, "pair", "plain")
+	serve(t, h.nc, "plain", "", nil)
+	for _, loop := range []func(context.Context) error{
+		func(ctx context.Context) error { <-ctx.Done(); return nil },
+		func(context.Context) error { return errors.New("recovery failed") },
+	} {
+		g := background.Start(context.Background(), zerolog.Nop(), background.WithBackoff(background.Backoff{Min: time.Hour}))
+		t.Cleanup(g.Stop)
+		g.Go("outbox relay", loop)
+		svc, err := rpc.New(rpc.Config{Name: "pair", Version: "0.0.1"},
+			rpc.Deps{Log: zerolog.Nop(), NC: h.nc, Registry: prometheus.NewRegistry(), Loops: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	}
+	expect.Within(t, 10*time.Second, func() error {
+		if r := h.do("GET", "/readyz", nil); r.status != 503 {
+			return fmt.Errorf("readyz %d %s with a relay down", r.status, r.body)
+		}
+		return nil
+	})
+	for range 5 { // whichever instance answers first
+		if p := h.do("GET", "/readyz", nil).problem(t, 503); !slices.Equal(p.Missing, []string{"pair: outbox relay down"}) {
+			t.Fatalf("missing %v", p.Missing)
+		}
+	}
+}

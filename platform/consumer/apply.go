@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/platform/pg"
 )
 
 // outcome is what became of one message of a batch.
@@ -37,10 +39,14 @@ type item struct {
 	// again, so a handler still runs once per delivery unless a later one's failure rolled
 	// its writes back.
 	failedFast error
+	// unsettled is set on a delivery past MaxDeliver: earlier ones were never settled (the
+	// process crashed or hung on it, or its dead-letter copy failed), so its handler is not
+	// run again; unless it turns out applied, it is dead-lettered with this error.
+	unsettled error
 }
 
 // process applies one batch, settles its messages with JetStream, and calls AfterCommit.
-func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
+func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waiting) {
 	items := make([]*item, 0, len(batch))
 	for _, m := range batch {
 		md, err := m.Metadata()
@@ -53,12 +59,17 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
 		if id == "" {
 			id = fmt.Sprintf("%s:%d", md.Stream, md.Sequence.Stream)
 		}
-		items = append(items, &item{js: m, msg: Msg{
+		it := &item{js: m, msg: Msg{
 			Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), EventID: id,
 			Delivered: int(md.NumDelivered), Stream: md.Stream, Sequence: md.Sequence.Stream,
-		}})
+		}}
+		if c.MaxDeliver > 0 && it.msg.Delivered > c.MaxDeliver {
+			it.unsettled = fmt.Errorf("delivered %d times, past MaxDeliver %d, without being settled: "+
+				"a process crashed or hung on it, or its dead-letter copy failed", it.msg.Delivered, c.MaxDeliver)
+		}
+		items = append(items, it)
 	}
-	c.applyHeld(ctx, items)
+	c.applyHeld(ctx, items, w)
 	c.settle(ctx, items)
 	if c.AfterCommit == nil {
 		return
@@ -74,98 +85,14 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
 	}
 }
 
-// applyHeld applies items in one transaction. When that fails with the database reachable,
-// the cause is in the batch (a handler that broke its transaction or ran out of time, a
-// conflict at commit): isolate finds which message. When the database is unreachable it
-// holds the batch, keeping the ack timers from running out, and retries after a pause until
-// the database answers or ctx ends (then the messages are released).
-func (c *Consumer) applyHeld(ctx context.Context, items []*item) {
-	if len(items) == 0 {
-		return
-	}
-	for attempt := 1; ; attempt++ {
-		err := c.applyOnce(ctx, items, c.txBudget(), false)
-		if errors.Is(err, errHandlerFailed) {
-			err = c.applyOnce(ctx, items, c.txBudget(), true)
-		}
-		if err == nil {
-			return
-		}
-		if c.reachable(ctx) {
-			c.isolate(ctx, items, err)
-			return
-		}
-		pause := backoff(attempt, 250*time.Millisecond, min(10*time.Second, c.AckWait/2))
-		c.Log.Warn().Err(err).Int("messages", len(items)).Dur("retry_in", pause).Msg("consumer: database unreachable; holding the batch")
-		for _, it := range items {
-			_ = it.js.InProgress()
-		}
-		if !sleep(ctx, pause) {
-			release(items)
-			return
-		}
-	}
-}
-
-// isolate applies each message of a batch whose transaction failed (err) in a transaction
-// of its own: a message that fails alone has failed; the others are applied. All of them
-// share one more txBudget, so a handler that hangs costs two budgets per batch, not one per
-// message; what does not fit is released. On shutdown the batch is released at once.
-func (c *Consumer) isolate(ctx context.Context, items []*item, err error) {
-	if len(items) == 1 {
-		items[0].out, items[0].err = failed, err
-		return
-	}
-	if ctx.Err() != nil {
-		release(items)
-		return
-	}
-	c.Log.Warn().Err(err).Int("messages", len(items)).Msg("consumer: batch transaction failed; applying its messages one by one")
-	for _, it := range items {
-		_ = it.js.InProgress()
-	}
-	deadline := time.Now().Add(c.txBudget())
-	for i, it := range items {
-		left := time.Until(deadline)
-		if left <= 0 {
-			release(items[i:])
-			return
-		}
-		if err := c.applyOnce(ctx, []*item{it}, left, true); err != nil {
-			if !c.reachable(ctx) {
-				release(items[i:])
-				return
-			}
-			it.out, it.err = failed, err
-		}
-	}
-}
-
-// release marks items to be handed back unapplied, for another try at once.
-func release(items []*item) {
-	for _, it := range items {
-		it.out = released
-	}
-}
-
-// txBudget is the time a batch transaction gets: most of AckWait, leaving the rest to commit
-// and ack (or to send InProgress and isolate) before JetStream redelivers.
-func (c *Consumer) txBudget() time.Duration { return c.AckWait * 4 / 5 }
-
-// reachable reports whether the database answers a ping.
-func (c *Consumer) reachable(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
-	defer cancel()
-	return c.DB.Ping(ctx) == nil
-}
-
 // errHandlerFailed ends an unguarded batch transaction whose handler failed: the batch is
 // run again with a savepoint per message.
 var errHandlerFailed = errors.New("a handler failed in an unguarded batch")
 
 // applyOnce runs items in one transaction, bounded by timeout and not by ctx (the batch in
-// hand is finished on shutdown). It returns an error only when the transaction failed; a
-// handler's failure is the item's outcome.
+// hand is finished on shutdown). It returns an error when the transaction failed or a
+// handler failed with a pg.Transient error (for the caller to hold the batch); any other
+// handler failure is the item's outcome.
 //
 // Guarded, each handler runs in a savepoint, so that one that fails is rolled back alone.
 // Unguarded, the handlers run in the transaction itself, two round trips per message fewer
@@ -185,7 +112,7 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 	}
 	tx, err := c.DB.Begin(ctx)
 	if err != nil {
-		return err
+		return pg.Unavailable(err) // no connection to be had (an exhausted pool waits out ctx)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // after Commit, a no-op
 	if err := c.claim(ctx, tx, items); err != nil {
@@ -197,11 +124,15 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 			continue
 		}
 		switch {
+		case it.unsettled != nil:
+			it.out, it.err = failed, it.unsettled
 		case it.failedFast != nil:
 			it.out, it.err = failed, it.failedFast
 		case !guarded:
 			if err := c.call(ctx, tx, it.msg); err != nil {
-				if ctx.Err() != nil { // out of time: not worth a second run of the batch
+				// Out of time: not worth a second run of the batch. The database's failure
+				// rather than the handler's: the batch is held.
+				if ctx.Err() != nil || pg.Transient(err) {
 					return fmt.Errorf("%s: %w", it.msg.EventID, err)
 				}
 				it.failedFast = err
@@ -267,13 +198,17 @@ func (c *Consumer) claim(ctx context.Context, tx pgx.Tx, items []*item) error {
 }
 
 // applyOne runs the handler of it in a savepoint of tx: released when it succeeds, rolled
-// back to when it fails. An error means the transaction itself is broken.
+// back to when it fails. An error means the transaction itself is broken, or the handler
+// failed with a pg.Transient error (the database's fault, not its own).
 func (c *Consumer) applyOne(ctx context.Context, tx pgx.Tx, it *item) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	if herr := c.call(ctx, sp, it.msg); herr != nil {
+		if pg.Transient(herr) && ctx.Err() == nil { // the database's failure: the batch is held
+			return fmt.Errorf("%s: %w", it.msg.EventID, herr)
+		}
 		it.out, it.err = failed, herr
 		if err := sp.Rollback(ctx); err != nil {
 			return fmt.Errorf("roll back %s after %q: %w", it.msg.EventID, herr, err)

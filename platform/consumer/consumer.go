@@ -172,6 +172,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Listening before pulling: a message this instance is about to give up on is heard of.
+	var wg sync.WaitGroup
+	if err := r.watchExhausted(ctx, &wg); err != nil {
+		return err
+	}
 
 	// A feeder moves delivered messages into msgs, so the loop can take whatever is already
 	// there without waiting (jetstream's Next has no non-blocking form).
@@ -181,16 +186,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var feedErr error
 	fed := make(chan struct{})
 	go func() { defer close(fed); feedErr = r.feed(feedCtx, cons, msgs) }()
-	var wg sync.WaitGroup
 	wg.Go(func() { r.pruneLoop(ctx) })
 
-	r.loop(ctx, msgs, fed)
+	w := &waiting{in: msgs}
+	r.loop(ctx, w, fed)
 
 	stopFeed()
 	<-fed
-	for len(msgs) > 0 {
-		_ = (<-msgs).Nak() // unapplied: another instance may take them now
-	}
+	w.handBack() // unapplied: another instance may take them now
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -282,29 +285,25 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-// loop takes the first message blocking, then whatever else has already arrived, up to
-// Batch, and applies them; until ctx ends or the feeder stops.
-func (c *Consumer) loop(ctx context.Context, msgs <-chan jetstream.Msg, fed <-chan struct{}) {
+// loop takes the messages held during an outage, or else the first message blocking, then
+// whatever else has already arrived, up to Batch, and applies them; until ctx ends or the
+// feeder stops.
+func (c *Consumer) loop(ctx context.Context, w *waiting, fed <-chan struct{}) {
 	batch := make([]jetstream.Msg, 0, c.Batch)
 	for ctx.Err() == nil { // select picks at random among ready cases: look first
-		select {
-		case <-ctx.Done():
-			return
-		case <-fed:
-			return
-		case m := <-msgs:
-			batch = append(batch[:0], m)
-		}
-	fill:
-		for len(batch) < c.Batch {
+		batch = batch[:0]
+		if len(w.held) == 0 {
 			select {
-			case m := <-msgs:
+			case <-ctx.Done():
+				return
+			case <-fed:
+				return
+			case m := <-w.in:
 				batch = append(batch, m)
-			default:
-				break fill
 			}
 		}
-		c.process(ctx, batch)
+		batch = w.take(batch, c.Batch)
+		c.process(ctx, batch, w)
 	}
 }
 

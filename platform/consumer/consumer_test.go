@@ -313,7 +313,7 @@ func TestDatabaseOutageHoldsTheBatchAndBurnsNoDelivery(t *testing.T) {
 	proxy.cut()
 	e.publish("during")
 	waitFor(t, func() error {
-		if _, held := e.log.all("warn", "consumer: database unreachable; holding the batch"); len(held) < 3 {
+		if _, held := e.log.all("warn", "consumer: database unavailable; holding the batch"); len(held) < 3 {
 			return fmt.Errorf("held %d times, want 3 (longer than AckWait)", len(held))
 		}
 		return nil

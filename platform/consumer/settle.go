@@ -65,41 +65,52 @@ func (c *Consumer) settle(ctx context.Context, items []*item) {
 // each original only after its copy was acknowledged. A copy that could not be published
 // leaves its original to be redelivered (deadLetterSpare) and dead-lettered again.
 func (c *Consumer) deadLetter(ctx context.Context, items []*item) {
-	if len(items) == 0 {
-		return
-	}
-	subject := "souk.dlq." + c.Stream + "." + c.Name
-	futs := make([]jetstream.PubAckFuture, len(items))
-	for i, it := range items {
-		f, err := c.JS.PublishMsgAsync(c.letter(subject, it), jetstream.WithMsgID("dlq:"+c.Name+":"+it.msg.EventID))
+	for i, err := range c.publishLetters(ctx, items) {
 		if err != nil {
-			c.deadLetterFailed(it, err)
+			c.deadLetterFailed(items[i], err)
 			continue
 		}
-		futs[i] = f
+		_ = items[i].js.TermWithReason("dead-lettered to " + c.dlqSubject())
+	}
+}
+
+// dlqSubject is the subject of this consumer's dead letters.
+func (c *Consumer) dlqSubject() string { return "souk.dlq." + c.Stream + "." + c.Name }
+
+// publishLetters publishes a copy of each item to the DLQ stream, all at once, and waits for
+// their acks (opTimeout at most); it returns each copy's error, nil when it is stored. Its
+// Nats-Msg-Id makes a repeated copy a duplicate, which is neither stored nor logged again.
+func (c *Consumer) publishLetters(ctx context.Context, items []*item) []error {
+	errs := make([]error, len(items))
+	if len(items) == 0 {
+		return errs
+	}
+	subject := c.dlqSubject()
+	futs := make([]jetstream.PubAckFuture, len(items))
+	for i, it := range items {
+		futs[i], errs[i] = c.JS.PublishMsgAsync(c.letter(subject, it), jetstream.WithMsgID("dlq:"+c.Name+":"+it.msg.EventID))
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 	defer cancel()
 	for i, f := range futs {
-		if f == nil {
+		if errs[i] != nil {
 			continue
 		}
 		it := items[i]
 		select {
 		case ack := <-f.Ok():
-			_ = it.js.TermWithReason("dead-lettered to " + subject)
 			if ack.Duplicate {
 				continue // logged when first published
 			}
 			c.Log.Error().Err(it.err).Str("subject", it.msg.Subject).Str("event_id", it.msg.EventID).
 				Uint64("stream_seq", it.msg.Sequence).Int("delivered", it.msg.Delivered).
 				Str("dlq_subject", subject).Msg("consumer: dead letter")
-		case err := <-f.Err():
-			c.deadLetterFailed(it, err)
+		case errs[i] = <-f.Err():
 		case <-ctx.Done():
-			c.deadLetterFailed(it, errors.New("no ack from the DLQ stream"))
+			errs[i] = errors.New("no ack from the DLQ stream")
 		}
 	}
+	return errs
 }
 
 // letter is the dead-letter copy of it.

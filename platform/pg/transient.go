@@ -36,7 +36,7 @@ const (
 //   - the connection: SQLSTATE class 08, a failed connect (*pgconn.ConnectError, whatever
 //     its cause, a wrong password included: no message is to blame for it), a closed or
 //     reset connection (io.EOF, io.ErrUnexpectedEOF, net errors, net.ErrClosed, ECONNRESET,
-//     EPIPE, ECONNREFUSED), a request pgconn never sent (pgconn.SafeToRetry);
+//     EPIPE, ECONNREFUSED);
 //   - a server that refuses or sheds work: read-only transaction (25006, a standby or a
 //     database set read-only after a failover), insufficient resources (class 53: disk
 //     full, out of memory, too many connections), admin shutdown, crash shutdown and
@@ -53,7 +53,9 @@ const (
 // budget ran out, and whether that is the work's fault is the caller's call (a consumer
 // counts it against the message, so a handler that hangs cannot hold everything up).
 // Every other SQLSTATE (constraint violations, bad input, undefined objects, ...) and
-// every non-database error is the work's own.
+// every non-database error is the work's own; so is pgx's "conn busy" (rows left open, by
+// the work itself), though pgconn.SafeToRetry says yes to it: SafeToRetry tells whether a
+// request was sent, not whose fault it failed.
 func Transient(err error) bool {
 	if err == nil {
 		return false
@@ -71,7 +73,7 @@ func Transient(err error) bool {
 		return transientCode(pgErr.Code)
 	}
 	var netErr net.Error
-	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+	return errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
 }

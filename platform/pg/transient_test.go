@@ -59,6 +59,7 @@ func TestTransientOnRealErrors(t *testing.T) {
 		{"foreign key violation (23503)", exec(`insert into child values (99)`), false, false},
 		{"bad input (22P02)", exec(`select 'x'::int`), false, false},
 		{"undefined table (42P01)", exec(`select * from nowhere`), false, false},
+		{"conn busy: rows left open by the work", connBusy(t, db), false, false},
 		{"a handler's own error", errors.New("stock service says no"), false, false},
 		{"nil", nil, false, false},
 		{"by hand: connection failure (08006)", &pgconn.PgError{Code: "08006"}, true, false},
@@ -284,5 +285,24 @@ func ownDeadline(t *testing.T, db *pgxpool.Pool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := db.Exec(ctx, `select pg_sleep(5)`)
+	return err
+}
+
+// connBusy sends a statement on a connection whose rows are still open.
+func connBusy(t *testing.T, db *pgxpool.Pool) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, `select generate_series(1, 1000)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	_, err = conn.Exec(ctx, `select 1`)
 	return err
 }

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		g.Run(ix.run)
 	}
 	log.Info().Str("engine", h.engine.Name()).Msg("catalog: searching with this engine")
-	return serve(ctx, h, deps)
+	return serve(ctx, h, deps, g)
 }
 
 // newHandlers builds the caches, loads the category tree and attribute names, and picks
@@ -188,11 +188,11 @@ func newHandlers(ctx context.Context, cfg Config, store *Store, deps Deps) (*han
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps) error {
+func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
 	staff := authn.Require(authn.PermCatalogWrite)
 	customer := authn.Require(authn.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "catalog", Version: "0.1.0", Description: "categories, products, reviews, search"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.CategoryList.Subject, authn.Public, subjects.CategoryList.Serve(h.categoryList)),

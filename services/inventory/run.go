@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
 	g.Go("consumer "+orders.Name, orders.Run)
 	g.Run(func(ctx context.Context) { store.sweep(ctx, cfg.SweepEvery, cfg.MaxBatch, log) })
-	return serve(ctx, &handlers{store: store, reserver: reserver}, deps)
+	return serve(ctx, &handlers{store: store, reserver: reserver}, deps, g)
 }
 
 // reserverMetrics are the histograms of the Reserver's batch sizes and transaction times.
@@ -138,10 +138,10 @@ func reserverMetrics(r prometheus.Registerer) (batches, took prometheus.Observer
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps) error {
+func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
 	staff := authn.Require(authn.PermInventoryWrite)
 	return rpc.Serve(ctx, rpc.Config{Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.InventoryGet.Subject, staff, subjects.InventoryGet.Serve(h.get)),

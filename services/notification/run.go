@@ -197,14 +197,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 			Handle: apply, AfterCommit: func([]consumer.Msg) { w.Kick() }}
 		g.Go("consumer "+c.Name, c.Run)
 	}
-	return serve(ctx, &handlers{store: store}, deps)
+	return serve(ctx, &handlers{store: store}, deps, g)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps) error {
+func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
 	admin := authn.Require(authn.PermWebhooksAdmin)
 	return rpc.Serve(ctx, rpc.Config{Name: "notification", Version: "0.1.0", Description: "emails in the customer's language, outgoing webhooks"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.NotificationList.Subject, authn.Require(authn.PermProfile), subjects.NotificationList.Serve(h.list)),

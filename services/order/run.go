@@ -83,14 +83,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }
 		g.Go("consumer "+c.Name, c.Run)
 	}
-	return serve(ctx, cfg, h, deps)
+	return serve(ctx, cfg, h, deps, g)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, cfg Config, h *handlers, deps Deps) error {
+func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, loops *background.Group) error {
 	customer := authn.Require(authn.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "order", Version: "0.1.0", Description: "orders and the checkout saga", MaxInFlight: cfg.MaxInFlight},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.OrderPlace.Subject, customer, subjects.OrderPlace.Serve(h.place)),

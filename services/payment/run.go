@@ -188,13 +188,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		AfterCommit: func([]consumer.Msg) { s.relay.Kick(); s.worker.Kick() }}
 	g.Go("consumer "+orders.Name, orders.Run)
 	log.Info().Str("provider", s.provider.Name()).Msg("payment: collecting through this provider")
-	return serve(ctx, s, deps)
+	return serve(ctx, s, deps, g)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, s *service, deps Deps) error {
+func serve(ctx context.Context, s *service, deps Deps, loops *background.Group) error {
 	return rpc.Serve(ctx, rpc.Config{Name: "payment", Version: "0.1.0", Description: "payment intents, provider webhooks, refunds"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.PaymentCreate.Subject, authn.Require(authn.PermProfile), subjects.PaymentCreate.Serve(s.paymentCreate)),

@@ -108,15 +108,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 			Help: "Coupon holds returned because no order.placed confirmed them within the hold TTL.",
 		}))}
 	g.Run(sw.run)
-	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps)
+	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps, g)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps) error {
+func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
 	admin := authn.Require(authn.PermCouponsAdmin)
 	customer := authn.Require(authn.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.CouponCreate.Subject, admin, subjects.CouponCreate.Serve(h.couponCreate)),

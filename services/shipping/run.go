@@ -100,14 +100,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: o.apply,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
 	g.Go("consumer "+c.Name, c.Run)
-	return serve(ctx, cfg, &handlers{store: store, carriers: carriers}, deps)
+	return serve(ctx, cfg, &handlers{store: store, carriers: carriers}, deps, g)
 }
 
 // serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, cfg Config, h *handlers, deps Deps) error {
+func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, loops *background.Group) error {
 	customer := authn.Require(authn.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "shipping", Version: "0.1.0", Description: "shipments, carriers and tracking", MaxInFlight: cfg.MaxInFlight},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.ShipmentGet.Subject, customer, subjects.ShipmentGet.Serve(h.get)),

@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	profile := authn.Require(authn.PermProfile)
 	admin := authn.Require(authn.PermUsersAdmin)
 	return rpc.Serve(ctx, rpc.Config{Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(nil, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(nil, deps.NC), Loops: g},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.UserRegister.Subject, authn.Public, subjects.UserRegister.Serve(h.register)),

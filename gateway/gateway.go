@@ -67,6 +67,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// RateLimit holds the token buckets per client IP, per account and per login email.
 	RateLimit RateLimits
+	// Admission bounds the requests in flight per class (reads shed first); see Admission.
+	Admission Admission
 	// TrustProxy, when true, takes the client IP from the last X-Forwarded-For entry (the one
 	// the single trusted proxy in front appended); when false the client IP is the TCP peer.
 	TrustProxy bool
@@ -93,7 +95,9 @@ type Gateway struct {
 	app    *fiber.App
 	red    *metrics.RED
 	limits *limiters
-	routes []Route
+	// reads and writes are the admission bounds of Config.Admission; nil is no bound.
+	reads, writes *admitter
+	routes        []Route
 	// js reads the order events that GET /v1/orders/{id}/events streams.
 	js jetstream.JetStream
 	// closing is closed when the gateway starts shutting down: long-lived streams end.
@@ -117,6 +121,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		deps:    deps,
 		red:     metrics.HTTP(deps.Registry),
 		limits:  newLimiters(cfg.RateLimit),
+		reads:   newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
+		writes:  newAdmitter(cfg.Admission.MaxWrites, "overloaded"),
 		closing: make(chan struct{}),
 	}
 	if g.js, err = jetstream.New(deps.NC); err != nil {
@@ -231,6 +237,7 @@ func withDefaults(cfg Config) Config {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	cfg.RateLimit = cfg.RateLimit.withDefaults()
+	cfg.Admission = cfg.Admission.withDefaults()
 	return cfg
 }
 

@@ -132,9 +132,12 @@ func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
 						return err
 					}
 				}
-				if body, err = json.Marshal(&req); err != nil {
+				// A variable of this request's own: Forward's err is shared by every request.
+				enc, err := json.Marshal(&req)
+				if err != nil {
 					return fmt.Errorf("%s: encode request: %w", subject, err)
 				}
+				body = enc
 			}
 			data, err := g.request(c, subject, body)
 			if err != nil {
@@ -205,11 +208,18 @@ func (g *Gateway) register(rt *Route) error {
 	m := g.routeMetrics(rt)
 	call := rt.Call.handler(g, rt)
 	public := rt.Access.IsPublic()
+	admit := g.admitterOf(rt)
 	g.app.Add(rt.Method, rt.Path, func(c *fiber.Ctx) error {
 		st := stateOf(c)
 		st.route, st.metrics = rt, m
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
+		if admit != nil { // first: a refusal costs no token check
+			if err := admit.enter(); err != nil {
+				return err
+			}
+			defer admit.leave()
+		}
 		if rt.Limit == LimitAuth {
 			if err := g.limits.authIP.allowBytes(st.clientAddr(c, g.cfg.TrustProxy)); err != nil {
 				return err

@@ -39,6 +39,7 @@ type Config struct {
 	MeiliURL      string
 	MeiliAPIKey   string
 	CatalogCache  string
+	MaxReads      string
 	// Checkout settings.
 	ReservationTTL      string
 	PaymentProvider     string
@@ -56,6 +57,7 @@ type Config struct {
 	catalogCache   int
 	rateIP         int
 	rateAccount    int
+	maxReads       int
 }
 
 const (
@@ -97,6 +99,7 @@ func (c *Config) settings() []setting {
 		{"SOUK_PPROF_ADDR", "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty", &c.PprofAddr},
 		{"SOUK_SMTP_URL", "smtp-url", "", "where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; empty: emails are written to the log, secrets redacted (prefer the environment to the flag)", &c.SMTPURL},
 		{"SOUK_REVIEW_URL", "review-url", notification.DefaultReviewURL, "review link of a delivered product in the delivery email; {product_id} is replaced", &c.ReviewURL},
+		{"SOUK_MAX_READS", "max-reads", "0", "signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 + Retry-After; 0: 2 per core, -1: no bound", &c.MaxReads},
 		{"SOUK_CATALOG_CACHE_MB", "catalog-cache-mb", "48", "MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements", &c.CatalogCache},
 	}
 }
@@ -147,7 +150,8 @@ func (c *Config) validate() error {
 		dst     *int
 		least   int
 	}{{"SOUK_LOGIN_ATTEMPTS", c.LoginAttempts, &c.loginAttempts, 1}, {"SOUK_RATE_IP", c.RateIP, &c.rateIP, 1},
-		{"SOUK_RATE_ACCOUNT", c.RateAccount, &c.rateAccount, 1}, {"SOUK_CATALOG_CACHE_MB", c.CatalogCache, &c.catalogCache, 0}} {
+		{"SOUK_RATE_ACCOUNT", c.RateAccount, &c.rateAccount, 1}, {"SOUK_CATALOG_CACHE_MB", c.CatalogCache, &c.catalogCache, 0},
+		{"SOUK_MAX_READS", c.MaxReads, &c.maxReads, -1}} {
 		v, err := strconv.Atoi(n.v)
 		if err != nil || v < n.least || v > 1_000_000 {
 			errs = append(errs, fmt.Errorf("%s %q: want a whole number from %d to 1000000", n.name, n.v, n.least))

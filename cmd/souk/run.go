@@ -247,7 +247,8 @@ func runGateway(ctx context.Context, e *env) error {
 		IP:         gateway.Limit{Rate: rate.Limit(e.cfg.rateIP), Burst: 2 * e.cfg.rateIP},
 		Account:    gateway.Limit{Rate: rate.Limit(e.cfg.rateAccount), Burst: 2 * e.cfg.rateAccount},
 	}
-	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins(), RateLimit: limits},
+	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins(), RateLimit: limits,
+		Admission: gateway.Admission{MaxReads: e.cfg.maxReads}},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
 }
 

@@ -1,0 +1,82 @@
+package gateway_test
+
+import (
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/souk/souk/gateway"
+	"github.com/souk/souk/subjects"
+)
+
+// A read storm (issue 12 item 12): with the signed-in reads' bound taken by reads the order
+// service is still answering, further reads are refused at once with 503 and Retry-After,
+// without reaching the service, while a checkout (a write) still goes through; once the
+// held reads are answered, reads are let in again.
+func TestAReadStormIsShedWhileACheckoutCompletes(t *testing.T) {
+	h := newHarness(t, gateway.Config{Admission: gateway.Admission{MaxReads: 2}})
+	tok := "Bearer " + h.token("u1", "customer")
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 64)
+	var reads atomic.Int32
+	// The order service holds the first two reads until release; any later read it is
+	// asked for is answered at once, so a gateway that lets it through shows a 200.
+	sub, err := h.nc.Subscribe(subjects.OrderGet.Subject, func(m *nats.Msg) {
+		n := reads.Add(1)
+		arrived <- struct{}{}
+		if n > 2 {
+			_ = m.Respond([]byte(`{"id":"o1"}`))
+			return
+		}
+		go func() { <-release; _ = m.Respond([]byte(`{"id":"o1"}`)) }()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var placed atomic.Int32
+	place, err := h.nc.Subscribe(subjects.OrderPlace.Subject, func(m *nats.Msg) {
+		placed.Add(1)
+		_ = m.Respond([]byte(`{"id":"o2"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer place.Unsubscribe()
+
+	held := make(chan response, 2)
+	for range 2 {
+		go func() { held <- h.do("GET", "/v1/orders/o1", nil, "Authorization", tok) }()
+	}
+	<-arrived
+	<-arrived // both held reads are at the service: the bound is full
+
+	for i := range 20 {
+		r := h.do("GET", "/v1/orders/o"+strconv.Itoa(i), nil, "Authorization", tok)
+		if r.status != 503 {
+			t.Fatalf("storm read %d past the bound answered %d: %s", i, r.status, r.body)
+		}
+		if r.header.Get("Retry-After") == "" {
+			t.Fatalf("503 without Retry-After: %v", r.header)
+		}
+	}
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("the order service was asked %d reads, want only the 2 held", n)
+	}
+	r := h.do("POST", "/v1/orders", map[string]any{"payment_method": "pm_card_visa"}, "Authorization", tok, "Idempotency-Key", "k1")
+	if r.status != 201 || placed.Load() != 1 {
+		t.Fatalf("checkout during the storm: %d %s (placed %d)", r.status, r.body, placed.Load())
+	}
+
+	close(release)
+	for range 2 {
+		if r := <-held; r.status != 200 {
+			t.Fatalf("held read: %d %s", r.status, r.body)
+		}
+	}
+	if r := h.do("GET", "/v1/orders/o1", nil, "Authorization", tok); r.status != 200 {
+		t.Fatalf("a read after the storm: %d %s", r.status, r.body)
+	}
+}

@@ -67,7 +67,7 @@ func (g *Gateway) checkoutRoutes() []Route {
 				Bind: func(c *fiber.Ctx, r *subjects.PaymentRequest) error { r.OrderID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodPost, Path: "/v1/webhooks/stripe", Tag: "payments", Summary: "Stripe's webhook: the raw event with Stripe-Signature",
 			Access: authn.Public, Call: Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Bind: bindStripeWebhook})},
-		{Method: fiber.MethodPost, Path: "/v1/admin/orders/:id/refund", Tag: "admin", Summary: "Refund an order in full or in part (send an Idempotency-Key)",
+		{Method: fiber.MethodPost, Path: "/v1/admin/orders/:id/refund", Tag: "admin", Summary: "Refund an order in full or in part (Idempotency-Key header required: 400 without one)",
 			Access: refunds, Errors: []int{404, 409, 422},
 			Call: Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{Bind: bindRefund})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/coupons", Tag: "admin", Summary: "Create a coupon",

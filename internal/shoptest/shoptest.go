@@ -243,7 +243,9 @@ func (e *Env) StartPayment(cfg payment.Config) *Instance {
 	return e.start("payment", func(ctx context.Context, reg *prometheus.Registry) error {
 		return payment.Run(ctx, cfg, payment.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
 	}, func() error {
-		_, err := subjects.PaymentRefund.Call(e.Admin, e.NC, subjects.RefundRequest{OrderID: NewID()})
+		meta := subjects.MetaFrom(e.Admin)
+		meta.IdempotencyKey = "shoptest-ready" // a refund without one is a 400 before the lookup
+		_, err := subjects.PaymentRefund.Call(subjects.WithMeta(e.Admin, meta), e.NC, subjects.RefundRequest{OrderID: NewID()})
 		return answered(err)
 	})
 }

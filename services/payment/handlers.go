@@ -52,7 +52,12 @@ func (s *service) paymentCreate(ctx context.Context, req subjects.PaymentRequest
 	if _, err := s.orderOf(ctx, orderID, claims.Subject); err != nil {
 		return subjects.PaymentReply{}, s.wireError(err)
 	}
-	p, fresh, err := s.store.BeginPayment(ctx, orderID, claims.Subject, req.PaymentMethod, s.provider.closed)
+	var p Payment
+	var fresh bool
+	err = retryConflict(ctx, func() (err error) {
+		p, fresh, err = s.store.BeginPayment(ctx, orderID, claims.Subject, req.PaymentMethod, s.provider.closed)
+		return err
+	})
 	if err != nil {
 		return subjects.PaymentReply{}, s.wireError(err)
 	}
@@ -60,8 +65,13 @@ func (s *service) paymentCreate(ctx context.Context, req subjects.PaymentRequest
 		return p.wire(s.clientSecret(ctx, p)), nil
 	}
 	rec, secret, err := s.charge(ctx, p)
-	if err != nil {
+	switch {
+	case errors.Is(err, errNotSent):
 		zerolog.Ctx(ctx).Warn().Err(err).Str("payment_id", p.ID.String()).Msg("payment: provider not reached; the worker will send it again")
+		return p.wire(""), nil
+	case err != nil:
+		// The provider answered; its word is not recorded (reconciliation will ask again).
+		zerolog.Ctx(ctx).Warn().Err(err).Str("payment_id", p.ID.String()).Msg("payment: the provider's answer not recorded; the worker will reconcile it")
 		return p.wire(""), nil
 	}
 	if rec.Status == subjects.PaymentStatusFailed && rec.DeclineCode == declineInvalidMethod {
@@ -158,8 +168,12 @@ func (s *service) refundCreate(ctx context.Context, req subjects.RefundRequest) 
 	if req.Amount != nil && *req.Amount <= 0 {
 		fields = append(fields, subjects.FieldError{Field: "amount", Message: "must be a positive amount in minor units"})
 	}
+	// A refund without a key cannot tell a retry from a second refund: it is refused, as
+	// API.md says (Idempotency-Key required), rather than made twice.
 	key := subjects.MetaFrom(ctx).IdempotencyKey
-	if msg := checkText(key, maxKeyBytes); msg != "" {
+	if key == "" {
+		fields = append(fields, subjects.FieldError{Field: subjects.HeaderIdempotencyKey, Message: "is required: the same key makes the same refund, once"})
+	} else if msg := checkText(key, maxKeyBytes); msg != "" {
 		fields = append(fields, subjects.FieldError{Field: subjects.HeaderIdempotencyKey, Message: msg})
 	}
 	if err := subjects.Invalid(fields); err != nil {

@@ -44,6 +44,7 @@ const (
 const (
 	reasonRequested    = "requested"    // an admin asked (PaymentRefund)
 	reasonCancellation = "cancellation" // the order was cancelled after its payment was captured
+	reasonLateSuccess  = "late_success" // the provider captured a payment recorded failed or canceled
 )
 
 // Order statuses of the service's copy of orders: the order service's statuses folded into
@@ -61,6 +62,12 @@ const (
 	declineInvalidMethod = "invalid_payment_method"
 	// declineRejected: the provider refused the request itself (not the card).
 	declineRejected = "provider_rejected"
+	// declineOrderCancelled: the order was cancelled before its payment reached the
+	// provider; it was never sent.
+	declineOrderCancelled = "order_cancelled"
+	// declineActionTimeout: the payer did not act (3-D Secure, another card) within
+	// Config.ActionTimeout; the intent was cancelled at the provider.
+	declineActionTimeout = "action_timeout"
 )
 
 // Domain errors; wireError maps them to the wire.

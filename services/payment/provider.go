@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,11 +27,17 @@ type Provider interface {
 	// CheckMethod refuses a payment method the provider cannot charge with errUnknownMethod,
 	// before anything is written.
 	CheckMethod(method string) error
-	// Create starts collecting req.Amount with req.Method; req.PaymentID is the idempotency
-	// key.
+	// Create starts collecting req.Amount with req.Method; req.Key() is the idempotency key.
 	Create(ctx context.Context, req IntentRequest) (Intent, error)
 	// Retrieve returns the intent ref as the provider knows it now.
 	Retrieve(ctx context.Context, ref string) (Intent, error)
+	// Find looks up the intent of payment id whatever key created it (Stripe: a search on
+	// the payment id in its metadata); found is false when the provider has none.
+	Find(ctx context.Context, paymentID uuid.UUID) (in Intent, found bool, err error)
+	// Cancel cancels the intent ref, so that nobody can confirm it any more, and returns it
+	// as it is then. An intent that cannot be cancelled (it succeeded, or is cancelled
+	// already) is a *rejectedError.
+	Cancel(ctx context.Context, ref string) (Intent, error)
 	// Refund returns req.Amount of the intent req.PaymentRef; req.RefundID is the
 	// idempotency key.
 	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
@@ -42,6 +49,18 @@ type IntentRequest struct {
 	OrderID   uuid.UUID
 	Amount    subjects.Money
 	Method    string
+	// Attempt is 0 for the payment's first key; a later one is used only after Find found
+	// no intent for a create whose answer was lost (Stripe replays a stored 500 for a key).
+	Attempt int
+}
+
+// Key is the request's idempotency key: the payment id, with the attempt after a lost
+// answer.
+func (r IntentRequest) Key() string {
+	if r.Attempt == 0 {
+		return r.PaymentID.String()
+	}
+	return r.PaymentID.String() + "-" + strconv.Itoa(r.Attempt)
 }
 
 // Intent is a payment as its provider reports it.
@@ -54,6 +73,9 @@ type Intent struct {
 	DeclineCode string
 	// ClientSecret lets the payer finish an intent that requires action. Never stored.
 	ClientSecret string
+	// final: the intent can no longer be confirmed (it was cancelled at the provider), so a
+	// failure need not be cancelled there.
+	final bool
 }
 
 // RefundRequest asks a provider to refund part of a captured payment.
@@ -78,6 +100,9 @@ var (
 	errUnknownMethod = errors.New("unknown payment method")
 	// errUnavailable: the breaker is open; calls wait until it lets one through.
 	errUnavailable = errors.New("payment provider unavailable")
+	// errNotReached: no connection to the provider was made, so the request cannot have
+	// reached it (any other failure may have).
+	errNotReached = errors.New("payment provider not reached")
 )
 
 // rejectedError is a request the provider refused for good: calling again with the same key
@@ -167,6 +192,24 @@ func (g *guarded) Create(ctx context.Context, req IntentRequest) (Intent, error)
 // Retrieve calls the provider's Retrieve through the breaker.
 func (g *guarded) Retrieve(ctx context.Context, ref string) (Intent, error) {
 	return guard(ctx, g, func(ctx context.Context) (Intent, error) { return g.Provider.Retrieve(ctx, ref) })
+}
+
+// Find calls the provider's Find through the breaker.
+func (g *guarded) Find(ctx context.Context, paymentID uuid.UUID) (Intent, bool, error) {
+	type found struct {
+		in Intent
+		ok bool
+	}
+	f, err := guard(ctx, g, func(ctx context.Context) (found, error) {
+		in, ok, err := g.Provider.Find(ctx, paymentID)
+		return found{in, ok}, err
+	})
+	return f.in, f.ok, err
+}
+
+// Cancel calls the provider's Cancel through the breaker.
+func (g *guarded) Cancel(ctx context.Context, ref string) (Intent, error) {
+	return guard(ctx, g, func(ctx context.Context) (Intent, error) { return g.Provider.Cancel(ctx, ref) })
 }
 
 // Refund calls the provider's Refund through the breaker.

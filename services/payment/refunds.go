@@ -47,12 +47,15 @@ func remaining(ctx context.Context, tx pgx.Tx, p Payment) (int64, error) {
 // writing a new one. paymentRef is the provider's id of the payment to refund.
 func (s *store) BeginRefund(ctx context.Context, orderID uuid.UUID, amount *int64, key, by string, gate func() error) (r Refund, paymentRef string, fresh bool, err error) {
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var known bool
-		if err := tx.QueryRow(ctx, `select exists(select 1 from payments.orders where id = $1)`, orderID).Scan(&known); err != nil {
+		// The order's lock first (the house order, see store), although a refund changes
+		// nothing of it: the refund's foreign key takes a share of it after the payment's
+		// lock, which would wait in a circle with a path that holds the order and wants the
+		// payment.
+		if err := tx.QueryRow(ctx, `select id from payments.orders where id = $1 for update`, orderID).Scan(&orderID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrOrderNotFound
+			}
 			return err
-		}
-		if !known {
-			return ErrOrderNotFound
 		}
 		p, ok, err := capturedPayment(ctx, tx, orderID)
 		if err != nil {
@@ -126,6 +129,26 @@ func refundCancelled(ctx context.Context, tx pgx.Tx, p Payment) (bool, error) {
 	return err == nil && tag.RowsAffected() == 1, err
 }
 
+// refundLateSuccess refunds payment p (locked, decided unpaid) in full because its provider
+// captured it after all, and reports whether a refund is now due. ref is the provider's
+// intent: kept when p has none yet, since the refund is sent against it. The partial unique
+// index on late-success refunds makes it one per payment, however often the success is
+// told.
+func refundLateSuccess(ctx context.Context, tx pgx.Tx, p Payment, ref string) (bool, error) {
+	if p.ProviderRef == "" && ref != "" {
+		if _, err := tx.Exec(ctx, `update payments.payments set provider_ref = $2 where id = $1 and provider_ref is null`, p.ID, ref); err != nil {
+			return false, err
+		}
+	}
+	r := newRefund(p, p.Amount.Amount, reasonLateSuccess)
+	tag, err := tx.Exec(ctx, `insert into payments.refunds
+		(id, payment_id, order_id, amount, currency, status, reason, next_attempt_at)
+		values ($1, $2, $3, $4, $5, $6, $7, now())
+		on conflict (payment_id) where reason = 'late_success' do nothing`,
+		r.ID, r.PaymentID, r.OrderID, r.Amount.Amount, r.Amount.Currency, r.Status, r.Reason)
+	return err == nil && tag.RowsAffected() == 1, err
+}
+
 // cancelOrder marks the copy of order o cancelled and refunds what was captured of it. A
 // payment still under way is refunded when it succeeds (recordIntent sees the cancellation).
 func (s *store) cancelOrder(ctx context.Context, tx pgx.Tx, o Order) (effect, error) {
@@ -147,7 +170,7 @@ func (s *store) RecordRefund(ctx context.Context, id uuid.UUID, res RefundResult
 	var r Refund
 	var eff effect
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
-		r, eff, err = recordRefund(ctx, tx, id, res)
+		r, eff, err = recordRefund(ctx, tx, id, res, lockWait)
 		return err
 	})
 	return r, eff, err
@@ -156,18 +179,25 @@ func (s *store) RecordRefund(ctx context.Context, id uuid.UUID, res RefundResult
 // recordRefund applies the provider's word on a refund, once: a decided refund never changes
 // again. A success publishes payment.refunded with everything refunded of the payment so
 // far; a failure releases the amount for another refund and raises an alarm.
-func recordRefund(ctx context.Context, tx pgx.Tx, id uuid.UUID, res RefundResult) (Refund, effect, error) {
-	var paymentID uuid.UUID
-	if err := tx.QueryRow(ctx, `select payment_id from payments.refunds where id = $1`, id).Scan(&paymentID); err != nil {
-		return Refund{}, effect{}, fmt.Errorf("refund %s: %w", id, err)
+//
+// lock is lockWait, or lockNoWait in a batch of several orders (see lockedBatch).
+func recordRefund(ctx context.Context, tx pgx.Tx, id uuid.UUID, res RefundResult, lock string) (Refund, effect, error) {
+	// The locks in the house order: the order, the payment, the refund (one round trip).
+	var p Payment
+	var r Refund
+	b := &pgx.Batch{}
+	b.Queue(`select id from payments.orders where id = (select order_id from payments.refunds where id = $1) for update`+lock, id).
+		QueryRow(func(row pgx.Row) error { var o uuid.UUID; return row.Scan(&o) })
+	b.Queue(`select `+columns(paymentCols, "")+` from payments.payments
+		where id = (select payment_id from payments.refunds where id = $1) for update`, id).
+		QueryRow(func(row pgx.Row) (err error) { p, err = scanPayment(row); return err })
+	b.Queue(`select `+columns(refundCols, "")+` from payments.refunds where id = $1 for update`, id).
+		QueryRow(func(row pgx.Row) (err error) { r, err = scanRefund(row); return err })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return r, effect{}, fmt.Errorf("refund %s: %w", id, err)
 	}
-	p, err := scanPayment(tx.QueryRow(ctx, `select `+columns(paymentCols, "")+` from payments.payments where id = $1 for update`, paymentID))
-	if err != nil {
-		return Refund{}, effect{}, err
-	}
-	r, err := scanRefund(tx.QueryRow(ctx, `select `+columns(refundCols, "")+` from payments.refunds where id = $1 for update`, id))
-	if err != nil || r.Status != refundPending {
-		return r, effect{}, err
+	if r.Status != refundPending {
+		return r, effect{}, nil
 	}
 	if r.ProviderRef != "" || res.Ref == "" {
 		res.Ref = r.ProviderRef

@@ -43,6 +43,7 @@ const (
 	DefaultReconcileAfter  = 30 * time.Second
 	DefaultBreakerFailures = 5
 	DefaultBreakerOpenFor  = 10 * time.Second
+	DefaultActionTimeout   = 10 * time.Minute
 )
 
 // Config configures the payment service. Its secrets are redacted wherever it is logged or
@@ -69,6 +70,11 @@ type Config struct {
 	BreakerFailures int
 	// BreakerOpenFor is how long an open breaker refuses calls before it tries one (10 s).
 	BreakerOpenFor time.Duration
+	// ActionTimeout is how long a payment may wait for its payer to act (3-D Secure, a new
+	// card) before the worker cancels its intent and fails it action_timeout, so that the
+	// order is cancelled and its stock released (10 min: inside the 15 min reservation hold,
+	// so the customer is told why).
+	ActionTimeout time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -83,7 +89,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("payment: provider %q is neither sandbox nor stripe", c.Provider)
 	case c.Provider == ProviderStripe && c.StripeSecretKey == "":
 		return errors.New("payment: the stripe provider needs StripeSecretKey")
-	case c.SandboxDelay < 0 || c.ProviderTimeout < 0 || c.ReconcileAfter < 0 || c.BreakerFailures < 0 || c.BreakerOpenFor < 0:
+	case c.SandboxDelay < 0 || c.ProviderTimeout < 0 || c.ReconcileAfter < 0 || c.BreakerFailures < 0 || c.BreakerOpenFor < 0 || c.ActionTimeout < 0:
 		return errors.New("payment: negative durations or counts in the configuration")
 	}
 	if u, err := url.Parse(c.StripeAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -93,6 +99,7 @@ func (c *Config) defaults() error {
 	c.ProviderTimeout = orDefault(c.ProviderTimeout, DefaultProviderTimeout)
 	c.ReconcileAfter = orDefault(c.ReconcileAfter, DefaultReconcileAfter)
 	c.BreakerOpenFor = orDefault(c.BreakerOpenFor, DefaultBreakerOpenFor)
+	c.ActionTimeout = orDefault(c.ActionTimeout, DefaultActionTimeout)
 	if c.BreakerFailures == 0 {
 		c.BreakerFailures = DefaultBreakerFailures
 	}
@@ -111,7 +118,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("provider", c.Provider).Str("stripe_api_url", c.StripeAPIURL).
 		Str("stripe_secret_key", redact(c.StripeSecretKey)).Str("stripe_webhook_secret", redact(c.StripeWebhookSecret)).
 		Dur("sandbox_delay", c.SandboxDelay).Dur("provider_timeout", c.ProviderTimeout).
-		Dur("reconcile_after", c.ReconcileAfter).Int("breaker_failures", c.BreakerFailures).Dur("breaker_open_for", c.BreakerOpenFor)
+		Dur("reconcile_after", c.ReconcileAfter).Int("breaker_failures", c.BreakerFailures).Dur("breaker_open_for", c.BreakerOpenFor).Dur("action_timeout", c.ActionTimeout)
 }
 
 // String prints the configuration with its secrets redacted, so %v cannot leak them.
@@ -170,7 +177,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		provider = newStripe(cfg)
 	}
 	s := &service{cfg: cfg, log: log, nc: deps.NC, relay: outbox.NewRelay(Schema, deps.DB, deps.JS, log),
-		store:    &store{db: deps.DB, provider: provider.Name(), reconcileAfter: cfg.ReconcileAfter},
+		store:    &store{db: deps.DB, provider: provider.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout},
 		provider: newGuarded(provider, cfg, deps.Registry, log)}
 	s.worker = newWorker(s, cfg.ReconcileAfter)
 

@@ -89,6 +89,26 @@ func (s *sandbox) Retrieve(_ context.Context, ref string) (Intent, error) {
 	return sandboxDecide(ref)
 }
 
+// Find implements Provider. The sandbox always answers Create, so no create of it is ever
+// unsure, and it keeps no intents to search: it finds none, and Create with another key
+// makes the same intent (its ref is the payment's).
+func (s *sandbox) Find(context.Context, uuid.UUID) (Intent, bool, error) {
+	return Intent{}, false, nil
+}
+
+// Cancel implements Provider: an intent that succeeds cannot be cancelled (as at Stripe);
+// any other is cancelled.
+func (s *sandbox) Cancel(_ context.Context, ref string) (Intent, error) {
+	in, err := sandboxDecide(ref)
+	switch {
+	case err != nil:
+		return Intent{}, err
+	case in.Status == subjects.PaymentStatusSucceeded:
+		return Intent{}, &rejectedError{msg: "a succeeded sandbox payment cannot be canceled"}
+	}
+	return Intent{Ref: ref, Status: subjects.PaymentStatusCanceled, DeclineCode: in.DeclineCode}, nil
+}
+
 // Refund implements Provider: a sandbox refund succeeds at once.
 func (s *sandbox) Refund(_ context.Context, req RefundRequest) (RefundResult, error) {
 	if !strings.HasPrefix(req.PaymentRef, sandboxPrefix) {

@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,22 +31,32 @@ type service struct {
 }
 
 // charge sends payment p to the provider (see create) and records its answer. An error
-// leaves p as it is, for the worker. clientSecret is the provider's, for a payer who must
-// act; it is not stored.
+// leaves p as it is, for the worker: errNotSent when the provider was not reached or did
+// not answer (the payment is marked unsure, to be looked up before it is sent again), else
+// the recording's own error. clientSecret is the provider's, for a payer who must act; it
+// is not stored.
 func (s *service) charge(ctx context.Context, p Payment) (rec Payment, clientSecret string, err error) {
-	in, err := s.create(ctx, p)
+	in, err := s.create(ctx, p, 0)
 	if err != nil {
-		return p, "", err
+		if !errors.Is(err, errUnavailable) && !errors.Is(err, errNotReached) {
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			defer cancel()
+			err = errors.Join(err, s.store.markUnsure(mctx, p.ID))
+		}
+		return p, "", fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	rec, err = s.record(ctx, p.ID, in)
 	return rec, in.ClientSecret, err
 }
 
-// create asks the provider to collect payment p (Create, the payment id as idempotency
-// key). A method the provider does not know, or a request it refuses for good, decides the
-// payment as failed; any other error means the provider did not answer.
-func (s *service) create(ctx context.Context, p Payment) (Intent, error) {
-	in, err := s.provider.Create(ctx, IntentRequest{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Method: p.Method})
+// errNotSent: the provider was not reached, or its answer was lost.
+var errNotSent = errors.New("provider not reached or did not answer")
+
+// create asks the provider to collect payment p (Create, the payment id and attempt as
+// idempotency key). A method the provider does not know, or a request it refuses for good,
+// decides the payment as failed; any other error means the provider did not answer.
+func (s *service) create(ctx context.Context, p Payment, attempt int) (Intent, error) {
+	in, err := s.provider.Create(ctx, IntentRequest{PaymentID: p.ID, OrderID: p.OrderID, Amount: p.Amount, Method: p.Method, Attempt: attempt})
 	var rej *rejectedError
 	switch {
 	case errors.Is(err, errUnknownMethod):
@@ -57,12 +68,19 @@ func (s *service) create(ctx context.Context, p Payment) (Intent, error) {
 	return in, err
 }
 
-// record applies the provider's word on payment id (see store.recordIntent).
+// record applies the provider's word on payment id (see store.recordIntent); a deadlock or
+// serialization failure is tried again at once.
 func (s *service) record(ctx context.Context, id uuid.UUID, in Intent) (Payment, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	p, eff, err := s.store.RecordIntent(ctx, id, in)
-	s.after(eff)
+	var p Payment
+	err := retryConflict(ctx, func() error {
+		var eff effect
+		var err error
+		p, eff, err = s.store.RecordIntent(ctx, id, in)
+		s.after(eff)
+		return err
+	})
 	return p, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -26,6 +27,8 @@ type store struct {
 	// reconcileAfter is how long a payment (or refund) the provider has not decided waits
 	// before the worker asks the provider about it.
 	reconcileAfter time.Duration
+	// actionTimeout is how long a payment may require its payer's action (Config).
+	actionTimeout time.Duration
 }
 
 // effect is what a committed transaction leaves to do: wake the outbox relay, wake the
@@ -215,7 +218,7 @@ func (s *store) RecordIntent(ctx context.Context, id uuid.UUID, in Intent) (Paym
 	var p Payment
 	var eff effect
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) (err error) {
-		p, eff, err = s.recordIntent(ctx, tx, id, in)
+		p, eff, err = s.recordIntent(ctx, tx, id, in, lockWait)
 		return err
 	})
 	return p, eff, err
@@ -225,12 +228,14 @@ func (s *store) RecordIntent(ctx context.Context, id uuid.UUID, in Intent) (Paym
 // to Create, a webhook, a sandbox notice, reconciliation. A decided payment never changes
 // again, so a second word on it is a no-op. Success and failure are published through the
 // outbox in this transaction; a success for an order cancelled meanwhile refunds it.
-func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in Intent) (Payment, effect, error) {
+//
+// lock is lockWait, or lockNoWait in a batch of several orders (see lockedBatch).
+func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in Intent, lock string) (Payment, effect, error) {
 	// One round trip, the locks in the house order: the payment's order, then the payment.
 	var orderStatus string
 	var p Payment
 	b := &pgx.Batch{}
-	b.Queue(`select status from payments.orders where id = (select order_id from payments.payments where id = $1) for update`, id).
+	b.Queue(`select status from payments.orders where id = (select order_id from payments.payments where id = $1) for update`+lock, id).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&orderStatus) })
 	b.Queue(`select `+columns(paymentCols, "")+` from payments.payments where id = $1 for update`, id).
 		QueryRow(func(row pgx.Row) (err error) {
@@ -241,11 +246,14 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 		return p, effect{}, fmt.Errorf("payment %s: %w", id, err)
 	}
 	if decided(p.Status) {
-		var eff effect
-		if in.Status == subjects.PaymentStatusSucceeded && p.Status != in.Status {
-			eff.alarms = []string{"the provider reports payment " + p.ID.String() + " succeeded, recorded " + p.Status + ": refund it by hand"}
+		if in.Status != subjects.PaymentStatusSucceeded || p.Status == in.Status {
+			return p, effect{}, nil
 		}
-		return p, eff, nil
+		// Captured after it was recorded failed or canceled (the payer confirmed a
+		// declined intent again, an unsure create went through after all): the money goes
+		// back, and the payment stays as recorded, so the order never counts it.
+		due, err := refundLateSuccess(ctx, tx, p, in.Ref)
+		return p, effect{refundDue: due}, err
 	}
 	if p.ProviderRef != "" || in.Ref == "" {
 		in.Ref = p.ProviderRef // an intent's id never changes: the first one recorded stays
@@ -253,20 +261,31 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 	if !decided(in.Status) {
 		// Undecided: the first answer to a created row sets the reconciliation clock; later
 		// words (webhooks, retrieves) leave the worker's back-off alone.
-		_, err := tx.Exec(ctx, `update payments.payments set status = $2, provider_ref = nullif($3, ''), updated_at = now(),
+		_, err := tx.Exec(ctx, `update payments.payments set status = $2, provider_ref = nullif($3, ''), unsure_at = null,
+			updated_at = now(),
 			next_attempt_at = case when status = 'created' then now() + make_interval(secs => $4) else next_attempt_at end
 			where id = $1`, p.ID, in.Status, in.Ref, s.reconcileAfter.Seconds())
 		p.Status, p.ProviderRef = in.Status, in.Ref
 		return p, effect{}, err
 	}
 	p.Status, p.ProviderRef, p.DeclineCode = in.Status, in.Ref, in.DeclineCode
+	// A failed intent stays confirmable at Stripe (requires_payment_method): the worker
+	// cancels it there, so a payer cannot pay an order that already moved on.
+	cancelDue := p.Status == subjects.PaymentStatusFailed && p.ProviderRef != "" && !in.final
 	b = &pgx.Batch{}
-	b.Queue(`update payments.payments set status = $2, provider_ref = nullif($3, ''), decline_code = $4,
-		updated_at = now() where id = $1`, p.ID, p.Status, p.ProviderRef, p.DeclineCode)
-	if err := outbox.Queue(b, Schema, outcomeEvent(p)); err != nil {
-		return p, effect{}, err
+	b.Queue(`update payments.payments set status = $2, provider_ref = nullif($3, ''), decline_code = $4, unsure_at = null,
+		cancel_due = $5, next_attempt_at = case when $5 then now() else next_attempt_at end, attempts = case when $5 then 0 else attempts end,
+		updated_at = now() where id = $1`, p.ID, p.Status, p.ProviderRef, p.DeclineCode, cancelDue)
+	// A cancelled order needs no word of a payment that ended unpaid: it is cancelled
+	// already, and payment.failed would only tell the customer of a decline that no longer
+	// matters.
+	eff := effect{}
+	if p.Status == subjects.PaymentStatusSucceeded || orderStatus != orderCancelled {
+		if err := outbox.Queue(b, Schema, outcomeEvent(p)); err != nil {
+			return p, effect{}, err
+		}
+		eff.published = true
 	}
-	eff := effect{published: true}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return p, eff, err
 	}
@@ -299,41 +318,87 @@ type word struct {
 }
 
 // RecordIntents records the providers' words on several payments in one transaction (see
-// recordIntent); one that fails is rolled back alone. Like ApplyNotices, it takes the
-// orders' locks in order id order, so that two batches never wait on each other in a
-// circle; a path that locks one order cannot close a circle with them either.
+// recordIntent); one that fails is rolled back alone. See lockedBatch for its locks.
 func (s *store) RecordIntents(ctx context.Context, words []word) (effect, error) {
 	words = slices.SortedFunc(slices.Values(words), func(a, b word) int { return bytes.Compare(a.orderID[:], b.orderID[:]) })
-	return s.inBatch(ctx, len(words), func(ctx context.Context, tx pgx.Tx, i int) (effect, error) {
-		_, eff, err := s.recordIntent(ctx, tx, words[i].id, words[i].in)
+	return s.lockedBatch(ctx, len(words), func(ctx context.Context, tx pgx.Tx, i int, lock string) (effect, error) {
+		_, eff, err := s.recordIntent(ctx, tx, words[i].id, words[i].in, lock)
 		return eff, err
 	})
 }
 
+// Lock clauses of an order's row: a transaction that holds one order may wait for it; a
+// batch of several orders may not (see the lock order at the top of this file).
+const (
+	lockWait   = ""
+	lockNoWait = " nowait"
+)
+
+// lockedBatch runs apply for items 0..n-1 in one transaction, as inBatch does, each item
+// taking its order's row NOWAIT (apply's lock argument): a batch that holds some orders
+// never waits for another, so it cannot close a circle with the consumer's batch, which
+// takes its orders in delivery order. An item whose order was busy (55P03) is rolled back
+// and runs after the batch in a transaction of its own, which may wait: it holds one
+// order. A batch of one waits at once.
+func (s *store) lockedBatch(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int, lock string) (effect, error)) (effect, error) {
+	if n == 1 {
+		return s.inBatch(ctx, 1, func(ctx context.Context, tx pgx.Tx, i int) (effect, error) { return apply(ctx, tx, i, lockWait) })
+	}
+	eff, errs, err := s.batchItems(ctx, n, func(ctx context.Context, tx pgx.Tx, i int) (effect, error) { return apply(ctx, tx, i, lockNoWait) })
+	if err != nil {
+		return effect{}, err
+	}
+	var failed error
+	for i, err := range errs {
+		if pg.Code(err) != lockNotAvailable {
+			failed = errors.Join(failed, err)
+			continue
+		}
+		e, err := s.inBatch(ctx, 1, func(ctx context.Context, tx pgx.Tx, _ int) (effect, error) { return apply(ctx, tx, i, lockWait) })
+		eff.add(e)
+		failed = errors.Join(failed, err)
+	}
+	return eff, failed
+}
+
+// lockNotAvailable is the SQLSTATE of a NOWAIT lock that was held.
+const lockNotAvailable = "55P03"
+
 // inBatch runs apply for items 0..n-1 in one transaction (one commit for them all): an
 // item that fails is rolled back alone and its error joins the returned one, while the
 // others commit. An error of the transaction itself fails them all.
+func (s *store) inBatch(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int) (effect, error)) (effect, error) {
+	eff, errs, err := s.batchItems(ctx, n, apply)
+	if err != nil {
+		return effect{}, err
+	}
+	return eff, errors.Join(errs...)
+}
+
+// batchItems is inBatch with each item's error apart (nil for those that committed), and
+// the transaction's own error.
 //
 // The items run first without a savepoint each (two round trips fewer per item; the
 // sandbox's notices and the worker's answers pass here once per checkout each). When one
 // fails, that transaction is rolled back and the batch runs again with a savepoint per item.
-func (s *store) inBatch(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int) (effect, error)) (effect, error) {
-	eff, err := s.runBatch(ctx, n, apply, false)
+func (s *store) batchItems(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int) (effect, error)) (effect, []error, error) {
+	eff, errs, err := s.runBatch(ctx, n, apply, false)
 	if errors.Is(err, errItemFailed) {
 		return s.runBatch(ctx, n, apply, true)
 	}
-	return eff, err
+	return eff, errs, err
 }
 
 // errItemFailed ends an unguarded batch in which an item failed.
 var errItemFailed = errors.New("an item of an unguarded batch failed")
 
-// runBatch is one try of inBatch, guarded (a savepoint per item) or not.
-func (s *store) runBatch(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int) (effect, error), guarded bool) (effect, error) {
+// runBatch is one try of batchItems, guarded (a savepoint per item) or not.
+func (s *store) runBatch(ctx context.Context, n int, apply func(ctx context.Context, tx pgx.Tx, i int) (effect, error), guarded bool) (effect, []error, error) {
 	var eff effect
-	var failed error
+	errs := make([]error, n)
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		eff, failed = effect{}, nil
+		eff = effect{}
+		clear(errs)
 		for i := range n {
 			if !guarded {
 				e, err := apply(ctx, tx, i)
@@ -349,7 +414,7 @@ func (s *store) runBatch(ctx context.Context, n int, apply func(ctx context.Cont
 			}
 			e, err := apply(ctx, sp, i)
 			if err != nil {
-				failed = errors.Join(failed, err)
+				errs[i] = err
 				if err := sp.Rollback(ctx); err != nil {
 					return err
 				}
@@ -363,7 +428,7 @@ func (s *store) runBatch(ctx context.Context, n int, apply func(ctx context.Cont
 		return nil
 	})
 	if err != nil {
-		return effect{}, err
+		return effect{}, nil, err
 	}
-	return eff, failed
+	return eff, errs, nil
 }

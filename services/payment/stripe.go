@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
@@ -67,7 +69,7 @@ func (s *stripeProvider) Create(ctx context.Context, req IntentRequest) (Intent,
 	params.Context = ctx
 	params.AddMetadata("order_id", req.OrderID.String())
 	params.AddMetadata("payment_id", req.PaymentID.String())
-	params.SetIdempotencyKey(req.PaymentID.String())
+	params.SetIdempotencyKey(req.Key())
 	pi, err := s.api.PaymentIntents.New(params)
 	if err != nil {
 		return s.declined(err)
@@ -80,6 +82,46 @@ func (s *stripeProvider) Retrieve(ctx context.Context, ref string) (Intent, erro
 	params := &stripe.PaymentIntentParams{}
 	params.Context = ctx
 	pi, err := s.api.PaymentIntents.Get(ref, params)
+	if err != nil {
+		return Intent{}, s.wrap(err)
+	}
+	return stripeIntent(pi), nil
+}
+
+// Find implements Provider: a search on the payment id Create puts in the metadata. Stripe's
+// search index lags writes by up to a minute; the worker waits that long (searchLag) after
+// the lost answer before it trusts an empty result. An intent whose metadata does not name
+// the payment is not taken, whatever the search answered.
+func (s *stripeProvider) Find(ctx context.Context, paymentID uuid.UUID) (Intent, bool, error) {
+	params := &stripe.PaymentIntentSearchParams{SearchParams: stripe.SearchParams{
+		Query: "metadata['payment_id']:'" + paymentID.String() + "'", Limit: stripe.Int64(10)}}
+	params.Context = ctx
+	it := s.api.PaymentIntents.Search(params)
+	var best *stripe.PaymentIntent
+	for n := 0; n < 10 && it.Next(); n++ {
+		pi := it.PaymentIntent()
+		if pi.Metadata["payment_id"] != paymentID.String() {
+			continue
+		}
+		if best == nil || best.Status == stripe.PaymentIntentStatusCanceled {
+			best = pi // one that is not cancelled counts over one that is
+		}
+	}
+	if err := it.Err(); err != nil {
+		return Intent{}, false, s.wrap(err)
+	}
+	if best == nil {
+		return Intent{}, false, nil
+	}
+	return stripeIntent(best), true, nil
+}
+
+// Cancel implements Provider: PaymentIntents.Cancel, reason abandoned. Stripe refuses to
+// cancel a succeeded or cancelled intent with a 400, which wrap makes a *rejectedError.
+func (s *stripeProvider) Cancel(ctx context.Context, ref string) (Intent, error) {
+	params := &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String(string(stripe.PaymentIntentCancellationReasonAbandoned))}
+	params.Context = ctx
+	pi, err := s.api.PaymentIntents.Cancel(ref, params)
 	if err != nil {
 		return Intent{}, s.wrap(err)
 	}
@@ -120,6 +162,10 @@ func (s *stripeProvider) declined(err error) (Intent, error) {
 func (s *stripeProvider) wrap(err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" { // no connection: the request never left
+			return fmt.Errorf("stripe: %s: %w", s.scrub(err.Error()), errNotReached)
+		}
 		return fmt.Errorf("stripe: %s", s.scrub(err.Error()))
 	}
 	msg := fmt.Sprintf("stripe %d %s %s: %s", se.HTTPStatusCode, se.Type, se.Code, s.scrub(se.Msg))

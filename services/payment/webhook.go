@@ -134,12 +134,12 @@ func metadataID(md map[string]string, key string) uuid.UUID {
 // others' effect.
 func (s *store) ApplyNotices(ctx context.Context, ns []notice) (effect, error) {
 	ns = slices.SortedFunc(slices.Values(ns), func(a, b notice) int { return bytes.Compare(a.OrderID[:], b.OrderID[:]) })
-	return s.inBatch(ctx, len(ns), func(ctx context.Context, tx pgx.Tx, i int) (effect, error) {
-		return s.applyNotice(ctx, tx, ns[i])
+	return s.lockedBatch(ctx, len(ns), func(ctx context.Context, tx pgx.Tx, i int, lock string) (effect, error) {
+		return s.applyNotice(ctx, tx, ns[i], lock)
 	})
 }
 
-func (s *store) applyNotice(ctx context.Context, tx pgx.Tx, n notice) (effect, error) {
+func (s *store) applyNotice(ctx context.Context, tx pgx.Tx, n notice, lock string) (effect, error) {
 	var eff effect
 	tag, err := tx.Exec(ctx, `insert into payments.webhook_events (id, type) values ($1, $2) on conflict do nothing`, n.EventID, n.Type)
 	if err != nil || tag.RowsAffected() == 0 {
@@ -150,7 +150,7 @@ func (s *store) applyNotice(ctx context.Context, tx pgx.Tx, n notice) (effect, e
 		if err != nil || id == uuid.Nil {
 			return eff, err
 		}
-		_, e, err := s.recordIntent(ctx, tx, id, *n.Intent)
+		_, e, err := s.recordIntent(ctx, tx, id, *n.Intent, lock)
 		if err != nil {
 			return eff, err
 		}
@@ -162,7 +162,7 @@ func (s *store) applyNotice(ctx context.Context, tx pgx.Tx, n notice) (effect, e
 			return eff, err
 		}
 		if id != uuid.Nil {
-			_, e, err := recordRefund(ctx, tx, id, rn.Result)
+			_, e, err := recordRefund(ctx, tx, id, rn.Result, lock)
 			if err != nil {
 				return eff, err
 			}

@@ -2,14 +2,14 @@ package payment
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/souk/souk/subjects"
 )
 
 const (
@@ -70,9 +70,9 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// round advances one batch of due payments and one of due refunds, and reports whether
-// either batch was full. The provider is asked about each payment in parallel; the answers
-// are recorded together, in one transaction.
+// round advances one batch of due payments, one of due refunds and one of failed intents to
+// cancel at the provider, and reports whether any batch was full. The provider is asked
+// about each payment in parallel; the answers are recorded together, in one transaction.
 func (w *worker) round(ctx context.Context) bool {
 	s := w.svc
 	payments, err := s.store.claimPayments(ctx, workerBatch)
@@ -83,84 +83,110 @@ func (w *worker) round(ctx context.Context) bool {
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn().Err(err).Msg("payment worker: claim refunds")
 	}
-	words := make([]word, len(payments))
+	cancels, err := s.store.claimCancels(ctx, workerBatch)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn().Err(err).Msg("payment worker: claim cancellations")
+	}
+	words := make([]word, len(payments)+len(cancels))
+	outs := make([]askOutcome, len(payments)+len(cancels))
+	refundOuts := make([]askOutcome, len(refunds))
 	var g errgroup.Group
 	g.SetLimit(workerParallel)
 	for i, p := range payments {
-		g.Go(func() error { words[i] = word{id: p.ID, orderID: p.OrderID, in: w.ask(ctx, p)}; return nil })
-	}
-	for _, r := range refunds {
 		g.Go(func() error {
-			var err error
-			if time.Since(r.CreatedAt) > keyLifetime { // as for payments: never a second refund
-				_, err = s.settleRefund(ctx, r.Refund, RefundResult{Status: refundFailed, FailureReason: "provider_unreachable"})
-			} else {
-				_, err = s.sendRefund(ctx, r.Refund, r.paymentRef)
-			}
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn().Err(err).Str("refund_id", r.ID.String()).Msg("payment worker: refund not sent; retrying later")
-			}
+			in, out := w.ask(ctx, p)
+			words[i], outs[i] = word{id: p.ID, orderID: p.OrderID, in: in}, out
 			return nil
 		})
 	}
+	for i, c := range cancels {
+		i += len(payments)
+		g.Go(func() error {
+			in, out := w.cancel(ctx, c)
+			words[i], outs[i] = word{id: c.ID, orderID: c.OrderID, in: in}, out
+			return nil
+		})
+	}
+	for i, r := range refunds {
+		g.Go(func() error { refundOuts[i] = w.refund(ctx, r); return nil })
+	}
 	_ = g.Wait()
+	w.settle(ctx, payments, cancels, refunds, outs, refundOuts)
 	answered := slices.DeleteFunc(words, func(w word) bool { return w.in.Status == "" })
 	if len(answered) > 0 {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		eff, err := s.store.RecordIntents(rctx, answered)
-		cancel()
-		s.after(eff)
-		if err != nil {
-			s.log.Warn().Err(err).Msg("payment worker: answers not recorded; asking again later")
-		}
+		w.recordAll(ctx, answered)
 	}
-	return len(payments) == workerBatch || len(refunds) == workerBatch
+	return len(payments) == workerBatch || len(refunds) == workerBatch || len(cancels) == workerBatch
 }
 
-// ask asks the provider about one due payment: a created one is sent again with its key
-// (or failed, past the key's lifetime), an undecided one is retrieved. A zero Intent means
-// no answer; the payment's next look is already scheduled by its claim.
-func (w *worker) ask(ctx context.Context, p Payment) Intent {
+// recordAll records the answers of a round (see RecordIntents); a transaction that meets a
+// deadlock or a serialization failure is tried again at once, as such.
+func (w *worker) recordAll(ctx context.Context, answered []word) {
 	s := w.svc
-	var in Intent
+	err := retryConflict(ctx, func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		eff, err := s.store.RecordIntents(rctx, answered)
+		s.after(eff)
+		return err
+	})
+	if err != nil {
+		s.log.Warn().Err(err).Msg("payment worker: answers not recorded; asking again later")
+	}
+}
+
+// refund sends one due refund (or fails it, past the key's lifetime: never a second refund).
+func (w *worker) refund(ctx context.Context, r claimedRefund) askOutcome {
+	s := w.svc
 	var err error
-	switch {
-	case p.Status == statusCreated && time.Since(p.CreatedAt) > keyLifetime:
-		return Intent{Status: subjects.PaymentStatusFailed, DeclineCode: "provider_unreachable"}
-	case p.Status == statusCreated || p.ProviderRef == "":
-		in, err = s.create(ctx, p)
-	default:
-		in, err = s.provider.Retrieve(ctx, p.ProviderRef)
+	if time.Since(r.CreatedAt) > keyLifetime {
+		_, err = s.settleRefund(ctx, r.Refund, RefundResult{Status: refundFailed, FailureReason: "provider_unreachable"})
+	} else {
+		_, err = s.sendRefund(ctx, r.Refund, r.paymentRef)
 	}
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn().Err(err).Str("payment_id", p.ID.String()).Str("status", p.Status).Msg("payment worker: payment not advanced; retrying later")
+	if errors.Is(err, errUnavailable) {
+		return refused
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn().Err(err).Str("refund_id", r.ID.String()).Msg("payment worker: refund not sent; retrying later")
+	}
+	return asked
+}
+
+// settle does the rows' bookkeeping after a round's calls, in one round trip: the claims of
+// calls the breaker refused are given back, and payments whose create went unanswered are
+// marked unsure (their next look searches before it sends).
+func (w *worker) settle(ctx context.Context, payments []claimedPayment, cancels []claimedCancel, refunds []claimedRefund, outs, refundOuts []askOutcome) {
+	var back, unsureIDs, done, refundsBack []uuid.UUID
+	for i, p := range payments {
+		switch outs[i] {
+		case refused:
+			back = append(back, p.ID)
+		case unsure:
+			unsureIDs = append(unsureIDs, p.ID)
 		}
-		return Intent{}
 	}
-	return in
-}
-
-// backoffSQL is the wait before the next look at a row of alias after this one, by how many
-// looks it has had: reconcileAfter ($2 seconds) doubling up to maxBackoff ($3 seconds).
-func backoffSQL(alias string) string {
-	return `make_interval(secs => least($3::float8, $2::float8 * power(2, least(` + alias + `attempts, 20))))`
-}
-
-// claimPayments takes up to limit due, undecided payments of this provider and schedules
-// their next look, in one short transaction; SKIP LOCKED lets instances share the work.
-func (s *store) claimPayments(ctx context.Context, limit int) ([]Payment, error) {
-	rows, err := s.db.Query(ctx, `with due as (
-			select id from payments.payments
-			where status in ('created', 'processing', 'requires_action') and next_attempt_at <= now() and provider = $4
-			order by next_attempt_at limit $1 for update skip locked)
-		update payments.payments p set attempts = p.attempts + 1, next_attempt_at = now() + `+backoffSQL("p.")+`
-		from due where p.id = due.id
-		returning `+columns(paymentCols, "p."), limit, s.reconcileAfter.Seconds(), maxBackoff.Seconds(), s.provider)
-	if err != nil {
-		return nil, err
+	for i, c := range cancels {
+		switch outs[len(payments)+i] {
+		case refused:
+			back = append(back, c.ID)
+		case cancelled:
+			done = append(done, c.ID)
+		}
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Payment, error) { return scanPayment(r) })
+	for i, r := range refunds {
+		if refundOuts[i] == refused {
+			refundsBack = append(refundsBack, r.ID)
+		}
+	}
+	if len(back)+len(unsureIDs)+len(done)+len(refundsBack) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := w.svc.store.settleClaims(ctx, back, unsureIDs, done, refundsBack); err != nil {
+		w.svc.log.Warn().Err(err).Msg("payment worker: claims not given back; their rows wait their back-off")
+	}
 }
 
 // claimedRefund is a refund to send, with the provider's id of its payment.

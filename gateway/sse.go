@@ -21,114 +21,174 @@ const (
 	SSEKeepAlive = 15 * time.Second
 	// SSEMaxDuration bounds one stream; EventSource reconnects with Last-Event-ID.
 	SSEMaxDuration = 30 * time.Minute
+	// sseConsumerIdle is how long the server keeps a stream's consumer the gateway left.
+	sseConsumerIdle = 30 * time.Second
 )
 
-// orderEvents streams an order's status changes as Server-Sent Events: every event of the
-// order on the ORDERS stream from the first (or after Last-Event-ID), then live, until the
-// order is cancelled or delivered. Each SSE event is named after the status and carries the
-// event's JSON; its id is the stream sequence. The order service is asked first, with the
-// caller's token, so another customer's order is a 404 like everywhere else.
+// orderEvents streams an order's status history as Server-Sent Events, from the first status
+// (or after Last-Event-ID), then each change live, until the order is cancelled or delivered.
+//
+// The history is the order service's (PostgreSQL's record), not the ORDERS stream's: an
+// interest stream lets an event go once every service applied it. The stream only says when
+// to look again: an ordered consumer on the order's events, read with Consume, so one
+// server-side consumer serves the whole SSE stream. It is created after the order is first
+// read (a 404 creates nothing) and the order is read again once it exists, so a change made
+// in between is not missed; then every event of the order makes the gateway read it again
+// and send the statuses the client has not had.
+//
+// Each SSE event is named after the status and carries the history entry
+// (subjects.OrderStatus); its id is the entry's position in the history, 1 for the first.
+// A history only grows and holds each status once, so position n is the same status on
+// every read, and Last-Event-ID n resumes after the n-th. The caller's token is checked on
+// every read: a token that expires ends the stream, and the client reconnects with a new one.
 func (g *Gateway) orderEvents(c *fiber.Ctx) error {
-	body, err := json.Marshal(subjects.OrderIDRequest{ID: c.Params("id")})
+	meta := subjects.Meta{Authorization: c.Get(fiber.HeaderAuthorization), RequestID: stateOf(c).id}
+	if tp := c.Get(subjects.HeaderTraceparent); len(tp) <= 128 {
+		meta.Traceparent = tp
+	}
+	read := func(ctx context.Context, id string) (subjects.Order, error) {
+		ctx, cancel := context.WithTimeout(subjects.WithMeta(ctx, meta), g.cfg.RequestTimeout)
+		defer cancel()
+		return subjects.OrderGet.Call(ctx, g.deps.NC, subjects.OrderIDRequest{ID: id})
+	}
+	order, err := read(context.Background(), c.Params("id"))
 	if err != nil {
 		return err
 	}
-	data, err := g.request(c, subjects.OrderGet.Subject, body)
-	if err != nil {
-		return err
-	}
-	var order subjects.Order
-	if err := json.Unmarshal(data, &order); err != nil {
-		return fmt.Errorf("order events: %w", err)
-	}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"souk.evt.order.*." + order.ID},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
-	if seq, err := strconv.ParseUint(c.Get("Last-Event-ID"), 10, 64); err == nil && seq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
+	sent, _ := strconv.Atoi(c.Get("Last-Event-ID"))
+	if sent < 0 || sent > len(order.History) { // not an id of this scheme
+		sent = 0
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), SSEMaxDuration)
-	cons, err := g.js.OrderedConsumer(ctx, "ORDERS", cfg)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("order events: %w", err)
+	// Events only wake the loop; one pending wake covers any number of them.
+	wake := make(chan struct{}, 1)
+	unfollow := func() {}
+	if !ended(order.History) {
+		if unfollow, err = g.follow(ctx, order.ID, wake); err != nil {
+			cancel()
+			return err
+		}
+		wake <- struct{}{} // read again once subscribed
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
 	conn := c.Context().Conn()
+	s := &orderStream{id: order.ID, sent: sent, read: read, wake: wake}
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()
-		g.streamOrder(ctx, cons, w, func() { _ = conn.SetWriteDeadline(time.Now().Add(SSEKeepAlive * 2)) })
+		defer unfollow()
+		s.w, s.extend = w, func() { _ = conn.SetWriteDeadline(time.Now().Add(SSEKeepAlive * 2)) }
+		s.run(ctx, order.History, g.closing)
 	})
 	return nil
 }
 
-// streamOrder writes the consumer's messages as SSE until the order ends, ctx ends, the
-// gateway shuts down or the client goes away (a failed flush). extend pushes the connection's
-// write deadline past the next keep-alive.
-func (g *Gateway) streamOrder(ctx context.Context, cons jetstream.Consumer, w *bufio.Writer, extend func()) {
+// follow consumes the order's events on ORDERS from now on, each a non-blocking send on wake,
+// until the returned stop, which also deletes the server-side consumer.
+func (g *Gateway) follow(ctx context.Context, orderID string, wake chan<- struct{}) (stop func(), err error) {
+	cons, err := g.js.OrderedConsumer(ctx, "ORDERS", jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.OrderEventSubject("souk.evt.order.*", orderID)},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		// An idle ordered consumer holds its order's new events on the interest stream:
+		// deleted when the SSE stream ends, and by the server soon after a gateway crash.
+		InactiveThreshold: sseConsumerIdle,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("order events: %w", err)
+	}
+	info := cons.CachedInfo()
+	consuming, err := cons.Consume(func(jetstream.Msg) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		return func() { consuming.Stop(); g.deleteConsumer(info) }, nil
+	}
+	g.deleteConsumer(info)
+	return nil, fmt.Errorf("order events: %w", err)
+}
+
+// deleteConsumer deletes the SSE consumer info names at once, rather than when it has been
+// idle for sseConsumerIdle; on failure it expires then.
+func (g *Gateway) deleteConsumer(info *jetstream.ConsumerInfo) {
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RequestTimeout)
+	defer cancel()
+	_ = g.js.DeleteConsumer(ctx, "ORDERS", info.Name)
+}
+
+// ended reports whether history's last status is one an order never leaves.
+func ended(history []subjects.OrderStatus) bool {
+	if len(history) == 0 {
+		return false
+	}
+	last := history[len(history)-1].Status
+	return last == subjects.OrderStatusCancelled || last == subjects.OrderStatusDelivered
+}
+
+// orderStream is one open SSE stream of an order.
+type orderStream struct {
+	id     string
+	sent   int // history entries the client has
+	read   func(ctx context.Context, id string) (subjects.Order, error)
+	wake   <-chan struct{}
+	w      *bufio.Writer
+	extend func() // pushes the connection's write deadline past the next keep-alive
+}
+
+// run sends history's entries the client has not had, then those of every read the wake
+// channel calls for, until the order ends, ctx ends, the gateway shuts down, a read fails or
+// the client goes away (a failed flush).
+func (s *orderStream) run(ctx context.Context, history []subjects.OrderStatus, closing <-chan struct{}) {
 	keepAlive := time.NewTicker(SSEKeepAlive)
 	defer keepAlive.Stop()
-	flush := func() bool { extend(); return w.Flush() == nil }
-	if _, err := w.WriteString(": order events\nretry: 2000\n\n"); err != nil || !flush() {
+	if _, err := s.w.WriteString(": order events\nretry: 2000\n\n"); err != nil || !s.flush() {
 		return
 	}
 	for {
-		next, err := nextMsg(ctx, cons, keepAlive.C, g.closing)
-		if err != nil {
+		if more, ok := s.send(history); !more || !ok {
 			return
 		}
-		if next == nil { // keep-alive
-			if _, err := w.WriteString(": keep-alive\n\n"); err != nil || !flush() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-closing:
+			return
+		case <-keepAlive.C:
+			if _, err := s.w.WriteString(": keep-alive\n\n"); err != nil || !s.flush() {
 				return
 			}
-			continue
-		}
-		var ev struct {
-			Status string `json:"status"`
-		}
-		_ = json.Unmarshal(next.Data(), &ev)
-		if ev.Status == "" {
-			ev.Status = "update"
-		}
-		meta, _ := next.Metadata()
-		var seq uint64
-		if meta != nil {
-			seq = meta.Sequence.Stream
-		}
-		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, ev.Status, next.Data())
-		if !flush() || ev.Status == subjects.OrderStatusCancelled || ev.Status == subjects.OrderStatusDelivered {
-			return
+		case <-s.wake:
+			order, err := s.read(ctx, s.id)
+			if err != nil {
+				return
+			}
+			history = order.History
 		}
 	}
 }
 
-// nextMsg waits for the next message; nil with no error means the keep-alive ticked.
-func nextMsg(ctx context.Context, cons jetstream.Consumer, tick <-chan time.Time, closing <-chan struct{}) (jetstream.Msg, error) {
-	for {
-		fetchCtx, cancel := context.WithTimeout(ctx, time.Second)
-		batch, err := cons.Fetch(1, jetstream.FetchContext(fetchCtx))
-		if err == nil {
-			for m := range batch.Messages() {
-				cancel()
-				return m, nil
-			}
-			err = batch.Error()
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-closing:
-			return nil, context.Canceled
-		case <-tick:
-			return nil, nil
-		default:
-		}
-		if err != nil && ctx.Err() != nil {
-			return nil, err
-		}
+// send writes the entries of history past those sent. more is false once the order has
+// ended; ok is false when the client is gone.
+func (s *orderStream) send(history []subjects.OrderStatus) (more, ok bool) {
+	more = !ended(history)
+	if s.sent >= len(history) {
+		return more, true
 	}
+	for ; s.sent < len(history); s.sent++ {
+		h := history[s.sent]
+		data, err := json.Marshal(h)
+		if err != nil {
+			return false, false
+		}
+		fmt.Fprintf(s.w, "id: %d\nevent: %s\ndata: %s\n\n", s.sent+1, h.Status, data)
+	}
+	return more, s.flush()
 }
+
+func (s *orderStream) flush() bool { s.extend(); return s.w.Flush() == nil }

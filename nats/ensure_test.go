@@ -64,11 +64,7 @@ func TestEnsureAgainUpdatesNothing(t *testing.T) {
 func TestEnsureAppliesAChangedConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, nc := natstest.Server(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bare(t)
 	old := bus.Streams[0]
 	old.Description = "as an older release declared it"
 	old.MaxAge = time.Hour

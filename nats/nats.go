@@ -161,36 +161,76 @@ func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error().Msgf(format
 func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
 func (l *serverLog) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
 
-// DuplicateWindow is the JetStream de-duplication window of every stream. It exceeds the
-// outbox relay's resend window after an unclean stop (3 min), so a republished event that
-// had survived is dropped here.
-const DuplicateWindow = 10 * time.Minute
+// DuplicateWindow is the JetStream de-duplication window of every stream: how long a stream
+// remembers each Nats-Msg-Id (memory per message). It is the outbox relay's resend window
+// after an unclean stop (3 min, platform/outbox) plus a margin for a slow restart, so a
+// republished event that had survived is dropped here. An event republished later than this
+// (a resend after a long outage) is stored twice and delivered twice: harmless, every consumer
+// records its event ids in its processed table, in the transaction of the effect.
+const DuplicateWindow = 5 * time.Minute
+
+// Bounds of a saga stream. It keeps only what some consumer has not applied yet, so it is
+// near empty while the consumers keep up; the bounds are its buffer for a consumer that is
+// down or slow, and JetStream's memory at worst (~450 B of index per stored message, its
+// subject ending in an entity id: 100 000 messages ≈ 45 MiB). When one is reached the stream
+// refuses publishes (DiscardNew) and the events wait in the publishers' outboxes, in
+// PostgreSQL, until the consumer catches up; the lag alert fires long before.
+const (
+	SagaMaxMsgs  = 100_000
+	SagaMaxBytes = 128 << 20
+)
 
 // Streams are Souk's JetStream streams as code, one per publishing domain, plus the dead
-// letters. File storage; limits keep a laptop's disk safe.
+// letters. File storage. The saga streams never drop an event a consumer has not applied
+// (saga); CATALOG is a compacted log replayed from the start; DLQ is kept for operators.
 var Streams = []jetstream.StreamConfig{
-	short(stream("USERS", "account events; user.registered carries a verification link, so they are kept a week only", "souk.evt.user.>"), 7*24*time.Hour),
-	compacted(stream("CATALOG", "product and category changes; the latest event of each product and kind, forever", "souk.evt.catalog.>")),
-	stream("INVENTORY", "stock levels and reservations", "souk.evt.inventory.>"),
-	stream("ORDERS", "order lifecycle, the checkout saga", "souk.evt.order.>"),
-	stream("PAYMENTS", "payments and refunds", "souk.evt.payment.>"),
-	stream("PROMOTIONS", "coupon redemptions", "souk.evt.promotion.>"),
-	stream("SHIPPING", "shipments and tracking", "souk.evt.shipping.>"),
-	stream("DLQ", "dead letters: messages that failed past their redelivery limit, with the error", "souk.dlq.>"),
+	saga("USERS", "account events; user.registered carries a verification link, kept only until applied", "souk.evt.user.>"),
+	compacted(limits("CATALOG", "product and category changes; the latest event of each product and kind, forever", "souk.evt.catalog.>")),
+	saga("INVENTORY", "stock levels and reservations", "souk.evt.inventory.>"),
+	saga("ORDERS", "order lifecycle, the checkout saga", "souk.evt.order.>"),
+	saga("PAYMENTS", "payments and refunds", "souk.evt.payment.>"),
+	saga("PROMOTIONS", "coupon redemptions", "souk.evt.promotion.>"),
+	saga("SHIPPING", "shipments and tracking", "souk.evt.shipping.>"),
+	limits("DLQ", "dead letters: messages that failed past their redelivery limit, with the error", "souk.dlq.>"),
 }
 
-func stream(name, desc, subject string) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        name,
-		Description: desc,
-		Subjects:    []string{subject},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      30 * 24 * time.Hour,
-		MaxBytes:    256 << 20,
-		Duplicates:  DuplicateWindow,
-		Discard:     jetstream.DiscardOld,
+// Stream returns the declared config of the stream name; false when there is none.
+func Stream(name string) (jetstream.StreamConfig, bool) {
+	for _, cfg := range Streams {
+		if cfg.Name == name {
+			return cfg, true
+		}
 	}
+	return jetstream.StreamConfig{}, false
+}
+
+// stream is what every stream shares: file storage and the duplicate window.
+func stream(name, desc, subject string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{Name: name, Description: desc, Subjects: []string{subject},
+		Storage: jetstream.FileStorage, Duplicates: DuplicateWindow}
+}
+
+// limits is a stream that keeps what its limits allow, consumed or not, and drops its oldest
+// messages beyond them: for logs read by whoever comes (CATALOG, DLQ), never for the saga.
+func limits(name, desc, subject string) jetstream.StreamConfig {
+	cfg := stream(name, desc, subject)
+	cfg.Retention, cfg.Discard = jetstream.LimitsPolicy, jetstream.DiscardOld
+	cfg.MaxAge, cfg.MaxBytes = 30*24*time.Hour, 256<<20
+	return cfg
+}
+
+// saga is a stream of events services act on. Interest retention: a message leaves once every
+// consumer whose filter takes it has acknowledged it, so the store holds only the lag.
+// DiscardNew: a full stream refuses the publish (503, "maximum messages exceeded" or
+// "maximum bytes exceeded") and the relay keeps the row, instead of dropping the oldest
+// undelivered event (what LimitsPolicy with DiscardOld did). No MaxAge: an age limit removes
+// messages whether applied or not. Limits retention with DiscardNew would also never drop,
+// but a stream full of applied messages would refuse every publish until they aged out.
+func saga(name, desc, subject string) jetstream.StreamConfig {
+	cfg := stream(name, desc, subject)
+	cfg.Retention, cfg.Discard = jetstream.InterestPolicy, jetstream.DiscardNew
+	cfg.MaxMsgs, cfg.MaxBytes = SagaMaxMsgs, SagaMaxBytes
+	return cfg
 }
 
 // compacted keeps the latest message of every subject and nothing older, with no age limit:
@@ -204,16 +244,8 @@ func compacted(cfg jetstream.StreamConfig) jetstream.StreamConfig {
 	return cfg
 }
 
-// short keeps the stream's messages for maxAge only. USERS holds email verification links
-// (single-use secrets that expire after a day): a week bounds how long they stay at rest in
-// JetStream's files while leaving a consumer a week to catch up after an outage.
-func short(cfg jetstream.StreamConfig, maxAge time.Duration) jetstream.StreamConfig {
-	cfg.MaxAge = maxAge
-	return cfg
-}
-
-// EnsureStreams creates every stream of Streams, and updates one only when its config
-// differs from the code's.
+// EnsureStreams creates every stream of Streams with its declared consumers (Consumers), and
+// updates a stream only when its config differs from the code's.
 //
 // Every service ensures the streams when it starts, and in `souk run` the services start
 // while the first ones already consume and publish. Creating a stream that exists with the
@@ -222,11 +254,20 @@ func short(cfg jetstream.StreamConfig, maxAge time.Duration) jetstream.StreamCon
 // update against a consumer being created, seen by the race detector in CI). So the server
 // is asked to create first and gets an update only for a real change of config, once per
 // upgrade.
+//
+// The consumers are created before an update: the update that turns an older release's
+// Limits stream into an interest stream drops at once every message no existing consumer
+// still has to apply (all of them when it has none).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range Streams {
 		_, err := js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			_, err = js.UpdateStream(ctx, cfg)
+			if err = EnsureConsumers(ctx, js, cfg.Name); err == nil {
+				_, err = js.UpdateStream(ctx, cfg)
+			}
+		}
+		if err == nil {
+			err = EnsureConsumers(ctx, js, cfg.Name)
 		}
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)

@@ -30,8 +30,15 @@ func Server(t testing.TB) (*server.Server, *nats.Conn) {
 	return ns, nc
 }
 
-// JetStream starts an embedded server for t (see Server) with Souk's streams and returns a
-// connection and its JetStream context; ctx bounds creating the streams.
+// Recorder is the durable consumer JetStream puts on every stream before anything publishes.
+// Nothing reads it, so it holds every message: a test still finds an event that every
+// service's consumer applied (an interest stream lets it go then) or that no consumer takes
+// (an interest stream does not store it). A check of consumers' lag must skip it.
+const Recorder = "natstest-recorder"
+
+// JetStream starts an embedded server for t (see Server) with Souk's streams, their declared
+// consumers and a Recorder on each, and returns a connection and its JetStream context; ctx
+// bounds creating them. A test of what the streams keep or drop uses Server instead.
 func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	_, nc := Server(t)
@@ -41,6 +48,13 @@ func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStre
 	}
 	if err := bus.EnsureStreams(ctx, js); err != nil {
 		t.Fatalf("natstest: %v", err)
+	}
+	for _, cfg := range bus.Streams {
+		_, err := js.CreateConsumer(ctx, cfg.Name, jetstream.ConsumerConfig{Durable: Recorder, Description: "natstest: holds every message for the test to read",
+			DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			t.Fatalf("natstest: recorder on %s: %v", cfg.Name, err)
+		}
 	}
 	return nc, js
 }

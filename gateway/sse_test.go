@@ -1,0 +1,232 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/souk/souk/gateway"
+	"github.com/souk/souk/internal/expect"
+	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/subjects"
+)
+
+// sseEnv is a gateway serving HTTP on a port, the streams, and an order service that answers
+// with an order the test changes.
+type sseEnv struct {
+	t     *testing.T
+	ctx   context.Context
+	h     *harness
+	js    jetstream.JetStream
+	base  string
+	mu    sync.Mutex
+	order subjects.Order
+}
+
+func newSSEEnv(t *testing.T, statuses ...string) *sseEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	e := &sseEnv{t: t, ctx: ctx, h: newHarness(t, gateway.Config{}), order: subjects.Order{ID: "0190aaaa-0000-7000-8000-000000000001", UserID: "u1"}}
+	var err error
+	if e.js, err = jetstream.New(e.h.nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, e.js); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range statuses {
+		e.order.History = append(e.order.History, subjects.OrderStatus{Status: s, At: time.Now().UTC()})
+	}
+	serve(t, e.h.nc, "order", subjects.OrderGet.Subject, func(req micro.Request) {
+		e.mu.Lock()
+		b, _ := json.Marshal(e.order)
+		e.mu.Unlock()
+		_ = req.Respond(b)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = e.h.g.App().Listener(ln) }()
+	t.Cleanup(func() { _ = e.h.g.App().ShutdownWithTimeout(time.Second) })
+	e.base = "http://" + ln.Addr().String()
+	return e
+}
+
+// move appends status to the order's history and publishes its event, as the order service
+// does: the row first, then the event through the outbox.
+func (e *sseEnv) move(status string) {
+	e.t.Helper()
+	e.mu.Lock()
+	e.order.History = append(e.order.History, subjects.OrderStatus{Status: status, At: time.Now().UTC()})
+	e.mu.Unlock()
+	subject := subjects.OrderEventSubject("souk.evt.order."+status, e.order.ID)
+	if _, err := e.js.Publish(e.ctx, subject, []byte(`{"status":"`+status+`"}`), jetstream.WithMsgID(nats.NewInbox())); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+type sseEvent struct{ id, name, data string }
+
+// open opens the order's event stream and returns its events as they arrive; the channel
+// closes when the stream ends.
+func (e *sseEnv) open(lastEventID string) <-chan sseEvent {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(e.ctx, "GET", e.base+"/v1/orders/"+e.order.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+e.h.token("u1", "customer"))
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		e.t.Fatalf("order events: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	out := make(chan sseEvent, 16)
+	go func() {
+		defer close(out)
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					out <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[6:]
+			}
+		}
+	}()
+	return out
+}
+
+// next returns the stream's next event.
+func (e *sseEnv) next(events <-chan sseEvent) sseEvent {
+	e.t.Helper()
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			e.t.Fatal("the stream ended")
+		}
+		return ev
+	case <-time.After(15 * time.Second):
+		e.t.Fatal("no event within 15s")
+	}
+	return sseEvent{}
+}
+
+// ephemeral returns the names of the consumers on ORDERS that are not declared durables.
+func (e *sseEnv) ephemeral() ([]string, error) {
+	s, err := e.js.Stream(e.ctx, "ORDERS")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	names := s.ListConsumers(e.ctx)
+	for c := range names.Info() {
+		if c.Config.Durable == "" {
+			out = append(out, c.Name)
+		}
+	}
+	return out, names.Err()
+}
+
+// An order's stream sends its history from the order (the interest stream no longer holds
+// the events every service applied; here it never held pending's), then each change live, on
+// one server-side consumer for the stream's whole life, deleted when the order ends.
+func TestOrderEventsSendHistoryThenFollowOnOneConsumer(t *testing.T) {
+	e := newSSEEnv(t, subjects.OrderStatusPending)
+	created, err := e.h.nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.CREATED.ORDERS.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := e.open("")
+	if ev := e.next(events); ev.id != "1" || ev.name != "pending" || !strings.Contains(ev.data, `"status":"pending"`) {
+		t.Fatalf("first event %+v, want id 1 pending with its history entry", ev)
+	}
+	var follower string
+	expect.Within(t, 10*time.Second, func() error {
+		names, err := e.ephemeral()
+		if len(names) != 1 {
+			return fmt.Errorf("consumers following the order: %v (%v), want one", names, err)
+		}
+		follower = names[0]
+		return nil
+	})
+	e.move(subjects.OrderStatusReserved)
+	if ev := e.next(events); ev.id != "2" || ev.name != "reserved" {
+		t.Fatalf("live event %+v, want id 2 reserved", ev)
+	}
+	// A stream that fetched on an ordered consumer made a consumer a second: three seconds
+	// without another one being created. (The first advisory is the follower's own.)
+	if m, err := created.NextMsg(5 * time.Second); err != nil || !strings.HasSuffix(m.Subject, "."+follower) {
+		t.Fatalf("no creation advisory for the follower %s: %v", follower, err)
+	}
+	if m, err := created.NextMsg(3 * time.Second); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("another consumer was created while one stream was open: %v %v", m, err)
+	}
+	if names, err := e.ephemeral(); err != nil || len(names) != 1 || names[0] != follower {
+		t.Fatalf("consumers following the order: %v (%v), want only %s", names, err, follower)
+	}
+	e.move(subjects.OrderStatusPaid)
+	e.move(subjects.OrderStatusCancelled)
+	var got []string
+	for ev := range events {
+		got = append(got, ev.id+" "+ev.name)
+	}
+	if fmt.Sprint(got) != "[3 paid 4 cancelled]" {
+		t.Fatalf("after reserved: %v, then the end", got)
+	}
+	expect.Within(t, 10*time.Second, func() error {
+		if names, err := e.ephemeral(); err != nil || len(names) != 0 {
+			return fmt.Errorf("consumers left after the stream ended: %v (%v)", names, err)
+		}
+		return nil
+	})
+}
+
+// Last-Event-ID n resumes after the n-th status, and an order that has ended gets its
+// history and the end, with no consumer on the stream at all.
+func TestOrderEventsResumeAfterLastEventID(t *testing.T) {
+	e := newSSEEnv(t, subjects.OrderStatusPending, subjects.OrderStatusReserved, subjects.OrderStatusCancelled)
+	var got []string
+	for ev := range e.open("2") {
+		got = append(got, ev.id+" "+ev.name)
+	}
+	if fmt.Sprint(got) != "[3 cancelled]" {
+		t.Fatalf("resumed after 2: %v", got)
+	}
+	got = got[:0]
+	for ev := range e.open("not-a-position") {
+		got = append(got, ev.id+" "+ev.name)
+	}
+	if fmt.Sprint(got) != "[1 pending 2 reserved 3 cancelled]" {
+		t.Fatalf("with an id of no position: %v", got)
+	}
+	if names, err := e.ephemeral(); err != nil || len(names) != 0 {
+		t.Fatalf("consumers created for an order that had ended: %v (%v)", names, err)
+	}
+}

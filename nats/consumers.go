@@ -1,0 +1,99 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/subjects"
+)
+
+// Consumer declares one durable consumer of an interest stream: its name, its stream and the
+// subjects it takes (none: the whole stream).
+//
+// An interest stream keeps a message only while some consumer still has to apply it, and it
+// does not store at all a message that no consumer's filter matches at the moment it is
+// published (nats-server acknowledges it and skips it). A consumer created by its service when
+// the service starts would therefore miss every event published before that, for good. So every
+// durable consumer of an interest stream is declared here and created with its stream, before
+// anything publishes (EnsureStreams). Its service's consumer kit (platform/consumer) later
+// updates it with its ack wait, redelivery and pending limits.
+type Consumer struct {
+	// Name is the durable name, the one the service's platform/consumer.Consumer uses.
+	Name string
+	// Stream is the interest stream consumed.
+	Stream string
+	// Subjects filter the stream; none means all of it. They must be the service's own (a
+	// test of `souk run` compares them): a wider filter in the service would take events the
+	// stream skipped before the service first started.
+	Subjects []string
+}
+
+// DeclaredDescription is the description a declared consumer is created with. The consumer
+// kit replaces it when its service first runs, so a consumer still described so was never
+// started: its events wait in the stream for a service that is not running.
+const DeclaredDescription = "declared in nats/consumers.go; its service has not started it yet"
+
+// Consumers are the durable consumers of the interest streams, by stream. An event kind no
+// consumer takes (inventory.committed, the PROMOTIONS stream) is not kept: a consumer added
+// later starts from the events published after it is declared here and deployed.
+var Consumers = []Consumer{
+	{Name: "inventory-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
+	{Name: "payment-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderReserved, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
+	{Name: "promotion-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
+	{Name: "shipping-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
+	{Name: "catalog-purchases", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid, subjects.EvtOrderDelivered, subjects.EvtOrderCancelled)},
+	{Name: "notify-orders", Stream: "ORDERS"},
+	{Name: "order-inventory", Stream: "INVENTORY", Subjects: kinds(subjects.EvtInventoryReserved, subjects.EvtInventoryRejected, subjects.EvtInventoryExpired)},
+	{Name: "catalog-stock", Stream: "INVENTORY", Subjects: kinds(subjects.EvtStockLevel)},
+	{Name: "order-payments", Stream: "PAYMENTS", Subjects: kinds(subjects.EvtPaymentSucceeded, subjects.EvtPaymentFailed, subjects.EvtPaymentRefunded)},
+	{Name: "notify-payments", Stream: "PAYMENTS"},
+	{Name: "order-shipping", Stream: "SHIPPING", Subjects: []string{subjects.EvtShipping + ".>"}},
+	{Name: "notify-shipping", Stream: "SHIPPING"},
+	{Name: "notify-users", Stream: "USERS"},
+}
+
+// kinds filters on event kinds of any entity: souk.evt.order.placed.*.
+func kinds(kinds ...string) []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = k + ".*"
+	}
+	return out
+}
+
+// config is the consumer as declared: what the consumer kit also sets and cannot change in
+// an update (deliver and ack policy), and the filter. The rest is the kit's.
+func (c Consumer) config() jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.Name,
+		Description:   DeclaredDescription,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+	}
+	if len(c.Subjects) == 1 { // as the kit sends it, so its update changes no filter
+		cfg.FilterSubject = c.Subjects[0]
+	} else {
+		cfg.FilterSubjects = c.Subjects
+	}
+	return cfg
+}
+
+// EnsureConsumers creates the declared consumers of stream that do not exist. It never updates
+// one: the service running it has set its ack wait and limits, and an update would undo them.
+func EnsureConsumers(ctx context.Context, js jetstream.JetStream, stream string) error {
+	for _, c := range Consumers {
+		if c.Stream != stream {
+			continue
+		}
+		// Creating what exists with the same config is a read; with another (the kit's) the
+		// server refuses and changes nothing.
+		_, err := js.CreateConsumer(ctx, stream, c.config())
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerExists) {
+			return fmt.Errorf("consumer %s on stream %s: %w", c.Name, stream, err)
+		}
+	}
+	return nil
+}

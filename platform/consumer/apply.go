@@ -132,7 +132,7 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 			if err := c.call(ctx, tx, it.msg); err != nil {
 				// Out of time: not worth a second run of the batch. The database's failure
 				// rather than the handler's: the batch is held.
-				if ctx.Err() != nil || pg.Transient(err) {
+				if ctx.Err() != nil || databasesFault(err) {
 					return fmt.Errorf("%s: %w", it.msg.EventID, err)
 				}
 				it.failedFast = err
@@ -206,7 +206,7 @@ func (c *Consumer) applyOne(ctx context.Context, tx pgx.Tx, it *item) error {
 		return err
 	}
 	if herr := c.call(ctx, sp, it.msg); herr != nil {
-		if pg.Transient(herr) && ctx.Err() == nil { // the database's failure: the batch is held
+		if databasesFault(herr) && ctx.Err() == nil { // the batch is held
 			return fmt.Errorf("%s: %w", it.msg.EventID, herr)
 		}
 		it.out, it.err = failed, herr
@@ -221,6 +221,10 @@ func (c *Consumer) applyOne(ctx context.Context, tx pgx.Tx, it *item) error {
 	}
 	return nil
 }
+
+// databasesFault reports whether a handler's error is the database's failure, not its own:
+// it wraps a pg.Transient error and the handler did not mark it Permanent.
+func databasesFault(err error) bool { return pg.Transient(err) && !IsPermanent(err) }
 
 // call runs the handler; a panic is that message's error, not a crash.
 func (c *Consumer) call(ctx context.Context, tx pgx.Tx, m Msg) (err error) {

@@ -16,9 +16,18 @@
 //   - the batch transaction itself failed (a handler broke or outlasted it, a conflict at
 //     commit): each message is applied again in a transaction of its own, so only the
 //     culprit fails;
-//   - the database is unreachable: the batch is held (InProgress keeps its ack timers from
-//     running out) and retried after a pause. An outage burns no deliveries and sends
-//     nothing to the dead letters.
+//   - the database is to blame (pg.Transient: unreachable, read-only, full, out of
+//     connections, shutting down, a statement it cancelled; or it does not answer a ping),
+//     whether the batch transaction or a handler (through its own wrapping) met it: the
+//     batch is held (InProgress keeps its ack timers, and those of the messages arriving
+//     meanwhile, from running out) and retried after a pause; a serialization failure or
+//     deadlock is retried at once, a few times, first. An outage burns no deliveries and
+//     sends nothing to the dead letters;
+//   - it was never settled (a process crashed or hung on it): on a delivery past MaxDeliver
+//     it is dead-lettered without running its handler again; and when the server gives up
+//     on it (its MAX_DELIVERIES advisory, which every running instance listens to), it is
+//     copied from its stream to the DLQ. The DLQ's Nats-Msg-Id, dlq:<consumer>:<event id>,
+//     keeps one copy however many are made.
 //
 // Call Migrate from the service's own Migrate, then run one Consumer per durable consumer.
 package consumer
@@ -72,8 +81,11 @@ type Msg struct {
 // Handler applies one message inside tx, a savepoint of the batch transaction. It must do all
 // its writes through tx, and must neither commit nor roll it back. Returning an error (or
 // panicking) rolls back only this message's writes; wrap the error with Permanent when no
-// retry can fix it. ctx ends when the batch's time (80 % of AckWait) is up, not when Run's
-// ctx ends: the batch in hand is finished on shutdown.
+// retry can fix it. An error that wraps (%w) a pg.Transient one (read-only, connection
+// lost, deadlock, ...) is the database's, not the handler's: the batch is held and run
+// again, spending no delivery; so wrap database errors, never flatten them to text. ctx ends
+// when the batch's time (80 % of AckWait) is up, not when Run's ctx ends: the batch in hand
+// is finished on shutdown; running out of it counts as the handler's failure.
 type Handler func(ctx context.Context, tx pgx.Tx, m Msg) error
 
 type permanentError struct{ err error }
@@ -121,9 +133,11 @@ type Consumer struct {
 	// waited for: it is whatever has arrived by the time the previous one is done.
 	Batch int
 	// MaxDeliver is how many deliveries a failing message gets before it is dead-lettered; 8
-	// when zero; -1 retries forever (only Permanent errors are dead-lettered then). The
-	// server-side consumer allows a few deliveries more (deadLetterSpare), so a failed
-	// dead-letter publish is retried rather than the message dropped.
+	// when zero; -1 retries forever (only Permanent errors are dead-lettered then). Failures
+	// the database is to blame for spend none. The server-side consumer allows a few
+	// deliveries more (deadLetterSpare), so a failed dead-letter publish is retried rather
+	// than the message dropped; such a spare delivery is dead-lettered without running the
+	// handler again.
 	MaxDeliver int
 	// AckWait is how long JetStream waits for an ack before it redelivers; 30 s when zero.
 	// A batch transaction gets 80 % of it, and a stop waits at most that long for the batch

@@ -79,7 +79,8 @@ func TestReadOnlyDatabaseHoldsHealthyEventsAndSpendsNoDelivery(t *testing.T) {
 
 // TestHandlersTransientErrorsSpendNoDelivery: a handler that wraps a read-only or deadlock
 // error in its own error has not failed on its own: the batch is retried without a new
-// delivery (a deadlock at once) and nothing is dead-lettered.
+// delivery (a deadlock at once) and nothing is dead-lettered, but what the handler marks
+// Permanent, whatever it wraps.
 func TestHandlersTransientErrorsSpendNoDelivery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -95,6 +96,8 @@ func TestHandlersTransientErrorsSpendNoDelivery(t *testing.T) {
 			return fmt.Errorf("record stock move: %w", err)
 		case m.EventID == "deadlock" && deadlockTries.Add(1) <= 2:
 			return fmt.Errorf("reserve: %w", &pgconn.PgError{Code: pg.DeadlockDetected, Message: "deadlock detected"})
+		case m.EventID == "permanent":
+			return consumer.Permanent(fmt.Errorf("undecodable: %w", &pgconn.PgError{Code: pg.ReadOnlyTransaction}))
 		}
 		return record(ctx, tx, m)
 	})
@@ -102,11 +105,11 @@ func TestHandlersTransientErrorsSpendNoDelivery(t *testing.T) {
 	c.AckWait = 2 * time.Second
 	c.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
 	e.run(c)
-	e.publish("read-only", "deadlock", "fine")
-	e.settled("wrapped", 3)
+	e.publish("read-only", "deadlock", "fine", "permanent")
+	e.settled("wrapped", 4)
 
-	if n := dlqCount(t, e); n != 0 {
-		t.Fatalf("%d dead letters, want none", n)
+	if letters := readDLQ(t, e, 1); letters["permanent"] == nil {
+		t.Fatalf("dead letters: %v, want the permanent one only", letters)
 	}
 	delivered := effectDeliveries(t, e)
 	for _, id := range []string{"read-only", "deadlock", "fine"} {
@@ -241,4 +244,56 @@ func effectDeliveries(t *testing.T, e *env) map[string]int {
 		return err
 	})
 	return got
+}
+
+// TestDeliveryPastMaxDeliverIsDeadLetteredWithoutItsHandler: a process crashed on the
+// message's only allowed delivery (MaxDeliver 1) before settling it. The spare delivery the
+// server makes next must not run the handler again (it would crash again): it is
+// dead-lettered at once, and the other events flow.
+func TestDeliveryPastMaxDeliverIsDeadLetteredWithoutItsHandler(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const ackWait = 300 * time.Millisecond
+	// The crashed process: it created the durable, took the first delivery and died.
+	raw, err := e.js.CreateOrUpdateConsumer(e.ctx, "ORDERS", jetstream.ConsumerConfig{
+		Durable: "spare", AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: 4,
+		FilterSubject: "souk.evt.order.>",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish("crashed")
+	batch, err := raw.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if m.Headers().Get(jetstream.MsgIDHeader) != "crashed" {
+			t.Fatalf("fetched %s", m.Subject())
+		}
+	}
+
+	var mu sync.Mutex
+	var handled []string
+	c := e.consumer("spare", func(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+		mu.Lock()
+		handled = append(handled, m.EventID)
+		mu.Unlock()
+		return record(ctx, tx, m)
+	})
+	c.MaxDeliver = 1
+	c.AckWait = ackWait
+	e.run(c)
+	e.publish("next")
+	e.settled("spare", 2)
+
+	letters := readDLQ(t, e, 1)
+	if l := letters["crashed"]; l == nil || !strings.Contains(l.Header.Get(consumer.DLQError), "without being settled") {
+		t.Fatalf("dead letters: %v", letters)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handled) != 1 || handled[0] != "next" {
+		t.Fatalf("the handler ran for %v, want next only", handled)
+	}
 }

@@ -36,6 +36,9 @@ const (
 	ReasonPaymentTimeout = "payment_timeout"
 	ReasonCustomer       = "customer"
 	ReasonStaff          = "staff"
+	// ReasonNotConfirmed: the order stayed pending past its deadline, its stock never
+	// confirmed (its order.placed did not reach the inventory in time).
+	ReasonNotConfirmed = "not_confirmed"
 )
 
 // Order events, on the ORDERS stream: souk.evt.order.<event>.<order id>. Every status change
@@ -199,7 +202,7 @@ type OrderCancelled struct {
 	OrderID    string    `json:"order_id"`
 	UserID     string    `json:"user_id"`
 	Status     string    `json:"status,omitempty"`
-	// Reason is out_of_stock, payment_failed, payment_timeout, customer or staff.
+	// Reason is out_of_stock, payment_failed, payment_timeout, not_confirmed, customer or staff.
 	Reason string `json:"reason"`
 	// From is the status the order was cancelled from.
 	From   string `json:"from,omitempty"`

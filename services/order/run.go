@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,13 @@ const Schema = "orders"
 type Config struct {
 	// MaxInFlight bounds the requests handled at once by this instance; 256 when zero.
 	MaxInFlight int
+	// PendingTimeout is how long an order may stay pending (its order.placed not yet answered
+	// by the inventory) before the sweeper cancels it not_confirmed; DefaultPendingTimeout
+	// (15 min, the inventory's default hold) when zero.
+	PendingTimeout time.Duration
+	// PendingSweepEvery is how often the sweeper looks (DefaultPendingSweepEvery, 10 s, when
+	// zero).
+	PendingSweepEvery time.Duration
 }
 
 // Deps are what the order service needs from its process.
@@ -70,10 +78,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	h := &handlers{store: store, nc: deps.NC, keys: keys, log: log}
 
 	sg := newSaga(store, log, deps.Registry)
+	sweep, err := newSweeper(store, cfg, log, deps.Registry)
+	if err != nil {
+		return err
+	}
 
 	g := background.Start(ctx, log)
 	defer g.Stop()
 	g.Go("outbox relay", relay.Run)
+	g.Go("pending sweeper", sweep.Run)
 	for _, c := range []*consumer.Consumer{
 		{Name: "order-inventory", Stream: "INVENTORY", Subjects: inventorySubjects},
 		{Name: "order-payments", Stream: "PAYMENTS", Subjects: paymentSubjects},

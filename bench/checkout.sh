@@ -7,30 +7,53 @@
 # then ../shared/bench/ceiling/run.sh.
 # Usage: bench/checkout.sh [seconds] [customers]   (needs pgbench, psql and wrk)
 #        CHECKOUT_ONLY=1 bench/checkout.sh ...      (the checkouts alone)
+#        CHECKOUT_FLAGS="-storm 64" ...             (more flags of bench/checkout: the read storm)
+#        SOUK_SRC=/tmp/worktree ...                 (the shop built from another checkout, to compare)
+#        CHECKOUT_PORT=18182 ...                    (the shop's HTTP port; its NATS port is 14333 + this - 18182)
+#        RSS_EVERY=30 ...                           (print the shop's RSS and paid orders every 30 s: bench/soak.sh)
 set -euo pipefail
 export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")/.."
 secs=${1:-10} conns=${2:-64}
-addr=127.0.0.1:18182 natsaddr=127.0.0.1:14333
+port=${CHECKOUT_PORT:-18182}
+addr=127.0.0.1:$port natsaddr=127.0.0.1:$((14333 + port - 18182))
 db=souk_bench_checkout_$$ pgb=souk_bench_pgbench_$$
 command -v pgbench >/dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
-go build -o /tmp/souk-bench ./cmd/souk
-go build -o /tmp/souk-bench-checkout ./bench/checkout
+bin=/tmp/souk-bench-$$
+(cd "${SOUK_SRC:-.}" && go build -o "$bin" ./cmd/souk)
+go build -o "$bin-checkout" ./bench/checkout
 data=$(mktemp -d)
 SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
   SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
   SOUK_ADMIN_EMAIL=admin@souk.test SOUK_ADMIN_PASSWORD='Sesame-Opens-42!' \
-  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" /tmp/souk-bench >/tmp/souk-bench.log 2>&1 &
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" >"$bin.log" 2>&1 &
 pid=$!
 cleanup() {
   kill $pid 2>/dev/null; wait $pid 2>/dev/null
   psql -h 127.0.0.1 -U postgres -qc "drop database if exists $db with (force)" -c "drop database if exists $pgb with (force)" >/dev/null
-  rm -rf "$data"
+  rm -rf "$data" "$bin" "$bin-checkout"
 }
 trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
-echo "souk ($(git rev-parse --short HEAD)), $conns customers, ${secs}s, sandbox delay ${SOUK_SANDBOX_DELAY:-1ms}, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-/tmp/souk-bench-checkout -base "http://$addr" -nats "nats://$natsaddr" -c "$conns" -d "${secs}s"
+echo "souk ($(cd "${SOUK_SRC:-.}" && git rev-parse --short HEAD)), $conns customers, ${secs}s, sandbox delay ${SOUK_SANDBOX_DELAY:-1ms}, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+sampler=
+if [ -n "${RSS_EVERY:-}" ]; then
+  # A benchmark, not a test: sampling on a clock is the point.
+  (
+    t0=$(date +%s)
+    printf '%8s %9s %14s %s\n' elapsed rss decided-orders load
+    while kill -0 $pid 2>/dev/null; do
+      rss=$(ps -o rss= -p $pid | awk '{printf "%.0f MiB", $1/1024}')
+      paid=$(psql -h 127.0.0.1 -U postgres -tAc "select count(*) from orders.orders where status <> 'pending'" "$db" 2>/dev/null || echo -)
+      printf '%7ss %9s %14s %s\n' $(($(date +%s) - t0)) "$rss" "$paid" "$(cut -d' ' -f1 /proc/loadavg)"
+      sleep "$RSS_EVERY"
+    done
+  ) &
+  sampler=$!
+fi
+# shellcheck disable=SC2086 # CHECKOUT_FLAGS is a list of flags
+"$bin-checkout" -base "http://$addr" -nats "nats://$natsaddr" -c "$conns" -d "${secs}s" ${CHECKOUT_FLAGS:-}
+[ -n "$sampler" ] && { kill "$sampler" 2>/dev/null || true; }
 echo "rss after load: $(ps -o rss= -p $pid | awk '{printf "%.0f MiB", $1/1024}')"
 kill $pid; wait $pid 2>/dev/null || true
 # CHECKOUT_ONLY=1 stops here: for comparing two commits back to back (alternate the runs of

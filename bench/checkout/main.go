@@ -7,6 +7,9 @@
 // and an Idempotency-Key, wait for the order's paid (or cancelled) event, again. The events
 // are read from the shop's NATS server (-nats), where the saga publishes them; the clock of
 // an order runs from just before its POST to the moment its paid event arrives here.
+//
+// With -storm N, N pollers beside them ask for the customers' latest orders every -every
+// (the read storm of issue 12), and the storm's answers are reported too.
 package main
 
 import (
@@ -36,8 +39,10 @@ func main() {
 	warm := flag.Duration("warmup", 3*time.Second, "checkouts before the measurement, not counted")
 	products := flag.Int("products", 50, "products the customers spread their carts over")
 	admin := flag.String("admin", "admin@souk.test:Sesame-Opens-42!", "admin email:password (SOUK_ADMIN_EMAIL/PASSWORD of the shop)")
+	pollers := flag.Int("storm", 0, "pollers of GET /v1/orders/{id} beside the checkouts (the read storm)")
+	every := flag.Duration("every", 10*time.Millisecond, "how often each poller asks")
 	flag.Parse()
-	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin); err != nil {
+	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin, *pollers, *every); err != nil {
 		fmt.Fprintln(os.Stderr, "checkout:", err)
 		os.Exit(1)
 	}
@@ -198,9 +203,9 @@ type result struct {
 	err         error
 }
 
-func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string) error {
+func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string, pollers int, every time.Duration) error {
 	c := &client{base: base, http: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns * 2}}}
+		Transport: &http.Transport{MaxIdleConnsPerHost: (conns + pollers) * 2, MaxConnsPerHost: (conns + pollers) * 2}}}
 	ids, tokens, err := setup(c, admin, products, conns)
 	if err != nil {
 		return err
@@ -226,11 +231,16 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 		wg      sync.WaitGroup
 	)
 	fmt.Fprintf(os.Stderr, "checkout: %d customers and %d products ready; warming up %s, then measuring %s\n", conns, products, warm, secs)
+	var reads *storm
+	if pollers > 0 {
+		reads = &storm{c: c, tokens: tokens, latest: make([]atomic.Pointer[string], len(tokens)), every: every}
+		reads.run(pollers, &stop, &wg)
+	}
 	begin := time.Now()
 	for i, tok := range tokens {
 		wg.Go(func() {
 			for n := 0; !stop.Load(); n++ {
-				r := checkout(c, out, tok, ids[(i+n)%len(ids)])
+				r := checkout(c, out, tok, ids[(i+n)%len(ids)], func(id string) { reads.placed(i, id) })
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
@@ -241,11 +251,13 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 	stop.Store(true)
 	wg.Wait()
 	report(results, begin.Add(warm), secs, conns)
+	reads.report(begin.Add(warm), secs)
 	return nil
 }
 
 // checkout is one customer's checkout of product: cart, order, wait for the outcome.
-func checkout(c *client, out *outcomes, token, product string) result {
+// placed learns the order's id as soon as it has one.
+func checkout(c *client, out *outcomes, token, product string, placed func(id string)) result {
 	r := result{start: time.Now()}
 	if r.err = c.call("POST", "/v1/cart/items", token, map[string]any{"product_id": product, "quantity": 1}, nil); r.err != nil {
 		return r
@@ -258,6 +270,7 @@ func checkout(c *client, out *outcomes, token, product string) result {
 		return r
 	}
 	r.place = time.Since(t0)
+	placed(o.ID)
 	select {
 	case kind := <-out.wait(o.ID):
 		r.full, r.paid = time.Since(t0), kind == "paid"

@@ -1,5 +1,7 @@
 package subjects
 
+import "time"
+
 // The cart service: one cart per customer in the KV bucket carts, written with the revision
 // (compare-and-swap, retried on conflict), priced from the catalog on every read.
 var (
@@ -58,6 +60,11 @@ type Cart struct {
 	Unavailable []string `json:"unavailable,omitempty"`
 	// Revision is the cart's KV revision (0 for a cart never written).
 	Revision uint64 `json:"revision"`
+	// UpdatedAt is the time of the cart's last write; absent for a cart never written. With
+	// Revision it names one version of the cart even across a bucket that lost its tail or
+	// was recreated (revisions start again, times do not): the order service claims that
+	// version, so a cart becomes at most one order.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
 // CartItem is one line of a cart.

@@ -39,6 +39,9 @@ const (
 	// ReasonNotConfirmed: the order stayed pending past its deadline, its stock never
 	// confirmed (its order.placed did not reach the inventory in time).
 	ReasonNotConfirmed = "not_confirmed"
+	// ReasonCouponRefused: the order's coupon hold was returned before its order.placed was
+	// seen, and the coupon's limits were reached meanwhile (subjects.EvtCouponRefused).
+	ReasonCouponRefused = "coupon_refused"
 )
 
 // Order events, on the ORDERS stream: souk.evt.order.<event>.<order id>. Every status change

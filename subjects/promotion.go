@@ -18,6 +18,12 @@ var (
 	// and per-customer limits atomically (customer). Asking again for the same order returns
 	// the first hold. 422 as CouponQuote.
 	CouponHold = Endpoint[CouponHoldRequest, CouponDiscount]{Subject: "souk.promotion.v1.redemption.hold"}
+	// CouponRelease gives back the hold of an order of the caller that will never be stored
+	// (its placement lost the claim on the cart to another order), so that the slot is free
+	// at once rather than when the sweeper returns it (customer). Only a hold no order.placed
+	// confirmed is released; anything else, or no hold at all, changes nothing. Releasing
+	// twice is releasing once.
+	CouponRelease = Endpoint[CouponReleaseRequest, Empty]{Subject: "souk.promotion.v1.redemption.release"}
 )
 
 // Promotion events, on the PROMOTIONS stream: souk.evt.promotion.<event>.<order id>.
@@ -27,6 +33,10 @@ const (
 	// EvtCouponReturned: the order was cancelled (or never stored); its redemption counts no
 	// more.
 	EvtCouponReturned = "souk.evt.promotion.returned"
+	// EvtCouponRefused: an order's hold had been returned (its order.placed came later than
+	// the hold's time to live) and the coupon's limits are reached meanwhile: the order keeps
+	// a discount it may not have, so the order service cancels it (reason coupon_refused).
+	EvtCouponRefused = "souk.evt.promotion.refused"
 )
 
 // Coupon kinds.
@@ -89,6 +99,11 @@ type CouponHoldRequest struct {
 	Code     string `json:"code"`
 	OrderID  string `json:"order_id"`
 	Subtotal Money  `json:"subtotal"`
+}
+
+// CouponReleaseRequest names the order whose unconfirmed hold is given back.
+type CouponReleaseRequest struct {
+	OrderID string `json:"order_id"`
 }
 
 // CouponDiscount is a code's worth on a subtotal.

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -46,20 +47,64 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 		return consumer.Permanent(fmt.Errorf("%s: order_id: %w", m.Subject, err))
 	}
 	now := time.Now().UTC()
+	var n int
 	switch {
 	case strings.HasPrefix(m.Subject, subjects.EvtOrderPlaced+"."):
-		// A hold the sweeper returned comes back: the order exists after all (its placed
-		// event was late), and it was priced with the discount.
-		_, err = transition(ctx, tx, "", now, `update promo.redemptions r
-			set status = 'confirmed', reason = null, updated_at = $2
-			where r.order_id = $1 and (r.status = 'held' or (r.status = 'returned' and r.reason = 'expired'))`, order, now)
+		n, err = transition(ctx, tx, "", now, `update promo.redemptions r
+			set status = 'confirmed', updated_at = $2 where r.order_id = $1 and r.status = 'held'`, order, now)
+		if err == nil && n == 0 {
+			err = revive(ctx, tx, order, StatusConfirmed, now)
+		}
 	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
-		_, err = transition(ctx, tx, subjects.EvtCouponRedeemed, now, `update promo.redemptions r
-			set status = 'redeemed', reason = null, updated_at = $2
-			where r.order_id = $1 and (r.status in ('held', 'confirmed') or (r.status = 'returned' and r.reason = 'expired'))`, order, now)
+		n, err = transition(ctx, tx, subjects.EvtCouponRedeemed, now, `update promo.redemptions r
+			set status = 'redeemed', updated_at = $2 where r.order_id = $1 and r.status in ('held', 'confirmed')`, order, now)
+		if err == nil && n == 0 {
+			err = revive(ctx, tx, order, StatusRedeemed, now)
+		}
 	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
 		err = cancel(ctx, tx, order, ev, now)
 	}
+	return err
+}
+
+// revive answers a late order.placed or order.paid of an order whose hold the sweeper
+// returned (reason expired): the order exists after all, priced with the discount. Under the
+// coupon's row lock, as a hold is decided, the redemption counts again (becoming status) if
+// the limits allow one more; otherwise it stays returned with reason refused, and
+// promotion.refused tells the order service, which cancels the order rather than let the
+// coupon be used more often than it allows. Nothing to revive is no change.
+func revive(ctx context.Context, tx pgx.Tx, order uuid.UUID, status string, now time.Time) error {
+	var coupon uuid.UUID
+	var user string
+	err := tx.QueryRow(ctx, `select coupon_id, user_id from promo.redemptions
+		where order_id = $1 and status = 'returned' and reason = 'expired'`, order).Scan(&coupon, &user)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("revive: %w", err)
+	}
+	c, err := scanCoupon(tx.QueryRow(ctx, `select `+couponColumns+` from promo.coupons where id = $1 for update`, coupon))
+	if err != nil {
+		return err
+	}
+	t := Tally{Mine: make(map[string]int, 1)}
+	b := &pgx.Batch{}
+	queueTally(b, &c, []string{user}, &t)
+	if err := pg.Send(ctx, tx, b); err != nil {
+		return fmt.Errorf("revive: %w", err)
+	}
+	const expired = ` where r.order_id = $1 and r.status = 'returned' and r.reason = 'expired'`
+	if c.Allow(t.Used, t.Mine[user]) != nil {
+		_, err = transition(ctx, tx, subjects.EvtCouponRefused, now,
+			`update promo.redemptions r set reason = 'refused', updated_at = $2`+expired, order, now)
+		return err
+	}
+	kind := ""
+	if status == StatusRedeemed {
+		kind = subjects.EvtCouponRedeemed
+	}
+	_, err = transition(ctx, tx, kind, now, `update promo.redemptions r set status = $3, reason = null, updated_at = $2`+expired, order, now, status)
 	return err
 }
 

@@ -118,11 +118,14 @@ func TestSweeperReturnsUnconfirmedHolds(t *testing.T) {
 		t.Fatalf("%d promotion.returned events, want 1", n)
 	}
 
-	// Its order.placed arrives after all (it was only late): the order exists and was
-	// priced with the discount, so the redemption counts again.
+	// Its order.placed arrives after all (it was only late), but the slot went to another
+	// order meanwhile: the coupon stays within its limit and the order is told so.
 	e.processed(e.orderEvent(subjects.EvtOrderPlaced, lost, e.customerID, "PAIR"))
-	if s := e.status(lost); s != promotion.StatusConfirmed {
-		t.Fatalf("a late order.placed left the swept hold %q, want confirmed", s)
+	if s := e.status(lost); s != promotion.StatusReturned {
+		t.Fatalf("a late order.placed over the limit left the swept hold %q, want returned", s)
+	}
+	if ev := e.lastEvent(subjects.EvtCouponRefused + "." + lost); ev.OrderID != lost {
+		t.Fatalf("promotion.refused: %+v", ev)
 	}
 	expect.Within(t, 5*time.Second, func() error {
 		var held int

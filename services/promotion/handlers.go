@@ -103,6 +103,18 @@ func (h *handlers) couponHold(ctx context.Context, req subjects.CouponHoldReques
 		Discount: held.Redemption.Discount}, nil
 }
 
+func (h *handlers) couponRelease(ctx context.Context, req subjects.CouponReleaseRequest) (subjects.Empty, error) {
+	order, err := uuid.Parse(req.OrderID)
+	if err != nil {
+		return subjects.Empty{}, subjects.BadRequest("order_id", "must be a UUID")
+	}
+	claims, ok := authn.ClaimsFrom(ctx)
+	if !ok {
+		return subjects.Empty{}, subjects.ErrUnauthorized
+	}
+	return subjects.Empty{}, wireError(h.store.Release(ctx, order, claims.Subject))
+}
+
 // claim is what a quote and a hold share, checked: the caller, the code in its stored form
 // and the subtotal with its currency in upper case.
 type claim struct {

@@ -190,12 +190,12 @@ func readHoldState(ctx context.Context, tx pgx.Tx, c *Coupon, reqs []HoldRequest
 	return prev, t, nil
 }
 
-const redemptionColumns = `order_id, user_id, code, status, discount, currency, held_at`
+const redemptionColumns = `order_id, user_id, code, status, coalesce(reason, ''), discount, currency, held_at`
 
 // collectRedemptions reads rows of redemptionColumns into m by order.
 func collectRedemptions(rows pgx.Rows, m map[uuid.UUID]*Redemption) error {
 	var r Redemption
-	_, err := pgx.ForEachRow(rows, []any{&r.OrderID, &r.UserID, &r.Code, &r.Status, &r.Discount.Amount, &r.Discount.Currency, &r.HeldAt},
+	_, err := pgx.ForEachRow(rows, []any{&r.OrderID, &r.UserID, &r.Code, &r.Status, &r.Reason, &r.Discount.Amount, &r.Discount.Currency, &r.HeldAt},
 		func() error { rc := r; m[r.OrderID] = &rc; return nil })
 	return err
 }
@@ -215,6 +215,8 @@ func (s *Store) redemptionsOf(ctx context.Context, orders []uuid.UUID) (map[uuid
 
 // insertHolds stores new held redemptions of c in one statement and reports which orders
 // got theirs; an order missing from the answer had a hold of another code committed meanwhile.
+// A hold the sweeper returned (reason expired) of the same customer is held again in place:
+// Decide has counted it as new.
 func insertHolds(ctx context.Context, tx pgx.Tx, c *Coupon, rows []Redemption) (map[uuid.UUID]bool, error) {
 	if len(rows) == 0 {
 		return nil, nil
@@ -226,7 +228,11 @@ func insertHolds(ctx context.Context, tx pgx.Tx, c *Coupon, rows []Redemption) (
 	res, err := tx.Query(ctx, `insert into promo.redemptions
 			(order_id, coupon_id, user_id, code, status, discount, currency, held_at, updated_at)
 		select o, $2, u, $3, 'held', d, cur, $4, $4 from unnest($1::uuid[], $5::text[], $6::bigint[], $7::text[]) as t(o, u, d, cur)
-		on conflict (order_id) do nothing returning order_id`,
+		on conflict (order_id) do update set coupon_id = excluded.coupon_id, code = excluded.code, status = 'held',
+			reason = null, discount = excluded.discount, currency = excluded.currency, held_at = excluded.held_at,
+			updated_at = excluded.updated_at
+		where redemptions.status = 'returned' and redemptions.reason = 'expired' and redemptions.user_id = excluded.user_id
+		returning order_id`,
 		orders, c.ID, c.Code, rows[0].HeldAt, users, amounts, currencies)
 	if err != nil {
 		return nil, fmt.Errorf("insert holds: %w", err)

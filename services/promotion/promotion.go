@@ -2,15 +2,18 @@
 //
 // It owns the PostgreSQL schema promo (coupons, redemptions, its outbox and its processed
 // table) and serves souk.promotion.v1.* (subjects/promotion.go): CouponCreate and CouponList
-// for admins, CouponQuote and CouponHold for customers. It consumes the ORDERS stream with
-// the durable consumer promotion-orders (order.placed, order.paid, order.cancelled) and
-// publishes souk.evt.promotion.redeemed.<order id> and souk.evt.promotion.returned.<order id>
-// on the PROMOTIONS stream through its outbox.
+// for admins, CouponQuote, CouponHold and CouponRelease for customers. It consumes the
+// ORDERS stream with the durable consumer promotion-orders (order.placed, order.paid,
+// order.cancelled) and publishes souk.evt.promotion.{redeemed,returned,refused}.<order id> on
+// the PROMOTIONS stream through its outbox.
 //
 // A redemption's life: held (CouponHold, called by the order service while it places an
 // order) → confirmed (order.placed: the order exists) → redeemed (order.paid). It is
 // returned when the order is cancelled, or by the sweeper when no order.placed confirmed it
-// within HoldTTL (the order was never stored). The limits count held, confirmed and redeemed
+// within HoldTTL (the order was never stored, or its event is late). A late event counts a
+// swept hold again only if the limits still allow it; otherwise the redemption is refused
+// and the order service cancels the order (events.go). A hold whose order lost its cart to
+// another order is released at once (CouponRelease). The limits count held, confirmed and redeemed
 // redemptions, and CouponHold enforces them under the coupon's row lock, so they are exact
 // across instances; within one, the holds of a code that arrive together are decided in one
 // transaction (hold.go), so a hot code costs one lock round per batch, not per order.
@@ -246,13 +249,28 @@ const (
 	StatusReturned  = "returned"
 )
 
+// Why a redemption was returned.
+const (
+	// ReasonCancelled: its order was cancelled. Final: the order gets no other hold.
+	ReasonCancelled = "cancelled"
+	// ReasonExpired: the sweeper returned a hold no order.placed confirmed in time. The
+	// order may still exist (its event was late) or be retried (the same Idempotency-Key is
+	// the same order): either takes a slot again only if the limits allow it then.
+	ReasonExpired = "expired"
+	// ReasonRefused: an expired hold's order.placed (or order.paid) came when the limits
+	// were reached: the redemption stays returned, and promotion.refused tells the order.
+	ReasonRefused = "refused"
+)
+
 // Redemption is one order's use of a coupon.
 type Redemption struct {
 	OrderID uuid.UUID
 	UserID  string
 	Code    string
 	// Status is held, confirmed, redeemed or returned.
-	Status   string
+	Status string
+	// Reason says why a returned redemption was returned (Reason*); empty otherwise.
+	Reason   string
 	Discount subjects.Money
 	HeldAt   time.Time
 }
@@ -280,18 +298,22 @@ type Tally struct {
 
 // Decide answers hold h of c at now. prev is the order's redemption, nil when it has none: a
 // repeated hold (same customer, same code) gets it back whatever the limits say now; for
-// another customer or code it is ErrOrderConflict, and once returned ErrReturned. Otherwise
-// the rules and the limits in t decide, and a new redemption is counted in t; isNew says
-// the caller must store it.
+// another customer or code it is ErrOrderConflict, and once returned ErrReturned — except a
+// hold of the same customer the sweeper returned (ReasonExpired): that order was never
+// stored, and its retry (the same Idempotency-Key, the same order id) is decided like a new
+// hold. Otherwise the rules and the limits in t decide, and a new redemption is counted in
+// t; isNew says the caller must store it.
 func (c *Coupon) Decide(h HoldRequest, prev *Redemption, t *Tally, now time.Time) (r Redemption, isNew bool, err error) {
 	if prev != nil {
 		switch {
-		case prev.Status == StatusReturned:
+		case prev.Status == StatusReturned && (prev.Reason != ReasonExpired || prev.UserID != h.UserID):
 			return Redemption{}, false, ErrReturned
+		case prev.Status == StatusReturned: // expired: decided anew below
 		case prev.UserID != h.UserID || prev.Code != c.Code:
 			return Redemption{}, false, ErrOrderConflict
+		default:
+			return *prev, false, nil
 		}
-		return *prev, false, nil
 	}
 	if err := c.Check(now, h.Subtotal); err != nil {
 		return Redemption{}, false, err

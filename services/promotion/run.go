@@ -123,6 +123,7 @@ func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group)
 				svc.Handle(subjects.CouponList.Subject, admin, subjects.CouponList.Serve(h.couponList)),
 				svc.Handle(subjects.CouponQuote.Subject, customer, subjects.CouponQuote.Serve(h.couponQuote)),
 				svc.Handle(subjects.CouponHold.Subject, customer, subjects.CouponHold.Serve(h.couponHold)),
+				svc.Handle(subjects.CouponRelease.Subject, customer, subjects.CouponRelease.Serve(h.couponRelease)),
 			)
 		})
 }

@@ -192,3 +192,16 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, limit int, now time
 	}
 	return n, nil
 }
+
+// Release deletes the unconfirmed hold of user's order (the order service will never store
+// that order: its placement lost the cart to another order), freeing its slot at once. A
+// confirmed, redeemed or returned redemption, another customer's, or none, is left alone.
+// The row goes rather than turning returned: the order never existed, and a later attempt
+// with its id (the same Idempotency-Key on a changed cart) may hold afresh.
+func (s *Store) Release(ctx context.Context, order uuid.UUID, user string) error {
+	_, err := s.db.Exec(ctx, `delete from promo.redemptions where order_id = $1 and user_id = $2 and status = 'held'`, order, user)
+	if err != nil {
+		return fmt.Errorf("release hold: %w", err)
+	}
+	return nil
+}

@@ -193,3 +193,28 @@ func TestReadyzAsksEveryInstance(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadyz measures /readyz over ten services of two instances each, every one with
+// loops: the time is the first instance's answer plus StatsWindow for the others.
+func BenchmarkReadyz(b *testing.B) {
+	names := []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"}
+	h := newHarness(b, gateway.Config{}, names...)
+	for _, name := range names {
+		for range 2 {
+			g := background.Start(context.Background(), zerolog.Nop())
+			b.Cleanup(g.Stop)
+			g.Go("outbox relay", func(ctx context.Context) error { <-ctx.Done(); return nil })
+			svc, err := rpc.New(rpc.Config{Name: name, Version: "0.0.1"},
+				rpc.Deps{Log: zerolog.Nop(), NC: h.nc, Registry: prometheus.NewRegistry(), Loops: g})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = svc.Stop(context.Background()) })
+		}
+	}
+	for b.Loop() {
+		if r := h.do("GET", "/readyz", nil); r.status != 200 {
+			b.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+}

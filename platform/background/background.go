@@ -178,8 +178,8 @@ func (b Backoff) after(n int) time.Duration {
 // together (a NATS restart) do not retry in step, and a wait is never under 3/4 of d.
 func jitter(d time.Duration) time.Duration { return d - rand.N(d/4+1) }
 
-// funcName is a loop function's short name ("inventory.(*Store).sweep-fm"), for a loop
-// started with Run.
+// funcName is a loop function's short name ("payment.(*worker).run"), for a loop started
+// with Run.
 func funcName(f any) string {
 	name := "loop"
 	if fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer()); fn != nil {
@@ -188,5 +188,5 @@ func funcName(f any) string {
 	if i := strings.LastIndex(name, "/"); i >= 0 {
 		name = name[i+1:]
 	}
-	return name
+	return strings.TrimSuffix(name, "-fm") // a method value's wrapper
 }

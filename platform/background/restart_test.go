@@ -144,3 +144,17 @@ func TestLoopNamesAreUnique(t *testing.T) {
 		t.Fatalf("%+v", l)
 	}
 }
+
+type sweeper struct{}
+
+func (sweeper) run(ctx context.Context) { <-ctx.Done() }
+
+// A loop started with Run is named after its function, without the method value's suffix.
+func TestRunNamesTheLoopAfterItsFunction(t *testing.T) {
+	g := background.Start(context.Background(), zerolog.Nop())
+	defer g.Stop()
+	g.Run(sweeper{}.run)
+	if l := g.Loops(); len(l) != 1 || l[0].Name != "background_test.sweeper.run" {
+		t.Fatalf("%+v", l)
+	}
+}

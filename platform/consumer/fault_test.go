@@ -46,6 +46,7 @@ func TestReadOnlyDatabaseHoldsHealthyEventsAndSpendsNoDelivery(t *testing.T) {
 	e.settled("readonly", 1)
 
 	setReadOnly(t, e, true)
+	began := time.Now()
 	held := eventIDs("held", 5)
 	e.publish(append(held, "logic")...)
 	// Refused write attempts are the consumer's tries: far more than MaxDeliver, over more
@@ -57,6 +58,7 @@ func TestReadOnlyDatabaseHoldsHealthyEventsAndSpendsNoDelivery(t *testing.T) {
 		return nil
 	})
 	setReadOnly(t, e, false)
+	t.Logf("read-only for %s, %d writes refused", time.Since(began).Round(10*time.Millisecond), refusals.n.Load())
 	e.settled("readonly", uint64(len(held)+2))
 
 	letters := readDLQ(t, e, 1)
@@ -144,8 +146,10 @@ func TestMessageNeverSettledIsDeadLetteredPastMaxDeliver(t *testing.T) {
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(stuck) }) }) // before the Runs are stopped
 	e.publish("crash")
+	began := time.Now()
 
 	letters := readDLQ(t, e, 1)
+	t.Logf("dead-lettered %s after publishing (AckWait %s, %d deliveries)", time.Since(began).Round(10*time.Millisecond), c.AckWait, 4)
 	l := letters["crash"]
 	if l == nil {
 		t.Fatalf("dead letters: %v", letters)

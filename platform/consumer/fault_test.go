@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
@@ -299,5 +300,59 @@ func TestDeliveryPastMaxDeliverIsDeadLetteredWithoutItsHandler(t *testing.T) {
 	defer mu.Unlock()
 	if len(handled) != 1 || handled[0] != "next" {
 		t.Fatalf("the handler ran for %v, want next only", handled)
+	}
+}
+
+// TestExhaustedPoolHoldsTheBatchAndSpendsNoDelivery: every connection of the consumer's pool
+// is taken (by a stuck request, a leak) for several AckWaits. The batch waits for one
+// without being blamed, without its ack timers running out, and nothing is dead-lettered.
+func TestExhaustedPoolHoldsTheBatchAndSpendsNoDelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u, err := url.Parse(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	u.RawQuery = q.Encode()
+	db, err := pg.Open(e.ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	c := e.consumer("pool", record)
+	c.DB = db
+	c.MaxDeliver = 2
+	c.AckWait = time.Second
+	e.run(c)
+	e.publish("before")
+	e.settled("pool", 1)
+
+	conn, err := db.Acquire(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := eventIDs("starved", 3)
+	e.publish(ids...)
+	// Each acquire that ran out of time is a try: 4 of them span more than MaxDeliver+3
+	// AckWaits' worth of budgets and pauses.
+	expect.Within(t, time.Minute, func() error {
+		if n := db.Stat().CanceledAcquireCount(); n < 4 {
+			return fmt.Errorf("%d acquires timed out, want 4", n)
+		}
+		return nil
+	})
+	conn.Release()
+	e.settled("pool", uint64(len(ids)+1))
+
+	if n := dlqCount(t, e); n != 0 {
+		t.Fatalf("%d dead letters, want none", n)
+	}
+	delivered := effectDeliveries(t, e)
+	for _, id := range ids {
+		if d := delivered[id]; d != 1 {
+			t.Errorf("%s was applied on delivery %d, want 1: the wait spent its deliveries", id, d)
+		}
 	}
 }

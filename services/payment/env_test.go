@@ -287,10 +287,16 @@ func intent(ref, paymentID, status string, lastError map[string]any) map[string]
 // (before calling the provider) leaves behind.
 func (e *env) insertCrashed(orderID, user, method string, amount int64) string {
 	e.t.Helper()
+	return e.insertCrashedWith("sandbox", orderID, user, method, amount)
+}
+
+// insertCrashedWith is insertCrashed for provider.
+func (e *env) insertCrashedWith(provider, orderID, user, method string, amount int64) string {
+	e.t.Helper()
 	id := uuid.Must(uuid.NewV7()).String()
 	err := pgx.BeginFunc(e.ctx, e.db, func(tx pgx.Tx) error {
 		_, err := tx.Exec(e.ctx, `insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, next_attempt_at)
-			values ($1, $2, $3, $4, 'EUR', $5, 'sandbox', 'created', now() - interval '1 minute')`, id, orderID, user, amount, method)
+			values ($1, $2, $3, $4, 'EUR', $5, $6, 'created', now() - interval '1 minute')`, id, orderID, user, amount, method, provider)
 		return err
 	})
 	if err != nil {

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/subjects"
 )
@@ -259,19 +256,4 @@ func TestRefundWithoutKeyIsRefused(t *testing.T) {
 	}
 	e.wantRows(1, `select count(*) from payments.refunds where order_id = $1`, id)
 	e.wantEvents(subjects.EvtPaymentRefunded, id, 1)
-}
-
-// insertCrashedWith is insertCrashed for provider.
-func (e *env) insertCrashedWith(provider, orderID, user, method string, amount int64) string {
-	e.t.Helper()
-	id := uuid.Must(uuid.NewV7()).String()
-	err := pgx.BeginFunc(e.ctx, e.db, func(tx pgx.Tx) error {
-		_, err := tx.Exec(e.ctx, `insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, next_attempt_at)
-			values ($1, $2, $3, $4, 'EUR', $5, $6, 'created', now() - interval '1 minute')`, id, orderID, user, amount, method, provider)
-		return err
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return id
 }

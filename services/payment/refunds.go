@@ -120,11 +120,16 @@ func refundCancelled(ctx context.Context, tx pgx.Tx, p Payment) (bool, error) {
 	if err != nil || left <= 0 {
 		return false, err
 	}
-	r := newRefund(p, left, reasonCancellation)
+	return insertDueRefund(ctx, tx, newRefund(p, left, reasonCancellation), `(order_id) where reason = 'cancellation'`)
+}
+
+// insertDueRefund writes the service's own refund r, due for the worker now, unless the
+// partial unique index of target holds one already; it reports whether r was written.
+func insertDueRefund(ctx context.Context, tx pgx.Tx, r Refund, target string) (bool, error) {
 	tag, err := tx.Exec(ctx, `insert into payments.refunds
 		(id, payment_id, order_id, amount, currency, status, reason, next_attempt_at)
 		values ($1, $2, $3, $4, $5, $6, $7, now())
-		on conflict (order_id) where reason = 'cancellation' do nothing`,
+		on conflict `+target+` do nothing`,
 		r.ID, r.PaymentID, r.OrderID, r.Amount.Amount, r.Amount.Currency, r.Status, r.Reason)
 	return err == nil && tag.RowsAffected() == 1, err
 }
@@ -140,13 +145,7 @@ func refundLateSuccess(ctx context.Context, tx pgx.Tx, p Payment, ref string) (b
 			return false, err
 		}
 	}
-	r := newRefund(p, p.Amount.Amount, reasonLateSuccess)
-	tag, err := tx.Exec(ctx, `insert into payments.refunds
-		(id, payment_id, order_id, amount, currency, status, reason, next_attempt_at)
-		values ($1, $2, $3, $4, $5, $6, $7, now())
-		on conflict (payment_id) where reason = 'late_success' do nothing`,
-		r.ID, r.PaymentID, r.OrderID, r.Amount.Amount, r.Amount.Currency, r.Status, r.Reason)
-	return err == nil && tag.RowsAffected() == 1, err
+	return insertDueRefund(ctx, tx, newRefund(p, p.Amount.Amount, reasonLateSuccess), `(payment_id) where reason = 'late_success'`)
 }
 
 // cancelOrder marks the copy of order o cancelled and refunds what was captured of it. A

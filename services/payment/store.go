@@ -18,9 +18,22 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// store is the payment service's PostgreSQL store. Locks are always taken in one order —
-// the order row, then the payment row, then refund rows — so that the paths that meet on
-// one order (an outcome, a cancellation, a refund) serialise on it and never deadlock.
+// store is the payment service's PostgreSQL store.
+//
+// Lock order. Every transaction takes row locks in one order: an order's row (payments.orders),
+// then that order's payment rows, then their refund rows. So the paths that meet on one
+// order (an outcome, a cancellation, a refund, a payment request) serialise on the order's
+// row. Across orders no single order can be imposed — the consumer of order events applies
+// a batch in delivery order, whatever the order ids (issue 12 item 14: it deadlocked with
+// the sorted batches of outcomes) — so no other transaction ever waits for a row while
+// holding another order's:
+//   - a transaction of one order (BeginPayment, RecordIntent, BeginRefund, RecordRefund, a
+//     webhook) may wait: it holds nothing another order's transaction wants;
+//   - a batch of several orders (the worker's answers, the sandbox's notices) takes each
+//     order's row NOWAIT and leaves a busy one to a transaction of its own (lockedBatch);
+//   - the worker's claims and bookkeeping take their rows SKIP LOCKED and never wait.
+//
+// A deadlock or serialization failure met anyway is retried as such (retryConflict).
 type store struct {
 	db       *pgxpool.Pool
 	provider string

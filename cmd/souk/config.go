@@ -90,7 +90,7 @@ func (c *Config) settings() []setting {
 		{"SOUK_CURRENCY", "currency", "EUR", "the shop's currency: meant by a price filter that names none", &c.Currency},
 		{"MEILI_URL", "meili-url", "", "Meilisearch URL: search there instead of in PostgreSQL", &c.MeiliURL},
 		{"MEILI_API_KEY", "meili-api-key", "", "Meilisearch API key (prefer the environment to the flag)", &c.MeiliAPIKey},
-		{"SOUK_RESERVATION_TTL", "reservation-ttl", "15m", "how long stock stays held for an unpaid order; then it is cancelled (payment_timeout)", &c.ReservationTTL},
+		{"SOUK_RESERVATION_TTL", "reservation-ttl", "15m", "how long stock stays held for an unpaid order, then it is cancelled (payment_timeout); also how long an order may wait for the inventory to answer (not_confirmed)", &c.ReservationTTL},
 		{"SOUK_PAYMENT_PROVIDER", "payment-provider", "sandbox", "sandbox (Stripe's test payment methods, decided here) or stripe", &c.PaymentProvider},
 		{"STRIPE_SECRET_KEY", "stripe-secret-key", "", "Stripe API key, for the stripe provider (prefer the environment to the flag)", &c.StripeSecretKey},
 		{"STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "secret that verifies Stripe's webhooks (prefer the environment to the flag)", &c.StripeWebhookSecret},

@@ -84,7 +84,7 @@ var services = []service{
 		return cart.Run(ctx, cart.Config{DefaultCurrency: e.cfg.Currency}, cart.Deps{Log: e.log, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 	{name: "order", migrate: order.Migrate, run: func(ctx context.Context, e *env) error {
-		return order.Run(ctx, order.Config{}, order.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
+		return order.Run(ctx, order.Config{PendingTimeout: e.cfg.reservationTTL}, order.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 	{name: "payment", migrate: payment.Migrate, run: func(ctx context.Context, e *env) error {
 		return payment.Run(ctx, payment.Config{Provider: e.cfg.PaymentProvider, StripeSecretKey: e.cfg.StripeSecretKey,

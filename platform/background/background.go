@@ -27,11 +27,15 @@ import (
 // The default back-off: a loop that failed is started again after MinBackoff, doubling per
 // failure in a row up to MaxBackoff; one that ran for ResetAfter before it failed starts
 // again from MinBackoff. 250 ms rides out a blip without a thundering herd of restarts; 30 s
-// caps how long a fixed cause (a stream created, a database back) stays unnoticed.
+// caps how long a fixed cause (a stream created, a database back) stays unnoticed. A loop
+// restarted after a failure counts as up once it has run for DefaultSettle, longer than a
+// consumer's 10 s start-up timeout, so that a loop failing at each slow start does not look
+// up between its failures.
 const (
 	DefaultMinBackoff = 250 * time.Millisecond
 	DefaultMaxBackoff = 30 * time.Second
 	DefaultResetAfter = time.Minute
+	DefaultSettle     = 15 * time.Second
 )
 
 // Group is one service's loops.
@@ -55,6 +59,9 @@ type Backoff struct {
 	// ResetAfter is how long a loop must have run before it failed for the wait to start
 	// again from Min; DefaultResetAfter when zero.
 	ResetAfter time.Duration
+	// Settle is how long a loop restarted after a failure must run before it counts as up
+	// again; DefaultSettle when zero. A loop that never failed is up from its start.
+	Settle time.Duration
 }
 
 // Option changes a Group at Start.
@@ -72,13 +79,17 @@ func WithBackoff(b Backoff) Option {
 		if b.ResetAfter > 0 {
 			g.backoff.ResetAfter = b.ResetAfter
 		}
+		if b.Settle > 0 {
+			g.backoff.Settle = b.Settle
+		}
 	}
 }
 
 // Start returns a Group whose loops see ctx's values but not its end: Stop ends them. log
 // is where a loop's failures are reported.
 func Start(ctx context.Context, log zerolog.Logger, opts ...Option) *Group {
-	g := &Group{log: log, backoff: Backoff{Min: DefaultMinBackoff, Max: DefaultMaxBackoff, ResetAfter: DefaultResetAfter}}
+	g := &Group{log: log, backoff: Backoff{
+		Min: DefaultMinBackoff, Max: DefaultMaxBackoff, ResetAfter: DefaultResetAfter, Settle: DefaultSettle}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -116,8 +127,8 @@ func (g *Group) Stop() {
 
 // supervise runs l until Stop, starting it again after each failure.
 func (g *Group) supervise(l *loop, run func(context.Context) error) {
-	for {
-		g.up(l, time.Now())
+	for first := true; ; first = false {
+		g.up(l, time.Now(), first)
 		err := runOnce(g.ctx, run)
 		if g.ctx.Err() != nil {
 			return // Stop: whatever the loop returned, it was asked to

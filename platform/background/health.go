@@ -10,8 +10,11 @@ import (
 type LoopState struct {
 	// Name is the loop's name, as given to Go.
 	Name string `json:"name"`
-	// Up is true while the loop runs, false from a failure until its restart.
+	// Up is true while the loop runs, unless it was restarted after a failure less than the
+	// back-off's Settle ago: a restarted loop is up once it has shown it stays up.
 	Up bool `json:"up"`
+	// Running is true while the loop runs, settled or not.
+	Running bool `json:"running"`
 	// Since is when the loop last started (up) or when its row of failures began (down):
 	// a loop that keeps failing at start is down since its first failure.
 	Since time.Time `json:"since"`
@@ -23,16 +26,19 @@ type LoopState struct {
 	Error string `json:"error,omitempty"`
 }
 
-// loop is one supervised loop; its state is guarded by the group's mu.
+// loop is one supervised loop; its fields are guarded by the group's mu.
 type loop struct {
-	name    string
-	state   LoopState
-	started time.Time // of the current or last run; zero before the first
-	row     time.Time // the first failure of the current row
+	name     string
+	running  bool
+	started  time.Time // of the current or last run; the time it was added before the first
+	row      time.Time // the first failure of the current row
+	failures int       // in the current row
+	restarts int
+	err      error // the last failure
 }
 
 // add registers a loop under name, suffixed when the name is taken, so that every loop has
-// its own state and label.
+// its own state and label. It is up from the start: a loop is down only once it has failed.
 func (g *Group) add(name string) *loop {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -40,8 +46,7 @@ func (g *Group) add(name string) *loop {
 	for n := 2; g.named(unique); n++ {
 		unique = fmt.Sprintf("%s#%d", name, n)
 	}
-	// Up from the start: a loop is down only once it has failed.
-	l := &loop{name: unique, state: LoopState{Name: unique, Up: true, Since: time.Now()}}
+	l := &loop{name: unique, running: true, started: time.Now()}
 	g.loops = append(g.loops, l)
 	return l
 }
@@ -56,16 +61,14 @@ func (g *Group) named(name string) bool {
 	return false
 }
 
-// up records that l (re)started at t.
-func (g *Group) up(l *loop, t time.Time) {
+// up records that l started (again, unless first) at t.
+func (g *Group) up(l *loop, t time.Time, first bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !l.started.IsZero() {
-		l.state.Restarts++
+	if !first {
+		l.restarts++
 	}
-	l.started = t
-	l.state.Up = true
-	l.state.Since = t
+	l.running, l.started = true, t
 }
 
 // fail records that l failed with err at t, and returns its failures in a row (which set
@@ -73,23 +76,37 @@ func (g *Group) up(l *loop, t time.Time) {
 func (g *Group) fail(l *loop, err error, t time.Time) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.healed(l, t) {
-		l.state.Failures = 0
+	if t.Sub(l.started) >= g.backoff.ResetAfter {
+		l.failures = 0
 	}
-	if l.state.Failures == 0 {
+	if l.failures == 0 {
 		l.row = t
 	}
-	l.state.Since = l.row
-	l.state.Failures++
-	l.state.Up = false
-	l.state.Error = err.Error()
-	return l.state.Failures
+	l.failures++
+	l.running, l.err = false, err
+	return l.failures
 }
 
-// healed reports whether l has run for ResetAfter by t, which ends its row of failures;
-// the caller holds mu.
-func (g *Group) healed(l *loop, t time.Time) bool {
-	return !l.started.IsZero() && t.Sub(l.started) >= g.backoff.ResetAfter
+// state is l's state at now; the caller holds mu.
+func (g *Group) state(l *loop, now time.Time) LoopState {
+	ran := now.Sub(l.started)
+	s := LoopState{Name: l.name, Running: l.running, Restarts: l.restarts}
+	if l.running && ran >= g.backoff.ResetAfter {
+		return withSince(s, true, l.started) // its failures are history
+	}
+	s.Failures = l.failures
+	if l.err != nil {
+		s.Error = l.err.Error()
+	}
+	if l.running && (l.failures == 0 || ran >= g.backoff.Settle) {
+		return withSince(s, true, l.started)
+	}
+	return withSince(s, false, l.row)
+}
+
+func withSince(s LoopState, up bool, since time.Time) LoopState {
+	s.Up, s.Since = up, since
+	return s
 }
 
 // Loops returns the state of every loop, in the order they were added.
@@ -99,10 +116,7 @@ func (g *Group) Loops() []LoopState {
 	now := time.Now()
 	out := make([]LoopState, len(g.loops))
 	for i, l := range g.loops {
-		out[i] = l.state
-		if l.state.Up && g.healed(l, now) { // its failures are history
-			out[i].Failures, out[i].Error = 0, ""
-		}
+		out[i] = g.state(l, now)
 	}
 	return out
 }
@@ -118,7 +132,7 @@ func (g *Group) Down() []string {
 	return down
 }
 
-// Health returns nil while every loop runs, else an error naming each loop that is down,
+// Health returns nil while every loop is up, else an error naming each loop that is down,
 // since when, and its last error.
 func (g *Group) Health() error {
 	var errs []error

@@ -17,7 +17,7 @@ import (
 )
 
 // fast keeps the tests' restarts quick; the default bounds are tested on the back-off alone.
-var fast = background.WithBackoff(background.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond})
+var fast = background.WithBackoff(background.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond, Settle: 50 * time.Millisecond})
 
 // A loop that gives up (its start failed) is down, says so in Health and Loops, and is
 // started again until it runs; then it is up, with its restarts counted.

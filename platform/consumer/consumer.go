@@ -317,6 +317,7 @@ func (c *Consumer) loop(ctx context.Context, w *waiting, fed <-chan struct{}) {
 			}
 		}
 		batch = w.take(batch, c.Batch)
+		w.keep(c.AckWait)
 		c.process(ctx, batch, w)
 	}
 }

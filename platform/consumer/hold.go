@@ -21,6 +21,25 @@ const conflictRetries = 3
 type waiting struct {
 	in   <-chan jetstream.Msg
 	held []jetstream.Msg
+	// touched is when the held messages were last put back in progress.
+	touched time.Time
+}
+
+// touch puts the held messages back in progress: their ack timers start again.
+func (w *waiting) touch() {
+	for _, m := range w.held {
+		_ = m.InProgress()
+	}
+	w.touched = time.Now()
+}
+
+// keep touches the held messages when half of ackWait has passed since they last were: a
+// large backlog held through an outage is applied a batch at a time afterwards, and the
+// last batches must not be redelivered meanwhile.
+func (w *waiting) keep(ackWait time.Duration) {
+	if len(w.held) > 0 && time.Since(w.touched) >= ackWait/2 {
+		w.touch()
+	}
 }
 
 // take appends to batch up to n messages: the held ones first, then whatever has already
@@ -106,9 +125,7 @@ func (c *Consumer) hold(ctx context.Context, items []*item, w *waiting, pause ti
 		for _, it := range items {
 			_ = it.js.InProgress()
 		}
-		for _, m := range w.held {
-			_ = m.InProgress()
-		}
+		w.touch()
 	}
 	touch()
 	t := time.NewTimer(pause)

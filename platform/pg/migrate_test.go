@@ -29,10 +29,18 @@ func TestOpenCreatesDatabaseAndMigrateIsSafeConcurrently(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		db.Close()
+		// Not ctx: it is cancelled when the test function returns, before cleanups run, and
+		// the database was left behind.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		admin, err := pg.Open(ctx, dsn)
-		if err == nil {
-			_, _ = admin.Exec(context.Background(), "drop database if exists "+db.Config().ConnConfig.Database+" with (force)")
-			admin.Close()
+		if err != nil {
+			t.Errorf("drop the created database: %v", err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.Exec(ctx, "drop database if exists "+db.Config().ConnConfig.Database+" with (force)"); err != nil {
+			t.Errorf("drop the created database: %v", err)
 		}
 	})
 	files := fstest.MapFS{

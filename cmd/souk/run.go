@@ -193,6 +193,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	e.registry.MustRegister(bus.NewLagCollector(e.js)) // consumer lag, alerted on in infra/prometheus
 	return runParts(ctx, e, picked, withGateway)
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,6 +20,13 @@ import (
 // Relay publishes one schema's outbox. Several relays (instances) may run on one schema: rows
 // are claimed with FOR UPDATE SKIP LOCKED, never by a serial id, so none is skipped or sent
 // by two relays at once.
+//
+// Every wait is bounded: a batch's acks by AckWait (an ack not back by then leaves its row
+// unsent, and the duplicate window drops the copy that did land when it is sent again), the
+// claiming transaction by statement timeouts and, should the process stall, by PostgreSQL's
+// idle_in_transaction_session_timeout. A publish refused (a full stream, no stream, no
+// server) leaves the rows unsent and is retried with back-off: PostgreSQL holds the events
+// until JetStream takes them.
 type Relay struct {
 	// Schema is the service schema whose outbox this relay drains.
 	Schema string
@@ -28,13 +38,34 @@ type Relay struct {
 	Batch int
 	// Poll is the wait between scans when idle; Kick wakes the relay earlier. 200 ms when zero.
 	Poll time.Duration
-	// Retain is how long sent rows are kept; 10 min when zero. It must exceed Resend.
+	// Retain is how long sent rows are kept; 10 min when zero. Rows inside the resend window
+	// of a lease not yet adopted are kept longer, whatever Retain says.
 	Retain time.Duration
-	// Resend is the window republished after an unclean stop; 3 min when zero (JetStream
+	// Resend is the window republished after an unclean stop or a NATS server that lost
+	// data, before the instance's last sign of a healthy server; 3 min when zero (JetStream
 	// syncs every 2 min by default).
 	Resend time.Duration
+	// AckWait bounds the wait for a batch's publish acks; 5 s when zero.
+	AckWait time.Duration
+	// Lease is how long an instance may go without renewing its lease before another
+	// adopts it as dead and resends its window; 15 s when zero. Renewed every Lease/5.
+	Lease time.Duration
+	// PruneEvery is how often sent rows past Retain are deleted; 1 min when zero.
+	PruneEvery time.Duration
+	// MaxBackoff caps the wait between tries while publishing fails; 10 s when zero.
+	MaxBackoff time.Duration
+	// Instance names this relay's lease; a random id per Run when empty. A stable name (the
+	// pod's) lets a restarted instance adopt its own dead lease at once.
+	Instance string
 
 	kick chan struct{}
+	// pub is this relay's own JetStream context, with its own async publish timeout, so
+	// that a lost ack frees its future whatever the caller's context says.
+	pub jetstream.JetStream
+	id  string
+
+	mu    sync.Mutex
+	watch watch
 }
 
 // Kick wakes the relay now (call it after committing a transaction with events). Safe from
@@ -59,6 +90,18 @@ func (r *Relay) defaults() {
 	if r.Resend <= 0 {
 		r.Resend = 3 * time.Minute
 	}
+	if r.AckWait <= 0 {
+		r.AckWait = 5 * time.Second
+	}
+	if r.Lease <= 0 {
+		r.Lease = 15 * time.Second
+	}
+	if r.PruneEvery <= 0 {
+		r.PruneEvery = time.Minute
+	}
+	if r.MaxBackoff <= 0 {
+		r.MaxBackoff = 10 * time.Second
+	}
 	if r.kick == nil {
 		r.kick = make(chan struct{}, 1)
 	}
@@ -71,125 +114,278 @@ func NewRelay(schema string, db *pgxpool.Pool, js jetstream.JetStream, log zerol
 	return r
 }
 
-// Run relays until ctx ends, then marks a clean stop.
+// dbTimeout bounds every statement of the relay.
+const dbTimeout = 10 * time.Second
+
+// Run takes a lease, adopts the leases of dead instances (publishing their windows again),
+// and relays until ctx ends; then it marks its own lease clean. It returns an error only
+// when it cannot start.
 func (r *Relay) Run(ctx context.Context) error {
 	r.defaults()
-	if err := r.recover(ctx); err != nil {
+	r.id = r.Instance
+	if r.id == "" {
+		r.id = uuid.NewString()
+	}
+	pub, err := r.publisher()
+	if err != nil {
+		return fmt.Errorf("outbox %s: %w", r.Schema, err)
+	}
+	r.pub = pub
+	defer pub.CleanupPublisher()
+	r.mu.Lock()
+	r.watch = watch{marks: map[string]mark{}, verified: time.Now()}
+	r.mu.Unlock()
+	if err := r.takeLease(ctx); err != nil {
 		return err
 	}
-	prune := time.NewTicker(time.Minute)
-	defer prune.Stop()
-	for {
+	mctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.maintain(mctx) })
+	r.relay(ctx)
+	stop()
+	wg.Wait()
+	return r.releaseLease()
+}
+
+// publisher makes the relay's own JetStream context on the caller's connection, API prefix
+// or domain.
+func (r *Relay) publisher() (jetstream.JetStream, error) {
+	o := r.JS.Options()
+	opts := []jetstream.JetStreamOpt{
+		jetstream.WithPublishAsyncTimeout(r.AckWait),
+		jetstream.WithPublishAsyncMaxPending(4 * r.Batch),
+	}
+	switch {
+	case o.Domain != "":
+		return jetstream.NewWithDomain(r.JS.Conn(), o.Domain, opts...)
+	case o.APIPrefix != "":
+		return jetstream.NewWithAPIPrefix(r.JS.Conn(), o.APIPrefix, opts...)
+	default:
+		return jetstream.New(r.JS.Conn(), opts...)
+	}
+}
+
+// relay publishes batches until ctx ends: at once while batches come full, every Poll (or
+// Kick) when idle, and with growing pauses while publishing fails, when a Kick does not cut
+// the pause short (a busy service kicks all the time; a full stream must not be hammered).
+func (r *Relay) relay(ctx context.Context) {
+	var trouble episode
+	failures := 0
+	for ctx.Err() == nil {
 		n, err := r.publishBatch(ctx)
-		if err != nil && ctx.Err() == nil {
-			r.Log.Warn().Err(err).Msg("outbox relay: publish failed; retrying")
+		pause := r.Poll
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			failures++
+			pause = r.backoff(failures)
+			if trouble.report() {
+				r.Log.Warn().Err(err).Int("tries", failures).Dur("next_try", pause).Bool("stream_full", streamFull(err)).
+					Msg("outbox relay: publishing failed; the events wait in the outbox and are tried again")
+			}
+		default:
+			if trouble.over() {
+				r.Log.Info().Int("tries", failures).Msg("outbox relay: publishing again")
+			}
+			failures = 0
+			if n == r.Batch {
+				continue // more waiting
+			}
 		}
-		if n == r.Batch && err == nil {
-			continue // more waiting
-		}
-		select {
-		case <-ctx.Done():
-			return r.markClean(true)
-		case <-r.kick:
-		case <-prune.C:
-			r.prune(ctx)
-		case <-time.After(r.Poll):
-		}
+		r.pause(ctx, pause, failures == 0)
 	}
 }
 
-// recover republishes the recent window when the last stop was not clean, and marks the
-// state unclean until this relay stops cleanly.
-func (r *Relay) recover(ctx context.Context) error {
-	var clean bool
-	q := `update ` + r.table("outbox_state") + ` s set clean_stop = false from ` + r.table("outbox_state") + ` old
-		where s.id and old.id returning old.clean_stop`
-	if err := r.DB.QueryRow(ctx, q).Scan(&clean); err != nil {
-		return fmt.Errorf("outbox %s: read state: %w", r.Schema, err)
+func (r *Relay) pause(ctx context.Context, d time.Duration, kickable bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	kick := r.kick
+	if !kickable {
+		kick = nil
 	}
-	if clean {
-		return nil
+	select {
+	case <-ctx.Done():
+	case <-kick:
+	case <-t.C:
 	}
-	tag, err := r.DB.Exec(ctx, `update `+r.table("outbox")+` set sent_at = null where sent_at > now() - make_interval(secs => $1)`, r.Resend.Seconds())
-	if err != nil {
-		return fmt.Errorf("outbox %s: resend window: %w", r.Schema, err)
-	}
-	r.Log.Warn().Int64("events", tag.RowsAffected()).Msg("outbox: last stop was not clean; publishing the recent window again")
-	return nil
 }
 
-func (r *Relay) markClean(clean bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := r.DB.Exec(ctx, `update `+r.table("outbox_state")+` set clean_stop = $1`, clean)
-	return err
+// backoff is Poll doubled per failure up to MaxBackoff, ±20 % so that instances spread out.
+func (r *Relay) backoff(failures int) time.Duration {
+	d := r.MaxBackoff
+	if failures < 20 && r.Poll<<failures < r.MaxBackoff {
+		d = r.Poll << failures
+	}
+	return d*4/5 + rand.N(d*2/5+1)
 }
 
-func (r *Relay) table(name string) string { return pgx.Identifier{r.Schema, name}.Sanitize() }
+// errCodeStoreFailed is the server's JSStreamStoreFailedF, which nats.go has no name for: a
+// stream with DiscardNew at its limits answers it ("maximum messages exceeded", "maximum
+// bytes exceeded").
+const errCodeStoreFailed jetstream.ErrorCode = 10077
 
-// publishBatch claims up to Batch unsent rows, publishes them all asynchronously, waits for
-// every ack and marks the acknowledged ones sent, in the claiming transaction.
+// streamFull reports whether a stream refused a message for its limits.
+func streamFull(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == errCodeStoreFailed
+}
+
+type claimed struct {
+	id  uuid.UUID
+	msg *nats.Msg
+}
+
+// publishBatch claims up to Batch unsent rows, publishes them all asynchronously, waits at
+// most AckWait for their acks and marks the acknowledged ones sent, in the claiming
+// transaction. Rows whose ack failed or did not come stay unsent for a later batch.
 func (r *Relay) publishBatch(ctx context.Context) (int, error) {
-	tx, err := r.DB.Begin(ctx)
+	bctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	tx, err := r.DB.Begin(bctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback(context.Background())
-	rows, err := tx.Query(ctx, `select id, subject, payload from `+r.table("outbox")+`
-		where sent_at is null order by created_at limit $1 for update skip locked`, r.Batch)
-	if err != nil {
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+	rows, err := r.claim(bctx, tx)
+	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	type pending struct {
-		id  uuid.UUID
-		ack jetstream.PubAckFuture
-	}
-	var sent []pending
-	var pubErr error
-	for rows.Next() {
-		var id uuid.UUID
-		msg := nats.NewMsg("")
-		if err := rows.Scan(&id, &msg.Subject, &msg.Data); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		fut, err := r.JS.PublishMsgAsync(msg, jetstream.WithMsgID(id.String()))
-		if err != nil {
-			pubErr = err
-			break
-		}
-		sent = append(sent, pending{id, fut})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	acked := make([]uuid.UUID, 0, len(sent))
-	timeout := time.After(10 * time.Second)
-	for _, p := range sent {
-		select {
-		case <-p.ack.Ok():
-			acked = append(acked, p.id)
-		case err := <-p.ack.Err():
-			pubErr = errors.Join(pubErr, err)
-		case <-timeout:
-			pubErr = errors.Join(pubErr, errors.New("publish ack timeout"))
-		}
-	}
+	acked, pubErr := r.publish(ctx, rows)
+	// What was acked is marked sent even when ctx ended meanwhile: a stop should not make
+	// the next relay send it again.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
 	if len(acked) > 0 {
-		if _, err := tx.Exec(ctx, `update `+r.table("outbox")+` set sent_at = now() where id = any($1)`, acked); err != nil {
+		if _, err := tx.Exec(wctx, `update `+r.table("outbox")+` set sent_at = now(), sent_by = $2 where id = any($1)`, acked, r.id); err != nil {
 			return 0, err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.Commit(wctx); err != nil {
 		return 0, err
 	}
 	return len(acked), pubErr
 }
 
-func (r *Relay) prune(ctx context.Context) {
-	_, err := r.DB.Exec(ctx, `delete from `+r.table("outbox")+` where sent_at < now() - make_interval(secs => $1)`, r.Retain.Seconds())
-	if err != nil && ctx.Err() == nil {
-		r.Log.Warn().Err(err).Msg("outbox: prune")
+// claim locks up to Batch unsent rows, oldest first. The same round trip tells PostgreSQL to
+// end the session should it sit idle in this transaction past AckWait: were this process to
+// stall, the rows would not stay locked.
+func (r *Relay) claim(ctx context.Context, tx pgx.Tx) ([]claimed, error) {
+	idle := strconv.FormatInt((r.AckWait + dbTimeout).Milliseconds(), 10)
+	b := &pgx.Batch{}
+	b.Queue(`select set_config('idle_in_transaction_session_timeout', $1, true)`, idle)
+	b.Queue(`select id, subject, payload from `+r.table("outbox")+`
+		where sent_at is null order by created_at limit $1 for update skip locked`, r.Batch)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
 	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	var out []claimed
+	for rows.Next() {
+		c := claimed{msg: nats.NewMsg("")}
+		if err := rows.Scan(&c.id, &c.msg.Subject, &c.msg.Data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, br.Close()
+}
+
+// publish sends rows asynchronously and returns the ids JetStream acknowledged within
+// AckWait (or until ctx ends), and what went wrong with the others.
+func (r *Relay) publish(ctx context.Context, rows []claimed) ([]uuid.UUID, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	var pubErr error
+	for _, c := range rows {
+		f, err := r.pub.PublishMsgAsync(c.msg, jetstream.WithMsgID(c.id.String()))
+		if err != nil {
+			pubErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	deadline := time.NewTimer(r.AckWait)
+	defer deadline.Stop()
+	acked := make([]uuid.UUID, 0, len(futures))
+	var refused int
+	var firstRefusal error
+	i := 0
+wait:
+	for ; i < len(futures); i++ {
+		select {
+		case ack := <-futures[i].Ok():
+			r.acked(ack)
+			acked = append(acked, rows[i].id)
+		case err := <-futures[i].Err():
+			refused++
+			firstRefusal = cmp(firstRefusal, err)
+		case <-deadline.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	// Past the deadline, take the acks already there without waiting for the rest.
+	missing := 0
+	for ; i < len(futures); i++ {
+		select {
+		case ack := <-futures[i].Ok():
+			r.acked(ack)
+			acked = append(acked, rows[i].id)
+		default:
+			missing++
+		}
+	}
+	if refused > 0 {
+		pubErr = errors.Join(pubErr, fmt.Errorf("%d of %d events refused: %w", refused, len(rows), firstRefusal))
+	}
+	if missing > 0 {
+		pubErr = errors.Join(pubErr, fmt.Errorf("%d of %d publish acks not back within %s", missing, len(rows), r.AckWait))
+	}
+	return acked, pubErr
+}
+
+func cmp(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func (r *Relay) table(name string) string { return pgx.Identifier{r.Schema, name}.Sanitize() }
+
+// episode rate-limits the log of a failure that lasts: its start, then once a minute.
+type episode struct {
+	failing bool
+	logged  time.Time
+}
+
+// report records a failure and says whether to log it.
+func (e *episode) report() bool {
+	if e.failing && time.Since(e.logged) < time.Minute {
+		return false
+	}
+	e.failing, e.logged = true, time.Now()
+	return true
+}
+
+// over records a success and says whether it ends a failure.
+func (e *episode) over() bool {
+	was := e.failing
+	e.failing = false
+	return was
 }

@@ -83,6 +83,7 @@ func (w *waiting) handBack() {
 // blame. Otherwise the cause is in the batch (a handler that broke its transaction or ran
 // out of time, a conflict at commit): isolate finds which message.
 func (c *Consumer) applyHeld(ctx context.Context, items []*item, w *waiting) {
+	batch := items // all of it is settled at the end, the part isolate applied included
 	conflicts := 0
 	for attempt := 1; len(items) > 0; {
 		err := c.applyOnce(ctx, items, c.txBudget(), false)
@@ -104,7 +105,7 @@ func (c *Consumer) applyHeld(ctx context.Context, items []*item, w *waiting) {
 		attempt++
 		c.Log.Warn().Err(err).Int("messages", len(items)).Int("waiting", len(w.held)).Dur("retry_in", pause).
 			Msg("consumer: database unavailable; holding the batch")
-		if !c.hold(ctx, items, w, pause) {
+		if !c.hold(ctx, batch, w, pause) {
 			release(items)
 			return
 		}
@@ -117,12 +118,12 @@ func (c *Consumer) databaseToBlame(ctx context.Context, err error) bool {
 	return pg.Transient(err) || !c.reachable(ctx)
 }
 
-// hold keeps items and the waiting messages in progress for pause, taking every message
+// hold keeps the batch and the waiting messages in progress for pause, taking every message
 // that arrives meanwhile into w.held (in progress too), so no ack timer runs out however
 // long the hold lasts. It reports false when ctx ended first.
-func (c *Consumer) hold(ctx context.Context, items []*item, w *waiting, pause time.Duration) bool {
+func (c *Consumer) hold(ctx context.Context, batch []*item, w *waiting, pause time.Duration) bool {
 	touch := func() {
-		for _, it := range items {
+		for _, it := range batch {
 			_ = it.js.InProgress()
 		}
 		w.touch()

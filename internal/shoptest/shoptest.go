@@ -129,6 +129,22 @@ func (i *Instance) Stop() error {
 	return err
 }
 
+// Counter returns the value of the counter name in the instance's registry (an alarm a
+// service raises, say); 0 when the instance has registered none of that name.
+func (i *Instance) Counter(t testing.TB, name string) float64 {
+	t.Helper()
+	families, err := i.Registry.Gather()
+	if err != nil {
+		t.Fatalf("shoptest: gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 // start runs one instance of the micro service name with run (given the instance's
 // registry) and waits until ready succeeds and every instance started here, this one
 // included, answers name's micro ping; it fails the test if run returns first.

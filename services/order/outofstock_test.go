@@ -52,7 +52,7 @@ func TestALateOutOfStockAfterTheParcelLeftRaisesTheAlarm(t *testing.T) {
 	r := lateOutOfStock(t, true)
 	s, id := r.saga, r.order
 	expect.Within(t, 20*time.Second, func() error {
-		if n := counter(t, r.orders, "souk_order_shipped_without_stock_total"); n != 1 {
+		if n := r.orders.Counter(t, "souk_order_shipped_without_stock_total"); n != 1 {
 			return fmt.Errorf("alarm raised %v times, want once", n)
 		}
 		return nil
@@ -179,19 +179,4 @@ func (s *saga) noDeadLetters() {
 		}
 		s.T.Fatalf("%d dead letters", info.State.Msgs)
 	}
-}
-
-// counter is the value of the counter name in inst's registry; 0 when it is not there.
-func counter(t *testing.T, inst *shoptest.Instance, name string) float64 {
-	t.Helper()
-	families, err := inst.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
 }

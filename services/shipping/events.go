@@ -10,9 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/subjects"
 )
 
@@ -27,6 +29,22 @@ type orders struct {
 	store   *Store
 	carrier string // the carrier new shipments start with
 	log     zerolog.Logger
+	// cancelledAfterLeft counts order.cancelled events that found the parcel gone: an order
+	// cancelled (and refunded) whose goods shipped, each one an operator's case.
+	cancelledAfterLeft prometheus.Counter
+}
+
+// newOrders returns the handler of the order events, its alarm registered on reg (a
+// registry of its own when nil).
+func newOrders(store *Store, carrier string, log zerolog.Logger, reg prometheus.Registerer) *orders {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &orders{store: store, carrier: carrier, log: log,
+		cancelledAfterLeft: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "souk_shipping_cancelled_after_left_total",
+			Help: "Orders cancelled after their shipment had left (shipped, not cancelled): goods gone for an order that is refunded, for an operator.",
+		}))}
 }
 
 // apply creates or cancels the order's shipment. Both are idempotent: a second order.paid
@@ -61,10 +79,13 @@ func (o *orders) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 		}
 		err = o.store.CancelOrder(ctx, tx, order, ev.Reason)
 		if errors.Is(err, ErrLeft) {
-			// The order service cancels no order whose shipment has left (it asks this service
-			// first, see ShipmentCancel), so this is a cancel that raced past that check.
+			// The order service cancels no order whose shipment has left (its cancel handler asks
+			// this service first, see ShipmentCancel), so this is a cancel that raced past that
+			// check, or the saga's own (a late out_of_stock) that staff's move to shipped beat.
 			// The parcel is on its way: an operator must look at it. Retrying changes nothing.
-			o.log.Error().Str("order", ev.OrderID).Msg("shipping: order cancelled after its shipment left; not cancelled")
+			o.cancelledAfterLeft.Inc()
+			o.log.Error().Str("order", ev.OrderID).Str("reason", ev.Reason).Str("alarm", "cancelled_after_left").
+				Msg("shipping: order cancelled after its shipment left; the shipment is not cancelled")
 			return nil
 		}
 		return err

@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g := background.Start(ctx, log)
 	defer g.Stop()
 	g.Go("outbox relay", relay.Run)
-	o := &orders{store: store, carrier: cfg.DefaultCarrier, log: log}
+	o := newOrders(store, cfg.DefaultCarrier, log, deps.Registry)
 	c := &consumer.Consumer{Name: "shipping-orders", Stream: "ORDERS", Subjects: orderSubjects,
 		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: o.apply,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}

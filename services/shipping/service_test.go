@@ -173,11 +173,12 @@ func TestStaffMoveAShipmentForwardOnly(t *testing.T) {
 	expect.Error(t, err, 400, "validation", "order_id")
 }
 
-// order.cancelled cancels a shipment that has not left, leaves one that has, and keeps an
-// order cancelled before its order.paid from getting one. ShipmentCancel, the order
+// order.cancelled cancels a shipment that has not left, leaves one that has (raising the
+// operator's alarm), and keeps an order cancelled before its order.paid from getting one. ShipmentCancel, the order
 // service's question before it cancels, answers the same way.
 func TestACancelledOrderCancelsAShipmentThatHasNotLeft(t *testing.T) {
-	e := newEnv(t, shipping.Config{})
+	e := env{shoptest.NewEnv(t)}
+	inst := e.StartShipping(shipping.Config{})
 	user := e.CustomerID
 	pending, _ := e.paid(user)
 	packed, _ := e.paid(user)
@@ -207,6 +208,9 @@ func TestACancelledOrderCancelsAShipmentThatHasNotLeft(t *testing.T) {
 		if s.Status == subjects.ShipmentCancelled && s.History[len(s.History)-1].Reason != subjects.ReasonCustomer {
 			t.Errorf("cancelled without the order's reason: %+v", s.History)
 		}
+	}
+	if n := inst.Counter(t, "souk_shipping_cancelled_after_left_total"); n != 1 {
+		t.Errorf("the alarm of the order cancelled after its parcel left was raised %v times, want once", n)
 	}
 	_, err := subjects.ShipmentGet.Call(e.Staff, e.NC, subjects.ShipmentOrderRequest{OrderID: early})
 	expect.Error(t, err, 404, "shipment_not_found", "")

@@ -30,7 +30,7 @@ type created struct {
 }
 
 // migrated creates a database with the outbox tables and returns its URL and a pool on it.
-func migrated(t *testing.T, ctx context.Context) (string, *pgxpool.Pool) {
+func migrated(t testing.TB, ctx context.Context) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	db := open(t, ctx, url)
@@ -41,7 +41,7 @@ func migrated(t *testing.T, ctx context.Context) (string, *pgxpool.Pool) {
 }
 
 // open opens a pool on url, closed when t ends (closing twice is harmless).
-func open(t *testing.T, ctx context.Context, url string) *pgxpool.Pool {
+func open(t testing.TB, ctx context.Context, url string) *pgxpool.Pool {
 	t.Helper()
 	db, err := pg.Open(ctx, url)
 	if err != nil {

@@ -36,7 +36,9 @@ type exhaustedAdvisory struct {
 // uses, drops the others' copies. MSG_TERMINATED advisories are not followed: the kit
 // terminates a message only after its copy is stored.
 func (c *Consumer) watchExhausted(ctx context.Context, wg *sync.WaitGroup) error {
-	advisories := make(chan *nats.Msg, 64)
+	// Room for a burst (a crash loop across many messages): an advisory that does not fit
+	// is dropped by the client as a slow consumer, and its message left in its stream.
+	advisories := make(chan *nats.Msg, 1024)
 	sub, err := c.JS.Conn().ChanSubscribe(maxDeliveriesAdvisory+c.Stream+"."+c.Name, advisories)
 	if err != nil {
 		return fmt.Errorf("consumer %s: listen for exhausted messages: %w", c.Name, err)

@@ -37,7 +37,7 @@ type Consumer struct {
 const DeclaredDescription = "declared in nats/consumers.go; its service has not started it yet"
 
 // Consumers are the durable consumers of the interest streams, by stream. An event kind no
-// consumer takes (inventory.committed, the PROMOTIONS stream) is not kept: a consumer added
+// consumer takes (inventory.committed, promotion.redeemed and returned) is not kept: a consumer added
 // later starts from the events published after it is declared here and deployed.
 var Consumers = []Consumer{
 	{Name: "inventory-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
@@ -46,6 +46,7 @@ var Consumers = []Consumer{
 	{Name: "shipping-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
 	{Name: "catalog-purchases", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid, subjects.EvtOrderDelivered, subjects.EvtOrderCancelled)},
 	{Name: "notify-orders", Stream: "ORDERS"},
+	{Name: "cart-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced)},
 	{Name: "order-inventory", Stream: "INVENTORY", Subjects: kinds(subjects.EvtInventoryReserved, subjects.EvtInventoryRejected, subjects.EvtInventoryExpired)},
 	{Name: "catalog-stock", Stream: "INVENTORY", Subjects: kinds(subjects.EvtStockLevel)},
 	{Name: "order-payments", Stream: "PAYMENTS", Subjects: kinds(subjects.EvtPaymentSucceeded, subjects.EvtPaymentFailed, subjects.EvtPaymentRefunded)},
@@ -53,6 +54,7 @@ var Consumers = []Consumer{
 	{Name: "order-shipping", Stream: "SHIPPING", Subjects: []string{subjects.EvtShipping + ".>"}},
 	{Name: "notify-shipping", Stream: "SHIPPING"},
 	{Name: "notify-users", Stream: "USERS"},
+	{Name: "order-promotions", Stream: "PROMOTIONS", Subjects: kinds(subjects.EvtCouponRefused)},
 }
 
 // kinds filters on event kinds of any entity: souk.evt.order.placed.*.

@@ -85,6 +85,10 @@ func (p *pricer) price(ctx context.Context, c Cart, rev uint64) (subjects.Cart, 
 		cur = p.defaultCurrency
 	}
 	out := subjects.Cart{Items: make([]subjects.CartItem, 0, len(c.Items)), Revision: rev}
+	if !c.UpdatedAt.IsZero() {
+		at := c.UpdatedAt
+		out.UpdatedAt = &at
+	}
 	var subtotal int64
 	for i, l := range c.Items {
 		prod := prods[i]

@@ -14,6 +14,7 @@ import (
 
 	bus "github.com/souk/souk/nats"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
@@ -72,13 +73,13 @@ type Deps struct {
 	Keys authn.KeySource
 }
 
-// Run ensures the carts bucket and serves the cart endpoints until ctx ends, then stops
-// gracefully.
+// Run ensures the carts bucket and the streams, consumes order.placed (events.go) and serves
+// the cart endpoints until ctx ends, then stops gracefully.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	if err := bus.EnsureBuckets(ctx, deps.JS); err != nil {
+	if err := errors.Join(bus.EnsureBuckets(ctx, deps.JS), bus.EnsureStreams(ctx, deps.JS)); err != nil {
 		return fmt.Errorf("cart: %w", err)
 	}
 	kv, err := deps.JS.KeyValue(ctx, bus.BucketCarts)
@@ -89,14 +90,19 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		Name: "souk_cart_write_conflicts_total",
 		Help: "Cart writes that lost a compare-and-swap race and were retried.",
 	}))
+	store := NewStore(kv, writeAttempts, conflicts)
+	log := deps.Log.With().Str("service", "cart").Logger()
+	g := background.Start(ctx, log)
+	defer g.Stop()
+	g.Go("consumer "+ordersConsumer, (&checkouts{store: store, js: deps.JS, log: log}).run)
 	h := &handlers{
-		store:  NewStore(kv, writeAttempts, conflicts),
+		store:  store,
 		pricer: &pricer{nc: deps.NC, concurrency: cfg.CatalogConcurrency, defaultCurrency: cfg.DefaultCurrency},
 		limits: Limits{MaxLines: cfg.MaxLines, MaxQuantity: cfg.MaxQuantity},
 	}
 	own := authn.Require(authn.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "cart", Version: "0.1.0", Description: "carts and their coupons"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC)},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: g},
 		func(svc *rpc.Service) error {
 			return errors.Join(
 				svc.Handle(subjects.CartGet.Subject, own, subjects.CartGet.Serve(h.get)),

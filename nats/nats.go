@@ -125,16 +125,19 @@ func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*nats.C
 
 // Bucket names.
 const (
-	BucketSessions    = "sessions"
-	BucketCarts       = "carts"
-	BucketIdempotency = "idempotency"
+	BucketSessions = "sessions"
+	BucketCarts    = "carts"
 )
 
 // Buckets are Souk's KV buckets as code.
 var Buckets = []jetstream.KeyValueConfig{
 	{Bucket: BucketSessions, Description: "refresh sessions: hashed tokens and session families", TTL: 30 * 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
 	{Bucket: BucketCarts, Description: "carts, one per customer, updated with the revision", TTL: 30 * 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
-	{Bucket: BucketIdempotency, Description: "idempotent responses by user and key", TTL: 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
+	// No idempotency bucket: a placement's Idempotency-Key is a unique index in the orders
+	// table, and the order row is the answer (docs/decisions.md). A bucket "idempotency" left
+	// by an older release is no longer used, and not deleted here: its keys expire within
+	// 24 h, and an instance of the older release still starting during a rolling upgrade
+	// needs it. Delete it once no such instance runs: nats kv del idempotency.
 }
 
 // EnsureBuckets creates every bucket of Buckets, and updates one only when its config

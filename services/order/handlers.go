@@ -2,19 +2,19 @@ package order
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -22,11 +22,13 @@ import (
 type handlers struct {
 	store *Store
 	nc    *nats.Conn
-	// keys is the KV bucket idempotency: Idempotency-Key → order id, the fast path of a
-	// retried placement (the unique index in PostgreSQL is the guarantee).
-	keys jetstream.KeyValue
-	log  zerolog.Logger
+	log   zerolog.Logger
 }
+
+// replayEmpties is how old a replayed order may be for its replay to take its lines out of
+// the cart again: the cart remembers its last RememberedOrders checkouts, so a repeat of a
+// recent one is a no-op there, while a day-old key replayed must not touch today's cart.
+const replayEmpties = 15 * time.Minute
 
 // caller returns the caller's user id.
 func caller(ctx context.Context) (authn.Claims, uuid.UUID, error) {
@@ -55,39 +57,78 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 		if !utf8.ValidString(key) || strings.ContainsFunc(key, isControl) || len(key) > 255 {
 			return subjects.Order{}, subjects.BadRequest("Idempotency-Key", "must be printable text of at most 255 bytes")
 		}
-		if o, err := h.replay(ctx, user, key); err == nil {
+		if o, err := h.store.ByIdempotencyKey(ctx, user, key); err == nil {
+			if time.Since(o.CreatedAt) < replayEmpties {
+				h.emptyCart(ctx, o)
+			}
 			return o.Wire(), nil
 		} else if !errors.Is(err, ErrNotFound) {
-			return subjects.Order{}, err
+			return subjects.Order{}, wireError(err)
 		}
 	}
-	o, err := h.build(ctx, user, addr, req.PaymentMethod)
+	o, err := h.build(ctx, user, key, addr, req.PaymentMethod)
 	if err != nil {
 		return subjects.Order{}, wireError(err)
 	}
-	o.IdempotencyKey = key
-	if err := h.store.Insert(ctx, o, placedEvent(o)); errors.Is(err, errIdempotencyTaken) {
-		// The same key raced in from another request and won: that order is the answer. The
-		// coupon hold taken for this attempt is returned by the promotion service's sweeper.
+	switch err := h.store.Insert(ctx, o, placedEvent(o)); {
+	case errors.Is(err, errIdempotencyTaken):
+		// The same key raced in from another request and won: that order is the answer. It
+		// has this attempt's id, so the coupon hold is the same one.
 		first, err := h.store.ByIdempotencyKey(ctx, user, key)
 		if err != nil {
-			return subjects.Order{}, err
+			return subjects.Order{}, wireError(err)
 		}
 		return first.Wire(), nil
-	} else if err != nil {
-		return subjects.Order{}, err
+	case errors.Is(err, errCartClaimed):
+		return h.claimed(ctx, o)
+	case err != nil:
+		// The hold stays: a retry with the same key is the same order and finds it, and the
+		// promotion service's sweeper returns it if none comes.
+		return subjects.Order{}, wireError(err)
 	}
-	h.remember(ctx, user, key, o.ID)
-	_, err = subjects.CartCheckedOut.Call(ctx, h.nc, subjects.CartCheckedOutRequest{OrderID: o.ID.String(), Lines: o.Lines(), Coupon: o.Coupon})
-	if err != nil {
-		// The order stands; what it bought stays in the cart until the customer removes it.
-		h.log.Warn().Err(err).Str("order", o.ID.String()).Msg("order placed, but the cart could not be emptied")
-	}
+	h.emptyCart(ctx, o)
 	return o.Wire(), nil
 }
 
-// build prices the caller's cart and holds its coupon for a new pending order.
-func (h *handlers) build(ctx context.Context, user uuid.UUID, addr subjects.Address, method string) (*Order, error) {
+// emptyCart takes what o bought out of the caller's cart. A failure costs nothing but a
+// warning: the cart service takes the lines out when it sees order.placed, and the claim on
+// the cart keeps it from being ordered again meanwhile.
+func (h *handlers) emptyCart(ctx context.Context, o *Order) {
+	_, err := subjects.CartCheckedOut.Call(ctx, h.nc, subjects.CartCheckedOutRequest{OrderID: o.ID.String(), Lines: o.Lines(), Coupon: o.Coupon})
+	if err != nil {
+		h.log.Warn().Err(err).Str("order", o.ID.String()).Msg("order placed; the cart service empties the cart when it sees order.placed")
+	}
+}
+
+// claimed answers a placement of a cart version another order claimed first: it gives back
+// this attempt's coupon hold (its order will never be stored, and the slot must not wait
+// for the sweeper) and refuses with 409 cart_already_ordered, naming the order. The claim
+// may be this very order's, stored by a concurrent request with the same key (the unique
+// indexes may report either conflict): then that order is the answer, and its hold stays.
+func (h *handlers) claimed(ctx context.Context, o *Order) (subjects.Order, error) {
+	first, err := h.store.ByCartClaim(ctx, o.UserID, o.CartClaim)
+	if err != nil {
+		return subjects.Order{}, wireError(err)
+	}
+	if first == o.ID {
+		stored, err := h.store.Get(ctx, first)
+		if err != nil {
+			return subjects.Order{}, wireError(err)
+		}
+		return stored.Wire(), nil
+	}
+	if o.Coupon != "" {
+		if _, err := subjects.CouponRelease.Call(ctx, h.nc, subjects.CouponReleaseRequest{OrderID: o.ID.String()}); err != nil {
+			h.log.Warn().Err(err).Str("order", o.ID.String()).Msg("coupon hold of a refused placement not released; the sweeper returns it")
+		}
+	}
+	return subjects.Order{}, &subjects.Error{Code: http.StatusConflict, Slug: "cart_already_ordered",
+		Message: "this cart was already ordered as order " + first.String() + "; add products to order again",
+		Fields:  []subjects.FieldError{{Field: "cart", Message: "already ordered as order " + first.String()}}}
+}
+
+// build prices the caller's cart and holds its coupon for the pending order placed with key.
+func (h *handlers) build(ctx context.Context, user uuid.UUID, key string, addr subjects.Address, method string) (*Order, error) {
 	cart, err := subjects.CartGet.Call(ctx, h.nc, subjects.Empty{})
 	if err != nil {
 		return nil, err
@@ -97,15 +138,19 @@ func (h *handlers) build(ctx context.Context, user uuid.UUID, addr subjects.Addr
 		return nil, err
 	}
 	at := now()
-	o := &Order{ID: uuid.Must(uuid.NewV7()), UserID: user, Status: subjects.OrderStatusPending, Items: items,
-		Subtotal: subtotal, Currency: currency, ShippingAddress: addr, PaymentMethod: method, CreatedAt: at, UpdatedAt: at,
+	o := &Order{ID: placementID(user, key), UserID: user, Status: subjects.OrderStatusPending, Items: items,
+		Subtotal: subtotal, Currency: currency, ShippingAddress: addr, PaymentMethod: method, IdempotencyKey: key,
+		CartClaim: cartClaim(cart), CreatedAt: at, UpdatedAt: at,
 		History: []subjects.OrderStatus{{Status: subjects.OrderStatusPending, At: at}}}
 	if c := cart.Coupon; c != nil {
-		if c.Problem != "" {
+		// The hold decides, not the cart's quote: a retry of this placement finds its own hold,
+		// which the quote counts as one more use (a coupon once per customer looks used up).
+		d, err := subjects.CouponHold.Call(ctx, h.nc, subjects.CouponHoldRequest{Code: c.Code, OrderID: o.ID.String(), Subtotal: o.money(subtotal)})
+		var se *subjects.Error
+		if c.Problem != "" && errors.As(err, &se) && se.Code == http.StatusUnprocessableEntity {
 			return nil, &subjects.Error{Code: 422, Slug: "coupon_invalid", Message: "the cart's coupon no longer applies: " + c.Problem,
 				Fields: []subjects.FieldError{{Field: "coupon", Message: c.Problem}}}
 		}
-		d, err := subjects.CouponHold.Call(ctx, h.nc, subjects.CouponHoldRequest{Code: c.Code, OrderID: o.ID.String(), Subtotal: o.money(subtotal)})
 		if err != nil {
 			return nil, err
 		}
@@ -116,33 +161,6 @@ func (h *handlers) build(ctx context.Context, user uuid.UUID, addr subjects.Addr
 	}
 	o.Total = o.Subtotal - o.Discount
 	return o, nil
-}
-
-func idempotencyKey(user uuid.UUID, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "order." + user.String() + "." + hex.EncodeToString(sum[:20])
-}
-
-// replay returns the order the user placed with key, from the KV cache or PostgreSQL.
-func (h *handlers) replay(ctx context.Context, user uuid.UUID, key string) (*Order, error) {
-	if h.keys != nil {
-		if e, err := h.keys.Get(ctx, idempotencyKey(user, key)); err == nil {
-			if id, err := uuid.ParseBytes(e.Value()); err == nil {
-				return h.store.Get(ctx, id)
-			}
-		}
-	}
-	return h.store.ByIdempotencyKey(ctx, user, key)
-}
-
-// remember caches key → order; a failure costs only the fast path.
-func (h *handlers) remember(ctx context.Context, user uuid.UUID, key string, id uuid.UUID) {
-	if key == "" || h.keys == nil {
-		return
-	}
-	if _, err := h.keys.Put(ctx, idempotencyKey(user, key), []byte(id.String())); err != nil {
-		h.log.Warn().Err(err).Msg("idempotency key not cached")
-	}
 }
 
 // visible returns the order when the caller may see it: its owner, or staff.
@@ -252,6 +270,27 @@ func wireError(err error) error {
 		return subjects.Errorf(http.StatusConflict, "not_cancellable", "the order has shipped and can no longer be cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return subjects.Errorf(http.StatusServiceUnavailable, "timeout", "the order service ran out of time; try again with the same Idempotency-Key")
+	case transient(err):
+		return subjects.Errorf(http.StatusServiceUnavailable, "unavailable", "the order database is briefly unavailable; try again with the same Idempotency-Key")
 	}
 	return err
+}
+
+// transient reports whether err is PostgreSQL refusing for now rather than for good: no
+// connection (class 08), out of resources (53), shutting down (57P0x), read-only after a
+// failover (25006), a serialization failure or deadlock (40001, 40P01). The caller may
+// retry the same request.
+func transient(err error) bool {
+	var conn *pgconn.ConnectError
+	if errors.As(err, &conn) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	code := pg.Code(err)
+	switch {
+	case code == "":
+		return false
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"), strings.HasPrefix(code, "57P0"):
+		return true
+	}
+	return code == "25006" || code == "40001" || code == "40P01"
 }

@@ -18,12 +18,20 @@
 // consumers. Before it cancels a paid order it asks the shipping service to stop the
 // shipment, so that no parcel leaves for a cancelled order (handlers.go). The order row is the saga's state: every
 // transition takes its row lock, so a cancel racing a payment, or two events about one
-// order, apply one after the other and end in one consistent state. Idempotency-Keys of
-// placements are kept in the KV bucket idempotency (24 h), backed by a unique index here.
+// order, apply one after the other and end in one consistent state.
+//
+// A placement is idempotent in PostgreSQL alone: the order's id is derived from the caller
+// and their Idempotency-Key (so a retry after a failure holds the same coupon hold, and a
+// retry after a lost reply finds the order by its primary key), the unique index
+// (user_id, idempotency_key) makes the order row the stored answer, and the unique index
+// (user_id, cart_claim) lets one version of a cart become at most one order, whatever keys
+// the attempts carry. The cart is emptied by a call after the insert and, should that call
+// be lost, by the cart service's consumer of order.placed.
 package order
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -42,6 +50,8 @@ var (
 	ErrEmptyCart = errors.New("the cart is empty")
 	// ErrNotCancellable is a cancel of an order that has shipped.
 	ErrNotCancellable = errors.New("order can no longer be cancelled")
+	// ErrCartOrdered is a placement of a cart whose version another order claimed.
+	ErrCartOrdered = errors.New("the cart was already ordered")
 )
 
 // Order is the aggregate: an order with its lines, totals and history.
@@ -62,9 +72,12 @@ type Order struct {
 	Payment         *subjects.OrderPayment
 	Shipment        *subjects.OrderShipment
 	IdempotencyKey  string
-	History         []subjects.OrderStatus
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// CartClaim names the version of the cart the order was priced from (see cartClaim); no
+	// second order of the user has the same.
+	CartClaim string
+	History   []subjects.OrderStatus
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // rank orders the statuses of the forward path; cancelled is off it.
@@ -214,4 +227,28 @@ func priced(cart subjects.Cart) ([]subjects.OrderItem, int64, string, error) {
 		subtotal += total.Amount
 	}
 	return out, subtotal, currency, nil
+}
+
+// placementIDs is the UUID namespace of the order ids derived from a placement's key.
+var placementIDs = uuid.MustParse("5b1e0f3c-8d0a-4e55-9a53-0d6c1c2f7a11")
+
+// placementID is the id of the order the user places with Idempotency-Key key: derived
+// from both (UUIDv5), so every attempt with one key is the same order to the promotion
+// service (the same hold, held once) and to the orders table (the same primary key). A
+// placement without a key gets a fresh UUIDv7.
+func placementID(user uuid.UUID, key string) uuid.UUID {
+	if key == "" {
+		return uuid.Must(uuid.NewV7())
+	}
+	return uuid.NewSHA1(placementIDs, []byte(user.String()+"\n"+key))
+}
+
+// cartClaim names the version of cart the order is priced from: its KV revision and the time
+// of its last write (a revision alone could come round again after the bucket lost its tail).
+// A cart service that sends no time (an older release) is claimed by its revision alone.
+func cartClaim(cart subjects.Cart) string {
+	if cart.UpdatedAt == nil {
+		return fmt.Sprint(cart.Revision)
+	}
+	return fmt.Sprintf("%d@%d", cart.Revision, cart.UpdatedAt.UnixNano())
 }

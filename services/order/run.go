@@ -60,7 +60,7 @@ func Migrate(ctx context.Context, db *pgxpool.Pool) error {
 }
 
 // Run migrates the schema and serves orders until ctx ends: the endpoints, the outbox relay
-// and the saga's consumers of inventory, payment and shipping events.
+// and the saga's consumers of inventory, payment, shipping and promotion events.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := Migrate(ctx, deps.DB); err != nil {
 		return err
@@ -68,14 +68,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := errors.Join(bus.EnsureStreams(ctx, deps.JS), bus.EnsureBuckets(ctx, deps.JS)); err != nil {
 		return fmt.Errorf("order: %w", err)
 	}
-	keys, err := deps.JS.KeyValue(ctx, bus.BucketIdempotency)
-	if err != nil {
-		return fmt.Errorf("order: %w", err)
-	}
 	log := deps.Log.With().Str("service", "order").Logger()
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
 	store := NewStore(deps.DB, relay.Kick)
-	h := &handlers{store: store, nc: deps.NC, keys: keys, log: log}
+	h := &handlers{store: store, nc: deps.NC, log: log}
 
 	sg := newSaga(store, log, deps.Registry)
 	sweep, err := newSweeper(store, cfg, log, deps.Registry)
@@ -96,6 +92,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }
 		g.Go("consumer "+c.Name, c.Run)
 	}
+	refused := &consumer.Consumer{Name: "order-promotions", Stream: "PROMOTIONS", Subjects: promotionSubjects,
+		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: store.applyCouponRefused,
+		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
+	g.Go("consumer "+refused.Name, refused.Run)
 	return serve(ctx, cfg, h, deps, g)
 }
 

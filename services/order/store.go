@@ -34,8 +34,14 @@ func NewStore(db *pgxpool.Pool, kick func()) *Store {
 	return &Store{db: db, kick: kick}
 }
 
-// errIdempotencyTaken is an insert that lost the race for its Idempotency-Key.
-var errIdempotencyTaken = errors.New("idempotency key taken")
+// Insert's refusals.
+var (
+	// errIdempotencyTaken is an insert that lost the race for its Idempotency-Key (or its
+	// id, which derives from the key): the same placement stored it first.
+	errIdempotencyTaken = errors.New("idempotency key taken")
+	// errCartClaimed is an insert of a cart version another order claimed first.
+	errCartClaimed = errors.New("cart version claimed")
+)
 
 const orderColumns = `id, user_id, status, coalesce(cancel_reason, ''), items, subtotal, discount, total, currency,
 	coalesce(coupon, ''), shipping_address, coalesce(payment_method, ''), reserved_until, payment, shipment,
@@ -54,22 +60,28 @@ func scanOrder(row pgx.Row) (*Order, error) {
 
 // Insert stores a new order, its first history entry and its events, in one round trip: a
 // batch sent alone is one implicit transaction. A second order with the same user and
-// Idempotency-Key fails with errIdempotencyTaken.
+// Idempotency-Key (or id) fails with errIdempotencyTaken, one with the same user and cart
+// claim with errCartClaimed; the unique indexes decide, so concurrent inserts agree.
 func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) error {
 	b := &pgx.Batch{}
 	b.Queue(`insert into orders.orders (id, user_id, status, items, subtotal, discount, total, currency,
-		coupon, shipping_address, payment_method, idempotency_key, created_at, updated_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13, $13)`,
+		coupon, shipping_address, payment_method, idempotency_key, cart_claim, created_at, updated_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), nullif($13, ''), $14, $14)`,
 		o.ID, o.UserID, o.Status, o.Items, o.Subtotal, o.Discount, o.Total, o.Currency, o.Coupon, o.ShippingAddress,
-		o.PaymentMethod, o.IdempotencyKey, o.CreatedAt)
+		o.PaymentMethod, o.IdempotencyKey, o.CartClaim, o.CreatedAt)
 	queueHistory(b, o.ID, 0, o.History)
 	if err := outbox.Queue(b, Schema, events...); err != nil {
 		return err
 	}
 	err := s.db.SendBatch(ctx, b).Close()
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == pg.UniqueViolation && pgErr.ConstraintName == "orders_idempotency" {
-		return errIdempotencyTaken
+	if errors.As(err, &pgErr) && pgErr.Code == pg.UniqueViolation {
+		switch pgErr.ConstraintName {
+		case "orders_idempotency", "orders_pkey":
+			return errIdempotencyTaken
+		case "orders_cart_claim":
+			return errCartClaimed
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
@@ -91,17 +103,44 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Order, error) {
 	return load(ctx, s.db, id, false)
 }
 
-// ByIdempotencyKey returns the user's order placed with key.
+// ByIdempotencyKey returns the user's order placed with key, with its history, in one round
+// trip on the unique index (user_id, idempotency_key): the replay of a placement. ErrNotFound
+// when there is none.
 func (s *Store) ByIdempotencyKey(ctx context.Context, user uuid.UUID, key string) (*Order, error) {
-	var id uuid.UUID
-	err := s.db.QueryRow(ctx, `select id from orders.orders where user_id = $1 and idempotency_key = $2`, user, key).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	o := &Order{}
+	found := false
+	b := &pgx.Batch{}
+	b.Queue(`select `+orderColumns+` from orders.orders where user_id = $1 and idempotency_key = $2`, user, key).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				got, err := scanOrder(rows)
+				if err != nil {
+					return err
+				}
+				*o, found = *got, true
+			}
+			return rows.Err()
+		})
+	b.Queue(`select `+historyColumns+` from orders.history
+		where order_id = (select id from orders.orders where user_id = $1 and idempotency_key = $2) order by seq`, user, key).
+		Query(func(rows pgx.Rows) error { return collectHistory(rows, map[uuid.UUID]*Order{o.ID: o}) })
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, id)
+	if !found {
+		return nil, ErrNotFound
+	}
+	return o, nil
+}
+
+// ByCartClaim returns the id of the user's order that claimed the cart version claim.
+func (s *Store) ByCartClaim(ctx context.Context, user uuid.UUID, claim string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := s.db.QueryRow(ctx, `select id from orders.orders where user_id = $1 and cart_claim = $2`, user, claim).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrNotFound
+	}
+	return id, err
 }
 
 // load reads order id and its history in one round trip; lock takes the order's row lock

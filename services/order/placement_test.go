@@ -1,0 +1,245 @@
+package order_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/subjects"
+)
+
+// keyed returns ctx whose calls carry the Idempotency-Key key, as the gateway sends it.
+func keyed(ctx context.Context, key string) context.Context {
+	m := subjects.MetaFrom(ctx)
+	m.IdempotencyKey = key
+	return subjects.WithMeta(ctx, m)
+}
+
+// placeAs places the cart of ctx's caller with key, returning the error as it came.
+func (s *saga) placeAs(ctx context.Context, key string) (subjects.Order, error) {
+	return subjects.OrderPlace.Call(keyed(ctx, key), s.NC, subjects.OrderPlaceRequest{PaymentMethod: visa,
+		ShippingAddress: &subjects.Address{Name: "Ada Lovelace", Line1: "1 Main St", City: "Berlin", PostalCode: "10115", Country: "DE"}})
+}
+
+// count returns the number query (one bigint column, one row) counts.
+func (s *saga) count(query string, args ...any) int {
+	s.T.Helper()
+	var n int
+	if err := s.DB.QueryRow(s.Ctx, query, args...).Scan(&n); err != nil {
+		s.T.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// redemptions returns the active redemptions of code, as admins see them.
+func (s *saga) redemptions(code string) int {
+	s.T.Helper()
+	page, err := subjects.CouponList.Call(s.Admin, s.NC, subjects.ListRequest{Limit: 100})
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	for _, c := range page.Items {
+		if c.Code == code {
+			return c.Redemptions
+		}
+	}
+	s.T.Fatalf("coupon %s not listed", code)
+	return 0
+}
+
+// wantEmptyCart waits until the cart of ctx's caller holds nothing.
+func (s *saga) wantEmptyCart(ctx context.Context) {
+	s.T.Helper()
+	expect.Within(s.T, 20*time.Second, func() error {
+		c, err := subjects.CartGet.Call(ctx, s.NC, subjects.Empty{})
+		if err != nil {
+			return err
+		}
+		if len(c.Items) > 0 || c.Coupon != nil {
+			return fmt.Errorf("the cart still holds %+v (coupon %+v)", c.Items, c.Coupon)
+		}
+		return nil
+	})
+}
+
+// Ten concurrent checkouts of one cart holding one unit, each with its own Idempotency-Key
+// (a double click, a client retrying with a fresh key), with and without a coupon: the cart
+// becomes one order, reserved once, paid once; every other attempt is a clear 409 or 422 (or
+// the same order); the coupon counts one redemption; the cart ends empty.
+func TestOneCartBecomesOneOrder(t *testing.T) {
+	s := newSaga(t)
+	p := s.stocked("ONE-CART", 20, 1000)
+	s.coupon("ONCEOFF")
+	for _, coupon := range []string{"", "ONCEOFF"} {
+		t.Run("coupon "+coupon, func(t *testing.T) {
+			user, ctx := s.NewCustomer()
+			s.add(ctx, p.ID, 1)
+			if coupon != "" {
+				if _, err := subjects.CartApplyCoupon.Call(ctx, s.NC, subjects.CouponCodeRequest{Code: coupon}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const attempts = 10
+			var wg sync.WaitGroup
+			orders := make([]subjects.Order, attempts)
+			errs := make([]error, attempts)
+			for i := range attempts {
+				wg.Go(func() { orders[i], errs[i] = s.placeAs(ctx, "click-"+coupon+strconv.Itoa(i)) })
+			}
+			wg.Wait()
+			ids := map[string]bool{}
+			for i, err := range errs {
+				var se *subjects.Error
+				switch {
+				case err == nil:
+					ids[orders[i].ID] = true
+				case errors.As(err, &se) && (se.Code == 409 || se.Code == 422):
+					t.Logf("attempt %d: %d %s", i, se.Code, se.Slug)
+				default:
+					t.Errorf("attempt %d: %v, want an order, a 409 or a 422", i, err)
+				}
+			}
+			if n := s.count(`select count(*) from orders.orders where user_id = $1`, user); len(ids) != 1 || n != 1 {
+				t.Fatalf("%d orders answered and %d stored for one cart, want 1", len(ids), n)
+			}
+			var id string
+			for id = range ids {
+			}
+			o := s.waitFor(id, subjects.OrderStatusPaid, "")
+			s.AtRest(20 * time.Second)
+			if n := s.count(`select count(*) from payments.payments where order_id = $1`, id); n != 1 {
+				t.Fatalf("%d payments, want 1", n)
+			}
+			if n := s.count(`select count(*) from payments.payments`); n != s.count(`select count(*) from orders.orders`) {
+				t.Fatalf("%d payments for %d orders", n, s.count(`select count(*) from orders.orders`))
+			}
+			if coupon != "" {
+				if o.Coupon != coupon || o.Discount.Amount != 100 {
+					t.Fatalf("order %s: coupon %q discount %+v", id, o.Coupon, o.Discount)
+				}
+				if n := s.redemptions(coupon); n != 1 {
+					t.Fatalf("the coupon counts %d redemptions for one order", n)
+				}
+			}
+			s.wantEmptyCart(ctx)
+		})
+	}
+	s.wantStock("ONE-CART", 18, 0)
+}
+
+// The emptying of the cart after the order is stored is lost (the cart's store refuses
+// writes at that moment, as if the process had died between the insert and the call): the
+// cart is still claimed by its order, so another checkout of it is refused, and once the
+// cart can be written again it ends empty without anyone calling again.
+func TestALostEmptyingStillEmptiesTheCart(t *testing.T) {
+	s := newSaga(t)
+	p := s.stocked("LOST-EMPTY", 10, 1000)
+	user, ctx := s.NewCustomer()
+	s.add(ctx, p.ID, 2)
+	restore := s.freezeCarts()
+	o, err := s.placeAs(ctx, "first")
+	if err != nil {
+		t.Fatalf("place while the carts refuse writes: %v", err)
+	}
+	if c, err := subjects.CartGet.Call(ctx, s.NC, subjects.Empty{}); err != nil || len(c.Items) != 1 {
+		t.Fatalf("the fault did not hold: the cart is %+v, %v", c, err)
+	}
+	_, err = s.placeAs(ctx, "second")
+	expect.Error(t, err, 409, "cart_already_ordered", "")
+	restore()
+	s.wantEmptyCart(ctx)
+	s.waitFor(o.ID, subjects.OrderStatusPaid, "")
+	if n := s.count(`select count(*) from orders.orders where user_id = $1`, user); n != 1 {
+		t.Fatalf("%d orders of one cart", n)
+	}
+	// The replay of the first request answers the same order.
+	again, err := s.placeAs(ctx, "first")
+	if err != nil || again.ID != o.ID {
+		t.Fatalf("replay: %s, %v; want %s", again.ID, err, o.ID)
+	}
+}
+
+// freezeCarts makes the carts bucket refuse every write to a cart that exists (its stream
+// discards new messages on a subject at its limit) until restore is called; reads go on.
+func (s *saga) freezeCarts() (restore func()) {
+	s.T.Helper()
+	str, err := s.JS.Stream(s.Ctx, "KV_carts")
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	info, err := str.Info(s.Ctx)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	cfg := info.Config
+	frozen := cfg
+	frozen.Discard, frozen.DiscardNewPerSubject = jetstream.DiscardNew, true
+	if _, err := s.JS.UpdateStream(s.Ctx, frozen); err != nil {
+		s.T.Fatal(err)
+	}
+	return func() {
+		s.T.Helper()
+		if _, err := s.JS.UpdateStream(s.Ctx, cfg); err != nil {
+			s.T.Fatal(err)
+		}
+	}
+}
+
+// A placement that fails after its coupon hold (the orders table refuses the insert, as a
+// database that turned read-only does) is retried with the same Idempotency-Key, as the
+// reply says: the retry gets its order with the coupon, even though the coupon allows one
+// use per customer and the failed attempt's hold is still held.
+func TestARetryAfterAFailedInsertKeepsItsCoupon(t *testing.T) {
+	s := newSaga(t)
+	p := s.stocked("RETRY-1", 10, 2000)
+	one := 1
+	if _, err := subjects.CouponCreate.Call(s.Admin, s.NC, subjects.CouponCreateRequest{Code: "ONEEACH", Kind: subjects.CouponPercent,
+		Value: 10, PerCustomerLimit: &one}); err != nil {
+		t.Fatal(err)
+	}
+	_, ctx := s.NewCustomer()
+	s.add(ctx, p.ID, 1)
+	if _, err := subjects.CartApplyCoupon.Call(ctx, s.NC, subjects.CouponCodeRequest{Code: "ONEEACH"}); err != nil {
+		t.Fatal(err)
+	}
+	s.exec(`create function orders.refuse() returns trigger language plpgsql as
+		$$ begin raise exception 'cannot execute INSERT in a read-only transaction' using errcode = '25006'; end $$`)
+	s.exec(`create trigger refuse before insert on orders.orders for each row execute function orders.refuse()`)
+	_, err := s.placeAs(ctx, "retry-me")
+	var se *subjects.Error
+	if !errors.As(err, &se) || se.Code < 500 {
+		t.Fatalf("place while orders refuse writes: %v, want a 5xx", err)
+	}
+	if n := s.count(`select count(*) from promo.redemptions where status = 'held'`); n != 1 {
+		t.Fatalf("the fault did not hit after the hold: %d holds", n)
+	}
+	s.exec(`drop trigger refuse on orders.orders`)
+	o, err := s.placeAs(ctx, "retry-me")
+	if err != nil {
+		t.Fatalf("retry with the same key: %v", err)
+	}
+	if o.Coupon != "ONEEACH" || o.Discount.Amount != 200 || o.Total.Amount != 1800 {
+		t.Fatalf("the retried order: coupon %q discount %+v total %+v", o.Coupon, o.Discount, o.Total)
+	}
+	s.waitFor(o.ID, subjects.OrderStatusPaid, "")
+	s.AtRest(20 * time.Second)
+	if n := s.redemptions("ONEEACH"); n != 1 {
+		t.Fatalf("the coupon counts %d redemptions", n)
+	}
+	s.wantEmptyCart(ctx)
+}
+
+// exec runs sql on the test's database.
+func (s *saga) exec(sql string) {
+	s.T.Helper()
+	if _, err := s.DB.Exec(s.Ctx, sql); err != nil {
+		s.T.Fatalf("%s: %v", sql, err)
+	}
+}

@@ -1,0 +1,42 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/subjects"
+)
+
+// promotionSubjects filter PROMOTIONS for the consumer order-promotions: a late order's
+// coupon was refused (its hold had been returned, and the coupon reached its limits since).
+var promotionSubjects = []string{subjects.EvtCouponRefused + ".*"}
+
+// applyCouponRefused cancels the order whose coupon was refused, reason coupon_refused: the
+// order was priced with a discount the coupon no longer grants, and the promotion service
+// will not count it. Cancelling is the safe answer: the stock is released, a payment taken
+// is refunded (order.cancelled), and the customer may order again at the price of the day;
+// repricing an order the customer accepted, or one already paid, would charge them an
+// amount they never agreed to. An order that has shipped (or is past cancelling) keeps its
+// discount: nothing can be undone, so it is logged for an operator, not retried.
+func (s *Store) applyCouponRefused(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+	var ev subjects.CouponEvent
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		return consumer.Permanent(fmt.Errorf("%s: unreadable payload: %w", m.Subject, err))
+	}
+	id, err := uuid.Parse(ev.OrderID)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("%s: order_id: %w", m.Subject, err))
+	}
+	_, err = s.Update(ctx, tx, id, cancelIfOpen(subjects.ReasonCouponRefused,
+		subjects.OrderStatusPending, subjects.OrderStatusReserved, subjects.OrderStatusPaid))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%s: %w", m.Subject, err)
+	}
+	return nil
+}

@@ -16,6 +16,14 @@
 // (the synchronous answer, a webhook, a sandbox notice, reconciliation), goes through one
 // function that changes a payment only while it is undecided, so it is applied once.
 //
+// Nothing is charged for a cancelled order: the worker claims a payment with its order's
+// row and cancels one still created (never sent) when the order is cancelled, publishing
+// nothing. A create whose answer was lost is looked up (Provider.Find) before it is sent
+// again, since Stripe replays a stored 500 for its key. A success that comes after a
+// payment was recorded failed is refunded (reason late_success, once per payment); a
+// failed intent is cancelled at the provider, and one left requires_action past
+// Config.ActionTimeout is cancelled there and fails action_timeout.
+//
 // No card data is stored or logged: a payment method is a provider id (pm_…) only, and the
 // client secret of an intent is handed to the payer and never kept.
 package payment

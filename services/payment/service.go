@@ -110,11 +110,13 @@ func (s *service) settleRefund(ctx context.Context, r Refund, res RefundResult) 
 }
 
 // applyNotices applies providers' notices: the path of Stripe's webhooks and of the
-// sandbox's decisions alike.
+// sandbox's decisions alike. A deadlock or serialization failure is tried again at once.
 func (s *service) applyNotices(ctx context.Context, ns []notice) error {
-	eff, err := s.store.ApplyNotices(ctx, ns)
-	s.after(eff)
-	return err
+	return retryConflict(ctx, func() error { // a replay of what committed changes nothing
+		eff, err := s.store.ApplyNotices(ctx, ns)
+		s.after(eff)
+		return err
+	})
 }
 
 // after does what a committed change left to do: publish its events now, send its refund

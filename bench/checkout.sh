@@ -29,7 +29,10 @@ SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEV
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" >"$bin.log" 2>&1 &
 pid=$!
 cleanup() {
-  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  # Under set -e a failing kill (the shop already stopped) would end the trap here, leaving
+  # the databases behind and the script's status 1.
+  kill $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
   psql -h 127.0.0.1 -U postgres -qc "drop database if exists $db with (force)" -c "drop database if exists $pgb with (force)" >/dev/null
   rm -rf "$data" "$bin" "$bin-checkout"
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/pg"
@@ -151,6 +152,13 @@ type Consumer struct {
 	// failures); never with none. It runs in the consuming loop: keep it quick (kick an
 	// outbox relay, drop a cache entry).
 	AfterCommit func(msgs []Msg)
+	// Metrics, when set, receives the consumer's series: souk_consumer_holds_total and
+	// souk_consumer_holding (the database to blame), souk_consumer_dead_letters_total by
+	// cause. Several consumers and instances may share one registry.
+	Metrics prometheus.Registerer
+
+	// inst is Run's own: set on the copy each Run makes.
+	inst *instruments
 }
 
 const (
@@ -182,6 +190,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	r.Log = r.Log.With().Str("consumer", r.Name).Logger()
+	r.inst = newInstruments(r.Metrics, r.Name)
 	cons, err := r.ensure(ctx)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/platform/consumer"
@@ -42,6 +43,8 @@ func TestReadOnlyDatabaseHoldsHealthyEventsAndSpendsNoDelivery(t *testing.T) {
 	c.MaxDeliver = 3
 	c.AckWait = time.Second
 	c.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
+	reg := prometheus.NewRegistry()
+	c.Metrics = reg
 	e.run(c)
 	e.publish("before")
 	e.settled("readonly", 1)
@@ -77,6 +80,16 @@ func TestReadOnlyDatabaseHoldsHealthyEventsAndSpendsNoDelivery(t *testing.T) {
 	}
 	if rows, events := e.effects(); rows != events {
 		t.Fatalf("%d effect rows for %d events: something was applied twice", rows, events)
+	}
+	// The outage is seen in the metrics, and over.
+	if holds := metricValue(t, reg, "souk_consumer_holds_total", "readonly", ""); holds < 10 {
+		t.Errorf("souk_consumer_holds_total %v, want the outage's pauses", holds)
+	}
+	if v := metricValue(t, reg, "souk_consumer_holding", "readonly", ""); v != 0 {
+		t.Errorf("souk_consumer_holding %v after the outage, want 0", v)
+	}
+	if v := metricValue(t, reg, "souk_consumer_dead_letters_total", "readonly", "handler"); v != 1 {
+		t.Errorf("souk_consumer_dead_letters_total{cause=handler} %v, want 1", v)
 	}
 }
 
@@ -143,6 +156,8 @@ func TestMessageNeverSettledIsDeadLetteredPastMaxDeliver(t *testing.T) {
 	c := e.consumer("crashy", hang)
 	c.MaxDeliver = 1
 	c.AckWait = 300 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	c.Metrics = reg
 	e.run(c)
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(stuck) }) }) // before the Runs are stopped
@@ -168,6 +183,9 @@ func TestMessageNeverSettledIsDeadLetteredPastMaxDeliver(t *testing.T) {
 	}
 	if n := dlqCount(t, e); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
+	}
+	if v := metricValue(t, reg, "souk_consumer_dead_letters_total", "crashy", "max_deliveries"); v != 1 {
+		t.Errorf("souk_consumer_dead_letters_total{cause=max_deliveries} %v, want 1", v)
 	}
 	once.Do(func() { close(stuck) })
 }
@@ -288,6 +306,8 @@ func TestDeliveryPastMaxDeliverIsDeadLetteredWithoutItsHandler(t *testing.T) {
 	})
 	c.MaxDeliver = 1
 	c.AckWait = ackWait
+	reg := prometheus.NewRegistry()
+	c.Metrics = reg
 	e.run(c)
 	e.publish("next")
 	e.settled("spare", 2)
@@ -300,6 +320,9 @@ func TestDeliveryPastMaxDeliverIsDeadLetteredWithoutItsHandler(t *testing.T) {
 	defer mu.Unlock()
 	if len(handled) != 1 || handled[0] != "next" {
 		t.Fatalf("the handler ran for %v, want next only", handled)
+	}
+	if v := metricValue(t, reg, "souk_consumer_dead_letters_total", "spare", "unsettled"); v != 1 {
+		t.Errorf("souk_consumer_dead_letters_total{cause=unsettled} %v, want 1", v)
 	}
 }
 
@@ -355,4 +378,33 @@ func TestExhaustedPoolHoldsTheBatchAndSpendsNoDelivery(t *testing.T) {
 			t.Errorf("%s was applied on delivery %d, want 1: the wait spent its deliveries", id, d)
 		}
 	}
+}
+
+// metricValue returns the value of the series name{consumer, cause} in reg (cause "" for
+// series without it); 0 when there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, consumerName, cause string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["consumer"] != consumerName || labels["cause"] != cause {
+				continue
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

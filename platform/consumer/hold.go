@@ -84,6 +84,7 @@ func (w *waiting) handBack() {
 // out of time, a conflict at commit): isolate finds which message.
 func (c *Consumer) applyHeld(ctx context.Context, items []*item, w *waiting) {
 	batch := items // all of it is settled at the end, the part isolate applied included
+	defer c.inst.released()
 	conflicts := 0
 	for attempt := 1; len(items) > 0; {
 		err := c.applyOnce(ctx, items, c.txBudget(), false)
@@ -105,6 +106,7 @@ func (c *Consumer) applyHeld(ctx context.Context, items []*item, w *waiting) {
 		attempt++
 		c.Log.Warn().Err(err).Int("messages", len(items)).Int("waiting", len(w.held)).Dur("retry_in", pause).
 			Msg("consumer: database unavailable; holding the batch")
+		c.inst.held()
 		if !c.hold(ctx, batch, w, pause) {
 			release(items)
 			return

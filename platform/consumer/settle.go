@@ -102,6 +102,7 @@ func (c *Consumer) publishLetters(ctx context.Context, items []*item) []error {
 			if ack.Duplicate {
 				continue // logged when first published
 			}
+			c.inst.deadLettered(it.cause())
 			c.Log.Error().Err(it.err).Str("subject", it.msg.Subject).Str("event_id", it.msg.EventID).
 				Uint64("stream_seq", it.msg.Sequence).Int("delivered", it.msg.Delivered).
 				Str("dlq_subject", subject).Msg("consumer: dead letter")
@@ -111,6 +112,17 @@ func (c *Consumer) publishLetters(ctx context.Context, items []*item) []error {
 		}
 	}
 	return errs
+}
+
+// cause is why it is dead-lettered, for the metrics.
+func (it *item) cause() string {
+	switch {
+	case it.js == nil:
+		return causeMaxDeliveries // copied from its stream, see copyExhausted
+	case it.unsettled != nil:
+		return causeUnsettled
+	}
+	return causeHandler
 }
 
 // letter is the dead-letter copy of it.

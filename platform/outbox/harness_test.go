@@ -202,15 +202,13 @@ func (k *killable) stop(t *testing.T) {
 	}
 }
 
-// kill closes the relay's pool under it and then cancels it: it dies without a word to the
-// database.
+// kill closes the relay's pool under it (refusing every later statement; Close waits only
+// for the ones in flight) and then cancels it: it dies without a word to the database.
 func (k *killable) kill(t *testing.T) {
 	t.Helper()
-	closed := make(chan struct{})
-	go func() { k.db.Close(); close(closed) }()
+	k.db.Close()
 	k.cancel()
 	_ = k.wait(t)
-	<-closed
 }
 
 func (k *killable) wait(t *testing.T) error {

@@ -101,30 +101,24 @@ func (r *Relay) adopt(ctx context.Context, atStart bool) error {
 	return nil
 }
 
-// maintain renews the lease, watches the server for lost data, adopts dead leases and
-// prunes, each on its own clock, beside the publishing loop: a full batch, a slow ack or a
-// failing publish delays none of them.
-func (r *Relay) maintain(ctx context.Context) {
-	beat := time.NewTicker(r.Lease / 5)
-	defer beat.Stop()
-	prune := time.NewTicker(r.PruneEvery)
-	defer prune.Stop()
+// every runs fn every d until ctx ends, beside the publishing loop (a full batch, a slow ack
+// or a failing publish delays none of it), and logs a failure when it starts, once a minute
+// while it lasts, and when it ends.
+func (r *Relay) every(ctx context.Context, d time.Duration, what string, fn func(context.Context) error) {
+	t := time.NewTicker(d)
+	defer t.Stop()
 	var trouble episode
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-beat.C:
-			err := r.beat(ctx)
+		case <-t.C:
+			err := fn(ctx)
 			switch {
 			case err != nil && ctx.Err() == nil && trouble.report():
-				r.Log.Warn().Err(err).Msg("outbox relay: lease upkeep failed; retrying")
+				r.Log.Warn().Err(err).Msg("outbox relay: " + what + " failed; retrying")
 			case err == nil && trouble.over():
-				r.Log.Info().Msg("outbox relay: lease upkeep works again")
-			}
-		case <-prune.C:
-			if err := r.prune(ctx); err != nil && ctx.Err() == nil {
-				r.Log.Warn().Err(err).Msg("outbox relay: prune failed")
+				r.Log.Info().Msg("outbox relay: " + what + " works again")
 			}
 		}
 	}

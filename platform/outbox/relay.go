@@ -140,7 +140,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	mctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.maintain(mctx) })
+	// The lease and the watch on the server every Lease/5; pruning on its own clock (it used
+	// to run only when a batch came back short, so a busy outbox was never pruned), where a
+	// long prune cannot delay the lease.
+	wg.Go(func() { r.every(mctx, r.Lease/5, "lease upkeep", r.beat) })
+	wg.Go(func() { r.every(mctx, r.PruneEvery, "prune", r.prune) })
 	r.relay(ctx)
 	stop()
 	wg.Wait()

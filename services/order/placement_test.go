@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/shoptest"
+	"github.com/souk/souk/services/order"
 	"github.com/souk/souk/subjects"
 )
 
@@ -242,4 +244,55 @@ func (s *saga) exec(sql string) {
 	if _, err := s.DB.Exec(s.Ctx, sql); err != nil {
 		s.T.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// An order's order.placed reaches the promotion service later than the coupon hold's time
+// to live (its consumer paused, as one that is down or far behind), the sweeper returns the
+// hold, and another order takes the coupon's only slot. When the late event arrives, the
+// coupon is not redeemed twice: the late order is cancelled (coupon_refused) and whatever it
+// paid refunded, the other order keeps its coupon, and the coupon counts one redemption.
+func TestALateOrderOverTheCouponLimitIsCancelled(t *testing.T) {
+	e := shoptest.NewEnv(t)
+	e.StartCatalog(shoptest.CatalogConfig())
+	e.StartCart(shoptest.CartConfig())
+	e.StartInventory(shoptest.InventoryConfig())
+	promo := shoptest.PromotionConfig()
+	promo.HoldTTL, promo.SweepEvery = 3*time.Second, 50*time.Millisecond
+	e.StartPromotion(promo)
+	e.StartPayment(shoptest.PaymentConfig())
+	e.StartOrder(order.Config{})
+	s := &saga{Env: e}
+	p := s.stocked("LATE-COUPON", 10, 1000)
+	one := 1
+	if _, err := subjects.CouponCreate.Call(s.Admin, s.NC, subjects.CouponCreateRequest{Code: "LASTONE", Kind: subjects.CouponPercent,
+		Value: 10, MaxRedemptions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JS.PauseConsumer(s.Ctx, "ORDERS", "promotion-orders", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	late, _ := s.checkout(p.ID, 1, visa, "LASTONE")
+	expect.Within(t, 20*time.Second, func() error { // the sweeper returns the unconfirmed hold
+		if st := s.rows(`select status from promo.redemptions where order_id = '` + late.ID + `'`); len(st) != 1 || st[0] != "returned" {
+			return fmt.Errorf("the late order's hold is %v", st)
+		}
+		return nil
+	})
+	winner, _ := s.checkout(p.ID, 1, visa, "LASTONE") // the slot is free: the next order takes it
+	if _, err := s.JS.ResumeConsumer(s.Ctx, "ORDERS", "promotion-orders"); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := s.waitFor(late.ID, subjects.OrderStatusCancelled, subjects.ReasonCouponRefused)
+	s.waitFor(winner.ID, subjects.OrderStatusPaid, "")
+	s.AtRest(20 * time.Second)
+	if n := s.redemptions("LASTONE"); n != 1 {
+		t.Fatalf("LASTONE allows one redemption and counts %d", n)
+	}
+	if got := s.get(winner.ID); got.Coupon != "LASTONE" || got.Discount.Amount != 100 {
+		t.Fatalf("the winner: coupon %q discount %+v", got.Coupon, got.Discount)
+	}
+	if pay := s.get(cancelled.ID).Payment; pay != nil && pay.Status == subjects.PaymentStatusSucceeded {
+		t.Fatalf("the cancelled order keeps its payment: %+v", pay)
+	}
+	s.wantStock("LATE-COUPON", 9, 0)
 }

@@ -127,9 +127,10 @@ func (g *Group) Stop() {
 
 // supervise runs l until Stop, starting it again after each failure.
 func (g *Group) supervise(l *loop, run func(context.Context) error) {
+	ctx := context.WithValue(g.ctx, loopKey{}, &reporter{g: g, l: l}) // for ReportDown
 	for first := true; ; first = false {
 		g.up(l, time.Now(), first)
-		err := runOnce(g.ctx, run)
+		err := runOnce(ctx, run)
 		if g.ctx.Err() != nil {
 			return // Stop: whatever the loop returned, it was asked to
 		}

@@ -11,18 +11,21 @@ type LoopState struct {
 	// Name is the loop's name, as given to Go.
 	Name string `json:"name"`
 	// Up is true while the loop runs, unless it was restarted after a failure less than the
-	// back-off's Settle ago: a restarted loop is up once it has shown it stays up.
+	// back-off's Settle ago (a restarted loop is up once it has shown it stays up), or it
+	// reported itself down (ReportDown) while it retries inside itself.
 	Up bool `json:"up"`
 	// Running is true while the loop runs, settled or not.
 	Running bool `json:"running"`
-	// Since is when the loop last started (up) or when its row of failures began (down):
-	// a loop that keeps failing at start is down since its first failure.
+	// Since is when the loop last started (up), or when its row of failures or its reported
+	// trouble began (down): a loop that keeps failing at start is down since its first
+	// failure.
 	Since time.Time `json:"since"`
 	// Failures counts the loop's failures in a row; a run of ResetAfter ends the row.
 	Failures int `json:"failures,omitempty"`
 	// Restarts counts every restart since the group started.
 	Restarts int `json:"restarts,omitempty"`
-	// Error is the last failure, kept while the row of failures lasts.
+	// Error is the last failure, kept while the row of failures lasts, or what the loop
+	// reported with ReportDown.
 	Error string `json:"error,omitempty"`
 }
 
@@ -35,6 +38,9 @@ type loop struct {
 	failures int       // in the current row
 	restarts int
 	err      error // the last failure
+	// trouble is what the running loop reported with ReportDown, since troubleSince.
+	trouble      error
+	troubleSince time.Time
 }
 
 // add registers a loop under name, suffixed when the name is taken, so that every loop has
@@ -68,7 +74,7 @@ func (g *Group) up(l *loop, t time.Time, first bool) {
 	if !first {
 		l.restarts++
 	}
-	l.running, l.started = true, t
+	l.running, l.started, l.trouble = true, t, nil
 }
 
 // fail records that l failed with err at t, and returns its failures in a row (which set
@@ -83,7 +89,7 @@ func (g *Group) fail(l *loop, err error, t time.Time) int {
 		l.row = t
 	}
 	l.failures++
-	l.running, l.err = false, err
+	l.running, l.err, l.trouble = false, err, nil
 	return l.failures
 }
 
@@ -91,6 +97,10 @@ func (g *Group) fail(l *loop, err error, t time.Time) int {
 func (g *Group) state(l *loop, now time.Time) LoopState {
 	ran := now.Sub(l.started)
 	s := LoopState{Name: l.name, Running: l.running, Restarts: l.restarts}
+	if l.running && l.trouble != nil { // it runs, but says it cannot work
+		s.Failures, s.Error = l.failures, l.trouble.Error()
+		return withSince(s, false, l.troubleSince)
+	}
 	if l.running && ran >= g.backoff.ResetAfter {
 		return withSince(s, true, l.started) // its failures are history
 	}

@@ -158,3 +158,39 @@ func TestRunNamesTheLoopAfterItsFunction(t *testing.T) {
 		t.Fatalf("%+v", l)
 	}
 }
+
+// A loop that retries inside itself reports its trouble: it is down while it says so, with
+// its error, and up again once it says it works; it was never restarted.
+func TestALoopReportsTroubleWhileItRetries(t *testing.T) {
+	g := background.Start(context.Background(), zerolog.Nop(), fast)
+	defer g.Stop()
+	working := make(chan bool)
+	g.Go("consumer busy", func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ok := <-working:
+				if ok {
+					background.ReportUp(ctx)
+				} else {
+					background.ReportDown(ctx, errors.New("stream not found"))
+				}
+				working <- ok // done
+			}
+		}
+	})
+	say := func(ok bool) { working <- ok; <-working }
+	say(false)
+	if err := g.Health(); err == nil || !strings.Contains(err.Error(), "consumer busy down since") || !strings.Contains(err.Error(), "stream not found") {
+		t.Fatalf("Health while the loop reports trouble: %v", err)
+	}
+	if s := g.Loops()[0]; s.Up || !s.Running || s.Restarts != 0 {
+		t.Fatalf("%+v", s)
+	}
+	say(true)
+	if err := g.Health(); err != nil {
+		t.Fatalf("Health once the loop works again: %v", err)
+	}
+	background.ReportDown(context.Background(), errors.New("not a loop")) // nothing happens
+}

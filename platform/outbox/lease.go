@@ -89,6 +89,7 @@ func (r *Relay) adopt(ctx context.Context, atStart bool) error {
 			return fmt.Errorf("outbox %s: adopt dead leases: %w", r.Schema, err)
 		}
 		adopted = true
+		r.inst.resend(causeDeadLease, n)
 		r.Log.Warn().Str("instance", instance).Time("last_seen", heartbeat).Int64("events", n).
 			Msg("outbox relay: an instance died without a clean stop; publishing again what it sent shortly before")
 	}
@@ -134,7 +135,10 @@ func (r *Relay) beat(ctx context.Context) error {
 	if err := r.renew(ctx, verified); err != nil {
 		return err
 	}
-	return r.adopt(ctx, false)
+	if err := r.adopt(ctx, false); err != nil {
+		return err
+	}
+	return r.measureBacklog(ctx)
 }
 
 // pruneChunk bounds one delete, so pruning a backlog holds no long transaction.

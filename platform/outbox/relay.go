@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -54,6 +55,9 @@ type Relay struct {
 	PruneEvery time.Duration
 	// MaxBackoff caps the wait between tries while publishing fails; 10 s when zero.
 	MaxBackoff time.Duration
+	// Metrics, when set, receives the relay's series (see instruments): whether it is
+	// failing, its failed batches, its resends and the age of its oldest unsent event.
+	Metrics prometheus.Registerer
 	// Instance names this relay's lease; a random id per Run when empty. A stable name (the
 	// pod's) lets a restarted instance adopt its own dead lease at once.
 	Instance string
@@ -61,8 +65,9 @@ type Relay struct {
 	kick chan struct{}
 	// pub is this relay's own JetStream context, with its own async publish timeout, so
 	// that a lost ack frees its future whatever the caller's context says.
-	pub jetstream.JetStream
-	id  string
+	pub  jetstream.JetStream
+	id   string
+	inst *instruments
 
 	mu    sync.Mutex
 	watch watch
@@ -130,7 +135,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("outbox %s: %w", r.Schema, err)
 	}
-	r.pub = pub
+	r.pub, r.inst = pub, newInstruments(r.Metrics, r.Schema)
 	defer pub.CleanupPublisher()
 	r.mu.Lock()
 	r.watch = watch{marks: map[string]mark{}, verified: time.Now()}
@@ -177,6 +182,7 @@ func (r *Relay) relay(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		n, err := r.publishBatch(ctx)
+		r.inst.published(err)
 		pause := r.Poll
 		switch {
 		case ctx.Err() != nil:

@@ -209,6 +209,8 @@ func TestFullStreamHoldsEventsInTheOutbox(t *testing.T) {
 
 	logs := &syncBuffer{}
 	relay := outbox.NewRelay(schema, db, js, zerolog.New(logs).Level(zerolog.WarnLevel))
+	reg := prometheus.NewRegistry()
+	relay.Metrics = reg
 	running := expect.Start(t, relay.Run)
 	expect.Within(t, 30*time.Second, func() error {
 		if n := tries.Load(); n < 4 {
@@ -222,6 +224,14 @@ func TestFullStreamHoldsEventsInTheOutbox(t *testing.T) {
 	if n := logs.lines(); n > 2 {
 		t.Fatalf("%d warnings logged for %d tries of one refusal, want at most 2:\n%s", n, tries.Load(), logs)
 	}
+	// Held back, but not silently.
+	expect.Within(t, 20*time.Second, func() error {
+		failing, oldest := gauge(reg, "souk_outbox_failing"), gauge(reg, "souk_outbox_oldest_unsent_seconds")
+		if failing != 1 || oldest <= 0 {
+			return fmt.Errorf("souk_outbox_failing %v, souk_outbox_oldest_unsent_seconds %v: want 1 and > 0", failing, oldest)
+		}
+		return nil
+	})
 
 	cfg.MaxMsgs = 100
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
@@ -229,7 +239,24 @@ func TestFullStreamHoldsEventsInTheOutbox(t *testing.T) {
 	}
 	expect.Within(t, 60*time.Second, func() error { return holdsExactly(ctx, js, ids) })
 	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	if failing := gauge(reg, "souk_outbox_failing"); failing != 0 {
+		t.Fatalf("souk_outbox_failing %v after the stream took everything", failing)
+	}
 	if err := running.Stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// gauge reads the value of a gauge with one series from reg; -1 when it is not there.
+func gauge(reg *prometheus.Registry, name string) float64 {
+	families, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

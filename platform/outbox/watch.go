@@ -128,6 +128,7 @@ func (r *Relay) resendRecent(ctx context.Context, verified time.Time, why []stri
 	if err != nil {
 		return fmt.Errorf("resend after lost data: %w", err)
 	}
+	r.inst.resend(causeLostData, tag.RowsAffected())
 	r.Log.Warn().Strs("why", why).Int64("events", tag.RowsAffected()).Dur("window", window).
 		Msg("outbox relay: the NATS server lost acknowledged messages; publishing the recent window again")
 	r.Kick()

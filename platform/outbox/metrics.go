@@ -1,0 +1,92 @@
+package outbox
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/souk/souk/platform/metrics"
+)
+
+// instruments are a Relay's Prometheus series, labelled by outbox (the schema); nil-safe, so
+// a Relay without a registry measures nothing. A relay holding events back (a full stream, a
+// server that does not answer) is never silent: the oldest unsent event's age grows and
+// souk_outbox_failing says why it does.
+type instruments struct {
+	failing  prometheus.Gauge
+	failures prometheus.Counter
+	resent   *prometheus.CounterVec
+	oldest   prometheus.Gauge
+}
+
+// Resend causes, the cause label of souk_outbox_resent_total.
+const (
+	causeDeadLease = "dead_lease"  // an instance died without a clean stop
+	causeLostData  = "server_lost" // the NATS server restarted or went backwards
+)
+
+func newInstruments(r prometheus.Registerer, schema string) *instruments {
+	if r == nil {
+		return nil
+	}
+	labels := []string{"outbox"}
+	failing := metrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "souk_outbox_failing",
+		Help: "1 while an outbox relay instance cannot publish (a full stream, no stream, no acks) and holds its events in PostgreSQL.",
+	}, labels))
+	failures := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_outbox_publish_failures_total",
+		Help: "Batches an outbox relay could not publish in full (refused or acks not back in time); the events stay unsent and are tried again.",
+	}, labels))
+	resent := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_outbox_resent_total",
+		Help: "Events an outbox relay marked for publishing again, by cause (dead_lease, server_lost).",
+	}, []string{"outbox", "cause"}))
+	oldest := metrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "souk_outbox_oldest_unsent_seconds",
+		Help: "Age of the oldest event not yet published from an outbox (0 when none waits); alert when it grows.",
+	}, labels))
+	return &instruments{
+		failing:  failing.WithLabelValues(schema),
+		failures: failures.WithLabelValues(schema),
+		resent:   resent.MustCurryWith(prometheus.Labels{"outbox": schema}),
+		oldest:   oldest.WithLabelValues(schema),
+	}
+}
+
+// published records how a batch went.
+func (m *instruments) published(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.failures.Inc()
+		m.failing.Set(1)
+		return
+	}
+	m.failing.Set(0)
+}
+
+// resend counts n events marked for publishing again.
+func (m *instruments) resend(cause string, n int64) {
+	if m != nil && n > 0 {
+		m.resent.WithLabelValues(cause).Add(float64(n))
+	}
+}
+
+// measureBacklog sets the age of the oldest unsent event (one index probe).
+func (r *Relay) measureBacklog(ctx context.Context) error {
+	if r.inst == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var age float64
+	err := r.DB.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(created_at)), 0)::float8
+		from `+r.table("outbox")+` where sent_at is null`).Scan(&age)
+	if err != nil {
+		return err
+	}
+	r.inst.oldest.Set(max(age, 0))
+	return nil
+}

@@ -1,0 +1,75 @@
+package cart_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/shoptest"
+	"github.com/souk/souk/services/cart"
+	"github.com/souk/souk/subjects"
+)
+
+// order.placed takes what the order bought out of its customer's cart, as the order
+// service's call does, and the two together, or the event delivered again under a new id,
+// take it once: lines added since stay, and the consumer is left with nothing pending.
+func TestOrderPlacedTakesTheLinesOnce(t *testing.T) {
+	e := newEnv(t, cart.Config{})
+	a := e.Product(t, "EVT-A", shoptest.EUR(500))
+	b := e.Product(t, "EVT-B", shoptest.EUR(700))
+	e.add(e.Customer, a.ID, 3)
+	e.add(e.Customer, b.ID, 1)
+
+	order := shoptest.NewID()
+	placed := subjects.OrderPlaced{EventID: shoptest.NewID(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: e.CustomerID,
+		Status: subjects.OrderStatusPending, Lines: []subjects.OrderLine{{ProductID: a.ID, SKU: "EVT-A", Quantity: 2, UnitPrice: shoptest.EUR(500)}}}
+	subject := subjects.OrderEventSubject(subjects.EvtOrderPlaced, order)
+	e.Publish(subject, placed.EventID, placed)
+	e.wantLinesSoon(map[string]int{a.ID: 1, b.ID: 1})
+
+	e.Publish(subject, shoptest.NewID(), placed) // a copy the duplicate window does not know
+	if _, err := subjects.CartCheckedOut.Call(e.Customer, e.NC, subjects.CartCheckedOutRequest{OrderID: order, Lines: placed.Lines}); err != nil {
+		t.Fatal(err)
+	}
+	e.settled()
+	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
+
+	// An event the service cannot read is terminated, not retried for ever.
+	if _, err := e.JS.Publish(e.Ctx, subjects.OrderEventSubject(subjects.EvtOrderPlaced, shoptest.NewID()), []byte(`{"order_id":`)); err != nil {
+		t.Fatal(err)
+	}
+	e.settled()
+	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
+}
+
+// wantLinesSoon waits until the customer's cart holds exactly want.
+func (e *env) wantLinesSoon(want map[string]int) {
+	e.T.Helper()
+	expect.Within(e.T, 10*time.Second, func() error {
+		got := quantities(e.get(e.Customer))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("lines %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// settled waits until the cart-orders consumer has nothing pending or unacknowledged.
+func (e *env) settled() {
+	e.T.Helper()
+	expect.Within(e.T, 10*time.Second, func() error {
+		c, err := e.JS.Consumer(e.Ctx, "ORDERS", "cart-orders")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(e.Ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("cart-orders: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}

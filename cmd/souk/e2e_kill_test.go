@@ -76,15 +76,7 @@ func startProcess(t *testing.T, s *shop) *process {
 }
 
 // natsURL is the embedded server's address, from the process's log.
-func (p *process) natsURL(t *testing.T) string {
-	for _, l := range p.logs.Lines() {
-		if l["message"] == "embedded NATS server ready" {
-			return l["url"].(string)
-		}
-	}
-	t.Fatalf("no NATS URL in the log:\n%s", p.logs.String())
-	return ""
-}
+func (p *process) natsURL(t *testing.T) string { return embeddedURL(t, p.logs) }
 
 func (p *process) kill(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -115,6 +107,7 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 		"SOUK_RATE_IP": "100000", "SOUK_RATE_ACCOUNT": "100000", "SOUK_SANDBOX_DELAY": "300ms",
 	}
 	proc := startProcess(t, s)
+	record(t, proc.natsURL(t), checkedStreams...)
 	admin, _ := s.login(adminEmail, adminPassword)
 	const stock = 40
 	mug := s.mug(admin, "MUG-K", stock)
@@ -228,8 +221,34 @@ func (s *shop) checkSettled(plans [][]*placement, tokens []string, admin string,
 	})
 }
 
-// checkEventsOnce reads the streams: each order has each of its events exactly once, and
-// no charge or refund is doubled.
+// checkedStreams are the streams checkEventsOnce reads.
+var checkedStreams = []string{"ORDERS", "PAYMENTS", "INVENTORY", "SHIPPING"}
+
+// recorder holds every message of a stream for checkEventsOnce: an interest stream lets a
+// message go once the services' consumers applied it, and skips one no consumer takes.
+const recorder = "e2e-recorder"
+
+// record creates the recorder on each of streams, before the checkouts start.
+func record(t *testing.T, url string, streams ...string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, stream := range streams {
+		cfg := jetstream.ConsumerConfig{Durable: recorder, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy}
+		if _, err := js.CreateConsumer(ctx, stream, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkEventsOnce reads the streams (what the recorder holds): each order has each of its
+// events exactly once, and no charge or refund is doubled.
 func (s *shop) checkEventsOnce(url string, plans [][]*placement) {
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -240,7 +259,7 @@ func (s *shop) checkEventsOnce(url string, plans [][]*placement) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	count := map[string]int{}
-	for _, stream := range []string{"ORDERS", "PAYMENTS", "INVENTORY", "SHIPPING"} {
+	for _, stream := range checkedStreams {
 		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			s.t.Fatal(err)

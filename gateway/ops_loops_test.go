@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -31,9 +32,41 @@ import (
 // the loop comes back by itself, with no restart of the service, applies an event, and
 // /readyz answers 200.
 func TestReadyzNamesALoopThatIsDownUntilItRecovers(t *testing.T) {
+	f := newLateConsumer(t)
+	f.notReady(10 * time.Second)
+
+	// An operator sees it in the micro stats of every instance, with the cause, and in the
+	// gauge.
+	stats := loopStats(t, f.h.nc, "thing")
+	if !slices.Equal(stats.Down, []string{"consumer thing-late"}) || len(stats.Loops) != 1 ||
+		!strings.Contains(stats.Loops[0].Error, "LATE") || stats.Loops[0].Since.IsZero() {
+		t.Fatalf("micro stats of the loops: %+v", stats)
+	}
+	loopUp(t, f.reg, "thing", "consumer thing-late", 0)
+
+	// The cause is fixed: the stream appears, and an event is published on it.
+	f.fixAndApply("evt-late-1")
+	if got := loopStats(t, f.h.nc, "thing"); len(got.Down) != 0 || got.Loops[0].Restarts == 0 {
+		t.Fatalf("micro stats after recovery: %+v", got)
+	}
+	loopUp(t, f.reg, "thing", "consumer thing-late", 1)
+}
+
+// lateConsumer is a service "thing" whose one loop is a platform/consumer of the stream
+// LATE, which does not exist until fixAndApply creates it, behind a gateway.
+type lateConsumer struct {
+	t   *testing.T
+	h   *harness
+	ctx context.Context
+	db  *pgxpool.Pool
+	js  jetstream.JetStream
+	reg *prometheus.Registry
+}
+
+func newLateConsumer(t *testing.T) *lateConsumer {
 	h := newHarness(t, gateway.Config{}, "thing")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
 	db := pgtest.Pool(t, ctx)
 	if err := consumer.Migrate(ctx, db, "shop"); err != nil {
 		t.Fatal(err)
@@ -45,7 +78,6 @@ func TestReadyzNamesALoopThatIsDownUntilItRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	// The default back-off (250 ms doubling to 30 s, up again 15 s after a restart) would make
 	// the test wait for seconds after the fix; the bounds are background's to test, the
 	// recovery is this test's.
@@ -63,40 +95,41 @@ func TestReadyzNamesALoopThatIsDownUntilItRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	return &lateConsumer{t: t, h: h, ctx: ctx, db: db, js: js, reg: reg}
+}
 
+// notReady waits until /readyz answers 503 naming the consumer.
+func (f *lateConsumer) notReady(within time.Duration) {
+	f.t.Helper()
 	const down = "thing: consumer thing-late down"
-	expect.Within(t, 10*time.Second, func() error {
-		r := h.do("GET", "/readyz", nil)
+	expect.Within(f.t, within, func() error {
+		r := f.h.do("GET", "/readyz", nil)
 		if r.status != 503 {
 			return fmt.Errorf("readyz %d %s, want 503 naming %q", r.status, r.body, down)
 		}
-		if p := r.problem(t, 503); !slices.Contains(p.Missing, down) {
+		if p := r.problem(f.t, 503); !slices.Contains(p.Missing, down) {
 			return fmt.Errorf("missing %v, want %q", p.Missing, down)
 		}
 		return nil
 	})
+}
 
-	// An operator sees it in the micro stats of every instance, with the cause, and in the
-	// gauge.
-	stats := loopStats(t, h.nc, "thing")
-	if !slices.Equal(stats.Down, []string{"consumer thing-late"}) || len(stats.Loops) != 1 ||
-		!strings.Contains(stats.Loops[0].Error, "LATE") || stats.Loops[0].Since.IsZero() {
-		t.Fatalf("micro stats of the loops: %+v", stats)
-	}
-	loopUp(t, reg, "thing", "consumer thing-late", 0)
-
-	// The cause is fixed: the stream appears, and an event is published on it.
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LATE", Subjects: []string{"souk.evt.late.>"}}); err != nil {
+// fixAndApply creates the stream LATE, publishes the event id on it, and waits until the
+// consumer has applied it once and /readyz answers 200.
+func (f *lateConsumer) fixAndApply(id string) {
+	f.t.Helper()
+	t, ctx := f.t, f.ctx
+	if _, err := f.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LATE", Subjects: []string{"souk.evt.late.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	msg := nats.NewMsg("souk.evt.late.happened.1")
-	msg.Header.Set(jetstream.MsgIDHeader, "evt-late-1")
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
+	msg := nats.NewMsg("souk.evt.late.happened." + id)
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
-	expect.Within(t, 20*time.Second, func() error {
+	expect.Within(t, 30*time.Second, func() error {
 		var n int
-		if err := db.QueryRow(ctx, `select count(*) from shop.applied where event_id = 'evt-late-1'`).Scan(&n); err != nil {
+		if err := f.db.QueryRow(ctx, `select count(*) from shop.applied where event_id = $1`, id).Scan(&n); err != nil {
 			return err
 		}
 		if n != 1 {
@@ -105,15 +138,24 @@ func TestReadyzNamesALoopThatIsDownUntilItRecovers(t *testing.T) {
 		return nil
 	})
 	expect.Within(t, 10*time.Second, func() error {
-		if r := h.do("GET", "/readyz", nil); r.status != 200 {
+		if r := f.h.do("GET", "/readyz", nil); r.status != 200 {
 			return fmt.Errorf("readyz %d %s after the loop recovered", r.status, r.body)
 		}
 		return nil
 	})
-	if got := loopStats(t, h.nc, "thing"); len(got.Down) != 0 || got.Loops[0].Restarts == 0 {
-		t.Fatalf("micro stats after recovery: %+v", got)
+}
+
+// A consumer that runs while its stream vanishes keeps retrying inside itself rather than
+// return: it reports itself down, so /readyz names it until the stream is back, and then it
+// applies what arrives.
+func TestReadyzNamesAConsumerWhoseStreamVanished(t *testing.T) {
+	f := newLateConsumer(t)
+	f.fixAndApply("evt-before")
+	if err := f.js.DeleteStream(f.ctx, "LATE"); err != nil {
+		t.Fatal(err)
 	}
-	loopUp(t, reg, "thing", "consumer thing-late", 1)
+	f.notReady(30 * time.Second)
+	f.fixAndApply("evt-after")
 }
 
 // loopStats reads the loops of the one instance of service from its micro stats.

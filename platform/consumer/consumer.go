@@ -48,6 +48,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/pg"
 )
 
@@ -341,6 +342,7 @@ func (c *Consumer) feed(ctx context.Context, cons jetstream.Consumer, out chan<-
 			cons, err = c.ensure(ctx)
 		}
 		if err == nil {
+			background.ReportUp(ctx) // the consumer exists: /readyz may count it again
 			var n int
 			n, err = c.pump(ctx, cons, out)
 			if n > 0 {
@@ -354,6 +356,7 @@ func (c *Consumer) feed(ctx context.Context, cons jetstream.Consumer, out chan<-
 			return fmt.Errorf("consumer %s: %w", c.Name, err)
 		}
 		pause := backoff(attempt, 250*time.Millisecond, 30*time.Second)
+		background.ReportDown(ctx, fmt.Errorf("pulling: %w", err)) // running, but not consuming
 		c.Log.Warn().Err(err).Dur("retry_in", pause).Msg("consumer: pulling failed; retrying")
 		if !sleep(ctx, pause) {
 			return nil

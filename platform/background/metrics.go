@@ -11,7 +11,7 @@ import (
 // upDesc is the one gauge of the loops' state. Its labels are bounded: services and loop
 // names are fixed in the code.
 var upDesc = prometheus.NewDesc("souk_loop_up",
-	"1 while a service's background loop runs, 0 while it is down and waiting to be restarted.",
+	"1 while a service's background loop is up; 0 while it is down: failed and waiting for its restart, restarted but not yet settled, or reporting trouble.",
 	[]string{"service", "loop"}, nil)
 
 // upCollector reads the loops' state at each scrape, so the gauge never lags a transition.

@@ -44,23 +44,33 @@ func (a Admission) withDefaults() Admission {
 type admitter struct {
 	max      int64
 	inFlight atomic.Int64
-	slug     string
+	// refusal is the answer over the bound, built once: a storm is refused without
+	// allocating for it.
+	refusal error
 }
+
+// shed is a request refused by an admission bound. errorHandler answers it 503 like any
+// other but does not log it: the metrics count refusals, and a line per refusal would be a
+// write per storm request, the very work shedding saves.
+type shed struct{ err *subjects.Error }
+
+func (s *shed) Error() string { return s.err.Error() }
+func (s *shed) Unwrap() error { return s.err }
 
 // newAdmitter returns the bound of max requests (nil, no bound, when max is negative).
 func newAdmitter(max int, slug string) *admitter {
 	if max < 0 {
 		return nil
 	}
-	return &admitter{max: int64(max), slug: slug}
+	return &admitter{max: int64(max), refusal: &shed{&subjects.Error{Code: fiber.StatusServiceUnavailable, Slug: slug,
+		Message: "the shop is busy; retry after the time in Retry-After", RetryAfter: 1}}}
 }
 
 // enter takes a slot, or returns the 503 to answer; the caller calls leave after a nil.
 func (a *admitter) enter() error {
 	if a.inFlight.Add(1) > a.max {
 		a.inFlight.Add(-1)
-		return &subjects.Error{Code: fiber.StatusServiceUnavailable, Slug: a.slug,
-			Message: "the shop is busy; retry after the time in Retry-After", RetryAfter: 1}
+		return a.refusal
 	}
 	return nil
 }

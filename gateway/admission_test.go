@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -61,6 +62,9 @@ func TestAReadStormIsShedWhileACheckoutCompletes(t *testing.T) {
 		if r.header.Get("Retry-After") == "" {
 			t.Fatalf("503 without Retry-After: %v", r.header)
 		}
+	}
+	if strings.Contains(h.logs.String(), "request failed") {
+		t.Errorf("a refusal was logged as a failure: a storm would write a line per request:\n%s", h.logs.String())
 	}
 	if n := reads.Load(); n != 2 {
 		t.Fatalf("the order service was asked %d reads, want only the 2 held", n)

@@ -47,7 +47,8 @@ type Problem struct {
 func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	st := stateOf(c)
 	p := toProblem(err)
-	if p.Status >= 500 {
+	var refused *shed
+	if p.Status >= 500 && !errors.As(err, &refused) { // a refusal is counted, not logged
 		ev := g.deps.Log.Error()
 		if p.Status == fiber.StatusServiceUnavailable || p.Status == fiber.StatusGatewayTimeout {
 			ev = g.deps.Log.Warn()

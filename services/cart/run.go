@@ -80,6 +80,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return err
 	}
 	if err := errors.Join(bus.EnsureBuckets(ctx, deps.JS), bus.EnsureStreams(ctx, deps.JS)); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing failed
+		}
 		return fmt.Errorf("cart: %w", err)
 	}
 	kv, err := deps.JS.KeyValue(ctx, bus.BucketCarts)

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -76,4 +77,87 @@ func liveHeap() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// What interest retention costs the saga's throughput against limits retention: 20 000
+// events through ORDERS to three consumers that fetch and acknowledge in batches of 64, as
+// the consumer kit does; with interest each acknowledgement that completes a message also
+// removes it. Reported as events per second from the first publish to the last ack.
+//
+//	go test -run '^$' -bench BenchmarkRetentionThroughput -benchtime 3x ./nats/
+func BenchmarkRetentionThroughput(b *testing.B) {
+	for _, retention := range []jetstream.RetentionPolicy{jetstream.LimitsPolicy, jetstream.InterestPolicy} {
+		b.Run(retention.String(), func(b *testing.B) {
+			for range b.N {
+				b.ReportMetric(throughput(b, retention, 20_000, 3), "events/s")
+			}
+		})
+	}
+}
+
+func throughput(b *testing.B, retention jetstream.RetentionPolicy, n, consumers int) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	_, nc := natstest.Server(b)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, _ := bus.Stream("ORDERS")
+	cfg.Retention = retention
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, consumers)
+	start := time.Now()
+	for i := range consumers {
+		cons, err := js.CreateConsumer(ctx, "ORDERS", jetstream.ConsumerConfig{Durable: fmt.Sprintf("c%d", i),
+			AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { done <- drain(cons, n) }()
+	}
+	body := []byte(`{"order_id":"` + strings.Repeat("x", 280) + `"}`)
+	for range n {
+		id := uuid.NewString()
+		if _, err := js.PublishAsync("souk.evt.order.placed."+id, body, jetstream.WithMsgID(id), jetstream.WithStallWait(30*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range consumers {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// drain fetches and acknowledges n messages in batches of 64, each batch's last ack waited.
+func drain(cons jetstream.Consumer, n int) error {
+	for got := 0; got < n; {
+		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return err
+		}
+		var last jetstream.Msg
+		for m := range batch.Messages() {
+			if last != nil {
+				if err := last.Ack(); err != nil {
+					return err
+				}
+			}
+			last, got = m, got+1
+		}
+		if last == nil {
+			return fmt.Errorf("%d of %d: %v", got, n, batch.Error())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = last.DoubleAck(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -24,11 +23,6 @@ type handlers struct {
 	nc    *nats.Conn
 	log   zerolog.Logger
 }
-
-// replayEmpties is how old a replayed order may be for its replay to take its lines out of
-// the cart again: the cart remembers its last RememberedOrders checkouts, so a repeat of a
-// recent one is a no-op there, while a day-old key replayed must not touch today's cart.
-const replayEmpties = 15 * time.Minute
 
 // caller returns the caller's user id.
 func caller(ctx context.Context) (authn.Claims, uuid.UUID, error) {
@@ -57,10 +51,9 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 		if !utf8.ValidString(key) || strings.ContainsFunc(key, isControl) || len(key) > 255 {
 			return subjects.Order{}, subjects.BadRequest("Idempotency-Key", "must be printable text of at most 255 bytes")
 		}
+		// The replay is one indexed read. It leaves the cart to the cart service's consumer of
+		// order.placed, which empties it whether or not the first attempt lived to call.
 		if o, err := h.store.ByIdempotencyKey(ctx, user, key); err == nil {
-			if time.Since(o.CreatedAt) < replayEmpties {
-				h.emptyCart(ctx, o)
-			}
 			return o.Wire(), nil
 		} else if !errors.Is(err, ErrNotFound) {
 			return subjects.Order{}, wireError(err)

@@ -14,10 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
-	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -110,10 +107,10 @@ func (g *Group) Go(name string, loop func(context.Context) error) {
 	g.wg.Go(func() { g.supervise(l, loop) })
 }
 
-// Run runs loop, one that never gives up, until Stop; it is Go for a loop without an error,
-// named after its function. Should it return early or panic, it is restarted all the same.
-func (g *Group) Run(loop func(context.Context)) {
-	g.Go(funcName(loop), func(ctx context.Context) error {
+// Run runs loop, one that never gives up, until Stop under name; it is Go for a loop without
+// an error. Should it return early or panic, it is restarted all the same.
+func (g *Group) Run(name string, loop func(context.Context)) {
+	g.Go(name, func(ctx context.Context) error {
 		loop(ctx)
 		return nil
 	})
@@ -189,16 +186,3 @@ func (b Backoff) after(n int) time.Duration {
 // jitter takes up to a quarter off d, so that the instances of a service that failed
 // together (a NATS restart) do not retry in step, and a wait is never under 3/4 of d.
 func jitter(d time.Duration) time.Duration { return d - rand.N(d/4+1) }
-
-// funcName is a loop function's short name ("payment.(*worker).run"), for a loop started
-// with Run.
-func funcName(f any) string {
-	name := "loop"
-	if fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer()); fn != nil {
-		name = fn.Name()
-	}
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
-	}
-	return strings.TrimSuffix(name, "-fm") // a method value's wrapper
-}

@@ -25,7 +25,7 @@ func TestLoopsOutliveTheServiceContextAndEndAtStop(t *testing.T) {
 	g.Go("flaky", func(context.Context) error { defer once.Do(func() { close(failed) }); return errors.New("gave up") })
 	running := make(chan struct{})
 	stopped := false
-	g.Run(func(ctx context.Context) {
+	g.Run("loop", func(ctx context.Context) {
 		close(running)
 		<-ctx.Done()
 		stopped = true

@@ -101,7 +101,7 @@ func (iv *invalidator) start(g *background.Group) error {
 	if err != nil {
 		return fmt.Errorf("catalog: follow CATALOG: %w", err)
 	}
-	g.Run(func(ctx context.Context) {
+	g.Run("cache invalidation", func(ctx context.Context) {
 		<-ctx.Done()
 		cc.Stop()
 	})

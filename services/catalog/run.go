@@ -122,6 +122,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	log := deps.Log.With().Str("service", "catalog").Logger()
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	relay.Metrics = deps.Registry
 	store := NewStore(deps.DB, cfg.DefaultLocale, relay.Kick)
 	if err := store.EnsureLocale(ctx, cfg.DefaultLocale); err != nil {
 		return fmt.Errorf("catalog: %w", err)
@@ -143,7 +144,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		{Name: "catalog-stock", Stream: "INVENTORY", Subjects: stockSubjects, Handle: store.applyStockEvent,
 			AfterCommit: func([]consumer.Msg) { relay.Kick() }},
 	} {
-		c.Schema, c.DB, c.JS, c.Log = Schema, deps.DB, deps.JS, log
+		c.Schema, c.DB, c.JS, c.Log, c.Metrics = Schema, deps.DB, deps.JS, log, deps.Registry
 		g.Go("consumer "+c.Name, c.Run)
 	}
 	if cfg.Meili.URL != "" {
@@ -151,7 +152,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		if err != nil {
 			return err
 		}
-		g.Run(ix.run)
+		g.Run("search indexer", ix.run)
 	}
 	log.Info().Str("engine", h.engine.Name()).Msg("catalog: searching with this engine")
 	return serve(ctx, h, deps, g)

@@ -106,19 +106,20 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	log := deps.Log.With().Str("service", "inventory").Logger()
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	relay.Metrics = deps.Registry
 	store := NewStore(deps.DB, cfg.ReservationTTL, relay.Kick)
 	batches, took := reserverMetrics(deps.Registry)
 	reserver := NewReserver(store, cfg.MaxBatch, cfg.MaxQueue, batches, took, log)
 
 	g := background.Start(ctx, log)
 	defer g.Stop()
-	g.Run(func(ctx context.Context) { reserver.Run(ctx, cfg.Committers) })
+	g.Run("reserver", func(ctx context.Context) { reserver.Run(ctx, cfg.Committers) })
 	g.Go("outbox relay", relay.Run)
 	orders := &consumer.Consumer{Name: "inventory-orders", Stream: "ORDERS", Subjects: orderSubjects,
-		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: store.applyOrderEvent,
+		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry, Handle: store.applyOrderEvent,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
 	g.Go("consumer "+orders.Name, orders.Run)
-	g.Run(func(ctx context.Context) { store.sweep(ctx, cfg.SweepEvery, cfg.MaxBatch, log) })
+	g.Run("sweeper", func(ctx context.Context) { store.sweep(ctx, cfg.SweepEvery, cfg.MaxBatch, log) })
 	return serve(ctx, &handlers{store: store, reserver: reserver}, deps, g)
 }
 

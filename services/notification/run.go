@@ -191,9 +191,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 	g := background.Start(ctx, log)
 	defer g.Stop()
-	g.Run(w.run)
+	g.Run("sender", w.run)
 	for _, s := range streams {
-		c := &consumer.Consumer{Name: s.consumer, Stream: s.stream, Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log,
+		c := &consumer.Consumer{Name: s.consumer, Stream: s.stream, Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry,
 			Handle: apply, AfterCommit: func([]consumer.Msg) { w.Kick() }}
 		g.Go("consumer "+c.Name, c.Run)
 	}

@@ -70,6 +70,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	log := deps.Log.With().Str("service", "order").Logger()
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	relay.Metrics = deps.Registry
 	store := NewStore(deps.DB, relay.Kick)
 	h := &handlers{store: store, nc: deps.NC, log: log}
 
@@ -88,12 +89,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		{Name: "order-payments", Stream: "PAYMENTS", Subjects: paymentSubjects},
 		{Name: "order-shipping", Stream: "SHIPPING", Subjects: shippingSubjects},
 	} {
-		c.Schema, c.DB, c.JS, c.Log, c.Handle = Schema, deps.DB, deps.JS, log, sg.apply
+		c.Schema, c.DB, c.JS, c.Log, c.Handle, c.Metrics = Schema, deps.DB, deps.JS, log, sg.apply, deps.Registry
 		c.AfterCommit = func([]consumer.Msg) { relay.Kick() }
 		g.Go("consumer "+c.Name, c.Run)
 	}
 	refused := &consumer.Consumer{Name: "order-promotions", Stream: "PROMOTIONS", Subjects: promotionSubjects,
-		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: store.applyCouponRefused,
+		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry, Handle: store.applyCouponRefused,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
 	g.Go("consumer "+refused.Name, refused.Run)
 	return serve(ctx, cfg, h, deps, g)

@@ -179,19 +179,20 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	s := &service{cfg: cfg, log: log, nc: deps.NC, relay: outbox.NewRelay(Schema, deps.DB, deps.JS, log),
 		store:    &store{db: deps.DB, provider: provider.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout},
 		provider: newGuarded(provider, cfg, deps.Registry, log)}
+	s.relay.Metrics = deps.Registry
 	s.worker = newWorker(s, cfg.ReconcileAfter)
 
 	g := background.Start(ctx, log)
 	defer g.Stop()
 	g.Go("outbox relay", s.relay.Run)
-	g.Run(s.worker.run)
-	g.Run(func(ctx context.Context) {
+	g.Run("worker", s.worker.run)
+	g.Run("sandbox notices", func(ctx context.Context) {
 		sb.run(ctx, s.applyNotices, func(ns []notice, err error) {
 			log.Warn().Err(err).Int("notices", len(ns)).Msg("payment: sandbox notices not applied; reconciliation will")
 		})
 	})
 	orders := &consumer.Consumer{Name: ordersConsumer, Stream: "ORDERS", Subjects: orderSubjects, Schema: Schema,
-		DB: deps.DB, JS: deps.JS, Log: log, Handle: s.applyOrderEvent,
+		DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry, Handle: s.applyOrderEvent,
 		AfterCommit: func([]consumer.Msg) { s.relay.Kick(); s.worker.Kick() }}
 	g.Go("consumer "+orders.Name, orders.Run)
 	log.Info().Str("provider", s.provider.Name()).Msg("payment: collecting through this provider")

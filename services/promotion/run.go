@@ -93,13 +93,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	log := deps.Log.With().Str("service", "promotion").Logger()
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	relay.Metrics = deps.Registry
 	store := NewStore(deps.DB, relay.Kick)
 
 	g := background.Start(ctx, log)
 	defer g.Stop()
 	g.Go("outbox relay", relay.Run)
 	orders := &consumer.Consumer{Name: "promotion-orders", Stream: "ORDERS", Subjects: orderSubjects,
-		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: applyOrderEvent,
+		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry, Handle: applyOrderEvent,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
 	g.Go("consumer "+orders.Name, orders.Run)
 	sw := &sweeper{store: store, ttl: cfg.HoldTTL, every: cfg.SweepEvery, log: log,
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 			Name: "souk_promotion_holds_expired_total",
 			Help: "Coupon holds returned because no order.placed confirmed them within the hold TTL.",
 		}))}
-	g.Run(sw.run)
+	g.Run("sweeper", sw.run)
 	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps, g)
 }
 

@@ -90,6 +90,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	log := deps.Log.With().Str("service", "shipping").Logger()
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
+	relay.Metrics = deps.Registry
 	store := NewStore(deps.DB, relay.Kick)
 
 	g := background.Start(ctx, log)
@@ -97,7 +98,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	g.Go("outbox relay", relay.Run)
 	o := newOrders(store, cfg.DefaultCarrier, log, deps.Registry)
 	c := &consumer.Consumer{Name: "shipping-orders", Stream: "ORDERS", Subjects: orderSubjects,
-		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Handle: o.apply,
+		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry, Handle: o.apply,
 		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
 	g.Go("consumer "+c.Name, c.Run)
 	return serve(ctx, cfg, &handlers{store: store, carriers: carriers}, deps, g)

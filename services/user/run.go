@@ -112,6 +112,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return err
 	}
 	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, deps.Log)
+	relay.Metrics = deps.Registry
 	h.kick = relay.Kick
 	g := background.Start(ctx, deps.Log.With().Str("service", "user").Logger())
 	defer g.Stop()

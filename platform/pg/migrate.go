@@ -18,7 +18,10 @@ import (
 // <schema>.schema_migrations. A transaction-scoped advisory lock per schema serialises
 // concurrent starts: the second instance waits, then finds nothing left to do.
 //
-// Files run with search_path set to schema, so they create unqualified tables in it.
+// Files run with search_path set to schema, so they create unqualified tables in it. When
+// every file is applied already, Migrate only reads: a service restarting while its
+// database refuses writes (a failover's read-only minute) starts, and its loops ride the
+// outage out.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations fs.FS) error {
 	files, err := fs.Glob(migrations, "*.sql")
 	if err != nil {
@@ -31,12 +34,38 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 		}
 	}
 	slices.Sort(files)
+	applied, err := appliedVersions(ctx, pool, schema)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, err)
+	}
 	for _, f := range files {
+		if applied[strings.TrimSuffix(path.Base(f), ".sql")] {
+			continue
+		}
 		if err := migrateOne(ctx, pool, schema, migrations, f); err != nil {
 			return fmt.Errorf("migrate %s: %w", schema, err)
 		}
 	}
 	return nil
+}
+
+// appliedVersions reads the versions schema has applied, without writing anything; none when
+// it has no schema_migrations table yet.
+func appliedVersions(ctx context.Context, pool *pgxpool.Pool, schema string) (map[string]bool, error) {
+	var table *string
+	if err := pool.QueryRow(ctx, `select to_regclass($1)::text`, pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&table); err != nil || table == nil {
+		return nil, err
+	}
+	rows, err := pool.Query(ctx, `select version from `+*table)
+	if err != nil {
+		return nil, err
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	applied := make(map[string]bool, len(versions))
+	for _, v := range versions {
+		applied[v] = true
+	}
+	return applied, err
 }
 
 func migrateOne(ctx context.Context, pool *pgxpool.Pool, schema string, migrations fs.FS, file string) error {

@@ -97,8 +97,8 @@ func (c *client) login(email, password string) (string, error) {
 }
 
 // setup makes the products (stocked far beyond what a run sells) and the customers, and
-// returns the products' ids and the customers' tokens.
-func setup(c *client, admin string, products, customers int) (ids, tokens []string, err error) {
+// returns the products' ids and the signed-in customers.
+func setup(c *client, admin string, products, customers int) (ids []string, users []*customer, err error) {
 	email, password, _ := strings.Cut(admin, ":")
 	staff, err := c.login(email, password)
 	if err != nil {
@@ -120,7 +120,7 @@ func setup(c *client, admin string, products, customers int) (ids, tokens []stri
 		}
 		ids = append(ids, p.ID)
 	}
-	tokens = make([]string, customers)
+	users = make([]*customer, customers)
 	errs := make([]error, customers)
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 4) // bcrypt runs two at a time per user service: queue here, not at the gateway
@@ -128,16 +128,57 @@ func setup(c *client, admin string, products, customers int) (ids, tokens []stri
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			email := fmt.Sprintf("bench-%s-%d@example.com", run, i)
+			users[i] = &customer{email: fmt.Sprintf("bench-%s-%d@example.com", run, i)}
 			if errs[i] = patiently(func() error {
-				return c.call("POST", "/v1/auth/register", "", map[string]string{"email": email, "password": "correct horse battery", "name": "Bench"}, nil)
+				return c.call("POST", "/v1/auth/register", "", map[string]string{"email": users[i].email, "password": customerPassword, "name": "Bench"}, nil)
 			}); errs[i] == nil {
-				errs[i] = patiently(func() (err error) { tokens[i], err = c.login(email, "correct horse battery"); return err })
+				errs[i] = users[i].signIn(c)
 			}
 		})
 	}
 	wg.Wait()
-	return ids, tokens, errors.Join(errs...)
+	return ids, users, errors.Join(errs...)
+}
+
+const customerPassword = "correct horse battery"
+
+// customer is a bench customer whose access token is renewed before it expires (access
+// tokens live 15 minutes; a soak runs longer).
+type customer struct {
+	email string
+	token atomic.Pointer[string]
+}
+
+// signIn logs the customer in and keeps the new token.
+func (u *customer) signIn(c *client) error {
+	return patiently(func() error {
+		tok, err := c.login(u.email, customerPassword)
+		if err == nil {
+			u.token.Store(&tok)
+		}
+		return err
+	})
+}
+
+// bearer is the customer's current access token.
+func (u *customer) bearer() string { return *u.token.Load() }
+
+// renew signs every customer in again every period until done is closed.
+func renew(c *client, users []*customer, period time.Duration, done chan struct{}) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			for _, u := range users {
+				if err := u.signIn(c); err != nil {
+					fmt.Fprintln(os.Stderr, "checkout: renew a token:", err)
+				}
+			}
+		}
+	}
 }
 
 // statusError is a reply that was not 2xx.
@@ -206,7 +247,7 @@ type result struct {
 func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string, pollers int, every time.Duration) error {
 	c := &client{base: base, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: (conns + pollers) * 2, MaxConnsPerHost: (conns + pollers) * 2}}}
-	ids, tokens, err := setup(c, admin, products, conns)
+	ids, users, err := setup(c, admin, products, conns)
 	if err != nil {
 		return err
 	}
@@ -233,14 +274,17 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 	fmt.Fprintf(os.Stderr, "checkout: %d customers and %d products ready; warming up %s, then measuring %s\n", conns, products, warm, secs)
 	var reads *storm
 	if pollers > 0 {
-		reads = &storm{c: c, tokens: tokens, latest: make([]atomic.Pointer[string], len(tokens)), every: every}
+		reads = &storm{c: c, users: users, latest: make([]atomic.Pointer[string], len(users)), every: every}
 		reads.run(pollers, &stop, &wg)
 	}
 	begin := time.Now()
-	for i, tok := range tokens {
+	renewed := make(chan struct{})
+	defer close(renewed)
+	go renew(c, users, 10*time.Minute, renewed)
+	for i, u := range users {
 		wg.Go(func() {
 			for n := 0; !stop.Load(); n++ {
-				r := checkout(c, out, tok, ids[(i+n)%len(ids)], func(id string) { reads.placed(i, id) })
+				r := checkout(c, out, u.bearer(), ids[(i+n)%len(ids)], func(id string) { reads.placed(i, id) })
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()

@@ -13,8 +13,8 @@ import (
 // latest order every period, as impatient clients do, beside the checkouts. A poller does
 // not honour Retry-After (the worst client); what it counts is how it was answered.
 type storm struct {
-	c      *client
-	tokens []string
+	c     *client
+	users []*customer
 	// latest holds each customer's newest order id (*string), set by its checkouts.
 	latest []atomic.Pointer[string]
 	every  time.Duration
@@ -40,7 +40,7 @@ func (s *storm) placed(i int, id string) {
 // run starts n pollers until stop is set; wg waits for them.
 func (s *storm) run(n int, stop *atomic.Bool, wg *sync.WaitGroup) {
 	for p := range n {
-		i := p % len(s.tokens)
+		i := p % len(s.users)
 		wg.Go(func() {
 			tick := time.NewTicker(s.every)
 			defer tick.Stop()
@@ -50,7 +50,7 @@ func (s *storm) run(n int, stop *atomic.Bool, wg *sync.WaitGroup) {
 				if id == nil {
 					continue
 				}
-				mine = append(mine, s.get(s.tokens[i], *id))
+				mine = append(mine, s.get(s.users[i].bearer(), *id))
 			}
 			s.mu.Lock()
 			s.polls = append(s.polls, mine...)

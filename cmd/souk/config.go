@@ -47,12 +47,16 @@ type Config struct {
 	StripeWebhookSecret string
 	StripeAPIURL        string
 	SandboxDelay        string
+	ActionTimeout       string
+	BcryptCost          string
 	PprofAddr           string
 	// Notification settings.
 	SMTPURL        string
 	ReviewURL      string
 	reservationTTL time.Duration
 	sandboxDelay   time.Duration
+	actionTimeout  time.Duration
+	bcryptCost     int
 	loginAttempts  int
 	catalogCache   int
 	rateIP         int
@@ -96,6 +100,8 @@ func (c *Config) settings() []setting {
 		{"STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", "", "secret that verifies Stripe's webhooks (prefer the environment to the flag)", &c.StripeWebhookSecret},
 		{"STRIPE_API_URL", "stripe-api-url", "", "Stripe API base URL; point it at stripe-mock to try the stripe provider offline", &c.StripeAPIURL},
 		{"SOUK_SANDBOX_DELAY", "sandbox-delay", "200ms", "how long the sandbox provider takes to decide a payment (1ms and up: 1ms is at once)", &c.SandboxDelay},
+		{"SOUK_PAYMENT_ACTION_TIMEOUT", "payment-action-timeout", "10m", "how long a payment may wait for the payer's action (3-D Secure), then it is cancelled at the provider and fails action_timeout; keep it below SOUK_RESERVATION_TTL", &c.ActionTimeout},
+		{"SOUK_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt work factor of passwords, 10 to 31 (each step doubles a login's CPU)", &c.BcryptCost},
 		{"SOUK_PPROF_ADDR", "pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty", &c.PprofAddr},
 		{"SOUK_SMTP_URL", "smtp-url", "", "where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; empty: emails are written to the log, secrets redacted (prefer the environment to the flag)", &c.SMTPURL},
 		{"SOUK_REVIEW_URL", "review-url", notification.DefaultReviewURL, "review link of a delivered product in the delivery email; {product_id} is replaced", &c.ReviewURL},
@@ -151,7 +157,7 @@ func (c *Config) validate() error {
 		least   int
 	}{{"SOUK_LOGIN_ATTEMPTS", c.LoginAttempts, &c.loginAttempts, 1}, {"SOUK_RATE_IP", c.RateIP, &c.rateIP, 1},
 		{"SOUK_RATE_ACCOUNT", c.RateAccount, &c.rateAccount, 1}, {"SOUK_CATALOG_CACHE_MB", c.CatalogCache, &c.catalogCache, 0},
-		{"SOUK_MAX_READS", c.MaxReads, &c.maxReads, -1}} {
+		{"SOUK_MAX_READS", c.MaxReads, &c.maxReads, -1}, {"SOUK_BCRYPT_COST", c.BcryptCost, &c.bcryptCost, 10}} {
 		v, err := strconv.Atoi(n.v)
 		if err != nil || v < n.least || v > 1_000_000 {
 			errs = append(errs, fmt.Errorf("%s %q: want a whole number from %d to 1000000", n.name, n.v, n.least))
@@ -162,7 +168,8 @@ func (c *Config) validate() error {
 		name, v string
 		dst     *time.Duration
 		least   time.Duration
-	}{{"SOUK_RESERVATION_TTL", c.ReservationTTL, &c.reservationTTL, time.Second}, {"SOUK_SANDBOX_DELAY", c.SandboxDelay, &c.sandboxDelay, time.Millisecond}} {
+	}{{"SOUK_RESERVATION_TTL", c.ReservationTTL, &c.reservationTTL, time.Second}, {"SOUK_SANDBOX_DELAY", c.SandboxDelay, &c.sandboxDelay, time.Millisecond},
+		{"SOUK_PAYMENT_ACTION_TIMEOUT", c.ActionTimeout, &c.actionTimeout, time.Second}} {
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v < d.least || v > 24*time.Hour {
 			errs = append(errs, fmt.Errorf("%s %q: want a duration such as 15m, from %s to 24h", d.name, d.v, d.least))

@@ -57,7 +57,7 @@ type service struct {
 // services lists every service, in start order.
 var services = []service{
 	{name: "user", migrate: user.Migrate, run: func(ctx context.Context, e *env) error {
-		return user.Run(ctx, user.Config{AdminEmail: e.cfg.AdminEmail, AdminPassword: e.cfg.AdminPassword, VerifyURL: e.cfg.VerifyURL},
+		return user.Run(ctx, user.Config{AdminEmail: e.cfg.AdminEmail, AdminPassword: e.cfg.AdminPassword, VerifyURL: e.cfg.VerifyURL, BcryptCost: e.cfg.bcryptCost},
 			user.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 	{name: "auth", migrate: auth.Migrate, run: func(ctx context.Context, e *env) error {
@@ -88,7 +88,7 @@ var services = []service{
 	}},
 	{name: "payment", migrate: payment.Migrate, run: func(ctx context.Context, e *env) error {
 		return payment.Run(ctx, payment.Config{Provider: e.cfg.PaymentProvider, StripeSecretKey: e.cfg.StripeSecretKey,
-			StripeWebhookSecret: e.cfg.StripeWebhookSecret, StripeAPIURL: e.cfg.StripeAPIURL, SandboxDelay: e.cfg.sandboxDelay},
+			StripeWebhookSecret: e.cfg.StripeWebhookSecret, StripeAPIURL: e.cfg.StripeAPIURL, SandboxDelay: e.cfg.sandboxDelay, ActionTimeout: e.cfg.actionTimeout},
 			payment.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
 	{name: "shipping", migrate: shipping.Migrate, run: func(ctx context.Context, e *env) error {

@@ -247,7 +247,7 @@ func TestAdminEnsuredAtStartUp(t *testing.T) {
 	if weak == nil || strings.Contains(weak.Error(), "password123") || !strings.Contains(weak.Error(), "SOUK_ADMIN_PASSWORD") {
 		t.Fatalf("weak admin password: %v", weak)
 	}
-	if err := user.Run(e.Ctx, user.Config{BcryptCost: 10}, user.Deps{}); err == nil || errors.Is(err, context.Canceled) {
-		t.Fatalf("bcrypt cost 10 accepted: %v", err)
+	if err := user.Run(e.Ctx, user.Config{BcryptCost: user.MinBcryptCost - 1}, user.Deps{}); err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("bcrypt cost %d accepted: %v", user.MinBcryptCost-1, err)
 	}
 }

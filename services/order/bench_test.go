@@ -3,9 +3,6 @@ package order_test
 import (
 	"strconv"
 	"testing"
-
-	"github.com/souk/souk/internal/shoptest"
-	"github.com/souk/souk/services/order"
 )
 
 // BenchmarkPlacement measures, through the front door, a placement (the cart filled again
@@ -14,14 +11,7 @@ import (
 //
 //	go test -run '^$' -bench Placement -benchtime 400x ./services/order/
 func BenchmarkPlacement(b *testing.B) {
-	e := shoptest.NewEnv(b)
-	e.StartCatalog(shoptest.CatalogConfig())
-	e.StartCart(shoptest.CartConfig())
-	e.StartInventory(shoptest.InventoryConfig())
-	e.StartPromotion(shoptest.PromotionConfig())
-	e.StartPayment(shoptest.PaymentConfig())
-	e.StartOrder(order.Config{})
-	s := &saga{Env: e}
+	s := newSaga(b)
 	p := s.stocked("BENCH-PLACE", 1_000_000, 100)
 	_, ctx := s.NewCustomer()
 	b.Run("place", func(b *testing.B) {

@@ -12,7 +12,6 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/shoptest"
 	"github.com/souk/souk/platform/pgtest"
-	"github.com/souk/souk/services/order"
 	"github.com/souk/souk/subjects"
 )
 
@@ -26,17 +25,10 @@ import (
 // Before issue 12 the consumer blamed the events (the database answered its pings) and
 // dead-lettered every one of them after eight deliveries; the orders stayed pending.
 func TestADatabaseReadOnlyMidSagaLosesNothing(t *testing.T) {
-	e := shoptest.NewEnv(t)
-	e.StartCatalog(shoptest.CatalogConfig())
-	e.StartCart(shoptest.CartConfig())
-	inv := e.StartInventory(shoptest.InventoryConfig())
-	e.StartPromotion(shoptest.PromotionConfig())
-	e.StartPayment(shoptest.PaymentConfig())
-	e.StartOrder(order.Config{})
-	s := &saga{Env: e}
+	s := newSaga(t)
 	const buyers = 4
 	p := s.stocked("RO-1", 10, 1200)
-	if err := inv.Stop(); err != nil {
+	if err := s.inventory.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	ids := make([]string, buyers)
@@ -47,7 +39,7 @@ func TestADatabaseReadOnlyMidSagaLosesNothing(t *testing.T) {
 	}
 
 	db := s.readOnly()
-	inv = e.StartInventory(shoptest.InventoryConfig())
+	inv := s.StartInventory(shoptest.InventoryConfig())
 	// More tries than MaxDeliver (8): each of them spent a delivery before.
 	expect.Within(t, 3*time.Minute, func() error {
 		if n := inv.Counter(t, "souk_consumer_holds_total"); n < 9 {

@@ -198,19 +198,21 @@ func TestPoisonEventsAreDeadLetteredAndTheSagaGoesOn(t *testing.T) {
 // inventory, promotion, payment (sandbox) and order.
 type saga struct {
 	*shoptest.Env
+	// inventory is the inventory instance newSaga started, for a test that stops it.
+	inventory *shoptest.Instance
 }
 
 // newSaga starts the shop for t; the sandbox decides payments after 20 ms.
-func newSaga(t *testing.T) *saga {
+func newSaga(t testing.TB) *saga {
 	t.Helper()
 	e := shoptest.NewEnv(t)
 	e.StartCatalog(shoptest.CatalogConfig())
 	e.StartCart(shoptest.CartConfig())
-	e.StartInventory(shoptest.InventoryConfig())
+	inv := e.StartInventory(shoptest.InventoryConfig())
 	e.StartPromotion(shoptest.PromotionConfig())
 	e.StartPayment(shoptest.PaymentConfig())
 	e.StartOrder(order.Config{})
-	return &saga{Env: e}
+	return &saga{Env: e, inventory: inv}
 }
 
 // stocked creates a product of sku priced price euro cents and sets its stock to onHand.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/souk/souk/internal/expect"
 )
 
 // stripeDouble stands between the service and stripe-mock, at the process boundary (HTTP),
@@ -68,16 +70,10 @@ func (d *stripeDouble) up() {
 		return
 	}
 	var l net.Listener
-	var err error
-	for range 50 { // the port was just closed: it may linger a moment
-		if l, err = net.Listen("tcp", d.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		d.t.Fatalf("stripe double: listen on %s again: %v", d.addr, err)
-	}
+	expect.Within(d.t, 5*time.Second, func() (err error) { // the port was just closed: it may linger a moment
+		l, err = net.Listen("tcp", d.addr)
+		return err
+	})
 	d.srv = &http.Server{Handler: d, ReadHeaderTimeout: 5 * time.Second}
 	go func(srv *http.Server) { _ = srv.Serve(l) }(d.srv)
 }

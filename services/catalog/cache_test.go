@@ -12,7 +12,9 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// hits reads the hits counter of one cache of one instance.
+// hits reads the hits counter of one cache of one instance; 0 while the instance has not
+// made that cache yet (its start returns once either instance answers: they share the queue
+// group).
 func hits(t *testing.T, reg *prometheus.Registry, cache string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -31,7 +33,6 @@ func hits(t *testing.T, reg *prometheus.Registry, cache string) float64 {
 			}
 		}
 	}
-	t.Fatalf("no souk_cache_hits_total{cache=%q}", cache)
 	return 0
 }
 

@@ -175,12 +175,18 @@ func runOnce(ctx context.Context, run func(context.Context) error) (err error) {
 }
 
 // after is the nominal wait after the nth failure in a row: Min, then doubling up to Max.
-func (b Backoff) after(n int) time.Duration {
-	d := b.Min
-	for i := 1; i < n && d < b.Max; i++ {
+func (b Backoff) after(n int) time.Duration { return Doubling(n, b.Min, b.Max) }
+
+// Doubling is the wait before try attempt+1 of something that failed attempt times in a
+// row: lo after the first failure, doubling up to hi. Souk's retries (loops, consumers,
+// relays, deliveries) all wait so; each adds its own jitter where instances could fall
+// into step.
+func Doubling(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
 		d *= 2
 	}
-	return min(d, b.Max)
+	return min(d, hi)
 }
 
 // jitter takes up to a quarter off d, so that the instances of a service that failed

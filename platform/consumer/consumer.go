@@ -247,19 +247,10 @@ func (c *Consumer) defaults() error {
 	}
 	if c.Backoff == nil {
 		c.Backoff = func(delivered int) time.Duration {
-			return backoff(delivered, 250*time.Millisecond, 30*time.Second)
+			return background.Doubling(delivered, 250*time.Millisecond, 30*time.Second)
 		}
 	}
 	return nil
-}
-
-// backoff doubles from lo on the first attempt up to hi.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
 }
 
 // sleep waits d; it reports false when ctx ended first.
@@ -355,7 +346,7 @@ func (c *Consumer) feed(ctx context.Context, cons jetstream.Consumer, out chan<-
 		if errors.Is(err, jetstream.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionClosed) {
 			return fmt.Errorf("consumer %s: %w", c.Name, err)
 		}
-		pause := backoff(attempt, 250*time.Millisecond, 30*time.Second)
+		pause := background.Doubling(attempt, 250*time.Millisecond, 30*time.Second)
 		background.ReportDown(ctx, fmt.Errorf("pulling: %w", err)) // running, but not consuming
 		c.Log.Warn().Err(err).Dur("retry_in", pause).Msg("consumer: pulling failed; retrying")
 		if !sleep(ctx, pause) {

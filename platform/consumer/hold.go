@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/souk/souk/platform/background"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/souk/souk/platform/pg"
@@ -102,7 +104,7 @@ func (c *Consumer) applyHeld(ctx context.Context, items []*item, w *waiting) {
 			continue
 		}
 		conflicts = 0
-		pause := backoff(attempt, 250*time.Millisecond, min(10*time.Second, c.AckWait/2))
+		pause := background.Doubling(attempt, 250*time.Millisecond, min(10*time.Second, c.AckWait/2))
 		attempt++
 		c.Log.Warn().Err(err).Int("messages", len(items)).Int("waiting", len(w.held)).Dur("retry_in", pause).
 			Msg("consumer: database unavailable; holding the batch")

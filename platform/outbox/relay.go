@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/souk/souk/platform/background"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -223,10 +225,7 @@ func (r *Relay) pause(ctx context.Context, d time.Duration, kickable bool) {
 
 // backoff is Poll doubled per failure up to MaxBackoff, ±20 % so that instances spread out.
 func (r *Relay) backoff(failures int) time.Duration {
-	d := r.MaxBackoff
-	if failures < 20 && r.Poll<<failures < r.MaxBackoff {
-		d = r.Poll << failures
-	}
+	d := background.Doubling(failures+1, r.Poll, r.MaxBackoff)
 	return d*4/5 + rand.N(d*2/5+1)
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/souk/souk/platform/background"
+
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -112,7 +114,7 @@ func (w *checkouts) handle(ctx context.Context, m jetstream.Msg) {
 
 // retryDelay doubles from 250 ms with each delivery, up to 30 s.
 func retryDelay(delivered uint64) time.Duration {
-	return min(250*time.Millisecond<<min(delivered-1, 8), 30*time.Second)
+	return background.Doubling(int(min(delivered, 64)), 250*time.Millisecond, 30*time.Second)
 }
 
 // readPlaced reads an order.placed: the customer's cart key, the order id, the lines bought

@@ -104,11 +104,7 @@ func orDefault[T comparable](v, def T) T {
 // backoff is the wait after the attempts-th failed attempt: RetryBase doubling up to
 // RetryMax.
 func (c Config) backoff(attempts int) time.Duration {
-	d := c.RetryBase
-	for i := 1; i < attempts && d < c.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, c.RetryMax)
+	return background.Doubling(attempts, c.RetryBase, c.RetryMax)
 }
 
 // lease is how long a claimed delivery is left to its worker: an attempt's time and a

@@ -19,7 +19,7 @@ import (
 
 	"github.com/souk/souk/gateway"
 	"github.com/souk/souk/internal/expect"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/subjects"
 )
 

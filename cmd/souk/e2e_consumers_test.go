@@ -14,12 +14,12 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/pgtest"
 )
 
 // Every durable consumer `souk run` starts on an interest stream is declared in
-// nats/consumers.go with the service's own filter, and every declared one is started. An
+// nats/bus/consumers.go with the service's own filter, and every declared one is started. An
 // undeclared consumer would be created only when its service starts, and the stream skips
 // what it publishes before then; a declared one nobody starts holds its events until the
 // stream is full.
@@ -61,7 +61,7 @@ func TestEveryConsumerOfAnInterestStreamIsDeclared(t *testing.T) {
 		}
 	}
 	for key := range running {
-		t.Errorf("consumer %s is not declared in nats/consumers.go", key)
+		t.Errorf("consumer %s is not declared in nats/bus/consumers.go", key)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/souk/souk/gateway"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/authn"
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"

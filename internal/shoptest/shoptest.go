@@ -35,7 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/platform/pgtest"

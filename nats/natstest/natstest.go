@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 )
 
 // Server starts an embedded server for t and returns it with a client connection to it.

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"

@@ -14,7 +14,7 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/identitytest"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/subjects"

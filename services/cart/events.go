@@ -17,7 +17,7 @@ import (
 )
 
 // What the cart service consumes: order.placed, with the durable consumer cart-orders on the
-// ORDERS stream (declared in nats/consumers.go with the stream, so no event published before
+// ORDERS stream (declared in nats/bus/consumers.go with the stream, so no event published before
 // the service first ran is skipped).
 //
 // The order service takes what an order bought out of the cart with a call
@@ -63,7 +63,7 @@ func (w *checkouts) run(ctx context.Context) error {
 		AckWait:       ordersAckWait,
 		MaxDeliver:    ordersMaxDeliver,
 		MaxAckPending: 1000,
-		FilterSubject: ordersSubject, // one filter, as nats/consumers.go declares it
+		FilterSubject: ordersSubject, // one filter, as nats/bus/consumers.go declares it
 	})
 	cancel()
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/shoptest"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/services/cart"
 	"github.com/souk/souk/subjects"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/text/currency"
 
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/metrics"

@@ -34,7 +34,7 @@ type Consumer struct {
 // DeclaredDescription is the description a declared consumer is created with. The consumer
 // kit replaces it when its service first runs, so a consumer still described so was never
 // started: its events wait in the stream for a service that is not running.
-const DeclaredDescription = "declared in nats/consumers.go; its service has not started it yet"
+const DeclaredDescription = "declared in nats/bus/consumers.go; its service has not started it yet"
 
 // Consumers are the durable consumers of the interest streams, by stream. An event kind no
 // consumer takes (inventory.committed, promotion.redeemed and returned) is not kept: a consumer added

@@ -14,7 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.yaml.in/yaml/v3"
 
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 )
 
 // A consumer whose service is not running shows its lag: the declared inventory-orders has

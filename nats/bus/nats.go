@@ -1,4 +1,4 @@
-// Package bus (directory nats/) is Souk's NATS plumbing: the embedded server, connecting, and
+// Package bus (directory nats/bus) is Souk's NATS plumbing: the embedded server, connecting, and
 // the JetStream streams and KV buckets declared as code and created or updated at start-up.
 // It is not named nats so that it never shadows nats.go.
 package bus

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"

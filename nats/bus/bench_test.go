@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
-	bus "github.com/souk/souk/nats"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 )
 

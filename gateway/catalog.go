@@ -7,18 +7,17 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/subjects"
 )
 
 // The catalog routes of API.md, and the staff routes that complete them (PATCH of a
 // category, hiding a review).
 func (g *Gateway) catalogRoutes() []Route {
-	staff := authn.Require(authn.PermCatalogWrite)
-	customer := authn.Require(authn.PermProfile)
+	staff := subjects.Require(subjects.PermCatalogWrite)
+	customer := subjects.Require(subjects.PermProfile)
 	return []Route{
 		{Method: fiber.MethodGet, Path: "/v1/categories", Tag: "catalog", Summary: "The category tree",
-			Access: authn.Public, Call: Forward(subjects.CategoryList, Input[subjects.Empty]{})},
+			Access: subjects.Public, Call: Forward(subjects.CategoryList, Input[subjects.Empty]{})},
 		{Method: fiber.MethodPost, Path: "/v1/categories", Tag: "catalog", Summary: "Create a category",
 			Access: staff, Status: fiber.StatusCreated, Errors: []int{409},
 			Call: Forward(subjects.CategoryCreate, Input[subjects.CategoryCreateRequest]{Body: true})},
@@ -27,9 +26,9 @@ func (g *Gateway) catalogRoutes() []Route {
 			Call: Forward(subjects.CategoryUpdate, Input[subjects.CategoryUpdateRequest]{Body: true,
 				Bind: func(c *fiber.Ctx, r *subjects.CategoryUpdateRequest) error { r.ID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodGet, Path: "/v1/products", Tag: "catalog", Summary: "Search and browse products, with facets",
-			Access: authn.Public, Call: Forward(subjects.ProductSearch, Input[subjects.SearchRequest]{Query: searchParams, Bind: bindSearch})},
+			Access: subjects.Public, Call: Forward(subjects.ProductSearch, Input[subjects.SearchRequest]{Query: searchParams, Bind: bindSearch})},
 		{Method: fiber.MethodGet, Path: "/v1/products/:id", Tag: "catalog", Summary: "One product, in the caller's language",
-			Access: authn.Public, Errors: []int{404},
+			Access: subjects.Public, Errors: []int{404},
 			Call: Forward(subjects.ProductGet, Input[subjects.ProductIDRequest]{Bind: bindProductID})},
 		{Method: fiber.MethodPost, Path: "/v1/products", Tag: "catalog", Summary: "Create a product",
 			Access: staff, Status: fiber.StatusCreated, Errors: []int{409},
@@ -42,7 +41,7 @@ func (g *Gateway) catalogRoutes() []Route {
 			Access: staff, Errors: []int{404},
 			Call: Forward(subjects.ProductDelete, Input[subjects.ProductIDRequest]{Bind: bindProductID})},
 		{Method: fiber.MethodGet, Path: "/v1/products/:id/reviews", Tag: "catalog", Summary: "A product's reviews, newest first",
-			Access: authn.Public, Errors: []int{404},
+			Access: subjects.Public, Errors: []int{404},
 			Call: Forward(subjects.ReviewList, Input[subjects.ReviewListRequest]{Query: pageParams,
 				Bind: func(c *fiber.Ctx, r *subjects.ReviewListRequest) error {
 					var page subjects.ListRequest

@@ -6,16 +6,15 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/subjects"
 )
 
 // The inventory, cart, order, payment and coupon routes of API.md.
 func (g *Gateway) checkoutRoutes() []Route {
-	inventory := authn.Require(authn.PermInventoryWrite)
-	customer := authn.Require(authn.PermProfile)
-	refunds := authn.Require(authn.PermRefunds)
-	coupons := authn.Require(authn.PermCouponsAdmin)
+	inventory := subjects.Require(subjects.PermInventoryWrite)
+	customer := subjects.Require(subjects.PermProfile)
+	refunds := subjects.Require(subjects.PermRefunds)
+	coupons := subjects.Require(subjects.PermCouponsAdmin)
 	productID := func(c *fiber.Ctx, r *subjects.CartItemRequest) error {
 		r.ProductID = c.Params("product_id")
 		return nil
@@ -66,7 +65,7 @@ func (g *Gateway) checkoutRoutes() []Route {
 			Call: Forward(subjects.PaymentCreate, Input[subjects.PaymentRequest]{Body: true,
 				Bind: func(c *fiber.Ctx, r *subjects.PaymentRequest) error { r.OrderID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodPost, Path: "/v1/webhooks/stripe", Tag: "payments", Summary: "Stripe's webhook: the raw event with Stripe-Signature",
-			Access: authn.Public, Call: Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Bind: bindStripeWebhook})},
+			Access: subjects.Public, Call: Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Bind: bindStripeWebhook})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/orders/:id/refund", Tag: "admin", Summary: "Refund an order in full or in part (Idempotency-Key header required: 400 without one)",
 			Access: refunds, Errors: []int{404, 409, 422},
 			Call: Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{Bind: bindRefund})},

@@ -2,7 +2,7 @@
 // API.md into NATS requests to the services and their replies (or errors) back into HTTP.
 //
 // Every route is one entry of a route table (routes.go) that declares its method, path,
-// access (authn.Public or authn.Require), rate-limit class, the subjects endpoint it forwards
+// access (subjects.Public or subjects.Require), rate-limit class, the subjects endpoint it forwards
 // to and how its input binds; the same table registers the Fiber handlers and builds the
 // OpenAPI document served at /openapi.json, so the two cannot drift apart.
 //

@@ -3,16 +3,15 @@ package gateway
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/subjects"
 )
 
 // The notification and outgoing webhook routes of API.md.
 func (g *Gateway) notificationRoutes() []Route {
-	webhooks := authn.Require(authn.PermWebhooksAdmin)
+	webhooks := subjects.Require(subjects.PermWebhooksAdmin)
 	return []Route{
 		{Method: fiber.MethodGet, Path: "/v1/users/me/notifications", Tag: "users", Summary: "What was sent to the caller, newest first",
-			Access: authn.Require(authn.PermProfile),
+			Access: subjects.Require(subjects.PermProfile),
 			Call:   Forward(subjects.NotificationList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/webhooks", Tag: "admin",
 			Summary: "Register a URL for event types; the reply's secret (shown only here) signs every delivery (Souk-Signature)",

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/subjects"
 )
 
 // PingTimeout bounds the wait of /readyz for a service's first instance to answer.
@@ -37,14 +37,14 @@ func (g *Gateway) opsRoutes() []Route {
 	}))
 	return []Route{
 		{Method: fiber.MethodGet, Path: "/healthz", Tag: "operations", Summary: "The gateway process is alive",
-			Access: authn.Public, Call: Handle(healthz, reflect.TypeFor[Status](), "")},
+			Access: subjects.Public, Call: Handle(healthz, reflect.TypeFor[Status](), "")},
 		{Method: fiber.MethodGet, Path: "/readyz", Tag: "operations",
 			Summary: "Ready when NATS is connected, every service answers and none has a background loop down; 503 listing what is missing",
-			Access:  authn.Public, Errors: []int{503}, Call: Handle(g.readyz, reflect.TypeFor[Status](), "")},
+			Access:  subjects.Public, Errors: []int{503}, Call: Handle(g.readyz, reflect.TypeFor[Status](), "")},
 		{Method: fiber.MethodGet, Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics",
-			Access: authn.Public, Call: Handle(metricsHandler, nil, "text/plain")},
+			Access: subjects.Public, Call: Handle(metricsHandler, nil, "text/plain")},
 		{Method: fiber.MethodGet, Path: "/openapi.json", Tag: "operations", Summary: "This document",
-			Access: authn.Public, CacheControl: "public, max-age=300", Call: Handle(g.serveOpenAPI, nil, "")},
+			Access: subjects.Public, CacheControl: "public, max-age=300", Call: Handle(g.serveOpenAPI, nil, "")},
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/subjects"
 )
 
@@ -27,10 +26,10 @@ type Route struct {
 	Summary string
 	// Tag groups routes in the OpenAPI document ("auth", "users", "operations", …).
 	Tag string
-	// Access is what the caller must hold: authn.Public or authn.Require(perm). The token is
+	// Access is what the caller must hold: subjects.Public or subjects.Require(perm). The token is
 	// verified before the service is asked; an anonymous call of a public route does no
 	// token work at all.
-	Access authn.Access
+	Access subjects.Access
 	// Limit is the rate-limit class on top of the per-IP limit every request meets.
 	Limit LimitClass
 	// Status is the success status: 200 when zero; a route whose endpoint replies
@@ -244,26 +243,26 @@ func (g *Gateway) register(rt *Route) error {
 
 // The identity routes of API.md.
 func (g *Gateway) apiRoutes() []Route {
-	profile := authn.Require(authn.PermProfile)
-	usersAdmin := authn.Require(authn.PermUsersAdmin)
+	profile := subjects.Require(subjects.PermProfile)
+	usersAdmin := subjects.Require(subjects.PermUsersAdmin)
 	return []Route{
 		{Method: fiber.MethodPost, Path: "/v1/auth/register", Tag: "auth", Summary: "Create an account",
-			Access: authn.Public, Limit: LimitAuth, Status: fiber.StatusCreated, Errors: []int{409},
+			Access: subjects.Public, Limit: LimitAuth, Status: fiber.StatusCreated, Errors: []int{409},
 			Call: Forward(subjects.UserRegister, Input[subjects.RegisterRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Exchange email and password for a token pair",
-			Access: authn.Public, Limit: LimitAuth, Errors: []int{401},
+			Access: subjects.Public, Limit: LimitAuth, Errors: []int{401},
 			Call: Forward(subjects.AuthLogin, Input[subjects.LoginRequest]{Body: true, Bind: g.limitLogin})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/refresh", Tag: "auth", Summary: "Rotate a refresh token into a new pair",
-			Access: authn.Public, Limit: LimitAuth, Errors: []int{401},
+			Access: subjects.Public, Limit: LimitAuth, Errors: []int{401},
 			Call: Forward(subjects.AuthRefresh, Input[subjects.RefreshRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/logout", Tag: "auth", Summary: "End the session of a refresh token",
 			Access: profile, Limit: LimitAuth,
 			Call: Forward(subjects.AuthLogout, Input[subjects.RefreshRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/verify-email", Tag: "auth", Summary: "Mark an email address verified",
-			Access: authn.Public, Limit: LimitAuth,
+			Access: subjects.Public, Limit: LimitAuth,
 			Call: Forward(subjects.UserVerifyEmail, Input[subjects.VerifyEmailRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/.well-known/jwks.json", Tag: "auth", Summary: "The public keys that sign access tokens",
-			Access: authn.Public, CacheControl: "public, max-age=60",
+			Access: subjects.Public, CacheControl: "public, max-age=60",
 			Call: Forward(subjects.AuthJWKS, Input[subjects.Empty]{})},
 		{Method: fiber.MethodGet, Path: "/v1/users/me", Tag: "users", Summary: "The caller's profile",
 			Access: profile,

@@ -6,24 +6,24 @@ import "time"
 // (compare-and-swap, retried on conflict), priced from the catalog on every read.
 var (
 	// CartGet returns the caller's cart, priced now.
-	CartGet = Endpoint[Empty, Cart]{Subject: "souk.cart.v1.cart.get"}
+	CartGet = Endpoint[Empty, Cart]{Subject: "souk.cart.v1.cart.get", Access: profileAccess}
 	// CartAddItem adds quantity of a product (to a line already there, too); an unknown or
 	// unlisted product is 404, a quantity ≤ 0 400.
-	CartAddItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.add"}
+	CartAddItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.add", Access: profileAccess}
 	// CartSetItem sets a line's quantity; 0 removes the line.
-	CartSetItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.set"}
+	CartSetItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.set", Access: profileAccess}
 	// CartRemoveItem removes a line.
-	CartRemoveItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.remove"}
+	CartRemoveItem = Endpoint[CartItemRequest, Cart]{Subject: "souk.cart.v1.item.remove", Access: profileAccess}
 	// CartClear empties the caller's cart.
-	CartClear = Endpoint[Empty, Empty]{Subject: "souk.cart.v1.cart.clear"}
+	CartClear = Endpoint[Empty, Empty]{Subject: "souk.cart.v1.cart.clear", Access: profileAccess}
 	// CartCheckedOut takes what an order bought out of the caller's cart: the ordered
 	// quantities and the coupon it used. Lines added since the order was priced stay.
-	CartCheckedOut = Endpoint[CartCheckedOutRequest, Empty]{Subject: "souk.cart.v1.cart.checked_out"}
+	CartCheckedOut = Endpoint[CartCheckedOutRequest, Empty]{Subject: "souk.cart.v1.cart.checked_out", Access: profileAccess}
 	// CartApplyCoupon applies a code, checked with the promotion service; unknown or expired
 	// 422.
-	CartApplyCoupon = Endpoint[CouponCodeRequest, Cart]{Subject: "souk.cart.v1.coupon.apply"}
+	CartApplyCoupon = Endpoint[CouponCodeRequest, Cart]{Subject: "souk.cart.v1.coupon.apply", Access: profileAccess}
 	// CartRemoveCoupon removes the applied code.
-	CartRemoveCoupon = Endpoint[Empty, Cart]{Subject: "souk.cart.v1.coupon.remove"}
+	CartRemoveCoupon = Endpoint[Empty, Cart]{Subject: "souk.cart.v1.coupon.remove", Access: profileAccess}
 )
 
 // CartItemRequest is the body of POST /v1/cart/items and PATCH/DELETE

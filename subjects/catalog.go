@@ -1,31 +1,34 @@
 package subjects
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The catalog service: categories, products, translations, reviews and ratings, search.
 var (
 	// CategoryList returns the whole category tree, names in the caller's language (anyone).
-	CategoryList = Endpoint[Empty, CategoryTree]{Subject: "souk.catalog.v1.category.list"}
+	CategoryList = Endpoint[Empty, CategoryTree]{Subject: "souk.catalog.v1.category.list", Access: Public}
 	// CategoryCreate adds a category under an optional parent (staff).
-	CategoryCreate = Endpoint[CategoryCreateRequest, Category]{Subject: "souk.catalog.v1.category.create"}
+	CategoryCreate = Endpoint[CategoryCreateRequest, Category]{Subject: "souk.catalog.v1.category.create", Access: Require(PermCatalogWrite)}
 	// CategoryUpdate renames, re-slugs or moves a category (staff).
-	CategoryUpdate = Endpoint[CategoryUpdateRequest, Category]{Subject: "souk.catalog.v1.category.update"}
+	CategoryUpdate = Endpoint[CategoryUpdateRequest, Category]{Subject: "souk.catalog.v1.category.update", Access: Require(PermCatalogWrite)}
 	// ProductGet returns one listed product in the caller's language (anyone).
-	ProductGet = Endpoint[ProductIDRequest, Product]{Subject: "souk.catalog.v1.product.get"}
+	ProductGet = Endpoint[ProductIDRequest, Product]{Subject: "souk.catalog.v1.product.get", Access: Public}
 	// ProductSearch searches and browses the listed products, with facets (anyone).
-	ProductSearch = Endpoint[SearchRequest, ProductPage]{Subject: "souk.catalog.v1.product.search"}
+	ProductSearch = Endpoint[SearchRequest, ProductPage]{Subject: "souk.catalog.v1.product.search", Access: Public}
 	// ProductCreate adds a product (staff).
-	ProductCreate = Endpoint[ProductCreateRequest, Product]{Subject: "souk.catalog.v1.product.create"}
+	ProductCreate = Endpoint[ProductCreateRequest, Product]{Subject: "souk.catalog.v1.product.create", Access: Require(PermCatalogWrite)}
 	// ProductUpdate changes some fields of a product (staff).
-	ProductUpdate = Endpoint[ProductUpdateRequest, Product]{Subject: "souk.catalog.v1.product.update"}
+	ProductUpdate = Endpoint[ProductUpdateRequest, Product]{Subject: "souk.catalog.v1.product.update", Access: Require(PermCatalogWrite)}
 	// ProductDelete stops listing a product; its row and reviews are kept (staff).
-	ProductDelete = Endpoint[ProductIDRequest, Empty]{Subject: "souk.catalog.v1.product.delete"}
+	ProductDelete = Endpoint[ProductIDRequest, Empty]{Subject: "souk.catalog.v1.product.delete", Access: Require(PermCatalogWrite)}
 	// ReviewList returns one page of a product's visible reviews, newest first (anyone).
-	ReviewList = Endpoint[ReviewListRequest, ReviewPage]{Subject: "souk.catalog.v1.review.list"}
+	ReviewList = Endpoint[ReviewListRequest, ReviewPage]{Subject: "souk.catalog.v1.review.list", Access: Public}
 	// ReviewCreate adds the caller's review of a product they paid for (customer).
-	ReviewCreate = Endpoint[ReviewCreateRequest, Review]{Subject: "souk.catalog.v1.review.create"}
+	ReviewCreate = Endpoint[ReviewCreateRequest, Review]{Subject: "souk.catalog.v1.review.create", Access: profileAccess}
 	// ReviewModerate hides or shows a review again (staff).
-	ReviewModerate = Endpoint[ReviewModerateRequest, Review]{Subject: "souk.catalog.v1.review.moderate"}
+	ReviewModerate = Endpoint[ReviewModerateRequest, Review]{Subject: "souk.catalog.v1.review.moderate", Access: Require(PermCatalogWrite)}
 )
 
 // Money is an amount in minor units (cents) of an ISO 4217 currency. Never a float.
@@ -291,16 +294,18 @@ type ReviewModerateRequest struct {
 // Catalog events, on the CATALOG stream: souk.evt.catalog.<event>.<entity id>. Each carries
 // what changed, not the whole product: consumers that need the product read it from the
 // catalog, so events applied out of order or twice still converge on the current state.
-const (
-	EvtProductCreated  = "souk.evt.catalog.product_created"
-	EvtProductUpdated  = "souk.evt.catalog.product_updated"
-	EvtPriceChanged    = "souk.evt.catalog.price_changed"
-	EvtProductDeleted  = "souk.evt.catalog.product_deleted"
-	EvtStockChanged    = "souk.evt.catalog.stock_changed"
-	EvtRatingChanged   = "souk.evt.catalog.rating_changed"
-	EvtCategoryCreated = "souk.evt.catalog.category_created"
-	EvtCategoryUpdated = "souk.evt.catalog.category_updated"
-	EvtCatalogWildcard = "souk.evt.catalog.>"
+var (
+	EvtProductCreated  = event[ProductChanged](StreamCatalog, "souk.evt.catalog.product_created")
+	EvtProductUpdated  = event[ProductChanged](StreamCatalog, "souk.evt.catalog.product_updated")
+	EvtPriceChanged    = event[PriceChanged](StreamCatalog, "souk.evt.catalog.price_changed")
+	EvtProductDeleted  = event[ProductChanged](StreamCatalog, "souk.evt.catalog.product_deleted")
+	EvtStockChanged    = event[ProductChanged](StreamCatalog, "souk.evt.catalog.stock_changed")
+	EvtRatingChanged   = event[ProductChanged](StreamCatalog, "souk.evt.catalog.rating_changed")
+	EvtCategoryCreated = event[CategoryChanged](StreamCatalog, "souk.evt.catalog.category_created")
+	EvtCategoryUpdated = event[CategoryChanged](StreamCatalog, "souk.evt.catalog.category_updated")
+	// EvtCatalog stands for every catalog event, each kind with its own payload: a follower
+	// of the whole catalog (the search indexer) decodes by kind.
+	EvtCatalog = Event[json.RawMessage]{EventKind{Stream: StreamCatalog, Kind: "souk.evt.catalog", Family: true}}
 )
 
 // EventSubject is the subject of an event of kind (one of the Evt* prefixes) about entity id.

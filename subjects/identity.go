@@ -21,39 +21,39 @@ var UserRoles = []string{RoleCustomer, RoleStaff, RoleAdmin}
 // The user service: accounts, credentials, profiles, addresses, email verification.
 var (
 	// UserRegister creates an account (anyone).
-	UserRegister = Endpoint[RegisterRequest, User]{Subject: "souk.user.v1.user.register"}
+	UserRegister = Endpoint[RegisterRequest, User]{Subject: "souk.user.v1.user.register", Access: Public}
 	// UserVerifyCredentials checks an email and password and returns who it is; 401 for any
 	// mismatch, unknown email included. Only the auth service (role service) may call it.
-	UserVerifyCredentials = Endpoint[CredentialsRequest, Principal]{Subject: "souk.user.v1.credentials.verify"}
+	UserVerifyCredentials = Endpoint[CredentialsRequest, Principal]{Subject: "souk.user.v1.credentials.verify", Access: internalAccess}
 	// UserPrincipal returns the current id and roles of a user, for the auth service's
 	// refresh (role service).
-	UserPrincipal = Endpoint[UserIDRequest, Principal]{Subject: "souk.user.v1.principal.get"}
+	UserPrincipal = Endpoint[UserIDRequest, Principal]{Subject: "souk.user.v1.principal.get", Access: internalAccess}
 	// UserMe returns the caller's own profile.
-	UserMe = Endpoint[Empty, User]{Subject: "souk.user.v1.me.get"}
+	UserMe = Endpoint[Empty, User]{Subject: "souk.user.v1.me.get", Access: profileAccess}
 	// UserUpdateMe changes the caller's name, locale or addresses.
-	UserUpdateMe = Endpoint[UpdateMeRequest, User]{Subject: "souk.user.v1.me.update"}
+	UserUpdateMe = Endpoint[UpdateMeRequest, User]{Subject: "souk.user.v1.me.update", Access: profileAccess}
 	// UserVerifyEmail consumes an email verification token (anyone holding the token).
-	UserVerifyEmail = Endpoint[VerifyEmailRequest, Empty]{Subject: "souk.user.v1.email.verify"}
+	UserVerifyEmail = Endpoint[VerifyEmailRequest, Empty]{Subject: "souk.user.v1.email.verify", Access: Public}
 	// UserList lists accounts (admin).
-	UserList = Endpoint[ListRequest, UserPage]{Subject: "souk.user.v1.user.list"}
+	UserList = Endpoint[ListRequest, UserPage]{Subject: "souk.user.v1.user.list", Access: Require(PermUsersAdmin)}
 	// UserSetRoles replaces a user's roles (admin).
-	UserSetRoles = Endpoint[SetRolesRequest, User]{Subject: "souk.user.v1.user.set_roles"}
+	UserSetRoles = Endpoint[SetRolesRequest, User]{Subject: "souk.user.v1.user.set_roles", Access: Require(PermUsersAdmin)}
 )
 
 // The auth service: signing keys, access tokens, refresh sessions.
 var (
 	// AuthLogin exchanges an email and password for a token pair (anyone).
-	AuthLogin = Endpoint[LoginRequest, TokenPair]{Subject: "souk.auth.v1.session.login"}
+	AuthLogin = Endpoint[LoginRequest, TokenPair]{Subject: "souk.auth.v1.session.login", Access: Public}
 	// AuthRefresh rotates a refresh token into a new pair; a spent token revokes its whole
 	// session family (anyone holding the token).
-	AuthRefresh = Endpoint[RefreshRequest, TokenPair]{Subject: "souk.auth.v1.session.refresh"}
+	AuthRefresh = Endpoint[RefreshRequest, TokenPair]{Subject: "souk.auth.v1.session.refresh", Access: Public}
 	// AuthLogout ends the session of a refresh token that belongs to the caller.
-	AuthLogout = Endpoint[RefreshRequest, Empty]{Subject: "souk.auth.v1.session.logout"}
+	AuthLogout = Endpoint[RefreshRequest, Empty]{Subject: "souk.auth.v1.session.logout", Access: profileAccess}
 	// AuthJWKS returns the public signing keys, current and still-valid old ones (anyone).
-	AuthJWKS = Endpoint[Empty, JWKS]{Subject: "souk.auth.v1.jwks.get"}
+	AuthJWKS = Endpoint[Empty, JWKS]{Subject: "souk.auth.v1.jwks.get", Access: Public}
 	// AuthRotateKey makes a new signing key current; the old one stays published until the
 	// tokens it signed have expired (admin).
-	AuthRotateKey = Endpoint[Empty, KeyInfo]{Subject: "souk.auth.v1.key.rotate"}
+	AuthRotateKey = Endpoint[Empty, KeyInfo]{Subject: "souk.auth.v1.key.rotate", Access: Require(PermKeysAdmin)}
 )
 
 // RegisterRequest is the body of POST /v1/auth/register.
@@ -175,9 +175,9 @@ type KeyInfo struct {
 // User events, on the USERS stream: souk.evt.user.<event>.<user id>. They carry the contact
 // details other services keep a copy of (the notification service's recipients), so nobody
 // has to ask the user service for them at sending time.
-const (
-	EvtUserRegistered = "souk.evt.user.registered"
-	EvtUserUpdated    = "souk.evt.user.updated"
+var (
+	EvtUserRegistered = event[UserRegistered](StreamUsers, "souk.evt.user.registered")
+	EvtUserUpdated    = event[UserUpdated](StreamUsers, "souk.evt.user.updated")
 )
 
 // UserEventSubject is the subject of one user's event kind: EvtUserRegistered and the id

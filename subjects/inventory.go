@@ -7,31 +7,31 @@ import "time"
 // coalescing path for direct callers (a point of sale, an edge site, the benchmark).
 var (
 	// InventoryGet returns a SKU's counts (staff); an unknown SKU has none: 404.
-	InventoryGet = Endpoint[SKURequest, Stock]{Subject: "souk.inventory.v1.stock.get"}
+	InventoryGet = Endpoint[SKURequest, Stock]{Subject: "souk.inventory.v1.stock.get", Access: Require(PermInventoryWrite)}
 	// InventorySet sets a SKU's physical count, on_hand (staff). It may not go below what is
 	// reserved (409).
-	InventorySet = Endpoint[StockSetRequest, Stock]{Subject: "souk.inventory.v1.stock.set"}
+	InventorySet = Endpoint[StockSetRequest, Stock]{Subject: "souk.inventory.v1.stock.set", Access: Require(PermInventoryWrite)}
 	// InventoryReserve holds every line of one order, or none: 422 out_of_stock naming the
 	// short SKUs (staff). Asking again for the same order returns the first outcome.
-	InventoryReserve = Endpoint[ReserveRequest, Reservation]{Subject: "souk.inventory.v1.reservation.create"}
+	InventoryReserve = Endpoint[ReserveRequest, Reservation]{Subject: "souk.inventory.v1.reservation.create", Access: Require(PermInventoryWrite)}
 )
 
 // Inventory events, on the INVENTORY stream: souk.evt.inventory.<event>.<sku> for stock
 // levels and souk.evt.inventory.<event>.<order id> for reservations. The catalog keeps its
 // in_stock copy from stock_changed; the order service follows the reservation events.
-const (
-	EvtStockLevel = "souk.evt.inventory.stock_changed"
+var (
+	EvtStockLevel = event[StockLevel](StreamInventory, "souk.evt.inventory.stock_changed")
 	// EvtInventoryReserved: every line of the order is held until expires_at.
-	EvtInventoryReserved = "souk.evt.inventory.reserved"
+	EvtInventoryReserved = event[ReservationEvent](StreamInventory, "souk.evt.inventory.reserved")
 	// EvtInventoryRejected: the order could not be held (reason out_of_stock, short lists the
 	// SKUs), or a paid order's expired reservation could not be taken again.
-	EvtInventoryRejected = "souk.evt.inventory.rejected"
+	EvtInventoryRejected = event[ReservationEvent](StreamInventory, "souk.evt.inventory.rejected")
 	// EvtInventoryExpired: the hold ran out unpaid and the stock went back.
-	EvtInventoryExpired = "souk.evt.inventory.expired"
+	EvtInventoryExpired = event[ReservationEvent](StreamInventory, "souk.evt.inventory.expired")
 	// EvtInventoryCommitted: the order was paid; its units left on_hand for good.
-	EvtInventoryCommitted = "souk.evt.inventory.committed"
+	EvtInventoryCommitted = event[ReservationEvent](StreamInventory, "souk.evt.inventory.committed")
 	// EvtInventoryReleased: the order was cancelled; held or committed units went back.
-	EvtInventoryReleased = "souk.evt.inventory.released"
+	EvtInventoryReleased = event[ReservationEvent](StreamInventory, "souk.evt.inventory.released")
 )
 
 // Reservation statuses.

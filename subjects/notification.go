@@ -9,16 +9,16 @@ import (
 // and the outgoing webhooks staff register, with every delivery recorded.
 var (
 	// NotificationList lists what was sent to the caller, newest first (customer).
-	NotificationList = Endpoint[ListRequest, NotificationPage]{Subject: "souk.notification.v1.notification.list"}
+	NotificationList = Endpoint[ListRequest, NotificationPage]{Subject: "souk.notification.v1.notification.list", Access: profileAccess}
 	// WebhookCreate registers a URL for event types; the reply carries the signing secret,
 	// the only time it is shown (admin). A bad URL or an unknown event type is 400 naming
 	// the field.
-	WebhookCreate = Endpoint[WebhookCreateRequest, Webhook]{Subject: "souk.notification.v1.webhook.create"}
+	WebhookCreate = Endpoint[WebhookCreateRequest, Webhook]{Subject: "souk.notification.v1.webhook.create", Access: Require(PermWebhooksAdmin)}
 	// WebhookList lists the endpoints with their recent deliveries, never their secrets
 	// (admin).
-	WebhookList = Endpoint[ListRequest, WebhookPage]{Subject: "souk.notification.v1.webhook.list"}
+	WebhookList = Endpoint[ListRequest, WebhookPage]{Subject: "souk.notification.v1.webhook.list", Access: Require(PermWebhooksAdmin)}
 	// WebhookDelete removes an endpoint and its deliveries (admin); an unknown one is 404.
-	WebhookDelete = Endpoint[WebhookIDRequest, Empty]{Subject: "souk.notification.v1.webhook.delete"}
+	WebhookDelete = Endpoint[WebhookIDRequest, Empty]{Subject: "souk.notification.v1.webhook.delete", Access: Require(PermWebhooksAdmin)}
 )
 
 // Channels a delivery goes out on.

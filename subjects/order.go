@@ -8,14 +8,14 @@ var (
 	// OrderPlace checks out the caller's cart: priced from the catalog, the coupon held with
 	// the promotion service, stored with its order.placed event; 201 pending. An empty cart
 	// is 422. The same Idempotency-Key from the same user returns the first order.
-	OrderPlace = Endpoint[OrderPlaceRequest, Order]{Subject: "souk.order.v1.order.place"}
+	OrderPlace = Endpoint[OrderPlaceRequest, Order]{Subject: "souk.order.v1.order.place", Access: profileAccess}
 	// OrderGet returns one order: the caller's own, or any to staff; else 404.
-	OrderGet = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.get"}
+	OrderGet = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.get", Access: profileAccess}
 	// OrderList lists the caller's orders, newest first.
-	OrderList = Endpoint[ListRequest, OrderPage]{Subject: "souk.order.v1.order.list"}
+	OrderList = Endpoint[ListRequest, OrderPage]{Subject: "souk.order.v1.order.list", Access: profileAccess}
 	// OrderCancel cancels an order that has not shipped (its owner: reason customer; staff:
 	// reason staff); 409 otherwise. Cancelling a cancelled order returns it unchanged.
-	OrderCancel = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.cancel"}
+	OrderCancel = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.cancel", Access: profileAccess}
 )
 
 // Order statuses, in the order they are reached; cancelled may follow any before shipped.
@@ -47,17 +47,17 @@ const (
 // Order events, on the ORDERS stream: souk.evt.order.<event>.<order id>. Every status change
 // is one event, and every event carries the status it reached, so a follower of
 // souk.evt.order.*.<id> sees the order's whole life.
-const (
-	EvtOrderPlaced    = "souk.evt.order.placed"
-	EvtOrderReserved  = "souk.evt.order.reserved"
-	EvtOrderPaid      = "souk.evt.order.paid"
-	EvtOrderCancelled = "souk.evt.order.cancelled"
+var (
+	EvtOrderPlaced    = event[OrderPlaced](StreamOrders, "souk.evt.order.placed")
+	EvtOrderReserved  = event[OrderReserved](StreamOrders, "souk.evt.order.reserved")
+	EvtOrderPaid      = event[OrderPaid](StreamOrders, "souk.evt.order.paid")
+	EvtOrderCancelled = event[OrderCancelled](StreamOrders, "souk.evt.order.cancelled")
 	// EvtOrderFulfilling: the shipping service created the order's shipment.
-	EvtOrderFulfilling = "souk.evt.order.fulfilling"
+	EvtOrderFulfilling = event[OrderFulfilment](StreamOrders, "souk.evt.order.fulfilling")
 	// EvtOrderShipped: the parcel left with its carrier.
-	EvtOrderShipped = "souk.evt.order.shipped"
+	EvtOrderShipped = event[OrderFulfilment](StreamOrders, "souk.evt.order.shipped")
 	// EvtOrderDelivered: the parcel arrived; the order is done.
-	EvtOrderDelivered = "souk.evt.order.delivered"
+	EvtOrderDelivered = event[OrderFulfilment](StreamOrders, "souk.evt.order.delivered")
 )
 
 // OrderEventSubject is the subject of one order's event kind: souk.evt.order.<kind>.<id>

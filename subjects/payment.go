@@ -9,21 +9,21 @@ var (
 	// with the payment's status (processing until the provider decides). A cancelled or paid
 	// order is 409, another customer's 404, an unknown method 400. Asking again for an order
 	// with a payment under way returns that payment.
-	PaymentCreate = Endpoint[PaymentRequest, PaymentReply]{Subject: "souk.payment.v1.payment.create"}
+	PaymentCreate = Endpoint[PaymentRequest, PaymentReply]{Subject: "souk.payment.v1.payment.create", Access: profileAccess}
 	// PaymentRefund refunds an order's captured payment, in full or in part, never above what
 	// remains (admin). Meta.IdempotencyKey makes a retry return the first refund.
-	PaymentRefund = Endpoint[RefundRequest, Refund]{Subject: "souk.payment.v1.refund.create"}
+	PaymentRefund = Endpoint[RefundRequest, Refund]{Subject: "souk.payment.v1.refund.create", Access: Require(PermRefunds)}
 	// PaymentStripeWebhook takes a Stripe webhook: the raw payload and its Stripe-Signature
 	// header (anyone: the signature is the lock). A bad signature is 400 and changes nothing;
 	// an event id already handled is answered 200 and not handled again.
-	PaymentStripeWebhook = Endpoint[StripeWebhook, Empty]{Subject: "souk.payment.v1.webhook.stripe"}
+	PaymentStripeWebhook = Endpoint[StripeWebhook, Empty]{Subject: "souk.payment.v1.webhook.stripe", Access: Public}
 )
 
 // Payment events, on the PAYMENTS stream: souk.evt.payment.<event>.<order id>.
-const (
-	EvtPaymentSucceeded = "souk.evt.payment.succeeded"
-	EvtPaymentFailed    = "souk.evt.payment.failed"
-	EvtPaymentRefunded  = "souk.evt.payment.refunded"
+var (
+	EvtPaymentSucceeded = event[PaymentSucceeded](StreamPayments, "souk.evt.payment.succeeded")
+	EvtPaymentFailed    = event[PaymentFailedEvent](StreamPayments, "souk.evt.payment.failed")
+	EvtPaymentRefunded  = event[PaymentRefunded](StreamPayments, "souk.evt.payment.refunded")
 )
 
 // Payment statuses.

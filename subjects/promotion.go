@@ -7,36 +7,36 @@ import "time"
 // returned when it is cancelled.
 var (
 	// CouponCreate creates a coupon (admin); a taken code is 409.
-	CouponCreate = Endpoint[CouponCreateRequest, Coupon]{Subject: "souk.promotion.v1.coupon.create"}
+	CouponCreate = Endpoint[CouponCreateRequest, Coupon]{Subject: "souk.promotion.v1.coupon.create", Access: Require(PermCouponsAdmin)}
 	// CouponList lists coupons with their redemption counts, newest first (admin).
-	CouponList = Endpoint[ListRequest, CouponPage]{Subject: "souk.promotion.v1.coupon.list"}
+	CouponList = Endpoint[ListRequest, CouponPage]{Subject: "souk.promotion.v1.coupon.list", Access: Require(PermCouponsAdmin)}
 	// CouponQuote checks a code for the caller and a subtotal and prices the discount
 	// (customer). Unknown, not yet valid, expired, below its minimum, used up: 422 naming
 	// "code" (or "subtotal"). It holds nothing.
-	CouponQuote = Endpoint[CouponQuoteRequest, CouponDiscount]{Subject: "souk.promotion.v1.coupon.quote"}
+	CouponQuote = Endpoint[CouponQuoteRequest, CouponDiscount]{Subject: "souk.promotion.v1.coupon.quote", Access: profileAccess}
 	// CouponHold takes one redemption of a code for the caller's order, enforcing the global
 	// and per-customer limits atomically (customer). Asking again for the same order returns
 	// the first hold. 422 as CouponQuote.
-	CouponHold = Endpoint[CouponHoldRequest, CouponDiscount]{Subject: "souk.promotion.v1.redemption.hold"}
+	CouponHold = Endpoint[CouponHoldRequest, CouponDiscount]{Subject: "souk.promotion.v1.redemption.hold", Access: profileAccess}
 	// CouponRelease gives back the hold of an order of the caller that will never be stored
 	// (its placement lost the claim on the cart to another order), so that the slot is free
 	// at once rather than when the sweeper returns it (customer). Only a hold no order.placed
 	// confirmed is released; anything else, or no hold at all, changes nothing. Releasing
 	// twice is releasing once.
-	CouponRelease = Endpoint[CouponReleaseRequest, Empty]{Subject: "souk.promotion.v1.redemption.release"}
+	CouponRelease = Endpoint[CouponReleaseRequest, Empty]{Subject: "souk.promotion.v1.redemption.release", Access: profileAccess}
 )
 
 // Promotion events, on the PROMOTIONS stream: souk.evt.promotion.<event>.<order id>.
-const (
+var (
 	// EvtCouponRedeemed: the order was paid; its redemption is final.
-	EvtCouponRedeemed = "souk.evt.promotion.redeemed"
+	EvtCouponRedeemed = event[CouponEvent](StreamPromotions, "souk.evt.promotion.redeemed")
 	// EvtCouponReturned: the order was cancelled (or never stored); its redemption counts no
 	// more.
-	EvtCouponReturned = "souk.evt.promotion.returned"
+	EvtCouponReturned = event[CouponEvent](StreamPromotions, "souk.evt.promotion.returned")
 	// EvtCouponRefused: an order's hold had been returned (its order.placed came later than
 	// the hold's time to live) and the coupon's limits are reached meanwhile: the order keeps
 	// a discount it may not have, so the order service cancels it (reason coupon_refused).
-	EvtCouponRefused = "souk.evt.promotion.refused"
+	EvtCouponRefused = event[CouponEvent](StreamPromotions, "souk.evt.promotion.refused")
 )
 
 // Coupon kinds.

@@ -8,17 +8,17 @@ import "time"
 var (
 	// ShipmentGet returns an order's shipment: the order owner's, or any to staff; another
 	// customer's, or an order with no shipment yet, is 404.
-	ShipmentGet = Endpoint[ShipmentOrderRequest, Shipment]{Subject: "souk.shipping.v1.shipment.get"}
+	ShipmentGet = Endpoint[ShipmentOrderRequest, Shipment]{Subject: "souk.shipping.v1.shipment.get", Access: profileAccess}
 	// ShipmentSetStatus moves a shipment forward (staff): pending → packed → shipped →
 	// in_transit → delivered, steps may be skipped but never undone. Reaching shipped or
 	// beyond needs a tracking number (given, or booked by the carrier's integration). A move
 	// backwards, a repeat, or a move of a cancelled shipment is 409 and changes nothing.
-	ShipmentSetStatus = Endpoint[ShipmentStatusRequest, Shipment]{Subject: "souk.shipping.v1.shipment.status"}
+	ShipmentSetStatus = Endpoint[ShipmentStatusRequest, Shipment]{Subject: "souk.shipping.v1.shipment.status", Access: Require(PermShipmentsWrite)}
 	// ShipmentCancel stops an order's shipment before it leaves (the order's owner or staff;
 	// the order service calls it before cancelling an order): a pending or packed shipment is
 	// cancelled, a cancelled one returned as it is; one that has shipped is 409, an order
 	// with no shipment 404.
-	ShipmentCancel = Endpoint[ShipmentCancelRequest, Shipment]{Subject: "souk.shipping.v1.shipment.cancel"}
+	ShipmentCancel = Endpoint[ShipmentCancelRequest, Shipment]{Subject: "souk.shipping.v1.shipment.cancel", Access: profileAccess}
 )
 
 // Shipment statuses, in the order they are reached; cancelled may follow pending or packed.
@@ -38,24 +38,25 @@ const CarrierManual = "manual"
 // Shipping events, on the SHIPPING stream: souk.evt.shipping.<event>.<order id>, one per
 // status the shipment reaches. They are keyed by the order's id, so a follower of an order
 // filters souk.evt.shipping.*.<order id>.
-const (
-	// EvtShipping is what every shipping event's subject starts with.
-	EvtShipping          = "souk.evt.shipping"
-	EvtShipmentCreated   = "souk.evt.shipping.created"
-	EvtShipmentPacked    = "souk.evt.shipping.packed"
-	EvtShipmentShipped   = "souk.evt.shipping.shipped"
-	EvtShipmentInTransit = "souk.evt.shipping.in_transit"
-	EvtShipmentDelivered = "souk.evt.shipping.delivered"
-	EvtShipmentCancelled = "souk.evt.shipping.cancelled"
+var (
+	// EvtShipping stands for every shipping event, whatever status it reports: the order
+	// service follows them as one family.
+	EvtShipping          = Event[ShipmentEvent]{EventKind{Stream: StreamShipping, Kind: "souk.evt.shipping", Family: true}}
+	EvtShipmentCreated   = event[ShipmentEvent](StreamShipping, "souk.evt.shipping.created")
+	EvtShipmentPacked    = event[ShipmentEvent](StreamShipping, "souk.evt.shipping.packed")
+	EvtShipmentShipped   = event[ShipmentEvent](StreamShipping, "souk.evt.shipping.shipped")
+	EvtShipmentInTransit = event[ShipmentEvent](StreamShipping, "souk.evt.shipping.in_transit")
+	EvtShipmentDelivered = event[ShipmentEvent](StreamShipping, "souk.evt.shipping.delivered")
+	EvtShipmentCancelled = event[ShipmentEvent](StreamShipping, "souk.evt.shipping.cancelled")
 )
 
 // ShipmentEventKind is the event kind (EvtShipmentPacked, …) a shipment reaching status
 // publishes; pending is created.
-func ShipmentEventKind(status string) string {
+func ShipmentEventKind(status string) Event[ShipmentEvent] {
 	if status == ShipmentPending {
 		return EvtShipmentCreated
 	}
-	return EvtShipping + "." + status
+	return event[ShipmentEvent](StreamShipping, EvtShipping.Kind+"."+status)
 }
 
 // ShipmentOrderRequest names an order, for its shipment.

@@ -28,6 +28,9 @@ const DefaultTimeout = 5 * time.Second
 type Endpoint[Req, Rep any] struct {
 	// Subject is the full NATS subject, souk.<service>.v1.<noun>.<verb>.
 	Subject string
+	// Access is what the caller must hold. The serving service checks it on every request
+	// and the gateway checks it before it asks: one rule, read by both locks.
+	Access Access
 }
 
 // RawHandler is a decoded-bytes handler: it receives the request body and returns the reply

@@ -40,21 +40,21 @@ const DeclaredDescription = "declared in nats/bus/consumers.go; its service has 
 // consumer takes (inventory.committed, promotion.redeemed and returned) is not kept: a consumer added
 // later starts from the events published after it is declared here and deployed.
 var Consumers = []Consumer{
-	{Name: "inventory-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
-	{Name: "payment-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderReserved, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
-	{Name: "promotion-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
-	{Name: "shipping-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid, subjects.EvtOrderCancelled)},
-	{Name: "catalog-purchases", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid, subjects.EvtOrderDelivered, subjects.EvtOrderCancelled)},
+	{Name: "inventory-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
+	{Name: "payment-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind, subjects.EvtOrderReserved.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
+	{Name: "promotion-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
+	{Name: "shipping-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
+	{Name: "catalog-purchases", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid.Kind, subjects.EvtOrderDelivered.Kind, subjects.EvtOrderCancelled.Kind)},
 	{Name: "notify-orders", Stream: "ORDERS"},
-	{Name: "cart-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced)},
-	{Name: "order-inventory", Stream: "INVENTORY", Subjects: kinds(subjects.EvtInventoryReserved, subjects.EvtInventoryRejected, subjects.EvtInventoryExpired)},
-	{Name: "catalog-stock", Stream: "INVENTORY", Subjects: kinds(subjects.EvtStockLevel)},
-	{Name: "order-payments", Stream: "PAYMENTS", Subjects: kinds(subjects.EvtPaymentSucceeded, subjects.EvtPaymentFailed, subjects.EvtPaymentRefunded)},
+	{Name: "cart-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind)},
+	{Name: "order-inventory", Stream: "INVENTORY", Subjects: kinds(subjects.EvtInventoryReserved.Kind, subjects.EvtInventoryRejected.Kind, subjects.EvtInventoryExpired.Kind)},
+	{Name: "catalog-stock", Stream: "INVENTORY", Subjects: kinds(subjects.EvtStockLevel.Kind)},
+	{Name: "order-payments", Stream: "PAYMENTS", Subjects: kinds(subjects.EvtPaymentSucceeded.Kind, subjects.EvtPaymentFailed.Kind, subjects.EvtPaymentRefunded.Kind)},
 	{Name: "notify-payments", Stream: "PAYMENTS"},
-	{Name: "order-shipping", Stream: "SHIPPING", Subjects: []string{subjects.EvtShipping + ".>"}},
+	{Name: "order-shipping", Stream: "SHIPPING", Subjects: []string{subjects.EvtShipping.Filter()}},
 	{Name: "notify-shipping", Stream: "SHIPPING"},
 	{Name: "notify-users", Stream: "USERS"},
-	{Name: "order-promotions", Stream: "PROMOTIONS", Subjects: kinds(subjects.EvtCouponRefused)},
+	{Name: "order-promotions", Stream: "PROMOTIONS", Subjects: kinds(subjects.EvtCouponRefused.Kind)},
 }
 
 // kinds filters on event kinds of any entity: souk.evt.order.placed.*.

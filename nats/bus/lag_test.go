@@ -81,7 +81,7 @@ func gauge(families []*dto.MetricFamily, name string, labels map[string]string) 
 // that exist. When promtool is installed it checks them and evaluates them on lag series
 // (infra/prometheus/rules_test.yml).
 func TestAlertRulesUseTheLagMetrics(t *testing.T) {
-	const file = "../infra/prometheus/rules.yml"
+	const file = "../../infra/prometheus/rules.yml"
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestAlertRulesUseTheLagMetrics(t *testing.T) {
 		t.Errorf("promtool check rules: %v\n%s", err, out)
 	}
 	// rules_test.yml: a consumer down fires the lag alerts, one keeping up does not.
-	if out, err := exec.Command(promtool, "test", "rules", "../infra/prometheus/rules_test.yml").CombinedOutput(); err != nil {
+	if out, err := exec.Command(promtool, "test", "rules", "../../infra/prometheus/rules_test.yml").CombinedOutput(); err != nil {
 		t.Errorf("promtool test rules: %v\n%s", err, out)
 	}
 }

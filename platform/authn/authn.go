@@ -46,7 +46,7 @@ type Claims struct {
 }
 
 // Can reports whether the claims' roles grant perm.
-func (c Claims) Can(perm Permission) bool { return Allowed(c.Roles, perm) }
+func (c Claims) Can(perm subjects.Permission) bool { return Allowed(c.Roles, perm) }
 
 // KeySource fetches the current public key set.
 type KeySource func(ctx context.Context) (jwk.Set, error)
@@ -207,7 +207,7 @@ var ErrForbidden = &subjects.Error{Code: 403, Slug: "forbidden", Message: "not a
 
 // Authorize checks an Authorization header value against access. A public access with no
 // header returns zero claims and no error; a header that is present is always verified.
-func (v *Verifier) Authorize(ctx context.Context, header string, access Access) (Claims, error) {
+func (v *Verifier) Authorize(ctx context.Context, header string, access subjects.Access) (Claims, error) {
 	if header == "" {
 		if access.IsPublic() {
 			return Claims{}, nil

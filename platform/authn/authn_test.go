@@ -27,7 +27,7 @@ func TestVerifyAndRefreshOnUnknownKid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Subject != "u1" || len(c.Roles) != 1 || !c.Can(authn.PermProfile) || c.Can(authn.PermUsersAdmin) {
+	if c.Subject != "u1" || len(c.Roles) != 1 || !c.Can(subjects.PermProfile) || c.Can(subjects.PermUsersAdmin) {
 		t.Fatalf("claims: %+v", c)
 	}
 	// A rotation: a token under a key the cache has never seen is verified after a refetch.
@@ -103,26 +103,26 @@ func TestAuthorize(t *testing.T) {
 	v := authn.NewVerifier(ring.Source, time.Hour)
 	ctx := context.Background()
 	tok := "Bearer " + sign(t, ring, "k1", nil)
-	if _, err := v.Authorize(ctx, "", authn.Public); err != nil {
+	if _, err := v.Authorize(ctx, "", subjects.Public); err != nil {
 		t.Fatal("public without token:", err)
 	}
-	if _, err := v.Authorize(ctx, "", authn.Require(authn.PermProfile)); !errors.Is(err, subjects.ErrUnauthorized) {
+	if _, err := v.Authorize(ctx, "", subjects.Require(subjects.PermProfile)); !errors.Is(err, subjects.ErrUnauthorized) {
 		t.Fatal("no token must be 401:", err)
 	}
-	if _, err := v.Authorize(ctx, tok, authn.Require(authn.PermProfile)); err != nil {
+	if _, err := v.Authorize(ctx, tok, subjects.Require(subjects.PermProfile)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Authorize(ctx, tok, authn.Require(authn.PermUsersAdmin)); !errors.Is(err, subjects.ErrForbidden) {
+	if _, err := v.Authorize(ctx, tok, subjects.Require(subjects.PermUsersAdmin)); !errors.Is(err, subjects.ErrForbidden) {
 		t.Fatal("customer on admin must be 403:", err)
 	}
-	if _, err := v.Authorize(ctx, "Basic abc", authn.Public); !errors.Is(err, subjects.ErrUnauthorized) {
+	if _, err := v.Authorize(ctx, "Basic abc", subjects.Public); !errors.Is(err, subjects.ErrUnauthorized) {
 		t.Fatal("a bad header on a public route is still 401:", err)
 	}
 }
 
 func TestRolesToPermissions(t *testing.T) {
-	if !authn.Allowed([]string{subjects.RoleAdmin}, authn.PermCatalogWrite) || authn.Allowed([]string{subjects.RoleStaff}, authn.PermUsersAdmin) ||
-		authn.Allowed([]string{"root"}, authn.PermProfile) || authn.Allowed([]string{subjects.RoleAdmin}, authn.PermInternal) {
+	if !authn.Allowed([]string{subjects.RoleAdmin}, subjects.PermCatalogWrite) || authn.Allowed([]string{subjects.RoleStaff}, subjects.PermUsersAdmin) ||
+		authn.Allowed([]string{"root"}, subjects.PermProfile) || authn.Allowed([]string{subjects.RoleAdmin}, subjects.PermInternal) {
 		t.Fatal("role table is wrong")
 	}
 }

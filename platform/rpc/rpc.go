@@ -144,13 +144,13 @@ type Fast func(data []byte, meta subjects.Meta) (reply []byte, ok bool)
 
 // Handle adds the endpoint at subject, guarded by access, served by h. The micro endpoint's
 // name is the subject's last two tokens ("user_register").
-func (s *Service) Handle(subject string, access authn.Access, h subjects.RawHandler) error {
+func (s *Service) Handle(subject string, access subjects.Access, h subjects.RawHandler) error {
 	return s.HandleFast(subject, access, nil, h)
 }
 
 // HandleFast is Handle with a fast path: requests that fast answers (cache hits) cost no
 // goroutine, context or timer.
-func (s *Service) HandleFast(subject string, access authn.Access, fast Fast, h subjects.RawHandler) error {
+func (s *Service) HandleFast(subject string, access subjects.Access, fast Fast, h subjects.RawHandler) error {
 	if !access.IsPublic() && s.deps.Verifier == nil {
 		return fmt.Errorf("%s: endpoint %s needs a Verifier", s.cfg.Name, subject)
 	}
@@ -172,7 +172,7 @@ func (s *Service) HandleFast(subject string, access authn.Access, fast Fast, h s
 // endpoint is one served subject with its instruments, resolved once.
 type endpoint struct {
 	subject  string
-	access   authn.Access
+	access   subjects.Access
 	h        subjects.RawHandler
 	fast     Fast
 	log      zerolog.Logger
@@ -284,7 +284,7 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 }
 
 // call verifies the caller and runs h, turning a panic into an error.
-func (s *Service) call(ctx context.Context, access authn.Access, h subjects.RawHandler, meta subjects.Meta, data []byte) (reply []byte, err error) {
+func (s *Service) call(ctx context.Context, access subjects.Access, h subjects.RawHandler, meta subjects.Meta, data []byte) (reply []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)

@@ -45,11 +45,11 @@ func TestServiceShedsPanicsMasksAndGuards(t *testing.T) {
 		}
 		return r, nil
 	})
-	if err := svc.Handle(ep.Subject, authn.Public, handler); err != nil {
+	if err := svc.Handle(ep.Subject, subjects.Public, handler); err != nil {
 		t.Fatal(err)
 	}
 	guarded := subjects.Endpoint[req, req]{Subject: "souk.test.v1.thing.guarded"}
-	if err := svc.Handle(guarded.Subject, authn.Require(authn.PermUsersAdmin), handler); err != nil {
+	if err := svc.Handle(guarded.Subject, subjects.Require(subjects.PermUsersAdmin), handler); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func TestTheFastPathAnswersOnlyWhatItCanAndNeverForAToken(t *testing.T) {
 		return nil, false
 	}
 	handler := ep.Serve(func(_ context.Context, r req) (req, error) { return req{Mode: "from handler"}, nil })
-	if err := svc.HandleFast(ep.Subject, authn.Public, fast, handler); err != nil {
+	if err := svc.HandleFast(ep.Subject, subjects.Public, fast, handler); err != nil {
 		t.Fatal(err)
 	}
 	ctx := subjects.WithMeta(context.Background(), subjects.Meta{AcceptLanguage: "de"})

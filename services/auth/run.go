@@ -109,11 +109,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(keys.Source, deps.NC)},
 		func(svc *rpc.Service) error {
 			return errors.Join(
-				svc.Handle(subjects.AuthLogin.Subject, authn.Public, subjects.AuthLogin.Serve(h.login)),
-				svc.Handle(subjects.AuthRefresh.Subject, authn.Public, subjects.AuthRefresh.Serve(h.refresh)),
-				svc.Handle(subjects.AuthLogout.Subject, authn.Require(authn.PermProfile), subjects.AuthLogout.Serve(h.logout)),
-				svc.Handle(subjects.AuthJWKS.Subject, authn.Public, subjects.AuthJWKS.Serve(h.jwks)),
-				svc.Handle(subjects.AuthRotateKey.Subject, authn.Require(authn.PermKeysAdmin), subjects.AuthRotateKey.Serve(h.rotate)),
+				svc.Handle(subjects.AuthLogin.Subject, subjects.Public, subjects.AuthLogin.Serve(h.login)),
+				svc.Handle(subjects.AuthRefresh.Subject, subjects.Public, subjects.AuthRefresh.Serve(h.refresh)),
+				svc.Handle(subjects.AuthLogout.Subject, subjects.Require(subjects.PermProfile), subjects.AuthLogout.Serve(h.logout)),
+				svc.Handle(subjects.AuthJWKS.Subject, subjects.Public, subjects.AuthJWKS.Serve(h.jwks)),
+				svc.Handle(subjects.AuthRotateKey.Subject, subjects.Require(subjects.PermKeysAdmin), subjects.AuthRotateKey.Serve(h.rotate)),
 			)
 		})
 }

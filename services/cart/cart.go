@@ -11,7 +11,7 @@
 // coupon with the promotion service (subjects.CouponQuote).
 //
 // It serves the subjects.Cart* endpoints as the micro service "cart"; every one needs
-// authn.PermProfile and works on the caller's own cart. It publishes no events. The order
+// subjects.PermProfile and works on the caller's own cart. It publishes no events. The order
 // service tells it what an order took (subjects.CartCheckedOut) and, should that call be
 // lost, order.placed tells it again (events.go, the durable consumer cart-orders).
 package cart

@@ -43,7 +43,7 @@ const (
 )
 
 // ordersSubject filters ORDERS: the one kind the cart service takes.
-const ordersSubject = subjects.EvtOrderPlaced + ".*"
+var ordersSubject = subjects.EvtOrderPlaced.Filter()
 
 // checkouts applies order.placed to the carts.
 type checkouts struct {

@@ -24,7 +24,7 @@ func TestOrderPlacedTakesTheLinesOnce(t *testing.T) {
 	order := shoptest.NewID()
 	placed := subjects.OrderPlaced{EventID: shoptest.NewID(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: e.CustomerID,
 		Status: subjects.OrderStatusPending, Lines: []subjects.OrderLine{{ProductID: a.ID, SKU: "EVT-A", Quantity: 2, UnitPrice: shoptest.EUR(500)}}}
-	subject := subjects.OrderEventSubject(subjects.EvtOrderPlaced, order)
+	subject := subjects.EvtOrderPlaced.Subject(order)
 	e.Publish(subject, placed.EventID, placed)
 	e.wantLinesSoon(map[string]int{a.ID: 1, b.ID: 1})
 
@@ -36,7 +36,7 @@ func TestOrderPlacedTakesTheLinesOnce(t *testing.T) {
 	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
 
 	// An event the service cannot read is terminated, not retried for ever.
-	if _, err := e.JS.Publish(e.Ctx, subjects.OrderEventSubject(subjects.EvtOrderPlaced, shoptest.NewID()), []byte(`{"order_id":`)); err != nil {
+	if _, err := e.JS.Publish(e.Ctx, subjects.EvtOrderPlaced.Subject(shoptest.NewID()), []byte(`{"order_id":`)); err != nil {
 		t.Fatal(err)
 	}
 	e.settled()

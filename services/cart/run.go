@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		pricer: &pricer{nc: deps.NC, concurrency: cfg.CatalogConcurrency, defaultCurrency: cfg.DefaultCurrency},
 		limits: Limits{MaxLines: cfg.MaxLines, MaxQuantity: cfg.MaxQuantity},
 	}
-	own := authn.Require(authn.PermProfile)
+	own := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "cart", Version: "0.1.0", Description: "carts and their coupons"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: g},
 		func(svc *rpc.Service) error {

@@ -65,7 +65,7 @@ func TestAPriceChangeReachesTheCacheOfEveryInstance(t *testing.T) {
 	}
 	// The event takes milliseconds to reach the instances; after that no read may be stale.
 	var price subjects.PriceChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtPriceChanged, p.ID), &price)
+	e.lastEvent(subjects.EvtPriceChanged.Subject(p.ID), &price)
 	expect.Within(t, 5*time.Second, func() error {
 		for range 40 {
 			got, page := read()

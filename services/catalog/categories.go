@@ -246,7 +246,7 @@ func (s *Store) CreateCategory(ctx context.Context, c *Category) error {
 		if _, err := tx.Exec(ctx, `select catalog.add_words(to_tsvector('simple', catalog.fold(catalog.category_text($1))))`, c.ID); err != nil {
 			return err
 		}
-		return categoryEvent(ctx, tx, subjects.EvtCategoryCreated, c.ID)
+		return categoryEvent(ctx, tx, subjects.EvtCategoryCreated.Kind, c.ID)
 	})
 	return categoryWriteError("create category", err)
 }
@@ -293,7 +293,7 @@ func (s *Store) UpdateCategory(ctx context.Context, id uuid.UUID, fn func(*Categ
 		if err := s.reindexSubtree(ctx, tx, c.ID); err != nil {
 			return err
 		}
-		return categoryEvent(ctx, tx, subjects.EvtCategoryUpdated, c.ID)
+		return categoryEvent(ctx, tx, subjects.EvtCategoryUpdated.Kind, c.ID)
 	})
 	return out, categoryWriteError("update category", err)
 }

@@ -27,7 +27,7 @@ func TestADeliveredOrderCountsAsAPurchase(t *testing.T) {
 	}
 
 	delivered := uuid.Must(uuid.NewV7()).String() // its order.paid never reached the catalog
-	fulfilment(subjects.EvtOrderDelivered, e.customerID, delivered)
+	fulfilment(subjects.EvtOrderDelivered.Kind, e.customerID, delivered)
 	expect.Within(t, 10*time.Second, func() error {
 		_, err := subjects.ReviewCreate.Call(e.customer, e.nc, subjects.ReviewCreateRequest{ProductID: p.ID, Rating: 5, Title: "Arrived"})
 		return err
@@ -35,11 +35,11 @@ func TestADeliveredOrderCountsAsAPurchase(t *testing.T) {
 
 	both := uuid.Must(uuid.NewV7()).String()
 	e.paid(e.otherID, both, p.ID)
-	for _, kind := range []string{subjects.EvtOrderFulfilling, subjects.EvtOrderShipped, subjects.EvtOrderDelivered} {
+	for _, kind := range []string{subjects.EvtOrderFulfilling.Kind, subjects.EvtOrderShipped.Kind, subjects.EvtOrderDelivered.Kind} {
 		fulfilment(kind, e.otherID, both)
 	}
 	marker := uuid.Must(uuid.NewV7()).String() // once it counts, the events before it are applied
-	fulfilment(subjects.EvtOrderDelivered, e.otherID, marker)
+	fulfilment(subjects.EvtOrderDelivered.Kind, e.otherID, marker)
 	expect.Within(t, 10*time.Second, func() error {
 		var n int
 		if err := e.db.QueryRow(e.ctx, `select count(*) from catalog.purchases where order_id = $1`, marker).Scan(&n); err != nil || n != 1 {

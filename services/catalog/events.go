@@ -22,16 +22,16 @@ import (
 var (
 	// purchaseSubjects tell the catalog who paid for what (the right to review): paid and,
 	// again, delivered; cancelled takes it back.
-	purchaseSubjects = []string{subjects.EvtOrderPaid + ".*", subjects.EvtOrderDelivered + ".*", subjects.EvtOrderCancelled + ".*"}
+	purchaseSubjects = []string{subjects.EvtOrderPaid.Filter(), subjects.EvtOrderDelivered.Filter(), subjects.EvtOrderCancelled.Filter()}
 	// stockSubjects carry the inventory service's stock levels (in_stock).
-	stockSubjects = []string{subjects.EvtStockLevel + ".*"}
+	stockSubjects = []string{subjects.EvtStockLevel.Filter()}
 )
 
 // applyOrderEvent records or forgets a purchase. An event it cannot read is permanent: no
 // retry will make it readable.
 func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."), strings.HasPrefix(m.Subject, subjects.EvtOrderDelivered+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid.Kind+"."), strings.HasPrefix(m.Subject, subjects.EvtOrderDelivered.Kind+"."):
 		// order.delivered (subjects.OrderFulfilment) names the buyer and the lines as
 		// order.paid does: a delivered order is a purchase even if its paid event never
 		// reached the catalog (a consumer created after it aged out of ORDERS).
@@ -52,7 +52,7 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 			return consumer.Permanent(fmt.Errorf("%s: %w", m.Subject, err))
 		}
 		return RecordPurchase(ctx, tx, user, order, products, ev.OccurredAt)
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled.Kind+"."):
 		var ev subjects.OrderCancelled
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			return consumer.Permanent(fmt.Errorf("order.cancelled: %w", err))
@@ -91,7 +91,7 @@ type invalidator struct {
 func (iv *invalidator) start(g *background.Group) error {
 	ctx := g.Context()
 	cons, err := iv.js.OrderedConsumer(ctx, "CATALOG", jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.EvtCatalogWildcard},
+		FilterSubjects: []string{subjects.EvtCatalog.Filter()},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
 	if err != nil {

@@ -162,7 +162,7 @@ func (ix *indexer) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	return ix.js.CreateOrUpdateConsumer(ctx, "CATALOG", jetstream.ConsumerConfig{
 		Durable:       indexerName,
 		Description:   "feeds the Meilisearch index " + ix.cfg.Index,
-		FilterSubject: subjects.EvtCatalogWildcard,
+		FilterSubject: subjects.EvtCatalog.Filter(),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		// Long enough for one write round; apply reports progress before every further one.

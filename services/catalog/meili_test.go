@@ -507,22 +507,22 @@ func TestMeiliConfigDefaultsAndRedaction(t *testing.T) {
 func TestMeiliParseCatalogEvents(t *testing.T) {
 	pid, cid := uuid.New(), uuid.New()
 	ev := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	product, category, err := parseCatalogEvent(subjects.EventSubject(subjects.EvtPriceChanged, pid.String()),
+	product, category, err := parseCatalogEvent(subjects.EvtPriceChanged.Subject(pid.String()),
 		ev(subjects.PriceChanged{ProductID: pid.String()}))
 	if err != nil || product != pid || category != uuid.Nil {
 		t.Fatalf("price_changed: %v %v %v", product, category, err)
 	}
-	product, category, err = parseCatalogEvent(subjects.EventSubject(subjects.EvtCategoryUpdated, cid.String()),
+	product, category, err = parseCatalogEvent(subjects.EvtCategoryUpdated.Subject(cid.String()),
 		ev(subjects.CategoryChanged{CategoryID: cid.String(), Path: "a/b"}))
 	if err != nil || product != uuid.Nil || category != cid {
 		t.Fatalf("category_updated: %v %v %v", product, category, err)
 	}
 	for subject, data := range map[string]string{
-		subjects.EvtProductUpdated + ".x":  "not json",
-		subjects.EvtProductDeleted + ".x":  `{"product_id": "nope"}`,
-		subjects.EvtProductCreated + ".x":  `{}`,
-		subjects.EvtCategoryCreated + ".x": `{"category_id": ""}`,
-		subjects.EvtCategoryUpdated + ".x": `[]`,
+		subjects.EvtProductUpdated.Kind + ".x":  "not json",
+		subjects.EvtProductDeleted.Kind + ".x":  `{"product_id": "nope"}`,
+		subjects.EvtProductCreated.Kind + ".x":  `{}`,
+		subjects.EvtCategoryCreated.Kind + ".x": `{"category_id": ""}`,
+		subjects.EvtCategoryUpdated.Kind + ".x": `[]`,
 	} {
 		if _, _, err := parseCatalogEvent(subject, []byte(data)); err == nil {
 			t.Errorf("%s %s: no error", subject, data)
@@ -869,7 +869,7 @@ func TestMeiliIndexerFollowsTheCatalogStream(t *testing.T) {
 
 	// An unreadable event is terminated; the events behind it still flow, and nothing is
 	// left unacknowledged.
-	if _, err := js.Publish(ctx, subjects.EventSubject(subjects.EvtProductUpdated, uuid.NewString()), []byte("not json")); err != nil {
+	if _, err := js.Publish(ctx, subjects.EvtProductUpdated.Subject(uuid.NewString()), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.UpdateProduct(ctx, hp.ID, func(p *Product) ([]string, error) {

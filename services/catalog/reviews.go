@@ -24,7 +24,7 @@ func (s *Store) ratingChanged(ctx context.Context, tx pgx.Tx, id uuid.UUID) erro
 	if err := s.refreshViews(ctx, tx, id); err != nil {
 		return err
 	}
-	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged, &p, nil, nil))
+	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged.Kind, &p, nil, nil))
 }
 
 // CreateReview stores r and adds its rating to the product's, in one transaction. Only a
@@ -200,5 +200,5 @@ func (s *Store) ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLev
 	if err != nil || len(flipped) == 0 {
 		return err
 	}
-	return s.productsChanged(ctx, tx, subjects.EvtStockChanged, flipped, &inStock)
+	return s.productsChanged(ctx, tx, subjects.EvtStockChanged.Kind, flipped, &inStock)
 }

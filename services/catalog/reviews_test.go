@@ -20,7 +20,7 @@ func (e *env) paid(user, order string, products ...string) {
 	for _, p := range products {
 		ev.Lines = append(ev.Lines, subjects.OrderLine{ProductID: p, SKU: "x", Quantity: 1, UnitPrice: eur(100)})
 	}
-	subject := subjects.EventSubject(subjects.EvtOrderPaid, order)
+	subject := subjects.EvtOrderPaid.Subject(order)
 	e.publish(subject, ev.EventID, ev)
 	// A second copy under another message id gets past JetStream's duplicate window (as an
 	// event republished after the window would) and past the processed table: the purchase's
@@ -115,7 +115,7 @@ func TestACancelledOrderIsNoPurchaseWhateverTheOrderOfEvents(t *testing.T) {
 	_, p := headphones(e)
 	order := uuid.Must(uuid.NewV7()).String()
 	cancel := subjects.OrderCancelled{EventID: uuid.Must(uuid.NewV7()).String(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: e.customerID, Reason: "customer"}
-	e.publish(subjects.EventSubject(subjects.EvtOrderCancelled, order), cancel.EventID, cancel)
+	e.publish(subjects.EvtOrderCancelled.Subject(order), cancel.EventID, cancel)
 	e.paid(e.customerID, order, p.ID) // arrives after the cancellation
 	// A marker order after both: once it counts as a purchase, the two before are applied.
 	marker := uuid.Must(uuid.NewV7()).String()
@@ -136,7 +136,7 @@ func TestAPoisonEventIsDeadLetteredAndTheRestFlows(t *testing.T) {
 	e.start(catalog.Config{})
 	_, p := headphones(e)
 	bad := uuid.Must(uuid.NewV7()).String()
-	e.publish(subjects.EventSubject(subjects.EvtOrderPaid, bad), bad, map[string]any{"order_id": bad, "user_id": "not-a-uuid"})
+	e.publish(subjects.EvtOrderPaid.Subject(bad), bad, map[string]any{"order_id": bad, "user_id": "not-a-uuid"})
 	e.paid(e.customerID, uuid.Must(uuid.NewV7()).String(), p.ID)
 	expect.Within(t, 10*time.Second, func() error {
 		_, err := subjects.ReviewCreate.Call(e.customer, e.nc, subjects.ReviewCreateRequest{ProductID: p.ID, Rating: 3, Title: "ok"})
@@ -150,7 +150,7 @@ func TestAPoisonEventIsDeadLetteredAndTheRestFlows(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no dead letter: %v", err)
 	}
-	if m.Header.Get("Souk-Dlq-Error") == "" || m.Header.Get("Souk-Dlq-Subject") != subjects.EventSubject(subjects.EvtOrderPaid, bad) {
+	if m.Header.Get("Souk-Dlq-Error") == "" || m.Header.Get("Souk-Dlq-Subject") != subjects.EvtOrderPaid.Subject(bad) {
 		t.Fatalf("dead letter headers: %v", m.Header)
 	}
 }
@@ -162,7 +162,7 @@ func TestInStockFollowsTheInventoryEvents(t *testing.T) {
 	level := func(version, available int64) {
 		ev := subjects.StockLevel{EventID: uuid.Must(uuid.NewV7()).String(), OccurredAt: time.Now().UTC(), SKU: "HP-1",
 			OnHand: available, Available: available, Version: version}
-		e.publish(subjects.EventSubject(subjects.EvtStockLevel, "HP-1"), ev.EventID, ev)
+		e.publish(subjects.EvtStockLevel.Subject("HP-1"), ev.EventID, ev)
 	}
 	inStock := func(want bool) {
 		t.Helper()
@@ -181,7 +181,7 @@ func TestInStockFollowsTheInventoryEvents(t *testing.T) {
 	level(1, 5)
 	inStock(true)
 	var ev subjects.ProductChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtStockChanged, p.ID), &ev)
+	e.lastEvent(subjects.EvtStockChanged.Subject(p.ID), &ev)
 	if ev.InStock == nil || !*ev.InStock {
 		t.Fatalf("stock_changed: %+v", ev)
 	}

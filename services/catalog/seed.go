@@ -93,7 +93,7 @@ func seedCategories(ctx context.Context, db *pgxpool.Pool, cats []SeedCategory) 
 			}
 			if tag.RowsAffected() == 1 {
 				created++
-				if err := categoryEvent(ctx, tx, subjects.EvtCategoryCreated, id); err != nil {
+				if err := categoryEvent(ctx, tx, subjects.EvtCategoryCreated.Kind, id); err != nil {
 					return err
 				}
 			}
@@ -180,7 +180,7 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 			return err
 		}
 		inserted = len(created)
-		return s.productsChanged(ctx, tx, subjects.EvtProductCreated, created, nil)
+		return s.productsChanged(ctx, tx, subjects.EvtProductCreated.Kind, created, nil)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seed products: %w", err)

@@ -50,7 +50,7 @@ func TestCategoriesFormATreeWithSlugsUniquePerParent(t *testing.T) {
 		t.Fatalf("move to the top: %+v %v", moved, err)
 	}
 	var ev subjects.CategoryChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtCategoryUpdated, audio.ID), &ev)
+	e.lastEvent(subjects.EvtCategoryUpdated.Subject(audio.ID), &ev)
 	if ev.Path != "audio" {
 		t.Fatalf("category_updated: %+v", ev)
 	}
@@ -77,7 +77,7 @@ func TestProductLifecycleIsPublishedAndLocalised(t *testing.T) {
 		t.Fatalf("created: %+v", p)
 	}
 	var created subjects.ProductChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtProductCreated, p.ID), &created)
+	e.lastEvent(subjects.EvtProductCreated.Subject(p.ID), &created)
 	if created.ProductID != p.ID || created.SKU != "HP-1" || created.EventID == "" {
 		t.Fatalf("product_created: %+v", created)
 	}
@@ -123,12 +123,12 @@ func TestProductLifecycleIsPublishedAndLocalised(t *testing.T) {
 		t.Fatalf("update: %+v %v", up, err)
 	}
 	var updated subjects.ProductChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtProductUpdated, p.ID), &updated)
+	e.lastEvent(subjects.EvtProductUpdated.Subject(p.ID), &updated)
 	if strings.Join(updated.Changed, ",") != "price,attributes" || updated.Version != 2 {
 		t.Fatalf("product_updated: %+v", updated)
 	}
 	var price subjects.PriceChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtPriceChanged, p.ID), &price)
+	e.lastEvent(subjects.EvtPriceChanged.Subject(p.ID), &price)
 	if price.Old.Amount != 8999 || price.New.Amount != 7999 {
 		t.Fatalf("price_changed: %+v", price)
 	}
@@ -149,7 +149,7 @@ func TestProductLifecycleIsPublishedAndLocalised(t *testing.T) {
 	_, err = subjects.ProductGet.Call(e.ctx, e.nc, subjects.ProductIDRequest{ID: p.ID})
 	expect.Error(t, err, 404, "product_not_found", "")
 	var deleted subjects.ProductChanged
-	e.lastEvent(subjects.EventSubject(subjects.EvtProductDeleted, p.ID), &deleted)
+	e.lastEvent(subjects.EvtProductDeleted.Subject(p.ID), &deleted)
 	if deleted.Version != 3 {
 		t.Fatalf("product_deleted: %+v", deleted)
 	}

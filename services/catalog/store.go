@@ -164,7 +164,7 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated, p, nil, nil))
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated.Kind, p, nil, nil))
 	})
 	return productWriteError("create product", err)
 }
@@ -220,10 +220,10 @@ func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Produc
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		events := []outbox.Event{productEvent(subjects.EvtProductUpdated, &p, changed, nil)}
+		events := []outbox.Event{productEvent(subjects.EvtProductUpdated.Kind, &p, changed, nil)}
 		if slices.Contains(changed, "price") {
 			evID := outbox.NewID()
-			events = append(events, outbox.Event{ID: evID, Subject: subjects.EventSubject(subjects.EvtPriceChanged, p.ID.String()),
+			events = append(events, outbox.Event{ID: evID, Subject: subjects.EvtPriceChanged.Subject(p.ID.String()),
 				Payload: subjects.PriceChanged{EventID: evID.String(), OccurredAt: time.Now().UTC(), ProductID: p.ID.String(),
 					SKU: p.SKU, Version: p.Version, Old: old, New: p.Price}})
 		}
@@ -256,7 +256,7 @@ func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted, &p, nil, nil))
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted.Kind, &p, nil, nil))
 	})
 	return productWriteError("delete product", err)
 }

@@ -151,7 +151,7 @@ func (e *env) events(subject string) ([][]byte, error) {
 	return out, batch.Error()
 }
 
-// reservationEvent waits for the event of kind (subjects.EvtInventory*) about order and
+// reservationEvent waits for the event of kind (subjects.EvtInventory.Kind*) about order and
 // returns it.
 func (e *env) reservationEvent(kind, order string) subjects.ReservationEvent {
 	e.t.Helper()
@@ -200,7 +200,7 @@ func (e *env) wantStatus(order, want string) {
 // naming short.
 func (e *env) wantRejected(order string, short ...string) {
 	e.t.Helper()
-	ev := e.reservationEvent(subjects.EvtInventoryRejected, order)
+	ev := e.reservationEvent(subjects.EvtInventoryRejected.Kind, order)
 	if ev.Status != subjects.ReservationRejected || ev.Reason != subjects.ReasonOutOfStock || !slices.Equal(ev.Short, short) {
 		e.t.Fatalf("rejected event %+v, want out_of_stock of %v", ev, short)
 	}
@@ -227,7 +227,7 @@ func line(sku string, quantity int) subjects.OrderLine {
 // placeOrder publishes order.placed for order and returns its event id.
 func (e *env) placeOrder(order string, lines ...subjects.OrderLine) string {
 	ev := placed(order, lines...)
-	e.publish(subjects.OrderEventSubject(subjects.EvtOrderPlaced, order), ev.EventID, ev)
+	e.publish(subjects.EvtOrderPlaced.Subject(order), ev.EventID, ev)
 	return ev.EventID
 }
 
@@ -235,13 +235,13 @@ func (e *env) placeOrder(order string, lines ...subjects.OrderLine) string {
 func (e *env) placeHeld(order string, lines ...subjects.OrderLine) subjects.ReservationEvent {
 	e.t.Helper()
 	e.placeOrder(order, lines...)
-	return e.reservationEvent(subjects.EvtInventoryReserved, order)
+	return e.reservationEvent(subjects.EvtInventoryReserved.Kind, order)
 }
 
 // payOrder publishes order.paid for order and returns its event id.
 func (e *env) payOrder(order string) string {
 	id := uuid.NewString()
-	e.publish(subjects.OrderEventSubject(subjects.EvtOrderPaid, order), id, subjects.OrderPaid{EventID: id,
+	e.publish(subjects.EvtOrderPaid.Subject(order), id, subjects.OrderPaid{EventID: id,
 		OccurredAt: time.Now().UTC(), OrderID: order, UserID: uuid.NewString(), Status: subjects.OrderStatusPaid})
 	return id
 }
@@ -249,7 +249,7 @@ func (e *env) payOrder(order string) string {
 // cancelOrder publishes order.cancelled for order and returns its event id.
 func (e *env) cancelOrder(order string) string {
 	id := uuid.NewString()
-	e.publish(subjects.OrderEventSubject(subjects.EvtOrderCancelled, order), id, subjects.OrderCancelled{EventID: id,
+	e.publish(subjects.EvtOrderCancelled.Subject(order), id, subjects.OrderCancelled{EventID: id,
 		OccurredAt: time.Now().UTC(), OrderID: order, UserID: uuid.NewString(), Status: subjects.OrderStatusCancelled,
 		Reason: subjects.ReasonCustomer})
 	return id

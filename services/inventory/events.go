@@ -15,7 +15,7 @@ import (
 
 // orderSubjects are the order events of the checkout saga that move stock.
 var orderSubjects = []string{
-	subjects.EvtOrderPlaced + ".*", subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*",
+	subjects.EvtOrderPlaced.Filter(), subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter(),
 }
 
 // applyOrderEvent is the saga consumer's handler. Every transition is keyed by the order id
@@ -24,15 +24,15 @@ var orderSubjects = []string{
 // keeps a redelivered one from being applied at all.
 func (s *Store) applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPlaced+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPlaced.Kind+"."):
 		return s.placed(ctx, tx, m.Data)
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid.Kind+"."):
 		id, err := eventOrderID("order.paid", m.Data)
 		if err != nil {
 			return err
 		}
 		return commitOrder(ctx, tx, id)
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled.Kind+"."):
 		id, err := eventOrderID("order.cancelled", m.Data)
 		if err != nil {
 			return err

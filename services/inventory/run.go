@@ -140,7 +140,7 @@ func reserverMetrics(r prometheus.Registerer) (batches, took prometheus.Observer
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	staff := authn.Require(authn.PermInventoryWrite)
+	staff := subjects.Require(subjects.PermInventoryWrite)
 	return rpc.Serve(ctx, rpc.Config{Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {

@@ -217,7 +217,7 @@ func failUnless(cond, msg string) string {
 // version is the one locked plus one.
 func levelEvent(l *Level) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: subjects.EvtStockLevel + "." + l.SKU, Payload: subjects.StockLevel{
+	return outbox.Event{ID: id, Subject: subjects.EvtStockLevel.Kind + "." + l.SKU, Payload: subjects.StockLevel{
 		EventID: id.String(), OccurredAt: time.Now().UTC(), SKU: l.SKU,
 		OnHand: l.OnHand, Reserved: l.Reserved, Available: l.Available(), Version: l.Version + 1,
 	}}
@@ -225,11 +225,11 @@ func levelEvent(l *Level) outbox.Event {
 
 // eventSubjects are where each reservation status is announced.
 var eventSubjects = map[string]string{
-	subjects.ReservationHeld:      subjects.EvtInventoryReserved,
-	subjects.ReservationRejected:  subjects.EvtInventoryRejected,
-	subjects.ReservationCommitted: subjects.EvtInventoryCommitted,
-	subjects.ReservationReleased:  subjects.EvtInventoryReleased,
-	subjects.ReservationExpired:   subjects.EvtInventoryExpired,
+	subjects.ReservationHeld:      subjects.EvtInventoryReserved.Kind,
+	subjects.ReservationRejected:  subjects.EvtInventoryRejected.Kind,
+	subjects.ReservationCommitted: subjects.EvtInventoryCommitted.Kind,
+	subjects.ReservationReleased:  subjects.EvtInventoryReleased.Kind,
+	subjects.ReservationExpired:   subjects.EvtInventoryExpired.Kind,
 }
 
 // reservationEvent announces r's status.

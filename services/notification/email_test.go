@@ -227,12 +227,12 @@ func TestDuplicateEventsSendOnce(t *testing.T) {
 
 	user := e.customer("Ada", "ada@example.com", "en", "")
 	order := e.paid(user, 1000)
-	e.publish(subjects.OrderEventSubject(subjects.EvtOrderPaid, order.OrderID), order.EventID, order) // republished
+	e.publish(subjects.EvtOrderPaid.Subject(order.OrderID), order.EventID, order) // republished
 	// And applied twice more as if the processed rows were gone: the unique key holds.
 	data, _ := json.Marshal(order)
 	for range 2 {
 		err := pgx.BeginFunc(e.ctx, e.db, func(tx pgx.Tx) error {
-			return apply(e.ctx, tx, consumer.Msg{Subject: subjects.OrderEventSubject(subjects.EvtOrderPaid, order.OrderID), Data: data, EventID: order.EventID})
+			return apply(e.ctx, tx, consumer.Msg{Subject: subjects.EvtOrderPaid.Subject(order.OrderID), Data: data, EventID: order.EventID})
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -101,7 +101,7 @@ func (e *env) publish(subject, msgID string, payload any) {
 // customer publishes the user.registered event of a new customer and returns their id.
 func (e *env) customer(name, email, locale, link string) string {
 	id, ev := newID(), newID()
-	e.publish(subjects.UserEventSubject(subjects.EvtUserRegistered, id), ev, subjects.UserRegistered{
+	e.publish(subjects.EvtUserRegistered.Subject(id), ev, subjects.UserRegistered{
 		EventID: ev, OccurredAt: time.Now().UTC(), UserID: id, Email: email, Name: name, Locale: locale, VerifyLink: link})
 	return id
 }
@@ -111,7 +111,7 @@ func (e *env) paid(user string, total int64) subjects.OrderPaid {
 	ev := subjects.OrderPaid{EventID: newID(), OccurredAt: time.Now().UTC(), OrderID: newID(), UserID: user, Status: subjects.OrderStatusPaid,
 		Lines: []subjects.OrderLine{{ProductID: newID(), SKU: "HP-1000", Quantity: 2, UnitPrice: subjects.Money{Amount: total / 2, Currency: "EUR"}}},
 		Total: subjects.Money{Amount: total, Currency: "EUR"}}
-	e.publish(subjects.OrderEventSubject(subjects.EvtOrderPaid, ev.OrderID), ev.EventID, ev)
+	e.publish(subjects.EvtOrderPaid.Subject(ev.OrderID), ev.EventID, ev)
 	return ev
 }
 

@@ -97,7 +97,7 @@ func TestWebhookSignedRetriedAndDeliveredOnce(t *testing.T) {
 	rcv.mu.Unlock()
 
 	order := e.paid(newID(), 4200)
-	e.publish(subjects.OrderEventSubject(subjects.EvtOrderCancelled, order.OrderID), newID(), // not subscribed
+	e.publish(subjects.EvtOrderCancelled.Subject(order.OrderID), newID(), // not subscribed
 		subjects.OrderCancelled{EventID: newID(), OccurredAt: time.Now(), OrderID: order.OrderID, UserID: order.UserID, Reason: "staff"})
 	expect.Within(t, 20*time.Second, func() error {
 		if tries, _, _ := rcv.state(); tries < 3 {

@@ -22,11 +22,11 @@ import (
 // transaction of the change.
 var (
 	// inventorySubjects: the stock was held, could not be held, or the hold ran out unpaid.
-	inventorySubjects = []string{subjects.EvtInventoryReserved + ".*", subjects.EvtInventoryRejected + ".*", subjects.EvtInventoryExpired + ".*"}
+	inventorySubjects = []string{subjects.EvtInventoryReserved.Filter(), subjects.EvtInventoryRejected.Filter(), subjects.EvtInventoryExpired.Filter()}
 	// paymentSubjects: the provider's verdicts and the refunds.
-	paymentSubjects = []string{subjects.EvtPaymentSucceeded + ".*", subjects.EvtPaymentFailed + ".*", subjects.EvtPaymentRefunded + ".*"}
+	paymentSubjects = []string{subjects.EvtPaymentSucceeded.Filter(), subjects.EvtPaymentFailed.Filter(), subjects.EvtPaymentRefunded.Filter()}
 	// shippingSubjects: every status the order's shipment reaches; the order follows it.
-	shippingSubjects = []string{subjects.EvtShipping + ".>"}
+	shippingSubjects = []string{subjects.EvtShipping.Filter()}
 )
 
 // transition is one consumed event kind: how to read it and what it does to the order.
@@ -48,15 +48,15 @@ func decodeAs[E any](apply func(E) Change, orderID func(E) string) func([]byte) 
 func reservationOrder(ev subjects.ReservationEvent) string { return ev.OrderID }
 
 var transitions = []transition{
-	{subjects.EvtInventoryReserved, decodeAs(reserved, reservationOrder)},
-	{subjects.EvtInventoryRejected, decodeAs(outOfStock, reservationOrder)},
-	{subjects.EvtInventoryExpired, decodeAs(func(subjects.ReservationEvent) Change {
+	{subjects.EvtInventoryReserved.Kind, decodeAs(reserved, reservationOrder)},
+	{subjects.EvtInventoryRejected.Kind, decodeAs(outOfStock, reservationOrder)},
+	{subjects.EvtInventoryExpired.Kind, decodeAs(func(subjects.ReservationEvent) Change {
 		return cancelIfOpen(subjects.ReasonPaymentTimeout, subjects.OrderStatusReserved)
 	}, reservationOrder)},
-	{subjects.EvtPaymentSucceeded, decodeAs(paymentSucceeded, func(ev subjects.PaymentSucceeded) string { return ev.OrderID })},
-	{subjects.EvtPaymentFailed, decodeAs(paymentFailed, func(ev subjects.PaymentFailedEvent) string { return ev.OrderID })},
-	{subjects.EvtPaymentRefunded, decodeAs(paymentRefunded, func(ev subjects.PaymentRefunded) string { return ev.OrderID })},
-	{subjects.EvtShipping, decodeAs(shipmentChanged, func(ev subjects.ShipmentEvent) string { return ev.OrderID })},
+	{subjects.EvtPaymentSucceeded.Kind, decodeAs(paymentSucceeded, func(ev subjects.PaymentSucceeded) string { return ev.OrderID })},
+	{subjects.EvtPaymentFailed.Kind, decodeAs(paymentFailed, func(ev subjects.PaymentFailedEvent) string { return ev.OrderID })},
+	{subjects.EvtPaymentRefunded.Kind, decodeAs(paymentRefunded, func(ev subjects.PaymentRefunded) string { return ev.OrderID })},
+	{subjects.EvtShipping.Kind, decodeAs(shipmentChanged, func(ev subjects.ShipmentEvent) string { return ev.OrderID })},
 }
 
 // saga is the handler of the consumers: it applies each event to its order, and raises the

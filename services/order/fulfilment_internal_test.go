@@ -50,7 +50,7 @@ func TestAnOrderFollowsItsShipmentForwardOnly(t *testing.T) {
 	}
 	o = &Order{Status: subjects.OrderStatusPaid}
 	events, _ := shipmentChanged(ev(subjects.ShipmentDelivered))(o)
-	if len(events) != 1 || events[0].Subject != subjects.EvtOrderDelivered+"."+o.ID.String() {
+	if len(events) != 1 || events[0].Subject != subjects.EvtOrderDelivered.Kind+"."+o.ID.String() {
 		t.Fatalf("delivered event: %+v", events)
 	}
 	if p, ok := events[0].Payload.(subjects.OrderFulfilment); !ok || p.Status != subjects.OrderStatusDelivered || p.Shipment.TrackingNumber != "1Z" {

@@ -172,7 +172,7 @@ func (h *handlers) visible(ctx context.Context, rawID string) (*Order, authn.Cla
 		return nil, claims, false, wireError(err)
 	}
 	owner := user != uuid.Nil && o.UserID == user
-	if !owner && !claims.Can(authn.PermOrdersAll) {
+	if !owner && !claims.Can(subjects.PermOrdersAll) {
 		return nil, claims, false, wireError(ErrNotFound)
 	}
 	return o, claims, owner, nil

@@ -57,7 +57,7 @@ func TestSagaTransitionsAreIdempotentAndConsistent(t *testing.T) {
 		}
 	}
 	ev, _ := reserved(subjects.ReservationEvent{ExpiresAt: until})(o)
-	if o.Status != subjects.OrderStatusPaid || len(ev) != 2 || !strings.HasPrefix(ev[1].Subject, subjects.EvtOrderPaid+".") {
+	if o.Status != subjects.OrderStatusPaid || len(ev) != 2 || !strings.HasPrefix(ev[1].Subject, subjects.EvtOrderPaid.Kind+".") {
 		t.Fatalf("reserved after payment: status %s, events %d", o.Status, len(ev))
 	}
 	if ev, _ := reserved(subjects.ReservationEvent{ExpiresAt: until})(o); len(ev) != 0 {

@@ -29,7 +29,7 @@ func TestOutOfStockCancelsWhatHasNotShipped(t *testing.T) {
 		if o.Status != c.want || len(events) != c.events || !errors.Is(err, c.err) {
 			t.Errorf("from %s: %s, %d events, %v; want %s, %d, %v", c.from, o.Status, len(events), err, c.want, c.events, c.err)
 		}
-		if c.events == 1 && (o.CancelReason != subjects.ReasonOutOfStock || events[0].Subject != subjects.OrderEventSubject(subjects.EvtOrderCancelled, o.ID.String())) {
+		if c.events == 1 && (o.CancelReason != subjects.ReasonOutOfStock || events[0].Subject != subjects.EvtOrderCancelled.Subject(o.ID.String())) {
 			t.Errorf("from %s: reason %q, event %s", c.from, o.CancelReason, events[0].Subject)
 		}
 	}

@@ -110,7 +110,7 @@ func lateOutOfStock(t *testing.T, ship bool) *race {
 		t.Fatal(err)
 	}
 	// inventory.expired comes late: held back until the order is fulfilling.
-	expired := s.holdBack("INVENTORY", subjects.EventSubject(subjects.EvtInventoryExpired, placed.ID))
+	expired := s.holdBack("INVENTORY", subjects.EvtInventoryExpired.Subject(placed.ID))
 
 	e.StartPayment(shoptest.PaymentConfig())
 	orders = e.StartOrder(order.Config{})

@@ -15,7 +15,7 @@ import (
 
 // promotionSubjects filter PROMOTIONS for the consumer order-promotions: a late order's
 // coupon was refused (its hold had been returned, and the coupon reached its limits since).
-var promotionSubjects = []string{subjects.EvtCouponRefused + ".*"}
+var promotionSubjects = []string{subjects.EvtCouponRefused.Filter()}
 
 // applyCouponRefused cancels the order whose coupon was refused, reason coupon_refused: the
 // order was priced with a discount the coupon no longer grants, and the promotion service

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, loops *background.Group) error {
-	customer := authn.Require(authn.PermProfile)
+	customer := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "order", Version: "0.1.0", Description: "orders and the checkout saga", MaxInFlight: cfg.MaxInFlight},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {

@@ -20,7 +20,7 @@ func event(kind string, o *Order, payload func(id string, at time.Time) any) out
 }
 
 func placedEvent(o *Order) outbox.Event {
-	return event(subjects.EvtOrderPlaced, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderPlaced.Kind, o, func(id string, at time.Time) any {
 		return subjects.OrderPlaced{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Lines: o.Lines(), Subtotal: o.money(o.Subtotal), Discount: o.money(o.Discount),
 			Total: o.money(o.Total), Coupon: o.Coupon, PaymentMethod: o.PaymentMethod}
@@ -28,14 +28,14 @@ func placedEvent(o *Order) outbox.Event {
 }
 
 func reservedEvent(o *Order) outbox.Event {
-	return event(subjects.EvtOrderReserved, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderReserved.Kind, o, func(id string, at time.Time) any {
 		return subjects.OrderReserved{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Total: o.money(o.Total), PaymentMethod: o.PaymentMethod, ReservedUntil: *o.ReservedUntil}
 	})
 }
 
 func paidEvent(o *Order) outbox.Event {
-	return event(subjects.EvtOrderPaid, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderPaid.Kind, o, func(id string, at time.Time) any {
 		ev := subjects.OrderPaid{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Lines: o.Lines(), Total: o.money(o.Total), Coupon: o.Coupon}
 		if o.Payment != nil {
@@ -48,7 +48,7 @@ func paidEvent(o *Order) outbox.Event {
 }
 
 func cancelledEvent(o *Order, from string) outbox.Event {
-	return event(subjects.EvtOrderCancelled, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderCancelled.Kind, o, func(id string, at time.Time) any {
 		return subjects.OrderCancelled{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Reason: o.CancelReason, From: from, Coupon: o.Coupon}
 	})
@@ -184,8 +184,8 @@ var followed = map[string]string{
 
 // fulfilmentKinds are the events of the statuses an order reaches by following its shipment.
 var fulfilmentKinds = map[string]string{
-	subjects.OrderStatusFulfilling: subjects.EvtOrderFulfilling, subjects.OrderStatusShipped: subjects.EvtOrderShipped,
-	subjects.OrderStatusDelivered: subjects.EvtOrderDelivered,
+	subjects.OrderStatusFulfilling: subjects.EvtOrderFulfilling.Kind, subjects.OrderStatusShipped: subjects.EvtOrderShipped.Kind,
+	subjects.OrderStatusDelivered: subjects.EvtOrderDelivered.Kind,
 }
 
 func fulfilmentEvent(o *Order) outbox.Event {

@@ -164,11 +164,11 @@ func TestPoisonEventsAreDeadLetteredAndTheSagaGoesOn(t *testing.T) {
 		stream, subject, data, err string
 		consumers                  []string
 	}{
-		{"ORDERS", subjects.OrderEventSubject(subjects.EvtOrderPlaced, bad), `{"order_id":`, "unexpected end of JSON input",
+		{"ORDERS", subjects.EvtOrderPlaced.Subject(bad), `{"order_id":`, "unexpected end of JSON input",
 			[]string{"inventory-orders", "payment-orders", "promotion-orders"}},
-		{"INVENTORY", subjects.EventSubject(subjects.EvtInventoryReserved, bad), `not json`, "unreadable payload: invalid character",
+		{"INVENTORY", subjects.EvtInventoryReserved.Subject(bad), `not json`, "unreadable payload: invalid character",
 			[]string{"order-inventory"}},
-		{"PAYMENTS", subjects.EventSubject(subjects.EvtPaymentSucceeded, bad), `{"order_id":"not-a-uuid","amount":{"amount":900,"currency":"EUR"}}`,
+		{"PAYMENTS", subjects.EvtPaymentSucceeded.Subject(bad), `{"order_id":"not-a-uuid","amount":{"amount":900,"currency":"EUR"}}`,
 			"order_id: invalid UUID", []string{"order-payments"}},
 	}
 	for _, poison := range poisons {

@@ -45,7 +45,7 @@ func TestAPendingOrderPastItsDeadlineIsCancelled(t *testing.T) {
 			t.Fatalf("order %s went %s", id, got)
 		}
 	}
-	lost := s.holdBack("ORDERS", subjects.OrderEventSubject(subjects.EvtOrderPlaced, ids[0]))
+	lost := s.holdBack("ORDERS", subjects.EvtOrderPlaced.Subject(ids[0]))
 	e.StartInventory(shoptest.InventoryConfig())
 	s.AtRest(20 * time.Second)
 	lost()
@@ -64,13 +64,13 @@ func TestAPendingOrderPastItsDeadlineIsCancelled(t *testing.T) {
 			t.Errorf("redemption of order %s: %v, want returned", id, got)
 		}
 		if n := s.rows(`select count(*)::text from orders.outbox where subject = '` +
-			subjects.OrderEventSubject(subjects.EvtOrderCancelled, id) + `'`); n[0] != "1" {
+			subjects.EvtOrderCancelled.Subject(id) + `'`); n[0] != "1" {
 			t.Errorf("order %s: %s order.cancelled events, want 1", id, n[0])
 		}
 	}
 	if held := s.rows(`select count(*)::text from inventory.reservation_lines where order_id = '` + ids[0] + `'
 		union all select count(*)::text from inventory.outbox where subject = '` +
-		subjects.EventSubject(subjects.EvtInventoryReserved, ids[0]) + `'`); held[0] != "0" || held[1] != "0" {
+		subjects.EvtInventoryReserved.Subject(ids[0]) + `'`); held[0] != "0" || held[1] != "0" {
 		t.Errorf("the lost order.placed, late, held lines %s, events %s", held[0], held[1])
 	}
 	s.noDeadLetters()

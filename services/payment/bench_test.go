@@ -28,7 +28,7 @@ func BenchmarkReservedToSucceeded(b *testing.B) {
 		ev := newEventID()
 		body, _ := json.Marshal(subjects.OrderReserved{EventID: ev, OrderID: id, UserID: user, Status: subjects.OrderStatusReserved,
 			Total: eur(1999), PaymentMethod: "pm_card_visa", ReservedUntil: time.Now().Add(time.Hour)})
-		if _, err := e.js.PublishAsync(subjects.OrderEventSubject(subjects.EvtOrderReserved, id), body, jetstream.WithMsgID(ev)); err != nil {
+		if _, err := e.js.PublishAsync(subjects.EvtOrderReserved.Subject(id), body, jetstream.WithMsgID(ev)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -133,7 +133,7 @@ func eur(amount int64) subjects.Money { return subjects.Money{Amount: amount, Cu
 func (e *env) order(user string, total int64, method string) string {
 	e.t.Helper()
 	id := uuid.Must(uuid.NewV7()).String()
-	e.publish(subjects.EvtOrderPlaced, id, newEventID(), subjects.OrderPlaced{EventID: newEventID(), OccurredAt: time.Now(),
+	e.publish(subjects.EvtOrderPlaced.Kind, id, newEventID(), subjects.OrderPlaced{EventID: newEventID(), OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusPending, Subtotal: eur(total), Total: eur(total)})
 	e.reserve(id, user, total, method, newEventID())
 	e.waitOrder(id, "reserved")
@@ -142,14 +142,14 @@ func (e *env) order(user string, total int64, method string) string {
 
 // reserve publishes order.reserved with eventID.
 func (e *env) reserve(id, user string, total int64, method, eventID string) {
-	e.publish(subjects.EvtOrderReserved, id, eventID, subjects.OrderReserved{EventID: eventID, OccurredAt: time.Now(),
+	e.publish(subjects.EvtOrderReserved.Kind, id, eventID, subjects.OrderReserved{EventID: eventID, OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusReserved, Total: eur(total), PaymentMethod: method,
 		ReservedUntil: time.Now().Add(15 * time.Minute)})
 }
 
 // cancel publishes order.cancelled with eventID.
 func (e *env) cancel(id, user, eventID string) {
-	e.publish(subjects.EvtOrderCancelled, id, eventID, subjects.OrderCancelled{EventID: eventID, OccurredAt: time.Now(),
+	e.publish(subjects.EvtOrderCancelled.Kind, id, eventID, subjects.OrderCancelled{EventID: eventID, OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusCancelled, Reason: subjects.ReasonCustomer, From: subjects.OrderStatusReserved})
 }
 

@@ -19,8 +19,8 @@ const ordersConsumer = "payment-orders"
 
 // orderSubjects are the order events the copy is kept from.
 var orderSubjects = []string{
-	subjects.EvtOrderPlaced + ".*", subjects.EvtOrderReserved + ".*",
-	subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*",
+	subjects.EvtOrderPlaced.Filter(), subjects.EvtOrderReserved.Filter(),
+	subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter(),
 }
 
 // orderEvent is what the copy takes from any order event; each kind fills what it carries.
@@ -50,7 +50,7 @@ func (s *service) applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg
 	}
 	o := Order{ID: id, UserID: ev.UserID, Status: status}
 	// A cancellation's total says nothing new; an event without one leaves it unknown.
-	if kind != subjects.EvtOrderCancelled && ev.Total != (subjects.Money{}) {
+	if kind != subjects.EvtOrderCancelled.Kind && ev.Total != (subjects.Money{}) {
 		if !validMoney(ev.Total) {
 			return consumer.Permanent(fmt.Errorf("%s %s: bad total", kind, id))
 		}
@@ -60,10 +60,10 @@ func (s *service) applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg
 		o.PaymentMethod = ev.PaymentMethod
 	}
 	switch kind {
-	case subjects.EvtOrderCancelled:
+	case subjects.EvtOrderCancelled.Kind:
 		_, err := s.store.cancelOrder(ctx, tx, o)
 		return err
-	case subjects.EvtOrderReserved:
+	case subjects.EvtOrderReserved.Kind:
 		if ev.PaymentMethod != "" {
 			return s.startPayment(ctx, tx, o, ev.PaymentMethod)
 		}
@@ -76,8 +76,8 @@ func (s *service) applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg
 // copy's status it means.
 func orderEventKind(subject string) (kind, status string) {
 	for _, k := range []struct{ kind, status string }{
-		{subjects.EvtOrderPlaced, orderPlaced}, {subjects.EvtOrderReserved, orderReserved},
-		{subjects.EvtOrderPaid, orderPaid}, {subjects.EvtOrderCancelled, orderCancelled},
+		{subjects.EvtOrderPlaced.Kind, orderPlaced}, {subjects.EvtOrderReserved.Kind, orderReserved},
+		{subjects.EvtOrderPaid.Kind, orderPaid}, {subjects.EvtOrderCancelled.Kind, orderCancelled},
 	} {
 		if strings.HasPrefix(subject, k.kind+".") {
 			return k.kind, k.status

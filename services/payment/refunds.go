@@ -216,7 +216,7 @@ func recordRefund(ctx context.Context, tx pgx.Tx, id uuid.UUID, res RefundResult
 			return r, effect{}, err
 		}
 		ev := outbox.NewID()
-		err := outbox.Add(ctx, tx, Schema, outbox.Event{ID: ev, Subject: subjects.EventSubject(subjects.EvtPaymentRefunded, p.OrderID.String()),
+		err := outbox.Add(ctx, tx, Schema, outbox.Event{ID: ev, Subject: subjects.EvtPaymentRefunded.Subject(p.OrderID.String()),
 			Payload: subjects.PaymentRefunded{EventID: ev.String(), OccurredAt: time.Now().UTC(), OrderID: p.OrderID.String(),
 				UserID: p.UserID, PaymentID: p.ID.String(), RefundID: r.ID.String(), Amount: r.Amount,
 				TotalRefunded: subjects.Money{Amount: total, Currency: p.Amount.Currency}}})

@@ -205,9 +205,9 @@ func serve(ctx context.Context, s *service, deps Deps, loops *background.Group) 
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
 			return errors.Join(
-				svc.Handle(subjects.PaymentCreate.Subject, authn.Require(authn.PermProfile), subjects.PaymentCreate.Serve(s.paymentCreate)),
-				svc.Handle(subjects.PaymentRefund.Subject, authn.Require(authn.PermRefunds), subjects.PaymentRefund.Serve(s.refundCreate)),
-				svc.Handle(subjects.PaymentStripeWebhook.Subject, authn.Public, subjects.PaymentStripeWebhook.Serve(s.stripeWebhook)),
+				svc.Handle(subjects.PaymentCreate.Subject, subjects.Require(subjects.PermProfile), subjects.PaymentCreate.Serve(s.paymentCreate)),
+				svc.Handle(subjects.PaymentRefund.Subject, subjects.Require(subjects.PermRefunds), subjects.PaymentRefund.Serve(s.refundCreate)),
+				svc.Handle(subjects.PaymentStripeWebhook.Subject, subjects.Public, subjects.PaymentStripeWebhook.Serve(s.stripeWebhook)),
 			)
 		})
 }

@@ -315,11 +315,11 @@ func outcomeEvent(p Payment) outbox.Event {
 	id := outbox.NewID()
 	now := time.Now().UTC()
 	if p.Status == subjects.PaymentStatusSucceeded {
-		return outbox.Event{ID: id, Subject: subjects.EventSubject(subjects.EvtPaymentSucceeded, p.OrderID.String()),
+		return outbox.Event{ID: id, Subject: subjects.EvtPaymentSucceeded.Subject(p.OrderID.String()),
 			Payload: subjects.PaymentSucceeded{EventID: id.String(), OccurredAt: now, OrderID: p.OrderID.String(),
 				UserID: p.UserID, PaymentID: p.ID.String(), Amount: p.Amount, Provider: p.Provider}}
 	}
-	return outbox.Event{ID: id, Subject: subjects.EventSubject(subjects.EvtPaymentFailed, p.OrderID.String()),
+	return outbox.Event{ID: id, Subject: subjects.EvtPaymentFailed.Subject(p.OrderID.String()),
 		Payload: subjects.PaymentFailedEvent{EventID: id.String(), OccurredAt: now, OrderID: p.OrderID.String(),
 			UserID: p.UserID, PaymentID: p.ID.String(), Amount: p.Amount, Provider: p.Provider, Reason: p.DeclineCode}}
 }

@@ -34,7 +34,7 @@ func TestWebhookSucceededIsAppliedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.wantEvents(subjects.EvtPaymentSucceeded, id, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, id, 1)
 	e.wantRows(2, `select count(*) from payments.webhook_events`)
 	// The intent's id is the one first recorded; a webhook naming another does not change it.
 	if ref := e.ref(paymentID); !strings.HasPrefix(ref, "pi_sbx_") {
@@ -57,7 +57,7 @@ func TestWebhookPaymentFailedCarriesTheDeclineCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantRows(0, `select count(*) from payments.payments where status = 'succeeded'`)
-	e.wantEvents(subjects.EvtPaymentFailed, id, 1)
+	e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 1)
 }
 
 func TestWebhookWithABadSignatureChangesNothing(t *testing.T) {

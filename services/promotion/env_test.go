@@ -118,18 +118,18 @@ func (e *env) publish(subject, msgID string, payload any) {
 	}
 }
 
-// orderEvent publishes order.<kind> (subjects.EvtOrderPlaced, …) for order of user with
+// orderEvent publishes order.<kind> (subjects.EvtOrderPlaced.Kind, …) for order of user with
 // coupon code, under a new event id, and returns the id.
 func (e *env) orderEvent(kind, order, user, code string) string {
 	e.t.Helper()
 	id := newID()
 	var payload any
 	switch kind {
-	case subjects.EvtOrderPlaced:
+	case subjects.EvtOrderPlaced.Kind:
 		payload = subjects.OrderPlaced{EventID: id, OccurredAt: time.Now().UTC(), OrderID: order, UserID: user, Status: subjects.OrderStatusPending, Coupon: code}
-	case subjects.EvtOrderPaid:
+	case subjects.EvtOrderPaid.Kind:
 		payload = subjects.OrderPaid{EventID: id, OccurredAt: time.Now().UTC(), OrderID: order, UserID: user, Status: subjects.OrderStatusPaid, Coupon: code}
-	case subjects.EvtOrderCancelled:
+	case subjects.EvtOrderCancelled.Kind:
 		payload = subjects.OrderCancelled{EventID: id, OccurredAt: time.Now().UTC(), OrderID: order, UserID: user, Status: subjects.OrderStatusCancelled, Reason: subjects.ReasonCustomer, Coupon: code}
 	default:
 		e.t.Fatalf("no order event %s", kind)

@@ -20,7 +20,7 @@ import (
 
 // orderSubjects are the order events that move a redemption: placed confirms the hold, paid
 // makes it final, cancelled returns it.
-var orderSubjects = []string{subjects.EvtOrderPlaced + ".*", subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*"}
+var orderSubjects = []string{subjects.EvtOrderPlaced.Filter(), subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter()}
 
 // orderEvent holds what order.placed, order.paid and order.cancelled share and a redemption
 // needs (subjects.OrderPlaced, OrderPaid and OrderCancelled all carry these fields).
@@ -49,19 +49,19 @@ func applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	now := time.Now().UTC()
 	var n int
 	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPlaced+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPlaced.Kind+"."):
 		n, err = transition(ctx, tx, "", now, `update promo.redemptions r
 			set status = 'confirmed', updated_at = $2 where r.order_id = $1 and r.status = 'held'`, order, now)
 		if err == nil && n == 0 {
 			err = revive(ctx, tx, order, StatusConfirmed, now)
 		}
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
-		n, err = transition(ctx, tx, subjects.EvtCouponRedeemed, now, `update promo.redemptions r
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid.Kind+"."):
+		n, err = transition(ctx, tx, subjects.EvtCouponRedeemed.Kind, now, `update promo.redemptions r
 			set status = 'redeemed', updated_at = $2 where r.order_id = $1 and r.status in ('held', 'confirmed')`, order, now)
 		if err == nil && n == 0 {
 			err = revive(ctx, tx, order, StatusRedeemed, now)
 		}
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled.Kind+"."):
 		err = cancel(ctx, tx, order, ev, now)
 	}
 	return err
@@ -96,13 +96,13 @@ func revive(ctx context.Context, tx pgx.Tx, order uuid.UUID, status string, now 
 	}
 	const expired = ` where r.order_id = $1 and r.status = 'returned' and r.reason = 'expired'`
 	if c.Allow(t.Used, t.Mine[user]) != nil {
-		_, err = transition(ctx, tx, subjects.EvtCouponRefused, now,
+		_, err = transition(ctx, tx, subjects.EvtCouponRefused.Kind, now,
 			`update promo.redemptions r set reason = 'refused', updated_at = $2`+expired, order, now)
 		return err
 	}
 	kind := ""
 	if status == StatusRedeemed {
-		kind = subjects.EvtCouponRedeemed
+		kind = subjects.EvtCouponRedeemed.Kind
 	}
 	_, err = transition(ctx, tx, kind, now, `update promo.redemptions r set status = $3, reason = null, updated_at = $2`+expired, order, now, status)
 	return err
@@ -113,7 +113,7 @@ func revive(ctx context.Context, tx pgx.Tx, order uuid.UUID, status string, now 
 // order.placed or order.paid brings a swept hold back, nor a hold arriving after the
 // cancellation takes a slot: CouponHold answers it 409.
 func cancel(ctx context.Context, tx pgx.Tx, order uuid.UUID, ev orderEvent, now time.Time) error {
-	n, err := transition(ctx, tx, subjects.EvtCouponReturned, now, `update promo.redemptions r
+	n, err := transition(ctx, tx, subjects.EvtCouponReturned.Kind, now, `update promo.redemptions r
 		set status = 'returned', reason = 'cancelled', updated_at = $2
 		where r.order_id = $1 and r.status <> 'returned'`, order, now)
 	if err != nil || n > 0 {

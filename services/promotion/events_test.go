@@ -23,12 +23,12 @@ func TestOrderEventsMoveRedemptions(t *testing.T) {
 		_, err := e.hold(e.customer, "SOLO", second, eur(5000))
 		expect.Error(t, err, 422, "coupon_exhausted", "code")
 
-		e.processed(e.orderEvent(subjects.EvtOrderPlaced, order, e.customerID, "SOLO"))
+		e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, order, e.customerID, "SOLO"))
 		if s := e.status(order); s != promotion.StatusConfirmed {
 			t.Fatalf("after order.placed the redemption is %q, want confirmed", s)
 		}
-		e.processed(e.orderEvent(subjects.EvtOrderCancelled, order, e.customerID, "SOLO"))
-		ev := e.lastEvent(subjects.EvtCouponReturned + "." + order)
+		e.processed(e.orderEvent(subjects.EvtOrderCancelled.Kind, order, e.customerID, "SOLO"))
+		ev := e.lastEvent(subjects.EvtCouponReturned.Kind + "." + order)
 		if ev.OrderID != order || ev.UserID != e.customerID || ev.Code != "SOLO" || ev.Discount != eur(700) || ev.EventID == "" {
 			t.Fatalf("promotion.returned: %+v", ev)
 		}
@@ -40,28 +40,28 @@ func TestOrderEventsMoveRedemptions(t *testing.T) {
 	t.Run("paid is redeemed once however often it arrives", func(t *testing.T) {
 		order := newID()
 		e.mustHold(e.customer, "PAYDAY", order, eur(2000))
-		e.processed(e.orderEvent(subjects.EvtOrderPlaced, order, e.customerID, "PAYDAY"))
+		e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, order, e.customerID, "PAYDAY"))
 		paid := subjects.OrderPaid{EventID: newID(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: e.customerID,
 			Status: subjects.OrderStatusPaid, Total: eur(1800), Coupon: "PAYDAY"}
-		subject := subjects.OrderEventSubject(subjects.EvtOrderPaid, order)
+		subject := subjects.EvtOrderPaid.Subject(order)
 		e.publish(subject, paid.EventID, paid)
 		e.publish(subject, paid.EventID, paid) // a relay's resend: the duplicate window drops it
 		again := newID()
 		e.publish(subject, again, paid) // a resend past the window: the consumer sees it
 		e.processed(paid.EventID)
 		e.processed(again)
-		ev := e.lastEvent(subjects.EvtCouponRedeemed + "." + order)
+		ev := e.lastEvent(subjects.EvtCouponRedeemed.Kind + "." + order)
 		if ev.OrderID != order || ev.Discount != eur(200) || ev.Code != "PAYDAY" {
 			t.Fatalf("promotion.redeemed: %+v", ev)
 		}
-		if n := e.promotionEvents(subjects.EvtCouponRedeemed + "." + order); n != 1 {
+		if n := e.promotionEvents(subjects.EvtCouponRedeemed.Kind + "." + order); n != 1 {
 			t.Fatalf("%d promotion.redeemed events, want 1", n)
 		}
 		if s := e.status(order); s != promotion.StatusRedeemed {
 			t.Fatalf("redemption is %q, want redeemed", s)
 		}
 		// A late order.placed does not move a redeemed redemption back.
-		e.processed(e.orderEvent(subjects.EvtOrderPlaced, order, e.customerID, "PAYDAY"))
+		e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, order, e.customerID, "PAYDAY"))
 		if s := e.status(order); s != promotion.StatusRedeemed {
 			t.Fatalf("after a late order.placed the redemption is %q, want redeemed", s)
 		}
@@ -69,17 +69,17 @@ func TestOrderEventsMoveRedemptions(t *testing.T) {
 
 	t.Run("a cancellation before the hold refuses the hold", func(t *testing.T) {
 		order := newID()
-		e.processed(e.orderEvent(subjects.EvtOrderCancelled, order, e.customerID, "PAYDAY"))
+		e.processed(e.orderEvent(subjects.EvtOrderCancelled.Kind, order, e.customerID, "PAYDAY"))
 		_, err := e.hold(e.customer, "PAYDAY", order, eur(2000))
 		expect.Error(t, err, 409, "redemption_returned", "order_id")
-		if n := e.promotionEvents(subjects.EvtCouponReturned + "." + order); n != 0 {
+		if n := e.promotionEvents(subjects.EvtCouponReturned.Kind + "." + order); n != 0 {
 			t.Fatalf("%d promotion.returned events for an order that held nothing", n)
 		}
 	})
 
 	t.Run("events of orders without a coupon change nothing", func(t *testing.T) {
 		order := newID()
-		for _, kind := range []string{subjects.EvtOrderPlaced, subjects.EvtOrderPaid, subjects.EvtOrderCancelled} {
+		for _, kind := range []string{subjects.EvtOrderPlaced.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind} {
 			e.processed(e.orderEvent(kind, order, e.customerID, ""))
 		}
 		if s := e.status(order); s != "" {
@@ -96,14 +96,14 @@ func TestSweeperReturnsUnconfirmedHolds(t *testing.T) {
 
 	placed := newID()
 	e.mustHold(e.customer, "PAIR", placed, eur(1000))
-	e.processed(e.orderEvent(subjects.EvtOrderPlaced, placed, e.customerID, "PAIR"))
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, placed, e.customerID, "PAIR"))
 	lost := newID() // the order service died before storing this order
 	heldAt := time.Now()
 	e.mustHold(e.customer, "PAIR", lost, eur(1000))
 	_, err := e.hold(e.customer, "PAIR", newID(), eur(1000))
 	expect.Error(t, err, 422, "coupon_exhausted", "code")
 
-	ev := e.lastEvent(subjects.EvtCouponReturned + "." + lost)
+	ev := e.lastEvent(subjects.EvtCouponReturned.Kind + "." + lost)
 	if time.Since(heldAt) < ttl {
 		t.Fatalf("the hold was returned after %s, before its TTL of %s", time.Since(heldAt), ttl)
 	}
@@ -114,17 +114,17 @@ func TestSweeperReturnsUnconfirmedHolds(t *testing.T) {
 		t.Fatalf("the confirmed hold is %q, want confirmed", s)
 	}
 	e.mustHold(e.customer, "PAIR", newID(), eur(1000)) // the slot is free again
-	if n := e.promotionEvents(subjects.EvtCouponReturned + "." + lost); n != 1 {
+	if n := e.promotionEvents(subjects.EvtCouponReturned.Kind + "." + lost); n != 1 {
 		t.Fatalf("%d promotion.returned events, want 1", n)
 	}
 
 	// Its order.placed arrives after all (it was only late), but the slot went to another
 	// order meanwhile: the coupon stays within its limit and the order is told so.
-	e.processed(e.orderEvent(subjects.EvtOrderPlaced, lost, e.customerID, "PAIR"))
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, lost, e.customerID, "PAIR"))
 	if s := e.status(lost); s != promotion.StatusReturned {
 		t.Fatalf("a late order.placed over the limit left the swept hold %q, want returned", s)
 	}
-	if ev := e.lastEvent(subjects.EvtCouponRefused + "." + lost); ev.OrderID != lost {
+	if ev := e.lastEvent(subjects.EvtCouponRefused.Kind + "." + lost); ev.OrderID != lost {
 		t.Fatalf("promotion.refused: %+v", ev)
 	}
 	expect.Within(t, 5*time.Second, func() error {

@@ -114,8 +114,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	admin := authn.Require(authn.PermCouponsAdmin)
-	customer := authn.Require(authn.PermProfile)
+	admin := subjects.Require(subjects.PermCouponsAdmin)
+	customer := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {

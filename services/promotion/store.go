@@ -143,8 +143,8 @@ func scanRedemption(row pgx.CollectableRow) (Redemption, error) {
 	return r, err
 }
 
-// couponEvent is the outbox event of kind (subjects.EvtCouponRedeemed or
-// subjects.EvtCouponReturned) about r.
+// couponEvent is the outbox event of kind (subjects.EvtCouponRedeemed.Kind or
+// subjects.EvtCouponReturned.Kind) about r.
 func couponEvent(kind string, r Redemption, at time.Time) outbox.Event {
 	id := outbox.NewID()
 	return outbox.Event{ID: id, Subject: kind + "." + r.OrderID.String(), Payload: subjects.CouponEvent{
@@ -177,7 +177,7 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, limit int, now time
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var err error
-		n, err = transition(ctx, tx, subjects.EvtCouponReturned, now, `with expired as (
+		n, err = transition(ctx, tx, subjects.EvtCouponReturned.Kind, now, `with expired as (
 				select order_id from promo.redemptions where status = 'held' and held_at < $1
 				order by held_at limit $2 for update skip locked)
 			update promo.redemptions r set status = 'returned', reason = 'expired', updated_at = $3

@@ -20,7 +20,7 @@ import (
 
 // What the shipping service consumes: order.paid creates the order's shipment,
 // order.cancelled cancels it. It publishes on SHIPPING, through the outbox (store.go).
-var orderSubjects = []string{subjects.EvtOrderPaid + ".*", subjects.EvtOrderCancelled + ".*"}
+var orderSubjects = []string{subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter()}
 
 func now() time.Time { return time.Now().UTC() }
 
@@ -53,7 +53,7 @@ func newOrders(store *Store, carrier string, log zerolog.Logger, reg prometheus.
 // being created at all. An event it cannot read is permanent.
 func (o *orders) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid.Kind+"."):
 		var ev subjects.OrderPaid
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			return consumer.Permanent(fmt.Errorf("order.paid: unreadable payload: %w", err))
@@ -68,7 +68,7 @@ func (o *orders) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
 			Status: subjects.ShipmentPending, Carrier: o.carrier, Lines: ev.Lines, ShippingAddress: ev.ShippingAddress,
 			History: []subjects.ShipmentStatus{{Status: subjects.ShipmentPending, At: at}}, CreatedAt: at, UpdatedAt: at})
 		return err
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled+"."):
+	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled.Kind+"."):
 		var ev subjects.OrderCancelled
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			return consumer.Permanent(fmt.Errorf("order.cancelled: unreadable payload: %w", err))

@@ -39,7 +39,7 @@ func (h *handlers) visible(ctx context.Context, rawOrderID string) (*Shipment, e
 	if err != nil {
 		return nil, wireError(err)
 	}
-	if !owns(claims, sh) && !claims.Can(authn.PermOrdersAll) {
+	if !owns(claims, sh) && !claims.Can(subjects.PermOrdersAll) {
 		return nil, wireError(ErrNotFound)
 	}
 	return sh, nil

@@ -32,7 +32,7 @@ func (e env) paid(user string) (string, subjects.OrderPaid) {
 		Status: subjects.OrderStatusPaid, Total: shoptest.EUR(1500),
 		Lines:           []subjects.OrderLine{{ProductID: shoptest.NewID(), SKU: "MUG-1", Quantity: 1, UnitPrice: shoptest.EUR(1500)}},
 		ShippingAddress: &subjects.Address{Name: "Ada", Line1: "1 Main St", City: "Berlin", PostalCode: "10115", Country: "DE"}}
-	e.Publish(subjects.OrderEventSubject(subjects.EvtOrderPaid, order), ev.EventID, ev)
+	e.Publish(subjects.EvtOrderPaid.Subject(order), ev.EventID, ev)
 	return order, ev
 }
 
@@ -40,7 +40,7 @@ func (e env) paid(user string) (string, subjects.OrderPaid) {
 func (e env) cancelled(order, user string) {
 	ev := subjects.OrderCancelled{EventID: shoptest.NewID(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: user,
 		Status: subjects.OrderStatusCancelled, Reason: subjects.ReasonCustomer, From: subjects.OrderStatusPaid}
-	e.Publish(subjects.OrderEventSubject(subjects.EvtOrderCancelled, order), ev.EventID, ev)
+	e.Publish(subjects.EvtOrderCancelled.Subject(order), ev.EventID, ev)
 }
 
 // shipment waits for order's shipment to exist (as staff see it) and returns it.
@@ -90,7 +90,7 @@ func statuses(s subjects.Shipment) []string {
 func TestPaidCreatesOneShipmentEvenWhenDeliveredTwice(t *testing.T) {
 	e := newEnv(t, shipping.Config{})
 	order, ev := e.paid(e.CustomerID)
-	subject := subjects.OrderEventSubject(subjects.EvtOrderPaid, order)
+	subject := subjects.EvtOrderPaid.Subject(order)
 	e.Publish(subject, ev.EventID, ev)
 	e.Publish(subject, ev.EventID+"-again", ev)
 	s := e.shipment(order)
@@ -192,7 +192,7 @@ func TestACancelledOrderCancelsAShipmentThatHasNotLeft(t *testing.T) {
 	early := shoptest.NewID()
 	e.cancelled(early, user) // before its order.paid
 	ev := subjects.OrderPaid{EventID: shoptest.NewID(), OccurredAt: time.Now().UTC(), OrderID: early, UserID: user}
-	e.Publish(subjects.OrderEventSubject(subjects.EvtOrderPaid, early), ev.EventID, ev)
+	e.Publish(subjects.EvtOrderPaid.Subject(early), ev.EventID, ev)
 	for _, o := range []string{pending, packed, left} {
 		e.cancelled(o, user)
 	}

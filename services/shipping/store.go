@@ -182,7 +182,7 @@ func cancelChange(reason string) Change {
 func event(sh *Shipment, from string) outbox.Event {
 	id := outbox.NewID()
 	last := sh.History[len(sh.History)-1]
-	return outbox.Event{ID: id, Subject: subjects.EventSubject(subjects.ShipmentEventKind(last.Status), sh.OrderID.String()),
+	return outbox.Event{ID: id, Subject: subjects.ShipmentEventKind(last.Status).Subject(sh.OrderID.String()),
 		Payload: subjects.ShipmentEvent{EventID: id.String(), OccurredAt: last.At, ShipmentID: sh.ID.String(),
 			OrderID: sh.OrderID.String(), UserID: sh.UserID.String(), Status: last.Status, From: from, Carrier: sh.Carrier,
 			TrackingNumber: sh.TrackingNumber, Lines: sh.Lines, Reason: last.Reason}}

@@ -92,7 +92,7 @@ func (s *Store) Create(ctx context.Context, a Account, tokenHash string, tokenEx
 		}
 		id := outbox.NewID()
 		expires := tokenExpires.UTC()
-		return outbox.Add(ctx, tx, Schema, outbox.Event{ID: id, Subject: subjects.UserEventSubject(subjects.EvtUserRegistered, a.ID.String()),
+		return outbox.Add(ctx, tx, Schema, outbox.Event{ID: id, Subject: subjects.EvtUserRegistered.Subject(a.ID.String()),
 			Payload: subjects.UserRegistered{EventID: id.String(), OccurredAt: time.Now().UTC(), UserID: a.ID.String(), Email: a.Email,
 				Name: a.Name, Locale: a.Locale, VerifyLink: verifyLink, VerifyExpiresAt: &expires}})
 	})
@@ -201,7 +201,7 @@ func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Account
 // updatedEvent is the user.updated event of a's contact details as they are now.
 func updatedEvent(a Account) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: subjects.UserEventSubject(subjects.EvtUserUpdated, a.ID.String()),
+	return outbox.Event{ID: id, Subject: subjects.EvtUserUpdated.Subject(a.ID.String()),
 		Payload: subjects.UserUpdated{EventID: id.String(), OccurredAt: time.Now().UTC(), UserID: a.ID.String(),
 			Email: a.Email, Name: a.Name, Locale: a.Locale}}
 }

@@ -32,7 +32,7 @@ func verifyToken(e *identitytest.Env, userID string) string {
 		if err != nil {
 			return err
 		}
-		msg, err := stream.GetLastMsgForSubject(e.Ctx, subjects.UserEventSubject(subjects.EvtUserRegistered, userID))
+		msg, err := stream.GetLastMsgForSubject(e.Ctx, subjects.EvtUserRegistered.Subject(userID))
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func TestUserService(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			msg, err := stream.GetLastMsgForSubject(e.Ctx, subjects.UserEventSubject(subjects.EvtUserUpdated, alice.ID))
+			msg, err := stream.GetLastMsgForSubject(e.Ctx, subjects.EvtUserUpdated.Subject(alice.ID))
 			if err != nil {
 				return err
 			}
@@ -238,7 +238,7 @@ func TestAdminEnsuredAtStartUp(t *testing.T) {
 	}
 	tok := e.Login(adminEmail, adminPassword).AccessToken
 	c, err := authn.NewVerifier(authn.NATSKeySource(e.NC), 0).Verify(e.Ctx, tok)
-	if err != nil || !c.Can(authn.PermUsersAdmin) {
+	if err != nil || !c.Can(subjects.PermUsersAdmin) {
 		t.Fatalf("admin claims %+v, %v", c, err)
 	}
 

@@ -11,10 +11,6 @@ import (
 
 // The inventory, cart, order, payment and coupon routes of API.md.
 func (g *Gateway) checkoutRoutes() []Route {
-	inventory := subjects.Require(subjects.PermInventoryWrite)
-	customer := subjects.Require(subjects.PermProfile)
-	refunds := subjects.Require(subjects.PermRefunds)
-	coupons := subjects.Require(subjects.PermCouponsAdmin)
 	productID := func(c *fiber.Ctx, r *subjects.CartItemRequest) error {
 		r.ProductID = c.Params("product_id")
 		return nil
@@ -22,58 +18,58 @@ func (g *Gateway) checkoutRoutes() []Route {
 	orderID := func(c *fiber.Ctx, r *subjects.OrderIDRequest) error { r.ID = c.Params("id"); return nil }
 	return []Route{
 		{Method: fiber.MethodGet, Path: "/v1/inventory/:sku", Tag: "inventory", Summary: "A SKU's stock: on hand, reserved, available",
-			Access: inventory, Errors: []int{404},
-			Call: Forward(subjects.InventoryGet, Input[subjects.SKURequest]{Bind: func(c *fiber.Ctx, r *subjects.SKURequest) error { r.SKU = c.Params("sku"); return nil }})},
+			Errors: []int{404},
+			Call:   Forward(subjects.InventoryGet, Input[subjects.SKURequest]{Bind: func(c *fiber.Ctx, r *subjects.SKURequest) error { r.SKU = c.Params("sku"); return nil }})},
 		{Method: fiber.MethodPut, Path: "/v1/inventory/:sku", Tag: "inventory", Summary: "Set a SKU's physical count",
-			Access: inventory, Errors: []int{409},
-			Call: Forward(subjects.InventorySet, Input[subjects.StockSetRequest]{Body: true, Bind: func(c *fiber.Ctx, r *subjects.StockSetRequest) error { r.SKU = c.Params("sku"); return nil }})},
+			Errors: []int{409},
+			Call:   Forward(subjects.InventorySet, Input[subjects.StockSetRequest]{Body: true, Bind: func(c *fiber.Ctx, r *subjects.StockSetRequest) error { r.SKU = c.Params("sku"); return nil }})},
 
 		{Method: fiber.MethodGet, Path: "/v1/cart", Tag: "cart", Summary: "The caller's cart, priced from the catalog now",
-			Access: customer, Call: Forward(subjects.CartGet, Input[subjects.Empty]{})},
+			Call: Forward(subjects.CartGet, Input[subjects.Empty]{})},
 		{Method: fiber.MethodPost, Path: "/v1/cart/items", Tag: "cart", Summary: "Add a product to the cart",
-			Access: customer, Errors: []int{404, 422},
-			Call: Forward(subjects.CartAddItem, Input[subjects.CartItemRequest]{Body: true})},
+			Errors: []int{404, 422},
+			Call:   Forward(subjects.CartAddItem, Input[subjects.CartItemRequest]{Body: true})},
 		{Method: fiber.MethodPatch, Path: "/v1/cart/items/:product_id", Tag: "cart", Summary: "Change a line's quantity; 0 removes it",
-			Access: customer, Errors: []int{404, 422},
-			Call: Forward(subjects.CartSetItem, Input[subjects.CartItemRequest]{Body: true, Bind: productID})},
+			Errors: []int{404, 422},
+			Call:   Forward(subjects.CartSetItem, Input[subjects.CartItemRequest]{Body: true, Bind: productID})},
 		{Method: fiber.MethodDelete, Path: "/v1/cart/items/:product_id", Tag: "cart", Summary: "Remove a line",
-			Access: customer, Call: Forward(subjects.CartRemoveItem, Input[subjects.CartItemRequest]{Bind: productID})},
+			Call: Forward(subjects.CartRemoveItem, Input[subjects.CartItemRequest]{Bind: productID})},
 		{Method: fiber.MethodDelete, Path: "/v1/cart", Tag: "cart", Summary: "Empty the cart",
-			Access: customer, Call: Forward(subjects.CartClear, Input[subjects.Empty]{})},
+			Call: Forward(subjects.CartClear, Input[subjects.Empty]{})},
 		{Method: fiber.MethodPut, Path: "/v1/cart/coupon", Tag: "cart", Summary: "Apply a coupon code",
-			Access: customer, Errors: []int{422},
-			Call: Forward(subjects.CartApplyCoupon, Input[subjects.CouponCodeRequest]{Body: true})},
+			Errors: []int{422},
+			Call:   Forward(subjects.CartApplyCoupon, Input[subjects.CouponCodeRequest]{Body: true})},
 		{Method: fiber.MethodDelete, Path: "/v1/cart/coupon", Tag: "cart", Summary: "Remove the coupon",
-			Access: customer, Call: Forward(subjects.CartRemoveCoupon, Input[subjects.Empty]{})},
+			Call: Forward(subjects.CartRemoveCoupon, Input[subjects.Empty]{})},
 
 		{Method: fiber.MethodPost, Path: "/v1/orders", Tag: "orders", Summary: "Check out the cart (send an Idempotency-Key)",
-			Access: customer, Status: fiber.StatusCreated, Errors: []int{422},
+			Status: fiber.StatusCreated, Errors: []int{422},
 			Call: Forward(subjects.OrderPlace, Input[subjects.OrderPlaceRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/v1/orders", Tag: "orders", Summary: "The caller's orders, newest first",
-			Access: customer, Call: Forward(subjects.OrderList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
+			Call: Forward(subjects.OrderList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
 		{Method: fiber.MethodGet, Path: "/v1/orders/:id", Tag: "orders", Summary: "One order with its history",
-			Access: customer, Errors: []int{404},
-			Call: Forward(subjects.OrderGet, Input[subjects.OrderIDRequest]{Bind: orderID})},
+			Errors: []int{404},
+			Call:   Forward(subjects.OrderGet, Input[subjects.OrderIDRequest]{Bind: orderID})},
 		{Method: fiber.MethodGet, Path: "/v1/orders/:id/events", Tag: "orders",
 			Summary: "Server-Sent Events: the order's status changes, from the first, then live (Last-Event-ID resumes)",
-			Access:  customer, Errors: []int{404}, Call: Handle(g.orderEvents, reflect.TypeFor[subjects.OrderStatus](), "text/event-stream")},
+			Access:  subjects.Require(subjects.PermProfile), Errors: []int{404}, Call: Handle(g.orderEvents, reflect.TypeFor[subjects.OrderStatus](), "text/event-stream")},
 		{Method: fiber.MethodPost, Path: "/v1/orders/:id/cancel", Tag: "orders", Summary: "Cancel an order that has not shipped",
-			Access: customer, Errors: []int{404, 409},
-			Call: Forward(subjects.OrderCancel, Input[subjects.OrderIDRequest]{Bind: orderID})},
+			Errors: []int{404, 409},
+			Call:   Forward(subjects.OrderCancel, Input[subjects.OrderIDRequest]{Bind: orderID})},
 		{Method: fiber.MethodPost, Path: "/v1/orders/:id/payment", Tag: "orders", Summary: "Pay an order with a payment method (pm_card_visa…)",
-			Access: customer, Errors: []int{404, 409},
+			Errors: []int{404, 409},
 			Call: Forward(subjects.PaymentCreate, Input[subjects.PaymentRequest]{Body: true,
 				Bind: func(c *fiber.Ctx, r *subjects.PaymentRequest) error { r.OrderID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodPost, Path: "/v1/webhooks/stripe", Tag: "payments", Summary: "Stripe's webhook: the raw event with Stripe-Signature",
-			Access: subjects.Public, Call: Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Bind: bindStripeWebhook})},
+			Call: Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Bind: bindStripeWebhook})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/orders/:id/refund", Tag: "admin", Summary: "Refund an order in full or in part (Idempotency-Key header required: 400 without one)",
-			Access: refunds, Errors: []int{404, 409, 422},
-			Call: Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{Bind: bindRefund})},
+			Errors: []int{404, 409, 422},
+			Call:   Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{Bind: bindRefund})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/coupons", Tag: "admin", Summary: "Create a coupon",
-			Access: coupons, Status: fiber.StatusCreated, Errors: []int{409},
+			Status: fiber.StatusCreated, Errors: []int{409},
 			Call: Forward(subjects.CouponCreate, Input[subjects.CouponCreateRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/v1/admin/coupons", Tag: "admin", Summary: "Coupons with their redemption counts",
-			Access: coupons, Call: Forward(subjects.CouponList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
+			Call: Forward(subjects.CouponList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
 	}
 }
 

@@ -28,7 +28,8 @@ type Route struct {
 	Tag string
 	// Access is what the caller must hold: subjects.Public or subjects.Require(perm). The token is
 	// verified before the service is asked; an anonymous call of a public route does no
-	// token work at all.
+	// token work at all. A Forward route takes its endpoint's rule (subjects.Endpoint.Access),
+	// the one the service checks too, and must leave this empty; a Handle route sets it.
 	Access subjects.Access
 	// Limit is the rate-limit class on top of the per-IP limit every request meets.
 	Limit LimitClass
@@ -82,6 +83,8 @@ type Call struct {
 	empty bool
 	// forward is set for routes that ask a service (and so may answer 503 and 504).
 	forward bool
+	// access is the forwarded endpoint's rule.
+	access subjects.Access
 }
 
 // Input says how a route builds the request Req of its endpoint from HTTP.
@@ -102,7 +105,7 @@ var emptyType = reflect.TypeFor[subjects.Empty]()
 // Forward makes a route that builds Req from the request as in says, sends it to ep with the
 // caller's Authorization and the request id, and passes the reply bytes through unchanged.
 func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
-	call := Call{query: in.Query, reply: reflect.TypeFor[Rep](), forward: true}
+	call := Call{query: in.Query, reply: reflect.TypeFor[Rep](), forward: true, access: ep.Access}
 	if in.Body {
 		call.body = reflect.TypeFor[Req]()
 	}
@@ -203,6 +206,15 @@ func (g *Gateway) register(rt *Route) error {
 	if rt.Method == "" || !strings.HasPrefix(rt.Path, "/") || rt.Call.handler == nil {
 		return fmt.Errorf("gateway: route %s %s is incomplete", rt.Method, rt.Path)
 	}
+	switch {
+	case rt.Call.forward && rt.Access.Valid():
+		return fmt.Errorf("gateway: route %s %s sets Access: a forwarded route takes its endpoint's rule from subjects", rt.Method, rt.Path)
+	case rt.Call.forward:
+		rt.Access = rt.Call.access
+	}
+	if !rt.Access.Valid() {
+		return fmt.Errorf("gateway: route %s %s has no access rule", rt.Method, rt.Path)
+	}
 	rt.Method = strings.ToUpper(rt.Method)
 	m := g.routeMetrics(rt)
 	call := rt.Call.handler(g, rt)
@@ -243,38 +255,33 @@ func (g *Gateway) register(rt *Route) error {
 
 // The identity routes of API.md.
 func (g *Gateway) apiRoutes() []Route {
-	profile := subjects.Require(subjects.PermProfile)
-	usersAdmin := subjects.Require(subjects.PermUsersAdmin)
 	return []Route{
 		{Method: fiber.MethodPost, Path: "/v1/auth/register", Tag: "auth", Summary: "Create an account",
-			Access: subjects.Public, Limit: LimitAuth, Status: fiber.StatusCreated, Errors: []int{409},
+			Limit: LimitAuth, Status: fiber.StatusCreated, Errors: []int{409},
 			Call: Forward(subjects.UserRegister, Input[subjects.RegisterRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Exchange email and password for a token pair",
-			Access: subjects.Public, Limit: LimitAuth, Errors: []int{401},
+			Limit: LimitAuth, Errors: []int{401},
 			Call: Forward(subjects.AuthLogin, Input[subjects.LoginRequest]{Body: true, Bind: g.limitLogin})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/refresh", Tag: "auth", Summary: "Rotate a refresh token into a new pair",
-			Access: subjects.Public, Limit: LimitAuth, Errors: []int{401},
+			Limit: LimitAuth, Errors: []int{401},
 			Call: Forward(subjects.AuthRefresh, Input[subjects.RefreshRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/logout", Tag: "auth", Summary: "End the session of a refresh token",
-			Access: profile, Limit: LimitAuth,
-			Call: Forward(subjects.AuthLogout, Input[subjects.RefreshRequest]{Body: true})},
+			Limit: LimitAuth,
+			Call:  Forward(subjects.AuthLogout, Input[subjects.RefreshRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/verify-email", Tag: "auth", Summary: "Mark an email address verified",
-			Access: subjects.Public, Limit: LimitAuth,
-			Call: Forward(subjects.UserVerifyEmail, Input[subjects.VerifyEmailRequest]{Body: true})},
+			Limit: LimitAuth,
+			Call:  Forward(subjects.UserVerifyEmail, Input[subjects.VerifyEmailRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/.well-known/jwks.json", Tag: "auth", Summary: "The public keys that sign access tokens",
-			Access: subjects.Public, CacheControl: "public, max-age=60",
-			Call: Forward(subjects.AuthJWKS, Input[subjects.Empty]{})},
+			CacheControl: "public, max-age=60",
+			Call:         Forward(subjects.AuthJWKS, Input[subjects.Empty]{})},
 		{Method: fiber.MethodGet, Path: "/v1/users/me", Tag: "users", Summary: "The caller's profile",
-			Access: profile,
-			Call:   Forward(subjects.UserMe, Input[subjects.Empty]{})},
+			Call: Forward(subjects.UserMe, Input[subjects.Empty]{})},
 		{Method: fiber.MethodPatch, Path: "/v1/users/me", Tag: "users", Summary: "Change the caller's name, locale or addresses",
-			Access: profile,
-			Call:   Forward(subjects.UserUpdateMe, Input[subjects.UpdateMeRequest]{Body: true})},
+			Call: Forward(subjects.UserUpdateMe, Input[subjects.UpdateMeRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/v1/admin/users", Tag: "admin", Summary: "List users",
-			Access: usersAdmin,
-			Call:   Forward(subjects.UserList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
+			Call: Forward(subjects.UserList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
 		{Method: fiber.MethodPut, Path: "/v1/admin/users/:id/roles", Tag: "admin", Summary: "Replace a user's roles",
-			Access: usersAdmin, Errors: []int{404},
+			Errors: []int{404},
 			Call: Forward(subjects.UserSetRoles, Input[subjects.SetRolesRequest]{Body: true, Bind: func(c *fiber.Ctx, r *subjects.SetRolesRequest) error {
 				r.ID = c.Params("id")
 				return nil

@@ -117,9 +117,12 @@ type Consumer struct {
 	// Name is the durable consumer's name, e.g. "catalog-purchases", and the processed
 	// table's key. No dots, no wildcards.
 	Name string
-	// Stream is the stream consumed, e.g. "ORDERS".
+	// On routes each kind of event to its typed handler (see On); the consumer's stream and
+	// filter are its routes'. Services declare their consumers so.
+	On []Route
+	// Stream is the stream consumed, e.g. "ORDERS"; taken from On when empty.
 	Stream string
-	// Subjects filter the stream; none means all of it.
+	// Subjects filter the stream when there is no On; none means all of it.
 	Subjects []string
 	// Schema is the schema holding the processed table: the service's own.
 	Schema string
@@ -129,7 +132,8 @@ type Consumer struct {
 	JS jetstream.JetStream
 	// Log receives failures, dead letters and outages. The consumer's name is added.
 	Log zerolog.Logger
-	// Handle applies one message.
+	// Handle applies one message when there is no On: the raw form, for the kit's own tests
+	// and tools; a service routes typed events with On instead.
 	Handle Handler
 	// Batch is the most messages applied in one transaction; 64 when zero. A batch is never
 	// waited for: it is whatever has arrived by the time the previous one is done.
@@ -226,6 +230,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 func (c *Consumer) defaults() error {
+	if err := c.routed(); err != nil {
+		return err
+	}
 	switch {
 	case c.Name == "" || strings.ContainsAny(c.Name, ".*> \t\r\n"):
 		return fmt.Errorf("consumer: bad name %q", c.Name)

@@ -52,7 +52,7 @@ type Deps struct {
 	Loops *background.Group
 }
 
-// Service is a running micro service whose endpoints are added with Handle.
+// Service is a running micro service whose endpoints are added with Add.
 type Service struct {
 	cfg     Config
 	deps    Deps
@@ -82,7 +82,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps, register func(*Service) e
 	return svc.Wait(ctx, 10*time.Second)
 }
 
-// New registers the micro service on deps.NC. Add endpoints with Handle, then wait on Failed
+// New registers the micro service on deps.NC. Add endpoints with Add, then wait on Failed
 // or stop it with Stop.
 func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.MaxInFlight <= 0 {
@@ -142,15 +142,10 @@ func (s *Service) Failed() <-chan error { return s.failed }
 // token is always verified, which may fetch keys), and its reply is sent as is.
 type Fast func(data []byte, meta subjects.Meta) (reply []byte, ok bool)
 
-// Handle adds the endpoint at subject, guarded by access, served by h. The micro endpoint's
-// name is the subject's last two tokens ("user_register").
-func (s *Service) Handle(subject string, access subjects.Access, h subjects.RawHandler) error {
-	return s.HandleFast(subject, access, nil, h)
-}
-
-// HandleFast is Handle with a fast path: requests that fast answers (cache hits) cost no
-// goroutine, context or timer.
-func (s *Service) HandleFast(subject string, access subjects.Access, fast Fast, h subjects.RawHandler) error {
+// handle adds the endpoint of b. The micro endpoint's name is the subject's last two tokens
+// ("user_register"). A fast path runs only on a public endpoint.
+func (s *Service) handle(b Binding) error {
+	subject, access, fast, h := b.subject, b.access, b.fast, b.h
 	if !access.IsPublic() && s.deps.Verifier == nil {
 		return fmt.Errorf("%s: endpoint %s needs a Verifier", s.cfg.Name, subject)
 	}
@@ -290,7 +285,7 @@ func (s *Service) call(ctx context.Context, access subjects.Access, h subjects.R
 			err = fmt.Errorf("panic: %v", p)
 		}
 	}()
-	// Handle refuses a non-public endpoint without a Verifier, so a nil one means every
+	// Add refuses a non-public endpoint without a Verifier, so a nil one means every
 	// endpoint here is public and there is nothing to check.
 	if s.deps.Verifier != nil {
 		claims, err := s.deps.Verifier.Authorize(ctx, meta.Authorization, access)

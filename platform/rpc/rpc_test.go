@@ -21,7 +21,7 @@ type req struct {
 	Mode string `json:"mode"`
 }
 
-var ep = subjects.Endpoint[req, req]{Subject: "souk.test.v1.thing.do"}
+var ep = subjects.Endpoint[req, req]{Subject: "souk.test.v1.thing.do", Access: subjects.Public}
 
 func TestServiceShedsPanicsMasksAndGuards(t *testing.T) {
 	_, nc := natstest.Server(t)
@@ -45,11 +45,11 @@ func TestServiceShedsPanicsMasksAndGuards(t *testing.T) {
 		}
 		return r, nil
 	})
-	if err := svc.Handle(ep.Subject, subjects.Public, handler); err != nil {
+	if err := svc.Add(rpc.BindRaw(ep, handler)); err != nil {
 		t.Fatal(err)
 	}
-	guarded := subjects.Endpoint[req, req]{Subject: "souk.test.v1.thing.guarded"}
-	if err := svc.Handle(guarded.Subject, subjects.Require(subjects.PermUsersAdmin), handler); err != nil {
+	guarded := subjects.Endpoint[req, req]{Subject: "souk.test.v1.thing.guarded", Access: subjects.Require(subjects.PermUsersAdmin)}
+	if err := svc.Add(rpc.BindRaw(guarded, handler)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func TestTheFastPathAnswersOnlyWhatItCanAndNeverForAToken(t *testing.T) {
 		return nil, false
 	}
 	handler := ep.Serve(func(_ context.Context, r req) (req, error) { return req{Mode: "from handler"}, nil })
-	if err := svc.HandleFast(ep.Subject, subjects.Public, fast, handler); err != nil {
+	if err := svc.Add(rpc.BindFast(ep, fast, handler)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := subjects.WithMeta(context.Background(), subjects.Meta{AcceptLanguage: "de"})

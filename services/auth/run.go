@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"time"
 
@@ -108,12 +107,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	return rpc.Serve(ctx, rpc.Config{Name: "auth", Version: "0.1.0", Description: "signing keys, access tokens, refresh sessions"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(keys.Source, deps.NC)},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.AuthLogin.Subject, subjects.Public, subjects.AuthLogin.Serve(h.login)),
-				svc.Handle(subjects.AuthRefresh.Subject, subjects.Public, subjects.AuthRefresh.Serve(h.refresh)),
-				svc.Handle(subjects.AuthLogout.Subject, subjects.Require(subjects.PermProfile), subjects.AuthLogout.Serve(h.logout)),
-				svc.Handle(subjects.AuthJWKS.Subject, subjects.Public, subjects.AuthJWKS.Serve(h.jwks)),
-				svc.Handle(subjects.AuthRotateKey.Subject, subjects.Require(subjects.PermKeysAdmin), subjects.AuthRotateKey.Serve(h.rotate)),
+			return svc.Add(
+				rpc.Bind(subjects.AuthLogin, h.login),
+				rpc.Bind(subjects.AuthRefresh, h.refresh),
+				rpc.Bind(subjects.AuthLogout, h.logout),
+				rpc.Bind(subjects.AuthJWKS, h.jwks),
+				rpc.Bind(subjects.AuthRotateKey, h.rotate),
 			)
 		})
 }

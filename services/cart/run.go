@@ -103,19 +103,18 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		pricer: &pricer{nc: deps.NC, concurrency: cfg.CatalogConcurrency, defaultCurrency: cfg.DefaultCurrency},
 		limits: Limits{MaxLines: cfg.MaxLines, MaxQuantity: cfg.MaxQuantity},
 	}
-	own := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "cart", Version: "0.1.0", Description: "carts and their coupons"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: g},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.CartGet.Subject, own, subjects.CartGet.Serve(h.get)),
-				svc.Handle(subjects.CartAddItem.Subject, own, subjects.CartAddItem.Serve(h.addItem)),
-				svc.Handle(subjects.CartSetItem.Subject, own, subjects.CartSetItem.Serve(h.setItem)),
-				svc.Handle(subjects.CartRemoveItem.Subject, own, subjects.CartRemoveItem.Serve(h.removeItem)),
-				svc.Handle(subjects.CartClear.Subject, own, subjects.CartClear.Serve(h.clear)),
-				svc.Handle(subjects.CartCheckedOut.Subject, own, subjects.CartCheckedOut.Serve(h.checkedOut)),
-				svc.Handle(subjects.CartApplyCoupon.Subject, own, subjects.CartApplyCoupon.Serve(h.applyCoupon)),
-				svc.Handle(subjects.CartRemoveCoupon.Subject, own, subjects.CartRemoveCoupon.Serve(h.removeCoupon)),
+			return svc.Add(
+				rpc.Bind(subjects.CartGet, h.get),
+				rpc.Bind(subjects.CartAddItem, h.addItem),
+				rpc.Bind(subjects.CartSetItem, h.setItem),
+				rpc.Bind(subjects.CartRemoveItem, h.removeItem),
+				rpc.Bind(subjects.CartClear, h.clear),
+				rpc.Bind(subjects.CartCheckedOut, h.checkedOut),
+				rpc.Bind(subjects.CartApplyCoupon, h.applyCoupon),
+				rpc.Bind(subjects.CartRemoveCoupon, h.removeCoupon),
 			)
 		})
 }

@@ -190,23 +190,21 @@ func newHandlers(ctx context.Context, cfg Config, store *Store, deps Deps) (*han
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	staff := subjects.Require(subjects.PermCatalogWrite)
-	customer := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "catalog", Version: "0.1.0", Description: "categories, products, reviews, search"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.CategoryList.Subject, subjects.Public, subjects.CategoryList.Serve(h.categoryList)),
-				svc.Handle(subjects.CategoryCreate.Subject, staff, subjects.CategoryCreate.Serve(h.categoryCreate)),
-				svc.Handle(subjects.CategoryUpdate.Subject, staff, subjects.CategoryUpdate.Serve(h.categoryUpdate)),
-				svc.HandleFast(subjects.ProductGet.Subject, subjects.Public, h.productFast, h.productGet),
-				svc.Handle(subjects.ProductSearch.Subject, subjects.Public, h.productSearch),
-				svc.Handle(subjects.ProductCreate.Subject, staff, subjects.ProductCreate.Serve(h.productCreate)),
-				svc.Handle(subjects.ProductUpdate.Subject, staff, subjects.ProductUpdate.Serve(h.productUpdate)),
-				svc.Handle(subjects.ProductDelete.Subject, staff, subjects.ProductDelete.Serve(h.productDelete)),
-				svc.Handle(subjects.ReviewList.Subject, subjects.Public, subjects.ReviewList.Serve(h.reviewList)),
-				svc.Handle(subjects.ReviewCreate.Subject, customer, subjects.ReviewCreate.Serve(h.reviewCreate)),
-				svc.Handle(subjects.ReviewModerate.Subject, staff, subjects.ReviewModerate.Serve(h.reviewModerate)),
+			return svc.Add(
+				rpc.Bind(subjects.CategoryList, h.categoryList),
+				rpc.Bind(subjects.CategoryCreate, h.categoryCreate),
+				rpc.Bind(subjects.CategoryUpdate, h.categoryUpdate),
+				rpc.BindFast(subjects.ProductGet, h.productFast, h.productGet),
+				rpc.BindRaw(subjects.ProductSearch, h.productSearch),
+				rpc.Bind(subjects.ProductCreate, h.productCreate),
+				rpc.Bind(subjects.ProductUpdate, h.productUpdate),
+				rpc.Bind(subjects.ProductDelete, h.productDelete),
+				rpc.Bind(subjects.ReviewList, h.reviewList),
+				rpc.Bind(subjects.ReviewCreate, h.reviewCreate),
+				rpc.Bind(subjects.ReviewModerate, h.reviewModerate),
 			)
 		})
 }

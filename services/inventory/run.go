@@ -140,14 +140,13 @@ func reserverMetrics(r prometheus.Registerer) (batches, took prometheus.Observer
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	staff := subjects.Require(subjects.PermInventoryWrite)
 	return rpc.Serve(ctx, rpc.Config{Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.InventoryGet.Subject, staff, subjects.InventoryGet.Serve(h.get)),
-				svc.Handle(subjects.InventorySet.Subject, staff, subjects.InventorySet.Serve(h.set)),
-				svc.Handle(subjects.InventoryReserve.Subject, staff, subjects.InventoryReserve.Serve(h.reserve)),
+			return svc.Add(
+				rpc.Bind(subjects.InventoryGet, h.get),
+				rpc.Bind(subjects.InventorySet, h.set),
+				rpc.Bind(subjects.InventoryReserve, h.reserve),
 			)
 		})
 }

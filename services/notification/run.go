@@ -198,15 +198,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	admin := subjects.Require(subjects.PermWebhooksAdmin)
 	return rpc.Serve(ctx, rpc.Config{Name: "notification", Version: "0.1.0", Description: "emails in the customer's language, outgoing webhooks"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.NotificationList.Subject, subjects.Require(subjects.PermProfile), subjects.NotificationList.Serve(h.list)),
-				svc.Handle(subjects.WebhookCreate.Subject, admin, subjects.WebhookCreate.Serve(h.createWebhook)),
-				svc.Handle(subjects.WebhookList.Subject, admin, subjects.WebhookList.Serve(h.listWebhooks)),
-				svc.Handle(subjects.WebhookDelete.Subject, admin, subjects.WebhookDelete.Serve(h.deleteWebhook)),
+			return svc.Add(
+				rpc.Bind(subjects.NotificationList, h.list),
+				rpc.Bind(subjects.WebhookCreate, h.createWebhook),
+				rpc.Bind(subjects.WebhookList, h.listWebhooks),
+				rpc.Bind(subjects.WebhookDelete, h.deleteWebhook),
 			)
 		})
 }

@@ -102,15 +102,14 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, loops *background.Group) error {
-	customer := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "order", Version: "0.1.0", Description: "orders and the checkout saga", MaxInFlight: cfg.MaxInFlight},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.OrderPlace.Subject, customer, subjects.OrderPlace.Serve(h.place)),
-				svc.Handle(subjects.OrderGet.Subject, customer, subjects.OrderGet.Serve(h.get)),
-				svc.Handle(subjects.OrderList.Subject, customer, subjects.OrderList.Serve(h.list)),
-				svc.Handle(subjects.OrderCancel.Subject, customer, subjects.OrderCancel.Serve(h.cancel)),
+			return svc.Add(
+				rpc.Bind(subjects.OrderPlace, h.place),
+				rpc.Bind(subjects.OrderGet, h.get),
+				rpc.Bind(subjects.OrderList, h.list),
+				rpc.Bind(subjects.OrderCancel, h.cancel),
 			)
 		})
 }

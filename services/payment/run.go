@@ -204,10 +204,10 @@ func serve(ctx context.Context, s *service, deps Deps, loops *background.Group) 
 	return rpc.Serve(ctx, rpc.Config{Name: "payment", Version: "0.1.0", Description: "payment intents, provider webhooks, refunds"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.PaymentCreate.Subject, subjects.Require(subjects.PermProfile), subjects.PaymentCreate.Serve(s.paymentCreate)),
-				svc.Handle(subjects.PaymentRefund.Subject, subjects.Require(subjects.PermRefunds), subjects.PaymentRefund.Serve(s.refundCreate)),
-				svc.Handle(subjects.PaymentStripeWebhook.Subject, subjects.Public, subjects.PaymentStripeWebhook.Serve(s.stripeWebhook)),
+			return svc.Add(
+				rpc.Bind(subjects.PaymentCreate, s.paymentCreate),
+				rpc.Bind(subjects.PaymentRefund, s.refundCreate),
+				rpc.Bind(subjects.PaymentStripeWebhook, s.stripeWebhook),
 			)
 		})
 }

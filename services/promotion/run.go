@@ -114,17 +114,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	admin := subjects.Require(subjects.PermCouponsAdmin)
-	customer := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.CouponCreate.Subject, admin, subjects.CouponCreate.Serve(h.couponCreate)),
-				svc.Handle(subjects.CouponList.Subject, admin, subjects.CouponList.Serve(h.couponList)),
-				svc.Handle(subjects.CouponQuote.Subject, customer, subjects.CouponQuote.Serve(h.couponQuote)),
-				svc.Handle(subjects.CouponHold.Subject, customer, subjects.CouponHold.Serve(h.couponHold)),
-				svc.Handle(subjects.CouponRelease.Subject, customer, subjects.CouponRelease.Serve(h.couponRelease)),
+			return svc.Add(
+				rpc.Bind(subjects.CouponCreate, h.couponCreate),
+				rpc.Bind(subjects.CouponList, h.couponList),
+				rpc.Bind(subjects.CouponQuote, h.couponQuote),
+				rpc.Bind(subjects.CouponHold, h.couponHold),
+				rpc.Bind(subjects.CouponRelease, h.couponRelease),
 			)
 		})
 }

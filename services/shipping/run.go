@@ -106,14 +106,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 
 // serve registers the endpoints and serves until ctx ends.
 func serve(ctx context.Context, cfg Config, h *handlers, deps Deps, loops *background.Group) error {
-	customer := subjects.Require(subjects.PermProfile)
 	return rpc.Serve(ctx, rpc.Config{Name: "shipping", Version: "0.1.0", Description: "shipments, carriers and tracking", MaxInFlight: cfg.MaxInFlight},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.ShipmentGet.Subject, customer, subjects.ShipmentGet.Serve(h.get)),
-				svc.Handle(subjects.ShipmentCancel.Subject, customer, subjects.ShipmentCancel.Serve(h.cancel)),
-				svc.Handle(subjects.ShipmentSetStatus.Subject, subjects.Require(subjects.PermShipmentsWrite), subjects.ShipmentSetStatus.Serve(h.setStatus)),
+			return svc.Add(
+				rpc.Bind(subjects.ShipmentGet, h.get),
+				rpc.Bind(subjects.ShipmentCancel, h.cancel),
+				rpc.Bind(subjects.ShipmentSetStatus, h.setStatus),
 			)
 		})
 }

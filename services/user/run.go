@@ -126,21 +126,18 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 			return err
 		}
 	}
-	internal := subjects.Require(subjects.PermInternal)
-	profile := subjects.Require(subjects.PermProfile)
-	admin := subjects.Require(subjects.PermUsersAdmin)
 	return rpc.Serve(ctx, rpc.Config{Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification"},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(nil, deps.NC), Loops: g},
 		func(svc *rpc.Service) error {
-			return errors.Join(
-				svc.Handle(subjects.UserRegister.Subject, subjects.Public, subjects.UserRegister.Serve(h.register)),
-				svc.Handle(subjects.UserVerifyCredentials.Subject, internal, subjects.UserVerifyCredentials.Serve(h.verifyCredentials)),
-				svc.Handle(subjects.UserPrincipal.Subject, internal, subjects.UserPrincipal.Serve(h.principal)),
-				svc.Handle(subjects.UserMe.Subject, profile, subjects.UserMe.Serve(h.me)),
-				svc.Handle(subjects.UserUpdateMe.Subject, profile, subjects.UserUpdateMe.Serve(h.updateMe)),
-				svc.Handle(subjects.UserVerifyEmail.Subject, subjects.Public, subjects.UserVerifyEmail.Serve(h.verifyEmail)),
-				svc.Handle(subjects.UserList.Subject, admin, subjects.UserList.Serve(h.list)),
-				svc.Handle(subjects.UserSetRoles.Subject, admin, subjects.UserSetRoles.Serve(h.setRoles)),
+			return svc.Add(
+				rpc.Bind(subjects.UserRegister, h.register),
+				rpc.Bind(subjects.UserVerifyCredentials, h.verifyCredentials),
+				rpc.Bind(subjects.UserPrincipal, h.principal),
+				rpc.Bind(subjects.UserMe, h.me),
+				rpc.Bind(subjects.UserUpdateMe, h.updateMe),
+				rpc.Bind(subjects.UserVerifyEmail, h.verifyEmail),
+				rpc.Bind(subjects.UserList, h.list),
+				rpc.Bind(subjects.UserSetRoles, h.setRoles),
 			)
 		})
 }

@@ -84,7 +84,7 @@ type Event[T any] struct {
 func (e Event[T]) Decode(data []byte) (T, error) {
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
-		return v, fmt.Errorf("%s: unreadable payload: %s", e.Kind, jsonProblem(err))
+		return v, fmt.Errorf("%s: unreadable payload: %w", e.Kind, err)
 	}
 	return v, nil
 }

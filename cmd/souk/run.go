@@ -22,6 +22,7 @@ import (
 	"github.com/souk/souk/gateway"
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/kit"
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
@@ -83,9 +84,9 @@ var services = []service{
 	{name: "cart", migrate: noSchema, run: func(ctx context.Context, e *env) error {
 		return cart.Run(ctx, cart.Config{DefaultCurrency: e.cfg.Currency}, cart.Deps{Log: e.log, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
-	{name: "order", migrate: order.Migrate, run: func(ctx context.Context, e *env) error {
-		return order.Run(ctx, order.Config{PendingTimeout: e.cfg.reservationTTL}, order.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
+	declared("order", func(e *env, d kit.Deps) (kit.Service, error) {
+		return order.Service(order.Config{PendingTimeout: e.cfg.reservationTTL}, d)
+	}),
 	{name: "payment", migrate: payment.Migrate, run: func(ctx context.Context, e *env) error {
 		return payment.Run(ctx, payment.Config{Provider: e.cfg.PaymentProvider, StripeSecretKey: e.cfg.StripeSecretKey,
 			StripeWebhookSecret: e.cfg.StripeWebhookSecret, StripeAPIURL: e.cfg.StripeAPIURL, SandboxDelay: e.cfg.sandboxDelay, ActionTimeout: e.cfg.actionTimeout},
@@ -98,6 +99,30 @@ var services = []service{
 		return notification.Run(ctx, notification.Config{SMTPURL: e.cfg.SMTPURL, ReviewURL: e.cfg.ReviewURL},
 			notification.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
 	}},
+}
+
+// declared is the service declared by declare (see platform/kit): souk run runs it with the
+// kit, souk migrate applies its migrations.
+func declared(name string, declare func(e *env, d kit.Deps) (kit.Service, error)) service {
+	deps := func(e *env) kit.Deps {
+		return kit.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry, StreamsReady: true}
+	}
+	return service{name: name,
+		migrate: func(ctx context.Context, db *pgxpool.Pool) error {
+			svc, err := declare(&env{db: db}, kit.Deps{DB: db})
+			if err != nil {
+				return err
+			}
+			return kit.Migrate(ctx, db, svc)
+		},
+		run: func(ctx context.Context, e *env) error {
+			d := deps(e)
+			svc, err := declare(e, d)
+			if err != nil {
+				return err
+			}
+			return kit.Run(ctx, d, svc)
+		}}
 }
 
 // noSchema is the migration of a service that keeps nothing in PostgreSQL.

@@ -38,14 +38,8 @@ import (
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
-	"github.com/souk/souk/services/cart"
-	"github.com/souk/souk/services/catalog"
-	"github.com/souk/souk/services/inventory"
-	"github.com/souk/souk/services/order"
-	"github.com/souk/souk/services/payment"
-	"github.com/souk/souk/services/promotion"
-	"github.com/souk/souk/services/shipping"
 	"github.com/souk/souk/subjects"
 )
 
@@ -145,13 +139,33 @@ func (i *Instance) Counter(t testing.TB, name string) float64 {
 	return 0
 }
 
+// Start runs one instance of the service declare declares, on the Env's database and NATS
+// server with the test keys and a registry of its own, and waits until ready succeeds and
+// every instance of it started here answers its micro ping. It fails the test if the service
+// stops first.
+func (e *Env) Start(declare func(kit.Deps) (kit.Service, error), ready func() error) *Instance {
+	e.T.Helper()
+	reg := prometheus.NewRegistry()
+	deps := kit.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source, StreamsReady: true}
+	svc, err := declare(deps)
+	if err != nil {
+		e.T.Fatalf("shoptest: declare: %v", err)
+	}
+	return e.startWith(svc.Name, reg, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) }, ready)
+}
+
 // start runs one instance of the micro service name with run (given the instance's
 // registry) and waits until ready succeeds and every instance started here, this one
 // included, answers name's micro ping; it fails the test if run returns first.
 func (e *Env) start(name string, run func(ctx context.Context, reg *prometheus.Registry) error, ready func() error) *Instance {
 	e.T.Helper()
 	reg := prometheus.NewRegistry()
-	r := expect.Start(e.T, func(ctx context.Context) error { return run(ctx, reg) })
+	return e.startWith(name, reg, func(ctx context.Context) error { return run(ctx, reg) }, ready)
+}
+
+func (e *Env) startWith(name string, reg *prometheus.Registry, run func(ctx context.Context) error, ready func() error) *Instance {
+	e.T.Helper()
+	r := expect.Start(e.T, run)
 	e.mu.Lock()
 	e.running[name]++
 	want := e.running[name]
@@ -189,108 +203,6 @@ func (e *Env) pings(name string, want int) error {
 		}
 	}
 	return nil
-}
-
-// CatalogConfig returns the configuration tests run the catalog with, so that a service's
-// tests need not import the catalog to start it.
-func CatalogConfig() catalog.Config { return catalog.Config{} }
-
-// StartCatalog runs a catalog instance and waits until it answers.
-func (e *Env) StartCatalog(cfg catalog.Config) *Instance {
-	e.T.Helper()
-	return e.start("catalog", func(ctx context.Context, reg *prometheus.Registry) error {
-		return catalog.Run(ctx, cfg, catalog.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		_, err := subjects.CategoryList.Call(e.Ctx, e.NC, subjects.Empty{})
-		return err
-	})
-}
-
-// StartCart runs a cart instance and waits until it answers.
-func (e *Env) StartCart(cfg cart.Config) *Instance {
-	e.T.Helper()
-	return e.start("cart", func(ctx context.Context, reg *prometheus.Registry) error {
-		return cart.Run(ctx, cfg, cart.Deps{Log: e.Log, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		_, err := subjects.CartGet.Call(e.Staff, e.NC, subjects.Empty{})
-		return err
-	})
-}
-
-// CartConfig returns the configuration tests run the cart with.
-func CartConfig() cart.Config { return cart.Config{} }
-
-// InventoryConfig returns the configuration tests run the inventory with: the defaults (a
-// hold lasts 15 min, longer than any test).
-func InventoryConfig() inventory.Config { return inventory.Config{} }
-
-// PromotionConfig returns the configuration tests run the promotion service with.
-func PromotionConfig() promotion.Config { return promotion.Config{} }
-
-// PaymentConfig returns the configuration tests run the payment service with: the sandbox
-// provider, deciding after 20 ms instead of 200.
-func PaymentConfig() payment.Config { return payment.Config{SandboxDelay: 20 * time.Millisecond} }
-
-// StartInventory runs an inventory instance and waits until it answers.
-func (e *Env) StartInventory(cfg inventory.Config) *Instance {
-	e.T.Helper()
-	return e.start("inventory", func(ctx context.Context, reg *prometheus.Registry) error {
-		return inventory.Run(ctx, cfg, inventory.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		_, err := subjects.InventoryGet.Call(e.Staff, e.NC, subjects.SKURequest{SKU: "SHOPTEST-READY"})
-		return answered(err)
-	})
-}
-
-// StartPromotion runs a promotion instance and waits until it answers.
-func (e *Env) StartPromotion(cfg promotion.Config) *Instance {
-	e.T.Helper()
-	return e.start("promotion", func(ctx context.Context, reg *prometheus.Registry) error {
-		return promotion.Run(ctx, cfg, promotion.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		_, err := subjects.CouponList.Call(e.Admin, e.NC, subjects.ListRequest{Limit: 1})
-		return err
-	})
-}
-
-// StartPayment runs a payment instance and waits until it answers.
-func (e *Env) StartPayment(cfg payment.Config) *Instance {
-	e.T.Helper()
-	return e.start("payment", func(ctx context.Context, reg *prometheus.Registry) error {
-		return payment.Run(ctx, cfg, payment.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		meta := subjects.MetaFrom(e.Admin)
-		meta.IdempotencyKey = "shoptest-ready" // a refund without one is a 400 before the lookup
-		_, err := subjects.PaymentRefund.Call(subjects.WithMeta(e.Admin, meta), e.NC, subjects.RefundRequest{OrderID: NewID()})
-		return answered(err)
-	})
-}
-
-// StartOrder runs an order instance and waits until it answers. The saga needs the cart,
-// inventory, promotion and payment services running too (and the cart the catalog).
-func (e *Env) StartOrder(cfg order.Config) *Instance {
-	e.T.Helper()
-	return e.start("order", func(ctx context.Context, reg *prometheus.Registry) error {
-		return order.Run(ctx, cfg, order.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		_, err := subjects.OrderList.Call(e.Customer, e.NC, subjects.ListRequest{Limit: 1})
-		return err
-	})
-}
-
-// ShippingConfig returns the configuration tests run the shipping service with.
-func ShippingConfig() shipping.Config { return shipping.Config{} }
-
-// StartShipping runs a shipping instance and waits until it answers. It creates shipments
-// from order.paid events, so the order service (or a test publishing them) feeds it.
-func (e *Env) StartShipping(cfg shipping.Config) *Instance {
-	e.T.Helper()
-	return e.start("shipping", func(ctx context.Context, reg *prometheus.Registry) error {
-		return shipping.Run(ctx, cfg, shipping.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
-		_, err := subjects.ShipmentGet.Call(e.Staff, e.NC, subjects.ShipmentOrderRequest{OrderID: NewID()})
-		return answered(err)
-	})
 }
 
 // answered is ready's verdict on a call about something that does not exist: the 404 is

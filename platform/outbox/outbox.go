@@ -50,7 +50,7 @@ func Add(ctx context.Context, tx pgx.Tx, schema string, events ...Event) error {
 		return nil
 	}
 	batch := &pgx.Batch{}
-	if err := Queue(batch, schema, events...); err != nil {
+	if err := Queue(ctx, batch, schema, events...); err != nil {
 		return err
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
@@ -62,11 +62,12 @@ func Add(ctx context.Context, tx pgx.Tx, schema string, events ...Event) error {
 // Queue queues the insert of events into schema's outbox on b, one statement for them all,
 // for a caller that sends its own writes and its events in one round trip. b must run in
 // the transaction of those writes: inside a pgx.Tx, or sent alone, when it is one implicit
-// transaction.
-func Queue(b *pgx.Batch, schema string, events ...Event) error {
+// transaction. ctx is the unit of work's (see Track).
+func Queue(ctx context.Context, b *pgx.Batch, schema string, events ...Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	markWrote(ctx)
 	ids := make([]uuid.UUID, len(events))
 	subs := make([]string, len(events))
 	bodies := make([][]byte, len(events))

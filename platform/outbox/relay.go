@@ -64,7 +64,7 @@ type Relay struct {
 	// pod's) lets a restarted instance adopt its own dead lease at once.
 	Instance string
 
-	kick chan struct{}
+	kick *background.Kicker
 	// pub is this relay's own JetStream context, with its own async publish timeout, so
 	// that a lost ack frees its future whatever the caller's context says.
 	pub  jetstream.JetStream
@@ -77,12 +77,7 @@ type Relay struct {
 
 // Kick wakes the relay now (call it after committing a transaction with events). Safe from
 // any goroutine, never blocks.
-func (r *Relay) Kick() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
+func (r *Relay) Kick() { r.kick.Kick() }
 
 func (r *Relay) defaults() {
 	if r.Batch <= 0 {
@@ -110,7 +105,7 @@ func (r *Relay) defaults() {
 		r.MaxBackoff = 10 * time.Second
 	}
 	if r.kick == nil {
-		r.kick = make(chan struct{}, 1)
+		r.kick = background.NewKicker()
 	}
 }
 
@@ -210,17 +205,11 @@ func (r *Relay) relay(ctx context.Context) {
 }
 
 func (r *Relay) pause(ctx context.Context, d time.Duration, kickable bool) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	kick := r.kick
 	if !kickable {
-		kick = nil
+		(*background.Kicker)(nil).Wait(ctx, d)
+		return
 	}
-	select {
-	case <-ctx.Done():
-	case <-kick:
-	case <-t.C:
-	}
+	r.kick.Wait(ctx, d)
 }
 
 // backoff is Poll doubled per failure up to MaxBackoff, ±20 % so that instances spread out.

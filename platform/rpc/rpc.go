@@ -50,6 +50,12 @@ type Deps struct {
 	// loops endpoint, in the micro stats (what the gateway's /readyz reads) and as the
 	// souk_loop_up gauge.
 	Loops *background.Group
+	// Around, when set, wraps the handling of each request: it returns the context the
+	// handler runs under and a func called once the handler has returned (its transaction is
+	// over). The service kit kicks its outbox relay there when the request wrote events.
+	Around func(ctx context.Context) (context.Context, func())
+	// Metadata is shown by `nats micro info` (what the service publishes and consumes).
+	Metadata map[string]string
 }
 
 // Service is a running micro service whose endpoints are added with Add.
@@ -103,6 +109,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Name:        cfg.Name,
 		Version:     cfg.Version,
 		Description: cfg.Description,
+		Metadata:    deps.Metadata,
 		// micro stops the whole service on an async error such as a slow consumer; we
 		// surface that to Run so the process fails loudly instead of running half-dead.
 		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
@@ -255,7 +262,14 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 	}
 	ctx = log.WithContext(subjects.WithMeta(ctx, meta))
 
+	var done func()
+	if s.deps.Around != nil {
+		ctx, done = s.deps.Around(ctx)
+	}
 	reply, err := s.call(ctx, ep.access, ep.h, meta, req.data)
+	if done != nil {
+		done()
+	}
 	// The slot bounds handlers at work: free it before the reply goes out, so that a caller
 	// who sends its next request on the reply finds it free.
 	<-s.slots

@@ -263,7 +263,7 @@ func record(ctx context.Context, tx pg.Batcher, ls Levels, updated, announced []
 	for _, r := range announced {
 		events = append(events, reservationEvent(r))
 	}
-	if err := outbox.Queue(b, Schema, events...); err != nil {
+	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	for _, q := range then {

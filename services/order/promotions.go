@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,10 +12,6 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// promotionSubjects filter PROMOTIONS for the consumer order-promotions: a late order's
-// coupon was refused (its hold had been returned, and the coupon reached its limits since).
-var promotionSubjects = []string{subjects.EvtCouponRefused.Filter()}
-
 // applyCouponRefused cancels the order whose coupon was refused, reason coupon_refused: the
 // order was priced with a discount the coupon no longer grants, and the promotion service
 // will not count it. Cancelling is the safe answer: the stock is released, a payment taken
@@ -24,19 +19,15 @@ var promotionSubjects = []string{subjects.EvtCouponRefused.Filter()}
 // repricing an order the customer accepted, or one already paid, would charge them an
 // amount they never agreed to. An order that has shipped (or is past cancelling) keeps its
 // discount: nothing can be undone, so it is logged for an operator, not retried.
-func (s *Store) applyCouponRefused(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
-	var ev subjects.CouponEvent
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: unreadable payload: %w", m.Subject, err))
-	}
+func (s *Store) applyCouponRefused(ctx context.Context, tx pgx.Tx, ev subjects.CouponEvent) error {
 	id, err := uuid.Parse(ev.OrderID)
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: order_id: %w", m.Subject, err))
+		return consumer.Permanent(fmt.Errorf("coupon refused: order_id %q: %w", ev.OrderID, err))
 	}
 	_, err = s.Update(ctx, tx, id, cancelIfOpen(subjects.ReasonCouponRefused,
 		subjects.OrderStatusPending, subjects.OrderStatusReserved, subjects.OrderStatusPaid))
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("%s: %w", m.Subject, err)
+		return fmt.Errorf("coupon refused for order %s: %w", ev.OrderID, err)
 	}
 	return nil
 }

@@ -20,19 +20,13 @@ import (
 )
 
 // Store is the orders schema. Every change of an order adds its events to the outbox in the
-// same transaction; kick wakes the relay after a commit.
+// same transaction.
 type Store struct {
-	db   *pgxpool.Pool
-	kick func()
+	db *pgxpool.Pool
 }
 
-// NewStore returns a Store over db; kick (may be nil) wakes the outbox relay.
-func NewStore(db *pgxpool.Pool, kick func()) *Store {
-	if kick == nil {
-		kick = func() {}
-	}
-	return &Store{db: db, kick: kick}
-}
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 // Insert's refusals.
 var (
@@ -70,7 +64,7 @@ func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) er
 		o.ID, o.UserID, o.Status, o.Items, o.Subtotal, o.Discount, o.Total, o.Currency, o.Coupon, o.ShippingAddress,
 		o.PaymentMethod, o.IdempotencyKey, o.CartClaim, o.CreatedAt)
 	queueHistory(b, o.ID, 0, o.History)
-	if err := outbox.Queue(b, Schema, events...); err != nil {
+	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return err
 	}
 	err := s.db.SendBatch(ctx, b).Close()
@@ -86,7 +80,6 @@ func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) er
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
-	s.kick()
 	return nil
 }
 
@@ -208,7 +201,7 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 		payment = $5, shipment = $6, updated_at = now() where id = $1`,
 		id, o.Status, o.CancelReason, o.ReservedUntil, o.Payment, o.Shipment)
 	queueHistory(b, id, seen, o.History[seen:])
-	if err := outbox.Queue(b, Schema, events...); err != nil {
+	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return nil, err
 	}
 	return o, tx.SendBatch(ctx, b).Close()
@@ -240,7 +233,6 @@ func (s *Store) UpdateNow(ctx context.Context, id uuid.UUID, fn Change) (*Order,
 	if err != nil {
 		return nil, err
 	}
-	s.kick()
 	return o, nil
 }
 

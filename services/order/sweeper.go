@@ -65,34 +65,26 @@ func newSweeper(store *Store, cfg Config, log zerolog.Logger, reg prometheus.Reg
 		}))}, nil
 }
 
-// Run sweeps every tick, in at most pendingBatches batches, until ctx ends; a failed sweep
-// is logged and tried again at the next tick (every one is bounded by pendingSweepTimeout).
-func (w *sweeper) Run(ctx context.Context) error {
-	t := time.NewTicker(w.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+// round sweeps once, in at most pendingBatches batches; a failed sweep is logged and tried
+// again at the next (each is bounded by pendingSweepTimeout). The kit runs it every w.every.
+func (w *sweeper) round(ctx context.Context) (more bool) {
+	for range pendingBatches {
+		sctx, cancel := context.WithTimeout(ctx, pendingSweepTimeout)
+		n, err := w.store.CancelPending(sctx, w.timeout, pendingBatch)
+		cancel()
+		if n > 0 {
+			w.cancelled.Add(float64(n))
+			w.log.Warn().Int("orders", n).Dur("deadline", w.timeout).
+				Msg("order: cancelled orders still pending past their deadline (the inventory never answered)")
 		}
-		for range pendingBatches {
-			sctx, cancel := context.WithTimeout(ctx, pendingSweepTimeout)
-			n, err := w.store.CancelPending(sctx, w.timeout, pendingBatch)
-			cancel()
-			if n > 0 {
-				w.cancelled.Add(float64(n))
-				w.log.Warn().Int("orders", n).Dur("deadline", w.timeout).
-					Msg("order: cancelled orders still pending past their deadline (the inventory never answered)")
-			}
-			if err != nil && ctx.Err() == nil {
-				w.log.Warn().Err(err).Msg("order: cancelling pending orders failed; trying again next tick")
-			}
-			if err != nil || n < pendingBatch || ctx.Err() != nil {
-				break
-			}
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn().Err(err).Msg("order: cancelling pending orders failed; trying again next tick")
+		}
+		if err != nil || n < pendingBatch || ctx.Err() != nil {
+			return false
 		}
 	}
+	return false
 }
 
 // CancelPending cancels up to limit orders still pending longer than timeout after they
@@ -127,9 +119,6 @@ func (s *Store) CancelPending(ctx context.Context, timeout time.Duration, limit 
 	})
 	if err != nil {
 		return 0, err
-	}
-	if n > 0 {
-		s.kick()
 	}
 	return n, nil
 }

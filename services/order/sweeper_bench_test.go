@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 )
 
@@ -28,10 +29,14 @@ func newBenchStore(b *testing.B) *Store {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	b.Cleanup(cancel)
 	db := pgtest.Pool(b, ctx)
-	if err := Migrate(ctx, db); err != nil {
+	svc, err := Service(Config{}, kit.Deps{DB: db})
+	if err != nil {
 		b.Fatal(err)
 	}
-	return NewStore(db, nil)
+	if err := kit.Migrate(ctx, db, svc); err != nil {
+		b.Fatal(err)
+	}
+	return NewStore(db)
 }
 
 // BenchmarkCancelPending measures the sweeper's cost per order it cancels (the order, its

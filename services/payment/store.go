@@ -294,7 +294,7 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 	// matters.
 	eff := effect{}
 	if p.Status == subjects.PaymentStatusSucceeded || orderStatus != orderCancelled {
-		if err := outbox.Queue(b, Schema, outcomeEvent(p)); err != nil {
+		if err := outbox.Queue(ctx, b, Schema, outcomeEvent(p)); err != nil {
 			return p, effect{}, err
 		}
 		eff.published = true

@@ -104,7 +104,7 @@ func (s *Store) Create(ctx context.Context, tx pgx.Tx, sh *Shipment) (bool, erro
 	}
 	b := &pgx.Batch{}
 	queueHistory(b, sh.ID, 0, sh.History)
-	if err := outbox.Queue(b, Schema, event(sh, "")); err != nil {
+	if err := outbox.Queue(ctx, b, Schema, event(sh, "")); err != nil {
 		return false, err
 	}
 	return true, pg.Send(ctx, tx, b)
@@ -130,7 +130,7 @@ func (s *Store) update(ctx context.Context, tx pgx.Tx, where string, arg any, fn
 		cancel_reason = nullif($5, ''), updated_at = $6 where id = $1`,
 		sh.ID, sh.Status, sh.Carrier, sh.TrackingNumber, sh.CancelReason, sh.UpdatedAt)
 	queueHistory(b, sh.ID, seen, sh.History[seen:])
-	if err := outbox.Queue(b, Schema, event(sh, from)); err != nil {
+	if err := outbox.Queue(ctx, b, Schema, event(sh, from)); err != nil {
 		return nil, err
 	}
 	return sh, pg.Send(ctx, tx, b)

@@ -1,0 +1,25 @@
+package shoptest
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/souk/souk/services/shipping"
+	"github.com/souk/souk/subjects"
+)
+
+// ShippingConfig returns the configuration tests run the shipping service with.
+func ShippingConfig() shipping.Config { return shipping.Config{} }
+
+// StartShipping runs a shipping instance and waits until it answers. It creates shipments
+// from order.paid events, so the order service (or a test publishing them) feeds it.
+func (e *Env) StartShipping(cfg shipping.Config) *Instance {
+	e.T.Helper()
+	return e.start("shipping", func(ctx context.Context, reg *prometheus.Registry) error {
+		return shipping.Run(ctx, cfg, shipping.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
+	}, func() error {
+		_, err := subjects.ShipmentGet.Call(e.Staff, e.NC, subjects.ShipmentOrderRequest{OrderID: NewID()})
+		return answered(err)
+	})
+}

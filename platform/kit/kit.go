@@ -1,0 +1,280 @@
+// Package kit is Souk's service kit: a service declares what it is (its migrations, its
+// endpoints, the events it consumes and publishes, its background loops) and Run does the
+// rest, the same way for every service:
+//
+//  1. migrate the service's schema: its own migrations, the outbox's when it publishes, the
+//     processed table's when it consumes;
+//  2. ensure the streams and KV buckets (unless the process already did);
+//  3. run the outbox relay, kicked after every request, consumer batch or loop round that
+//     wrote events (the stores only write their events in their transactions: see
+//     outbox.Track);
+//  4. run the consumers and the loops, each restarted with back-off when it fails and
+//     reported in health (the loops endpoint, $SRV.STATS, souk_loop_up);
+//  5. serve the micro endpoints until ctx ends, then drain them before the loops stop, so
+//     that no request in flight waits on a stopped loop.
+//
+// A run.go is its Config and its declaration (Service). The same declaration, read without
+// running anything, says what each service publishes and consumes: the tests check it
+// against the streams' declared consumers (nats/bus), and the NATS permissions of each
+// service can be generated from it.
+package kit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/nats/bus"
+	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/subjects"
+)
+
+// Deps are what every service needs from its process: one struct for all of them.
+type Deps struct {
+	// Log is the process's logger; the kit adds the service's name.
+	Log zerolog.Logger
+	// DB is the PostgreSQL pool; nil is allowed only for a service without a Schema.
+	DB *pgxpool.Pool
+	// NC is the NATS connection the service serves and publishes on.
+	NC *nats.Conn
+	// JS is JetStream on NC.
+	JS jetstream.JetStream
+	// Registry receives the service's metrics; a private registry when nil.
+	Registry prometheus.Registerer
+	// Keys is where callers' token keys come from: the auth service's JWKS over NATS when nil.
+	Keys authn.KeySource
+	// StreamsReady says the process has ensured the streams and buckets already (souk run
+	// does, once, before it starts the services); the kit then does not ask again.
+	StreamsReady bool
+}
+
+// Loop is one of a service's background loops. Give Run, or Round (with Every and, when
+// something kicks it, Wake).
+type Loop struct {
+	// Name names the loop in logs, health and metrics; fixed, unique in the service.
+	Name string
+	// Run runs until ctx ends, retrying what is transient itself. Returning early or
+	// panicking is a failure: it is restarted after a back-off.
+	Run func(ctx context.Context) error
+	// Round is one round of a kick-or-poll loop (background.Poll): it runs again at once while
+	// it reports more work, else after Every or when Wake is kicked. Events it writes kick the
+	// relay when the round ends.
+	Round func(ctx context.Context) (more bool)
+	// Every is the pause between idle rounds.
+	Every time.Duration
+	// Wake, when set, cuts the pause short (a handler that queued work kicks it).
+	Wake *background.Kicker
+}
+
+// Service declares one service.
+type Service struct {
+	// Name is the micro service's name (`nats micro ls`) and the log and metric label.
+	Name string
+	// Version is its semantic version.
+	Version string
+	// Description is a line for operators.
+	Description string
+	// Schema is the PostgreSQL schema it owns; empty for a service that keeps nothing there.
+	Schema string
+	// Migrations are its own migrations (its embedded migrations/ folder: 0001_init.sql, …).
+	Migrations fs.FS
+	// Publishes are the events it writes to its outbox. When there are any the kit runs the
+	// relay of Schema's outbox.
+	Publishes []subjects.EventKind
+	// Endpoints are its micro endpoints, each bound to its contract (rpc.Bind).
+	Endpoints []rpc.Binding
+	// MaxInFlight bounds the requests handled at once by one instance; 256 when zero.
+	MaxInFlight int
+	// Consumers are its durable consumers, each with its routes (consumer.On) and, where it
+	// needs them, its own Batch, AckWait or MaxDeliver. The kit fills in Schema, DB, JS, Log
+	// and Metrics, and kicks the relay after each batch.
+	Consumers []*consumer.Consumer
+	// Loops are its background loops.
+	Loops []Loop
+	// Start, when set, runs once after the migrations and before anything else (seed data,
+	// a first signing key); an error stops the service.
+	Start func(ctx context.Context) error
+	// Stop, when set, runs once after the endpoints drained and the loops stopped.
+	Stop func()
+}
+
+// Migrate applies the migrations of svc's schema: its own, its outbox's when it publishes,
+// its processed table's when it consumes. A service without a Schema has none.
+func Migrate(ctx context.Context, db *pgxpool.Pool, svc Service) error {
+	if svc.Schema == "" {
+		return nil
+	}
+	if db == nil {
+		return fmt.Errorf("%s: no database for schema %s", svc.Name, svc.Schema)
+	}
+	var errs []error
+	if svc.Migrations != nil {
+		errs = append(errs, pg.Migrate(ctx, db, svc.Schema, svc.Migrations))
+	}
+	if len(svc.Publishes) > 0 {
+		errs = append(errs, outbox.Migrate(ctx, db, svc.Schema))
+	}
+	if len(svc.Consumers) > 0 {
+		errs = append(errs, consumer.Migrate(ctx, db, svc.Schema))
+	}
+	return errors.Join(errs...)
+}
+
+// Check reports what is wrong with the declaration: a missing name, a consumer or an outbox
+// without a schema, a loop without a body, names used twice. Run checks first.
+func (svc Service) Check() error {
+	var errs []error
+	if svc.Name == "" || strings.ContainsAny(svc.Name, ". *>") {
+		errs = append(errs, fmt.Errorf("kit: bad service name %q", svc.Name))
+	}
+	if svc.Schema == "" && (len(svc.Publishes) > 0 || len(svc.Consumers) > 0) {
+		errs = append(errs, fmt.Errorf("%s: an outbox and consumers need a Schema", svc.Name))
+	}
+	names := map[string]bool{}
+	for _, l := range svc.Loops {
+		if (l.Run == nil) == (l.Round == nil) {
+			errs = append(errs, fmt.Errorf("%s: loop %q needs Run or Round, not both", svc.Name, l.Name))
+		}
+		if l.Round != nil && l.Every <= 0 {
+			errs = append(errs, fmt.Errorf("%s: loop %q needs Every", svc.Name, l.Name))
+		}
+		if names[l.Name] {
+			errs = append(errs, fmt.Errorf("%s: two loops named %q", svc.Name, l.Name))
+		}
+		names[l.Name] = true
+	}
+	for _, c := range svc.Consumers {
+		if len(c.On) == 0 {
+			errs = append(errs, fmt.Errorf("%s: consumer %s routes no event (consumer.On)", svc.Name, c.Name))
+		}
+	}
+	for _, e := range svc.Publishes {
+		if e.Family {
+			errs = append(errs, fmt.Errorf("%s: publishes the family %s; declare each kind", svc.Name, e.Kind))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs svc until ctx ends (see the package doc), and returns the error that stopped it,
+// nil on a clean stop.
+func Run(ctx context.Context, deps Deps, svc Service) error {
+	if err := svc.Check(); err != nil {
+		return err
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	log := deps.Log.With().Str("service", svc.Name).Logger()
+	if err := Migrate(ctx, deps.DB, svc); err != nil {
+		return err
+	}
+	if !deps.StreamsReady {
+		if err := errors.Join(bus.EnsureStreams(ctx, deps.JS), bus.EnsureBuckets(ctx, deps.JS)); err != nil {
+			return fmt.Errorf("%s: %w", svc.Name, err)
+		}
+	}
+	if svc.Stop != nil {
+		defer svc.Stop()
+	}
+	if svc.Start != nil {
+		if err := svc.Start(ctx); err != nil {
+			return fmt.Errorf("%s: start: %w", svc.Name, err)
+		}
+	}
+
+	kick := func() {}
+	g := background.Start(ctx, log)
+	defer g.Stop() // after the endpoints drained: see rpc.Serve below
+	if len(svc.Publishes) > 0 {
+		relay := outbox.NewRelay(svc.Schema, deps.DB, deps.JS, log)
+		relay.Metrics = deps.Registry
+		kick = relay.Kick
+		g.Go("outbox relay", relay.Run)
+	}
+	for _, c := range svc.Consumers {
+		r := *c
+		r.Schema, r.DB, r.JS, r.Log, r.Metrics = svc.Schema, deps.DB, deps.JS, log, deps.Registry
+		after := r.AfterCommit
+		r.AfterCommit = func(msgs []consumer.Msg) {
+			kick()
+			if after != nil {
+				after(msgs)
+			}
+		}
+		g.Go("consumer "+r.Name, r.Run)
+	}
+	for _, l := range svc.Loops {
+		if l.Run != nil {
+			g.Go(l.Name, l.Run)
+			continue
+		}
+		round := l.Round
+		g.Run(l.Name, func(ctx context.Context) {
+			background.Poll(ctx, l.Every, l.Wake, func(ctx context.Context) bool {
+				ctx, wrote := outbox.Track(ctx)
+				more := round(ctx)
+				if wrote() {
+					kick()
+				}
+				return more
+			})
+		})
+	}
+
+	public := !slices.ContainsFunc(svc.Endpoints, func(b rpc.Binding) bool { return !b.Access().IsPublic() })
+	var verifier *authn.Verifier
+	if !public {
+		verifier = authn.NewVerifierFor(deps.Keys, deps.NC)
+	}
+	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(),
+			Around: func(ctx context.Context) (context.Context, func()) {
+				ctx, wrote := outbox.Track(ctx)
+				return ctx, func() {
+					if wrote() {
+						kick()
+					}
+				}
+			}},
+		func(s *rpc.Service) error { return s.Add(svc.Endpoints...) })
+}
+
+// Subscribes lists the durable consumers of svc with their streams and filters, as the
+// streams must declare them (nats/bus.Consumers).
+func (svc Service) Subscribes() []bus.Consumer {
+	out := make([]bus.Consumer, 0, len(svc.Consumers))
+	for _, c := range svc.Consumers {
+		out = append(out, bus.Consumer{Name: c.Name, Stream: c.StreamName(), Subjects: c.Filters()})
+	}
+	return out
+}
+
+// Metadata is what `nats micro info <service>` shows of the declaration: the events the
+// service publishes and the filters of its consumers.
+func (svc Service) Metadata() map[string]string {
+	pub := make([]string, len(svc.Publishes))
+	for i, e := range svc.Publishes {
+		pub[i] = e.Kind
+	}
+	var sub []string
+	for _, c := range svc.Subscribes() {
+		sub = append(sub, c.Name+"="+strings.Join(c.Subjects, ","))
+	}
+	return map[string]string{"publishes": strings.Join(pub, " "), "consumes": strings.Join(sub, " ")}
+}

@@ -87,8 +87,8 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 // follow consumes the order's events on ORDERS from now on, each a non-blocking send on wake,
 // until the returned stop, which also deletes the server-side consumer.
 func (g *Gateway) follow(ctx context.Context, orderID string, wake chan<- struct{}) (stop func(), err error) {
-	cons, err := g.js.OrderedConsumer(ctx, "ORDERS", jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.OrderEventSubject("souk.evt.order.*", orderID)},
+	cons, err := g.js.OrderedConsumer(ctx, subjects.StreamOrders, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.EvtOrder.Entity(orderID)},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		// An idle ordered consumer holds its order's new events on the interest stream:
 		// deleted when the SSE stream ends, and by the server soon after a gateway crash.
@@ -119,7 +119,7 @@ func (g *Gateway) deleteConsumer(info *jetstream.ConsumerInfo) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RequestTimeout)
 	defer cancel()
-	_ = g.js.DeleteConsumer(ctx, "ORDERS", info.Name)
+	_ = g.js.DeleteConsumer(ctx, subjects.StreamOrders, info.Name)
 }
 
 // ended reports whether history's last status is one an order never leaves.

@@ -20,16 +20,32 @@ const (
 	StreamDLQ = "DLQ"
 )
 
+// The event families: every event of one publishing domain, one per stream. A stream holds its
+// family's Filter (souk.evt.order.>); a follower of one entity filters Entity(id).
+var (
+	EvtUser      = family(StreamUsers, "souk.evt.user")
+	EvtInventory = family(StreamInventory, "souk.evt.inventory")
+	EvtOrder     = family(StreamOrders, "souk.evt.order")
+	EvtPayment   = family(StreamPayments, "souk.evt.payment")
+	EvtPromotion = family(StreamPromotions, "souk.evt.promotion")
+	// EvtCatalog and EvtShipping are declared with their services' events.
+)
+
 // StreamSubjects is the subject space each stream holds, by stream name.
 var StreamSubjects = map[string]string{
-	StreamUsers:      "souk.evt.user.>",
-	StreamCatalog:    "souk.evt.catalog.>",
-	StreamInventory:  "souk.evt.inventory.>",
-	StreamOrders:     "souk.evt.order.>",
-	StreamPayments:   "souk.evt.payment.>",
-	StreamPromotions: "souk.evt.promotion.>",
-	StreamShipping:   "souk.evt.shipping.>",
+	StreamUsers:      EvtUser.Filter(),
+	StreamCatalog:    EvtCatalog.Filter(),
+	StreamInventory:  EvtInventory.Filter(),
+	StreamOrders:     EvtOrder.Filter(),
+	StreamPayments:   EvtPayment.Filter(),
+	StreamPromotions: EvtPromotion.Filter(),
+	StreamShipping:   EvtShipping.Filter(),
 	StreamDLQ:        DLQPrefix + ".>",
+}
+
+// family declares every event under kind, on stream, read as raw JSON.
+func family(stream, kind string) Event[json.RawMessage] {
+	return Event[json.RawMessage]{EventKind{Stream: stream, Kind: kind, Family: true}}
 }
 
 // DLQPrefix starts the subject of every dead letter: souk.dlq.<stream>.<consumer>.
@@ -66,6 +82,10 @@ func (k EventKind) Matches(subject string) bool {
 	rest, ok := strings.CutPrefix(subject, k.Kind+".")
 	return ok && rest != "" && (k.Family || !strings.Contains(rest, "."))
 }
+
+// Entity is the filter of every event of a family about one entity: souk.evt.order.*.<id>
+// follows one order's whole life.
+func (k EventKind) Entity(id string) string { return k.Kind + ".*." + id }
 
 // Subject is the subject of the event about entity id: souk.evt.order.paid.<id>.
 func (k EventKind) Subject(id string) string { return k.Kind + "." + id }

@@ -40,30 +40,34 @@ const DeclaredDescription = "declared in nats/bus/consumers.go; its service has 
 // consumer takes (inventory.committed, promotion.redeemed and returned) is not kept: a consumer added
 // later starts from the events published after it is declared here and deployed.
 var Consumers = []Consumer{
-	{Name: "inventory-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
-	{Name: "payment-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind, subjects.EvtOrderReserved.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
-	{Name: "promotion-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind, subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
-	{Name: "shipping-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid.Kind, subjects.EvtOrderCancelled.Kind)},
-	{Name: "catalog-purchases", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPaid.Kind, subjects.EvtOrderDelivered.Kind, subjects.EvtOrderCancelled.Kind)},
-	{Name: "notify-orders", Stream: "ORDERS"},
-	{Name: "cart-orders", Stream: "ORDERS", Subjects: kinds(subjects.EvtOrderPlaced.Kind)},
-	{Name: "order-inventory", Stream: "INVENTORY", Subjects: kinds(subjects.EvtInventoryReserved.Kind, subjects.EvtInventoryRejected.Kind, subjects.EvtInventoryExpired.Kind)},
-	{Name: "catalog-stock", Stream: "INVENTORY", Subjects: kinds(subjects.EvtStockLevel.Kind)},
-	{Name: "order-payments", Stream: "PAYMENTS", Subjects: kinds(subjects.EvtPaymentSucceeded.Kind, subjects.EvtPaymentFailed.Kind, subjects.EvtPaymentRefunded.Kind)},
-	{Name: "notify-payments", Stream: "PAYMENTS"},
-	{Name: "order-shipping", Stream: "SHIPPING", Subjects: []string{subjects.EvtShipping.Filter()}},
-	{Name: "notify-shipping", Stream: "SHIPPING"},
-	{Name: "notify-users", Stream: "USERS"},
-	{Name: "order-promotions", Stream: "PROMOTIONS", Subjects: kinds(subjects.EvtCouponRefused.Kind)},
+	durable("inventory-orders", subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
+	durable("payment-orders", subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderReserved.EventKind, subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
+	durable("promotion-orders", subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
+	durable("shipping-orders", subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
+	durable("catalog-purchases", subjects.EvtOrderPaid.EventKind, subjects.EvtOrderDelivered.EventKind, subjects.EvtOrderCancelled.EventKind),
+	durable("notify-orders", subjects.EvtOrder.EventKind),
+	durable("cart-orders", subjects.EvtOrderPlaced.EventKind),
+	durable("order-inventory", subjects.EvtInventoryReserved.EventKind, subjects.EvtInventoryRejected.EventKind, subjects.EvtInventoryExpired.EventKind),
+	durable("catalog-stock", subjects.EvtStockLevel.EventKind),
+	durable("order-payments", subjects.EvtPaymentSucceeded.EventKind, subjects.EvtPaymentFailed.EventKind, subjects.EvtPaymentRefunded.EventKind),
+	durable("notify-payments", subjects.EvtPayment.EventKind),
+	durable("order-shipping", subjects.EvtShipping.EventKind),
+	durable("notify-shipping", subjects.EvtShipping.EventKind),
+	durable("notify-users", subjects.EvtUser.EventKind),
+	durable("order-promotions", subjects.EvtCouponRefused.EventKind),
 }
 
-// kinds filters on event kinds of any entity: souk.evt.order.placed.*.
-func kinds(kinds ...string) []string {
-	out := make([]string, len(kinds))
-	for i, k := range kinds {
-		out[i] = k + ".*"
+// durable declares the consumer name of the events of kinds, all on one stream: its filter
+// is their filters, as the consumer kit builds it from its routes (consumer.On).
+func durable(name string, kinds ...subjects.EventKind) Consumer {
+	c := Consumer{Name: name, Stream: kinds[0].Stream}
+	for _, k := range kinds {
+		if k.Stream != c.Stream {
+			panic("bus: consumer " + name + " declared on two streams")
+		}
+		c.Subjects = append(c.Subjects, k.Filter())
 	}
-	return out
+	return c
 }
 
 // config is the consumer as declared: what the consumer kit also sets and cannot change in

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/subjects"
 )
 
 // ServerConfig configures the embedded NATS server.
@@ -187,14 +189,14 @@ const (
 // letters. File storage. The saga streams never drop an event a consumer has not applied
 // (saga); CATALOG is a compacted log replayed from the start; DLQ is kept for operators.
 var Streams = []jetstream.StreamConfig{
-	saga("USERS", "account events; user.registered carries a verification link, kept only until applied", "souk.evt.user.>"),
-	compacted(limits("CATALOG", "product and category changes; the latest event of each product and kind, forever", "souk.evt.catalog.>")),
-	saga("INVENTORY", "stock levels and reservations", "souk.evt.inventory.>"),
-	saga("ORDERS", "order lifecycle, the checkout saga", "souk.evt.order.>"),
-	saga("PAYMENTS", "payments and refunds", "souk.evt.payment.>"),
-	saga("PROMOTIONS", "coupon redemptions", "souk.evt.promotion.>"),
-	saga("SHIPPING", "shipments and tracking", "souk.evt.shipping.>"),
-	limits("DLQ", "dead letters: messages that failed past their redelivery limit, with the error", "souk.dlq.>"),
+	saga(subjects.StreamUsers, "account events; user.registered carries a verification link, kept only until applied"),
+	compacted(limits(subjects.StreamCatalog, "product and category changes; the latest event of each product and kind, forever")),
+	saga(subjects.StreamInventory, "stock levels and reservations"),
+	saga(subjects.StreamOrders, "order lifecycle, the checkout saga"),
+	saga(subjects.StreamPayments, "payments and refunds"),
+	saga(subjects.StreamPromotions, "coupon redemptions"),
+	saga(subjects.StreamShipping, "shipments and tracking"),
+	limits(subjects.StreamDLQ, "dead letters: messages that failed past their redelivery limit, with the error"),
 }
 
 // Stream returns the declared config of the stream name; false when there is none.
@@ -207,16 +209,17 @@ func Stream(name string) (jetstream.StreamConfig, bool) {
 	return jetstream.StreamConfig{}, false
 }
 
-// stream is what every stream shares: file storage and the duplicate window.
-func stream(name, desc, subject string) jetstream.StreamConfig {
-	return jetstream.StreamConfig{Name: name, Description: desc, Subjects: []string{subject},
+// stream is what every stream shares: its subjects (subjects.StreamSubjects), file storage
+// and the duplicate window.
+func stream(name, desc string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{Name: name, Description: desc, Subjects: []string{subjects.StreamSubjects[name]},
 		Storage: jetstream.FileStorage, Duplicates: DuplicateWindow}
 }
 
 // limits is a stream that keeps what its limits allow, consumed or not, and drops its oldest
 // messages beyond them: for logs read by whoever comes (CATALOG, DLQ), never for the saga.
-func limits(name, desc, subject string) jetstream.StreamConfig {
-	cfg := stream(name, desc, subject)
+func limits(name, desc string) jetstream.StreamConfig {
+	cfg := stream(name, desc)
 	cfg.Retention, cfg.Discard = jetstream.LimitsPolicy, jetstream.DiscardOld
 	cfg.MaxAge, cfg.MaxBytes = 30*24*time.Hour, 256<<20
 	return cfg
@@ -229,8 +232,8 @@ func limits(name, desc, subject string) jetstream.StreamConfig {
 // undelivered event (what LimitsPolicy with DiscardOld did). No MaxAge: an age limit removes
 // messages whether applied or not. Limits retention with DiscardNew would also never drop,
 // but a stream full of applied messages would refuse every publish until they aged out.
-func saga(name, desc, subject string) jetstream.StreamConfig {
-	cfg := stream(name, desc, subject)
+func saga(name, desc string) jetstream.StreamConfig {
+	cfg := stream(name, desc)
 	cfg.Retention, cfg.Discard = jetstream.InterestPolicy, jetstream.DiscardNew
 	cfg.MaxMsgs, cfg.MaxBytes = SagaMaxMsgs, SagaMaxBytes
 	return cfg

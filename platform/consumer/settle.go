@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/subjects"
 )
 
 // Headers a dead letter carries beside the original message's own (minus its Nats-*
@@ -75,7 +77,7 @@ func (c *Consumer) deadLetter(ctx context.Context, items []*item) {
 }
 
 // dlqSubject is the subject of this consumer's dead letters.
-func (c *Consumer) dlqSubject() string { return "souk.dlq." + c.Stream + "." + c.Name }
+func (c *Consumer) dlqSubject() string { return subjects.DLQSubject(c.Stream, c.Name) }
 
 // publishLetters publishes a copy of each item to the DLQ stream, all at once, and waits for
 // their acks (opTimeout at most); it returns each copy's error, nil when it is stored. Its

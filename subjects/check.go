@@ -1,0 +1,104 @@
+package subjects
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/currency"
+	"golang.org/x/text/language"
+)
+
+// The wire's value checks, beside the types they check: every service that takes a SKU, a
+// currency, a locale or a piece of text checks it with these, so the same input gets the same
+// answer everywhere. A check returns what is wrong ("" when nothing is) for a FieldError's
+// Message, or the canonical value and whether the input is one.
+
+// MaxSKUBytes bounds a SKU.
+const MaxSKUBytes = 64
+
+var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// CheckSKU checks a SKU: 1..MaxSKUBytes of A-Z a-z 0-9 _ -, starting with a letter or digit.
+// It names stock in NATS subjects, so it can hold no dot, space or wildcard.
+func CheckSKU(sku string) string {
+	switch {
+	case sku == "":
+		return "is required"
+	case len(sku) > MaxSKUBytes:
+		return "must be at most " + strconv.Itoa(MaxSKUBytes) + " characters"
+	case !skuPattern.MatchString(sku):
+		return "may hold only letters, digits, _ and -, and must start with a letter or digit"
+	}
+	return ""
+}
+
+// CheckCurrency returns the ISO 4217 code c names, in upper case (surrounding spaces
+// ignored), and whether it is one.
+func CheckCurrency(c string) (string, bool) {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	if len(c) != 3 {
+		return "", false
+	}
+	if _, err := currency.ParseISO(c); err != nil {
+		return "", false
+	}
+	return c, true
+}
+
+// CurrencyProblem is the message of a currency CheckCurrency refuses.
+const CurrencyProblem = "must be an ISO 4217 currency code, such as EUR"
+
+// CheckLocale returns the canonical BCP 47 form of l (surrounding spaces ignored), and
+// whether it is a language tag. Empty is not one: a caller with a default applies it first.
+func CheckLocale(l string) (string, bool) {
+	l = strings.TrimSpace(l)
+	if l == "" || len(l) > 35 {
+		return "", false
+	}
+	tag, err := language.Parse(l)
+	if err != nil {
+		return "", false
+	}
+	return tag.String(), true
+}
+
+// LocaleProblem is the message of a locale CheckLocale refuses.
+const LocaleProblem = "is not a valid BCP 47 language tag"
+
+// CheckText trims s and checks that it is text to store: valid UTF-8, at most maxRunes, no
+// control characters (line breaks and tabs allowed when multiline), and not empty when
+// required. It returns the trimmed text and what is wrong, "" when nothing is.
+func CheckText(s string, maxRunes int, required, multiline bool) (string, string) {
+	t := strings.TrimSpace(s)
+	switch {
+	case t == "" && required:
+		return "", "is required"
+	case !utf8.ValidString(t):
+		return "", "must be valid UTF-8"
+	case utf8.RuneCountInString(t) > maxRunes:
+		return "", "must be at most " + strconv.Itoa(maxRunes) + " characters"
+	}
+	if strings.IndexFunc(t, func(r rune) bool {
+		return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r'))
+	}) >= 0 {
+		return "", "must not contain control characters"
+	}
+	return t, ""
+}
+
+// Problems collects the invalid fields of one request, so that a 400 names them all.
+type Problems []FieldError
+
+// Add records that field is wrong as message says; an empty message records nothing, so
+// `p.Add("sku", CheckSKU(sku))` reads as the check it is.
+func (p *Problems) Add(field, message string) {
+	if message != "" {
+		*p = append(*p, FieldError{Field: field, Message: message})
+	}
+}
+
+// Err is the 400 listing every problem, or nil.
+func (p Problems) Err() error { return Invalid(p) }

@@ -19,6 +19,7 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/inventory"
 	"github.com/souk/souk/subjects"
@@ -63,14 +64,16 @@ func (e *env) as(sub string, roles ...string) context.Context {
 // answers. It stops at cleanup.
 func (e *env) start(cfg inventory.Config) {
 	e.t.Helper()
-	reg := prometheus.NewRegistry()
-	e.reg = reg
-	r := expect.Start(e.t, func(ctx context.Context) error {
-		return inventory.Run(ctx, cfg, inventory.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source})
-	})
+	e.reg = prometheus.NewRegistry()
+	deps := kit.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: e.reg, Keys: e.keys.Source}
+	svc, err := inventory.Service(cfg, deps)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := expect.Start(e.t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
 	expect.Within(e.t, 30*time.Second, func() error {
 		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("inventory.Run returned before it was ready: %v", err)
+			e.t.Fatalf("the inventory stopped before it was ready: %v", err)
 		}
 		_, err := subjects.InventoryGet.Call(e.staff, e.nc, subjects.SKURequest{SKU: "READY"})
 		if errors.Is(err, subjects.ErrNotFound) {
@@ -132,7 +135,7 @@ func (e *env) publish(subject, eventID string, payload any) {
 // events returns the bodies of every message on subject (a filter; wildcards allowed) in the
 // INVENTORY stream, oldest first.
 func (e *env) events(subject string) ([][]byte, error) {
-	cons, err := e.js.OrderedConsumer(e.ctx, "INVENTORY", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	cons, err := e.js.OrderedConsumer(e.ctx, subjects.StreamInventory, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		return nil, err
 	}
@@ -151,18 +154,17 @@ func (e *env) events(subject string) ([][]byte, error) {
 	return out, batch.Error()
 }
 
-// reservationEvent waits for the event of kind (subjects.EvtInventory.Kind*) about order and
-// returns it.
-func (e *env) reservationEvent(kind, order string) subjects.ReservationEvent {
+// reservationEvent waits for the event evt about order and returns it.
+func (e *env) reservationEvent(evt subjects.Event[subjects.ReservationEvent], order string) subjects.ReservationEvent {
 	e.t.Helper()
 	var ev subjects.ReservationEvent
 	expect.Within(e.t, 10*time.Second, func() error {
-		bodies, err := e.events(kind + "." + order)
+		bodies, err := e.events(evt.Subject(order))
 		if err != nil {
 			return err
 		}
 		if len(bodies) != 1 {
-			return fmt.Errorf("%s.%s: %d events, want 1", kind, order, len(bodies))
+			return fmt.Errorf("%s: %d events, want 1", evt.Subject(order), len(bodies))
 		}
 		return json.Unmarshal(bodies[0], &ev)
 	})
@@ -183,6 +185,21 @@ func (e *env) processed(eventID string) {
 	})
 }
 
+// deadLetter waits for a dead letter of the saga consumer and returns the last one.
+func (e *env) deadLetter() *jetstream.RawStreamMsg {
+	e.t.Helper()
+	var m *jetstream.RawStreamMsg
+	expect.Within(e.t, 10*time.Second, func() error {
+		s, err := e.js.Stream(e.ctx, subjects.StreamDLQ)
+		if err != nil {
+			return err
+		}
+		m, err = s.GetLastMsgForSubject(e.ctx, subjects.DLQSubject(subjects.StreamOrders, "inventory-orders"))
+		return err
+	})
+	return m
+}
+
 // wantStatus fails unless the stored status of an order's reservation is want.
 func (e *env) wantStatus(order, want string) {
 	e.t.Helper()
@@ -200,7 +217,7 @@ func (e *env) wantStatus(order, want string) {
 // naming short.
 func (e *env) wantRejected(order string, short ...string) {
 	e.t.Helper()
-	ev := e.reservationEvent(subjects.EvtInventoryRejected.Kind, order)
+	ev := e.reservationEvent(subjects.EvtInventoryRejected, order)
 	if ev.Status != subjects.ReservationRejected || ev.Reason != subjects.ReasonOutOfStock || !slices.Equal(ev.Short, short) {
 		e.t.Fatalf("rejected event %+v, want out_of_stock of %v", ev, short)
 	}
@@ -235,7 +252,7 @@ func (e *env) placeOrder(order string, lines ...subjects.OrderLine) string {
 func (e *env) placeHeld(order string, lines ...subjects.OrderLine) subjects.ReservationEvent {
 	e.t.Helper()
 	e.placeOrder(order, lines...)
-	return e.reservationEvent(subjects.EvtInventoryReserved.Kind, order)
+	return e.reservationEvent(subjects.EvtInventoryReserved, order)
 }
 
 // payOrder publishes order.paid for order and returns its event id.

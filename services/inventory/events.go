@@ -2,9 +2,7 @@ package inventory
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -13,67 +11,45 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// orderSubjects are the order events of the checkout saga that move stock.
-var orderSubjects = []string{
-	subjects.EvtOrderPlaced.Filter(), subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter(),
+// orderEvents routes the order events of the checkout saga that move stock (the consumer
+// inventory-orders): placed holds the order's lines, paid commits them, cancelled gives them
+// back. Every transition is keyed by the order id and its reservation's status, so an event
+// applied twice (a republished one, another event id for the same order) changes nothing the
+// second time; the consumer's processed table keeps a redelivered one from being applied at
+// all.
+func (s *Store) orderEvents() []consumer.Route {
+	return []consumer.Route{
+		consumer.On(subjects.EvtOrderPlaced, s.placed),
+		byOrder(subjects.EvtOrderPaid, func(ev subjects.OrderPaid) string { return ev.OrderID }, commitOrder),
+		byOrder(subjects.EvtOrderCancelled, func(ev subjects.OrderCancelled) string { return ev.OrderID }, releaseOrder),
+	}
 }
 
-// applyOrderEvent is the saga consumer's handler. Every transition is keyed by the order id
-// and its reservation's status, so an event applied twice (a republished one, another event
-// id for the same order) changes nothing the second time; the consumer's processed table
-// keeps a redelivered one from being applied at all.
-func (s *Store) applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
-	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPlaced.Kind+"."):
-		return s.placed(ctx, tx, m.Data)
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid.Kind+"."):
-		id, err := eventOrderID("order.paid", m.Data)
+// byOrder routes the events of evt to apply, given the order id orderID reads from each. An
+// id that does not parse is permanent: the order service never publishes one.
+func byOrder[E any](evt subjects.Event[E], orderID func(E) string, apply func(ctx context.Context, tx pgx.Tx, id uuid.UUID) error) consumer.Route {
+	return consumer.On(evt, func(ctx context.Context, tx pgx.Tx, ev E) error {
+		id, err := uuid.Parse(orderID(ev))
 		if err != nil {
-			return err
+			return consumer.Permanent(fmt.Errorf("%s: order_id: %w", evt.Kind, err))
 		}
-		return commitOrder(ctx, tx, id)
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled.Kind+"."):
-		id, err := eventOrderID("order.cancelled", m.Data)
-		if err != nil {
-			return err
-		}
-		return releaseOrder(ctx, tx, id)
-	}
-	return nil
+		return apply(ctx, tx, id)
+	})
 }
 
 // placed holds a new order's lines: the Reserver's decision, for one order, in the consumer's
 // transaction. An event that does not pass the same checks as a request is permanent: the
 // order service checks its lines before it publishes, so it is a bug for the dead letters.
-func (s *Store) placed(ctx context.Context, tx pgx.Tx, data []byte) error {
-	var ev subjects.OrderPlaced
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return consumer.Permanent(fmt.Errorf("order.placed: %w", err))
-	}
+func (s *Store) placed(ctx context.Context, tx pgx.Tx, ev subjects.OrderPlaced) error {
 	lines := make([]subjects.ReserveLine, len(ev.Lines))
 	for i, l := range ev.Lines {
 		lines[i] = subjects.ReserveLine{SKU: l.SKU, Quantity: l.Quantity}
 	}
 	id, parsed, err := ParseReserve(subjects.ReserveRequest{OrderID: ev.OrderID, Lines: lines})
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("order.placed: %w", err))
+		return consumer.Permanent(fmt.Errorf("%s: %w", subjects.EvtOrderPlaced.Kind, err))
 	}
 	return s.reserve(ctx, tx, []*request{{orderID: id, lines: parsed}}, nil, false)
-}
-
-// eventOrderID reads the order id of an order event.
-func eventOrderID(kind string, data []byte) (uuid.UUID, error) {
-	var ev struct {
-		OrderID string `json:"order_id"`
-	}
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return uuid.Nil, consumer.Permanent(fmt.Errorf("%s: %w", kind, err))
-	}
-	id, err := uuid.Parse(ev.OrderID)
-	if err != nil {
-		return uuid.Nil, consumer.Permanent(fmt.Errorf("%s: order_id: %w", kind, err))
-	}
-	return id, nil
 }
 
 // commitOrder turns a paid order's hold into goods gone. A hold that had expired (the payment

@@ -11,8 +11,13 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// sweepTimeout bounds one expiry transaction.
-const sweepTimeout = 30 * time.Second
+const (
+	// DefaultSweepEvery is how often expired holds are looked for unless configured
+	// (Config.SweepEvery).
+	DefaultSweepEvery = 5 * time.Second
+	// sweepTimeout bounds one expiry transaction.
+	sweepTimeout = 30 * time.Second
+)
 
 // ExpireDue expires up to limit held reservations whose deadline has passed: their units go
 // back to available, each gets inventory.expired (the order service cancels the order with
@@ -21,7 +26,7 @@ const sweepTimeout = 30 * time.Second
 // instances sweep side by side. It returns how many it expired.
 func (s *Store) ExpireDue(ctx context.Context, limit int) (int, error) {
 	var n int
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `select order_id from inventory.reservations
 			where status = 'held' and expires_at <= now()
 			order by expires_at limit $1 for update skip locked`, limit)
@@ -58,26 +63,24 @@ func (s *Store) ExpireDue(ctx context.Context, limit int) (int, error) {
 	return n, err
 }
 
-// sweep expires due reservations every tick, in batches of limit, until ctx ends.
-func (s *Store) sweep(ctx context.Context, every time.Duration, limit int, log zerolog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// expiry is the sweeper: a kit loop whose round expires due holds, limit at a time.
+type expiry struct {
+	store *Store
+	limit int
+	log   zerolog.Logger
+}
+
+// round expires one batch of due holds, and reports more when the batch was full. A failed
+// batch is logged and tried again at the next round (each is bounded by sweepTimeout).
+func (x expiry) round(ctx context.Context) (more bool) {
+	sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+	n, err := x.store.ExpireDue(sctx, x.limit)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			x.log.Warn().Err(err).Msg("inventory: expiring reservations failed; trying again next tick")
 		}
-		for ctx.Err() == nil {
-			sctx, cancel := context.WithTimeout(ctx, sweepTimeout)
-			n, err := s.ExpireDue(sctx, limit)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				log.Warn().Err(err).Msg("inventory: expiring reservations failed; trying again next tick")
-			}
-			if err != nil || n < limit {
-				break
-			}
-		}
+		return false
 	}
+	return n >= x.limit
 }

@@ -19,7 +19,7 @@ func TestAPipelinedTransactionThatFailsCommitsNothing(t *testing.T) {
 	if _, err := db.Exec(ctx, `create table written (i int primary key)`); err != nil {
 		t.Fatal(err)
 	}
-	s := NewStore(db, time.Minute, nil)
+	s := NewStore(db, time.Minute)
 	run := func(stmts ...string) error {
 		return s.pipelined(ctx, func(conn *pgx.Conn) error {
 			b := &pgx.Batch{}

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
 )
 
@@ -20,11 +19,8 @@ import (
 func TestAFailingRecordCheckCommitsNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	db := pgtest.Pool(t, ctx)
-	if err := Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	s := NewStore(db, time.Minute, nil)
+	s := newStore(t, ctx)
+	db := s.db
 	if _, err := s.Set(ctx, "A", 10); err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func TestReserveAllOrNothing(t *testing.T) {
 	}
 	e.wantStock("A", 10, 5)
 	e.wantStock("B", 1, 1)
-	if ev := e.reservationEvent(subjects.EvtInventoryReserved.Kind, order); !ev.ExpiresAt.Equal(r.ExpiresAt) {
+	if ev := e.reservationEvent(subjects.EvtInventoryReserved, order); !ev.ExpiresAt.Equal(r.ExpiresAt) {
 		t.Fatalf("reserved event expires at %s, reply %s", ev.ExpiresAt, r.ExpiresAt)
 	}
 }

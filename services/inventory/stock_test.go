@@ -62,7 +62,7 @@ func TestStockEventsCarryIncreasingVersions(t *testing.T) {
 
 	var levels []subjects.StockLevel
 	expect.Within(t, 10*time.Second, func() error {
-		bodies, err := e.events(subjects.EvtStockLevel.Kind + ".VER")
+		bodies, err := e.events(subjects.EvtStockLevel.Subject("VER"))
 		if err != nil {
 			return err
 		}

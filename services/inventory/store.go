@@ -18,8 +18,13 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
+// DefaultReservationTTL is how long a hold waits for its payment unless configured
+// (Config.ReservationTTL).
+const DefaultReservationTTL = 15 * time.Minute
+
 // Store is the inventory schema. Every change others must learn of adds its events to the
-// outbox in its own transaction; kick wakes the relay after the commit.
+// outbox in its own transaction (the service kit wakes the relay once the unit of work that
+// wrote them is done: see outbox.Track).
 //
 // Locks are taken in one order everywhere: reservation rows first (the saga and the
 // sweeper), then stock rows in SKU order (SELECT … ORDER BY sku FOR UPDATE). The Reserver
@@ -27,17 +32,12 @@ import (
 type Store struct {
 	db *pgxpool.Pool
 	// ttl is how long a hold waits for its payment.
-	ttl  time.Duration
-	kick func()
+	ttl time.Duration
 }
 
-// NewStore returns a Store over db whose holds last ttl; kick (may be nil) wakes the outbox
-// relay after a commit with events.
-func NewStore(db *pgxpool.Pool, ttl time.Duration, kick func()) *Store {
-	if kick == nil {
-		kick = func() {}
-	}
-	return &Store{db: db, ttl: ttl, kick: kick}
+// NewStore returns a Store over db whose holds last ttl.
+func NewStore(db *pgxpool.Pool, ttl time.Duration) *Store {
+	return &Store{db: db, ttl: ttl}
 }
 
 // expiresAt is the deadline of a hold made now, at PostgreSQL's precision, so that a reply
@@ -47,8 +47,7 @@ func (s *Store) expiresAt() time.Time {
 }
 
 // pipelined runs fn on a connection of its own for a transaction that fn begins and commits
-// inside its batches (BEGIN queued in its first, COMMIT in its last), and wakes the relay
-// after it. The hot SKU's reservation batches run this way: the stock row's lock is then
+// inside its batches (BEGIN queued in its first, COMMIT in its last). The hot SKU's reservation batches run this way: the stock row's lock is then
 // held for one round trip and the commit, not for a round trip more to send COMMIT, and
 // BEGIN costs none. When fn fails, whatever it left open is rolled back; a connection that
 // still is not idle is closed rather than handed back to the pool.
@@ -71,16 +70,6 @@ func (s *Store) pipelined(ctx context.Context, fn func(conn *pgx.Conn) error) er
 		_ = conn.Close(ctx)
 		return errors.New("inventory: pipelined transaction left open")
 	}
-	s.kick()
-	return nil
-}
-
-// inTx runs fn in a transaction and wakes the relay after the commit.
-func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if err := pgx.BeginFunc(ctx, s.db, fn); err != nil {
-		return err
-	}
-	s.kick()
 	return nil
 }
 
@@ -110,7 +99,7 @@ func (s *Store) Get(ctx context.Context, sku string) (*Level, error) {
 // and publishes nothing.
 func (s *Store) Set(ctx context.Context, sku string, onHand int64) (*Level, error) {
 	var out *Level
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `insert into inventory.stock (sku) values ($1) on conflict do nothing`, sku); err != nil {
 			return err
 		}
@@ -217,25 +206,25 @@ func failUnless(cond, msg string) string {
 // version is the one locked plus one.
 func levelEvent(l *Level) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: subjects.EvtStockLevel.Kind + "." + l.SKU, Payload: subjects.StockLevel{
+	return outbox.Event{ID: id, Subject: subjects.EvtStockLevel.Subject(l.SKU), Payload: subjects.StockLevel{
 		EventID: id.String(), OccurredAt: time.Now().UTC(), SKU: l.SKU,
 		OnHand: l.OnHand, Reserved: l.Reserved, Available: l.Available(), Version: l.Version + 1,
 	}}
 }
 
-// eventSubjects are where each reservation status is announced.
-var eventSubjects = map[string]string{
-	subjects.ReservationHeld:      subjects.EvtInventoryReserved.Kind,
-	subjects.ReservationRejected:  subjects.EvtInventoryRejected.Kind,
-	subjects.ReservationCommitted: subjects.EvtInventoryCommitted.Kind,
-	subjects.ReservationReleased:  subjects.EvtInventoryReleased.Kind,
-	subjects.ReservationExpired:   subjects.EvtInventoryExpired.Kind,
+// announcements are the events each reservation status is announced by.
+var announcements = map[string]subjects.Event[subjects.ReservationEvent]{
+	subjects.ReservationHeld:      subjects.EvtInventoryReserved,
+	subjects.ReservationRejected:  subjects.EvtInventoryRejected,
+	subjects.ReservationCommitted: subjects.EvtInventoryCommitted,
+	subjects.ReservationReleased:  subjects.EvtInventoryReleased,
+	subjects.ReservationExpired:   subjects.EvtInventoryExpired,
 }
 
 // reservationEvent announces r's status.
 func reservationEvent(r *Reservation) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: eventSubjects[r.Status] + "." + r.OrderID.String(), Payload: subjects.ReservationEvent{
+	return outbox.Event{ID: id, Subject: announcements[r.Status].Subject(r.OrderID.String()), Payload: subjects.ReservationEvent{
 		EventID: id.String(), OccurredAt: time.Now().UTC(), OrderID: r.OrderID.String(), Status: r.Status,
 		Lines: wireLines(r.Lines), ExpiresAt: r.ExpiresAt, Reason: r.Reason, Short: r.Short,
 	}}

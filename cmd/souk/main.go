@@ -17,7 +17,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
+
+	"github.com/souk/souk/cmd/souk/settings"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,14 +40,22 @@ commands:
   migrate                                   apply every service's database migrations and exit
   seed [-products N]                        load the demo catalog (N products, 5000 by default), idempotently
   version                                   print the version
-
-Run 'souk run -h' for the flags; each also reads an environment variable.
 `
+
+// settingsHelp introduces the settings in `souk --help`.
+const settingsHelp = "\nRun, migrate and seed read these settings; 'souk run -h' lists them too.\n"
+
+// helpArgs ask for `souk help` in place of a command (after one, for that command's help).
+var helpArgs = []string{"-h", "-help", "--help"}
 
 // cli runs one command and returns the process exit code.
 func cli(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	switch {
+	case len(args) == 0 || args[0] == "":
+	case slices.Contains(helpArgs, args[0]):
+		cmd, args = "help", args[1:]
+	case args[0][0] != '-':
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -58,11 +69,12 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "souk", buildVersion())
 		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help":
+		fmt.Fprint(stdout, usage+settingsHelp)
+		settings.PrintHelp(stdout)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "souk: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "souk: unknown command %q\n\n%s\nRun 'souk --help' for the settings.\n", cmd, usage)
 		return 2
 	}
 	if err != nil {

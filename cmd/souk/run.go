@@ -267,14 +267,14 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 
 func runGateway(ctx context.Context, e *env) error {
 	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second)
-	n := e.cfg.loginAttempts
+	n := e.cfg.LoginAttempts
 	limits := gateway.RateLimits{
 		LoginEmail: gateway.Limit{Rate: rate.Every(time.Minute / time.Duration(n)), Burst: n},
-		IP:         gateway.Limit{Rate: rate.Limit(e.cfg.rateIP), Burst: 2 * e.cfg.rateIP},
-		Account:    gateway.Limit{Rate: rate.Limit(e.cfg.rateAccount), Burst: 2 * e.cfg.rateAccount},
+		IP:         gateway.Limit{Rate: rate.Limit(e.cfg.RateIP), Burst: 2 * e.cfg.RateIP},
+		Account:    gateway.Limit{Rate: rate.Limit(e.cfg.RateAccount), Burst: 2 * e.cfg.RateAccount},
 	}
-	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.corsOrigins(), RateLimit: limits,
-		Admission: gateway.Admission{MaxReads: e.cfg.maxReads}},
+	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
+		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
 }
 
@@ -284,7 +284,7 @@ func startNATS(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	}
 	return bus.StartServer(bus.ServerConfig{
 		Listen:         cfg.NATSListen,
-		ListenExplicit: cfg.natsExplicit,
+		ListenExplicit: cfg.NATSListenExplicit,
 		StoreDir:       filepath.Join(cfg.DataDir, "jetstream"),
 	}, log)
 }

@@ -1,0 +1,100 @@
+// Package settings declares every setting of the souk binary once, in the tags of Config:
+// its environment variable, its flag, its default, its help, whether it is a secret and what
+// a valid value is. That one declaration drives the parsing (flags win over the environment,
+// the environment over the default), the validation (each error names the setting), `souk
+// run --help`, the logged configuration (secrets redacted) and the table of settings in
+// README.md (a test keeps it equal to the declaration).
+//
+// The tags of a setting:
+//
+//	env:"NAME"          the environment variable (read with github.com/caarlos0/env)
+//	envDefault:"value"  the default: what --help shows, never the environment's value
+//	flag:"name"         the flag, -name or --name
+//	help:"text"         what it does, for --help and README.md
+//	secret:"value"      never logged, never repeated in an error; secret:"url": a URL whose password is redacted
+//	min:"1" max:"31"    bounds of a number or a duration
+//	oneof:"a b"         the values allowed
+//	check:"hostport"    a named rule: hostport, url, smtp or loglevel (see checks)
+//
+// A rule that spans settings lives in Config.rules. The package imports no service, so it
+// builds and tests whatever state the services are in.
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is every setting of souk, typed and validated. Build one with Parse.
+type Config struct {
+	HTTPAddr    string `env:"SOUK_HTTP_ADDR" flag:"http-addr" envDefault:"127.0.0.1:8080" check:"hostport" help:"gateway listen address"`
+	NATSListen  string `env:"SOUK_NATS_LISTEN" flag:"nats-listen" envDefault:"127.0.0.1:4222" check:"hostport" help:"embedded NATS server listen address (when NATS_URL is empty): a free port if this one is taken, unless it was set explicitly, then a taken port is an error"`
+	NATSURL     string `env:"NATS_URL" flag:"nats-url" help:"join this NATS server instead of embedding one"`
+	DatabaseURL string `env:"DATABASE_URL" flag:"database-url" envDefault:"postgres://postgres@127.0.0.1:5432/souk?sslmode=disable" secret:"url" help:"PostgreSQL URL; the database is created when missing"`
+	DataDir     string `env:"SOUK_DATA_DIR" flag:"data-dir" envDefault:"./data" help:"directory of the embedded NATS server's JetStream files, locked by one running shop"`
+	LogLevel    string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" help:"debug, info, warn or error"`
+	LogFormat   string `env:"SOUK_LOG_FORMAT" flag:"log-format" oneof:"json console" help:"json or console; when empty, console at a terminal and json otherwise"`
+
+	AdminEmail    string `env:"SOUK_ADMIN_EMAIL" flag:"admin-email" help:"admin account ensured at start-up (with SOUK_ADMIN_PASSWORD); when empty, none"`
+	AdminPassword string `env:"SOUK_ADMIN_PASSWORD" flag:"admin-password" secret:"value" help:"password of that admin account (prefer the environment to the flag)"`
+	CORSOrigins   List   `env:"SOUK_CORS_ORIGINS" flag:"cors-origins" help:"comma-separated origins allowed by CORS; when empty, no cross-origin access"`
+	VerifyURL     string `env:"SOUK_VERIFY_URL" flag:"verify-url" envDefault:"http://127.0.0.1:8080/v1/auth/verify-email?token=" check:"url" help:"base of the email verification link; the token is appended"`
+	BcryptCost    int    `env:"SOUK_BCRYPT_COST" flag:"bcrypt-cost" envDefault:"12" min:"10" max:"31" help:"bcrypt work factor of passwords, 10 (OWASP's floor) to 31; each step doubles a login's CPU"`
+	LoginAttempts int    `env:"SOUK_LOGIN_ATTEMPTS" flag:"login-attempts" envDefault:"10" min:"1" max:"1000000" help:"login attempts allowed per email and minute, from any address"`
+	RateIP        int    `env:"SOUK_RATE_IP" flag:"rate-ip" envDefault:"50" min:"1" max:"1000000" help:"requests per second per client IP (burst twice that); /v1/auth/* is held far lower"`
+	RateAccount   int    `env:"SOUK_RATE_ACCOUNT" flag:"rate-account" envDefault:"20" min:"1" max:"1000000" help:"requests per second per signed-in account (burst twice that)"`
+	MaxReads      int    `env:"SOUK_MAX_READS" flag:"max-reads" envDefault:"0" min:"-1" max:"1000000" help:"signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 with Retry-After; 0: 2 per core, -1: no bound"`
+
+	Locale         string `env:"SOUK_LOCALE" flag:"locale" envDefault:"en" help:"language of products' own names and descriptions (translations add others)"`
+	Currency       string `env:"SOUK_CURRENCY" flag:"currency" envDefault:"EUR" help:"the shop's currency: the one a price filter means when it names none"`
+	CatalogCacheMB int    `env:"SOUK_CATALOG_CACHE_MB" flag:"catalog-cache-mb" envDefault:"48" min:"0" max:"1000000" help:"MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements"`
+	MeiliURL       string `env:"MEILI_URL" flag:"meili-url" check:"url" secret:"url" help:"Meilisearch URL: search there instead of in PostgreSQL; when empty, search in PostgreSQL"`
+	MeiliAPIKey    string `env:"MEILI_API_KEY" flag:"meili-api-key" secret:"value" help:"Meilisearch API key (prefer the environment to the flag)"`
+
+	ReservationTTL      time.Duration `env:"SOUK_RESERVATION_TTL" flag:"reservation-ttl" envDefault:"15m" min:"1s" max:"24h" help:"how long stock stays held for an unpaid order, then it is cancelled (payment_timeout); also how long an order may wait for the inventory to answer (not_confirmed)"`
+	PaymentProvider     string        `env:"SOUK_PAYMENT_PROVIDER" flag:"payment-provider" envDefault:"sandbox" oneof:"sandbox stripe" help:"sandbox (Stripe's test payment methods, decided here) or stripe"`
+	StripeSecretKey     string        `env:"STRIPE_SECRET_KEY" flag:"stripe-secret-key" secret:"value" help:"Stripe API key, for the stripe provider (prefer the environment to the flag)"`
+	StripeWebhookSecret string        `env:"STRIPE_WEBHOOK_SECRET" flag:"stripe-webhook-secret" secret:"value" help:"secret that verifies Stripe's webhooks (prefer the environment to the flag)"`
+	StripeAPIURL        string        `env:"STRIPE_API_URL" flag:"stripe-api-url" check:"url" help:"Stripe API base URL; point it at stripe-mock to try the stripe provider offline"`
+	SandboxDelay        time.Duration `env:"SOUK_SANDBOX_DELAY" flag:"sandbox-delay" envDefault:"200ms" min:"1ms" max:"24h" help:"how long the sandbox provider takes to decide a payment (1ms and up: 1ms is at once)"`
+	ActionTimeout       time.Duration `env:"SOUK_PAYMENT_ACTION_TIMEOUT" flag:"payment-action-timeout" envDefault:"10m" min:"1s" max:"24h" help:"how long a payment may wait for the payer's action (3-D Secure), then it is cancelled at the provider and fails action_timeout; keep it below SOUK_RESERVATION_TTL"`
+
+	SMTPURL   string `env:"SOUK_SMTP_URL" flag:"smtp-url" check:"smtp" secret:"url" help:"where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; when empty, emails are written to the log, secrets redacted (prefer the environment to the flag)"`
+	ReviewURL string `env:"SOUK_REVIEW_URL" flag:"review-url" envDefault:"http://127.0.0.1:8080/v1/products/{product_id}/reviews" check:"url" help:"review link of a delivered product in the delivery email; {product_id} is replaced"`
+	PprofAddr string `env:"SOUK_PPROF_ADDR" flag:"pprof-addr" check:"hostport" help:"serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty"`
+
+	// NATSListenExplicit is not a setting: it is true when SOUK_NATS_LISTEN or -nats-listen
+	// was given, so that a taken port is an error rather than replaced by a free one.
+	NATSListenExplicit bool
+}
+
+// rules are the checks that span settings, or that a tag cannot say.
+func (c Config) rules() []error {
+	var errs []error
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		errs = append(errs, errors.New("SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD go together: set both or neither"))
+	}
+	if c.PaymentProvider == "stripe" && c.StripeSecretKey == "" {
+		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))
+	}
+	if !strings.Contains(c.ReviewURL, "{product_id}") {
+		errs = append(errs, fmt.Errorf("SOUK_REVIEW_URL (-review-url) %q: want a URL with {product_id}", c.ReviewURL))
+	}
+	return errs
+}
+
+// List is a comma-separated setting: its items trimmed, empty ones dropped.
+type List []string
+
+// UnmarshalText splits text at its commas.
+func (l *List) UnmarshalText(text []byte) error {
+	*l = nil
+	for _, s := range strings.Split(string(text), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}

@@ -1,10 +1,7 @@
 package shoptest
 
 import (
-	"context"
-
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/services/shipping"
 	"github.com/souk/souk/subjects"
 )
@@ -16,9 +13,7 @@ func ShippingConfig() shipping.Config { return shipping.Config{} }
 // from order.paid events, so the order service (or a test publishing them) feeds it.
 func (e *Env) StartShipping(cfg shipping.Config) *Instance {
 	e.T.Helper()
-	return e.start("shipping", func(ctx context.Context, reg *prometheus.Registry) error {
-		return shipping.Run(ctx, cfg, shipping.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
+	return e.Start(func(d kit.Deps) (kit.Service, error) { return shipping.Service(cfg, d) }, func() error {
 		_, err := subjects.ShipmentGet.Call(e.Staff, e.NC, subjects.ShipmentOrderRequest{OrderID: NewID()})
 		return answered(err)
 	})

@@ -3,6 +3,7 @@ package shipping
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/souk/souk/subjects"
@@ -60,3 +61,21 @@ func (manual) Track(context.Context, string) (Tracking, error) { return Tracking
 
 // Manual returns the built-in manual carrier.
 func Manual() Carrier { return manual{} }
+
+// carriers indexes the integrations by name, manual included, and checks the default.
+func (c *Config) carriers() (map[string]Carrier, error) {
+	out := map[string]Carrier{subjects.CarrierManual: Manual()}
+	for _, cr := range c.Carriers {
+		if cr == nil || !carrierPattern.MatchString(cr.Name()) {
+			return nil, errors.New("shipping: a carrier needs a name of lowercase letters, digits, dashes or underscores")
+		}
+		out[cr.Name()] = cr
+	}
+	if c.DefaultCarrier == "" {
+		c.DefaultCarrier = subjects.CarrierManual
+	}
+	if _, ok := out[c.DefaultCarrier]; !ok {
+		return nil, fmt.Errorf("shipping: default carrier %q has no integration", c.DefaultCarrier)
+	}
+	return out, nil
+}

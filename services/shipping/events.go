@@ -2,10 +2,8 @@ package shipping
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,8 +17,8 @@ import (
 )
 
 // What the shipping service consumes: order.paid creates the order's shipment,
-// order.cancelled cancels it. It publishes on SHIPPING, through the outbox (store.go).
-var orderSubjects = []string{subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter()}
+// order.cancelled cancels it (routes). It publishes on SHIPPING, through the outbox
+// (store.go).
 
 func now() time.Time { return time.Now().UTC() }
 
@@ -34,12 +32,9 @@ type orders struct {
 	cancelledAfterLeft prometheus.Counter
 }
 
-// newOrders returns the handler of the order events, its alarm registered on reg (a
-// registry of its own when nil).
+// newOrders returns the handler of the order events, its alarm registered on reg (none when
+// nil).
 func newOrders(store *Store, carrier string, log zerolog.Logger, reg prometheus.Registerer) *orders {
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	return &orders{store: store, carrier: carrier, log: log,
 		cancelledAfterLeft: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "souk_shipping_cancelled_after_left_total",
@@ -47,48 +42,44 @@ func newOrders(store *Store, carrier string, log zerolog.Logger, reg prometheus.
 		}))}
 }
 
-// apply creates or cancels the order's shipment. Both are idempotent: a second order.paid
-// finds the shipment (unique per order) and a second order.cancelled finds it cancelled; an
-// order.cancelled applied before its order.paid leaves a mark that keeps the shipment from
-// being created at all. An event it cannot read is permanent.
-func (o *orders) apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
-	switch {
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderPaid.Kind+"."):
-		var ev subjects.OrderPaid
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			return consumer.Permanent(fmt.Errorf("order.paid: unreadable payload: %w", err))
-		}
-		order, oerr := uuid.Parse(ev.OrderID)
-		user, uerr := uuid.Parse(ev.UserID)
-		if err := errors.Join(oerr, uerr); err != nil {
-			return consumer.Permanent(fmt.Errorf("order.paid %s: %w", ev.OrderID, err))
-		}
-		at := now()
-		_, err := o.store.Create(ctx, tx, &Shipment{ID: uuid.Must(uuid.NewV7()), OrderID: order, UserID: user,
-			Status: subjects.ShipmentPending, Carrier: o.carrier, Lines: ev.Lines, ShippingAddress: ev.ShippingAddress,
-			History: []subjects.ShipmentStatus{{Status: subjects.ShipmentPending, At: at}}, CreatedAt: at, UpdatedAt: at})
-		return err
-	case strings.HasPrefix(m.Subject, subjects.EvtOrderCancelled.Kind+"."):
-		var ev subjects.OrderCancelled
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			return consumer.Permanent(fmt.Errorf("order.cancelled: unreadable payload: %w", err))
-		}
-		order, err := uuid.Parse(ev.OrderID)
-		if err != nil {
-			return consumer.Permanent(fmt.Errorf("order.cancelled: order_id: %w", err))
-		}
-		err = o.store.CancelOrder(ctx, tx, order, ev.Reason)
-		if errors.Is(err, ErrLeft) {
-			// The order service cancels no order whose shipment has left (its cancel handler asks
-			// this service first, see ShipmentCancel), so this is a cancel that raced past that
-			// check, or the saga's own (a late out_of_stock) that staff's move to shipped beat.
-			// The parcel is on its way: an operator must look at it. Retrying changes nothing.
-			o.cancelledAfterLeft.Inc()
-			o.log.Error().Str("order", ev.OrderID).Str("reason", ev.Reason).Str("alarm", "cancelled_after_left").
-				Msg("shipping: order cancelled after its shipment left; the shipment is not cancelled")
-			return nil
-		}
-		return err
+// routes are the routes of the consumer shipping-orders. Both events are idempotent: a
+// second order.paid finds the shipment (unique per order) and a second order.cancelled finds
+// it cancelled; an order.cancelled applied before its order.paid leaves a mark that keeps
+// the shipment from being created at all.
+func (o *orders) routes() []consumer.Route {
+	return []consumer.Route{consumer.On(subjects.EvtOrderPaid, o.paid), consumer.On(subjects.EvtOrderCancelled, o.cancelled)}
+}
+
+// paid creates the order's shipment, pending, with the default carrier.
+func (o *orders) paid(ctx context.Context, tx pgx.Tx, ev subjects.OrderPaid) error {
+	order, oerr := uuid.Parse(ev.OrderID)
+	user, uerr := uuid.Parse(ev.UserID)
+	if err := errors.Join(oerr, uerr); err != nil {
+		return consumer.Permanent(fmt.Errorf("order.paid %s: %w", ev.OrderID, err))
 	}
-	return nil
+	at := now()
+	_, err := o.store.Create(ctx, tx, &Shipment{ID: uuid.Must(uuid.NewV7()), OrderID: order, UserID: user,
+		Status: subjects.ShipmentPending, Carrier: o.carrier, Lines: ev.Lines, ShippingAddress: ev.ShippingAddress,
+		History: []subjects.ShipmentStatus{{Status: subjects.ShipmentPending, At: at}}, CreatedAt: at, UpdatedAt: at})
+	return err
+}
+
+// cancelled cancels the order's shipment, unless it has left.
+func (o *orders) cancelled(ctx context.Context, tx pgx.Tx, ev subjects.OrderCancelled) error {
+	order, err := uuid.Parse(ev.OrderID)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("order.cancelled: order_id: %w", err))
+	}
+	err = o.store.CancelOrder(ctx, tx, order, ev.Reason)
+	if errors.Is(err, ErrLeft) {
+		// The order service cancels no order whose shipment has left (its cancel handler asks
+		// this service first, see ShipmentCancel), so this is a cancel that raced past that
+		// check, or the saga's own (a late out_of_stock) that staff's move to shipped beat.
+		// The parcel is on its way: an operator must look at it. Retrying changes nothing.
+		o.cancelledAfterLeft.Inc()
+		o.log.Error().Str("order", ev.OrderID).Str("reason", ev.Reason).Str("alarm", "cancelled_after_left").
+			Msg("shipping: order cancelled after its shipment left; the shipment is not cancelled")
+		return nil
+	}
+	return err
 }

@@ -15,19 +15,13 @@ import (
 )
 
 // Store is the shipping schema. Every change of a shipment adds its events to the outbox in
-// the same transaction; kick wakes the relay after a commit.
+// the same transaction.
 type Store struct {
-	db   *pgxpool.Pool
-	kick func()
+	db *pgxpool.Pool
 }
 
-// NewStore returns a Store over db; kick (may be nil) wakes the outbox relay.
-func NewStore(db *pgxpool.Pool, kick func()) *Store {
-	if kick == nil {
-		kick = func() {}
-	}
-	return &Store{db: db, kick: kick}
-}
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 const shipmentColumns = `id, order_id, user_id, status, carrier, coalesce(tracking_number, ''), coalesce(cancel_reason, ''),
 	lines, shipping_address, created_at, updated_at`
@@ -137,8 +131,7 @@ func (s *Store) update(ctx context.Context, tx pgx.Tx, where string, arg any, fn
 }
 
 // UpdateNow applies fn to the shipment id (or, with byOrder, to the order id's shipment) in
-// a transaction of its own, waking the relay after the commit. ErrNotFound when there is
-// none.
+// a transaction of its own. ErrNotFound when there is none.
 func (s *Store) UpdateNow(ctx context.Context, id uuid.UUID, byOrder bool, fn Change) (*Shipment, error) {
 	where := `id = $1`
 	if byOrder {
@@ -153,7 +146,6 @@ func (s *Store) UpdateNow(ctx context.Context, id uuid.UUID, byOrder bool, fn Ch
 	if err != nil {
 		return nil, fmt.Errorf("update shipment: %w", err)
 	}
-	s.kick()
 	return sh, nil
 }
 

@@ -1,10 +1,7 @@
 package shoptest
 
 import (
-	"context"
-
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/subjects"
 )
@@ -15,9 +12,7 @@ func PromotionConfig() promotion.Config { return promotion.Config{} }
 // StartPromotion runs a promotion instance and waits until it answers.
 func (e *Env) StartPromotion(cfg promotion.Config) *Instance {
 	e.T.Helper()
-	return e.start("promotion", func(ctx context.Context, reg *prometheus.Registry) error {
-		return promotion.Run(ctx, cfg, promotion.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
+	return e.Start(func(d kit.Deps) (kit.Service, error) { return promotion.Service(cfg, d) }, func() error {
 		_, err := subjects.CouponList.Call(e.Admin, e.NC, subjects.ListRequest{Limit: 1})
 		return err
 	})

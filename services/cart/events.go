@@ -2,17 +2,15 @@ package cart
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/souk/souk/platform/background"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/subjects"
 )
 
@@ -26,7 +24,10 @@ import (
 // event does the same, later: the event carries the order's lines, its coupon and its
 // customer. Both are the same CheckOut, which remembers the orders it took, in the same
 // compare-and-swap write as the lines it takes out: applied twice, or by both, it takes the
-// lines once. The cart service has no database, so the cart itself is its processed record.
+// lines once. The cart service has no database, so the cart itself is its processed record,
+// and the consumer is a kit loop of its own rather than a platform/consumer.Consumer (which
+// keeps its processed rows in PostgreSQL); its payload is decoded by the contract's
+// descriptor all the same (subjects.EvtOrderPlaced.Decode).
 const (
 	// ordersConsumer is the durable name.
 	ordersConsumer = "cart-orders"
@@ -42,9 +43,6 @@ const (
 	opTimeout = 10 * time.Second
 )
 
-// ordersSubject filters ORDERS: the one kind the cart service takes.
-var ordersSubject = subjects.EvtOrderPlaced.Filter()
-
 // checkouts applies order.placed to the carts.
 type checkouts struct {
 	store *Store
@@ -55,7 +53,7 @@ type checkouts struct {
 // run creates or updates the durable consumer and applies its messages until ctx ends.
 func (w *checkouts) run(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
-	cons, err := w.js.CreateOrUpdateConsumer(cctx, "ORDERS", jetstream.ConsumerConfig{
+	cons, err := w.js.CreateOrUpdateConsumer(cctx, subjects.EvtOrderPlaced.Stream, jetstream.ConsumerConfig{
 		Durable:       ordersConsumer,
 		Description:   "souk cart service: takes what an order bought out of its cart",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -63,7 +61,7 @@ func (w *checkouts) run(ctx context.Context) error {
 		AckWait:       ordersAckWait,
 		MaxDeliver:    ordersMaxDeliver,
 		MaxAckPending: 1000,
-		FilterSubject: ordersSubject, // one filter, as nats/bus/consumers.go declares it
+		FilterSubject: subjects.EvtOrderPlaced.Filter(), // as nats/bus/consumers.go declares it
 	})
 	cancel()
 	if err != nil {
@@ -86,8 +84,8 @@ func (w *checkouts) run(ctx context.Context) error {
 }
 
 // handle takes one order.placed's lines out of its customer's cart and acknowledges it; a
-// write that fails is delivered again after a back-off, an event it cannot read is
-// terminated (the advisory names it for the dead letters).
+// write that fails is delivered again after a back-off; an event it cannot read is
+// terminated with its error (the server's MSG_TERMINATED advisory carries it), never acked.
 func (w *checkouts) handle(ctx context.Context, m jetstream.Msg) {
 	key, order, bought, coupon, err := readPlaced(m.Data())
 	if err != nil {
@@ -117,12 +115,13 @@ func retryDelay(delivered uint64) time.Duration {
 	return background.Doubling(int(min(delivered, 64)), 250*time.Millisecond, 30*time.Second)
 }
 
-// readPlaced reads an order.placed: the customer's cart key, the order id, the lines bought
-// (product ids canonical, as the cart keeps them) and the coupon used.
+// readPlaced reads an order.placed, decoded by the contract: the customer's cart key, the
+// order id, the lines bought (product ids canonical, as the cart keeps them) and the coupon
+// used.
 func readPlaced(data []byte) (key, order string, bought []Line, coupon string, err error) {
-	var ev subjects.OrderPlaced
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return "", "", nil, "", fmt.Errorf("order.placed: %w", err)
+	ev, err := subjects.EvtOrderPlaced.Decode(data)
+	if err != nil {
+		return "", "", nil, "", err
 	}
 	user, uerr := uuid.Parse(ev.UserID)
 	id, oerr := uuid.Parse(ev.OrderID)

@@ -1,9 +1,13 @@
 package cart_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/shoptest"
@@ -35,12 +39,35 @@ func TestOrderPlacedTakesTheLinesOnce(t *testing.T) {
 	e.settled()
 	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
 
-	// An event the service cannot read is terminated, not retried for ever.
-	if _, err := e.JS.Publish(e.Ctx, subjects.EvtOrderPlaced.Subject(shoptest.NewID()), []byte(`{"order_id":`)); err != nil {
+	// An event the service cannot read is terminated with the contract's decoding error: not
+	// retried for ever, and not acknowledged as if it had been applied.
+	terminated := make(chan *nats.Msg, 8)
+	sub, err := e.NC.ChanSubscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."+subjects.StreamOrders+".cart-orders", terminated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	poison, err := e.JS.Publish(e.Ctx, subjects.EvtOrderPlaced.Subject(shoptest.NewID()), []byte(`{"order_id":`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	e.settled()
 	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
+	select {
+	case m := <-terminated:
+		var adv struct {
+			StreamSeq uint64 `json:"stream_seq"`
+			Reason    string `json:"reason"`
+		}
+		if err := json.Unmarshal(m.Data, &adv); err != nil {
+			t.Fatal(err)
+		}
+		if adv.StreamSeq != poison.Sequence || !strings.Contains(adv.Reason, subjects.EvtOrderPlaced.Kind+": unreadable payload") {
+			t.Fatalf("terminated: %+v, want stream sequence %d and the decoding error", adv, poison.Sequence)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the unreadable order.placed was not terminated")
+	}
 }
 
 // wantLinesSoon waits until the customer's cart holds exactly want.
@@ -59,7 +86,7 @@ func (e *env) wantLinesSoon(want map[string]int) {
 func (e *env) settled() {
 	e.T.Helper()
 	expect.Within(e.T, 10*time.Second, func() error {
-		c, err := e.JS.Consumer(e.Ctx, "ORDERS", "cart-orders")
+		c, err := e.JS.Consumer(e.Ctx, subjects.StreamOrders, "cart-orders")
 		if err != nil {
 			return err
 		}

@@ -2,19 +2,13 @@ package cart
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 	"golang.org/x/text/currency"
 
-	"github.com/souk/souk/nats/bus"
-	"github.com/souk/souk/platform/authn"
-	"github.com/souk/souk/platform/background"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
@@ -63,58 +57,35 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Deps are what the cart service needs from its process. It has no database.
-type Deps struct {
-	Log      zerolog.Logger
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Registry prometheus.Registerer
-	// Keys is where callers' token keys come from: the auth service's JWKS over NATS when nil.
-	Keys authn.KeySource
-}
-
-// Run ensures the carts bucket and the streams, consumes order.placed (events.go) and serves
-// the cart endpoints until ctx ends, then stops gracefully.
-func Run(ctx context.Context, cfg Config, deps Deps) error {
+// Service declares the cart service: its endpoints over the carts bucket (opened at start)
+// and the consumer of order.placed (events.go). It has no database and publishes nothing.
+func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if err := cfg.defaults(); err != nil {
-		return err
+		return kit.Service{}, err
 	}
-	if err := errors.Join(bus.EnsureBuckets(ctx, deps.JS), bus.EnsureStreams(ctx, deps.JS)); err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting: nothing failed
-		}
-		return fmt.Errorf("cart: %w", err)
-	}
-	kv, err := deps.JS.KeyValue(ctx, bus.BucketCarts)
-	if err != nil {
-		return fmt.Errorf("cart: carts bucket: %w", err)
-	}
-	conflicts := metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
+	store := NewStore(nil, writeAttempts, metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "souk_cart_write_conflicts_total",
 		Help: "Cart writes that lost a compare-and-swap race and were retried.",
-	}))
-	store := NewStore(kv, writeAttempts, conflicts)
-	log := deps.Log.With().Str("service", "cart").Logger()
-	g := background.Start(ctx, log)
-	defer g.Stop()
-	g.Go("consumer "+ordersConsumer, (&checkouts{store: store, js: deps.JS, log: log}).run)
+	})))
 	h := &handlers{
 		store:  store,
 		pricer: &pricer{nc: deps.NC, concurrency: cfg.CatalogConcurrency, defaultCurrency: cfg.DefaultCurrency},
 		limits: Limits{MaxLines: cfg.MaxLines, MaxQuantity: cfg.MaxQuantity},
 	}
-	return rpc.Serve(ctx, rpc.Config{Name: "cart", Version: "0.1.0", Description: "carts and their coupons"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: g},
-		func(svc *rpc.Service) error {
-			return svc.Add(
-				rpc.Bind(subjects.CartGet, h.get),
-				rpc.Bind(subjects.CartAddItem, h.addItem),
-				rpc.Bind(subjects.CartSetItem, h.setItem),
-				rpc.Bind(subjects.CartRemoveItem, h.removeItem),
-				rpc.Bind(subjects.CartClear, h.clear),
-				rpc.Bind(subjects.CartCheckedOut, h.checkedOut),
-				rpc.Bind(subjects.CartApplyCoupon, h.applyCoupon),
-				rpc.Bind(subjects.CartRemoveCoupon, h.removeCoupon),
-			)
-		})
+	orders := &checkouts{store: store, js: deps.JS, log: deps.Log}
+	return kit.Service{
+		Name: "cart", Version: "0.1.0", Description: "carts and their coupons",
+		Endpoints: []rpc.Binding{
+			rpc.Bind(subjects.CartGet, h.get),
+			rpc.Bind(subjects.CartAddItem, h.addItem),
+			rpc.Bind(subjects.CartSetItem, h.setItem),
+			rpc.Bind(subjects.CartRemoveItem, h.removeItem),
+			rpc.Bind(subjects.CartClear, h.clear),
+			rpc.Bind(subjects.CartCheckedOut, h.checkedOut),
+			rpc.Bind(subjects.CartApplyCoupon, h.applyCoupon),
+			rpc.Bind(subjects.CartRemoveCoupon, h.removeCoupon),
+		},
+		Loops: []kit.Loop{{Name: "consumer " + ordersConsumer, Run: orders.run}},
+		Start: func(ctx context.Context) error { return store.open(ctx, deps.JS) },
+	}, nil
 }

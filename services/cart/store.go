@@ -11,11 +11,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/souk/souk/nats/bus"
 )
 
 // Store keeps carts in a JetStream KV bucket, one value per customer, and changes them only
 // by compare-and-swap.
 type Store struct {
+	// kv is the bucket; a store declared without it gets it from open, before any use.
 	kv jetstream.KeyValue
 	// attempts bounds the compare-and-swap loop of Update.
 	attempts int
@@ -28,14 +31,25 @@ type Store struct {
 	conflicts prometheus.Counter
 }
 
-// NewStore returns a store over kv that tries a write at most attempts times and counts the
-// conflicts it meets in conflicts.
+// NewStore returns a store over kv (nil: the bucket open binds at start) that tries a write
+// at most attempts times and counts the conflicts it meets in conflicts.
 func NewStore(kv jetstream.KeyValue, attempts int, conflicts prometheus.Counter) *Store {
 	s := &Store{kv: kv, attempts: attempts, conflicts: conflicts}
 	for i := range s.stripes {
 		s.stripes[i] = make(chan struct{}, 1)
 	}
 	return s
+}
+
+// open binds the store to the carts bucket. The kit calls it once at start (Service does no
+// I/O), before any endpoint or loop runs.
+func (s *Store) open(ctx context.Context, js jetstream.JetStream) error {
+	kv, err := js.KeyValue(ctx, bus.BucketCarts)
+	if err != nil {
+		return fmt.Errorf("carts bucket: %w", err)
+	}
+	s.kv = kv
+	return nil
 }
 
 // Get returns the cart under key and its revision; an absent cart is empty at revision 0.

@@ -19,6 +19,7 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/subjects"
@@ -67,13 +68,15 @@ func (e *env) shopper() (context.Context, string) {
 // start runs one promotion instance and waits until it answers. It stops at cleanup.
 func (e *env) start(cfg promotion.Config) {
 	e.t.Helper()
-	reg := prometheus.NewRegistry()
-	r := expect.Start(e.t, func(ctx context.Context) error {
-		return promotion.Run(ctx, cfg, promotion.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source})
-	})
+	deps := kit.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source}
+	svc, err := promotion.Service(cfg, deps)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := expect.Start(e.t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
 	expect.Within(e.t, 30*time.Second, func() error {
 		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("promotion.Run returned before it was ready: %v", err)
+			e.t.Fatalf("promotion's kit.Run returned before it was ready: %v", err)
 		}
 		_, err := subjects.CouponList.Call(e.admin, e.nc, subjects.ListRequest{Limit: 1})
 		return err
@@ -118,23 +121,23 @@ func (e *env) publish(subject, msgID string, payload any) {
 	}
 }
 
-// orderEvent publishes order.<kind> (subjects.EvtOrderPlaced.Kind, …) for order of user with
-// coupon code, under a new event id, and returns the id.
-func (e *env) orderEvent(kind, order, user, code string) string {
+// orderEvent publishes an order event of kind (subjects.EvtOrderPlaced.EventKind, …) for
+// order of user with coupon code, under a new event id, and returns the id.
+func (e *env) orderEvent(kind subjects.EventKind, order, user, code string) string {
 	e.t.Helper()
 	id := newID()
 	var payload any
 	switch kind {
-	case subjects.EvtOrderPlaced.Kind:
+	case subjects.EvtOrderPlaced.EventKind:
 		payload = subjects.OrderPlaced{EventID: id, OccurredAt: time.Now().UTC(), OrderID: order, UserID: user, Status: subjects.OrderStatusPending, Coupon: code}
-	case subjects.EvtOrderPaid.Kind:
+	case subjects.EvtOrderPaid.EventKind:
 		payload = subjects.OrderPaid{EventID: id, OccurredAt: time.Now().UTC(), OrderID: order, UserID: user, Status: subjects.OrderStatusPaid, Coupon: code}
-	case subjects.EvtOrderCancelled.Kind:
+	case subjects.EvtOrderCancelled.EventKind:
 		payload = subjects.OrderCancelled{EventID: id, OccurredAt: time.Now().UTC(), OrderID: order, UserID: user, Status: subjects.OrderStatusCancelled, Reason: subjects.ReasonCustomer, Coupon: code}
 	default:
 		e.t.Fatalf("no order event %s", kind)
 	}
-	e.publish(subjects.OrderEventSubject(kind, order), id, payload)
+	e.publish(kind.Subject(order), id, payload)
 	return id
 }
 
@@ -178,7 +181,7 @@ func (e *env) promotionEvents(subject string) uint64 {
 		}
 		return nil
 	})
-	s, err := e.js.Stream(e.ctx, "PROMOTIONS")
+	s, err := e.js.Stream(e.ctx, subjects.StreamPromotions)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -194,7 +197,7 @@ func (e *env) lastEvent(subject string) subjects.CouponEvent {
 	e.t.Helper()
 	var ev subjects.CouponEvent
 	expect.Within(e.t, 10*time.Second, func() error {
-		s, err := e.js.Stream(e.ctx, "PROMOTIONS")
+		s, err := e.js.Stream(e.ctx, subjects.StreamPromotions)
 		if err != nil {
 			return err
 		}

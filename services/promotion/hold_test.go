@@ -216,7 +216,7 @@ func TestCouponListPagesNewestFirstWithCounts(t *testing.T) {
 	e.mustHold(e.customer, "CCC", newID(), eur(100))
 	returned := newID()
 	e.mustHold(e.customer, "CCC", returned, eur(100))
-	e.processed(e.orderEvent(subjects.EvtOrderCancelled.Kind, returned, e.customerID, "CCC"))
+	e.processed(e.orderEvent(subjects.EvtOrderCancelled.EventKind, returned, e.customerID, "CCC"))
 
 	var got []subjects.Coupon
 	cursor := ""

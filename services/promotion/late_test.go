@@ -22,23 +22,23 @@ func TestALatePlacedNeverExceedsTheLimits(t *testing.T) {
 
 	late := newID()
 	e.mustHold(e.customer, "SOLO", late, eur(1000))
-	e.lastEvent(subjects.EvtCouponReturned.Kind + "." + late) // swept
+	e.lastEvent(subjects.EvtCouponReturned.Subject(late)) // swept
 	other, _ := e.shopper()
 	winner := newID()
 	e.mustHold(other, "SOLO", winner, eur(1000)) // the slot went to another order
 
-	e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, late, e.customerID, "SOLO"))
-	e.processed(e.orderEvent(subjects.EvtOrderPaid.Kind, late, e.customerID, "SOLO"))
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced.EventKind, late, e.customerID, "SOLO"))
+	e.processed(e.orderEvent(subjects.EvtOrderPaid.EventKind, late, e.customerID, "SOLO"))
 	if s := e.status(late); s != promotion.StatusReturned {
 		t.Fatalf("the late order's redemption is %q, want returned", s)
 	}
 	if n := e.redemptions("SOLO"); n != 1 {
 		t.Fatalf("SOLO allows 1 redemption and counts %d", n)
 	}
-	if ev := e.lastEvent(subjects.EvtCouponRefused.Kind + "." + late); ev.OrderID != late || ev.UserID != e.customerID || ev.Code != "SOLO" {
+	if ev := e.lastEvent(subjects.EvtCouponRefused.Subject(late)); ev.OrderID != late || ev.UserID != e.customerID || ev.Code != "SOLO" {
 		t.Fatalf("promotion.refused: %+v", ev)
 	}
-	if n := e.promotionEvents(subjects.EvtCouponRedeemed.Kind + "." + late); n != 0 {
+	if n := e.promotionEvents(subjects.EvtCouponRedeemed.Subject(late)); n != 0 {
 		t.Fatalf("%d promotion.redeemed events for a refused redemption", n)
 	}
 	if s := e.status(winner); s != promotion.StatusHeld {
@@ -48,12 +48,12 @@ func TestALatePlacedNeverExceedsTheLimits(t *testing.T) {
 	// With room left, the late order gets its redemption back.
 	roomy := newID()
 	e.mustHold(e.customer, "ROOMY", roomy, eur(1000))
-	e.lastEvent(subjects.EvtCouponReturned.Kind + "." + roomy)
-	e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, roomy, e.customerID, "ROOMY"))
+	e.lastEvent(subjects.EvtCouponReturned.Subject(roomy))
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced.EventKind, roomy, e.customerID, "ROOMY"))
 	if s := e.status(roomy); s != promotion.StatusConfirmed {
 		t.Fatalf("a late order.placed with room left: %q, want confirmed", s)
 	}
-	if n := e.promotionEvents(subjects.EvtCouponRefused.Kind + "." + roomy); n != 0 {
+	if n := e.promotionEvents(subjects.EvtCouponRefused.Subject(roomy)); n != 0 {
 		t.Fatalf("refused with room left")
 	}
 }
@@ -67,7 +67,7 @@ func TestARetryAfterTheSweepHoldsAgain(t *testing.T) {
 	e.coupon(subjects.CouponCreateRequest{Code: "AGAIN", Kind: subjects.CouponPercent, Value: 10, PerCustomerLimit: ptr(1)})
 	order := newID()
 	e.mustHold(e.customer, "AGAIN", order, eur(1000))
-	e.lastEvent(subjects.EvtCouponReturned.Kind + "." + order)
+	e.lastEvent(subjects.EvtCouponReturned.Subject(order))
 	if d := e.mustHold(e.customer, "AGAIN", order, eur(2000)); d.Discount != eur(200) {
 		t.Fatalf("the second hold: %+v", d)
 	}
@@ -77,7 +77,7 @@ func TestARetryAfterTheSweepHoldsAgain(t *testing.T) {
 	_, err := e.hold(e.customer, "AGAIN", newID(), eur(1000))
 	expect.Error(t, err, 422, "coupon_exhausted", "code")
 	// A cancelled order's redemption stays returned.
-	e.processed(e.orderEvent(subjects.EvtOrderCancelled.Kind, order, e.customerID, "AGAIN"))
+	e.processed(e.orderEvent(subjects.EvtOrderCancelled.EventKind, order, e.customerID, "AGAIN"))
 	_, err = e.hold(e.customer, "AGAIN", order, eur(1000))
 	expect.Error(t, err, 409, "redemption_returned", "order_id")
 }
@@ -104,7 +104,7 @@ func TestReleaseFreesAnUnconfirmedHold(t *testing.T) {
 	}
 	kept := newID()
 	e.mustHold(e.customer, "SINGLE", kept, eur(1000))
-	e.processed(e.orderEvent(subjects.EvtOrderPlaced.Kind, kept, e.customerID, "SINGLE"))
+	e.processed(e.orderEvent(subjects.EvtOrderPlaced.EventKind, kept, e.customerID, "SINGLE"))
 	if _, err := subjects.CouponRelease.Call(e.customer, e.nc, subjects.CouponReleaseRequest{OrderID: kept}); err != nil {
 		t.Fatal(err)
 	}

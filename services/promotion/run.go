@@ -1,25 +1,12 @@
 package promotion
 
 import (
-	"context"
 	"embed"
 	"errors"
-	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-
-	"github.com/souk/souk/nats/bus"
-	"github.com/souk/souk/platform/authn"
-	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
-	"github.com/souk/souk/platform/metrics"
-	"github.com/souk/souk/platform/outbox"
-	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
 )
@@ -61,77 +48,29 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Deps are what the promotion service needs from its process.
-type Deps struct {
-	Log      zerolog.Logger
-	DB       *pgxpool.Pool
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Registry prometheus.Registerer
-	// Keys is where callers' token keys come from: the auth service's JWKS over NATS when nil.
-	Keys authn.KeySource
-}
-
-// Migrate applies the promotion service's migrations, its outbox's and its consumer's
-// processed table.
-func Migrate(ctx context.Context, db *pgxpool.Pool) error {
-	return errors.Join(pg.Migrate(ctx, db, Schema, migrationsFS), outbox.Migrate(ctx, db, Schema), consumer.Migrate(ctx, db, Schema))
-}
-
-// Run migrates the schema and serves the promotion service until ctx ends: the endpoints,
-// the outbox relay, the consumer of order events and the sweeper of expired holds. Then it
-// stops them all gracefully.
-func Run(ctx context.Context, cfg Config, deps Deps) error {
+// Service declares the promotion service: the coupon endpoints, the consumer of the order
+// events that move a redemption (events.go), the coupon events it publishes, and the sweeper
+// of holds no order confirmed.
+func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if err := cfg.defaults(); err != nil {
-		return err
+		return kit.Service{}, err
 	}
-	if err := Migrate(ctx, deps.DB); err != nil {
-		return stoppedOr(ctx, err)
-	}
-	if err := bus.EnsureStreams(ctx, deps.JS); err != nil {
-		return stoppedOr(ctx, fmt.Errorf("promotion: %w", err))
-	}
-	log := deps.Log.With().Str("service", "promotion").Logger()
-	relay := outbox.NewRelay(Schema, deps.DB, deps.JS, log)
-	relay.Metrics = deps.Registry
-	store := NewStore(deps.DB, relay.Kick)
-
-	g := background.Start(ctx, log)
-	defer g.Stop()
-	g.Go("outbox relay", relay.Run)
-	orders := &consumer.Consumer{Name: "promotion-orders", Stream: "ORDERS", Subjects: orderSubjects,
-		Schema: Schema, DB: deps.DB, JS: deps.JS, Log: log, Metrics: deps.Registry, Handle: applyOrderEvent,
-		AfterCommit: func([]consumer.Msg) { relay.Kick() }}
-	g.Go("consumer "+orders.Name, orders.Run)
-	sw := &sweeper{store: store, ttl: cfg.HoldTTL, every: cfg.SweepEvery, log: log,
-		expired: metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "souk_promotion_holds_expired_total",
-			Help: "Coupon holds returned because no order.placed confirmed them within the hold TTL.",
-		}))}
-	g.Run("sweeper", sw.run)
-	return serve(ctx, &handlers{store: store, holds: newHolder(store)}, deps, g)
-}
-
-// serve registers the endpoints and serves until ctx ends.
-func serve(ctx context.Context, h *handlers, deps Deps, loops *background.Group) error {
-	return rpc.Serve(ctx, rpc.Config{Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions"},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: authn.NewVerifierFor(deps.Keys, deps.NC), Loops: loops},
-		func(svc *rpc.Service) error {
-			return svc.Add(
-				rpc.Bind(subjects.CouponCreate, h.couponCreate),
-				rpc.Bind(subjects.CouponList, h.couponList),
-				rpc.Bind(subjects.CouponQuote, h.couponQuote),
-				rpc.Bind(subjects.CouponHold, h.couponHold),
-				rpc.Bind(subjects.CouponRelease, h.couponRelease),
-			)
-		})
-}
-
-// stoppedOr is err, unless ctx ended: a service stopped while it was starting has failed at
-// nothing (a scaled-out test stops an instance still ensuring its streams).
-func stoppedOr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	store := NewStore(deps.DB)
+	h := &handlers{store: store, holds: newHolder(store)}
+	sweep := newSweeper(store, cfg, deps.Log, deps.Registry)
+	return kit.Service{
+		Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions",
+		Schema: Schema, Migrations: migrationsFS,
+		Publishes: []subjects.EventKind{subjects.EvtCouponRedeemed.EventKind, subjects.EvtCouponReturned.EventKind,
+			subjects.EvtCouponRefused.EventKind},
+		Endpoints: []rpc.Binding{
+			rpc.Bind(subjects.CouponCreate, h.couponCreate),
+			rpc.Bind(subjects.CouponList, h.couponList),
+			rpc.Bind(subjects.CouponQuote, h.couponQuote),
+			rpc.Bind(subjects.CouponHold, h.couponHold),
+			rpc.Bind(subjects.CouponRelease, h.couponRelease),
+		},
+		Consumers: []*consumer.Consumer{{Name: "promotion-orders", On: orderRoutes()}},
+		Loops:     []kit.Loop{{Name: "sweeper", Round: sweep.round, Every: cfg.SweepEvery}},
+	}, nil
 }

@@ -16,19 +16,13 @@ import (
 )
 
 // Store is the promo schema. Every change that others must learn of adds its event to the
-// outbox in its own transaction; kick wakes the relay after the commit.
+// outbox in its own transaction (the kit wakes the relay once the unit of work is done).
 type Store struct {
-	db   *pgxpool.Pool
-	kick func()
+	db *pgxpool.Pool
 }
 
-// NewStore returns a Store over db; kick (may be nil) wakes the outbox relay.
-func NewStore(db *pgxpool.Pool, kick func()) *Store {
-	if kick == nil {
-		kick = func() {}
-	}
-	return &Store{db: db, kick: kick}
-}
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 const couponColumns = `id, code, kind, value, coalesce(currency, ''), min_subtotal, starts_at, ends_at,
 	max_redemptions, per_customer_limit, created_at`
@@ -143,24 +137,23 @@ func scanRedemption(row pgx.CollectableRow) (Redemption, error) {
 	return r, err
 }
 
-// couponEvent is the outbox event of kind (subjects.EvtCouponRedeemed.Kind or
-// subjects.EvtCouponReturned.Kind) about r.
-func couponEvent(kind string, r Redemption, at time.Time) outbox.Event {
+// couponEvent is the outbox event of kind (promotion.redeemed, returned or refused) about r.
+func couponEvent(kind subjects.EventKind, r Redemption, at time.Time) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: kind + "." + r.OrderID.String(), Payload: subjects.CouponEvent{
+	return outbox.Event{ID: id, Subject: kind.Subject(r.OrderID.String()), Payload: subjects.CouponEvent{
 		EventID: id.String(), OccurredAt: at, OrderID: r.OrderID.String(), UserID: r.UserID, Code: r.Code, Discount: r.Discount,
 	}}
 }
 
 // transition runs one redemption-changing statement in tx and adds an event of kind for each
-// row it returns (kind "" adds none). It reports how many rows changed.
-func transition(ctx context.Context, tx pgx.Tx, kind string, at time.Time, sql string, args ...any) (int, error) {
+// row it returns (the zero kind adds none). It reports how many rows changed.
+func transition(ctx context.Context, tx pgx.Tx, kind subjects.EventKind, at time.Time, sql string, args ...any) (int, error) {
 	rows, err := tx.Query(ctx, sql+returning, args...)
 	if err != nil {
 		return 0, err
 	}
 	changed, err := pgx.CollectRows(rows, scanRedemption)
-	if err != nil || kind == "" {
+	if err != nil || kind.Kind == "" {
 		return len(changed), err
 	}
 	events := make([]outbox.Event, len(changed))
@@ -177,7 +170,7 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, limit int, now time
 	var n int
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var err error
-		n, err = transition(ctx, tx, subjects.EvtCouponReturned.Kind, now, `with expired as (
+		n, err = transition(ctx, tx, subjects.EvtCouponReturned.EventKind, now, `with expired as (
 				select order_id from promo.redemptions where status = 'held' and held_at < $1
 				order by held_at limit $2 for update skip locked)
 			update promo.redemptions r set status = 'returned', reason = 'expired', updated_at = $3
@@ -186,9 +179,6 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, limit int, now time
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep holds: %w", err)
-	}
-	if n > 0 {
-		s.kick()
 	}
 	return n, nil
 }

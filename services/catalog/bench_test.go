@@ -50,7 +50,7 @@ func benchEnv(b *testing.B) (*env, []uuid.UUID) {
 		b.Fatal(err)
 	}
 	b.Cleanup(db.Close)
-	if _, err := catalog.Seed(ctx, db, n, catalog.DefaultLocale); err != nil {
+	if _, err := seed(ctx, db, n); err != nil {
 		b.Fatal(err)
 	}
 	// The benchmark database's outbox is never relayed; keep it from growing run after run.

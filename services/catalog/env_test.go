@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/catalog"
 	"github.com/souk/souk/subjects"
@@ -63,18 +65,23 @@ func (e *env) start(cfg catalog.Config) (reg *prometheus.Registry, stop func()) 
 	e.t.Helper()
 	reg = prometheus.NewRegistry()
 	r := expect.Start(e.t, func(ctx context.Context) error {
-		return catalog.Run(ctx, cfg, catalog.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source})
+		deps := kit.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source}
+		svc, err := catalog.Service(cfg, deps)
+		if err != nil {
+			return err
+		}
+		return kit.Run(ctx, deps, svc)
 	})
 	expect.Within(e.t, 30*time.Second, func() error {
 		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("catalog.Run returned before it was ready: %v", err)
+			e.t.Fatalf("kit.Run returned before it was ready: %v", err)
 		}
 		_, err := subjects.CategoryList.Call(e.ctx, e.nc, subjects.Empty{})
 		return err
 	})
 	return reg, func() {
 		if err := r.Stop(); err != nil {
-			e.t.Errorf("catalog.Run: %v", err)
+			e.t.Errorf("kit.Run: %v", err)
 		}
 	}
 }
@@ -137,6 +144,12 @@ func (e *env) publish(subject, eventID string, payload any) {
 	if _, err := e.js.Publish(e.ctx, subject, b, jetstream.WithMsgID(eventID)); err != nil {
 		e.t.Fatalf("publish %s: %v", subject, err)
 	}
+}
+
+// seed imports the demo catalog of n products, as `souk seed` does.
+func seed(ctx context.Context, db *pgxpool.Pool, n int) (catalog.ImportResult, error) {
+	cats, products := demodata.Catalog(n)
+	return catalog.Import(ctx, db, catalog.DefaultLocale, demodata.Requests(cats), products)
 }
 
 func eur(amount int64) subjects.Money { return subjects.Money{Amount: amount, Currency: "EUR"} }

@@ -11,9 +11,14 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/cache"
+	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/services/catalog/product"
+	"github.com/souk/souk/services/catalog/search"
 	"github.com/souk/souk/subjects"
 )
 
@@ -24,17 +29,22 @@ type handlers struct {
 	store           *Store
 	cats            *categoryIndex
 	attrs           *attrIndex
-	engine          Engine
+	engine          search.Engine
 	products        *cache.Bytes // product replies by id and language preference
 	lists           *cache.Bytes // search pages and facets
-	prefs           *prefsCache
+	prefs           *product.PrefsCache
 	defaultLocale   string
 	defaultCurrency string
+	// cfg, deps and log are what start builds the rest with; follow is the CATALOG follower.
+	cfg    Config
+	deps   kit.Deps
+	log    zerolog.Logger
+	follow jetstream.ConsumeContext
 }
 
 // callerPrefs are the caller's language preferences.
-func (h *handlers) callerPrefs(ctx context.Context) prefs {
-	return h.prefs.resolve(subjects.MetaFrom(ctx).AcceptLanguage)
+func (h *handlers) callerPrefs(ctx context.Context) product.Prefs {
+	return h.prefs.Resolve(subjects.MetaFrom(ctx).AcceptLanguage)
 }
 
 // parseID reads an entity id; a malformed one is as unknown as a missing one.
@@ -58,30 +68,22 @@ func (h *handlers) invalidate(id uuid.UUID) {
 // Categories. -----------------------------------------------------------------------------
 
 func (h *handlers) categoryList(ctx context.Context, _ subjects.Empty) (subjects.CategoryTree, error) {
-	t := h.cats.tree()
-	return subjects.CategoryTree{Items: wireTree(t.roots, h.callerPrefs(ctx).list, h.defaultLocale)}, nil
+	t := h.cats.current()
+	return subjects.CategoryTree{Items: product.WireTree(t.Roots, h.callerPrefs(ctx).List, h.defaultLocale)}, nil
 }
 
 func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCreateRequest) (subjects.Category, error) {
-	var p problems
-	c := Category{ID: uuid.Must(uuid.NewV7()), Slug: strings.TrimSpace(req.Slug)}
-	var msg string
-	if c.Name, msg = checkText(req.Name, MaxNameRunes, true, false); msg != "" {
-		p.add("name", msg)
-	}
-	if msg := CheckSlug(c.Slug); msg != "" {
-		p.add("slug", msg)
-	}
-	c.Translations = mergeTranslations(nil, pointers(req.Translations), h.defaultLocale, &p, checkCategoryText)
+	var p product.Problems
+	c := product.NewCategory(req, h.defaultLocale, &p)
 	var err error
 	if c.ParentID, err = h.resolveParent(ctx, req.ParentID, &p); err != nil {
 		return subjects.Category{}, err
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return subjects.Category{}, err
 	}
 	if err := h.store.CreateCategory(ctx, &c); err != nil {
-		if errors.Is(err, ErrCategoryNotFound) {
+		if errors.Is(err, product.ErrCategoryNotFound) {
 			return subjects.Category{}, subjects.BadRequest("parent_id", "no such category")
 		}
 		return subjects.Category{}, wireError(err)
@@ -91,14 +93,14 @@ func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCrea
 
 // resolveParent finds the parent a category names by id or path: nil for the top level (an
 // empty reference), a problem on parent_id for an unknown one.
-func (h *handlers) resolveParent(ctx context.Context, ref string, p *problems) (*uuid.UUID, error) {
+func (h *handlers) resolveParent(ctx context.Context, ref string, p *product.Problems) (*uuid.UUID, error) {
 	if strings.TrimSpace(ref) == "" {
 		return nil, nil
 	}
 	n, _, err := h.cats.resolve(ctx, ref)
 	switch {
-	case errors.Is(err, ErrCategoryNotFound):
-		p.add("parent_id", "no such category")
+	case errors.Is(err, product.ErrCategoryNotFound):
+		p.Add("parent_id", "no such category")
 		return nil, nil
 	case err != nil:
 		return nil, err
@@ -113,31 +115,31 @@ func (h *handlers) categoryReply(ctx context.Context, id uuid.UUID) (subjects.Ca
 		return subjects.Category{}, err
 	}
 	h.lists.InvalidateAll()
-	n, ok := h.cats.tree().byID[id]
+	n, ok := h.cats.current().ByID[id]
 	if !ok {
-		return subjects.Category{}, wireError(ErrCategoryNotFound)
+		return subjects.Category{}, wireError(product.ErrCategoryNotFound)
 	}
-	return n.wire(nil, h.defaultLocale, true), nil
+	return n.Wire(nil, h.defaultLocale, true), nil
 }
 
 func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpdateRequest) (subjects.Category, error) {
-	id, err := parseID(req.ID, ErrCategoryNotFound)
+	id, err := parseID(req.ID, product.ErrCategoryNotFound)
 	if err != nil {
 		return subjects.Category{}, err
 	}
 	// The parent is resolved first (it may take a query); everything else is checked under
 	// the row lock, and a problem writes nothing.
-	var p problems
+	var p product.Problems
 	var parent *uuid.UUID
 	if req.ParentID != nil {
 		if parent, err = h.resolveParent(ctx, *req.ParentID, &p); err != nil {
 			return subjects.Category{}, err
 		}
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return subjects.Category{}, err
 	}
-	_, err = h.store.UpdateCategory(ctx, id, func(c *Category) (bool, error) {
+	_, err = h.store.UpdateCategory(ctx, id, func(c *product.Category) (bool, error) {
 		return c.Patch(req, parent, h.defaultLocale)
 	})
 	if err != nil {
@@ -149,7 +151,7 @@ func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpda
 // Products. -------------------------------------------------------------------------------
 
 // productKey is the cache key of product id's reply for a language preference.
-func productKey(id string, p prefs) string { return id + "|" + p.key }
+func productKey(id string, p product.Prefs) string { return id + "|" + p.Key }
 
 // productGet serves GET /v1/products/{id} from the cache of encoded replies; a miss reads
 // one row by primary key. Entries are keyed by the canonical id, the group the product's
@@ -159,7 +161,7 @@ func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) 
 	if err := json.Unmarshal(data, &req); err != nil {
 		return nil, subjects.BadRequest("", "malformed request body")
 	}
-	id, err := parseID(req.ID, ErrNotFound)
+	id, err := parseID(req.ID, product.ErrNotFound)
 	if err != nil {
 		return nil, err
 	}
@@ -171,15 +173,15 @@ func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) 
 			return nil, err
 		}
 		if len(views[id]) == 0 {
-			return nil, wireError(ErrNotFound)
+			return nil, wireError(product.ErrNotFound)
 		}
 		return h.pickView(views[id], p), nil
 	})
 }
 
 // pickView is the reply among a product's views (by locale) in the caller's language.
-func (h *handlers) pickView(views map[string][]byte, p prefs) []byte {
-	if l, ok := pickLocale(p.list, h.defaultLocale, views); ok {
+func (h *handlers) pickView(views map[string][]byte, p product.Prefs) []byte {
+	if l, ok := product.PickLocale(p.List, h.defaultLocale, views); ok {
 		return views[l]
 	}
 	return views[h.defaultLocale]
@@ -199,13 +201,13 @@ func (h *handlers) productFast(data []byte, meta subjects.Meta) ([]byte, bool) {
 		return nil, false
 	}
 	group := id.String()
-	return h.products.Get(group, productKey(group, h.prefs.resolve(meta.AcceptLanguage)))
+	return h.products.Get(group, productKey(group, h.prefs.Resolve(meta.AcceptLanguage)))
 }
 
 // resolveCategory finds the category a product names by id or path (400 on category_id).
 func (h *handlers) resolveCategory(ctx context.Context, ref string) (uuid.UUID, error) {
 	n, _, err := h.cats.resolve(ctx, ref)
-	if errors.Is(err, ErrCategoryNotFound) {
+	if errors.Is(err, product.ErrCategoryNotFound) {
 		return uuid.Nil, subjects.BadRequest("category_id", "no such category (give an id or a path such as electronics/audio)")
 	}
 	if err != nil {
@@ -215,7 +217,7 @@ func (h *handlers) resolveCategory(ctx context.Context, ref string) (uuid.UUID, 
 }
 
 func (h *handlers) productCreate(ctx context.Context, req subjects.ProductCreateRequest) (subjects.Product, error) {
-	p, err := NewProduct(req, h.defaultLocale)
+	p, err := product.New(req, h.defaultLocale)
 	if err != nil {
 		return subjects.Product{}, err
 	}
@@ -231,7 +233,7 @@ func (h *handlers) productCreate(ctx context.Context, req subjects.ProductCreate
 }
 
 func (h *handlers) productUpdate(ctx context.Context, req subjects.ProductUpdateRequest) (subjects.Product, error) {
-	id, err := parseID(req.ID, ErrNotFound)
+	id, err := parseID(req.ID, product.ErrNotFound)
 	if err != nil {
 		return subjects.Product{}, err
 	}
@@ -241,7 +243,7 @@ func (h *handlers) productUpdate(ctx context.Context, req subjects.ProductUpdate
 			return subjects.Product{}, err
 		}
 	}
-	p, err := h.store.UpdateProduct(ctx, id, func(p *Product) ([]string, error) {
+	p, err := h.store.UpdateProduct(ctx, id, func(p *product.Product) ([]string, error) {
 		changed, err := p.Patch(req, h.defaultLocale)
 		if err == nil && req.CategoryID != nil && category != p.CategoryID {
 			p.CategoryID, changed = category, append(changed, "category_id")
@@ -256,7 +258,7 @@ func (h *handlers) productUpdate(ctx context.Context, req subjects.ProductUpdate
 }
 
 func (h *handlers) productDelete(ctx context.Context, req subjects.ProductIDRequest) (subjects.Empty, error) {
-	id, err := parseID(req.ID, ErrNotFound)
+	id, err := parseID(req.ID, product.ErrNotFound)
 	if err != nil {
 		return subjects.Empty{}, err
 	}
@@ -276,46 +278,46 @@ func (h *handlers) reviewCreate(ctx context.Context, req subjects.ReviewCreateRe
 	}
 	user, err := uuid.Parse(claims.Subject)
 	if err != nil {
-		return subjects.Review{}, wireError(ErrNotPurchased) // a service token bought nothing
+		return subjects.Review{}, wireError(product.ErrNotPurchased) // a service token bought nothing
 	}
-	product, err := parseID(req.ProductID, ErrNotFound)
+	productID, err := parseID(req.ProductID, product.ErrNotFound)
 	if err != nil {
 		return subjects.Review{}, err
 	}
-	req, err = CheckReview(req)
+	req, err = product.CheckReview(req)
 	if err != nil {
 		return subjects.Review{}, err
 	}
-	r := Review{ID: uuid.Must(uuid.NewV7()), ProductID: product, UserID: user, Rating: req.Rating, Title: req.Title,
+	r := product.Review{ID: uuid.Must(uuid.NewV7()), ProductID: productID, UserID: user, Rating: req.Rating, Title: req.Title,
 		Body: req.Body, AuthorName: req.AuthorName}
 	if err := h.store.CreateReview(ctx, &r); err != nil {
 		return subjects.Review{}, wireError(err)
 	}
-	h.invalidate(product)
+	h.invalidate(productID)
 	return r.Wire(), nil
 }
 
 func (h *handlers) reviewList(ctx context.Context, req subjects.ReviewListRequest) (subjects.ReviewPage, error) {
-	product, err := parseID(req.ProductID, ErrNotFound)
+	productID, err := parseID(req.ProductID, product.ErrNotFound)
 	if err != nil {
 		return subjects.ReviewPage{}, err
 	}
 	limit := req.Limit
 	if limit == 0 {
-		limit = DefaultPageSize
+		limit = search.DefaultPageSize
 	}
-	if limit < 1 || limit > MaxPageSize {
-		return subjects.ReviewPage{}, subjects.BadRequest("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+	if limit < 1 || limit > search.MaxPageSize {
+		return subjects.ReviewPage{}, subjects.BadRequest("limit", "must be between 1 and "+strconv.Itoa(search.MaxPageSize))
 	}
 	var after *reviewKey
 	if req.Cursor != "" {
 		after = new(reviewKey)
 		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
-		if err != nil || len(req.Cursor) > maxCursorBytes || json.Unmarshal(b, after) != nil || after.ID == uuid.Nil {
+		if err != nil || len(req.Cursor) > search.MaxCursorBytes || json.Unmarshal(b, after) != nil || after.ID == uuid.Nil {
 			return subjects.ReviewPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
 		}
 	}
-	rs, err := h.store.Reviews(ctx, product, after, limit+1)
+	rs, err := h.store.Reviews(ctx, productID, after, limit+1)
 	if err != nil {
 		return subjects.ReviewPage{}, wireError(err)
 	}
@@ -332,7 +334,7 @@ func (h *handlers) reviewList(ctx context.Context, req subjects.ReviewListReques
 }
 
 func (h *handlers) reviewModerate(ctx context.Context, req subjects.ReviewModerateRequest) (subjects.Review, error) {
-	id, err := parseID(req.ID, ErrReviewNotFound)
+	id, err := parseID(req.ID, product.ErrReviewNotFound)
 	if err != nil {
 		return subjects.Review{}, err
 	}
@@ -353,23 +355,23 @@ func wireError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, product.ErrNotFound):
 		return subjects.Errorf(http.StatusNotFound, "product_not_found", "product not found")
-	case errors.Is(err, ErrCategoryNotFound):
+	case errors.Is(err, product.ErrCategoryNotFound):
 		return subjects.Errorf(http.StatusNotFound, "category_not_found", "category not found")
-	case errors.Is(err, ErrReviewNotFound):
+	case errors.Is(err, product.ErrReviewNotFound):
 		return subjects.Errorf(http.StatusNotFound, "review_not_found", "review not found")
-	case errors.Is(err, ErrSKUTaken):
+	case errors.Is(err, product.ErrSKUTaken):
 		return field(http.StatusConflict, "sku_taken", "a listed product has this SKU", "sku", "is taken")
-	case errors.Is(err, ErrSlugTaken):
+	case errors.Is(err, product.ErrSlugTaken):
 		return field(http.StatusConflict, "slug_taken", "a sibling category has this slug", "slug", "is taken")
-	case errors.Is(err, ErrStale):
+	case errors.Is(err, product.ErrStale):
 		return field(http.StatusConflict, "stale_version", "the product changed since that version; read it again", "version", "is not the current version")
-	case errors.Is(err, ErrCycle):
+	case errors.Is(err, product.ErrCycle):
 		return field(http.StatusConflict, "category_cycle", "a category cannot move below itself", "parent_id", "is the category or below it")
-	case errors.Is(err, ErrReviewed):
+	case errors.Is(err, product.ErrReviewed):
 		return subjects.Errorf(http.StatusConflict, "already_reviewed", "you have reviewed this product already")
-	case errors.Is(err, ErrNotPurchased):
+	case errors.Is(err, product.ErrNotPurchased):
 		return subjects.Errorf(http.StatusForbidden, "not_purchased", "only customers who paid for the product can review it")
 	}
 	return err

@@ -11,11 +11,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/souk/souk/platform/cache"
+	"github.com/souk/souk/services/catalog/product"
+	"github.com/souk/souk/services/catalog/search"
 	"github.com/souk/souk/subjects"
 )
-
-// listGroup is the cache group of every list reply: any product change outdates them all.
-const listGroup = "lists"
 
 // productSearch serves GET /v1/products: a page of products and the facets of the whole
 // search. The encoded page is cached; on a miss the engine gives the page's ids, the products
@@ -28,13 +27,13 @@ func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, erro
 			return nil, subjects.BadRequest("", "malformed request body")
 		}
 	}
-	q, err := newQuery(ctx, req, h.cats, h.attrs.known, h.defaultCurrency)
+	q, err := search.NewQuery(ctx, req, h.cats.resolve, h.attrs.known, h.defaultCurrency)
 	if err != nil {
 		return nil, err
 	}
 	p := h.callerPrefs(ctx)
-	key := "s|" + q.Fingerprint + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor + "|" + p.key
-	return h.lists.Load(ctx, listGroup, key, func(ctx context.Context) ([]byte, error) {
+	key := "s|" + q.Fingerprint + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor + "|" + p.Key
+	return h.lists.Load(ctx, search.ListGroup, key, func(ctx context.Context) ([]byte, error) {
 		// The page and the facets are independent statements: on a miss, run them at once.
 		var f []byte
 		g, gctx := errgroup.WithContext(ctx)
@@ -56,20 +55,20 @@ func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, erro
 
 // facets returns the encoded facets of q, cached by q's fingerprint without its sort (every
 // sort and page of a search shares them); computed on a page miss only.
-func (h *handlers) facets(ctx context.Context, q *Query, p prefs) ([]byte, error) {
-	return h.lists.Load(ctx, listGroup, "f|"+q.fingerprint(false)+"|"+p.key, func(ctx context.Context) ([]byte, error) {
+func (h *handlers) facets(ctx context.Context, q *search.Query, p product.Prefs) ([]byte, error) {
+	return h.lists.Load(ctx, search.ListGroup, "f|"+q.FacetFingerprint()+"|"+p.Key, func(ctx context.Context) ([]byte, error) {
 		raw, err := h.engine.Facets(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		f := facets(raw, h.cats.tree(), p.list, h.defaultLocale)
+		f := search.WireFacets(raw, h.cats.current(), p.List, h.defaultLocale)
 		return json.Marshal(&f)
 	})
 }
 
 // productReplies returns the encoded replies of products ids in order: cached ones as they
 // are, the others read in one query and cached. A product deleted meanwhile is left out.
-func (h *handlers) productReplies(ctx context.Context, ids []uuid.UUID, p prefs) ([][]byte, error) {
+func (h *handlers) productReplies(ctx context.Context, ids []uuid.UUID, p product.Prefs) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	var missing []uuid.UUID
 	for i, id := range ids {

@@ -11,44 +11,45 @@ import (
 
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
 // ratingChanged rebuilds product id's views and adds its rating_changed event, in tx,
 // after a review change.
 func (s *Store) ratingChanged(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
-	var p Product
+	var p product.Product
 	if err := tx.QueryRow(ctx, `select id, sku, version from catalog.products where id = $1`, id).Scan(&p.ID, &p.SKU, &p.Version); err != nil {
 		return err
 	}
 	if err := s.refreshViews(ctx, tx, id); err != nil {
 		return err
 	}
-	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged.Kind, &p, nil, nil))
+	return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtRatingChanged, &p, nil, nil))
 }
 
 // CreateReview stores r and adds its rating to the product's, in one transaction. Only a
-// customer with a paid order of the product may review it (ErrNotPurchased), once
-// (ErrReviewed); a deleted or unknown product is ErrNotFound.
-func (s *Store) CreateReview(ctx context.Context, r *Review) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+// customer with a paid order of the product may review it (product.ErrNotPurchased), once
+// (product.ErrReviewed); a deleted or unknown product is product.ErrNotFound.
+func (s *Store) CreateReview(ctx context.Context, r *product.Review) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var bought bool
 		err := tx.QueryRow(ctx, `select exists(select 1 from catalog.purchases where user_id = $2 and product_id = $1)
 			from catalog.products where id = $1 and deleted_at is null for share`, r.ProductID, r.UserID).Scan(&bought)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return product.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
 		if !bought {
-			return ErrNotPurchased
+			return product.ErrNotPurchased
 		}
 		err = tx.QueryRow(ctx, `insert into catalog.reviews (id, product_id, user_id, rating, title, body, author_name)
 			values ($1, $2, $3, $4, $5, $6, $7) returning created_at`,
 			r.ID, r.ProductID, r.UserID, r.Rating, r.Title, r.Body, r.AuthorName).Scan(&r.CreatedAt)
 		if pg.Code(err) == pg.UniqueViolation {
-			return ErrReviewed
+			return product.ErrReviewed
 		}
 		if err != nil {
 			return err
@@ -63,8 +64,8 @@ func (s *Store) CreateReview(ctx context.Context, r *Review) error {
 }
 
 func reviewError(op string, err error) error {
-	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotPurchased) || errors.Is(err, ErrReviewed) ||
-		errors.Is(err, ErrReviewNotFound) {
+	if err == nil || errors.Is(err, product.ErrNotFound) || errors.Is(err, product.ErrNotPurchased) || errors.Is(err, product.ErrReviewed) ||
+		errors.Is(err, product.ErrReviewNotFound) {
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -72,20 +73,20 @@ func reviewError(op string, err error) error {
 
 const reviewColumns = `id, product_id, user_id, rating, title, body, author_name, hidden, created_at`
 
-func scanReview(row pgx.Row) (Review, error) {
-	var r Review
+func scanReview(row pgx.Row) (product.Review, error) {
+	var r product.Review
 	err := row.Scan(&r.ID, &r.ProductID, &r.UserID, &r.Rating, &r.Title, &r.Body, &r.AuthorName, &r.Hidden, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrReviewNotFound
+		return r, product.ErrReviewNotFound
 	}
 	return r, err
 }
 
 // ModerateReview hides or shows review id again, taking its rating out of the product's or
 // putting it back, in one transaction. Setting the state it has changes nothing.
-func (s *Store) ModerateReview(ctx context.Context, id uuid.UUID, hidden bool) (Review, error) {
-	var out Review
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+func (s *Store) ModerateReview(ctx context.Context, id uuid.UUID, hidden bool) (product.Review, error) {
+	var out product.Review
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		r, err := scanReview(tx.QueryRow(ctx, `select `+reviewColumns+` from catalog.reviews where id = $1 for update`, id))
 		if err != nil {
 			return err
@@ -118,14 +119,14 @@ type reviewKey struct {
 }
 
 // Reviews returns up to limit visible reviews of a listed product after key (nil: from the
-// newest). An unknown or deleted product is ErrNotFound.
-func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, after *reviewKey, limit int) ([]Review, error) {
+// newest). An unknown or deleted product is product.ErrNotFound.
+func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, after *reviewKey, limit int) ([]product.Review, error) {
 	var listed bool
 	if err := s.db.QueryRow(ctx, `select exists(select 1 from catalog.products where id = $1 and deleted_at is null)`, productID).Scan(&listed); err != nil {
 		return nil, fmt.Errorf("reviews: %w", err)
 	}
 	if !listed {
-		return nil, ErrNotFound
+		return nil, product.ErrNotFound
 	}
 	q := `select ` + reviewColumns + ` from catalog.reviews where product_id = $1 and not hidden`
 	args := []any{productID, limit}
@@ -137,7 +138,7 @@ func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, after *reviewK
 	if err != nil {
 		return nil, fmt.Errorf("reviews: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Review, error) { return scanReview(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (product.Review, error) { return scanReview(r) })
 	if err != nil {
 		return nil, fmt.Errorf("reviews: %w", err)
 	}
@@ -165,7 +166,7 @@ func ForgetPurchase(ctx context.Context, tx pgx.Tx, order uuid.UUID) error {
 
 // productsChanged rebuilds the views of products and adds an event of kind about each, in
 // tx, after their rows changed.
-func (s *Store) productsChanged(ctx context.Context, tx pgx.Tx, kind string, products []Product, inStock *bool) error {
+func (s *Store) productsChanged(ctx context.Context, tx pgx.Tx, kind subjects.Event[subjects.ProductChanged], products []product.Product, inStock *bool) error {
 	ids := make([]uuid.UUID, len(products))
 	events := make([]outbox.Event, len(products))
 	for i := range products {
@@ -200,5 +201,5 @@ func (s *Store) ApplyStock(ctx context.Context, tx pgx.Tx, lvl subjects.StockLev
 	if err != nil || len(flipped) == 0 {
 		return err
 	}
-	return s.productsChanged(ctx, tx, subjects.EvtStockChanged.Kind, flipped, &inStock)
+	return s.productsChanged(ctx, tx, subjects.EvtStockChanged, flipped, &inStock)
 }

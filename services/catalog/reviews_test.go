@@ -9,6 +9,7 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/services/catalog"
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
@@ -55,7 +56,7 @@ func TestOnlyBuyersReviewOnceAndTheRatingStaysExact(t *testing.T) {
 		r, err = subjects.ReviewCreate.Call(e.customer, e.nc, review)
 		return err
 	})
-	if r.Rating != 4 || !r.VerifiedPurchase || r.AuthorName != catalog.DefaultAuthorName {
+	if r.Rating != 4 || !r.VerifiedPurchase || r.AuthorName != product.DefaultAuthorName {
 		t.Fatalf("review: %+v", r)
 	}
 	_, err = subjects.ReviewCreate.Call(e.customer, e.nc, review)

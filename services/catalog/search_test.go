@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/services/catalog"
 	"github.com/souk/souk/subjects"
@@ -21,11 +22,11 @@ const demoSize = 1000
 func seeded(t *testing.T) (*env, []subjects.ProductCreateRequest) {
 	t.Helper()
 	e := newEnv(t)
-	if _, err := catalog.Seed(e.ctx, e.db, demoSize, catalog.DefaultLocale); err != nil {
+	if _, err := seed(e.ctx, e.db, demoSize); err != nil {
 		t.Fatal(err)
 	}
 	e.start(catalog.Config{})
-	_, products := catalog.DemoCatalog(demoSize)
+	_, products := demodata.Catalog(demoSize)
 	return e, products
 }
 

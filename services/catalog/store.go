@@ -13,74 +13,61 @@ import (
 
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
 // Store is the catalog schema. Every write that others must learn of adds its events to the
-// outbox in its own transaction; Kick (when set) wakes the relay after the commit.
+// outbox in its own transaction (the kit wakes the relay once the request is done).
 type Store struct {
 	db            *pgxpool.Pool
 	defaultLocale string
-	// kick wakes the outbox relay after a commit with events.
-	kick func()
 }
 
 // NewStore returns a Store over db whose products' own text is in defaultLocale.
-func NewStore(db *pgxpool.Pool, defaultLocale string, kick func()) *Store {
-	if kick == nil {
-		kick = func() {}
-	}
-	return &Store{db: db, defaultLocale: defaultLocale, kick: kick}
+func NewStore(db *pgxpool.Pool, defaultLocale string) *Store {
+	return &Store{db: db, defaultLocale: defaultLocale}
 }
 
 const productColumns = `id, seq, sku, name, description, price_amount, currency, category_id, attributes, images,
 	translations, rating_sum, rating_count, in_stock, version, created_at, updated_at, deleted_at`
 
-func scanProduct(row pgx.Row) (Product, error) {
-	var p Product
+func scanProduct(row pgx.Row) (product.Product, error) {
+	var p product.Product
 	err := row.Scan(&p.ID, &p.Seq, &p.SKU, &p.Name, &p.Description, &p.Price.Amount, &p.Price.Currency, &p.CategoryID,
 		&p.Attributes, &p.Images, &p.Translations, &p.RatingSum, &p.RatingCount, &p.InStock, &p.Version,
 		&p.CreatedAt, &p.UpdatedAt, &p.DeletedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Product{}, ErrNotFound
+		return product.Product{}, product.ErrNotFound
 	}
 	return p, err
 }
 
 // scanProductRef reads a row of (id, sku, version): what an event about a product needs.
-func scanProductRef(r pgx.CollectableRow) (Product, error) {
-	var p Product
+func scanProductRef(r pgx.CollectableRow) (product.Product, error) {
+	var p product.Product
 	err := r.Scan(&p.ID, &p.SKU, &p.Version)
 	return p, err
 }
 
-// inTx runs fn in a transaction and wakes the relay after a commit; fn adds the events.
-func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if err := pgx.BeginFunc(ctx, s.db, fn); err != nil {
-		return err
-	}
-	s.kick()
-	return nil
-}
-
 // productEvent is a ProductChanged of kind about p; changed names the fields of an update,
 // inStock is the new availability of a stock change.
-func productEvent(kind string, p *Product, changed []string, inStock *bool) outbox.Event {
+func productEvent(kind subjects.Event[subjects.ProductChanged], p *product.Product, changed []string, inStock *bool) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: subjects.EventSubject(kind, p.ID.String()), Payload: subjects.ProductChanged{
+	return outbox.Event{ID: id, Subject: kind.Subject(p.ID.String()), Payload: subjects.ProductChanged{
 		EventID: id.String(), OccurredAt: time.Now().UTC(), ProductID: p.ID.String(), SKU: p.SKU, Version: p.Version,
 		Changed: changed, InStock: inStock,
 	}}
 }
 
 // Products returns the listed products among ids, in no particular order.
-func (s *Store) Products(ctx context.Context, ids []uuid.UUID) ([]Product, error) {
+func (s *Store) Products(ctx context.Context, ids []uuid.UUID) ([]product.Product, error) {
 	rows, err := s.db.Query(ctx, `select `+productColumns+` from catalog.products where id = any($1) and deleted_at is null`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("products: %w", err)
 	}
 	defer rows.Close()
-	out := make([]Product, 0, len(ids))
+	out := make([]product.Product, 0, len(ids))
 	for rows.Next() {
 		p, err := scanProduct(rows)
 		if err != nil {
@@ -131,22 +118,22 @@ func (s *Store) Views(ctx context.Context, ids ...uuid.UUID) (map[uuid.UUID]map[
 // writeProductTerms records the words (from its search document), attribute names and
 // locales of product p, each set sorted so that concurrent writers take their locks in one
 // order and cannot deadlock.
-func writeProductTerms(ctx context.Context, tx pgx.Tx, p *Product) error {
+func writeProductTerms(ctx context.Context, tx pgx.Tx, p *product.Product) error {
 	b := &pgx.Batch{}
 	b.Queue(`select catalog.add_words(search) from catalog.products where id = $1`, p.ID)
-	if names := sortedKeys(p.Attributes); len(names) > 0 {
+	if names := product.SortedKeys(p.Attributes); len(names) > 0 {
 		b.Queue(`insert into catalog.attribute_names (name) select unnest($1::text[]) on conflict do nothing`, names)
 	}
-	if locales := sortedKeys(p.Translations); len(locales) > 0 {
+	if locales := product.SortedKeys(p.Translations); len(locales) > 0 {
 		b.Queue(`insert into catalog.locales (locale) select unnest($1::text[]) on conflict do nothing`, locales)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }
 
 // CreateProduct inserts p (its ID set by the caller) with its product_created event. A SKU a
-// listed product holds is ErrSKUTaken; an unknown category ErrCategoryNotFound.
-func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+// listed product holds is product.ErrSKUTaken; an unknown category product.ErrCategoryNotFound.
+func (s *Store) CreateProduct(ctx context.Context, p *product.Product) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `insert into catalog.products
 			(id, sku, name, description, price_amount, currency, category_id, attributes, images, translations, in_stock, search)
 			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
@@ -164,7 +151,7 @@ func (s *Store) CreateProduct(ctx context.Context, p *Product) error {
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated.Kind, p, nil, nil))
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductCreated, p, nil, nil))
 	})
 	return productWriteError("create product", err)
 }
@@ -173,12 +160,12 @@ func productWriteError(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrStale), errors.Is(err, ErrCategoryNotFound):
+	case errors.Is(err, product.ErrNotFound), errors.Is(err, product.ErrStale), errors.Is(err, product.ErrCategoryNotFound):
 		return err
 	case pg.Code(err) == pg.UniqueViolation:
-		return ErrSKUTaken
+		return product.ErrSKUTaken
 	case pg.Code(err) == pg.ForeignKeyViolation:
-		return ErrCategoryNotFound
+		return product.ErrCategoryNotFound
 	}
 	var se *subjects.Error
 	if errors.As(err, &se) {
@@ -191,9 +178,9 @@ func productWriteError(op string, err error) error {
 // the fields it changed. When some changed, the product is written back with a new version,
 // its search document, and the product_updated event (and price_changed when the price
 // did), all in one transaction. fn's error aborts without writing.
-func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Product) ([]string, error)) (Product, error) {
-	var out Product
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*product.Product) ([]string, error)) (product.Product, error) {
+	var out product.Product
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		p, err := scanProduct(tx.QueryRow(ctx, `select `+productColumns+` from catalog.products
 			where id = $1 and deleted_at is null for update`, id))
 		if err != nil {
@@ -220,7 +207,7 @@ func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Produc
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		events := []outbox.Event{productEvent(subjects.EvtProductUpdated.Kind, &p, changed, nil)}
+		events := []outbox.Event{productEvent(subjects.EvtProductUpdated, &p, changed, nil)}
 		if slices.Contains(changed, "price") {
 			evID := outbox.NewID()
 			events = append(events, outbox.Event{ID: evID, Subject: subjects.EvtPriceChanged.Subject(p.ID.String()),
@@ -234,10 +221,10 @@ func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*Produc
 }
 
 // DeleteProduct stops listing a product, with its product_deleted event. Deleting a deleted
-// product changes nothing and is no error; an unknown id is ErrNotFound.
+// product changes nothing and is no error; an unknown id is product.ErrNotFound.
 func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var p Product
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var p product.Product
 		err := tx.QueryRow(ctx, `update catalog.products set deleted_at = now(), version = version + 1, updated_at = now()
 			where id = $1 and deleted_at is null returning id, sku, version`, id).Scan(&p.ID, &p.SKU, &p.Version)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -246,7 +233,7 @@ func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
 				return err
 			}
 			if !exists {
-				return ErrNotFound
+				return product.ErrNotFound
 			}
 			return nil
 		}
@@ -256,7 +243,7 @@ func (s *Store) DeleteProduct(ctx context.Context, id uuid.UUID) error {
 		if err := s.refreshViews(ctx, tx, p.ID); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted.Kind, &p, nil, nil))
+		return outbox.Add(ctx, tx, Schema, productEvent(subjects.EvtProductDeleted, &p, nil, nil))
 	})
 	return productWriteError("delete product", err)
 }

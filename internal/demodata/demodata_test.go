@@ -1,4 +1,4 @@
-package catalog
+package demodata
 
 import (
 	"bytes"
@@ -15,14 +15,14 @@ import (
 
 // The rules a demo product must meet, restated here so that these tests stand on their own.
 var (
-	seedTestSKU      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-	seedTestAttrName = regexp.MustCompile(`^[a-z_]+$`)
-	seedTestSlug     = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	attrNamePattern = regexp.MustCompile(`^[a-z_]+$`)
+	slugPattern     = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
 
 func TestDemoCatalogIsDeterministic(t *testing.T) {
-	cats1, products1 := DemoCatalog(300)
-	cats2, products2 := DemoCatalog(300)
+	cats1, products1 := Catalog(300)
+	cats2, products2 := Catalog(300)
 	if !reflect.DeepEqual(cats1, cats2) || !reflect.DeepEqual(products1, products2) {
 		t.Fatal("two calls with the same n differ")
 	}
@@ -32,23 +32,23 @@ func TestDemoCatalogIsDeterministic(t *testing.T) {
 		t.Fatalf("the JSON of two calls differs (errors %v, %v)", err1, err2)
 	}
 
-	catsSmall, small := DemoCatalog(50)
-	_, large := DemoCatalog(500)
+	catsSmall, small := Catalog(50)
+	_, large := Catalog(500)
 	if !reflect.DeepEqual(catsSmall, cats1) {
 		t.Error("the categories depend on n")
 	}
 	if !reflect.DeepEqual(small, large[:50]) {
-		t.Error("DemoCatalog(500) does not extend DemoCatalog(50)")
+		t.Error("Catalog(500) does not extend Catalog(50)")
 	}
 	for _, n := range []int{0, -3} {
-		if cats, products := DemoCatalog(n); len(products) != 0 || len(cats) != len(cats1) {
-			t.Errorf("DemoCatalog(%d) = %d categories, %d products", n, len(cats), len(products))
+		if cats, products := Catalog(n); len(products) != 0 || len(cats) != len(cats1) {
+			t.Errorf("Catalog(%d) = %d categories, %d products", n, len(cats), len(products))
 		}
 	}
 }
 
 func TestDemoCategories(t *testing.T) {
-	cats, _ := DemoCatalog(0)
+	cats, _ := Catalog(0)
 	seen := map[string]bool{}
 	children := map[string]int{}
 	tops := 0
@@ -60,7 +60,7 @@ func TestDemoCategories(t *testing.T) {
 			t.Errorf("%s: twice", c.Path)
 		case nested && !seen[parent]:
 			t.Errorf("%s: before its parent", c.Path)
-		case !strings.HasSuffix("/"+c.Path, "/"+c.Slug) || !seedTestSlug.MatchString(c.Slug):
+		case !strings.HasSuffix("/"+c.Path, "/"+c.Slug) || !slugPattern.MatchString(c.Slug):
 			t.Errorf("%s: slug %q", c.Path, c.Slug)
 		case strings.Count(c.Path, "/") > 2:
 			t.Errorf("%s: deeper than three levels", c.Path)
@@ -95,11 +95,11 @@ func TestDemoCategories(t *testing.T) {
 }
 
 func TestDemoProductsAreValid(t *testing.T) {
-	cats, products := DemoCatalog(2000)
-	leaf := seedTestLeaves(cats)
+	cats, products := Catalog(2000)
+	leaf := leafPaths(cats)
 	skus := map[string]bool{}
 	for i, p := range products {
-		if msg := seedTestCheck(i, p, leaf); msg != "" {
+		if msg := checkProduct(i, p, leaf); msg != "" {
 			t.Errorf("%s (%s): %s", p.SKU, p.Name, msg)
 		}
 		if skus[p.SKU] {
@@ -109,8 +109,8 @@ func TestDemoProductsAreValid(t *testing.T) {
 	}
 }
 
-// seedTestLeaves returns the paths of the categories without children.
-func seedTestLeaves(cats []SeedCategory) map[string]bool {
+// leafPaths returns the paths of the categories without children.
+func leafPaths(cats []Category) map[string]bool {
 	leaf := map[string]bool{}
 	for _, c := range cats {
 		leaf[c.Path] = true
@@ -123,10 +123,10 @@ func seedTestLeaves(cats []SeedCategory) map[string]bool {
 	return leaf
 }
 
-// seedTestCheck returns what is wrong with product i, or "".
-func seedTestCheck(i int, p subjects.ProductCreateRequest, leaf map[string]bool) string {
+// checkProduct returns what is wrong with product i, or "".
+func checkProduct(i int, p subjects.ProductCreateRequest, leaf map[string]bool) string {
 	switch {
-	case !seedTestSKU.MatchString(p.SKU) || p.SKU != fmt.Sprintf("DEMO-%06d", i):
+	case !skuPattern.MatchString(p.SKU) || p.SKU != fmt.Sprintf("DEMO-%06d", i):
 		return "bad SKU"
 	case !leaf[p.CategoryID]:
 		return "category " + p.CategoryID + " is not a leaf"
@@ -147,13 +147,13 @@ func seedTestCheck(i int, p subjects.ProductCreateRequest, leaf map[string]bool)
 		}
 	}
 	for name, value := range p.Attributes {
-		if !seedTestAttrName.MatchString(name) || len(name) > 40 || !seedTestText(value, 100) {
+		if !attrNamePattern.MatchString(name) || len(name) > 40 || !validText(value, 100) {
 			return fmt.Sprintf("attribute %q = %q", name, value)
 		}
 	}
 	texts := []subjects.ProductText{{Name: p.Name, Description: p.Description}, p.Translations["de"], p.Translations["fr"]}
 	for _, tx := range texts {
-		if !seedTestText(tx.Name, 200) || !seedTestText(tx.Description, 2000) || !strings.HasSuffix(tx.Description, ".") ||
+		if !validText(tx.Name, 200) || !validText(tx.Description, 2000) || !strings.HasSuffix(tx.Description, ".") ||
 			strings.ContainsAny(tx.Name+tx.Description, "%{}|") {
 			return fmt.Sprintf("text %+v", tx)
 		}
@@ -164,15 +164,15 @@ func seedTestCheck(i int, p subjects.ProductCreateRequest, leaf map[string]bool)
 	return ""
 }
 
-// seedTestText reports whether s is non-empty, trimmed, valid UTF-8 of at most limit runes,
+// validText reports whether s is non-empty, trimmed, valid UTF-8 of at most limit runes,
 // with single spaces.
-func seedTestText(s string, limit int) bool {
+func validText(s string, limit int) bool {
 	return s != "" && s == strings.TrimSpace(s) && utf8.ValidString(s) && utf8.RuneCountInString(s) <= limit &&
 		!strings.Contains(s, "  ")
 }
 
 func TestDemoCatalogSpread(t *testing.T) {
-	_, products := DemoCatalog(2000)
+	_, products := Catalog(2000)
 	departments, brands := map[string]bool{}, map[string]bool{}
 	values := map[string]map[string]bool{}
 	var cheap, dear, colored, headphones int
@@ -219,9 +219,9 @@ func TestDemoCatalogSpread(t *testing.T) {
 // TestDemoVocabulary checks the tables themselves, including what 2000 products may not
 // happen to show.
 func TestDemoVocabulary(t *testing.T) {
-	d := seedDemo()
-	for name, a := range seedAttrs() {
-		if len(a.vals) < 3 || len(a.vals) > 15 || !seedTestAttrName.MatchString(name) || name == "brand" {
+	d := demo()
+	for name, a := range attrSpecs() {
+		if len(a.vals) < 3 || len(a.vals) > 15 || !attrNamePattern.MatchString(name) || name == "brand" {
 			t.Errorf("attribute %s: %d values", name, len(a.vals))
 		}
 	}
@@ -237,7 +237,7 @@ func TestDemoVocabulary(t *testing.T) {
 			if (a.set != "") != (a.setAttr >= 0) {
 				t.Errorf("%s: adjective %s sets %q unresolved", l.path, a.en, a.set)
 			}
-			if l.kind != seedGoods && strings.ContainsAny(a.de, "-+") {
+			if l.kind != kindGoods && strings.ContainsAny(a.de, "-+") {
 				t.Errorf("%s: title adjective %s is a prefix", l.path, a.en)
 			}
 		}
@@ -249,9 +249,9 @@ func TestDemoVocabulary(t *testing.T) {
 		for _, in := range intros {
 			for _, parts := range in.parts {
 				for _, p := range parts {
-					goodsOnly := p.slot == seedSlotName || p.slot == seedSlotModel || p.slot == seedSlotAgree
-					titleOnly := p.slot == seedSlotTitle || p.slot == seedSlotAuthor || p.slot == seedSlotDeAuthor
-					if (kind == seedGoods && titleOnly) || (kind != seedGoods && goodsOnly) {
+					goodsOnly := p.slot == slotName || p.slot == slotModel || p.slot == slotAgree
+					titleOnly := p.slot == slotTitle || p.slot == slotAuthor || p.slot == slotDeAuthor
+					if (kind == kindGoods && titleOnly) || (kind != kindGoods && goodsOnly) {
 						t.Errorf("intro of kind %d uses slot %d", kind, p.slot)
 					}
 				}
@@ -263,6 +263,6 @@ func TestDemoVocabulary(t *testing.T) {
 func BenchmarkDemoCatalog100k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		DemoCatalog(100_000)
+		Catalog(100_000)
 	}
 }

@@ -1,7 +1,6 @@
-package catalog
+package search
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/meilisearch/meilisearch-go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
-	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/nats/natstest"
-	"github.com/souk/souk/platform/outbox"
-	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
@@ -318,9 +311,9 @@ func TestMeiliForgedCursorsAreRefused(t *testing.T) {
 }
 
 // meiliTree is electronics (with German and French names) > audio > headphones (German).
-func meiliTree() (*tree, [3]uuid.UUID) {
+func meiliTree() (*product.Tree, [3]uuid.UUID) {
 	ids := [3]uuid.UUID{meiliCatA, meiliCatB, uuid.MustParse("0190a1b2-0000-7000-8000-00000000000c")}
-	return buildTree([]Category{
+	return product.BuildTree([]product.Category{
 		{ID: ids[2], ParentID: &ids[1], Name: "Headphones", Slug: "headphones", Translations: map[string]subjects.CategoryText{"de": {Name: "Kopfhörer"}}},
 		{ID: ids[0], Name: "Electronics", Slug: "electronics", Translations: map[string]subjects.CategoryText{
 			"fr": {Name: "Électronique"}, "de": {Name: "Elektronik"}}},
@@ -330,7 +323,7 @@ func meiliTree() (*tree, [3]uuid.UUID) {
 
 func TestMeiliDocumentOfAProduct(t *testing.T) {
 	tr, cats := meiliTree()
-	p := Product{
+	p := product.Product{
 		ID: uuid.MustParse("0190a1b2-0000-7000-8000-000000000001"), Seq: 42, SKU: "HP-1",
 		Name: "Wireless Headphones", Description: "Over-ear, 30 h battery.",
 		Price: subjects.Money{Amount: 12999, Currency: "EUR"}, CategoryID: cats[2],
@@ -378,7 +371,7 @@ func TestMeiliDocumentOfAProduct(t *testing.T) {
 	// A product without attributes, translations or reviews, in a category the tree does not
 	// know yet.
 	unknown := uuid.New()
-	bare := newMeiliDoc(&Product{ID: p.ID, SKU: "X", Name: "X", Price: subjects.Money{Amount: 0, Currency: "USD"}, CategoryID: unknown}, tr)
+	bare := newMeiliDoc(&product.Product{ID: p.ID, SKU: "X", Name: "X", Price: subjects.Money{Amount: 0, Currency: "USD"}, CategoryID: unknown}, tr)
 	if !slices.Equal(bare.CategoryIDs, []string{unknown.String()}) || bare.Categories != nil || bare.RatingAvg != 0 ||
 		len(bare.Attributes) != 0 || bare.Attributes == nil || len(bare.AttributeNames) != 0 || bare.PriceBucket != "USD:0" {
 		t.Fatalf("bare document: %+v", bare)
@@ -386,7 +379,7 @@ func TestMeiliDocumentOfAProduct(t *testing.T) {
 }
 
 func TestMeiliPriceBucketsAreWidthBuckets(t *testing.T) {
-	for amount, want := range map[int64]int{0: 0, 999: 0, 1000: 1, 2499: 1, 2500: 2, 9999: 3, 10000: 4, 249999: 7, 250000: 8, MaxAmount: 8} {
+	for amount, want := range map[int64]int{0: 0, 999: 0, 1000: 1, 2499: 1, 2500: 2, 9999: 3, 10000: 4, 249999: 7, 250000: 8, product.MaxAmount: 8} {
 		if got := priceBucketIndex(amount); got != want {
 			t.Errorf("bucket of %d: %d, want %d", amount, got, want)
 		}
@@ -485,7 +478,8 @@ func TestMeiliConfigDefaultsAndRedaction(t *testing.T) {
 	if err := c.check(); err != nil || c.Index != "products" || c.Timeout != 5*time.Second || c.TaskTimeout != time.Minute {
 		t.Fatalf("defaults: %v %v", c, err)
 	}
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", Config{Meili: c}), fmt.Sprintf("%v", &Config{Meili: c}), fmt.Sprintf("%#v", c)} {
+	type config struct{ Meili MeiliConfig } // as the catalog's Config holds it
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", config{Meili: c}), fmt.Sprintf("%v", &config{Meili: c}), fmt.Sprintf("%#v", c)} {
 		if strings.Contains(s, "s3cret") || !strings.Contains(s, "127.0.0.1:7700") {
 			t.Errorf("printed config: %s", s)
 		}
@@ -501,32 +495,6 @@ func TestMeiliConfigDefaultsAndRedaction(t *testing.T) {
 	}
 	if _, err := NewMeiliEngine(MeiliConfig{URL: "nope"}); err == nil {
 		t.Error("engine of a bad URL")
-	}
-}
-
-func TestMeiliParseCatalogEvents(t *testing.T) {
-	pid, cid := uuid.New(), uuid.New()
-	ev := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	product, category, err := parseCatalogEvent(subjects.EvtPriceChanged.Subject(pid.String()),
-		ev(subjects.PriceChanged{ProductID: pid.String()}))
-	if err != nil || product != pid || category != uuid.Nil {
-		t.Fatalf("price_changed: %v %v %v", product, category, err)
-	}
-	product, category, err = parseCatalogEvent(subjects.EvtCategoryUpdated.Subject(cid.String()),
-		ev(subjects.CategoryChanged{CategoryID: cid.String(), Path: "a/b"}))
-	if err != nil || product != uuid.Nil || category != cid {
-		t.Fatalf("category_updated: %v %v %v", product, category, err)
-	}
-	for subject, data := range map[string]string{
-		subjects.EvtProductUpdated.Kind + ".x":  "not json",
-		subjects.EvtProductDeleted.Kind + ".x":  `{"product_id": "nope"}`,
-		subjects.EvtProductCreated.Kind + ".x":  `{}`,
-		subjects.EvtCategoryCreated.Kind + ".x": `{"category_id": ""}`,
-		subjects.EvtCategoryUpdated.Kind + ".x": `[]`,
-	} {
-		if _, _, err := parseCatalogEvent(subject, []byte(data)); err == nil {
-			t.Errorf("%s %s: no error", subject, data)
-		}
 	}
 }
 
@@ -641,287 +609,5 @@ func TestMeiliWireFormat(t *testing.T) {
 	// Meilisearch's errors come back as errors.
 	if _, _, err := e.Page(t.Context(), meiliQuery(nil)); err == nil {
 		t.Fatal("no error from a 500")
-	}
-}
-
-// fakeMeili stands in for Meilisearch, which cannot run on this machine, at the process
-// boundary: it keeps the documents written to the index "products" and answers every task
-// as succeeded, or is down (503). It lets the indexer's test check our side (the JetStream
-// consumer, the reads from PostgreSQL, what is written and when events are acknowledged);
-// it knows nothing of searching, which the integration test checks on a real Meilisearch.
-type fakeMeili struct {
-	*httptest.Server
-	mu       sync.Mutex
-	down     bool
-	calls    int
-	created  bool
-	settings map[string]any
-	docs     map[string]map[string]any
-	tasks    int64
-}
-
-func newFakeMeili(t *testing.T) *fakeMeili {
-	f := &fakeMeili{docs: map[string]map[string]any{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeMeili) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	reply := func(code int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(v)
-	}
-	task := func() {
-		f.tasks++
-		reply(http.StatusAccepted, map[string]any{"taskUid": f.tasks, "indexUid": "products", "status": "enqueued",
-			"type": "x", "enqueuedAt": "2025-01-01T00:00:00Z"})
-	}
-	switch {
-	case f.down:
-		reply(http.StatusServiceUnavailable, map[string]any{"message": "down", "code": "unavailable"})
-		return
-	case r.Header.Get("Authorization") != "Bearer fake-key":
-		reply(http.StatusUnauthorized, map[string]any{"message": "key", "code": "invalid_api_key"})
-		return
-	}
-	var body any
-	_ = json.NewDecoder(r.Body).Decode(&body)
-	route := r.Method + " " + r.URL.Path
-	switch {
-	case route == "GET /indexes/products" && !f.created:
-		reply(http.StatusNotFound, map[string]any{"message": "Index `products` not found.", "code": "index_not_found"})
-	case route == "GET /indexes/products":
-		reply(http.StatusOK, map[string]any{"uid": "products", "primaryKey": "id", "createdAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-01-01T00:00:00Z"})
-	case route == "POST /indexes":
-		f.created = true
-		task()
-	case route == "GET /indexes/products/settings/ranking-rules":
-		reply(http.StatusOK, []string{"words", "typo", "proximity", "attributeRank", "sort", "wordPosition", "exactness"})
-	case route == "GET /indexes/products/settings/filterable-attributes":
-		filterable, ok := f.settings["filterableAttributes"]
-		if !ok {
-			filterable = []any{}
-		}
-		reply(http.StatusOK, filterable)
-	case route == "PATCH /indexes/products/settings":
-		f.settings, _ = body.(map[string]any)
-		task()
-	case route == "POST /indexes/products/documents" && r.URL.Query().Get("primaryKey") == "id":
-		docs, _ := body.([]any)
-		for _, d := range docs {
-			doc, _ := d.(map[string]any)
-			id, _ := doc["id"].(string)
-			f.docs[id] = doc
-		}
-		task()
-	case route == "POST /indexes/products/documents/delete-batch":
-		ids, _ := body.([]any)
-		for _, id := range ids {
-			s, _ := id.(string)
-			delete(f.docs, s)
-		}
-		task()
-	case route == "POST /indexes/products/documents/fetch":
-		q, _ := body.(map[string]any)
-		offset, _ := q["offset"].(float64)
-		limit, _ := q["limit"].(float64)
-		ids := slices.Sorted(maps.Keys(f.docs))
-		page := ids[min(int(offset), len(ids)):min(int(offset+limit), len(ids))]
-		results := make([]map[string]any, len(page))
-		for i, id := range page {
-			results[i] = map[string]any{"id": id}
-		}
-		reply(http.StatusOK, map[string]any{"results": results, "offset": offset, "limit": limit, "total": len(ids)})
-	case strings.HasPrefix(route, "GET /tasks/"):
-		uid, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/tasks/"), 10, 64)
-		reply(http.StatusOK, map[string]any{"uid": uid, "status": "succeeded", "type": "x",
-			"indexUid": "products", "enqueuedAt": "2025-01-01T00:00:00Z"})
-	default:
-		reply(http.StatusNotFound, map[string]any{"message": "no route " + route, "code": "not_found"})
-	}
-}
-
-func (f *fakeMeili) setDown(down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down = down
-}
-
-// doc returns the indexed document of id, or nil.
-func (f *fakeMeili) doc(id uuid.UUID) map[string]any {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.docs[id.String()]
-}
-
-// startIndexer migrates a fresh database, starts a NATS server with the streams, the outbox
-// relay and an indexer of cfg, all running until the test ends.
-func startIndexer(t *testing.T, cfg MeiliConfig) (context.Context, *Store, jetstream.JetStream) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.Pool(t, ctx)
-	if err := Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	_, js := natstest.JetStream(t, ctx)
-	relay := outbox.NewRelay(Schema, db, js, zerolog.Nop())
-	store := NewStore(db, DefaultLocale, relay.Kick)
-	ix, err := newIndexer(cfg, store, Deps{JS: js}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bg, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { stop(); wg.Wait() })
-	wg.Go(func() { _ = relay.Run(bg) })
-	wg.Go(func() { ix.run(bg) })
-	return ctx, store, js
-}
-
-// createCatalog creates electronics (with a German name) > audio, headphones (black, in
-// audio) and a lamp (in electronics).
-func createCatalog(t *testing.T, ctx context.Context, store *Store) (el, audio Category, hp, lamp *Product) {
-	t.Helper()
-	el = Category{ID: uuid.New(), Name: "Electronics", Slug: "electronics", Translations: map[string]subjects.CategoryText{"de": {Name: "Elektronik"}}}
-	audio = Category{ID: uuid.New(), ParentID: &el.ID, Name: "Audio", Slug: "audio", Translations: map[string]subjects.CategoryText{}}
-	for _, c := range []*Category{&el, &audio} {
-		if err := store.CreateCategory(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hp = &Product{ID: uuid.New(), SKU: "HP-1", Name: "Headphones", Price: subjects.Money{Amount: 9999, Currency: "EUR"},
-		CategoryID: audio.ID, Attributes: map[string]string{"color": "black"}}
-	lamp = &Product{ID: uuid.New(), SKU: "LAMP-1", Name: "Lamp", Price: subjects.Money{Amount: 1500, Currency: "EUR"}, CategoryID: el.ID}
-	for _, p := range []*Product{hp, lamp} {
-		p.Attributes, p.Images, p.Translations = cloneMap(p.Attributes), []string{}, map[string]subjects.ProductText{}
-		if err := store.CreateProduct(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return el, audio, hp, lamp
-}
-
-// TestMeiliIndexerFollowsTheCatalogStream runs the indexer on a real PostgreSQL and NATS
-// server against fakeMeili: what reaches the index, and when.
-func TestMeiliIndexerFollowsTheCatalogStream(t *testing.T) {
-	fake := newFakeMeili(t)
-	fake.setDown(true)
-	cfg := MeiliConfig{URL: fake.URL, APIKey: "fake-key", TaskTimeout: 5 * time.Second}
-	ctx, store, js := startIndexer(t, cfg)
-	el, audio, hp, lamp := createCatalog(t, ctx, store)
-	docIs := func(id uuid.UUID, check func(d map[string]any) bool) func() error {
-		return func() error {
-			if d := fake.doc(id); !check(d) {
-				return fmt.Errorf("document %s: %v", id, d)
-			}
-			return nil
-		}
-	}
-
-	// Meilisearch is down: the indexer keeps trying, and catches up once it is back.
-	expect.Within(t, 10*time.Second, func() error {
-		fake.mu.Lock()
-		defer fake.mu.Unlock()
-		if fake.calls < 2 {
-			return errors.New("no retry yet")
-		}
-		return nil
-	})
-	fake.setDown(false)
-	expect.Within(t, 30*time.Second, docIs(hp.ID, func(d map[string]any) bool {
-		return d != nil && d["price"] == 9999.0 && reflect.DeepEqual(d["category_ids"], []any{audio.ID.String(), el.ID.String()}) &&
-			reflect.DeepEqual(d["categories"], []any{"Audio", "Electronics", "Elektronik"})
-	}))
-	expect.Within(t, 10*time.Second, docIs(lamp.ID, func(d map[string]any) bool { return d != nil }))
-	fake.mu.Lock()
-	rules, _ := fake.settings["rankingRules"].([]any)
-	fake.mu.Unlock()
-	if len(rules) != 7 || rules[0] != "sort" {
-		t.Fatalf("ranking rules: %v", rules)
-	}
-
-	// Changes, a deletion, and a renamed category reach the index.
-	if _, err := store.UpdateProduct(ctx, hp.ID, func(p *Product) ([]string, error) {
-		p.Price.Amount = 7999
-		return []string{"price"}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.DeleteProduct(ctx, lamp.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.UpdateCategory(ctx, audio.ID, func(c *Category) (bool, error) {
-		c.Name = "Sound"
-		return true, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	expect.Within(t, 10*time.Second, docIs(hp.ID, func(d map[string]any) bool {
-		return d != nil && d["price"] == 7999.0 && reflect.DeepEqual(d["categories"], []any{"Sound", "Electronics", "Elektronik"})
-	}))
-	expect.Within(t, 10*time.Second, docIs(lamp.ID, func(d map[string]any) bool { return d == nil }))
-
-	// An unreadable event is terminated; the events behind it still flow, and nothing is
-	// left unacknowledged.
-	if _, err := js.Publish(ctx, subjects.EvtProductUpdated.Subject(uuid.NewString()), []byte("not json")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.UpdateProduct(ctx, hp.ID, func(p *Product) ([]string, error) {
-		p.Name = "Studio Headphones"
-		return []string{"name"}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	expect.Within(t, 10*time.Second, docIs(hp.ID, func(d map[string]any) bool { return d != nil && d["name"] == "Studio Headphones" }))
-	expect.Within(t, 10*time.Second, func() error {
-		cons, err := js.Consumer(ctx, "CATALOG", indexerName)
-		if err != nil {
-			return err
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumAckPending != 0 || info.NumPending != 0 || info.Config.MaxDeliver != -1 {
-			return fmt.Errorf("consumer: %d unacknowledged, %d pending, max deliver %d", info.NumAckPending, info.NumPending, info.Config.MaxDeliver)
-		}
-		return nil
-	})
-
-	// An index that is deleted and comes back fresh is filled by a replay of the stream, here
-	// when a second instance starts.
-	fake.mu.Lock()
-	fake.created, fake.settings, fake.docs = false, nil, map[string]map[string]any{}
-	fake.mu.Unlock()
-	second, err := newIndexer(cfg, store, Deps{JS: js}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bg, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); second.run(bg) }()
-	t.Cleanup(func() { stop(); <-done })
-	expect.Within(t, 30*time.Second, docIs(hp.ID, func(d map[string]any) bool { return d != nil && d["name"] == "Studio Headphones" }))
-	if fake.doc(lamp.ID) != nil {
-		t.Fatal("a deleted product came back")
-	}
-
-	// Reindex writes every listed product and removes what is no longer listed.
-	stale := uuid.New()
-	fake.mu.Lock()
-	fake.docs[stale.String()] = map[string]any{"id": stale.String()}
-	delete(fake.docs, hp.ID.String())
-	fake.mu.Unlock()
-	if err := Reindex(ctx, cfg, store, zerolog.Nop()); err != nil {
-		t.Fatal(err)
-	}
-	if fake.doc(stale) != nil || fake.doc(lamp.ID) != nil || fake.doc(hp.ID) == nil {
-		t.Fatalf("after reindex: %v", fake.docs)
 	}
 }

@@ -3,9 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -13,42 +11,48 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
-// seedBatch is the products written per transaction by Seed, seedWriters the transactions
-// at once.
+// importBatch is the products written per transaction by Import, importWriters the
+// transactions at once.
 const (
-	seedBatch   = 500
-	seedWriters = 2
+	importBatch   = 500
+	importWriters = 2
 )
 
-// SeedResult says what Seed wrote.
-type SeedResult struct {
+// ImportResult says what Import wrote.
+type ImportResult struct {
 	// Categories and Products count the rows created; what existed already is left alone.
 	Categories int
 	Products   int
 }
 
-// Seed loads the demo catalog of DemoCatalog(n): categories by path and products by SKU,
-// creating only what is missing, so a second run writes nothing and a larger n adds the
-// difference. Everything it creates goes through the outbox like any other write (the
-// running shop's caches and search index follow). It writes straight to the catalog's
-// schema in batches, for speed; it is the catalog's own code, so the schema stays private.
-func Seed(ctx context.Context, db *pgxpool.Pool, n int, defaultLocale string) (SeedResult, error) {
-	var res SeedResult
-	if n < 0 {
-		return res, errors.New("seed: the number of products must not be negative")
-	}
-	if err := Migrate(ctx, db); err != nil {
+// Import loads categories and products in bulk (`souk seed` loads the demo catalog of
+// internal/demodata so), creating only what is missing: categories by path, products by SKU,
+// so a second run writes nothing and a longer list adds the difference. Categories come
+// parents first, each naming its parent by path in ParentID ("" at the top); products name
+// their category by path in CategoryID, and are checked as a create request is. Everything
+// it creates goes through the outbox like any other write (the running shop's caches and
+// search index follow). It migrates the schema first, then writes straight to it in batches,
+// for speed; it is the catalog's own code, so the schema stays private.
+func Import(ctx context.Context, db *pgxpool.Pool, defaultLocale string, cats []subjects.CategoryCreateRequest,
+	products []subjects.ProductCreateRequest) (ImportResult, error) {
+	var res ImportResult
+	svc, err := Service(Config{DefaultLocale: defaultLocale}, kit.Deps{DB: db})
+	if err != nil {
 		return res, err
 	}
-	store := NewStore(db, defaultLocale, nil)
+	if err := kit.Migrate(ctx, db, svc); err != nil {
+		return res, err
+	}
+	store := NewStore(db, defaultLocale)
 	if err := store.EnsureLocale(ctx, defaultLocale); err != nil {
 		return res, err
 	}
-	cats, products := DemoCatalog(n)
-	ids, created, err := seedCategories(ctx, db, cats)
+	ids, created, err := importCategories(ctx, db, cats)
 	if err != nil {
 		return res, err
 	}
@@ -56,12 +60,12 @@ func Seed(ctx context.Context, db *pgxpool.Pool, n int, defaultLocale string) (S
 	// Computing search documents is the work: two writers keep two cores busy. Their words,
 	// attribute names and locales are written in sorted order, so they cannot deadlock.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(seedWriters)
+	g.SetLimit(importWriters)
 	var mu sync.Mutex
-	for start := 0; start < len(products); start += seedBatch {
-		batch := products[start:min(start+seedBatch, len(products))]
+	for start := 0; start < len(products); start += importBatch {
+		batch := products[start:min(start+importBatch, len(products))]
 		g.Go(func() error {
-			k, err := store.seedProducts(gctx, batch, ids)
+			k, err := store.importProducts(gctx, batch, ids)
 			mu.Lock()
 			res.Products += k
 			mu.Unlock()
@@ -71,19 +75,21 @@ func Seed(ctx context.Context, db *pgxpool.Pool, n int, defaultLocale string) (S
 	return res, g.Wait()
 }
 
-// seedCategories creates the missing categories, parents first, and returns every path's id.
-func seedCategories(ctx context.Context, db *pgxpool.Pool, cats []SeedCategory) (map[string]uuid.UUID, int, error) {
+// importCategories creates the missing categories, parents first, and returns every path's
+// id.
+func importCategories(ctx context.Context, db *pgxpool.Pool, cats []subjects.CategoryCreateRequest) (map[string]uuid.UUID, int, error) {
 	ids := make(map[string]uuid.UUID, len(cats))
 	created := 0
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		for _, c := range cats {
 			var parent *uuid.UUID
-			if i := strings.LastIndexByte(c.Path, '/'); i >= 0 {
-				p, ok := ids[c.Path[:i]]
+			path := c.Slug
+			if c.ParentID != "" {
+				p, ok := ids[c.ParentID]
 				if !ok {
-					return fmt.Errorf("seed: category %s comes before its parent", c.Path)
+					return fmt.Errorf("import: category %s/%s comes before its parent", c.ParentID, c.Slug)
 				}
-				parent = &p
+				parent, path = &p, c.ParentID+"/"+c.Slug
 			}
 			id := uuid.Must(uuid.NewV7())
 			tag, err := tx.Exec(ctx, `insert into catalog.categories (id, parent_id, name, slug, translations) values ($1, $2, $3, $4, $5)
@@ -93,7 +99,7 @@ func seedCategories(ctx context.Context, db *pgxpool.Pool, cats []SeedCategory) 
 			}
 			if tag.RowsAffected() == 1 {
 				created++
-				if err := categoryEvent(ctx, tx, subjects.EvtCategoryCreated.Kind, id); err != nil {
+				if err := categoryEvent(ctx, tx, subjects.EvtCategoryCreated, id); err != nil {
 					return err
 				}
 			}
@@ -103,18 +109,18 @@ func seedCategories(ctx context.Context, db *pgxpool.Pool, cats []SeedCategory) 
 			if err != nil {
 				return err
 			}
-			ids[c.Path] = id
+			ids[path] = id
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("seed categories: %w", err)
+		return nil, 0, fmt.Errorf("import categories: %w", err)
 	}
 	return ids, created, nil
 }
 
-// seedRow is one product as the batch insert reads it from JSON.
-type seedRow struct {
+// importRow is one product as the batch insert reads it from JSON.
+type importRow struct {
 	ID           uuid.UUID                       `json:"id"`
 	SKU          string                          `json:"sku"`
 	Name         string                          `json:"name"`
@@ -127,20 +133,20 @@ type seedRow struct {
 	Translations map[string]subjects.ProductText `json:"translations"`
 }
 
-// seedProducts inserts the products of batch whose SKU no listed product has, with their
+// importProducts inserts the products of batch whose SKU no listed product has, with their
 // words, attribute names, locales and product_created events, in one transaction.
-func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreateRequest, categories map[string]uuid.UUID) (int, error) {
-	rows := make([]seedRow, 0, len(batch))
+func (s *Store) importProducts(ctx context.Context, batch []subjects.ProductCreateRequest, categories map[string]uuid.UUID) (int, error) {
+	rows := make([]importRow, 0, len(batch))
 	for _, req := range batch {
-		p, err := NewProduct(req, s.defaultLocale)
+		p, err := product.New(req, s.defaultLocale)
 		if err != nil {
-			return 0, fmt.Errorf("seed: product %s: %w", req.SKU, err)
+			return 0, fmt.Errorf("import: product %s: %w", req.SKU, err)
 		}
 		cat, ok := categories[req.CategoryID]
 		if !ok {
-			return 0, fmt.Errorf("seed: product %s: no category %s", req.SKU, req.CategoryID)
+			return 0, fmt.Errorf("import: product %s: no category %s", req.SKU, req.CategoryID)
 		}
-		rows = append(rows, seedRow{ID: uuid.Must(uuid.NewV7()), SKU: p.SKU, Name: p.Name, Description: p.Description,
+		rows = append(rows, importRow{ID: uuid.Must(uuid.NewV7()), SKU: p.SKU, Name: p.Name, Description: p.Description,
 			Amount: p.Price.Amount, Currency: p.Price.Currency, CategoryID: cat, Attributes: p.Attributes,
 			Images: p.Images, Translations: p.Translations})
 	}
@@ -180,10 +186,10 @@ func (s *Store) seedProducts(ctx context.Context, batch []subjects.ProductCreate
 			return err
 		}
 		inserted = len(created)
-		return s.productsChanged(ctx, tx, subjects.EvtProductCreated.Kind, created, nil)
+		return s.productsChanged(ctx, tx, subjects.EvtProductCreated, created, nil)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("seed products: %w", err)
+		return 0, fmt.Errorf("import products: %w", err)
 	}
 	return inserted, nil
 }

@@ -1,4 +1,9 @@
-package catalog
+// Package search is the catalog's search wing: the Query a search request becomes, the two
+// engines that answer it (PostgreSQL, the default, and Meilisearch), and the indexer that
+// keeps the Meilisearch index in step with the catalog's events. It reads the domain from
+// services/catalog/product and never imports the service: the service gives it what it needs
+// (a category resolver, the attribute names in use, a Source of products).
+package search
 
 import (
 	"bytes"
@@ -18,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
@@ -32,8 +38,12 @@ const (
 	MaxAttrValues   = 10
 	// MaxFacetValues is the most values a facet lists per attribute, the most frequent first.
 	MaxFacetValues = 20
-	maxCursorBytes = 512
+	MaxCursorBytes = 512
 )
+
+// ListGroup is the cache group of every list reply (search pages, facets, the PostgreSQL
+// engine's text queries): any catalog change outdates them all.
+const ListGroup = "lists"
 
 // PriceBounds are the price facet's bucket limits in minor units: [0, 10), [10, 25), …,
 // [2500, ∞) in major units.
@@ -108,34 +118,38 @@ func splitTerms(q string) []string {
 	return terms
 }
 
-// attrNames says whether an attribute name is in use; an unknown one is a 400.
-type attrNames func(ctx context.Context, name string) (bool, error)
+// AttrNames says whether an attribute name is in use; an unknown one is a 400.
+type AttrNames func(ctx context.Context, name string) (bool, error)
 
-// newQuery checks a search request. t resolves the category; known says which attribute
+// ResolveCategory finds a category by id or path, with the tree it was found in; an unknown
+// one is product.ErrCategoryNotFound.
+type ResolveCategory func(ctx context.Context, ref string) (*product.Node, *product.Tree, error)
+
+// NewQuery checks a search request. resolve finds the category; known says which attribute
 // names exist; defaultCurrency is meant by a price bound without a currency.
-func newQuery(ctx context.Context, req subjects.SearchRequest, ci *categoryIndex, known attrNames, defaultCurrency string) (*Query, error) {
-	var p problems
+func NewQuery(ctx context.Context, req subjects.SearchRequest, resolve ResolveCategory, known AttrNames, defaultCurrency string) (*Query, error) {
+	var p product.Problems
 	q := &Query{Text: strings.TrimSpace(req.Q), Limit: req.Limit, Cursor: req.Cursor, MinPrice: req.MinPrice, MaxPrice: req.MaxPrice,
 		InStock: req.InStock, MinRating: req.MinRating}
 	if utf8.RuneCountInString(q.Text) > MaxQueryRunes || !utf8.ValidString(q.Text) {
-		p.add("q", "must be valid text of at most "+strconv.Itoa(MaxQueryRunes)+" characters")
+		p.Add("q", "must be valid text of at most "+strconv.Itoa(MaxQueryRunes)+" characters")
 	} else {
 		q.Terms = splitTerms(q.Text)
 	}
 	if ref := strings.TrimSpace(req.Category); ref != "" {
-		n, t, err := ci.resolve(ctx, ref)
+		n, t, err := resolve(ctx, ref)
 		switch {
-		case errors.Is(err, ErrCategoryNotFound):
-			p.add("category", "no such category (give an id or a path such as electronics/audio)")
+		case errors.Is(err, product.ErrCategoryNotFound):
+			p.Add("category", "no such category (give an id or a path such as electronics/audio)")
 		case err != nil:
 			return nil, err
 		default:
-			q.Category, q.CategoryIDs = &n.ID, t.subtree(n)
+			q.Category, q.CategoryIDs = &n.ID, t.Subtree(n)
 		}
 	}
 	checkPriceRange(req, defaultCurrency, q, &p)
 	if q.MinRating != nil && (math.IsNaN(*q.MinRating) || *q.MinRating < 0 || *q.MinRating > 5) {
-		p.add("min_rating", "must be a number from 0 to 5")
+		p.Add("min_rating", "must be a number from 0 to 5")
 	}
 	if err := checkAttrFilters(ctx, req.Attributes, known, q, &p); err != nil {
 		return nil, err
@@ -152,29 +166,29 @@ func newQuery(ctx context.Context, req subjects.SearchRequest, ci *categoryIndex
 		}
 	case subjects.SortPriceAsc, subjects.SortPriceDesc, subjects.SortNewest, subjects.SortRating:
 	default:
-		p.add("sort", "must be one of relevance, price_asc, price_desc, newest, rating")
+		p.Add("sort", "must be one of relevance, price_asc, price_desc, newest, rating")
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultPageSize
 	}
 	if q.Limit < 1 || q.Limit > MaxPageSize {
-		p.add("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+		p.Add("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
 	}
-	if len(q.Cursor) > maxCursorBytes {
-		p.add("cursor", "is not a cursor of this search")
+	if len(q.Cursor) > MaxCursorBytes {
+		p.Add("cursor", "is not a cursor of this search")
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	q.Fingerprint = q.fingerprint(true)
 	return q, nil
 }
 
-func checkPriceRange(req subjects.SearchRequest, defaultCurrency string, q *Query, p *problems) {
+func checkPriceRange(req subjects.SearchRequest, defaultCurrency string, q *Query, p *product.Problems) {
 	if req.Currency != "" {
-		c, ok := CheckCurrency(req.Currency)
+		c, ok := product.CheckCurrency(req.Currency)
 		if !ok {
-			p.add("currency", "must be an ISO 4217 currency code, such as EUR")
+			p.Add("currency", "must be an ISO 4217 currency code, such as EUR")
 		}
 		q.Currency = c
 	}
@@ -185,30 +199,30 @@ func checkPriceRange(req subjects.SearchRequest, defaultCurrency string, q *Quer
 		q.Currency = defaultCurrency
 	}
 	if q.MinPrice != nil && *q.MinPrice < 0 {
-		p.add("min_price", "must not be negative")
+		p.Add("min_price", "must not be negative")
 	}
 	if q.MaxPrice != nil && *q.MaxPrice < 0 {
-		p.add("max_price", "must not be negative")
+		p.Add("max_price", "must not be negative")
 	}
 	if q.MinPrice != nil && q.MaxPrice != nil && *q.MinPrice > *q.MaxPrice {
-		p.add("min_price", "must not be above max_price")
+		p.Add("min_price", "must not be above max_price")
 	}
 }
 
-func checkAttrFilters(ctx context.Context, attrs map[string][]string, known attrNames, q *Query, p *problems) error {
+func checkAttrFilters(ctx context.Context, attrs map[string][]string, known AttrNames, q *Query, p *product.Problems) error {
 	if len(attrs) > MaxAttrFilters {
-		p.add("attributes", "at most "+strconv.Itoa(MaxAttrFilters)+" attribute filters")
+		p.Add("attributes", "at most "+strconv.Itoa(MaxAttrFilters)+" attribute filters")
 		return nil
 	}
-	for _, name := range sortedKeys(attrs) {
+	for _, name := range product.SortedKeys(attrs) {
 		field := "attr." + name
 		values := attrs[name]
 		if len(values) == 0 || len(values) > MaxAttrValues {
-			p.add(field, "give 1 to "+strconv.Itoa(MaxAttrValues)+" values")
+			p.Add(field, "give 1 to "+strconv.Itoa(MaxAttrValues)+" values")
 			continue
 		}
-		if len(name) > MaxAttrNameBytes || !attrNamePattern.MatchString(name) {
-			p.add(field, "is not an attribute name")
+		if !product.ValidAttrName(name) {
+			p.Add(field, "is not an attribute name")
 			continue
 		}
 		ok, err := known(ctx, name)
@@ -216,14 +230,14 @@ func checkAttrFilters(ctx context.Context, attrs map[string][]string, known attr
 			return err
 		}
 		if !ok {
-			p.add(field, "no product has this attribute")
+			p.Add(field, "no product has this attribute")
 			continue
 		}
 		f := AttrFilter{Name: name}
 		for _, v := range values {
-			v, msg := checkText(v, MaxAttrValueRunes, true, false)
+			v, msg := product.CheckText(v, product.MaxAttrValueRunes, true, false)
 			if msg != "" {
-				p.add(field, "each value "+msg)
+				p.Add(field, "each value "+msg)
 				break
 			}
 			f.Values = append(f.Values, v)
@@ -234,6 +248,10 @@ func checkAttrFilters(ctx context.Context, attrs map[string][]string, known attr
 	}
 	return nil
 }
+
+// FacetFingerprint identifies the search without its order: its facets' cache key (every
+// sort and page of a search shares them).
+func (q *Query) FacetFingerprint() string { return q.fingerprint(false) }
 
 // fingerprint hashes the search's meaning; withSort false leaves the order out (facets do
 // not depend on it).
@@ -300,24 +318,25 @@ func DecodeCursor(q *Query, key any) error {
 
 // rollUp turns direct category counts into counts that include subcategories, as the
 // facets show them: every category with a match, in path order.
-func rollUp(raw map[uuid.UUID]int, t *tree, prefs []string, defaultLocale string) []subjects.CategoryCount {
-	totals := make(map[*node]int, len(raw)*2)
+func rollUp(raw map[uuid.UUID]int, t *product.Tree, prefs []string, defaultLocale string) []subjects.CategoryCount {
+	totals := make(map[*product.Node]int, len(raw)*2)
 	for id, n := range raw {
-		for c := t.byID[id]; c != nil; c = c.parent {
+		for c := t.ByID[id]; c != nil; c = c.Parent {
 			totals[c] += n
 		}
 	}
 	out := make([]subjects.CategoryCount, 0, len(totals))
 	for n, count := range totals {
-		w := n.wire(prefs, defaultLocale, false)
+		w := n.Wire(prefs, defaultLocale, false)
 		out = append(out, subjects.CategoryCount{ID: w.ID, ParentID: w.ParentID, Name: w.Name, Path: w.Path, Count: count})
 	}
 	slices.SortFunc(out, func(a, b subjects.CategoryCount) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
-// facets turns raw counts into the wire facets.
-func facets(raw RawFacets, t *tree, prefs []string, defaultLocale string) subjects.Facets {
+// WireFacets turns raw counts into the wire facets, category names in the first of prefs
+// each has a translation for.
+func WireFacets(raw RawFacets, t *product.Tree, prefs []string, defaultLocale string) subjects.Facets {
 	f := subjects.Facets{Categories: rollUp(raw.Categories, t, prefs, defaultLocale), Attributes: raw.Attributes, Prices: raw.Prices}
 	for _, n := range raw.Categories {
 		f.Total += n

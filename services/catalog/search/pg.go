@@ -1,4 +1,4 @@
-package catalog
+package search
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func (e *PGEngine) textQuery(ctx context.Context, q *Query) (tsq string, ok bool
 	}
 	var b []byte
 	if e.Lists != nil {
-		b, err = e.Lists.Load(ctx, listGroup, "q|"+strings.Join(q.Terms, " "), load)
+		b, err = e.Lists.Load(ctx, ListGroup, "q|"+strings.Join(q.Terms, " "), load)
 	} else {
 		b, err = load(ctx)
 	}

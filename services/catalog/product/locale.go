@@ -1,4 +1,4 @@
-package catalog
+package product
 
 import (
 	"strings"
@@ -10,31 +10,34 @@ import (
 // maxPrefs bounds the languages taken from one Accept-Language header.
 const maxPrefs = 4
 
-// prefsCache remembers what Accept-Language headers resolve to: a product read parses no
+// PrefsCache remembers what Accept-Language headers resolve to: a product read parses no
 // header twice. Bounded: it starts afresh when full.
-type prefsCache struct {
+type PrefsCache struct {
 	defaultLocale string
 	mu            sync.RWMutex
-	m             map[string]prefs
+	m             map[string]Prefs
 }
 
-// prefs are the locales a caller accepts, best first, ending before the default locale (whose
-// text needs no translation); key is their canonical join, part of every cache key.
-type prefs struct {
-	list []string
-	key  string
+// Prefs are the locales a caller accepts, best first, ending before the default locale (whose
+// text needs no translation).
+type Prefs struct {
+	// List are the locales, best first.
+	List []string
+	// Key is their canonical join, part of every cache key.
+	Key string
 }
 
 const prefsCacheSize = 1024
 
-func newPrefsCache(defaultLocale string) *prefsCache {
-	return &prefsCache{defaultLocale: defaultLocale, m: make(map[string]prefs, 64)}
+// NewPrefsCache returns an empty cache for a catalog whose own text is in defaultLocale.
+func NewPrefsCache(defaultLocale string) *PrefsCache {
+	return &PrefsCache{defaultLocale: defaultLocale, m: make(map[string]Prefs, 64)}
 }
 
-// resolve returns the preferences of an Accept-Language header value.
-func (c *prefsCache) resolve(header string) prefs {
+// Resolve returns the preferences of an Accept-Language header value.
+func (c *PrefsCache) Resolve(header string) Prefs {
 	if header == "" {
-		return prefs{}
+		return Prefs{}
 	}
 	c.mu.RLock()
 	p, ok := c.m[header]
@@ -42,7 +45,7 @@ func (c *prefsCache) resolve(header string) prefs {
 	if ok {
 		return p
 	}
-	p = parsePrefs(header, c.defaultLocale)
+	p = ParsePrefs(header, c.defaultLocale)
 	if len(header) <= 256 {
 		c.mu.Lock()
 		if len(c.m) >= prefsCacheSize {
@@ -54,15 +57,15 @@ func (c *prefsCache) resolve(header string) prefs {
 	return p
 }
 
-// parsePrefs reads an Accept-Language header: tags by descending q, each canonical, with its
+// ParsePrefs reads an Accept-Language header: tags by descending q, each canonical, with its
 // base language after it ("de-AT" then "de"), stopping at the default language.
-func parsePrefs(header, defaultLocale string) prefs {
+func ParsePrefs(header, defaultLocale string) Prefs {
 	if len(header) > 1024 { // cut at a list separator, so that the rest still parses
 		header = header[:strings.LastIndexByte(header[:1024], ',')+1]
 	}
 	tags, _, err := language.ParseAcceptLanguage(header)
 	if err != nil {
-		return prefs{}
+		return Prefs{}
 	}
 	defBase := baseOf(defaultLocale)
 	var list []string
@@ -93,7 +96,7 @@ func parsePrefs(header, defaultLocale string) prefs {
 	if len(list) > maxPrefs {
 		list = list[:maxPrefs]
 	}
-	return prefs{list: list, key: strings.Join(list, ",")}
+	return Prefs{List: list, Key: strings.Join(list, ",")}
 }
 
 func baseOf(locale string) string {
@@ -101,9 +104,9 @@ func baseOf(locale string) string {
 	return strings.ToLower(b)
 }
 
-// pickLocale returns the first of prefs that texts has, or one of the same base language,
+// PickLocale returns the first of prefs that texts has, or one of the same base language,
 // and false when the default text is the answer.
-func pickLocale[T any](prefs []string, defaultLocale string, texts map[string]T) (string, bool) {
+func PickLocale[T any](prefs []string, defaultLocale string, texts map[string]T) (string, bool) {
 	if len(texts) == 0 {
 		return "", false
 	}
@@ -115,7 +118,7 @@ func pickLocale[T any](prefs []string, defaultLocale string, texts map[string]T)
 		if base == baseOf(defaultLocale) {
 			return "", false
 		}
-		for _, l := range sortedKeys(texts) {
+		for _, l := range SortedKeys(texts) {
 			if baseOf(l) == base {
 				return l, true
 			}

@@ -1,8 +1,8 @@
-package catalog
+package search
 
 // Search on Meilisearch: the engine (MeiliEngine, behind Engine) and the indexer that feeds
 // its index from the CATALOG stream. PostgreSQL stays the record; the index is a copy that
-// can always be rebuilt from it (see indexer and Reindex).
+// can always be rebuilt from it (see Indexer and Reindex).
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/meilisearch/meilisearch-go"
 
+	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
@@ -34,10 +35,6 @@ const (
 )
 
 const (
-	// indexerName is the durable consumer of the CATALOG stream that feeds the index.
-	indexerName = "catalog-search-index"
-	// indexBatch is the most events the indexer applies together.
-	indexBatch = 256
 	// syncChunk is the most products read from PostgreSQL and written to the index at once.
 	syncChunk = 500
 	// syncRounds bounds how often a chunk is written again because its products changed
@@ -152,11 +149,11 @@ type meiliDoc struct {
 
 // newMeiliDoc builds p's document; t gives its category's ancestors and their names (a
 // category t does not know yet counts as a root without names).
-func newMeiliDoc(p *Product, t *tree) *meiliDoc {
+func newMeiliDoc(p *product.Product, t *product.Tree) *meiliDoc {
 	d := &meiliDoc{
 		ID: p.ID.String(), Seq: p.Seq, SKU: p.SKU, Name: p.Name, Description: p.Description,
 		NameI18n: map[string]string{}, DescriptionI18n: map[string]string{},
-		CategoryID: p.CategoryID.String(), Attributes: cloneMap(p.Attributes), AttributeNames: sortedKeys(p.Attributes),
+		CategoryID: p.CategoryID.String(), Attributes: product.CloneMap(p.Attributes), AttributeNames: product.SortedKeys(p.Attributes),
 		Price: p.Price.Amount, Currency: p.Price.Currency,
 		PriceBucket: p.Price.Currency + ":" + strconv.Itoa(priceBucketIndex(p.Price.Amount)),
 		RatingAvg:   p.Rating().Average, RatingCount: p.RatingCount, InStock: p.InStock, CreatedAt: p.CreatedAt.UnixMicro(),
@@ -167,17 +164,17 @@ func newMeiliDoc(p *Product, t *tree) *meiliDoc {
 			d.DescriptionI18n[l] = tr.Description
 		}
 	}
-	var n *node
+	var n *product.Node
 	if t != nil {
-		n = t.byID[p.CategoryID]
+		n = t.ByID[p.CategoryID]
 	}
 	if n == nil {
 		d.CategoryIDs = []string{d.CategoryID}
 	}
-	for ; n != nil; n = n.parent {
+	for ; n != nil; n = n.Parent {
 		d.CategoryIDs = append(d.CategoryIDs, n.ID.String())
 		d.Categories = append(d.Categories, n.Name)
-		for _, l := range sortedKeys(n.Translations) {
+		for _, l := range product.SortedKeys(n.Translations) {
 			d.Categories = append(d.Categories, n.Translations[l].Name)
 		}
 	}
@@ -249,7 +246,7 @@ func meiliFilter(q *Query) []string {
 	if q.MinRating != nil {
 		f = append(f, "rating_avg >= "+strconv.FormatFloat(*q.MinRating, 'f', -1, 64))
 	}
-	// Names match attrNamePattern (checked by newQuery), so they need no quoting.
+	// Names are valid attribute names (checked by NewQuery), so they need no quoting.
 	for _, a := range q.Attributes {
 		if len(a.Values) == 1 {
 			f = append(f, "attributes."+a.Name+" = "+quoteFilter(a.Values[0]))
@@ -521,7 +518,7 @@ func (e *MeiliEngine) Facets(ctx context.Context, q *Query) (RawFacets, error) {
 	}
 	var fresh []string
 	for name := range dist["attribute_names"] {
-		if _, ok := slices.BinarySearch(known, name); !ok && attrNamePattern.MatchString(name) {
+		if _, ok := slices.BinarySearch(known, name); !ok && product.ValidAttrName(name) {
 			fresh = append(fresh, name)
 		}
 	}

@@ -1,0 +1,51 @@
+package catalog
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/souk/souk/services/catalog/product"
+)
+
+// Defaults of Config.
+const (
+	DefaultLocale            = "en"
+	DefaultCurrency          = "EUR"
+	DefaultProductCacheBytes = 32 << 20
+	DefaultListCacheBytes    = 16 << 20
+	DefaultProductCacheTTL   = 10 * time.Minute
+	DefaultListCacheTTL      = time.Minute
+)
+
+// defaults fills in what c leaves out and checks the rest.
+func (c *Config) defaults() error {
+	if c.DefaultLocale == "" {
+		c.DefaultLocale = DefaultLocale
+	}
+	l, ok := product.CheckLocale(c.DefaultLocale)
+	if !ok {
+		return fmt.Errorf("catalog: default locale %q is no BCP 47 tag", c.DefaultLocale)
+	}
+	c.DefaultLocale = l
+	if c.DefaultCurrency == "" {
+		c.DefaultCurrency = DefaultCurrency
+	}
+	cur, ok := product.CheckCurrency(c.DefaultCurrency)
+	if !ok {
+		return fmt.Errorf("catalog: default currency %q is no ISO 4217 code", c.DefaultCurrency)
+	}
+	c.DefaultCurrency = cur
+	if c.ProductCacheBytes <= 0 {
+		c.ProductCacheBytes = DefaultProductCacheBytes
+	}
+	if c.ListCacheBytes <= 0 {
+		c.ListCacheBytes = DefaultListCacheBytes
+	}
+	if c.ProductCacheTTL <= 0 {
+		c.ProductCacheTTL = DefaultProductCacheTTL
+	}
+	if c.ListCacheTTL <= 0 {
+		c.ListCacheTTL = DefaultListCacheTTL
+	}
+	return nil
+}

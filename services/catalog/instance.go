@@ -1,0 +1,179 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/souk/souk/platform/cache"
+	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/services/catalog/product"
+	"github.com/souk/souk/services/catalog/search"
+	"github.com/souk/souk/subjects"
+)
+
+// What each instance holds besides the database: its caches of encoded replies, its
+// category tree and attribute names, and the follower of the CATALOG stream that keeps them
+// current. The declaration (Service) builds the handlers without I/O; Start fills them in.
+
+// newHandlers returns the handlers of cfg, without caches or tree yet (see start). The
+// engine is Meilisearch when configured; PostgreSQL's is set at start, with the list cache.
+func newHandlers(cfg Config, store *Store, deps kit.Deps) (*handlers, error) {
+	h := &handlers{store: store, cats: &categoryIndex{store: store}, attrs: &attrIndex{store: store},
+		prefs: product.NewPrefsCache(cfg.DefaultLocale), defaultLocale: cfg.DefaultLocale, defaultCurrency: cfg.DefaultCurrency,
+		cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "catalog").Logger()}
+	if cfg.Meili.URL != "" {
+		e, err := search.NewMeiliEngine(cfg.Meili)
+		if err != nil {
+			return nil, err
+		}
+		h.engine = e
+	}
+	return h, nil
+}
+
+// endpoints binds the handlers to the contract.
+func (h *handlers) endpoints() []rpc.Binding {
+	return []rpc.Binding{
+		rpc.Bind(subjects.CategoryList, h.categoryList),
+		rpc.Bind(subjects.CategoryCreate, h.categoryCreate),
+		rpc.Bind(subjects.CategoryUpdate, h.categoryUpdate),
+		rpc.BindFast(subjects.ProductGet, h.productFast, h.productGet),
+		rpc.BindRaw(subjects.ProductSearch, h.productSearch),
+		rpc.Bind(subjects.ProductCreate, h.productCreate),
+		rpc.Bind(subjects.ProductUpdate, h.productUpdate),
+		rpc.Bind(subjects.ProductDelete, h.productDelete),
+		rpc.Bind(subjects.ReviewList, h.reviewList),
+		rpc.Bind(subjects.ReviewCreate, h.reviewCreate),
+		rpc.Bind(subjects.ReviewModerate, h.reviewModerate),
+	}
+}
+
+// start records the default locale, builds the caches, loads the category tree and attribute
+// names, and follows the CATALOG stream, before the endpoints serve.
+func (h *handlers) start(ctx context.Context) error {
+	if err := h.store.EnsureLocale(ctx, h.defaultLocale); err != nil {
+		return err
+	}
+	reg := h.deps.Registry
+	if reg == nil { // the kit gives one; a declaration run by hand may not
+		reg = prometheus.NewRegistry()
+	}
+	var err error
+	h.products, err = cache.New(cache.Config{Name: "product", MaxBytes: h.cfg.ProductCacheBytes, TTL: h.cfg.ProductCacheTTL}, reg)
+	if err != nil {
+		return err
+	}
+	if h.lists, err = cache.New(cache.Config{Name: "search", MaxBytes: h.cfg.ListCacheBytes, TTL: h.cfg.ListCacheTTL}, reg); err != nil {
+		return err
+	}
+	if h.engine == nil {
+		h.engine = &search.PGEngine{DB: h.deps.DB, Lists: h.lists}
+	}
+	if err := errors.Join(h.cats.reload(ctx), h.attrs.reload(ctx)); err != nil {
+		return err
+	}
+	if h.follow, err = follow(ctx, h.deps.JS, h.onChange(ctx)); err != nil {
+		return err
+	}
+	h.log.Info().Str("engine", h.engine.Name()).Msg("catalog: searching with this engine")
+	return nil
+}
+
+// stop stops following the stream and the caches' goroutines; after the endpoints drained.
+func (h *handlers) stop() {
+	if h.follow != nil {
+		h.follow.Stop()
+	}
+	if h.products != nil {
+		h.products.Close()
+	}
+	if h.lists != nil {
+		h.lists.Close()
+	}
+}
+
+// follow follows the CATALOG stream on this instance with an ordered consumer from the newest
+// message (each instance sees every change) and passes each subject to apply. It returns
+// once the consumer exists, so that no change committed after start is missed. An ordered
+// consumer resumes where it was after a reconnect, so no change is missed while the
+// connection blips; the caches' TTL bounds the damage of anything worse.
+func follow(ctx context.Context, js jetstream.JetStream, apply func(subject string)) (jetstream.ConsumeContext, error) {
+	cons, err := js.OrderedConsumer(ctx, subjects.StreamCatalog, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.EvtCatalog.Filter()},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: follow CATALOG: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { apply(m.Subject()) })
+	if err != nil {
+		return nil, fmt.Errorf("catalog: follow CATALOG: %w", err)
+	}
+	return cc, nil
+}
+
+// onChange returns what a change does to this instance's caches: drop the product's cached
+// replies and every cached list; a category change also reloads the tree.
+func (h *handlers) onChange(ctx context.Context) func(subject string) {
+	return func(subject string) {
+		if subjects.EvtCategoryCreated.Matches(subject) || subjects.EvtCategoryUpdated.Matches(subject) {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := h.cats.reload(rctx); err != nil {
+				h.log.Warn().Err(err).Msg("catalog: reload categories after a change")
+			}
+			h.lists.InvalidateAll()
+			return
+		}
+		h.products.Invalidate(subject[strings.LastIndexByte(subject, '.')+1:]) // the product's id
+		h.lists.InvalidateAll()
+	}
+}
+
+// attrIndex holds the attribute names in use on this instance; an unknown name reloads them
+// (at most once a second) before a filter on it is refused.
+type attrIndex struct {
+	store    *Store
+	mu       sync.RWMutex
+	names    map[string]bool
+	loadedAt time.Time
+}
+
+func (a *attrIndex) reload(ctx context.Context) error {
+	names, err := a.store.AttributeNames(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	a.mu.Lock()
+	a.names, a.loadedAt = m, time.Now()
+	a.mu.Unlock()
+	return nil
+}
+
+// known reports whether a product has (or had) attribute name.
+func (a *attrIndex) known(ctx context.Context, name string) (bool, error) {
+	a.mu.RLock()
+	ok, stale := a.names[name], time.Since(a.loadedAt) > time.Second
+	a.mu.RUnlock()
+	if ok || !stale {
+		return ok, nil
+	}
+	if err := a.reload(ctx); err != nil {
+		return false, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.names[name], nil
+}

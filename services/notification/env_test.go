@@ -26,6 +26,8 @@ import (
 	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
 )
@@ -75,15 +77,47 @@ func (e *env) start(cfg Config) {
 		}
 	})
 	r := expect.Start(e.t, func(ctx context.Context) error {
-		return Run(ctx, cfg, Deps{Log: zerolog.New(e.log), DB: e.db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source})
+		deps := kit.Deps{Log: zerolog.New(e.log), DB: e.db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source}
+		svc, err := Service(cfg, deps)
+		if err != nil {
+			return err
+		}
+		return kit.Run(ctx, deps, svc)
 	})
 	expect.Within(e.t, 30*time.Second, func() error {
 		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("notification.Run returned before it was ready: %v", err)
+			e.t.Fatalf("the notification service stopped before it was ready: %v", err)
 		}
 		_, err := subjects.WebhookList.Call(e.admin, e.nc, subjects.ListRequest{Limit: 1})
 		return err
 	})
+}
+
+// run runs c, a consumer of this service's, on the env's database and streams until the test
+// ends, and waits until its durable exists: it takes every event published from then on.
+func (e *env) run(c *consumer.Consumer) {
+	e.t.Helper()
+	c.Schema, c.DB, c.JS, c.Log = Schema, e.db, e.js, zerolog.New(e.log)
+	expect.Start(e.t, c.Run)
+	expect.Within(e.t, 10*time.Second, func() error {
+		_, err := e.js.Consumer(e.ctx, c.StreamName(), c.Name)
+		return err
+	})
+}
+
+// deadLetter waits for a dead letter of the durable consumer of stream and returns the last.
+func (e *env) deadLetter(stream, consumer string) *jetstream.RawStreamMsg {
+	e.t.Helper()
+	var m *jetstream.RawStreamMsg
+	expect.Within(e.t, 10*time.Second, func() error {
+		s, err := e.js.Stream(e.ctx, subjects.StreamDLQ)
+		if err != nil {
+			return err
+		}
+		m, err = s.GetLastMsgForSubject(e.ctx, subjects.DLQSubject(stream, consumer))
+		return err
+	})
+	return m
 }
 
 // publish publishes an event with msgID as Nats-Msg-Id, as an outbox relay would.

@@ -10,72 +10,136 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
-// The durable consumers, one per stream. Each takes the whole stream: every event of ORDERS,
-// PAYMENTS and SHIPPING may go to a webhook; the handler picks what also becomes an email.
-var streams = []struct{ consumer, stream string }{
-	{"notify-users", "USERS"},
-	{"notify-orders", "ORDERS"},
-	{"notify-payments", "PAYMENTS"},
-	{"notify-shipping", "SHIPPING"},
-}
+// What the notification service consumes: one durable consumer per stream, one route per
+// event kind it acts on. Every kind of ORDERS, PAYMENTS and SHIPPING goes to the webhooks
+// subscribed to its type (subjects.WebhookEventTypes), and some become an email to the
+// customer; the user events keep the recipient copy and send the verification email. It
+// publishes nothing.
 
-// eventType is the type of the event on subject souk.evt.<domain>.<event>.<id>:
-// "<domain>.<event>", as webhooks name it; "" for any other subject.
-func eventType(subject string) string {
-	parts := strings.Split(subject, ".")
-	if len(parts) != 5 || parts[0] != "souk" || parts[1] != "evt" {
-		return ""
+// consumers are the service's durable consumers; a batch they commit wakes the sender.
+func consumers(wake *background.Kicker) []*consumer.Consumer {
+	after := func([]consumer.Msg) { wake.Kick() }
+	return []*consumer.Consumer{
+		{Name: "notify-users", On: userRoutes, AfterCommit: after},
+		{Name: "notify-orders", On: orderRoutes, AfterCommit: after},
+		{Name: "notify-payments", On: paymentRoutes, AfterCommit: after},
+		{Name: "notify-shipping", On: shipmentRoutes, AfterCommit: after},
 	}
-	return parts[2] + "." + parts[3]
 }
 
-// emailOf says which email, if any, an event of type typ becomes: its template, its
-// recipient and its data. ok is false for events no customer is told about.
-type emailOf func(data []byte) (template string, userID string, d Data, ok bool, err error)
-
-// emails maps event types to the email they become. Order confirmation is sent on
-// order.paid, not order.placed: a placed order may still be cancelled for want of stock or
-// payment, and "confirmed, then cancelled" tells the customer less than one message. A
-// cancellation for payment_failed sends nothing: payment.failed has said it.
-var emails = map[string]emailOf{
-	"order.paid": decode(func(ev subjects.OrderPaid) (string, string, Data, bool) {
-		return TemplateOrderConfirmation, ev.UserID, Data{OrderID: ev.OrderID, Total: ev.Total, Lines: ev.Lines}, true
+// orderRoutes: the order confirmation is sent on order.paid, not order.placed: a placed
+// order may still be cancelled for want of stock or payment, and "confirmed, then cancelled"
+// tells the customer less than one message. A cancellation for payment_failed sends no
+// email: payment.failed has said it.
+var orderRoutes = []consumer.Route{
+	hook(subjects.EvtOrderPlaced),
+	hook(subjects.EvtOrderReserved),
+	notify(subjects.EvtOrderPaid, func(ev subjects.OrderPaid) (letter, bool) {
+		return letter{TemplateOrderConfirmation, ev.UserID, Data{OrderID: ev.OrderID, Total: ev.Total, Lines: ev.Lines}}, true
 	}),
-	"order.cancelled": decode(func(ev subjects.OrderCancelled) (string, string, Data, bool) {
-		return TemplateOrderCancelled, ev.UserID, Data{OrderID: ev.OrderID, Reason: ev.Reason}, ev.Reason != subjects.ReasonPaymentFailed
+	hook(subjects.EvtOrderFulfilling),
+	notify(subjects.EvtOrderShipped, func(ev subjects.OrderFulfilment) (letter, bool) {
+		return letter{TemplateShipped, ev.UserID, Data{OrderID: ev.OrderID, Carrier: ev.Shipment.Carrier, TrackingNumber: ev.Shipment.TrackingNumber}}, true
 	}),
-	"order.shipped": decode(func(ev subjects.OrderFulfilment) (string, string, Data, bool) {
-		return TemplateShipped, ev.UserID, Data{OrderID: ev.OrderID, Carrier: ev.Shipment.Carrier, TrackingNumber: ev.Shipment.TrackingNumber}, true
+	notify(subjects.EvtOrderDelivered, func(ev subjects.OrderFulfilment) (letter, bool) {
+		return letter{TemplateDelivered, ev.UserID, Data{OrderID: ev.OrderID, Lines: ev.Lines}}, true
 	}),
-	"order.delivered": decode(func(ev subjects.OrderFulfilment) (string, string, Data, bool) {
-		return TemplateDelivered, ev.UserID, Data{OrderID: ev.OrderID, Lines: ev.Lines}, true
-	}),
-	"payment.failed": decode(func(ev subjects.PaymentFailedEvent) (string, string, Data, bool) {
-		return TemplatePaymentFailed, ev.UserID, Data{OrderID: ev.OrderID, Amount: ev.Amount, Reason: ev.Reason}, true
-	}),
-	"payment.refunded": decode(func(ev subjects.PaymentRefunded) (string, string, Data, bool) {
-		return TemplateRefund, ev.UserID, Data{OrderID: ev.OrderID, Amount: ev.Amount}, true
+	notify(subjects.EvtOrderCancelled, func(ev subjects.OrderCancelled) (letter, bool) {
+		return letter{TemplateOrderCancelled, ev.UserID, Data{OrderID: ev.OrderID, Reason: ev.Reason}}, ev.Reason != subjects.ReasonPaymentFailed
 	}),
 }
 
-func decode[E any](fn func(E) (string, string, Data, bool)) emailOf {
-	return func(data []byte) (string, string, Data, bool, error) {
-		var ev E
-		if err := json.Unmarshal(data, &ev); err != nil {
-			return "", "", Data{}, false, err
+var paymentRoutes = []consumer.Route{
+	hook(subjects.EvtPaymentSucceeded),
+	notify(subjects.EvtPaymentFailed, func(ev subjects.PaymentFailedEvent) (letter, bool) {
+		return letter{TemplatePaymentFailed, ev.UserID, Data{OrderID: ev.OrderID, Amount: ev.Amount, Reason: ev.Reason}}, true
+	}),
+	notify(subjects.EvtPaymentRefunded, func(ev subjects.PaymentRefunded) (letter, bool) {
+		return letter{TemplateRefund, ev.UserID, Data{OrderID: ev.OrderID, Amount: ev.Amount}}, true
+	}),
+}
+
+// shipmentRoutes: the customer hears of the parcel from order.shipped and order.delivered;
+// the shipment's own events go to webhooks only.
+var shipmentRoutes = []consumer.Route{
+	hook(subjects.EvtShipmentCreated), hook(subjects.EvtShipmentPacked), hook(subjects.EvtShipmentShipped),
+	hook(subjects.EvtShipmentInTransit), hook(subjects.EvtShipmentDelivered), hook(subjects.EvtShipmentCancelled),
+}
+
+// userRoutes keep the recipient copy; a registration also sends its verification link.
+// User events never go to webhooks: they carry personal data and secrets.
+var userRoutes = []consumer.Route{
+	consumer.On(subjects.EvtUserRegistered, registered),
+	consumer.On(subjects.EvtUserUpdated, func(ctx context.Context, tx pgx.Tx, ev subjects.UserUpdated) error {
+		_, err := keep(ctx, tx, Recipient{Email: ev.Email, Name: ev.Name, Locale: ev.Locale}, ev.UserID, ev.OccurredAt)
+		return err
+	}),
+}
+
+// letter is the email an event becomes: its template, its recipient and its data.
+type letter struct {
+	template string
+	userID   string
+	data     Data
+}
+
+// hook routes the events of evt to the webhooks subscribed to their type.
+func hook[E any](evt subjects.Event[E]) consumer.Route { return notify(evt, nil) }
+
+// notify routes the events of evt to the webhooks subscribed to their type and, when mail
+// says so, to their customer as the letter it returns.
+func notify[E any](evt subjects.Event[E], mail func(E) (letter, bool)) consumer.Route {
+	typ := typeOf(evt.EventKind)
+	hooked := webhookTypes[typ]
+	return consumer.On(subjects.Event[notice[E]]{EventKind: evt.EventKind}, func(ctx context.Context, tx pgx.Tx, n notice[E]) error {
+		m := consumer.MsgOf(ctx)
+		b := &pgx.Batch{} // the webhook deliveries and the email in one round trip
+		if hooked {
+			if err := queueEventWebhooks(b, m, typ, n.occurredAt); err != nil {
+				return err
+			}
 		}
-		t, u, d, ok := fn(ev)
-		return t, u, d, ok, nil
-	}
+		if mail != nil {
+			if l, ok := mail(n.event); ok {
+				if err := queueLetter(b, m, typ, l); err != nil {
+					return err
+				}
+			}
+		}
+		return pg.Send(ctx, tx, b)
+	})
 }
 
-// webhookTypes are the event types that go to webhooks (user events never do: they carry
-// personal data and secrets).
+// notice is an event as notify reads it: its typed payload, and the occurred_at that every
+// event carries and every webhook body repeats, whatever the event's type.
+type notice[E any] struct {
+	event      E
+	occurredAt time.Time
+}
+
+// UnmarshalJSON decodes the payload and its occurred_at.
+func (n *notice[E]) UnmarshalJSON(data []byte) error {
+	var head struct {
+		OccurredAt time.Time `json:"occurred_at"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return err
+	}
+	n.occurredAt = head.OccurredAt
+	return json.Unmarshal(data, &n.event)
+}
+
+// typeOf is the type of an event kind as webhooks and deliveries name it: "<domain>.<event>"
+// (order.paid for souk.evt.order.paid).
+func typeOf(k subjects.EventKind) string { return strings.TrimPrefix(k.Kind, "souk.evt.") }
+
+// webhookTypes are the event types that go to webhooks.
 var webhookTypes = func() map[string]bool {
 	m := make(map[string]bool, len(subjects.WebhookEventTypes))
 	for _, t := range subjects.WebhookEventTypes {
@@ -84,67 +148,27 @@ var webhookTypes = func() map[string]bool {
 	return m
 }()
 
-// apply is the handler of every consumer: the event's webhook deliveries and its email, or,
-// for user events, the recipient copy and the verification email. An event it cannot read
-// is permanent: no retry makes it readable.
-func apply(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
-	typ := eventType(m.Subject)
-	switch typ {
-	case "user.registered", "user.updated":
-		return applyUser(ctx, tx, m, typ)
-	case "":
-		return nil
-	}
-	b := &pgx.Batch{} // the webhook deliveries and the email in one round trip
-	if webhookTypes[typ] {
-		if err := queueEventWebhooks(b, m, typ); err != nil {
-			return err
-		}
-	}
-	if err := queueEventEmail(b, m, typ); err != nil {
-		return err
-	}
-	return pg.Send(ctx, tx, b)
-}
-
-// queueEventEmail queues into b the email event m (of type typ) sends, if any.
-func queueEventEmail(b *pgx.Batch, m consumer.Msg, typ string) error {
-	of, ok := emails[typ]
-	if !ok {
-		return nil
-	}
-	template, user, data, sends, err := of(m.Data)
+// queueLetter queues into b the email delivery of l, the letter of event m (of type typ).
+func queueLetter(b *pgx.Batch, m consumer.Msg, typ string, l letter) error {
+	userID, err := uuid.Parse(l.userID)
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: unreadable payload: %w", m.Subject, err))
+		return consumer.Permanent(fmt.Errorf("%s: user_id %q: %w", m.Subject, l.userID, err))
 	}
-	if !sends {
-		return nil
-	}
-	userID, err := uuid.Parse(user)
-	if err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: user_id %q: %w", m.Subject, user, err))
-	}
-	body, err := json.Marshal(data)
+	body, err := json.Marshal(l.data)
 	if err != nil {
 		return err
 	}
-	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: template, userID: userID, data: body})
+	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: l.template, userID: userID, data: body})
 	return nil
 }
 
 // queueEventWebhooks queues into b the event's deliveries to the endpoints subscribed to typ.
 // The body is the event as it was published, under {id, type, occurred_at, data}.
-func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string) error {
-	var head struct {
-		OccurredAt time.Time `json:"occurred_at"`
+func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string, occurredAt time.Time) error {
+	if occurredAt.IsZero() {
+		occurredAt = time.Now()
 	}
-	if err := json.Unmarshal(m.Data, &head); err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: unreadable payload: %w", m.Subject, err))
-	}
-	if head.OccurredAt.IsZero() {
-		head.OccurredAt = time.Now()
-	}
-	body, err := json.Marshal(subjects.WebhookEvent{ID: m.EventID, Type: typ, OccurredAt: head.OccurredAt.UTC(), Data: m.Data})
+	body, err := json.Marshal(subjects.WebhookEvent{ID: m.EventID, Type: typ, OccurredAt: occurredAt.UTC(), Data: m.Data})
 	if err != nil {
 		return err
 	}
@@ -152,28 +176,31 @@ func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string) error {
 	return nil
 }
 
-// applyUser keeps the recipient copy and, for a registration with a link, writes the
-// verification email. The link is a secret: its delivery is marked so, and wiped once done.
-func applyUser(ctx context.Context, tx pgx.Tx, m consumer.Msg, typ string) error {
-	var ev subjects.UserRegistered // user.updated has the same fields but the link
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: unreadable payload: %w", m.Subject, err))
-	}
-	id, err := uuid.Parse(ev.UserID)
-	if err != nil || ev.Email == "" {
-		return consumer.Permanent(fmt.Errorf("%s: bad user_id or email", m.Subject))
-	}
-	if err := keepRecipient(ctx, tx, Recipient{UserID: id, Email: ev.Email, Name: ev.Name, Locale: ev.Locale}, ev.OccurredAt); err != nil {
+// registered keeps the new customer's recipient copy and, when the registration has a link,
+// writes the verification email. The link is a secret: its delivery is marked so, and wiped
+// once done.
+func registered(ctx context.Context, tx pgx.Tx, ev subjects.UserRegistered) error {
+	id, err := keep(ctx, tx, Recipient{Email: ev.Email, Name: ev.Name, Locale: ev.Locale}, ev.UserID, ev.OccurredAt)
+	if err != nil || ev.VerifyLink == "" {
 		return err
-	}
-	if typ != "user.registered" || ev.VerifyLink == "" {
-		return nil
 	}
 	body, err := json.Marshal(Data{VerifyLink: ev.VerifyLink})
 	if err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
-	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: TemplateVerifyEmail, userID: id, data: body, secret: true})
+	queueEmail(b, email{eventID: consumer.MsgOf(ctx).EventID, eventType: typeOf(subjects.EvtUserRegistered.EventKind),
+		template: TemplateVerifyEmail, userID: id, data: body, secret: true})
 	return pg.Send(ctx, tx, b)
+}
+
+// keep writes r, the contact details of user userID as of version, into the recipient copy,
+// and returns the user's id. A user event without a user id or an email is permanent.
+func keep(ctx context.Context, tx pgx.Tx, r Recipient, userID string, version time.Time) (uuid.UUID, error) {
+	id, err := uuid.Parse(userID)
+	if err != nil || r.Email == "" {
+		return uuid.Nil, consumer.Permanent(fmt.Errorf("%s: bad user_id or email", consumer.MsgOf(ctx).Subject))
+	}
+	r.UserID = id
+	return id, keepRecipient(ctx, tx, r, version)
 }

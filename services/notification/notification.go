@@ -11,9 +11,10 @@
 // verification email; both user events keep the recipient copy), notify-orders on ORDERS
 // (order.paid → order confirmation, order.cancelled → cancellation, order.shipped → shipped
 // with tracking, order.delivered → delivered with review links), notify-payments on
-// PAYMENTS (payment.failed, payment.refunded) and notify-shipping on SHIPPING. Every event
-// of ORDERS, PAYMENTS and SHIPPING also becomes one webhook delivery per endpoint
-// subscribed to its type. A consumer only writes deliveries; a worker sends them (claimed
+// PAYMENTS (payment.failed, payment.refunded) and notify-shipping on SHIPPING, each taking
+// only the kinds it routes (events.go). Every event of a webhook type (all the kinds of
+// ORDERS, PAYMENTS and SHIPPING) also becomes one webhook delivery per endpoint subscribed
+// to its type. A consumer only writes deliveries; the sender loop sends them (claimed
 // with FOR UPDATE SKIP LOCKED), retries failures with exponential back-off, and gives up
 // after MaxAttempts with the last error kept.
 //

@@ -28,40 +28,19 @@ type worker struct {
 	channels map[string]Channel
 	cfg      Config
 	log      zerolog.Logger
-	kick     chan struct{}
 	sent     *prometheus.CounterVec
 }
 
 func newWorker(store *Store, channels map[string]Channel, cfg Config, log zerolog.Logger, reg prometheus.Registerer) *worker {
-	return &worker{store: store, channels: channels, cfg: cfg, log: log, kick: make(chan struct{}, 1),
+	return &worker{store: store, channels: channels, cfg: cfg, log: log,
 		sent: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "souk_notification_attempts_total", Help: "Delivery attempts by channel and resulting status (sent, pending: to be retried, failed: given up).",
 		}, []string{"channel", "status"}))}
 }
 
-// Kick wakes the worker now. Never blocks.
-func (w *worker) Kick() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
-// run works until ctx ends.
-func (w *worker) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		if w.round(ctx) {
-			continue // a full batch: more may be due
-		}
-		select {
-		case <-ctx.Done():
-		case <-w.kick:
-		case <-time.After(w.cfg.Poll):
-		}
-	}
-}
-
-// round sends one batch of due deliveries and reports whether it was full.
+// round sends one batch of due deliveries and reports whether it was full: the sender
+// loop's round (kit.Loop), run again at once after a full batch, else after Config.Poll or
+// when a consumer's batch wakes it.
 func (w *worker) round(ctx context.Context) bool {
 	due, err := w.store.claim(ctx, workerBatch, w.cfg.lease())
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // two, large enough that every leaf category holds products.
 const demoSize = 1000
 
-// seeded starts a catalog on a database holding DemoCatalog(demoSize), and returns the
+// seeded starts a catalog on a database holding demodata.Catalog(demoSize), and returns the
 // demo products (as created) for the expectations.
 func seeded(t *testing.T) (*env, []subjects.ProductCreateRequest) {
 	t.Helper()
@@ -28,6 +28,42 @@ func seeded(t *testing.T) (*env, []subjects.ProductCreateRequest) {
 	e.start(catalog.Config{})
 	_, products := demodata.Catalog(demoSize)
 	return e, products
+}
+
+// TestImportCreatesOnlyWhatIsMissing imports the demo catalog twice, the second time longer:
+// categories are found by path and products by SKU, so only the difference is written, and
+// every category lands below its parent.
+func TestImportCreatesOnlyWhatIsMissing(t *testing.T) {
+	e := newEnv(t)
+	cats, _ := demodata.Catalog(0)
+	if res, err := seed(e.ctx, e.db, 50); err != nil || res != (catalog.ImportResult{Categories: len(cats), Products: 50}) {
+		t.Fatalf("first import: %+v %v", res, err)
+	}
+	if res, err := seed(e.ctx, e.db, 80); err != nil || res != (catalog.ImportResult{Products: 30}) {
+		t.Fatalf("second import: %+v %v", res, err)
+	}
+	e.start(catalog.Config{})
+	tree, err := subjects.CategoryList.Call(e.ctx, e.nc, subjects.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	var walk func(cs []subjects.Category)
+	walk = func(cs []subjects.Category) {
+		for _, c := range cs {
+			paths = append(paths, c.Path)
+			walk(c.Children)
+		}
+	}
+	walk(tree.Items)
+	for _, c := range cats {
+		if !slices.Contains(paths, c.Path) {
+			t.Errorf("category %s is not in the tree", c.Path)
+		}
+	}
+	if len(paths) != len(cats) {
+		t.Errorf("%d categories in the tree, %d imported", len(paths), len(cats))
+	}
 }
 
 // count returns how many demo products satisfy keep.

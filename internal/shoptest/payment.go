@@ -1,11 +1,9 @@
 package shoptest
 
 import (
-	"context"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/subjects"
 )
@@ -17,9 +15,7 @@ func PaymentConfig() payment.Config { return payment.Config{SandboxDelay: 20 * t
 // StartPayment runs a payment instance and waits until it answers.
 func (e *Env) StartPayment(cfg payment.Config) *Instance {
 	e.T.Helper()
-	return e.start("payment", func(ctx context.Context, reg *prometheus.Registry) error {
-		return payment.Run(ctx, cfg, payment.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source})
-	}, func() error {
+	return e.Start(func(d kit.Deps) (kit.Service, error) { return payment.Service(cfg, d) }, func() error {
 		meta := subjects.MetaFrom(e.Admin)
 		meta.IdempotencyKey = "shoptest-ready" // a refund without one is a 400 before the lookup
 		_, err := subjects.PaymentRefund.Call(subjects.WithMeta(e.Admin, meta), e.NC, subjects.RefundRequest{OrderID: NewID()})

@@ -1,8 +1,6 @@
 package payment_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,12 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
-	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/subjects"
 )
 
@@ -45,17 +40,7 @@ func TestCheckoutLoadNeverDeadlocks(t *testing.T) {
 	var logs logtest.Buffer
 	cfg := sandbox()
 	cfg.SandboxDelay = 2 * time.Millisecond // outcomes in batches, while the consumer works
-	r := expect.Start(t, func(ctx context.Context) error {
-		return payment.Run(ctx, cfg, payment.Deps{Log: zerolog.New(&logs), DB: pool, NC: e.nc, JS: e.js,
-			Registry: prometheus.NewRegistry(), Keys: e.keys.Source})
-	})
-	expect.Within(t, 30*time.Second, func() error {
-		_, err := subjects.PaymentStripeWebhook.Call(e.ctx, e.nc, subjects.StripeWebhook{})
-		if errors.Is(err, subjects.ErrBadRequest) {
-			return nil
-		}
-		return fmt.Errorf("not serving yet: %v", err)
-	})
+	stop := e.startOn(pool, cfg, &logs)
 	const n = 48
 	orders := make([]string, n)
 	for i := range orders {
@@ -98,9 +83,7 @@ func TestCheckoutLoadNeverDeadlocks(t *testing.T) {
 	e.wantRows(n, `select count(*) from payments.payments`)
 	e.wantRows(n, `select count(*) from payments.outbox where subject like 'souk.evt.payment.succeeded.%'`)
 
-	if err := r.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	pool.Close()
 	expect.Within(t, 20*time.Second, func() error {
 		if k := e.count(`select count(*) from pg_stat_activity where application_name = $1`, app); k > 0 {

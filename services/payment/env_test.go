@@ -22,6 +22,7 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/subjects"
@@ -82,6 +83,12 @@ func sandbox() payment.Config {
 // answers. It stops at cleanup; stop stops it earlier.
 func (e *env) start(cfg payment.Config, log io.Writer) (stop func()) {
 	e.t.Helper()
+	return e.startOn(e.db, cfg, log)
+}
+
+// startOn is start with the instance's own pool db.
+func (e *env) startOn(db *pgxpool.Pool, cfg payment.Config, log io.Writer) (stop func()) {
+	e.t.Helper()
 	logger := zerolog.Nop()
 	if os.Getenv("SOUK_TEST_LOG") == "1" {
 		logger = zerolog.New(os.Stderr)
@@ -89,13 +96,16 @@ func (e *env) start(cfg payment.Config, log io.Writer) (stop func()) {
 	if log != nil {
 		logger = zerolog.New(log)
 	}
-	r := expect.Start(e.t, func(ctx context.Context) error {
-		return payment.Run(ctx, cfg, payment.Deps{Log: logger, DB: e.db, NC: e.nc, JS: e.js,
-			Registry: prometheus.NewRegistry(), Keys: e.keys.Source})
-	})
+	// As cmd/souk runs it: the declaration, run by the kit.
+	deps := kit.Deps{Log: logger, DB: db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source}
+	svc, err := payment.Service(cfg, deps)
+	if err != nil {
+		e.t.Fatalf("payment.Service: %v", err)
+	}
+	r := expect.Start(e.t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
 	expect.Within(e.t, 30*time.Second, func() error {
 		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("payment.Run returned before it was ready: %v", err)
+			e.t.Fatalf("payment stopped before it was ready: %v", err)
 		}
 		// An unsigned webhook is refused by a running instance, and changes nothing.
 		_, err := subjects.PaymentStripeWebhook.Call(e.ctx, e.nc, subjects.StripeWebhook{})
@@ -106,20 +116,20 @@ func (e *env) start(cfg payment.Config, log io.Writer) (stop func()) {
 	})
 	return func() {
 		if err := r.Stop(); err != nil {
-			e.t.Errorf("payment.Run: %v", err)
+			e.t.Errorf("payment: %v", err)
 		}
 	}
 }
 
 // publish publishes an order event with its event id as Nats-Msg-Id, as the order service's
 // outbox relay would.
-func (e *env) publish(kind, orderID, eventID string, payload any) {
+func (e *env) publish(kind subjects.EventKind, orderID, eventID string, payload any) {
 	e.t.Helper()
 	b, err := json.Marshal(payload)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.js.Publish(e.ctx, subjects.OrderEventSubject(kind, orderID), b, jetstream.WithMsgID(eventID)); err != nil {
+	if _, err := e.js.Publish(e.ctx, kind.Subject(orderID), b, jetstream.WithMsgID(eventID)); err != nil {
 		e.t.Fatalf("publish %s: %v", kind, err)
 	}
 }
@@ -133,7 +143,7 @@ func eur(amount int64) subjects.Money { return subjects.Money{Amount: amount, Cu
 func (e *env) order(user string, total int64, method string) string {
 	e.t.Helper()
 	id := uuid.Must(uuid.NewV7()).String()
-	e.publish(subjects.EvtOrderPlaced.Kind, id, newEventID(), subjects.OrderPlaced{EventID: newEventID(), OccurredAt: time.Now(),
+	e.publish(subjects.EvtOrderPlaced.EventKind, id, newEventID(), subjects.OrderPlaced{EventID: newEventID(), OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusPending, Subtotal: eur(total), Total: eur(total)})
 	e.reserve(id, user, total, method, newEventID())
 	e.waitOrder(id, "reserved")
@@ -142,14 +152,14 @@ func (e *env) order(user string, total int64, method string) string {
 
 // reserve publishes order.reserved with eventID.
 func (e *env) reserve(id, user string, total int64, method, eventID string) {
-	e.publish(subjects.EvtOrderReserved.Kind, id, eventID, subjects.OrderReserved{EventID: eventID, OccurredAt: time.Now(),
+	e.publish(subjects.EvtOrderReserved.EventKind, id, eventID, subjects.OrderReserved{EventID: eventID, OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusReserved, Total: eur(total), PaymentMethod: method,
 		ReservedUntil: time.Now().Add(15 * time.Minute)})
 }
 
 // cancel publishes order.cancelled with eventID.
 func (e *env) cancel(id, user, eventID string) {
-	e.publish(subjects.EvtOrderCancelled.Kind, id, eventID, subjects.OrderCancelled{EventID: eventID, OccurredAt: time.Now(),
+	e.publish(subjects.EvtOrderCancelled.EventKind, id, eventID, subjects.OrderCancelled{EventID: eventID, OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusCancelled, Reason: subjects.ReasonCustomer, From: subjects.OrderStatusReserved})
 }
 
@@ -221,7 +231,7 @@ func (e *env) wantRows(want int, q string, args ...any) {
 
 // wantEvents fails the test unless want events are published on kind.<order id>, and
 // returns them.
-func (e *env) wantEvents(kind, orderID string, want int) [][]byte {
+func (e *env) wantEvents(kind subjects.EventKind, orderID string, want int) [][]byte {
 	e.t.Helper()
 	events := e.published(kind, orderID)
 	if len(events) != want {
@@ -232,9 +242,9 @@ func (e *env) wantEvents(kind, orderID string, want int) [][]byte {
 
 // published waits until every event the service wrote is published, and returns the
 // payloads on the event subject kind.<order id>, oldest first.
-func (e *env) published(kind, orderID string) [][]byte {
+func (e *env) published(kind subjects.EventKind, orderID string) [][]byte {
 	e.t.Helper()
-	subject := subjects.EventSubject(kind, orderID)
+	subject := kind.Subject(orderID)
 	var out [][]byte
 	expect.Within(e.t, 10*time.Second, func() error {
 		if n := e.count(`select count(*) from payments.outbox where sent_at is null`); n > 0 {

@@ -2,7 +2,6 @@ package payment
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -14,76 +13,74 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// ordersConsumer is the durable consumer that keeps the service's copy of orders.
-const ordersConsumer = "payment-orders"
+// What the payment service consumes: the order events its copy of orders is kept from, on
+// the durable consumer payment-orders. It publishes on PAYMENTS: payment.succeeded, failed
+// (see store.recordIntent) and refunded (recordRefund), each through the outbox in the
+// transaction of the change.
 
-// orderSubjects are the order events the copy is kept from.
-var orderSubjects = []string{
-	subjects.EvtOrderPlaced.Filter(), subjects.EvtOrderReserved.Filter(),
-	subjects.EvtOrderPaid.Filter(), subjects.EvtOrderCancelled.Filter(),
+// orders routes the order events into the copy: placed and paid are remembered; reserved is
+// remembered and, with a payment method, starts the payment (the provider is called by the
+// worker after the commit); cancelled refunds what was captured.
+func (s *service) orders() []consumer.Route {
+	return []consumer.Route{
+		keep(s, subjects.EvtOrderPlaced, orderPlaced, func(ev subjects.OrderPlaced) orderNews {
+			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID, Total: ev.Total, PaymentMethod: ev.PaymentMethod}
+		}),
+		keep(s, subjects.EvtOrderReserved, orderReserved, func(ev subjects.OrderReserved) orderNews {
+			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID, Total: ev.Total, PaymentMethod: ev.PaymentMethod}
+		}),
+		keep(s, subjects.EvtOrderPaid, orderPaid, func(ev subjects.OrderPaid) orderNews {
+			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID, Total: ev.Total}
+		}),
+		// A cancellation's total says nothing new.
+		keep(s, subjects.EvtOrderCancelled, orderCancelled, func(ev subjects.OrderCancelled) orderNews {
+			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID}
+		}),
+	}
 }
 
-// orderEvent is what the copy takes from any order event; each kind fills what it carries.
-type orderEvent struct {
-	OrderID       string         `json:"order_id"`
-	UserID        string         `json:"user_id"`
-	Total         subjects.Money `json:"total"`
-	PaymentMethod string         `json:"payment_method"`
+// orderNews is what an order event says of its order; each kind fills what it carries.
+type orderNews struct {
+	OrderID, UserID string
+	// Total is the zero Money when the event does not say: the copy's total stays as it is.
+	Total         subjects.Money
+	PaymentMethod string
 }
 
-// applyOrderEvent keeps the copy of orders in the consumer's transaction: placed and paid
-// are remembered; reserved is remembered and, with a payment method, starts the payment
-// (the provider is called by the worker after the commit); cancelled refunds what was
-// captured. An event it cannot read is permanent: no retry makes it readable.
-func (s *service) applyOrderEvent(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
-	kind, status := orderEventKind(m.Subject)
-	if kind == "" {
-		return nil
-	}
-	var ev orderEvent
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: %w", kind, err))
-	}
-	id, err := uuid.Parse(ev.OrderID)
-	if err != nil || checkText(ev.UserID, maxKeyBytes) != "" {
+// keep routes the events of evt into the copy, as the copy's status: news reads the order
+// from the payload.
+func keep[E any](s *service, evt subjects.Event[E], status string, news func(E) orderNews) consumer.Route {
+	return consumer.On(evt, func(ctx context.Context, tx pgx.Tx, ev E) error {
+		return s.applyOrder(ctx, tx, evt.Kind, status, news(ev))
+	})
+}
+
+// applyOrder keeps the copy of order n, in status, in the consumer's transaction (see
+// orders). An event whose ids or total make no sense is permanent: no retry fixes it.
+func (s *service) applyOrder(ctx context.Context, tx pgx.Tx, kind, status string, n orderNews) error {
+	id, err := uuid.Parse(n.OrderID)
+	if err != nil || checkText(n.UserID, maxKeyBytes) != "" {
 		return consumer.Permanent(fmt.Errorf("%s: bad order_id or user_id", kind))
 	}
-	o := Order{ID: id, UserID: ev.UserID, Status: status}
-	// A cancellation's total says nothing new; an event without one leaves it unknown.
-	if kind != subjects.EvtOrderCancelled.Kind && ev.Total != (subjects.Money{}) {
-		if !validMoney(ev.Total) {
+	o := Order{ID: id, UserID: n.UserID, Status: status}
+	if n.Total != (subjects.Money{}) { // an event without one leaves the total unknown
+		if !validMoney(n.Total) {
 			return consumer.Permanent(fmt.Errorf("%s %s: bad total", kind, id))
 		}
-		o.Total = ev.Total
+		o.Total = n.Total
 	}
-	if checkText(ev.PaymentMethod, maxMethodBytes) == "" {
-		o.PaymentMethod = ev.PaymentMethod
+	if checkText(n.PaymentMethod, maxMethodBytes) == "" {
+		o.PaymentMethod = n.PaymentMethod
 	}
-	switch kind {
-	case subjects.EvtOrderCancelled.Kind:
+	switch {
+	case status == orderCancelled:
 		_, err := s.store.cancelOrder(ctx, tx, o)
 		return err
-	case subjects.EvtOrderReserved.Kind:
-		if ev.PaymentMethod != "" {
-			return s.startPayment(ctx, tx, o, ev.PaymentMethod)
-		}
+	case status == orderReserved && n.PaymentMethod != "":
+		return s.startPayment(ctx, tx, o, n.PaymentMethod)
 	}
 	_, err = s.store.upsertOrder(ctx, tx, o)
 	return err
-}
-
-// orderEventKind returns the event kind of subject (one of the Evt constants) and the
-// copy's status it means.
-func orderEventKind(subject string) (kind, status string) {
-	for _, k := range []struct{ kind, status string }{
-		{subjects.EvtOrderPlaced.Kind, orderPlaced}, {subjects.EvtOrderReserved.Kind, orderReserved},
-		{subjects.EvtOrderPaid.Kind, orderPaid}, {subjects.EvtOrderCancelled.Kind, orderCancelled},
-	} {
-		if strings.HasPrefix(subject, k.kind+".") {
-			return k.kind, k.status
-		}
-	}
-	return "", ""
 }
 
 // startPayment merges the reserved order o into the copy and writes a payment of it with

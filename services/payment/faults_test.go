@@ -68,7 +68,7 @@ func TestProviderOutageLongerThanTheHoldChargesNoCancelledOrder(t *testing.T) {
 		if n := d.creates(paymentID); n != 0 {
 			t.Fatalf("%d creates of cancelled order %s's payment reached the provider", n, id)
 		}
-		e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 0)
+		e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 0)
 	}
 	keptID, _, _ := e.paymentOf(kept)
 	if d.creates(keptID) == 0 {
@@ -81,7 +81,7 @@ func TestProviderOutageLongerThanTheHoldChargesNoCancelledOrder(t *testing.T) {
 	e.waitPayment(kept, subjects.PaymentStatusSucceeded)
 	e.wantRows(0, `select count(*) from payments.payments where status not in ('succeeded', 'failed', 'canceled')`)
 	e.wantRows(0, `select count(*) from payments.refunds`)
-	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, kept, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, kept, 1)
 }
 
 // TestLateSuccessAfterFailureIsRefundedOnce: Stripe declined an intent (recorded failed),
@@ -108,8 +108,8 @@ func TestLateSuccessAfterFailureIsRefundedOnce(t *testing.T) {
 		return nil
 	})
 	e.wantRows(1, `select count(*) from payments.refunds where payment_id = $1 and amount = 1999`, paymentID)
-	e.wantEvents(subjects.EvtPaymentRefunded.Kind, id, 1)
-	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, id, 0)
+	e.wantEvents(subjects.EvtPaymentRefunded.EventKind, id, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, id, 0)
 	e.wantRows(1, `select count(*) from payments.payments where id = $1 and status = 'failed'`, paymentID)
 }
 
@@ -141,7 +141,7 @@ func TestFailedIntentIsCancelledAtStripe(t *testing.T) {
 	if n := d.count(http.MethodPost, cancelPath(ref), ""); n != 1 {
 		t.Fatalf("%d cancellations of %s, want 1", n, ref)
 	}
-	e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 1)
 }
 
 // TestRequiresActionPastItsDeadlineIsCancelled: a payer who never finishes 3-D Secure leaves
@@ -168,7 +168,7 @@ func TestRequiresActionPastItsDeadlineIsCancelled(t *testing.T) {
 		t.Fatalf("%d cancellations of %s at Stripe, want 1", n, ref)
 	}
 	var ev struct{ Reason string }
-	if err := json.Unmarshal(e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 1)[0], &ev); err != nil || ev.Reason != "action_timeout" {
+	if err := json.Unmarshal(e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 1)[0], &ev); err != nil || ev.Reason != "action_timeout" {
 		t.Fatalf("payment.failed: %+v (%v)", ev, err)
 	}
 }
@@ -255,5 +255,5 @@ func TestRefundWithoutKeyIsRefused(t *testing.T) {
 		}
 	}
 	e.wantRows(1, `select count(*) from payments.refunds where order_id = $1`, id)
-	e.wantEvents(subjects.EvtPaymentRefunded.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentRefunded.EventKind, id, 1)
 }

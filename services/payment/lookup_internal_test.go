@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
 )
@@ -19,22 +19,25 @@ func TestUnsureCreateFoundNowhereIsSentWithANewKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db := pgtest.Pool(t, ctx)
-	if err := Migrate(ctx, db); err != nil {
+	cfg := Config{SandboxDelay: time.Hour, ReconcileAfter: time.Second}
+	deps := kit.Deps{Log: zerolog.Nop(), DB: db}
+	svc, err := Service(cfg, deps)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{}
+	if err := kit.Migrate(ctx, db, svc); err != nil {
+		t.Fatal(err)
+	}
 	if err := cfg.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	sb := newSandbox(time.Hour)
-	s := &service{cfg: cfg, log: zerolog.Nop(), store: &store{db: db, provider: sb.Name(), reconcileAfter: time.Second},
-		provider: newGuarded(sb, cfg, prometheus.NewRegistry(), zerolog.Nop())}
-	w := newWorker(s, time.Second)
+	s := newService(cfg, deps)
+	w := &worker{svc: s}
 	o := Order{ID: newID(), UserID: "u", Total: subjects.Money{Amount: 900, Currency: "EUR"}, Status: orderReserved}
 	if _, err := s.store.RememberOrder(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	p := newPayment(o, "pm_card_visa", sb.Name())
+	p := newPayment(o, "pm_card_visa", s.provider.Name())
 	if _, err := db.Exec(ctx, `insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, unsure_at)
 		values ($1, $2, 'u', 900, 'EUR', 'pm_card_visa', 'sandbox', 'created', now())`, p.ID, o.ID); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/subjects"
 )
 
@@ -34,7 +36,7 @@ func TestSandboxVisaSucceedsAndPublishesOnce(t *testing.T) {
 	_, err := subjects.PaymentCreate.Call(e.customer, e.nc, subjects.PaymentRequest{OrderID: id, PaymentMethod: "pm_card_visa"})
 	expect.Error(t, err, http.StatusConflict, "already_paid", "")
 
-	events := e.wantEvents(subjects.EvtPaymentSucceeded.Kind, id, 1)
+	events := e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, id, 1)
 	var ev subjects.PaymentSucceeded
 	if err := json.Unmarshal(events[0], &ev); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func TestSandboxDeclines(t *testing.T) {
 			t.Fatalf("%s declined with %q, want %q", method, got, code)
 		}
 		var ev subjects.PaymentFailedEvent
-		if json.Unmarshal(e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 1)[0], &ev) != nil || ev.Reason != code || ev.OrderID != id {
+		if json.Unmarshal(e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 1)[0], &ev) != nil || ev.Reason != code || ev.OrderID != id {
 			t.Fatalf("payment.failed for %s: %+v", method, ev)
 		}
 		// A failed payment is not live: the customer may pay again with another card.
@@ -115,7 +117,7 @@ func TestPaymentCreateOnlyForTheOwnerOfAPayableOrder(t *testing.T) {
 	expect.Error(t, err, http.StatusConflict, "order_cancelled", "")
 
 	paid := e.order(e.customerID, 1999, "")
-	e.publish(subjects.EvtOrderPaid.Kind, paid, newEventID(), subjects.OrderPaid{EventID: newEventID(), OrderID: paid,
+	e.publish(subjects.EvtOrderPaid.EventKind, paid, newEventID(), subjects.OrderPaid{EventID: newEventID(), OrderID: paid,
 		UserID: e.customerID, Status: subjects.OrderStatusPaid, Total: eur(1999)})
 	e.waitOrder(paid, "paid")
 	_, err = subjects.PaymentCreate.Call(e.customer, e.nc, subjects.PaymentRequest{OrderID: paid, PaymentMethod: "pm_card_visa"})
@@ -142,7 +144,7 @@ func TestReservedWithMethodChargesOnceHoweverOftenDelivered(t *testing.T) {
 	e := newEnv(t)
 	e.start(sandbox(), nil)
 	id := uuid.Must(uuid.NewV7()).String()
-	e.publish(subjects.EvtOrderPlaced.Kind, id, newEventID(), subjects.OrderPlaced{OrderID: id, UserID: e.customerID, Total: eur(4200)})
+	e.publish(subjects.EvtOrderPlaced.EventKind, id, newEventID(), subjects.OrderPlaced{OrderID: id, UserID: e.customerID, Total: eur(4200)})
 	// The same event twice (a relay's resend: JetStream drops it or the processed table
 	// does) and another reserved event for the same order (a repeated step of the saga).
 	dup := newEventID()
@@ -157,7 +159,7 @@ func TestReservedWithMethodChargesOnceHoweverOftenDelivered(t *testing.T) {
 	})
 	e.waitPayment(id, subjects.PaymentStatusSucceeded)
 	e.wantRows(1, `select count(*) from payments.payments where order_id = $1`, id)
-	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, id, 1)
 }
 
 func TestReservedWithUnknownMethodFailsThePayment(t *testing.T) {
@@ -168,7 +170,7 @@ func TestReservedWithUnknownMethodFailsThePayment(t *testing.T) {
 	if _, code := e.waitPayment(id, subjects.PaymentStatusFailed); code != "invalid_payment_method" {
 		t.Fatalf("decline code %q", code)
 	}
-	e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 1)
 }
 
 // underWayOrDone reports whether a sandbox visa payment's status is one it may have in its
@@ -218,7 +220,37 @@ func TestPaymentCreateAsksTheOrderServiceWhenEventsLag(t *testing.T) {
 	}
 	e.waitPayment(id, subjects.PaymentStatusSucceeded)
 	// The events, arriving late, merge into what the service learnt.
-	e.publish(subjects.EvtOrderPlaced.Kind, id, newEventID(), subjects.OrderPlaced{OrderID: id, UserID: e.customerID, Total: eur(3100)})
-	e.publish(subjects.EvtOrderPaid.Kind, id, newEventID(), subjects.OrderPaid{OrderID: id, UserID: e.customerID, Total: eur(3100)})
+	e.publish(subjects.EvtOrderPlaced.EventKind, id, newEventID(), subjects.OrderPlaced{OrderID: id, UserID: e.customerID, Total: eur(3100)})
+	e.publish(subjects.EvtOrderPaid.EventKind, id, newEventID(), subjects.OrderPaid{OrderID: id, UserID: e.customerID, Total: eur(3100)})
 	e.waitOrder(id, "paid")
+}
+
+// An order event that is not what its kind's contract says (order.placed with lines that
+// are no list) is dead-lettered with its reason and changes nothing; the events after it
+// are applied. (Read loosely, it used to be applied as if it were whole.)
+func TestAnOrderEventNotOfItsContractIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(sandbox(), nil)
+	bad := uuid.Must(uuid.NewV7()).String()
+	eventID := newEventID()
+	e.publish(subjects.EvtOrderPlaced.EventKind, bad, eventID, map[string]any{"event_id": eventID, "order_id": bad,
+		"user_id": e.customerID, "status": subjects.OrderStatusPending, "total": eur(700), "lines": "two socks"})
+	var letter *jetstream.RawStreamMsg
+	expect.Within(t, 10*time.Second, func() error {
+		s, err := e.js.Stream(e.ctx, "DLQ")
+		if err != nil {
+			return err
+		}
+		letter, err = s.GetLastMsgForSubject(e.ctx, subjects.DLQSubject(subjects.StreamOrders, "payment-orders"))
+		return err
+	})
+	if got := letter.Header.Get(consumer.DLQSubject); got != subjects.EvtOrderPlaced.Subject(bad) {
+		t.Fatalf("dead letter of %q, want %q", got, subjects.EvtOrderPlaced.Subject(bad))
+	}
+	if reason := letter.Header.Get(consumer.DLQError); !strings.Contains(reason, "unreadable payload") {
+		t.Fatalf("dead letter's reason %q", reason)
+	}
+	e.order(e.customerID, 700, "") // the consumer goes on
+	e.wantRows(0, `select count(*) from payments.orders where id = $1`, bad)
 }

@@ -128,6 +128,17 @@ type guarded struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
+// newProvider returns the provider cfg chooses, and the sandbox when it is the one (its
+// notices are delivered by a loop of the service), else nil. It does no I/O.
+func newProvider(cfg Config) (Provider, *sandbox) {
+	if cfg.Provider == ProviderStripe {
+		return newStripe(cfg), nil
+	}
+	sb := newSandbox(cfg.SandboxDelay)
+	return sb, sb
+}
+
+// newGuarded returns p guarded by cfg's timeout and breaker, its state exported on reg.
 func newGuarded(p Provider, cfg Config, reg prometheus.Registerer, log zerolog.Logger) *guarded {
 	state := metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "souk_payment_breaker_open", Help: "1 while the payment provider's circuit breaker is open (or half-open), else 0.",

@@ -23,7 +23,7 @@ func TestCrashBeforeTheProviderCallIsFinishedByTheWorker(t *testing.T) {
 	if got, _ := e.waitPayment(id, subjects.PaymentStatusSucceeded); got != paymentID {
 		t.Fatalf("payment %s succeeded, want the crashed %s", got, paymentID)
 	}
-	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, id, 1)
 }
 
 // TestCrashBeforeTheDecisionIsReconciled: the instance that created the intent stopped
@@ -47,6 +47,6 @@ func TestCrashBeforeTheDecisionIsReconciled(t *testing.T) {
 		t.Fatalf("decline code %q", code)
 	}
 	e.waitPayment(visa, subjects.PaymentStatusSucceeded)
-	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, visa, 1)
-	e.wantEvents(subjects.EvtPaymentFailed.Kind, declined, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, visa, 1)
+	e.wantEvents(subjects.EvtPaymentFailed.EventKind, declined, 1)
 }

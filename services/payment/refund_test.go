@@ -57,7 +57,7 @@ func TestRefundPartialThenTheRest(t *testing.T) {
 	_, err = e.refund(id, nil, "refund-4")
 	expect.Error(t, err, http.StatusConflict, "fully_refunded", "")
 
-	events := e.wantEvents(subjects.EvtPaymentRefunded.Kind, id, 2)
+	events := e.wantEvents(subjects.EvtPaymentRefunded.EventKind, id, 2)
 	var last subjects.PaymentRefunded
 	if err := json.Unmarshal(events[1], &last); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestRefundSameKeyReturnsTheFirst(t *testing.T) {
 		t.Fatalf("second call: %+v, first: %+v", again, first)
 	}
 	e.wantRows(1, `select count(*) from payments.refunds where order_id = $1`, id)
-	e.wantEvents(subjects.EvtPaymentRefunded.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentRefunded.EventKind, id, 1)
 }
 
 func TestRefundRaceForTheLastAmountHasOneWinner(t *testing.T) {
@@ -162,7 +162,7 @@ func (e *env) cancellationRefunds(id string) (refunds, events int) {
 		return nil
 	})
 	return e.count(`select count(*) from payments.refunds where order_id = $1`, id),
-		len(e.published(subjects.EvtPaymentRefunded.Kind, id))
+		len(e.published(subjects.EvtPaymentRefunded.EventKind, id))
 }
 
 func TestCancelAfterSuccessRefundsOnce(t *testing.T) {

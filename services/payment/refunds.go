@@ -220,7 +220,7 @@ func recordRefund(ctx context.Context, tx pgx.Tx, id uuid.UUID, res RefundResult
 			Payload: subjects.PaymentRefunded{EventID: ev.String(), OccurredAt: time.Now().UTC(), OrderID: p.OrderID.String(),
 				UserID: p.UserID, PaymentID: p.ID.String(), RefundID: r.ID.String(), Amount: r.Amount,
 				TotalRefunded: subjects.Money{Amount: total, Currency: p.Amount.Currency}}})
-		return r, effect{published: true}, err
+		return r, effect{}, err
 	}
 	return r, effect{}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/subjects"
 )
 
@@ -44,7 +45,8 @@ type sandbox struct {
 
 	mu      sync.Mutex
 	pending []dueNotice // in the order they fall due: the delay is the same for all
-	wake    chan struct{}
+	// wake wakes the delivery loop when a notice is scheduled while none was pending.
+	wake *background.Kicker
 }
 
 // dueNotice is a notice and when it is to be delivered.
@@ -57,7 +59,7 @@ type dueNotice struct {
 const sandboxBatch = 256
 
 func newSandbox(delay time.Duration) *sandbox {
-	return &sandbox{delay: delay, wake: make(chan struct{}, 1)}
+	return &sandbox{delay: delay, wake: background.NewKicker()}
 }
 
 // Name implements Provider.
@@ -143,40 +145,40 @@ func (s *sandbox) later(n notice) {
 	first := len(s.pending) == 1
 	s.mu.Unlock()
 	if first {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.wake.Kick()
 	}
 }
 
-// run delivers notices as they fall due, until ctx ends; those not yet due then are
-// dropped (reconciliation decides their payments). A batch that fails to apply is reported
-// to failed and dropped likewise.
-func (s *sandbox) run(ctx context.Context, deliver func(context.Context, []notice) error, failed func([]notice, error)) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for ctx.Err() == nil {
-		due, next := s.take(time.Now())
-		if len(due) > 0 {
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			if err := deliver(actx, due); err != nil {
-				failed(due, err)
-			}
-			cancel()
-			continue
+// round delivers the notices that are due, at most sandboxBatch of them together; when none
+// is due yet but one is pending, it waits for that one first (notices only fall due in the
+// order they were scheduled). It reports whether notices are pending still, so that the loop
+// comes straight back; with none pending, the loop waits for later's kick. A batch that
+// fails to apply is reported to failed and dropped, as are the notices not yet due when ctx
+// ends: reconciliation decides their payments.
+func (s *sandbox) round(ctx context.Context, deliver func(context.Context, []notice) error, failed func([]notice, error)) (more bool) {
+	due, next := s.take(time.Now())
+	if len(due) == 0 {
+		if next.IsZero() {
+			return false
 		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = time.Until(next)
-		}
-		timer.Reset(wait)
+		t := time.NewTimer(time.Until(next))
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
-		case <-s.wake:
-		case <-timer.C:
+			return false
+		case <-t.C:
+		}
+		due, next = s.take(time.Now())
+	}
+	if len(due) > 0 {
+		// Detached from ctx: notices taken are delivered whole, within their own deadline.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := deliver(actx, due); err != nil {
+			failed(due, err)
 		}
 	}
+	return !next.IsZero()
 }
 
 // take removes and returns up to sandboxBatch notices due at now, and when the next one

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/background"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/subjects"
 )
 
@@ -18,16 +20,58 @@ import (
 // context: an answer the provider gave must not be lost because the payer hung up.
 const recordTimeout = 10 * time.Second
 
-// service is the payment service: the store, the guarded provider, and what a committed
-// change wakes (the outbox relay, the worker).
+// service is the payment service: the store, the guarded provider, and the worker's wake-up
+// call for what a committed change left it to do.
 type service struct {
 	cfg      Config
 	log      zerolog.Logger
 	nc       *nats.Conn
 	store    *store
 	provider *guarded
-	relay    *outbox.Relay
-	worker   *worker
+	// sandbox is the provider when it is the sandbox (its notices are delivered by a loop),
+	// else nil.
+	sandbox *sandbox
+	// wake wakes the worker: a payment was started, a refund is due.
+	wake *background.Kicker
+}
+
+// newService wires the service of cfg (its defaults filled in) on deps; it does no I/O.
+func newService(cfg Config, deps kit.Deps) *service {
+	log := deps.Log.With().Str("service", "payment").Logger()
+	p, sb := newProvider(cfg)
+	return &service{cfg: cfg, log: log, nc: deps.NC, sandbox: sb, wake: background.NewKicker(),
+		store:    &store{db: deps.DB, provider: p.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout},
+		provider: newGuarded(p, cfg, deps.Registry, log)}
+}
+
+// loops are the service's background loops: the worker (woken by s.wake, else polling at
+// half ReconcileAfter, between 20 ms and 1 s), the pruner of applied webhook ids (hourly,
+// spread over five minutes so that instances do not prune together) and, with the
+// sandbox, its deliveries of notices.
+func (s *service) loops() []kit.Loop {
+	w := &worker{svc: s}
+	loops := []kit.Loop{
+		{Name: "worker", Round: w.round, Every: max(20*time.Millisecond, min(s.cfg.ReconcileAfter/2, time.Second)), Wake: s.wake},
+		{Name: "webhook ids pruner", Round: s.store.pruneNotices, Every: time.Hour + rand.N(5*time.Minute)},
+	}
+	if s.sandbox != nil {
+		loops = append(loops, kit.Loop{Name: "sandbox notices", Round: s.deliverSandbox, Every: time.Hour, Wake: s.sandbox.wake})
+	}
+	return loops
+}
+
+// start logs the configuration (its secrets redacted) as the service starts.
+func (s *service) start(context.Context) error {
+	s.log.Info().Object("config", s.cfg).Msg("payment: starting")
+	return nil
+}
+
+// deliverSandbox is a round of the sandbox's deliveries (sandbox.round), its notices applied
+// as webhooks are.
+func (s *service) deliverSandbox(ctx context.Context) (more bool) {
+	return s.sandbox.round(ctx, s.applyNotices, func(ns []notice, err error) {
+		s.log.Warn().Err(err).Int("notices", len(ns)).Msg("payment: sandbox notices not applied; reconciliation will")
+	})
 }
 
 // charge sends payment p to the provider (see create) and records its answer. An error
@@ -119,14 +163,12 @@ func (s *service) applyNotices(ctx context.Context, ns []notice) error {
 	})
 }
 
-// after does what a committed change left to do: publish its events now, send its refund
-// now, tell an operator what needs a hand.
+// after does what a committed change left to do: send its refund now, tell an operator what
+// needs a hand. (Its events are published at once too: the kit kicks the relay after the
+// request or the round that wrote them.)
 func (s *service) after(eff effect) {
-	if eff.published {
-		s.relay.Kick()
-	}
 	if eff.refundDue {
-		s.worker.Kick()
+		s.wake.Kick()
 	}
 	for _, alarm := range eff.alarms {
 		s.log.Error().Msg("payment: " + alarm)

@@ -44,17 +44,16 @@ type store struct {
 	actionTimeout time.Duration
 }
 
-// effect is what a committed transaction leaves to do: wake the outbox relay, wake the
-// worker for a refund it has to send.
+// effect is what a committed transaction leaves to do: wake the worker for a refund it has
+// to send. (Its events need nothing: the kit kicks the relay after a unit of work that wrote
+// some, see outbox.Track.)
 type effect struct {
-	published bool
 	refundDue bool
 	// alarms are what an operator must act on (logged as errors).
 	alarms []string
 }
 
 func (e *effect) add(o effect) {
-	e.published = e.published || o.published
 	e.refundDue = e.refundDue || o.refundDue
 	e.alarms = append(e.alarms, o.alarms...)
 }
@@ -292,22 +291,19 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 	// A cancelled order needs no word of a payment that ended unpaid: it is cancelled
 	// already, and payment.failed would only tell the customer of a decline that no longer
 	// matters.
-	eff := effect{}
 	if p.Status == subjects.PaymentStatusSucceeded || orderStatus != orderCancelled {
 		if err := outbox.Queue(ctx, b, Schema, outcomeEvent(p)); err != nil {
 			return p, effect{}, err
 		}
-		eff.published = true
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return p, eff, err
+		return p, effect{}, err
 	}
 	if p.Status == subjects.PaymentStatusSucceeded && orderStatus == orderCancelled {
 		due, err := refundCancelled(ctx, tx, p)
-		eff.refundDue = due
-		return p, eff, err
+		return p, effect{refundDue: due}, err
 	}
-	return p, eff, nil
+	return p, effect{}, nil
 }
 
 // outcomeEvent is the event a decided payment publishes.

@@ -130,7 +130,7 @@ func TestStripeAgainstStripeMock(t *testing.T) {
 	if err := e.db.QueryRow(e.ctx, `select provider_ref from payments.refunds where id = $1`, r.ID).Scan(&refundRef); err != nil || !strings.HasPrefix(refundRef, "re_") {
 		t.Fatalf("refund provider_ref %q (%v)", refundRef, err)
 	}
-	e.wantEvents(subjects.EvtPaymentRefunded.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentRefunded.EventKind, id, 1)
 }
 
 // TestSecretsStayOutOfTheLogs runs the stripe provider with a key stripe-mock refuses: its

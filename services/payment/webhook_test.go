@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestWebhookSucceededIsAppliedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.wantEvents(subjects.EvtPaymentSucceeded.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentSucceeded.EventKind, id, 1)
 	e.wantRows(2, `select count(*) from payments.webhook_events`)
 	// The intent's id is the one first recorded; a webhook naming another does not change it.
 	if ref := e.ref(paymentID); !strings.HasPrefix(ref, "pi_sbx_") {
@@ -57,7 +58,7 @@ func TestWebhookPaymentFailedCarriesTheDeclineCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantRows(0, `select count(*) from payments.payments where status = 'succeeded'`)
-	e.wantEvents(subjects.EvtPaymentFailed.Kind, id, 1)
+	e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 1)
 }
 
 func TestWebhookWithABadSignatureChangesNothing(t *testing.T) {
@@ -90,4 +91,30 @@ func TestWebhookAboutSomethingElseIsAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantRows(0, `select count(*) from payments.payments where status = 'succeeded'`)
+}
+
+// Applied webhook ids older than their retention (30 days) are forgotten as an instance
+// starts, in bounded chunks until none is left; younger ones are kept to recognise Stripe's
+// retries.
+func TestOldWebhookIdsArePrunedInChunksAtStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(sandbox(), nil) // migrates; its first prune finds nothing
+	const old = 25000       // more than two chunks
+	if _, err := e.db.Exec(e.ctx, `insert into payments.webhook_events (id, type, received_at)
+		select 'evt_old_' || i, 'payment_intent.succeeded', now() - interval '31 days' from generate_series(1, $1) i`, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec(e.ctx, `insert into payments.webhook_events (id, type, received_at)
+		values ('evt_recent', 'payment_intent.succeeded', now() - interval '29 days')`); err != nil {
+		t.Fatal(err)
+	}
+	e.start(sandbox(), nil)
+	expect.Within(t, 20*time.Second, func() error {
+		if n := e.count(`select count(*) from payments.webhook_events where id like 'evt_old_%'`); n > 0 {
+			return fmt.Errorf("%d old webhook ids left", n)
+		}
+		return nil
+	})
+	e.wantRows(1, `select count(*) from payments.webhook_events where id = 'evt_recent'`)
 }

@@ -3,7 +3,6 @@ package payment
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -33,48 +32,21 @@ const (
 // payments processing or requiring action past their time (asked with Retrieve), and
 // refunds the provider has not answered (sent again with the same key). Each look at a row
 // pushes its next one back exponentially, so a row the provider never decides costs a call
-// an hour at most. While the breaker is open it waits.
+// an hour at most. While the breaker is open it waits. The kit runs its rounds (see
+// service.loops).
 type worker struct {
-	svc  *service
-	poll time.Duration
-	kick chan struct{}
-}
-
-func newWorker(svc *service, reconcileAfter time.Duration) *worker {
-	return &worker{svc: svc, kick: make(chan struct{}, 1), poll: max(20*time.Millisecond, min(reconcileAfter/2, time.Second))}
-}
-
-// Kick wakes the worker now. Never blocks.
-func (w *worker) Kick() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
-// run works until ctx ends.
-func (w *worker) run(ctx context.Context) {
-	prune := time.NewTicker(time.Hour + rand.N(5*time.Minute))
-	defer prune.Stop()
-	for ctx.Err() == nil {
-		if !w.svc.provider.open() && w.round(ctx) {
-			continue // a full batch: more may be waiting
-		}
-		select {
-		case <-ctx.Done():
-		case <-w.kick:
-		case <-time.After(w.poll):
-		case <-prune.C:
-			w.svc.store.pruneNotices(ctx)
-		}
-	}
+	svc *service
 }
 
 // round advances one batch of due payments, one of due refunds and one of failed intents to
 // cancel at the provider, and reports whether any batch was full. The provider is asked
 // about each payment in parallel; the answers are recorded together, in one transaction.
-func (w *worker) round(ctx context.Context) bool {
+// While the breaker is open it does nothing: the loop waits.
+func (w *worker) round(ctx context.Context) (more bool) {
 	s := w.svc
+	if s.provider.open() {
+		return false
+	}
 	payments, err := s.store.claimPayments(ctx, workerBatch)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn().Err(err).Msg("payment worker: claim payments")
@@ -217,12 +189,17 @@ func (s *store) claimRefunds(ctx context.Context, limit int) ([]claimedRefund, e
 	})
 }
 
+// pruneChunk bounds the webhook event ids one prune deletes.
+const pruneChunk = 10000
+
 // pruneNotices forgets applied webhook event ids older than noticeRetention, a bounded
-// chunk at a time.
-func (s *store) pruneNotices(ctx context.Context) {
+// chunk at a time, and reports whether it deleted a full chunk (more may be waiting). A
+// failure is tried again at the next round.
+func (s *store) pruneNotices(ctx context.Context) (more bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, _ = s.db.Exec(ctx, `delete from payments.webhook_events where id in (
-		select id from payments.webhook_events where received_at < now() - make_interval(secs => $1) limit 10000)`,
-		noticeRetention.Seconds())
+	tag, err := s.db.Exec(ctx, `delete from payments.webhook_events where id in (
+		select id from payments.webhook_events where received_at < now() - make_interval(secs => $1) limit $2)`,
+		noticeRetention.Seconds(), pruneChunk)
+	return err == nil && tag.RowsAffected() == pruneChunk
 }

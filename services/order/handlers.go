@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
@@ -234,22 +235,21 @@ func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects
 	if err != nil {
 		return subjects.OrderPage{}, err
 	}
-	limit := req.Limit
-	switch {
-	case limit == 0:
-		limit = 20
-	case limit < 1 || limit > 100:
-		return subjects.OrderPage{}, subjects.BadRequest("limit", "must be 1..100")
-	}
-	orders, next, err := h.store.List(ctx, user, limit, req.Cursor)
+	list := "orders/" + user.String()
+	r, err := page.Read(req, list)
 	if err != nil {
 		return subjects.OrderPage{}, err
 	}
-	page := subjects.OrderPage{Items: make([]subjects.Order, len(orders)), NextCursor: next}
-	for i, o := range orders {
-		page.Items[i] = o.Wire()
+	orders, err := h.store.List(ctx, user, r)
+	if err != nil {
+		return subjects.OrderPage{}, err
 	}
-	return page, nil
+	orders, next := page.Next(orders, r, list, func(o *Order) page.Key { return page.Key{At: o.CreatedAt, ID: o.ID} })
+	out := subjects.OrderPage{Items: make([]subjects.Order, len(orders)), NextCursor: next}
+	for i, o := range orders {
+		out.Items[i] = o.Wire()
+	}
+	return out, nil
 }
 
 // wireError is the one domain → wire mapping of this service.

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
 
@@ -37,16 +39,16 @@ func TestTheOrderListPagesEveryOrderWithItsHistory(t *testing.T) {
 	other, _ := s.checkout(p.ID, 1, visa, "")
 
 	var got []string
-	cursor := ""
+	cursor, second := "", ""
 	for pages := 0; ; pages++ {
 		if pages > len(want) {
 			t.Fatal("the list never ends")
 		}
-		page, err := subjects.OrderList.Call(ctx, s.NC, subjects.ListRequest{Limit: 2, Cursor: cursor})
+		list, err := subjects.OrderList.Call(ctx, s.NC, subjects.ListRequest{Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range page.Items {
+		for _, o := range list.Items {
 			got = append(got, o.ID)
 			if o.ID == other.ID {
 				t.Fatalf("another customer's order %s is in the list", o.ID)
@@ -56,11 +58,21 @@ func TestTheOrderListPagesEveryOrderWithItsHistory(t *testing.T) {
 				t.Errorf("order %s listed with history %v, read alone %v", o.ID, statuses(o), statuses(alone))
 			}
 		}
-		if cursor = page.NextCursor; cursor == "" {
+		if cursor = list.NextCursor; cursor == "" {
 			break
+		}
+		if second == "" {
+			second = cursor
 		}
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("listed %v, want %v (newest first)", got, want)
 	}
+
+	// A cursor is bound to its list: another customer replaying it gets a 400, not a page.
+	_, stranger := s.NewCustomer()
+	_, err := subjects.OrderList.Call(stranger, s.NC, subjects.ListRequest{Limit: 2, Cursor: second})
+	expect.Error(t, err, 400, "validation", "cursor")
+	_, err = subjects.OrderList.Call(ctx, s.NC, subjects.ListRequest{Limit: page.Max + 1})
+	expect.Error(t, err, 400, "validation", "limit")
 }

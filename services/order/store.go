@@ -2,11 +2,9 @@ package order
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
@@ -236,30 +235,23 @@ func (s *Store) UpdateNow(ctx context.Context, id uuid.UUID, fn Change) (*Order,
 	return o, nil
 }
 
-// List returns a page of the user's orders, newest first, after cursor.
-func (s *Store) List(ctx context.Context, user uuid.UUID, limit int, cursor string) ([]*Order, string, error) {
-	after, id, err := decodeCursor(cursor)
-	if err != nil {
-		return nil, "", err
+// List returns up to r.Limit+1 of the user's orders, newest first, after r.After: the
+// caller cuts the page with page.Next.
+func (s *Store) List(ctx context.Context, user uuid.UUID, r page.Request) ([]*Order, error) {
+	var after *time.Time
+	var id uuid.UUID
+	if r.After != nil {
+		after, id = &r.After.At, r.After.ID
 	}
 	rows, err := s.db.Query(ctx, `select `+orderColumns+` from orders.orders where user_id = $1
 		and ($2::timestamptz is null or (created_at, id) < ($2, $3)) order by created_at desc, id desc limit $4`,
-		user, after, id, limit+1)
+		user, after, id, r.Limit+1)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Order, error) { return scanOrder(r) })
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(orders) > limit {
-		orders = orders[:limit]
-		last := orders[limit-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
-	if len(orders) == 0 {
-		return orders, next, nil
+	if err != nil || len(orders) == 0 {
+		return orders, err
 	}
 	byID := make(map[uuid.UUID]*Order, len(orders))
 	ids := make([]uuid.UUID, len(orders))
@@ -268,34 +260,10 @@ func (s *Store) List(ctx context.Context, user uuid.UUID, limit int, cursor stri
 	}
 	rows, err = s.db.Query(ctx, `select `+historyColumns+` from orders.history where order_id = any($1) order by order_id, seq`, ids)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if err := collectHistory(rows, byID); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return orders, next, nil
-}
-
-func encodeCursor(at time.Time, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id.String()))
-}
-
-// errBadCursor is a cursor this service did not make.
-var errBadCursor = subjects.BadRequest("cursor", "is not a cursor of this list")
-
-func decodeCursor(c string) (*time.Time, uuid.UUID, error) {
-	if c == "" {
-		return nil, uuid.Nil, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return nil, uuid.Nil, errBadCursor
-	}
-	ts, idStr, ok := strings.Cut(string(raw), "|")
-	at, terr := time.Parse(time.RFC3339Nano, ts)
-	id, ierr := uuid.Parse(idStr)
-	if !ok || terr != nil || ierr != nil {
-		return nil, uuid.Nil, errBadCursor
-	}
-	return &at, id, nil
+	return orders, nil
 }

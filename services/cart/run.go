@@ -2,11 +2,8 @@ package cart
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/text/currency"
 
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/metrics"
@@ -14,17 +11,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// Defaults of Config.
-const (
-	DefaultCurrency           = "EUR"
-	DefaultMaxLines           = 100
-	DefaultMaxQuantity        = 999
-	DefaultCatalogConcurrency = 8
-	// writeAttempts bounds the compare-and-swap loop of one write; then it is a 409.
-	writeAttempts = 10
-)
-
-// Config configures the cart service. Zero fields take the defaults above.
+// Config configures the cart service. Zero fields take the defaults (config.go).
 type Config struct {
 	// DefaultCurrency prices an empty cart ("EUR"); a cart with lines is in its products'
 	// currency.
@@ -35,26 +22,6 @@ type Config struct {
 	MaxQuantity int
 	// CatalogConcurrency bounds the catalog calls in flight to price one cart (8).
 	CatalogConcurrency int
-}
-
-func (c *Config) defaults() error {
-	if c.DefaultCurrency == "" {
-		c.DefaultCurrency = DefaultCurrency
-	}
-	c.DefaultCurrency = strings.ToUpper(c.DefaultCurrency)
-	if _, err := currency.ParseISO(c.DefaultCurrency); err != nil || len(c.DefaultCurrency) != 3 {
-		return fmt.Errorf("cart: default currency %q is no ISO 4217 code", c.DefaultCurrency)
-	}
-	if c.MaxLines <= 0 {
-		c.MaxLines = DefaultMaxLines
-	}
-	if c.MaxQuantity <= 0 {
-		c.MaxQuantity = DefaultMaxQuantity
-	}
-	if c.CatalogConcurrency <= 0 {
-		c.CatalogConcurrency = DefaultCatalogConcurrency
-	}
-	return nil
 }
 
 // Service declares the cart service: its endpoints over the carts bucket (opened at start)

@@ -13,28 +13,23 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/nats/natstest"
-	"github.com/souk/souk/platform/authn/authntest"
-	"github.com/souk/souk/platform/kit"
-	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/internal/shoptest"
 	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/subjects"
 )
 
-// env is a real PostgreSQL database and an embedded NATS server on which promotion
-// instances run as cmd/souk runs them. Tokens are signed with test keys (authntest) that the
-// instances trust instead of the auth service's: the service's token checks are real.
+// env is the shop harness (a real PostgreSQL database and an embedded NATS server, tokens
+// signed by test keys the instances trust) on which promotion instances run as cmd/souk runs
+// them, under the short names these tests use.
 type env struct {
+	shop *shoptest.Env
 	t    testing.TB
 	ctx  context.Context
 	db   *pgxpool.Pool
 	nc   *nats.Conn
 	js   jetstream.JetStream
-	keys *authntest.Keys
 	// admin, staff and customer are contexts whose calls carry such a token.
 	admin, staff, customer context.Context
 	// customerID is the user of customer.
@@ -43,44 +38,22 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	e := &env{t: t, ctx: ctx, db: db, nc: nc, js: js, keys: authntest.NewKeys(t, "k1"), customerID: newID()}
-	e.admin = e.as("admin-1", subjects.RoleCustomer, subjects.RoleAdmin)
-	e.staff = e.as("staff-1", subjects.RoleCustomer, subjects.RoleStaff)
-	e.customer = e.as(e.customerID, subjects.RoleCustomer)
-	return e
-}
-
-// as returns a context whose calls carry a token of sub with roles.
-func (e *env) as(sub string, roles ...string) context.Context {
-	return subjects.WithAuthorization(e.ctx, e.keys.Sign(e.t, "k1", sub, roles, nil))
+	s := shoptest.NewEnv(t)
+	return &env{shop: s, t: t, ctx: s.Ctx, db: s.DB, nc: s.NC, js: s.JS,
+		admin: s.Admin, staff: s.Staff, customer: s.Customer, customerID: s.CustomerID}
 }
 
 // shopper returns a context of a new customer and their id.
 func (e *env) shopper() (context.Context, string) {
-	id := newID()
-	return e.as(id, subjects.RoleCustomer), id
+	id, ctx := e.shop.NewCustomer()
+	return ctx, id
 }
 
-// start runs one promotion instance and waits until it answers. It stops at cleanup.
+// start runs one promotion instance and waits until it, and every instance started before,
+// answers. It stops at cleanup.
 func (e *env) start(cfg promotion.Config) {
 	e.t.Helper()
-	deps := kit.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source}
-	svc, err := promotion.Service(cfg, deps)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r := expect.Start(e.t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
-	expect.Within(e.t, 30*time.Second, func() error {
-		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("promotion's kit.Run returned before it was ready: %v", err)
-		}
-		_, err := subjects.CouponList.Call(e.admin, e.nc, subjects.ListRequest{Limit: 1})
-		return err
-	})
+	e.shop.StartPromotion(cfg)
 }
 
 // coupon creates a coupon as the admin.

@@ -2,7 +2,6 @@ package promotion
 
 import (
 	"embed"
-	"errors"
 	"time"
 
 	"github.com/souk/souk/platform/consumer"
@@ -17,12 +16,6 @@ var migrationsFS embed.FS
 // Schema is the PostgreSQL schema the promotion service owns.
 const Schema = "promo"
 
-// Defaults of Config.
-const (
-	DefaultHoldTTL    = 10 * time.Minute
-	DefaultSweepEvery = 30 * time.Second
-)
-
 // Config configures the promotion service.
 type Config struct {
 	// HoldTTL is how long a hold may wait for its order.placed before the sweeper returns it
@@ -33,19 +26,6 @@ type Config struct {
 	HoldTTL time.Duration
 	// SweepEvery is the pause between sweeps for expired holds; 30 s when zero.
 	SweepEvery time.Duration
-}
-
-func (c *Config) defaults() error {
-	if c.HoldTTL < 0 || c.SweepEvery < 0 {
-		return errors.New("promotion: HoldTTL and SweepEvery must not be negative")
-	}
-	if c.HoldTTL == 0 {
-		c.HoldTTL = DefaultHoldTTL
-	}
-	if c.SweepEvery == 0 {
-		c.SweepEvery = DefaultSweepEvery
-	}
-	return nil
 }
 
 // Service declares the promotion service: the coupon endpoints, the consumer of the order

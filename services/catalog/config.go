@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/souk/souk/services/catalog/product"
+	"github.com/souk/souk/subjects"
 )
 
 // Defaults of Config.
@@ -22,7 +22,7 @@ func (c *Config) defaults() error {
 	if c.DefaultLocale == "" {
 		c.DefaultLocale = DefaultLocale
 	}
-	l, ok := product.CheckLocale(c.DefaultLocale)
+	l, ok := subjects.CheckLocale(c.DefaultLocale)
 	if !ok {
 		return fmt.Errorf("catalog: default locale %q is no BCP 47 tag", c.DefaultLocale)
 	}
@@ -30,7 +30,7 @@ func (c *Config) defaults() error {
 	if c.DefaultCurrency == "" {
 		c.DefaultCurrency = DefaultCurrency
 	}
-	cur, ok := product.CheckCurrency(c.DefaultCurrency)
+	cur, ok := subjects.CheckCurrency(c.DefaultCurrency)
 	if !ok {
 		return fmt.Errorf("catalog: default currency %q is no ISO 4217 code", c.DefaultCurrency)
 	}

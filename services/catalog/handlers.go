@@ -3,11 +3,9 @@ package catalog
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -17,6 +15,7 @@ import (
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/cache"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/services/catalog/search"
 	"github.com/souk/souk/subjects"
@@ -73,7 +72,7 @@ func (h *handlers) categoryList(ctx context.Context, _ subjects.Empty) (subjects
 }
 
 func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCreateRequest) (subjects.Category, error) {
-	var p product.Problems
+	var p subjects.Problems
 	c := product.NewCategory(req, h.defaultLocale, &p)
 	var err error
 	if c.ParentID, err = h.resolveParent(ctx, req.ParentID, &p); err != nil {
@@ -93,7 +92,7 @@ func (h *handlers) categoryCreate(ctx context.Context, req subjects.CategoryCrea
 
 // resolveParent finds the parent a category names by id or path: nil for the top level (an
 // empty reference), a problem on parent_id for an unknown one.
-func (h *handlers) resolveParent(ctx context.Context, ref string, p *product.Problems) (*uuid.UUID, error) {
+func (h *handlers) resolveParent(ctx context.Context, ref string, p *subjects.Problems) (*uuid.UUID, error) {
 	if strings.TrimSpace(ref) == "" {
 		return nil, nil
 	}
@@ -129,7 +128,7 @@ func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpda
 	}
 	// The parent is resolved first (it may take a query); everything else is checked under
 	// the row lock, and a problem writes nothing.
-	var p product.Problems
+	var p subjects.Problems
 	var parent *uuid.UUID
 	if req.ParentID != nil {
 		if parent, err = h.resolveParent(ctx, *req.ParentID, &p); err != nil {
@@ -302,35 +301,21 @@ func (h *handlers) reviewList(ctx context.Context, req subjects.ReviewListReques
 	if err != nil {
 		return subjects.ReviewPage{}, err
 	}
-	limit := req.Limit
-	if limit == 0 {
-		limit = search.DefaultPageSize
+	list := "reviews/" + productID.String()
+	r, err := page.Read(subjects.ListRequest{Limit: req.Limit, Cursor: req.Cursor}, list)
+	if err != nil {
+		return subjects.ReviewPage{}, err
 	}
-	if limit < 1 || limit > search.MaxPageSize {
-		return subjects.ReviewPage{}, subjects.BadRequest("limit", "must be between 1 and "+strconv.Itoa(search.MaxPageSize))
-	}
-	var after *reviewKey
-	if req.Cursor != "" {
-		after = new(reviewKey)
-		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
-		if err != nil || len(req.Cursor) > search.MaxCursorBytes || json.Unmarshal(b, after) != nil || after.ID == uuid.Nil {
-			return subjects.ReviewPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
-		}
-	}
-	rs, err := h.store.Reviews(ctx, productID, after, limit+1)
+	rs, err := h.store.Reviews(ctx, productID, r)
 	if err != nil {
 		return subjects.ReviewPage{}, wireError(err)
 	}
-	page := subjects.ReviewPage{Items: make([]subjects.Review, 0, min(len(rs), limit))}
+	rs, next := page.Next(rs, r, list, func(rv product.Review) page.Key { return page.Key{At: rv.CreatedAt, ID: rv.ID} })
+	out := subjects.ReviewPage{Items: make([]subjects.Review, len(rs)), NextCursor: next}
 	for i := range rs {
-		if i == limit {
-			b, _ := json.Marshal(reviewKey{At: rs[i-1].CreatedAt, ID: rs[i-1].ID})
-			page.NextCursor = base64.RawURLEncoding.EncodeToString(b)
-			break
-		}
-		page.Items = append(page.Items, rs[i].Wire())
+		out.Items[i] = rs[i].Wire()
 	}
-	return page, nil
+	return out, nil
 }
 
 func (h *handlers) reviewModerate(ctx context.Context, req subjects.ReviewModerateRequest) (subjects.Review, error) {

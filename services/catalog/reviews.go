@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
@@ -112,15 +113,10 @@ func (s *Store) ModerateReview(ctx context.Context, id uuid.UUID, hidden bool) (
 	return out, reviewError("moderate review", err)
 }
 
-// reviewKey is a position in a product's review list: newest first, id as the tie-break.
-type reviewKey struct {
-	At time.Time `json:"t"`
-	ID uuid.UUID `json:"i"`
-}
-
-// Reviews returns up to limit visible reviews of a listed product after key (nil: from the
-// newest). An unknown or deleted product is product.ErrNotFound.
-func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, after *reviewKey, limit int) ([]product.Review, error) {
+// Reviews returns up to r.Limit+1 visible reviews of a listed product, newest first, after
+// r.After: the caller cuts the page with page.Next. An unknown or deleted product is
+// product.ErrNotFound.
+func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, r page.Request) ([]product.Review, error) {
 	var listed bool
 	if err := s.db.QueryRow(ctx, `select exists(select 1 from catalog.products where id = $1 and deleted_at is null)`, productID).Scan(&listed); err != nil {
 		return nil, fmt.Errorf("reviews: %w", err)
@@ -129,10 +125,10 @@ func (s *Store) Reviews(ctx context.Context, productID uuid.UUID, after *reviewK
 		return nil, product.ErrNotFound
 	}
 	q := `select ` + reviewColumns + ` from catalog.reviews where product_id = $1 and not hidden`
-	args := []any{productID, limit}
-	if after != nil {
+	args := []any{productID, r.Limit + 1}
+	if r.After != nil {
 		q += ` and (created_at, id) < ($3, $4)`
-		args = append(args, after.At, after.ID)
+		args = append(args, r.After.At, r.After.ID)
 	}
 	rows, err := s.db.Query(ctx, q+` order by created_at desc, id desc limit $2`, args...)
 	if err != nil {

@@ -14,12 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"golang.org/x/text/currency"
-	"golang.org/x/text/language"
 
 	"github.com/souk/souk/subjects"
 )
@@ -50,7 +46,6 @@ var (
 const (
 	MaxNameRunes        = 200
 	MaxDescriptionRunes = 5000
-	MaxSKUBytes         = 64
 	MaxAttributes       = 30
 	MaxAttrNameBytes    = 40
 	MaxAttrValueRunes   = 100
@@ -67,54 +62,9 @@ const (
 )
 
 var (
-	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 	slugPattern     = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 	attrNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
-
-// Problems collects the invalid fields of one request.
-type Problems []subjects.FieldError
-
-func (p *Problems) Add(field, message string) {
-	*p = append(*p, subjects.FieldError{Field: field, Message: message})
-}
-
-// Err is the 400 listing every problem, or nil.
-func (p Problems) Err() error { return subjects.Invalid(p) }
-
-// CheckText trims s and checks it is valid text of at most maxRunes (and at least one rune
-// when required); multiline allows line breaks and tabs.
-func CheckText(s string, maxRunes int, required, multiline bool) (string, string) {
-	t := strings.TrimSpace(s)
-	switch {
-	case t == "" && required:
-		return "", "is required"
-	case !utf8.ValidString(t):
-		return "", "must be valid UTF-8"
-	case utf8.RuneCountInString(t) > maxRunes:
-		return "", "must be at most " + strconv.Itoa(maxRunes) + " characters"
-	}
-	if strings.IndexFunc(t, func(r rune) bool {
-		return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r'))
-	}) >= 0 {
-		return "", "must not contain control characters"
-	}
-	return t, ""
-}
-
-// CheckSKU checks a SKU: 1..MaxSKUBytes of A-Z a-z 0-9 _ -, starting with a letter or digit.
-// It names stock in NATS subjects, so it can hold no dot, space or wildcard.
-func CheckSKU(sku string) string {
-	switch {
-	case sku == "":
-		return "is required"
-	case len(sku) > MaxSKUBytes:
-		return "must be at most " + strconv.Itoa(MaxSKUBytes) + " characters"
-	case !skuPattern.MatchString(sku):
-		return "may hold only letters, digits, _ and -, and must start with a letter or digit"
-	}
-	return ""
-}
 
 // CheckSlug checks a category slug: lower-case letters and digits in dash-separated words.
 func CheckSlug(slug string) string {
@@ -131,41 +81,17 @@ func CheckSlug(slug string) string {
 
 // CheckMoney checks a price: a whole amount of minor units from 0 to MaxAmount and a known
 // ISO 4217 currency, which it returns in upper case.
-func CheckMoney(field string, m subjects.Money, p *Problems) subjects.Money {
+func CheckMoney(field string, m subjects.Money, p *subjects.Problems) subjects.Money {
 	if m.Amount < 0 {
 		p.Add(field+".amount", "must not be negative")
 	} else if m.Amount > MaxAmount {
 		p.Add(field+".amount", "is beyond any price")
 	}
-	cur, ok := CheckCurrency(m.Currency)
+	cur, ok := subjects.CheckCurrency(m.Currency)
 	if !ok {
-		p.Add(field+".currency", "must be an ISO 4217 currency code, such as EUR")
+		p.Add(field+".currency", subjects.CurrencyProblem)
 	}
 	return subjects.Money{Amount: m.Amount, Currency: cur}
-}
-
-// CheckCurrency returns the ISO 4217 code of c in upper case, and whether it is one.
-func CheckCurrency(c string) (string, bool) {
-	c = strings.ToUpper(strings.TrimSpace(c))
-	if len(c) != 3 {
-		return "", false
-	}
-	if _, err := currency.ParseISO(c); err != nil {
-		return "", false
-	}
-	return c, true
-}
-
-// CheckLocale returns the canonical BCP 47 form of a translation's locale key.
-func CheckLocale(l string) (string, bool) {
-	if l == "" || len(l) > 35 {
-		return "", false
-	}
-	tag, err := language.Parse(l)
-	if err != nil {
-		return "", false
-	}
-	return tag.String(), true
 }
 
 // ValidAttrName reports whether name may name an attribute: lower-case letters, digits and _,
@@ -181,11 +107,11 @@ func CheckAttribute(name, value string) (string, string) {
 	case !ValidAttrName(name):
 		return "", "name must be lower-case letters, digits and _, starting with a letter, at most " + strconv.Itoa(MaxAttrNameBytes) + " characters"
 	}
-	v, msg := CheckText(value, MaxAttrValueRunes, true, false)
+	v, msg := subjects.CheckText(value, MaxAttrValueRunes, true, false)
 	return v, msg
 }
 
-func checkAttributes(attrs map[string]string, p *Problems) map[string]string {
+func checkAttributes(attrs map[string]string, p *subjects.Problems) map[string]string {
 	if len(attrs) > MaxAttributes {
 		p.Add("attributes", "at most "+strconv.Itoa(MaxAttributes)+" attributes")
 		return nil
@@ -202,7 +128,7 @@ func checkAttributes(attrs map[string]string, p *Problems) map[string]string {
 	return out
 }
 
-func checkImages(images []string, p *Problems) []string {
+func checkImages(images []string, p *subjects.Problems) []string {
 	if len(images) > MaxImages {
 		p.Add("images", "at most "+strconv.Itoa(MaxImages)+" images")
 		return nil
@@ -224,12 +150,12 @@ func checkImages(images []string, p *Problems) []string {
 }
 
 // checkProductText checks one translation (or the default text) of a product.
-func checkProductText(field string, t subjects.ProductText, p *Problems) subjects.ProductText {
-	name, msg := CheckText(t.Name, MaxNameRunes, true, false)
+func checkProductText(field string, t subjects.ProductText, p *subjects.Problems) subjects.ProductText {
+	name, msg := subjects.CheckText(t.Name, MaxNameRunes, true, false)
 	if msg != "" {
 		p.Add(field+"name", msg)
 	}
-	desc, msg := CheckText(t.Description, MaxDescriptionRunes, false, true)
+	desc, msg := subjects.CheckText(t.Description, MaxDescriptionRunes, false, true)
 	if msg != "" {
 		p.Add(field+"description", msg)
 	}
@@ -238,8 +164,8 @@ func checkProductText(field string, t subjects.ProductText, p *Problems) subject
 
 // checkTranslationKey canonicalises a translation's locale, refusing the default locale
 // (whose text is the product's own name and description).
-func checkTranslationKey(key, defaultLocale string, p *Problems) (string, bool) {
-	l, ok := CheckLocale(key)
+func checkTranslationKey(key, defaultLocale string, p *subjects.Problems) (string, bool) {
+	l, ok := subjects.CheckLocale(key)
 	switch {
 	case !ok:
 		p.Add("translations."+key, "the key must be a BCP 47 language tag, such as de or fr-CA")
@@ -254,9 +180,9 @@ func checkTranslationKey(key, defaultLocale string, p *Problems) (string, bool) 
 // New checks a create request and returns the product it describes, without id and
 // category (the store resolves CategoryID, which may be a path), or the 400 of every problem.
 func New(req subjects.ProductCreateRequest, defaultLocale string) (Product, error) {
-	var p Problems
+	var p subjects.Problems
 	pr := Product{SKU: strings.TrimSpace(req.SKU)}
-	if msg := CheckSKU(pr.SKU); msg != "" {
+	if msg := subjects.CheckSKU(pr.SKU); msg != "" {
 		p.Add("sku", msg)
 	}
 	text := checkProductText("", subjects.ProductText{Name: req.Name, Description: req.Description}, &p)
@@ -274,20 +200,20 @@ func New(req subjects.ProductCreateRequest, defaultLocale string) (Product, erro
 // Patch applies a checked update request to pr (the product under its row lock) and returns
 // the names of the fields that changed. The category is resolved by the store.
 func (pr *Product) Patch(req subjects.ProductUpdateRequest, defaultLocale string) ([]string, error) {
-	var p Problems
+	var p subjects.Problems
 	var changed []string
 	if req.Version != nil && *req.Version != pr.Version {
 		return nil, ErrStale
 	}
 	if req.Name != nil {
-		if name, msg := CheckText(*req.Name, MaxNameRunes, true, false); msg != "" {
+		if name, msg := subjects.CheckText(*req.Name, MaxNameRunes, true, false); msg != "" {
 			p.Add("name", msg)
 		} else if name != pr.Name {
 			pr.Name, changed = name, append(changed, "name")
 		}
 	}
 	if req.Description != nil {
-		if desc, msg := CheckText(*req.Description, MaxDescriptionRunes, false, true); msg != "" {
+		if desc, msg := subjects.CheckText(*req.Description, MaxDescriptionRunes, false, true); msg != "" {
 			p.Add("description", msg)
 		} else if desc != pr.Description {
 			pr.Description, changed = desc, append(changed, "description")
@@ -312,7 +238,7 @@ func (pr *Product) Patch(req subjects.ProductUpdateRequest, defaultLocale string
 	return changed, p.Err()
 }
 
-func (pr *Product) patchAttributes(patch map[string]*string, p *Problems) bool {
+func (pr *Product) patchAttributes(patch map[string]*string, p *subjects.Problems) bool {
 	attrs := CloneMap(pr.Attributes)
 	for _, name := range SortedKeys(patch) {
 		if patch[name] == nil {
@@ -336,7 +262,7 @@ func (pr *Product) patchAttributes(patch map[string]*string, p *Problems) bool {
 	return true
 }
 
-func (pr *Product) patchTranslations(patch map[string]*subjects.ProductText, defaultLocale string, p *Problems) bool {
+func (pr *Product) patchTranslations(patch map[string]*subjects.ProductText, defaultLocale string, p *subjects.Problems) bool {
 	tr := mergeTranslations(pr.Translations, patch, defaultLocale, p, checkProductText)
 	if maps.Equal(tr, pr.Translations) {
 		return false
@@ -348,8 +274,8 @@ func (pr *Product) patchTranslations(patch map[string]*subjects.ProductText, def
 // mergeTranslations applies a JSON merge patch to the translations tr and returns the result,
 // tr unchanged: keys become canonical locales, a null removes its locale, a value replaces
 // it once check has checked it (naming its fields after field). Problems go to p.
-func mergeTranslations[T any](tr map[string]T, patch map[string]*T, defaultLocale string, p *Problems,
-	check func(field string, t T, p *Problems) T) map[string]T {
+func mergeTranslations[T any](tr map[string]T, patch map[string]*T, defaultLocale string, p *subjects.Problems,
+	check func(field string, t T, p *subjects.Problems) T) map[string]T {
 	out := CloneMap(tr)
 	if len(patch) > len(tr)+MaxTranslations { // bounds the loop: no useful patch is longer
 		p.Add("translations", "at most "+strconv.Itoa(MaxTranslations)+" translations")
@@ -382,10 +308,10 @@ func pointers[T any](m map[string]T) map[string]*T {
 
 // NewCategory checks a create request and returns the category it describes, with a new id
 // and without its parent (the caller resolves ParentID, which may be a path); problems go to p.
-func NewCategory(req subjects.CategoryCreateRequest, defaultLocale string, p *Problems) Category {
+func NewCategory(req subjects.CategoryCreateRequest, defaultLocale string, p *subjects.Problems) Category {
 	c := Category{ID: uuid.Must(uuid.NewV7()), Slug: strings.TrimSpace(req.Slug)}
 	var msg string
-	if c.Name, msg = CheckText(req.Name, MaxNameRunes, true, false); msg != "" {
+	if c.Name, msg = subjects.CheckText(req.Name, MaxNameRunes, true, false); msg != "" {
 		p.Add("name", msg)
 	}
 	if msg := CheckSlug(c.Slug); msg != "" {
@@ -396,8 +322,8 @@ func NewCategory(req subjects.CategoryCreateRequest, defaultLocale string, p *Pr
 }
 
 // checkCategoryText checks a category's name in one language.
-func checkCategoryText(field string, t subjects.CategoryText, p *Problems) subjects.CategoryText {
-	name, msg := CheckText(t.Name, MaxNameRunes, true, false)
+func checkCategoryText(field string, t subjects.CategoryText, p *subjects.Problems) subjects.CategoryText {
+	name, msg := subjects.CheckText(t.Name, MaxNameRunes, true, false)
 	if msg != "" {
 		p.Add(field+"name", msg)
 	}
@@ -407,11 +333,11 @@ func checkCategoryText(field string, t subjects.CategoryText, p *Problems) subje
 // Patch applies a category update (its parent already resolved: parent is the new one when
 // req.ParentID is set) to c under its row lock, and reports whether anything changed.
 func (c *Category) Patch(req subjects.CategoryUpdateRequest, parent *uuid.UUID, defaultLocale string) (bool, error) {
-	var p Problems
+	var p subjects.Problems
 	before := *c
 	var msg string
 	if req.Name != nil {
-		if c.Name, msg = CheckText(*req.Name, MaxNameRunes, true, false); msg != "" {
+		if c.Name, msg = subjects.CheckText(*req.Name, MaxNameRunes, true, false); msg != "" {
 			p.Add("name", msg)
 		}
 	}
@@ -431,18 +357,18 @@ func (c *Category) Patch(req subjects.CategoryUpdateRequest, parent *uuid.UUID, 
 
 // CheckReview checks a review request and returns its fields trimmed.
 func CheckReview(req subjects.ReviewCreateRequest) (subjects.ReviewCreateRequest, error) {
-	var p Problems
+	var p subjects.Problems
 	if req.Rating < 1 || req.Rating > 5 {
 		p.Add("rating", "must be a whole number from 1 to 5")
 	}
 	var msg string
-	if req.Title, msg = CheckText(req.Title, MaxReviewTitleRunes, true, false); msg != "" {
+	if req.Title, msg = subjects.CheckText(req.Title, MaxReviewTitleRunes, true, false); msg != "" {
 		p.Add("title", msg)
 	}
-	if req.Body, msg = CheckText(req.Body, MaxReviewBodyRunes, false, true); msg != "" {
+	if req.Body, msg = subjects.CheckText(req.Body, MaxReviewBodyRunes, false, true); msg != "" {
 		p.Add("body", msg)
 	}
-	if req.AuthorName, msg = CheckText(req.AuthorName, MaxAuthorNameRunes, false, false); msg != "" {
+	if req.AuthorName, msg = subjects.CheckText(req.AuthorName, MaxAuthorNameRunes, false, false); msg != "" {
 		p.Add("author_name", msg)
 	}
 	if req.AuthorName == "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
@@ -263,7 +264,7 @@ func TestMeiliIntegrationSearch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q.Sort, q.Limit = subjects.SortNewest, MaxPageSize
+		q.Sort, q.Limit = subjects.SortNewest, page.Max
 		q.Fingerprint = q.fingerprint(true)
 		ids := allPages(t, e, q)
 		wantCats, wantColors := map[uuid.UUID]int{}, map[string]int{}

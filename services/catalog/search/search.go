@@ -23,19 +23,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/subjects"
 )
 
 // Bounds of a search request: every loop over client input is bounded by one of these.
 const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-	MaxQueryRunes   = 200
-	MaxTerms        = 8
-	MaxTermRunes    = 40
-	MaxAttrFilters  = 10
-	MaxAttrValues   = 10
+	MaxQueryRunes  = 200
+	MaxTerms       = 8
+	MaxTermRunes   = 40
+	MaxAttrFilters = 10
+	MaxAttrValues  = 10
 	// MaxFacetValues is the most values a facet lists per attribute, the most frequent first.
 	MaxFacetValues = 20
 	MaxCursorBytes = 512
@@ -128,7 +127,7 @@ type ResolveCategory func(ctx context.Context, ref string) (*product.Node, *prod
 // NewQuery checks a search request. resolve finds the category; known says which attribute
 // names exist; defaultCurrency is meant by a price bound without a currency.
 func NewQuery(ctx context.Context, req subjects.SearchRequest, resolve ResolveCategory, known AttrNames, defaultCurrency string) (*Query, error) {
-	var p product.Problems
+	var p subjects.Problems
 	q := &Query{Text: strings.TrimSpace(req.Q), Limit: req.Limit, Cursor: req.Cursor, MinPrice: req.MinPrice, MaxPrice: req.MaxPrice,
 		InStock: req.InStock, MinRating: req.MinRating}
 	if utf8.RuneCountInString(q.Text) > MaxQueryRunes || !utf8.ValidString(q.Text) {
@@ -169,10 +168,10 @@ func NewQuery(ctx context.Context, req subjects.SearchRequest, resolve ResolveCa
 		p.Add("sort", "must be one of relevance, price_asc, price_desc, newest, rating")
 	}
 	if q.Limit == 0 {
-		q.Limit = DefaultPageSize
+		q.Limit = page.Default
 	}
-	if q.Limit < 1 || q.Limit > MaxPageSize {
-		p.Add("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+	if q.Limit < 1 || q.Limit > page.Max {
+		p.Add("limit", "must be between 1 and "+strconv.Itoa(page.Max))
 	}
 	if len(q.Cursor) > MaxCursorBytes {
 		p.Add("cursor", "is not a cursor of this search")
@@ -184,11 +183,11 @@ func NewQuery(ctx context.Context, req subjects.SearchRequest, resolve ResolveCa
 	return q, nil
 }
 
-func checkPriceRange(req subjects.SearchRequest, defaultCurrency string, q *Query, p *product.Problems) {
+func checkPriceRange(req subjects.SearchRequest, defaultCurrency string, q *Query, p *subjects.Problems) {
 	if req.Currency != "" {
-		c, ok := product.CheckCurrency(req.Currency)
+		c, ok := subjects.CheckCurrency(req.Currency)
 		if !ok {
-			p.Add("currency", "must be an ISO 4217 currency code, such as EUR")
+			p.Add("currency", subjects.CurrencyProblem)
 		}
 		q.Currency = c
 	}
@@ -209,7 +208,7 @@ func checkPriceRange(req subjects.SearchRequest, defaultCurrency string, q *Quer
 	}
 }
 
-func checkAttrFilters(ctx context.Context, attrs map[string][]string, known AttrNames, q *Query, p *product.Problems) error {
+func checkAttrFilters(ctx context.Context, attrs map[string][]string, known AttrNames, q *Query, p *subjects.Problems) error {
 	if len(attrs) > MaxAttrFilters {
 		p.Add("attributes", "at most "+strconv.Itoa(MaxAttrFilters)+" attribute filters")
 		return nil
@@ -235,7 +234,7 @@ func checkAttrFilters(ctx context.Context, attrs map[string][]string, known Attr
 		}
 		f := AttrFilter{Name: name}
 		for _, v := range values {
-			v, msg := product.CheckText(v, product.MaxAttrValueRunes, true, false)
+			v, msg := subjects.CheckText(v, product.MaxAttrValueRunes, true, false)
 			if msg != "" {
 				p.Add(field, "each value "+msg)
 				break

@@ -1,7 +1,7 @@
 // Package identitytest runs the identity services (user and auth) for the tests of
 // services/user and services/auth: a real PostgreSQL database and an embedded NATS server
-// with both services running on them, as cmd/souk runs them, plus helpers to register,
-// log in, wait and check errors.
+// with both services running on them through their declarations and kit.Run, as cmd/souk
+// runs them, plus helpers to register, log in, wait and check errors.
 //
 // It lives outside services/ because a service folder must not import another service,
 // test files included, and these tests need both services running.
@@ -21,7 +21,9 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/auth"
 	"github.com/souk/souk/services/user"
@@ -47,42 +49,63 @@ type Env struct {
 	Registry *prometheus.Registry
 }
 
-// NewEnv opens a fresh database and starts an embedded NATS server for t; no service runs
-// yet (see Start, RunUser and RunAuth). Everything is closed at t's cleanup.
+// NewEnv opens a fresh database and starts an embedded NATS server with Souk's streams and
+// buckets for t; no service runs yet (see Start, RunUser and RunAuth). Everything is closed
+// at t's cleanup.
 func NewEnv(t *testing.T) *Env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	db := pgtest.Pool(t, ctx)
 	nc, js := natstest.JetStream(t, ctx)
+	if err := errors.Join(bus.EnsureStreams(ctx, js), bus.EnsureBuckets(ctx, js)); err != nil {
+		t.Fatalf("identitytest: %v", err)
+	}
 	return &Env{T: t, Ctx: ctx, NC: nc, DB: db, JS: js, Log: &logtest.Buffer{}, Registry: prometheus.NewRegistry()}
 }
 
 // Logger returns a logger that writes JSON lines at info level and above to e.Log.
 func (e *Env) Logger() zerolog.Logger { return zerolog.New(e.Log).Level(zerolog.InfoLevel) }
 
+// Deps returns what a service started here runs on: the Env's database, NATS server, logger
+// and registry, with the streams and buckets ready. Tokens are checked against the auth
+// service's keys (its JWKS), as in a real shop.
+func (e *Env) Deps() kit.Deps {
+	return kit.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry, StreamsReady: true}
+}
+
 // AuthConfig returns the configuration Start runs the auth service with, for tests that
 // run the services one by one.
 func AuthConfig() auth.Config { return auth.Config{} }
 
-// RunUser starts user.Run and returns a stop function that cancels it, waits for it to
-// return and returns its error; stop is also called at cleanup, which reports the error.
+// UserConfig returns the configuration Start runs the user service with, ensuring the admin
+// account adminEmail with adminPassword. It hashes at user.MinBcryptCost, as the end-to-end
+// tests do: under -race on a busy machine a hash at the default cost takes seconds, and
+// these tests hash dozens of times.
+func UserConfig(adminEmail, adminPassword string) user.Config {
+	return user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword, BcryptCost: user.MinBcryptCost}
+}
+
+// RunUser runs the user service declared with cfg and returns a stop function that cancels
+// it, waits for kit.Run to return and returns its error; stop is also called at cleanup,
+// which reports the error.
 func (e *Env) RunUser(cfg user.Config) (stop func() error) {
-	return e.run(func(ctx context.Context) error {
-		return user.Run(ctx, cfg, user.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry})
-	})
+	return e.run(func(d kit.Deps) (kit.Service, error) { return user.Service(cfg, d) })
 }
 
-// RunAuth starts auth.Run and returns a stop function that cancels it, waits for it to
-// return and returns its error; stop is also called at cleanup, which reports the error.
+// RunAuth runs the auth service declared with cfg; stop is as RunUser's.
 func (e *Env) RunAuth(cfg auth.Config) (stop func() error) {
-	return e.run(func(ctx context.Context) error {
-		return auth.Run(ctx, cfg, auth.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry})
-	})
+	return e.run(func(d kit.Deps) (kit.Service, error) { return auth.Service(cfg, d) })
 }
 
-func (e *Env) run(fn func(ctx context.Context) error) func() error {
-	return expect.Start(e.T, fn).Stop
+func (e *Env) run(declare func(kit.Deps) (kit.Service, error)) func() error {
+	e.T.Helper()
+	deps := e.Deps()
+	svc, err := declare(deps)
+	if err != nil {
+		e.T.Fatalf("identitytest: declare: %v", err)
+	}
+	return expect.Start(e.T, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) }).Stop
 }
 
 // Start runs both services, the user service ensuring the admin account adminEmail with
@@ -90,7 +113,7 @@ func (e *Env) run(fn func(ctx context.Context) error) func() error {
 func (e *Env) Start(adminEmail, adminPassword string) {
 	e.T.Helper()
 	e.RunAuth(AuthConfig())
-	e.RunUser(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword})
+	e.RunUser(UserConfig(adminEmail, adminPassword))
 	e.WaitReady()
 }
 

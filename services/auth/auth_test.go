@@ -17,6 +17,8 @@ import (
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/services/auth"
 	"github.com/souk/souk/subjects"
 )
 
@@ -268,4 +270,22 @@ func TestKVUpdateStaleRevision(t *testing.T) {
 		t.Fatalf("stale update: %v (%T)", err, err)
 	}
 	t.Logf("stale revision error: %v (code %d)", err, apiErr.ErrorCode)
+}
+
+// TestDeclaredWithoutIO: souk migrate and the tests declare the service without running it,
+// so declaring touches neither the database nor NATS (the Deps here have neither); a
+// configuration out of range is refused then.
+func TestDeclaredWithoutIO(t *testing.T) {
+	svc, err := auth.Service(auth.Config{}, kit.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Check(); err != nil || svc.Schema != auth.Schema || svc.Start == nil {
+		t.Fatalf("declaration %s: %v", svc.Name, err)
+	}
+	for _, cfg := range []auth.Config{{AccessTTL: time.Second}, {AccessTTL: time.Hour, RefreshTTL: time.Minute}, {RefreshTTL: 365 * 24 * time.Hour}} {
+		if _, err := auth.Service(cfg, kit.Deps{}); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
 }

@@ -115,6 +115,7 @@ var rotateLock = func() int64 {
 
 // Sessions is the refresh-session store in the KV bucket "sessions".
 type Sessions struct {
+	// kv is the bucket; the service's Start sets it before the endpoints serve.
 	kv jetstream.KeyValue
 }
 

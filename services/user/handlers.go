@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,20 +36,16 @@ type handlers struct {
 	// of it at once than there are cores only makes every login slower.
 	hashing chan struct{}
 	// dummyHash is compared against for unknown emails, so that they take as long as a wrong
-	// password and the timing does not tell which emails have an account.
-	dummyHash []byte
-	// kick wakes the outbox relay after a change with events committed.
-	kick func()
+	// password and the timing does not tell which emails have an account. It is computed on
+	// first use, so that neither declaring nor starting the service waits for bcrypt.
+	dummyHash func() ([]byte, error)
 }
 
-func newHandlers(store *Store, cost int, verifyURL string, concurrency int) (*handlers, error) {
-	h := &handlers{store: store, cost: cost, verifyURL: verifyURL, hashing: make(chan struct{}, concurrency), kick: func() {}}
-	dummy, err := bcrypt.GenerateFromPassword([]byte("souk dummy password, never a real one"), cost)
-	if err != nil {
-		return nil, fmt.Errorf("dummy hash: %w", err)
-	}
-	h.dummyHash = dummy
-	return h, nil
+func newHandlers(store *Store, cost int, verifyURL string, concurrency int) *handlers {
+	return &handlers{store: store, cost: cost, verifyURL: verifyURL, hashing: make(chan struct{}, concurrency),
+		dummyHash: sync.OnceValues(func() ([]byte, error) {
+			return bcrypt.GenerateFromPassword([]byte("souk dummy password, never a real one"), cost)
+		})}
 }
 
 var errBusy = &subjects.Error{Code: http.StatusServiceUnavailable, Slug: "overloaded", Message: "too many password checks at once", RetryAfter: 1}
@@ -123,7 +120,6 @@ func (h *handlers) register(ctx context.Context, req subjects.RegisterRequest) (
 	if err := h.store.Create(ctx, a, tokenHash, time.Now().Add(verificationTTL), h.verifyURL+token); err != nil {
 		return subjects.User{}, wireError(err)
 	}
-	h.kick()
 	return a.User(), nil
 }
 
@@ -133,7 +129,11 @@ func (h *handlers) verifyCredentials(ctx context.Context, req subjects.Credentia
 		return subjects.Principal{}, err
 	}
 	defer release()
-	hash, password := h.dummyHash, req.Password
+	dummy, err := h.dummyHash()
+	if err != nil {
+		return subjects.Principal{}, fmt.Errorf("dummy hash: %w", err)
+	}
+	hash, password := dummy, req.Password
 	email, emailErr := NormalizeEmail(req.Email)
 	var a Account
 	if emailErr == nil {
@@ -147,7 +147,7 @@ func (h *handlers) verifyCredentials(ctx context.Context, req subjects.Credentia
 	}
 	if len(password) > MaxPasswordBytes {
 		password = password[:MaxPasswordBytes] // still spend the time; the answer is no anyway
-		hash = h.dummyHash
+		hash = dummy
 	}
 	match := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 	if !match || emailErr != nil || a.ID == uuid.Nil || len(req.Password) > MaxPasswordBytes {
@@ -234,7 +234,6 @@ func (h *handlers) updateMe(ctx context.Context, req subjects.UpdateMeRequest) (
 	if err != nil {
 		return subjects.User{}, wireError(err)
 	}
-	h.kick()
 	return a.User(), nil
 }
 

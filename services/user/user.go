@@ -2,10 +2,11 @@
 // and email verification.
 //
 // It owns the PostgreSQL schema "users" (tables users and email_verifications) and serves
-// the subjects.User* endpoints as the micro service "user". It publishes no events and
-// consumes none yet. Passwords are kept only as bcrypt hashes (cost ≥ 12); verification
-// tokens only as SHA-256 hashes. Until the notification service exists, the verification
-// link is written to the log at info level.
+// the subjects.User* endpoints as the micro service "user". It publishes user.registered
+// (which carries the verification link to the notification service) and user.updated on the
+// USERS stream through its outbox, and consumes nothing. Passwords are kept only as bcrypt
+// hashes (cost ≥ MinBcryptCost); verification tokens only as SHA-256 hashes, and neither
+// the password nor the link is ever logged.
 package user
 
 import (

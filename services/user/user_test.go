@@ -1,7 +1,6 @@
 package user_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/identitytest"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/services/user"
 	"github.com/souk/souk/subjects"
 )
@@ -28,7 +28,7 @@ func verifyToken(e *identitytest.Env, userID string) string {
 	e.T.Helper()
 	var ev subjects.UserRegistered
 	expect.Within(e.T, 10*time.Second, func() error {
-		stream, err := e.JS.Stream(e.Ctx, "USERS")
+		stream, err := e.JS.Stream(e.Ctx, subjects.StreamUsers)
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func TestUserService(t *testing.T) {
 			t.Fatalf("update: %+v, %v", me, err)
 		}
 		expect.Within(t, 10*time.Second, func() error {
-			stream, err := e.JS.Stream(e.Ctx, "USERS")
+			stream, err := e.JS.Stream(e.Ctx, subjects.StreamUsers)
 			if err != nil {
 				return err
 			}
@@ -208,7 +208,7 @@ func TestUserService(t *testing.T) {
 func TestAdminEnsuredAtStartUp(t *testing.T) {
 	e := identitytest.NewEnv(t)
 	e.RunAuth(identitytest.AuthConfig())
-	cfg := user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword}
+	cfg := identitytest.UserConfig(adminEmail, adminPassword)
 	// Two instances at once, then a restart with another password: one admin, first password.
 	stopA, stopB := e.RunUser(cfg), e.RunUser(cfg)
 	expect.Within(t, time.Minute, func() error {
@@ -230,7 +230,7 @@ func TestAdminEnsuredAtStartUp(t *testing.T) {
 	if _, err := e.DB.Exec(e.Ctx, `update users.users set roles = '{customer}' where email = $1`, adminEmail); err != nil {
 		t.Fatal(err)
 	}
-	e.RunUser(user.Config{AdminEmail: adminEmail, AdminPassword: "a different long passphrase"})
+	e.RunUser(identitytest.UserConfig(adminEmail, "a different long passphrase"))
 	e.WaitReady()
 	var n int
 	if err := e.DB.QueryRow(e.Ctx, `select count(*) from users.users where email = $1 and 'admin' = any(roles) and email_verified_at is not null`, adminEmail).Scan(&n); err != nil || n != 1 {
@@ -242,12 +242,26 @@ func TestAdminEnsuredAtStartUp(t *testing.T) {
 		t.Fatalf("admin claims %+v, %v", c, err)
 	}
 
-	weak := user.Run(e.Ctx, user.Config{AdminEmail: "other@souk.example", AdminPassword: "password123"},
-		user.Deps{Log: e.Logger(), DB: e.DB, NC: e.NC, JS: e.JS, Registry: e.Registry})
-	if weak == nil || strings.Contains(weak.Error(), "password123") || !strings.Contains(weak.Error(), "SOUK_ADMIN_PASSWORD") {
-		t.Fatalf("weak admin password: %v", weak)
+	weak, err := user.Service(identitytest.UserConfig("other@souk.example", "password123"), e.Deps())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := user.Run(e.Ctx, user.Config{BcryptCost: user.MinBcryptCost - 1}, user.Deps{}); err == nil || errors.Is(err, context.Canceled) {
-		t.Fatalf("bcrypt cost %d accepted: %v", user.MinBcryptCost-1, err)
+	if err := kit.Run(e.Ctx, e.Deps(), weak); err == nil || strings.Contains(err.Error(), "password123") || !strings.Contains(err.Error(), "SOUK_ADMIN_PASSWORD") {
+		t.Fatalf("weak admin password: %v", err)
+	}
+	if _, err := user.Service(user.Config{BcryptCost: user.MinBcryptCost - 1}, kit.Deps{}); err == nil {
+		t.Fatalf("bcrypt cost %d accepted", user.MinBcryptCost-1)
+	}
+}
+
+// TestDeclaredWithoutIO: souk migrate and the tests declare the service without running it,
+// so declaring touches neither the database nor NATS (the Deps here have neither).
+func TestDeclaredWithoutIO(t *testing.T) {
+	svc, err := user.Service(user.Config{AdminEmail: adminEmail, AdminPassword: adminPassword}, kit.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Check(); err != nil || svc.Schema != user.Schema || svc.Start == nil || len(svc.Publishes) != 2 {
+		t.Fatalf("declaration %s: %v", svc.Name, err)
 	}
 }

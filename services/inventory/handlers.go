@@ -19,7 +19,7 @@ type handlers struct {
 
 func (h *handlers) get(ctx context.Context, req subjects.SKURequest) (subjects.Stock, error) {
 	sku := strings.TrimSpace(req.SKU)
-	if msg := CheckSKU(sku); msg != "" {
+	if msg := subjects.CheckSKU(sku); msg != "" {
 		return subjects.Stock{}, subjects.BadRequest("sku", msg)
 	}
 	l, err := h.store.Get(ctx, sku)
@@ -30,18 +30,16 @@ func (h *handlers) get(ctx context.Context, req subjects.SKURequest) (subjects.S
 }
 
 func (h *handlers) set(ctx context.Context, req subjects.StockSetRequest) (subjects.Stock, error) {
-	var p problems
+	var p subjects.Problems
 	sku := strings.TrimSpace(req.SKU)
-	if msg := CheckSKU(sku); msg != "" {
-		p.add("sku", msg)
-	}
+	p.Add("sku", subjects.CheckSKU(sku))
 	switch {
 	case req.OnHand == nil:
-		p.add("on_hand", "is required")
+		p.Add("on_hand", "is required")
 	case *req.OnHand < 0 || *req.OnHand > MaxOnHand:
-		p.add("on_hand", "must be 0.."+strconv.Itoa(MaxOnHand))
+		p.Add("on_hand", "must be 0.."+strconv.Itoa(MaxOnHand))
 	}
-	if err := subjects.Invalid(p); err != nil {
+	if err := p.Err(); err != nil {
 		return subjects.Stock{}, err
 	}
 	l, err := h.store.Set(ctx, sku, *req.OnHand)

@@ -21,7 +21,6 @@ package inventory
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,8 +33,6 @@ import (
 
 // Limits of what a request may ask.
 const (
-	// MaxSKUBytes bounds a SKU; it is a NATS subject token, as in the catalog.
-	MaxSKUBytes = 64
 	// MaxLines bounds the lines of one reservation.
 	MaxLines = 100
 	// MaxQuantity bounds one line's quantity.
@@ -74,30 +71,6 @@ func (e *BelowReservedError) Error() string {
 // ReasonOutOfStock is why a reservation is rejected.
 const ReasonOutOfStock = subjects.ReasonOutOfStock
 
-var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-
-// CheckSKU checks a SKU: 1..MaxSKUBytes of A-Z a-z 0-9 _ -, starting with a letter or digit.
-// It names stock in NATS subjects, so it can hold no dot, space or wildcard. It returns what
-// is wrong, or "".
-func CheckSKU(sku string) string {
-	switch {
-	case sku == "":
-		return "is required"
-	case len(sku) > MaxSKUBytes:
-		return "must be at most " + strconv.Itoa(MaxSKUBytes) + " characters"
-	case !skuPattern.MatchString(sku):
-		return "may hold only letters, digits, _ and -, and must start with a letter or digit"
-	}
-	return ""
-}
-
-// problems collects the invalid fields of one request.
-type problems []subjects.FieldError
-
-func (p *problems) add(field, message string) {
-	*p = append(*p, subjects.FieldError{Field: field, Message: message})
-}
-
 // Line is one SKU and quantity of a reservation.
 type Line struct {
 	SKU      string
@@ -108,28 +81,26 @@ type Line struct {
 // them with the quantities of a SKU named more than once summed, sorted by SKU. Every
 // problem is a 400 naming its field.
 func ParseLines(in []subjects.ReserveLine) ([]Line, error) {
-	var p problems
+	var p subjects.Problems
 	switch {
 	case len(in) == 0:
-		p.add("lines", "at least one line is required")
+		p.Add("lines", "at least one line is required")
 	case len(in) > MaxLines:
-		p.add("lines", "at most "+strconv.Itoa(MaxLines)+" lines")
+		p.Add("lines", "at most "+strconv.Itoa(MaxLines)+" lines")
 	}
 	if len(p) > 0 {
-		return nil, subjects.Invalid(p)
+		return nil, p.Err()
 	}
 	sums := make(map[string]int64, len(in))
 	for i, l := range in {
 		field := "lines[" + strconv.Itoa(i) + "]."
-		if msg := CheckSKU(l.SKU); msg != "" {
-			p.add(field+"sku", msg)
-		}
+		p.Add(field+"sku", subjects.CheckSKU(l.SKU))
 		if l.Quantity < 1 || l.Quantity > MaxQuantity {
-			p.add(field+"quantity", "must be 1.."+strconv.Itoa(MaxQuantity))
+			p.Add(field+"quantity", "must be 1.."+strconv.Itoa(MaxQuantity))
 		}
 		sums[l.SKU] += int64(l.Quantity)
 	}
-	if err := subjects.Invalid(p); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	lines := make([]Line, 0, len(sums))
@@ -144,16 +115,16 @@ func ParseLines(in []subjects.ReserveLine) ([]Line, error) {
 // ParseLines. Every problem is a 400 naming its field.
 func ParseReserve(req subjects.ReserveRequest) (uuid.UUID, []Line, error) {
 	id, err := uuid.Parse(req.OrderID)
-	var p problems
+	var p subjects.Problems
 	if err != nil {
-		p.add("order_id", "must be a UUID")
+		p.Add("order_id", "must be a UUID")
 	}
 	lines, lerr := ParseLines(req.Lines)
 	var se *subjects.Error
 	if errors.As(lerr, &se) {
 		p = append(p, se.Fields...)
 	}
-	if err := subjects.Invalid(p); err != nil {
+	if err := p.Err(); err != nil {
 		return uuid.Nil, nil, err
 	}
 	return id, lines, nil

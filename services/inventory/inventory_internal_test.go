@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/souk/souk/subjects"
@@ -16,18 +15,6 @@ func TestParseLinesSumsAndSorts(t *testing.T) {
 	want := []Line{{SKU: "a", Quantity: 1}, {SKU: "b", Quantity: 5}}
 	if !slices.Equal(lines, want) {
 		t.Fatalf("got %+v, want %+v", lines, want)
-	}
-}
-
-func TestCheckSKU(t *testing.T) {
-	for sku, ok := range map[string]bool{
-		"A": true, "sku_1-x": true, strings.Repeat("a", MaxSKUBytes): true,
-		"": false, "-a": false, "a.b": false, "a b": false, "a>": false, "ä": false, "a\x00": false,
-		strings.Repeat("a", MaxSKUBytes+1): false,
-	} {
-		if got := CheckSKU(sku) == ""; got != ok {
-			t.Errorf("CheckSKU(%q) ok = %v, want %v", sku, got, ok)
-		}
 	}
 }
 

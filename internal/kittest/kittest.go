@@ -1,0 +1,402 @@
+// Package kittest runs services declared with platform/kit for their tests: a fresh
+// PostgreSQL database cloned from a template already migrated with the services' schemas
+// (platform/pgtest), an embedded NATS server with Souk's streams and buckets (nats/natstest),
+// and test keys that every service started here trusts instead of the auth service's (the
+// services' token checks are real). It imports no service, so a service's own tests
+// (package x as well as x_test) use it; internal/shoptest adds a StartX per service for the
+// tests that run several.
+//
+// Every test that makes an Env runs in parallel with the others (New calls t.Parallel): each
+// has its own database and NATS server. A test that changes what the process shares (an
+// environment variable, os.Stdout, a fixed port) cannot use an Env.
+//
+// Beside the services it reads what they leave on the streams: the dead letters of a
+// consumer (DeadLetter), and whether the services have come to rest (AtRest: every durable
+// consumer caught up, every outbox sent).
+package kittest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/nats/bus"
+	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/subjects"
+)
+
+// kid is the id of the test signing key.
+const kid = "k1"
+
+// Env is a real PostgreSQL database and an embedded NATS server for one test, and the
+// services started on them.
+type Env struct {
+	// T is the test the environment belongs to; its cleanup stops the services.
+	T testing.TB
+	// Ctx bounds the test; the contexts below derive from it.
+	Ctx context.Context
+	// DB is a pool on the test's own database.
+	DB *pgxpool.Pool
+	// NC is a connection to the embedded server, JS its JetStream context.
+	NC *nats.Conn
+	JS jetstream.JetStream
+	// Keys sign the tokens of As; the services started here trust them.
+	Keys *authntest.Keys
+	// Log is the logger services are started with (silent unless a test sets it).
+	Log zerolog.Logger
+	// Staff is a context whose calls carry a staff member's token.
+	Staff context.Context
+	// Admin is a context whose calls carry an administrator's token (coupons, refunds).
+	Admin context.Context
+	// Customer is a context whose calls carry the token of the customer CustomerID.
+	Customer   context.Context
+	CustomerID string
+
+	mu      sync.Mutex
+	running map[string]int // instances started per micro service name
+}
+
+// New runs t in parallel with the other tests that make an Env (see the package doc), and
+// returns t's Env: a database cloned from tmpl (see Schemas) and an embedded NATS server with
+// Souk's streams and buckets; no service runs yet. Everything is closed at t's cleanup.
+func New(t testing.TB, tmpl pgtest.Template) *Env {
+	t.Helper()
+	parallel(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	db := pgtest.MigratedPool(t, ctx, tmpl)
+	nc, js := natstest.JetStream(t, ctx)
+	if err := bus.EnsureBuckets(ctx, js); err != nil {
+		t.Fatalf("kittest: %v", err)
+	}
+	e := &Env{T: t, Ctx: ctx, DB: db, NC: nc, JS: js, Keys: authntest.NewKeys(t, kid), Log: zerolog.Nop(),
+		CustomerID: NewID(), running: map[string]int{}}
+	e.Staff = e.As("staff-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff)
+	e.Admin = e.As("admin-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin)
+	e.Customer = e.As(e.CustomerID, subjects.RoleCustomer)
+	return e
+}
+
+// parallelized holds the tests New made parallel: a test that makes two Envs calls
+// t.Parallel once.
+var parallelized sync.Map
+
+func parallel(t testing.TB) {
+	if pt, ok := t.(*testing.T); ok {
+		if _, done := parallelized.LoadOrStore(pt, true); !done {
+			pt.Parallel()
+			t.Cleanup(func() { parallelized.Delete(pt) })
+		}
+	}
+}
+
+// Declare declares a service on the Deps it is given: its Service function with its Config
+// bound, as in func(d kit.Deps) (kit.Service, error) { return order.Service(cfg, d) }.
+type Declare func(kit.Deps) (kit.Service, error)
+
+// Schemas returns the template of a database migrated with the schemas of the services
+// declare declares, for New; set names the combination ("inventory", "shop"). A declaration
+// does no I/O, so Schemas reads each one on empty Deps.
+func Schemas(set string, declare ...Declare) pgtest.Template {
+	svcs := make([]kit.Service, len(declare))
+	var labels []string
+	var files []fs.FS
+	for i, d := range declare {
+		svc, err := d(kit.Deps{Log: zerolog.Nop()})
+		if err != nil {
+			panic(fmt.Sprintf("kittest: declare %d of %s: %v", i, set, err))
+		}
+		svcs[i] = svc
+		labels = append(labels, svc.Name, svc.Schema, fmt.Sprint(len(svc.Publishes) > 0, len(svc.Consumers) > 0))
+		if svc.Migrations != nil {
+			files = append(files, svc.Migrations)
+		}
+	}
+	hash, err := pgtest.Hash(append(labels, platformMigrations()...), files...)
+	if err != nil {
+		panic(err)
+	}
+	return pgtest.Template{Set: set, Hash: hash, Migrate: func(ctx context.Context, db *pgxpool.Pool) error {
+		var errs []error
+		for _, svc := range svcs {
+			errs = append(errs, kit.Migrate(ctx, db, svc))
+		}
+		return errors.Join(errs...)
+	}}
+}
+
+// platformMigrations returns labels that change with the outbox's and the processed table's
+// migrations, which kit.Migrate applies beside a service's own and which their packages do
+// not export: it reads them from the source tree (go test builds from it). Where the source
+// is not there (a binary built with -trimpath) it returns a label of its own, so the
+// template is made for this binary alone rather than shared while perhaps stale.
+func platformMigrations() []string {
+	_, self, _, ok := runtime.Caller(0)
+	var sets []fs.FS
+	for _, dir := range []string{"../../platform/outbox/migrations", "../../platform/consumer/migrations"} {
+		sets = append(sets, os.DirFS(filepath.Join(filepath.Dir(self), dir)))
+	}
+	hash, err := pgtest.Hash(nil, sets...)
+	if !ok || err != nil {
+		return []string{"unshared " + NewID()}
+	}
+	return []string{hash}
+}
+
+// NewID returns a fresh UUIDv7, as Souk's ids are.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// As returns a context whose calls carry a valid token of userID with roles.
+func (e *Env) As(userID string, roles ...string) context.Context {
+	return subjects.WithAuthorization(e.Ctx, e.Keys.Sign(e.T, kid, userID, roles, nil))
+}
+
+// NewCustomer returns another customer's id and a context carrying their token.
+func (e *Env) NewCustomer() (string, context.Context) {
+	id := NewID()
+	return id, e.As(id, subjects.RoleCustomer)
+}
+
+// Instance is one running instance of a service.
+type Instance struct {
+	// Registry holds the instance's metrics (its own, so two instances do not mix).
+	Registry *prometheus.Registry
+	run      *expect.Running
+	stopped  func()
+}
+
+// Stop stops the instance and returns its Run's error; it is also stopped at cleanup.
+func (i *Instance) Stop() error {
+	err := i.run.Stop()
+	i.stopped()
+	return err
+}
+
+// Counter returns the value of the counter name in the instance's registry (an alarm a
+// service raises, say); 0 when the instance has registered none of that name.
+func (i *Instance) Counter(t testing.TB, name string) float64 {
+	t.Helper()
+	families, err := i.Registry.Gather()
+	if err != nil {
+		t.Fatalf("kittest: gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// Start runs one instance of the service declare declares, on the Env's database and NATS
+// server with the test keys and a registry of its own, and waits until ready succeeds and
+// every instance of it started here answers its micro ping. It fails the test if the service
+// stops first.
+func (e *Env) Start(declare func(kit.Deps) (kit.Service, error), ready func() error) *Instance {
+	e.T.Helper()
+	reg := prometheus.NewRegistry()
+	deps := kit.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source, StreamsReady: true}
+	svc, err := declare(deps)
+	if err != nil {
+		e.T.Fatalf("kittest: declare: %v", err)
+	}
+	return e.startWith(svc.Name, reg, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) }, ready)
+}
+
+func (e *Env) startWith(name string, reg *prometheus.Registry, run func(ctx context.Context) error, ready func() error) *Instance {
+	e.T.Helper()
+	r := expect.Start(e.T, run)
+	e.mu.Lock()
+	e.running[name]++
+	want := e.running[name]
+	e.mu.Unlock()
+	var once sync.Once
+	inst := &Instance{Registry: reg, run: r, stopped: func() {
+		once.Do(func() { e.mu.Lock(); e.running[name]--; e.mu.Unlock() })
+	}}
+	expect.Within(e.T, 30*time.Second, func() error {
+		if exited, err := r.Exited(); exited {
+			e.T.Fatalf("%s: Run returned before it was ready: %v", name, err)
+		}
+		if err := ready(); err != nil {
+			return err
+		}
+		return e.pings(name, want)
+	})
+	return inst
+}
+
+// pings succeeds when at least want instances of the micro service name answer its ping.
+func (e *Env) pings(name string, want int) error {
+	inbox := e.NC.NewRespInbox()
+	sub, err := e.NC.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := e.NC.PublishRequest("$SRV.PING."+name, inbox, nil); err != nil {
+		return err
+	}
+	for got := 0; got < want; got++ {
+		if _, err := sub.NextMsg(200 * time.Millisecond); err != nil {
+			return fmt.Errorf("%s: %d of %d instances answer: %w", name, got, want, err)
+		}
+	}
+	return nil
+}
+
+// Messages returns every message stored in stream on the filter subjects (all of them
+// when none), oldest first, read with an ordered consumer.
+func (e *Env) Messages(stream string, filter ...string) []jetstream.Msg {
+	e.T.Helper()
+	cons, err := e.JS.OrderedConsumer(e.Ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: filter})
+	if err != nil {
+		e.T.Fatalf("kittest: read %s: %v", stream, err)
+	}
+	info, err := cons.Info(e.Ctx)
+	if err != nil {
+		e.T.Fatalf("kittest: read %s: %v", stream, err)
+	}
+	var out []jetstream.Msg
+	for want := int(info.NumPending); len(out) < want; {
+		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			e.T.Fatalf("kittest: read %s: %v", stream, err)
+		}
+		n := len(out)
+		for m := range batch.Messages() {
+			out = append(out, m)
+		}
+		if err := batch.Error(); err != nil || len(out) == n {
+			e.T.Fatalf("kittest: read %s: %d of %d messages: %v", stream, len(out), want, err)
+		}
+	}
+	return out
+}
+
+// Publish publishes payload as JSON on subject with msgID as its Nats-Msg-Id, as a
+// service's outbox relay would.
+func (e *Env) Publish(subject, msgID string, payload any) {
+	e.T.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		e.T.Fatalf("kittest: encode %s: %v", subject, err)
+	}
+	if _, err := e.JS.Publish(e.Ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
+		e.T.Fatalf("kittest: publish %s: %v", subject, err)
+	}
+}
+
+// DeadLetter waits for a dead letter of the durable consumer of stream (on
+// souk.dlq.<stream>.<consumer>) and returns the last one.
+func (e *Env) DeadLetter(stream, consumer string) *jetstream.RawStreamMsg {
+	e.T.Helper()
+	var m *jetstream.RawStreamMsg
+	expect.Within(e.T, 10*time.Second, func() error {
+		s, err := e.JS.Stream(e.Ctx, "DLQ")
+		if err != nil {
+			return err
+		}
+		m, err = s.GetLastMsgForSubject(e.Ctx, "souk.dlq."+stream+"."+consumer)
+		return err
+	})
+	return m
+}
+
+// AtRest waits until the shop has come to rest and returns the streams' states then, by
+// name: every durable consumer of every stream that a service runs has nothing pending and
+// nothing awaiting its ack, no service's outbox holds an unsent event, and two looks in a
+// row find the streams alike. It cannot see work a service keeps elsewhere (a payment the provider has
+// not decided yet): wait for its outcome first.
+func (e *Env) AtRest(within time.Duration) map[string]jetstream.StreamState {
+	e.T.Helper()
+	var last map[string]jetstream.StreamState
+	expect.Within(e.T, within, func() error {
+		states, err := e.restless()
+		if err != nil {
+			last = nil
+			return err
+		}
+		if !maps.EqualFunc(states, last, func(a, b jetstream.StreamState) bool { return a.LastSeq == b.LastSeq && a.Msgs == b.Msgs }) {
+			last = states
+			return errors.New("the streams are still moving")
+		}
+		return nil
+	})
+	return last
+}
+
+// restless returns the streams' states, or what keeps the shop from rest.
+func (e *Env) restless() (map[string]jetstream.StreamState, error) {
+	states := map[string]jetstream.StreamState{}
+	for _, cfg := range bus.Streams {
+		s, err := e.JS.Stream(e.Ctx, cfg.Name)
+		if err != nil {
+			return nil, err
+		}
+		consumers := s.ListConsumers(e.Ctx)
+		for c := range consumers.Info() {
+			// The test's recorder and the consumers declared for a service this test does
+			// not run never catch up; a running service's consumer replaced its declaration.
+			if c.Name == natstest.Recorder || c.Config.Description == bus.DeclaredDescription {
+				continue
+			}
+			if c.Config.Durable != "" && (c.NumPending != 0 || c.NumAckPending != 0) {
+				return nil, fmt.Errorf("consumer %s of %s: %d pending, %d awaiting ack", c.Name, cfg.Name, c.NumPending, c.NumAckPending)
+			}
+		}
+		if err := consumers.Err(); err != nil {
+			return nil, err
+		}
+		info, err := s.Info(e.Ctx)
+		if err != nil {
+			return nil, err
+		}
+		states[cfg.Name] = info.State
+	}
+	return states, e.outboxesSent()
+}
+
+// outboxesSent fails while the outbox of any schema holds an unsent event.
+func (e *Env) outboxesSent() error {
+	rows, err := e.DB.Query(e.Ctx, `select table_schema from information_schema.tables where table_name = 'outbox'`)
+	if err != nil {
+		return err
+	}
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, schema := range schemas {
+		var unsent int
+		q := `select count(*) from ` + pgx.Identifier{schema, "outbox"}.Sanitize() + ` where sent_at is null`
+		if err := e.DB.QueryRow(e.Ctx, q).Scan(&unsent); err != nil {
+			return err
+		}
+		if unsent > 0 {
+			return fmt.Errorf("the outbox of %s holds %d unsent events", schema, unsent)
+		}
+	}
+	return nil
+}

@@ -7,33 +7,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/nats/natstest"
-	"github.com/souk/souk/platform/authn/authntest"
-	"github.com/souk/souk/platform/kit"
-	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/internal/shoptest"
 	"github.com/souk/souk/services/catalog"
 	"github.com/souk/souk/subjects"
 )
 
-// env is a real PostgreSQL database and an embedded NATS server on which catalog instances
-// run as cmd/souk runs them. Tokens are signed with test keys (authntest) that the instances
-// trust instead of the auth service's: the catalog's token checks are real.
+// env is the shop harness (a database with the catalog's schema, an embedded NATS server,
+// test keys the instances trust instead of the auth service's) on which catalog instances run
+// as cmd/souk runs them; the catalog's token checks are real.
 type env struct {
+	shop *shoptest.Env
 	t    testing.TB
 	ctx  context.Context
 	db   *pgxpool.Pool
 	nc   *nats.Conn
 	js   jetstream.JetStream
-	keys *authntest.Keys
 	// staff, customer and other are contexts whose calls carry such a token.
 	staff, customer, other context.Context
 	// customerID and otherID are the users of customer and other.
@@ -42,45 +37,21 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	e := &env{t: t, ctx: ctx, db: db, nc: nc, js: js, keys: authntest.NewKeys(t, "k1"),
-		customerID: uuid.Must(uuid.NewV7()).String(), otherID: uuid.Must(uuid.NewV7()).String()}
-	e.staff = e.as("staff-1", subjects.RoleCustomer, subjects.RoleStaff)
-	e.customer = e.as(e.customerID, subjects.RoleCustomer)
-	e.other = e.as(e.otherID, subjects.RoleCustomer)
+	shop := shoptest.NewEnv(t)
+	e := &env{shop: shop, t: t, ctx: shop.Ctx, db: shop.DB, nc: shop.NC, js: shop.JS, staff: shop.Staff,
+		customer: shop.Customer, customerID: shop.CustomerID}
+	e.otherID, e.other = shop.NewCustomer()
 	return e
 }
 
-// as returns a context whose calls carry a token of sub with roles.
-func (e *env) as(sub string, roles ...string) context.Context {
-	return subjects.WithAuthorization(e.ctx, e.keys.Sign(e.t, "k1", sub, roles, nil))
-}
-
-// start runs one catalog instance with its own metrics registry, and waits until it answers.
-// It stops at cleanup; stop stops it earlier.
+// start runs one catalog instance on e.db with its own metrics registry, and waits until it
+// answers. It stops at cleanup; stop stops it earlier.
 func (e *env) start(cfg catalog.Config) (reg *prometheus.Registry, stop func()) {
 	e.t.Helper()
-	reg = prometheus.NewRegistry()
-	r := expect.Start(e.t, func(ctx context.Context) error {
-		deps := kit.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: reg, Keys: e.keys.Source}
-		svc, err := catalog.Service(cfg, deps)
-		if err != nil {
-			return err
-		}
-		return kit.Run(ctx, deps, svc)
-	})
-	expect.Within(e.t, 30*time.Second, func() error {
-		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("kit.Run returned before it was ready: %v", err)
-		}
-		_, err := subjects.CategoryList.Call(e.ctx, e.nc, subjects.Empty{})
-		return err
-	})
-	return reg, func() {
-		if err := r.Stop(); err != nil {
+	e.shop.DB = e.db
+	inst := e.shop.StartCatalog(cfg)
+	return inst.Registry, func() {
+		if err := inst.Stop(); err != nil {
 			e.t.Errorf("kit.Run: %v", err)
 		}
 	}

@@ -2,7 +2,6 @@ package promotion
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -11,14 +10,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
 
-// Page sizes of CouponList.
-const (
-	defaultLimit = 20
-	maxLimit     = 100
-)
+// currencyProblem is this service's message for a currency subjects.CheckCurrency refuses.
+const currencyProblem = "must be an ISO 4217 code"
 
 // handlers serves the endpoints. Each is safe to run twice: a create of a taken code is a
 // 409 that changes nothing, and a hold is keyed by its order.
@@ -39,37 +36,20 @@ func (h *handlers) couponCreate(ctx context.Context, req subjects.CouponCreateRe
 }
 
 func (h *handlers) couponList(ctx context.Context, req subjects.ListRequest) (subjects.CouponPage, error) {
-	limit := req.Limit
-	if limit == 0 {
-		limit = defaultLimit
-	}
-	if limit < 1 || limit > maxLimit {
-		return subjects.CouponPage{}, subjects.BadRequest("limit", "must be between 1 and "+strconv.Itoa(maxLimit))
-	}
-	before := uuid.Max
-	if req.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
-		if err == nil {
-			before, err = uuid.FromBytes(b)
-		}
-		if err != nil || before == uuid.Nil || before == uuid.Max {
-			return subjects.CouponPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
-		}
-	}
-	coupons, counts, err := h.store.CouponPage(ctx, before, limit+1)
+	r, err := page.Read(req, "coupons")
 	if err != nil {
 		return subjects.CouponPage{}, err
 	}
-	page := subjects.CouponPage{Items: make([]subjects.Coupon, 0, min(len(coupons), limit))}
-	for i := range coupons {
-		if i == limit {
-			last := coupons[limit-1].ID
-			page.NextCursor = base64.RawURLEncoding.EncodeToString(last[:])
-			break
-		}
-		page.Items = append(page.Items, coupons[i].Wire(counts[i]))
+	coupons, err := h.store.Coupons(ctx, r)
+	if err != nil {
+		return subjects.CouponPage{}, err
 	}
-	return page, nil
+	coupons, next := page.Next(coupons, r, "coupons", func(c listed) page.Key { return page.Key{ID: c.ID} })
+	out := subjects.CouponPage{Items: make([]subjects.Coupon, len(coupons)), NextCursor: next}
+	for i, c := range coupons {
+		out.Items[i] = c.Wire(c.Redeemed)
+	}
+	return out, nil
 }
 
 func (h *handlers) couponQuote(ctx context.Context, req subjects.CouponQuoteRequest) (subjects.CouponDiscount, error) {
@@ -86,10 +66,10 @@ func (h *handlers) couponQuote(ctx context.Context, req subjects.CouponQuoteRequ
 }
 
 func (h *handlers) couponHold(ctx context.Context, req subjects.CouponHoldRequest) (subjects.CouponDiscount, error) {
-	var p []subjects.FieldError
+	var p subjects.Problems
 	order, err := uuid.Parse(req.OrderID)
 	if err != nil {
-		p = append(p, subjects.FieldError{Field: "order_id", Message: "must be a UUID"})
+		p.Add("order_id", "must be a UUID")
 	}
 	cl, err := readClaim(ctx, req.Code, req.Subtotal, p)
 	if err != nil {
@@ -125,22 +105,22 @@ type claim struct {
 // readClaim checks a quote's or hold's caller (rpc has verified the token), code and
 // subtotal. Bad input is a 400 naming every bad field, those of p (the caller's own checks)
 // included; a string that cannot be a code is as unknown as a code no coupon has: 422.
-func readClaim(ctx context.Context, code string, subtotal subjects.Money, p []subjects.FieldError) (claim, error) {
+func readClaim(ctx context.Context, code string, subtotal subjects.Money, p subjects.Problems) (claim, error) {
 	claims, ok := authn.ClaimsFrom(ctx)
 	if !ok {
 		return claim{}, subjects.ErrUnauthorized
 	}
 	cl := claim{user: claims.Subject, subtotal: subtotal}
 	if code == "" {
-		p = append(p, subjects.FieldError{Field: "code", Message: "is required"})
+		p.Add("code", "is required")
 	}
-	if cl.subtotal.Currency, ok = CheckCurrency(subtotal.Currency); !ok {
-		p = append(p, subjects.FieldError{Field: "subtotal.currency", Message: "must be an ISO 4217 code"})
+	if cl.subtotal.Currency, ok = subjects.CheckCurrency(subtotal.Currency); !ok {
+		p.Add("subtotal.currency", currencyProblem)
 	}
 	if subtotal.Amount < 0 {
-		p = append(p, subjects.FieldError{Field: "subtotal.amount", Message: "must not be negative"})
+		p.Add("subtotal.amount", "must not be negative")
 	}
-	if err := subjects.Invalid(p); err != nil {
+	if err := p.Err(); err != nil {
 		return claim{}, err
 	}
 	if cl.code, ok = NormalizeCode(code); !ok {

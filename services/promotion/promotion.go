@@ -22,11 +22,9 @@ package promotion
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/text/currency"
 
 	"github.com/souk/souk/subjects"
 )
@@ -118,68 +116,55 @@ func NormalizeCode(code string) (string, bool) {
 	return string(b), true
 }
 
-// CheckCurrency returns an ISO 4217 code in upper case, and whether c is one.
-func CheckCurrency(c string) (string, bool) {
-	if len(c) != 3 {
-		return "", false
-	}
-	c = strings.ToUpper(c)
-	if _, err := currency.ParseISO(c); err != nil {
-		return "", false
-	}
-	return c, true
-}
-
 // NewCoupon checks a create request and returns the coupon it describes, or a 400 naming
 // every bad field.
 func NewCoupon(req subjects.CouponCreateRequest, now time.Time) (Coupon, error) {
-	var p []subjects.FieldError
-	bad := func(field, msg string) { p = append(p, subjects.FieldError{Field: field, Message: msg}) }
+	var p subjects.Problems
 	c := Coupon{ID: uuid.Must(uuid.NewV7()), Kind: req.Kind, Value: req.Value, MinSubtotal: req.MinSubtotal,
 		MaxRedemptions: req.MaxRedemptions, PerCustomerLimit: req.PerCustomerLimit, CreatedAt: now.UTC().Truncate(time.Microsecond)}
 	var ok bool
 	if c.Code, ok = NormalizeCode(req.Code); !ok {
-		bad("code", "must be 3 to 32 of A-Z, 0-9, _ and -")
+		p.Add("code", "must be 3 to 32 of A-Z, 0-9, _ and -")
 	}
 	if req.Currency != "" {
-		if c.Currency, ok = CheckCurrency(req.Currency); !ok {
-			bad("currency", "must be an ISO 4217 code")
+		if c.Currency, ok = subjects.CheckCurrency(req.Currency); !ok {
+			p.Add("currency", currencyProblem)
 		}
 	}
 	switch req.Kind {
 	case subjects.CouponPercent:
 		if req.Value < 1 || req.Value > 100 {
-			bad("value", "must be a whole percentage from 1 to 100")
+			p.Add("value", "must be a whole percentage from 1 to 100")
 		}
 	case subjects.CouponFixed:
 		if req.Value <= 0 {
-			bad("value", "must be a positive amount in minor units")
+			p.Add("value", "must be a positive amount in minor units")
 		}
 		if req.Currency == "" {
-			bad("currency", "is required for a fixed coupon")
+			p.Add("currency", "is required for a fixed coupon")
 		}
 	default:
-		bad("kind", "must be percent or fixed")
+		p.Add("kind", "must be percent or fixed")
 	}
 	if req.MinSubtotal != nil {
 		if *req.MinSubtotal < 0 {
-			bad("min_subtotal", "must not be negative")
+			p.Add("min_subtotal", "must not be negative")
 		}
 		if req.Currency == "" && req.Kind != subjects.CouponFixed { // fixed has said so already
-			bad("currency", "is required with min_subtotal")
+			p.Add("currency", "is required with min_subtotal")
 		}
 	}
 	c.StartsAt, c.EndsAt = dbTime(req.StartsAt), dbTime(req.EndsAt)
 	if c.StartsAt != nil && c.EndsAt != nil && !c.EndsAt.After(*c.StartsAt) {
-		bad("ends_at", "must be after starts_at")
+		p.Add("ends_at", "must be after starts_at")
 	}
 	if req.MaxRedemptions != nil && *req.MaxRedemptions < 1 {
-		bad("max_redemptions", "must be at least 1")
+		p.Add("max_redemptions", "must be at least 1")
 	}
 	if req.PerCustomerLimit != nil && *req.PerCustomerLimit < 1 {
-		bad("per_customer_limit", "must be at least 1")
+		p.Add("per_customer_limit", "must be at least 1")
 	}
-	return c, subjects.Invalid(p)
+	return c, p.Err()
 }
 
 // dbTime is t in UTC at PostgreSQL's precision, so the reply to a create equals what a later

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
@@ -58,32 +59,40 @@ func (s *Store) CreateCoupon(ctx context.Context, c *Coupon) error {
 	return nil
 }
 
-// CouponPage returns up to limit coupons created before the coupon before (uuid.Max: from
-// the newest), newest first, each with its active redemptions: one backward range scan of
-// the primary key (ids are UUIDv7, so id order is creation order).
-func (s *Store) CouponPage(ctx context.Context, before uuid.UUID, limit int) ([]Coupon, []int, error) {
+// listed is a coupon as the list shows it, with its active redemptions.
+type listed struct {
+	Coupon
+	Redeemed int
+}
+
+// Coupons returns up to r.Limit+1 coupons, newest first, after r.After (the caller cuts the
+// page with page.Next), each with its active redemptions: one backward range scan of the
+// primary key (ids are UUIDv7, so id order is creation order).
+func (s *Store) Coupons(ctx context.Context, r page.Request) ([]listed, error) {
+	before := uuid.Max
+	if r.After != nil {
+		before = r.After.ID
+	}
 	rows, err := s.db.Query(ctx, `select `+couponColumns+`,
 			(select count(*) from promo.redemptions r where r.coupon_id = c.id and r.status <> 'returned')
 		from promo.coupons c where c.id < $1
-		order by c.id desc limit $2`, before, limit)
+		order by c.id desc limit $2`, before, r.Limit+1)
 	if err != nil {
-		return nil, nil, fmt.Errorf("coupon page: %w", err)
+		return nil, fmt.Errorf("coupon page: %w", err)
 	}
 	defer rows.Close()
-	var coupons []Coupon
-	var counts []int
+	var out []listed
 	for rows.Next() {
-		var n int
-		c, err := scanCoupon(rows, &n)
-		if err != nil {
-			return nil, nil, err
+		var l listed
+		if l.Coupon, err = scanCoupon(rows, &l.Redeemed); err != nil {
+			return nil, err
 		}
-		coupons, counts = append(coupons, c), append(counts, n)
+		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("coupon page: %w", err)
+		return nil, fmt.Errorf("coupon page: %w", err)
 	}
-	return coupons, counts, nil
+	return out, nil
 }
 
 // Quote checks code for user and subtotal at now, limits included, and returns the coupon

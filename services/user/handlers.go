@@ -2,7 +2,6 @@ package user
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,18 +13,13 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/secret"
 	"github.com/souk/souk/subjects"
 )
 
 // verificationTTL is how long an email verification token stays valid.
 const verificationTTL = 24 * time.Hour
-
-// Paging limits of List.
-const (
-	defaultLimit = 20
-	maxLimit     = 100
-)
 
 // handlers serves the endpoints. Every method is safe to run twice.
 type handlers struct {
@@ -74,23 +68,19 @@ func (h *handlers) hash(ctx context.Context, password string) (string, error) {
 }
 
 func (h *handlers) register(ctx context.Context, req subjects.RegisterRequest) (subjects.User, error) {
-	var problems []subjects.FieldError
+	var p subjects.Problems
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
-		problems = append(problems, subjects.FieldError{Field: "email", Message: err.Error()})
+		p.Add("email", err.Error())
 	}
 	if err := CheckPassword(req.Password, email); err != nil {
-		problems = append(problems, subjects.FieldError{Field: "password", Message: err.Error()})
+		p.Add("password", err.Error())
 	}
-	name, err := CheckName(req.Name)
-	if err != nil {
-		problems = append(problems, subjects.FieldError{Field: "name", Message: err.Error()})
-	}
-	locale, err := CheckLocale(req.Locale)
-	if err != nil {
-		problems = append(problems, subjects.FieldError{Field: "locale", Message: err.Error()})
-	}
-	if err := subjects.Invalid(problems); err != nil {
+	name, msg := subjects.CheckText(req.Name, MaxNameRunes, true, false)
+	p.Add("name", msg)
+	locale, msg := CheckLocale(req.Locale)
+	p.Add("locale", msg)
+	if err := p.Err(); err != nil {
 		return subjects.User{}, err
 	}
 	// A taken email is answered before the bcrypt work; the unique constraint still decides
@@ -198,25 +188,23 @@ func (h *handlers) updateMe(ctx context.Context, req subjects.UpdateMeRequest) (
 	if err != nil {
 		return subjects.User{}, err
 	}
-	var problems []subjects.FieldError
-	var name, locale string
+	var p subjects.Problems
+	var name, locale, msg string
 	var addrs []subjects.Address
 	if req.Name != nil {
-		if name, err = CheckName(*req.Name); err != nil {
-			problems = append(problems, subjects.FieldError{Field: "name", Message: err.Error()})
-		}
+		name, msg = subjects.CheckText(*req.Name, MaxNameRunes, true, false)
+		p.Add("name", msg)
 	}
 	if req.Locale != nil {
-		if locale, err = CheckLocale(*req.Locale); err != nil {
-			problems = append(problems, subjects.FieldError{Field: "locale", Message: err.Error()})
-		}
+		locale, msg = CheckLocale(*req.Locale)
+		p.Add("locale", msg)
 	}
 	if req.Addresses != nil {
 		var fe []subjects.FieldError
 		addrs, fe = CheckAddresses(*req.Addresses)
-		problems = append(problems, fe...)
+		p = append(p, fe...)
 	}
-	if err := subjects.Invalid(problems); err != nil {
+	if err := p.Err(); err != nil {
 		return subjects.User{}, err
 	}
 	a, err := h.store.Update(ctx, id, func(a *Account) error {
@@ -248,45 +236,20 @@ func (h *handlers) verifyEmail(ctx context.Context, req subjects.VerifyEmailRequ
 }
 
 func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects.UserPage, error) {
-	limit := req.Limit
-	if limit == 0 {
-		limit = defaultLimit
-	}
-	if limit < 1 || limit > maxLimit {
-		return subjects.UserPage{}, subjects.BadRequest("limit", fmt.Sprintf("must be between 1 and %d", maxLimit))
-	}
-	after := uuid.Nil
-	if req.Cursor != "" {
-		var err error
-		if after, err = decodeCursor(req.Cursor); err != nil {
-			return subjects.UserPage{}, subjects.BadRequest("cursor", "is not a cursor of this list")
-		}
-	}
-	accounts, err := h.store.List(ctx, after, limit+1)
+	r, err := page.Read(req, "users")
 	if err != nil {
 		return subjects.UserPage{}, err
 	}
-	page := subjects.UserPage{Items: make([]subjects.User, 0, min(len(accounts), limit))}
-	for i, a := range accounts {
-		if i == limit {
-			page.NextCursor = encodeCursor(accounts[limit-1].ID)
-			break
-		}
-		page.Items = append(page.Items, a.User())
-	}
-	return page, nil
-}
-
-func encodeCursor(id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString(id[:])
-}
-
-func decodeCursor(c string) (uuid.UUID, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	accounts, err := h.store.List(ctx, r)
 	if err != nil {
-		return uuid.Nil, err
+		return subjects.UserPage{}, err
 	}
-	return uuid.FromBytes(b)
+	accounts, next := page.Next(accounts, r, "users", func(a Account) page.Key { return page.Key{ID: a.ID} })
+	out := subjects.UserPage{Items: make([]subjects.User, len(accounts)), NextCursor: next}
+	for i, a := range accounts {
+		out.Items[i] = a.User()
+	}
+	return out, nil
 }
 
 func (h *handlers) setRoles(ctx context.Context, req subjects.SetRolesRequest) (subjects.User, error) {

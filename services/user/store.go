@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
@@ -176,10 +177,14 @@ func (s *Store) VerifyEmail(ctx context.Context, tokenHash string) error {
 	return err
 }
 
-// List returns up to limit accounts with ids after `after` (uuid.Nil for the first page),
-// in id order, which for UUIDv7 is creation order.
-func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Account, error) {
-	rows, err := s.db.Query(ctx, `select `+accountColumns+` from users.users where id > $1 order by id limit $2`, after, limit)
+// List returns up to r.Limit+1 accounts after r.After in id order, which for UUIDv7 is
+// creation order: the caller cuts the page with page.Next.
+func (s *Store) List(ctx context.Context, r page.Request) ([]Account, error) {
+	after := uuid.Nil
+	if r.After != nil {
+		after = r.After.ID
+	}
+	rows, err := s.db.Query(ctx, `select `+accountColumns+` from users.users where id > $1 order by id limit $2`, after, r.Limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

@@ -17,7 +17,6 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/language"
@@ -113,36 +112,17 @@ func CheckPassword(password, email string) error {
 	return nil
 }
 
-// CheckName trims name and checks it is 1..MaxNameRunes printable characters.
-func CheckName(name string) (string, error) {
-	n := strings.TrimSpace(name)
-	switch {
-	case n == "":
-		return "", errors.New("is required")
-	case !utf8.ValidString(n):
-		return "", errors.New("must be valid UTF-8")
-	case utf8.RuneCountInString(n) > MaxNameRunes:
-		return "", errors.New("must be at most " + strconv.Itoa(MaxNameRunes) + " characters")
-	case strings.IndexFunc(n, unicode.IsControl) >= 0:
-		return "", errors.New("must not contain control characters")
+// CheckLocale is subjects.CheckLocale with the user's rule that no locale means
+// DefaultLocale: it returns the canonical tag and what is wrong, "" when nothing is.
+func CheckLocale(locale string) (string, string) {
+	if strings.TrimSpace(locale) == "" {
+		return DefaultLocale, ""
 	}
-	return n, nil
-}
-
-// CheckLocale parses a BCP 47 tag and returns its canonical form; DefaultLocale when empty.
-func CheckLocale(locale string) (string, error) {
-	l := strings.TrimSpace(locale)
-	if l == "" {
-		return DefaultLocale, nil
+	l, ok := subjects.CheckLocale(locale)
+	if !ok {
+		return "", subjects.LocaleProblem
 	}
-	if len(l) > 35 {
-		return "", errors.New("is not a valid BCP 47 language tag")
-	}
-	tag, err := language.Parse(l)
-	if err != nil {
-		return "", errors.New("is not a valid BCP 47 language tag")
-	}
-	return tag.String(), nil
+	return l, ""
 }
 
 // CheckAddresses validates an address book and returns it with its text fields trimmed, or

@@ -100,6 +100,11 @@ type Service struct {
 	Endpoints []rpc.Binding
 	// MaxInFlight bounds the requests handled at once by one instance; 256 when zero.
 	MaxInFlight int
+	// Keys, when set, is where this service's callers' token keys come from instead of
+	// Deps.Keys: the auth service reads its own key store, never its own JWKS endpoint
+	// (which would verify the caller's token by asking itself again, and could answer from
+	// another instance's cache right after a rotation).
+	Keys authn.KeySource
 	// Consumers are its durable consumers, each with its routes (consumer.On) and, where it
 	// needs them, its own Batch, AckWait or MaxDeliver. The kit fills in Schema, DB, JS, Log
 	// and Metrics, and kicks the relay after each batch.
@@ -181,21 +186,14 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	log := deps.Log.With().Str("service", svc.Name).Logger()
-	if err := Migrate(ctx, deps.DB, svc); err != nil {
-		return err
-	}
-	if !deps.StreamsReady {
-		if err := errors.Join(bus.EnsureStreams(ctx, deps.JS), bus.EnsureBuckets(ctx, deps.JS)); err != nil {
-			return fmt.Errorf("%s: %w", svc.Name, err)
+	if err := start(ctx, deps, svc); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing failed
 		}
+		return err
 	}
 	if svc.Stop != nil {
 		defer svc.Stop()
-	}
-	if svc.Start != nil {
-		if err := svc.Start(ctx); err != nil {
-			return fmt.Errorf("%s: start: %w", svc.Name, err)
-		}
 	}
 
 	kick := func() {}
@@ -240,7 +238,11 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	public := !slices.ContainsFunc(svc.Endpoints, func(b rpc.Binding) bool { return !b.Access().IsPublic() })
 	var verifier *authn.Verifier
 	if !public {
-		verifier = authn.NewVerifierFor(deps.Keys, deps.NC)
+		keys := deps.Keys
+		if svc.Keys != nil {
+			keys = svc.Keys
+		}
+		verifier = authn.NewVerifierFor(keys, deps.NC)
 	}
 	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(),
@@ -253,6 +255,24 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 				}
 			}},
 		func(s *rpc.Service) error { return s.Add(svc.Endpoints...) })
+}
+
+// start migrates, ensures the streams unless the process did, and runs svc.Start.
+func start(ctx context.Context, deps Deps, svc Service) error {
+	if err := Migrate(ctx, deps.DB, svc); err != nil {
+		return err
+	}
+	if !deps.StreamsReady {
+		if err := errors.Join(bus.EnsureStreams(ctx, deps.JS), bus.EnsureBuckets(ctx, deps.JS)); err != nil {
+			return fmt.Errorf("%s: %w", svc.Name, err)
+		}
+	}
+	if svc.Start != nil {
+		if err := svc.Start(ctx); err != nil {
+			return fmt.Errorf("%s: start: %w", svc.Name, err)
+		}
+	}
+	return nil
 }
 
 // Subscribes lists the durable consumers of svc with their streams and filters, as the
@@ -277,4 +297,26 @@ func (svc Service) Metadata() map[string]string {
 		sub = append(sub, c.Name+"="+strings.Join(c.Subjects, ","))
 	}
 	return map[string]string{"publishes": strings.Join(pub, " "), "consumes": strings.Join(sub, " ")}
+}
+
+// Description is what a declaration says of a service's traffic, for operators and for the
+// NATS permissions each service needs: the endpoints it serves (subject and access rule), the
+// durable consumers it runs (stream and filters) and the events it publishes.
+type Description struct {
+	Name      string            `json:"name"`
+	Endpoints map[string]string `json:"endpoints"`
+	Consumes  []bus.Consumer    `json:"consumes"`
+	Publishes []string          `json:"publishes"`
+}
+
+// Describe is the declaration's Description.
+func (svc Service) Describe() Description {
+	d := Description{Name: svc.Name, Endpoints: map[string]string{}, Consumes: svc.Subscribes()}
+	for _, b := range svc.Endpoints {
+		d.Endpoints[b.Subject()] = b.Access().String()
+	}
+	for _, e := range svc.Publishes {
+		d.Publishes = append(d.Publishes, e.Kind)
+	}
+	return d
 }

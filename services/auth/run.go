@@ -41,7 +41,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		accessTTL: cfg.AccessTTL, refreshTTL: cfg.RefreshTTL}
 	return kit.Service{
 		Name: "auth", Version: "0.1.0", Description: "signing keys, access tokens, refresh sessions",
-		Schema: Schema, Migrations: migrationsFS,
+		Schema: Schema, Migrations: migrationsFS, Keys: keys.Source,
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.AuthLogin, h.login),
 			rpc.Bind(subjects.AuthRefresh, h.refresh),

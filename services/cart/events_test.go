@@ -1,16 +1,15 @@
 package cart_test
 
 import (
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/shoptest"
+	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/services/cart"
 	"github.com/souk/souk/subjects"
 )
@@ -39,35 +38,19 @@ func TestOrderPlacedTakesTheLinesOnce(t *testing.T) {
 	e.settled()
 	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
 
-	// An event the service cannot read is terminated with the contract's decoding error: not
-	// retried for ever, and not acknowledged as if it had been applied.
-	terminated := make(chan *nats.Msg, 8)
-	sub, err := e.NC.ChanSubscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."+subjects.StreamOrders+".cart-orders", terminated)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
+	// An event the service cannot read is a dead letter with the contract's decoding error:
+	// not retried for ever, and not acknowledged as if it had been applied.
 	poison, err := e.JS.Publish(e.Ctx, subjects.EvtOrderPlaced.Subject(shoptest.NewID()), []byte(`{"order_id":`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	dl := e.DeadLetter(subjects.StreamOrders, "cart-orders")
+	if seq := dl.Header.Get(consumer.DLQSequence); seq != strconv.FormatUint(poison.Sequence, 10) ||
+		!strings.Contains(dl.Header.Get(consumer.DLQError), subjects.EvtOrderPlaced.Kind+": unreadable payload") {
+		t.Fatalf("dead letter %v; want stream sequence %d and the decoding error", dl.Header, poison.Sequence)
+	}
 	e.settled()
 	wantLines(t, e.get(e.Customer), map[string]int{a.ID: 1, b.ID: 1})
-	select {
-	case m := <-terminated:
-		var adv struct {
-			StreamSeq uint64 `json:"stream_seq"`
-			Reason    string `json:"reason"`
-		}
-		if err := json.Unmarshal(m.Data, &adv); err != nil {
-			t.Fatal(err)
-		}
-		if adv.StreamSeq != poison.Sequence || !strings.Contains(adv.Reason, subjects.EvtOrderPlaced.Kind+": unreadable payload") {
-			t.Fatalf("terminated: %+v, want stream sequence %d and the decoding error", adv, poison.Sequence)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the unreadable order.placed was not terminated")
-	}
 }
 
 // wantLinesSoon waits until the customer's cart holds exactly want.

@@ -5,11 +5,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
 )
+
+// Schema is the PostgreSQL schema of the cart service: only its consumer's processed table;
+// the carts are in the KV bucket carts.
+const Schema = "cart"
 
 // Config configures the cart service. Zero fields take the defaults (config.go).
 type Config struct {
@@ -25,7 +30,7 @@ type Config struct {
 }
 
 // Service declares the cart service: its endpoints over the carts bucket (opened at start)
-// and the consumer of order.placed (events.go). It has no database and publishes nothing.
+// and the consumer of order.placed (events.go). It publishes nothing.
 func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return kit.Service{}, err
@@ -39,9 +44,9 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		pricer: &pricer{nc: deps.NC, concurrency: cfg.CatalogConcurrency, defaultCurrency: cfg.DefaultCurrency},
 		limits: Limits{MaxLines: cfg.MaxLines, MaxQuantity: cfg.MaxQuantity},
 	}
-	orders := &checkouts{store: store, js: deps.JS, log: deps.Log}
 	return kit.Service{
 		Name: "cart", Version: "0.1.0", Description: "carts and their coupons",
+		Schema: Schema,
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.CartGet, h.get),
 			rpc.Bind(subjects.CartAddItem, h.addItem),
@@ -52,7 +57,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.CartApplyCoupon, h.applyCoupon),
 			rpc.Bind(subjects.CartRemoveCoupon, h.removeCoupon),
 		},
-		Loops: []kit.Loop{{Name: "consumer " + ordersConsumer, Run: orders.run}},
+		Consumers: []*consumer.Consumer{{Name: ordersConsumer, MaxDeliver: ordersMaxDeliver,
+			On: []consumer.Route{consumer.On(subjects.EvtOrderPlaced, store.checkOut)}}},
 		Start: func(ctx context.Context) error { return store.open(ctx, deps.JS) },
 	}, nil
 }

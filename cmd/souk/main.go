@@ -3,6 +3,7 @@
 //	souk run [all|gateway|<service>…]   run the shop, or some of its parts
 //	souk migrate                        apply every service's migrations and exit
 //	souk seed [-products N]             load the demo catalog (idempotent)
+//	souk services                       print what each service serves, consumes and publishes (JSON)
 //	souk version                        print the version
 //
 // With no target, `souk run` (and plain `souk`) runs everything in one process: an embedded
@@ -39,6 +40,7 @@ commands:
                                             user auth catalog inventory promotion cart order payment shipping notification
   migrate                                   apply every service's database migrations and exit
   seed [-products N]                        load the demo catalog (N products, 5000 by default), idempotently
+  services                                  print what each service serves, consumes and publishes, as JSON
   version                                   print the version
 `
 
@@ -69,6 +71,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "souk", buildVersion())
 		return 0
+	case "services":
+		err = describeServices(stdout)
 	case "help":
 		fmt.Fprint(stdout, usage+settingsHelp)
 		settings.PrintHelp(stdout)

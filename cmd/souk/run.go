@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,22 +18,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/souk/souk/gateway"
+	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/authn"
-	"github.com/souk/souk/platform/kit"
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
-	"github.com/souk/souk/services/auth"
-	"github.com/souk/souk/services/cart"
 	"github.com/souk/souk/services/catalog"
-	"github.com/souk/souk/services/inventory"
-	"github.com/souk/souk/services/notification"
-	"github.com/souk/souk/services/order"
-	"github.com/souk/souk/services/payment"
-	"github.com/souk/souk/services/promotion"
-	"github.com/souk/souk/services/shipping"
-	"github.com/souk/souk/services/user"
 )
 
 // env is what the parts of one process share.
@@ -46,118 +35,6 @@ type env struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	registry *prometheus.Registry
-}
-
-// service is one runnable service of the binary.
-type service struct {
-	name    string
-	migrate func(context.Context, *pgxpool.Pool) error
-	run     func(context.Context, *env) error
-}
-
-// services lists every service, in start order.
-var services = []service{
-	{name: "user", migrate: user.Migrate, run: func(ctx context.Context, e *env) error {
-		return user.Run(ctx, user.Config{AdminEmail: e.cfg.AdminEmail, AdminPassword: e.cfg.AdminPassword, VerifyURL: e.cfg.VerifyURL, BcryptCost: e.cfg.bcryptCost},
-			user.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "auth", migrate: auth.Migrate, run: func(ctx context.Context, e *env) error {
-		return auth.Run(ctx, auth.Config{}, auth.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "catalog", migrate: catalog.Migrate, run: func(ctx context.Context, e *env) error {
-		products, lists := int64(e.cfg.catalogCache)<<20*2/3, int64(e.cfg.catalogCache)<<20/3
-		if e.cfg.catalogCache == 0 {
-			products, lists = 1, 1 // smaller than any reply: nothing is kept
-		}
-		return catalog.Run(ctx, catalog.Config{DefaultLocale: e.cfg.Locale, DefaultCurrency: e.cfg.Currency,
-			ProductCacheBytes: products, ListCacheBytes: lists,
-			Meili: catalog.MeiliConfig{URL: e.cfg.MeiliURL, APIKey: e.cfg.MeiliAPIKey}},
-			catalog.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "inventory", migrate: inventory.Migrate, run: func(ctx context.Context, e *env) error {
-		return inventory.Run(ctx, inventory.Config{ReservationTTL: e.cfg.reservationTTL},
-			inventory.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "promotion", migrate: promotion.Migrate, run: func(ctx context.Context, e *env) error {
-		return promotion.Run(ctx, promotion.Config{}, promotion.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "cart", migrate: noSchema, run: func(ctx context.Context, e *env) error {
-		return cart.Run(ctx, cart.Config{DefaultCurrency: e.cfg.Currency}, cart.Deps{Log: e.log, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	declared("order", func(e *env, d kit.Deps) (kit.Service, error) {
-		return order.Service(order.Config{PendingTimeout: e.cfg.reservationTTL}, d)
-	}),
-	{name: "payment", migrate: payment.Migrate, run: func(ctx context.Context, e *env) error {
-		return payment.Run(ctx, payment.Config{Provider: e.cfg.PaymentProvider, StripeSecretKey: e.cfg.StripeSecretKey,
-			StripeWebhookSecret: e.cfg.StripeWebhookSecret, StripeAPIURL: e.cfg.StripeAPIURL, SandboxDelay: e.cfg.sandboxDelay, ActionTimeout: e.cfg.actionTimeout},
-			payment.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "shipping", migrate: shipping.Migrate, run: func(ctx context.Context, e *env) error {
-		return shipping.Run(ctx, shipping.Config{}, shipping.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-	{name: "notification", migrate: notification.Migrate, run: func(ctx context.Context, e *env) error {
-		return notification.Run(ctx, notification.Config{SMTPURL: e.cfg.SMTPURL, ReviewURL: e.cfg.ReviewURL},
-			notification.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry})
-	}},
-}
-
-// declared is the service declared by declare (see platform/kit): souk run runs it with the
-// kit, souk migrate applies its migrations.
-func declared(name string, declare func(e *env, d kit.Deps) (kit.Service, error)) service {
-	deps := func(e *env) kit.Deps {
-		return kit.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry, StreamsReady: true}
-	}
-	return service{name: name,
-		migrate: func(ctx context.Context, db *pgxpool.Pool) error {
-			svc, err := declare(&env{db: db}, kit.Deps{DB: db})
-			if err != nil {
-				return err
-			}
-			return kit.Migrate(ctx, db, svc)
-		},
-		run: func(ctx context.Context, e *env) error {
-			d := deps(e)
-			svc, err := declare(e, d)
-			if err != nil {
-				return err
-			}
-			return kit.Run(ctx, d, svc)
-		}}
-}
-
-// noSchema is the migration of a service that keeps nothing in PostgreSQL.
-func noSchema(context.Context, *pgxpool.Pool) error { return nil }
-
-func serviceNames() []string {
-	names := make([]string, len(services))
-	for i, s := range services {
-		names[i] = s.name
-	}
-	return names
-}
-
-// targets resolves the positional arguments of `souk run` into the services to run and
-// whether to run the gateway.
-func targets(args []string) ([]service, bool, error) {
-	if len(args) == 0 || slices.Contains(args, "all") {
-		return services, true, nil
-	}
-	var picked []service
-	withGateway := false
-	for _, a := range args {
-		if a == "gateway" {
-			withGateway = true
-			continue
-		}
-		i := slices.IndexFunc(services, func(s service) bool { return s.name == a })
-		if i < 0 {
-			return nil, false, fmt.Errorf("unknown target %q: want all, gateway or one of %s", a, strings.Join(serviceNames(), ", "))
-		}
-		if !slices.ContainsFunc(picked, func(s service) bool { return s.name == a }) {
-			picked = append(picked, services[i])
-		}
-	}
-	return picked, withGateway, nil
 }
 
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -315,14 +192,6 @@ func drain(nc *nats.Conn, log zerolog.Logger) {
 	}
 }
 
-func namesOf(ss []service) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = s.name
-	}
-	return out
-}
-
 func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, _, err := parseConfig("souk migrate", args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -337,7 +206,7 @@ func migrateCommand(ctx context.Context, args []string, getenv func(string) stri
 	}
 	defer db.Close()
 	for _, s := range services {
-		if err := s.migrate(ctx, db); err != nil {
+		if err := s.migrate(ctx, cfg, db); err != nil {
 			return err
 		}
 		fmt.Fprintln(stderr, "migrated", s.name)
@@ -345,7 +214,7 @@ func migrateCommand(ctx context.Context, args []string, getenv func(string) stri
 	return nil
 }
 
-// seedCommand loads the demo catalog into the database (see catalog.Seed). A running shop
+// seedCommand loads the demo catalog (internal/demodata) into the database (catalog.Import). A running shop
 // picks the new products up from the outbox; one that is not running publishes them when it
 // starts.
 func seedCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -368,7 +237,8 @@ func seedCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer db.Close()
 	start := time.Now()
-	res, err := catalog.Seed(ctx, db, n, cfg.Locale)
+	cats, products := demodata.Catalog(n)
+	res, err := catalog.Import(ctx, db, cfg.Locale, demodata.Requests(cats), products)
 	if err != nil {
 		return err
 	}

@@ -22,13 +22,13 @@ import (
 // updates it with its ack wait, redelivery and pending limits.
 type Consumer struct {
 	// Name is the durable name, the one the service's platform/consumer.Consumer uses.
-	Name string
+	Name string `json:"name"`
 	// Stream is the interest stream consumed.
-	Stream string
-	// Subjects filter the stream; none means all of it. They must be the service's own (a
-	// test of `souk run` compares them): a wider filter in the service would take events the
-	// stream skipped before the service first started.
-	Subjects []string
+	Stream string `json:"stream"`
+	// Subjects filter the stream; none means all of it. They must be the service's own (the
+	// tests of cmd/souk compare them with every service's declaration): a wider filter in the
+	// service would take events the stream skipped before the service first started.
+	Subjects []string `json:"subjects"`
 }
 
 // DeclaredDescription is the description a declared consumer is created with. The consumer

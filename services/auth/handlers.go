@@ -30,18 +30,18 @@ type handlers struct {
 const maxCredential = 1024
 
 func (h *handlers) login(ctx context.Context, req subjects.LoginRequest) (subjects.TokenPair, error) {
-	var problems []subjects.FieldError
+	var bad subjects.Problems
 	if req.Email == "" {
-		problems = append(problems, subjects.FieldError{Field: "email", Message: "is required"})
+		bad.Add("email", "is required")
 	} else if len(req.Email) > maxCredential {
-		problems = append(problems, subjects.FieldError{Field: "email", Message: "is too long"})
+		bad.Add("email", "is too long")
 	}
 	if req.Password == "" {
-		problems = append(problems, subjects.FieldError{Field: "password", Message: "is required"})
+		bad.Add("password", "is required")
 	} else if len(req.Password) > maxCredential {
-		problems = append(problems, subjects.FieldError{Field: "password", Message: "is too long"})
+		bad.Add("password", "is too long")
 	}
-	if err := subjects.Invalid(problems); err != nil {
+	if err := bad.Err(); err != nil {
 		return subjects.TokenPair{}, err
 	}
 	sctx, err := h.service.ctx(ctx)

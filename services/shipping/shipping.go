@@ -143,25 +143,24 @@ var (
 // the carrier lower-cased), or the field errors. A status of the shipment path that cannot
 // be moved to (pending, cancelled) passes: move refuses it with 409, as the move it is.
 func CheckMove(req subjects.ShipmentStatusRequest) (uuid.UUID, Move, error) {
-	var fe []subjects.FieldError
-	bad := func(field, msg string) { fe = append(fe, subjects.FieldError{Field: field, Message: msg}) }
+	var p subjects.Problems
 	id, err := uuid.Parse(req.ID)
 	if err != nil {
-		bad("id", "must be a shipment id (a UUID)")
+		p.Add("id", "must be a shipment id (a UUID)")
 	}
 	m := Move{Status: strings.TrimSpace(req.Status), TrackingNumber: strings.TrimSpace(req.TrackingNumber),
 		Carrier: strings.ToLower(strings.TrimSpace(req.Carrier))}
 	if _, known := rank[m.Status]; !known && m.Status != subjects.ShipmentCancelled {
-		bad("status", "must be one of "+strings.Join(targets, ", "))
+		p.Add("status", "must be one of "+strings.Join(targets, ", "))
 	}
 	if m.TrackingNumber != "" && !trackingPattern.MatchString(m.TrackingNumber) {
-		bad("tracking_number", "must be 1 to 64 letters, digits, spaces, dots, dashes or underscores")
+		p.Add("tracking_number", "must be 1 to 64 letters, digits, spaces, dots, dashes or underscores")
 	}
 	if m.Carrier != "" && !carrierPattern.MatchString(m.Carrier) {
-		bad("carrier", "must be a carrier name of 1 to 32 lowercase letters, digits, dashes or underscores, such as dhl")
+		p.Add("carrier", "must be a carrier name of 1 to 32 lowercase letters, digits, dashes or underscores, such as dhl")
 	}
-	if fe != nil {
-		return uuid.Nil, Move{}, subjects.Invalid(fe)
+	if err := p.Err(); err != nil {
+		return uuid.Nil, Move{}, err
 	}
 	return id, m, nil
 }

@@ -157,6 +157,8 @@ func TestEmailsOverSMTPInTheCustomersLanguage(t *testing.T) {
 		if err != nil || len(other.Items) != 0 {
 			t.Fatalf("another customer sees %+v, %v", other, err)
 		}
+		_, err = subjects.NotificationList.Call(e.as(newID(), subjects.RoleCustomer), e.nc, subjects.ListRequest{Cursor: first.NextCursor})
+		expect.Error(t, err, 400, "validation", "cursor") // a cursor is bound to its customer's list
 	})
 
 	t.Run("bad input is refused with the field named", func(t *testing.T) {

@@ -2,24 +2,18 @@ package notification
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/google/uuid"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
 
-// Paging limits of the lists.
-const (
-	defaultLimit = 20
-	maxLimit     = 100
-	// recentDeliveries is how many deliveries each endpoint shows in the list.
-	recentDeliveries = 10
-)
+// recentDeliveries is how many deliveries each endpoint shows in the list.
+const recentDeliveries = 10
 
 // handlers serves the endpoints. Every method is safe to run twice, except that creating
 // an endpoint twice makes two.
@@ -27,33 +21,8 @@ type handlers struct {
 	store *Store
 }
 
-// page reads a list request: the limit and the id the cursor stands for.
-func page(req subjects.ListRequest) (int, uuid.UUID, error) {
-	limit := req.Limit
-	if limit == 0 {
-		limit = defaultLimit
-	}
-	if limit < 1 || limit > maxLimit {
-		return 0, uuid.Nil, subjects.BadRequest("limit", fmt.Sprintf("must be between 1 and %d", maxLimit))
-	}
-	if req.Cursor == "" {
-		return limit, uuid.Nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
-	if err != nil {
-		return 0, uuid.Nil, subjects.BadRequest("cursor", "is not a cursor of this list")
-	}
-	id, err := uuid.FromBytes(b)
-	if err != nil {
-		return 0, uuid.Nil, subjects.BadRequest("cursor", "is not a cursor of this list")
-	}
-	return limit, id, nil
-}
-
-func cursor(id string) string {
-	u := uuid.MustParse(id)
-	return base64.RawURLEncoding.EncodeToString(u[:])
-}
+// idKey is the page key of a list ordered by UUIDv7 id.
+func idKey(id string) page.Key { return page.Key{ID: uuid.MustParse(id)} }
 
 // list is the caller's notifications, newest first.
 func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects.NotificationPage, error) {
@@ -61,7 +30,8 @@ func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects
 	if err != nil {
 		return subjects.NotificationPage{}, err
 	}
-	limit, before, err := page(req)
+	list := "notifications/" + c.Subject
+	r, err := page.Read(req, list)
 	if err != nil {
 		return subjects.NotificationPage{}, err
 	}
@@ -70,14 +40,11 @@ func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects
 	if err != nil {
 		return out, nil // a service's token: nothing was sent to it
 	}
-	items, err := h.store.notifications(ctx, user, before, limit+1)
+	items, err := h.store.notifications(ctx, user, r)
 	if err != nil {
 		return out, err
 	}
-	if len(items) > limit {
-		items = items[:limit]
-		out.NextCursor = cursor(items[limit-1].ID)
-	}
+	items, out.NextCursor = page.Next(items, r, list, func(n subjects.Notification) page.Key { return idKey(n.ID) })
 	out.Items = append(out.Items, items...)
 	return out, nil
 }
@@ -99,19 +66,16 @@ func (h *handlers) createWebhook(ctx context.Context, req subjects.WebhookCreate
 }
 
 func (h *handlers) listWebhooks(ctx context.Context, req subjects.ListRequest) (subjects.WebhookPage, error) {
-	limit, after, err := page(req)
+	r, err := page.Read(req, "webhooks")
 	if err != nil {
 		return subjects.WebhookPage{}, err
 	}
-	items, err := h.store.endpoints(ctx, after, limit+1, recentDeliveries)
+	items, err := h.store.endpoints(ctx, r, recentDeliveries)
 	if err != nil {
 		return subjects.WebhookPage{}, err
 	}
 	out := subjects.WebhookPage{Items: []subjects.Webhook{}}
-	if len(items) > limit {
-		items = items[:limit]
-		out.NextCursor = cursor(items[limit-1].ID)
-	}
+	items, out.NextCursor = page.Next(items, r, "webhooks", func(w subjects.Webhook) page.Key { return idKey(w.ID) })
 	out.Items = append(out.Items, items...)
 	return out, nil
 }

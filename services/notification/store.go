@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
 
@@ -120,11 +121,15 @@ func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, bac
 	return nil
 }
 
-// notifications returns up to limit of user's notifications with ids before `before`
-// (uuid.Nil: the newest), newest first.
-func (s *Store) notifications(ctx context.Context, user, before uuid.UUID, limit int) ([]subjects.Notification, error) {
+// notifications returns up to r.Limit+1 of user's notifications, newest first, before
+// r.After: the caller cuts the page with page.Next.
+func (s *Store) notifications(ctx context.Context, user uuid.UUID, r page.Request) ([]subjects.Notification, error) {
+	before := uuid.Max
+	if r.After != nil {
+		before = r.After.ID
+	}
 	rows, err := s.db.Query(ctx, `select id, channel, template, lang, subject, status, sent_at, created_at from notify.deliveries
-		where user_id = $1 and ($2 = '00000000-0000-0000-0000-000000000000'::uuid or id < $2) order by id desc limit $3`, user, before, limit)
+		where user_id = $1 and id < $2 order by id desc limit $3`, user, before, r.Limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
@@ -161,15 +166,19 @@ func (s *Store) deleteEndpoint(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// endpoints returns up to limit endpoints with ids after `after`, oldest first, each with
-// its `recent` newest deliveries; never their secrets.
-func (s *Store) endpoints(ctx context.Context, after uuid.UUID, limit, recent int) ([]subjects.Webhook, error) {
+// endpoints returns up to r.Limit+1 endpoints after r.After, oldest first (the caller cuts
+// the page with page.Next), each with its `recent` newest deliveries; never their secrets.
+func (s *Store) endpoints(ctx context.Context, r page.Request, recent int) ([]subjects.Webhook, error) {
+	after := uuid.Nil
+	if r.After != nil {
+		after = r.After.ID
+	}
 	rows, err := s.db.Query(ctx, `select e.id, e.url, e.events, e.created_at,
 			d.id, coalesce(d.event_id, ''), coalesce(d.event_type, ''), coalesce(d.status, ''), coalesce(d.attempts, 0),
 			coalesce(d.last_error, ''), d.sent_at, d.created_at
 		from (select * from notify.webhook_endpoints where id > $1 order by id limit $2) e
 		left join lateral (select * from notify.deliveries x where x.endpoint_id = e.id order by x.id desc limit $3) d on true
-		order by e.id, d.id desc`, after, limit, recent)
+		order by e.id, d.id desc`, after, r.Limit+1, recent)
 	if err != nil {
 		return nil, fmt.Errorf("list webhook endpoints: %w", err)
 	}

@@ -92,26 +92,26 @@ const maxURL = 2048
 // checkWebhook validates a registration: an absolute http(s) URL with a host and no
 // credentials, and known event types, each once. Every problem names its field.
 func checkWebhook(req subjects.WebhookCreateRequest) (string, []string, error) {
-	var problems []subjects.FieldError
+	var p subjects.Problems
 	raw := strings.TrimSpace(req.URL)
 	u, err := url.Parse(raw)
 	switch {
 	case raw == "":
-		problems = append(problems, subjects.FieldError{Field: "url", Message: "is required"})
+		p.Add("url", "is required")
 	case len(raw) > maxURL:
-		problems = append(problems, subjects.FieldError{Field: "url", Message: "must be at most " + strconv.Itoa(maxURL) + " characters"})
+		p.Add("url", "must be at most "+strconv.Itoa(maxURL)+" characters")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
-		problems = append(problems, subjects.FieldError{Field: "url", Message: "must be an absolute http or https URL"})
+		p.Add("url", "must be an absolute http or https URL")
 	case u.User != nil:
-		problems = append(problems, subjects.FieldError{Field: "url", Message: "must not contain credentials; the signature authenticates Souk"})
+		p.Add("url", "must not contain credentials; the signature authenticates Souk")
 	case u.Fragment != "":
-		problems = append(problems, subjects.FieldError{Field: "url", Message: "must not contain a fragment"})
+		p.Add("url", "must not contain a fragment")
 	}
 	if len(req.Events) == 0 {
-		problems = append(problems, subjects.FieldError{Field: "events", Message: "at least one event type is required"})
+		p.Add("events", "at least one event type is required")
 	}
 	if len(req.Events) > len(subjects.WebhookEventTypes) {
-		problems = append(problems, subjects.FieldError{Field: "events", Message: "too many event types"})
+		p.Add("events", "too many event types")
 		req.Events = nil
 	}
 	var events []string
@@ -119,12 +119,12 @@ func checkWebhook(req subjects.WebhookCreateRequest) (string, []string, error) {
 		field := "events[" + strconv.Itoa(i) + "]"
 		switch {
 		case !webhookTypes[e]:
-			problems = append(problems, subjects.FieldError{Field: field, Message: "unknown event type; known are " + strings.Join(subjects.WebhookEventTypes, ", ")})
+			p.Add(field, "unknown event type; known are "+strings.Join(subjects.WebhookEventTypes, ", "))
 		case slices.Contains(events, e):
-			problems = append(problems, subjects.FieldError{Field: field, Message: "is listed twice"})
+			p.Add(field, "is listed twice")
 		default:
 			events = append(events, e)
 		}
 	}
-	return raw, events, subjects.Invalid(problems)
+	return raw, events, p.Err()
 }

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,17 +99,23 @@ func New(t testing.TB, tmpl pgtest.Template) *Env {
 	return e
 }
 
-// parallelized holds the tests New made parallel: a test that makes two Envs calls
-// t.Parallel once.
-var parallelized sync.Map
-
+// parallel runs t in parallel with the other parallel tests of its package, unless it
+// cannot: it called t.Parallel itself already (or made an Env before), or it changed what
+// the process shares (t.Setenv, t.Chdir), which keeps it serial. t.Parallel says so by
+// panicking before it changes anything, which parallel recovers from.
 func parallel(t testing.TB) {
-	if pt, ok := t.(*testing.T); ok {
-		if _, done := parallelized.LoadOrStore(pt, true); !done {
-			pt.Parallel()
-			t.Cleanup(func() { parallelized.Delete(pt) })
-		}
+	pt, ok := t.(*testing.T)
+	if !ok {
+		return // a benchmark runs alone
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			if msg, _ := r.(string); !strings.HasPrefix(msg, "testing: ") {
+				panic(r)
+			}
+		}
+	}()
+	pt.Parallel()
 }
 
 // Declare declares a service on the Deps it is given: its Service function with its Config
@@ -116,8 +123,9 @@ func parallel(t testing.TB) {
 type Declare func(kit.Deps) (kit.Service, error)
 
 // Schemas returns the template of a database migrated with the schemas of the services
-// declare declares, for New; set names the combination ("inventory", "shop"). A declaration
-// does no I/O, so Schemas reads each one on empty Deps.
+// declare declares, for New; set names the combination ("inventory", "shop"): one set name,
+// one combination (the template of a set made from other migrations is dropped as stale). A
+// declaration does no I/O, so Schemas reads each one on empty Deps.
 func Schemas(set string, declare ...Declare) pgtest.Template {
 	svcs := make([]kit.Service, len(declare))
 	var labels []string

@@ -3,7 +3,6 @@ package inventory_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -14,27 +13,23 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/nats/natstest"
-	"github.com/souk/souk/platform/authn/authntest"
-	"github.com/souk/souk/platform/kit"
-	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/internal/shoptest"
 	"github.com/souk/souk/services/inventory"
 	"github.com/souk/souk/subjects"
 )
 
-// env is a real PostgreSQL database and an embedded NATS server on which inventory instances
-// run as cmd/souk runs them. Tokens are signed with test keys (authntest) that the instances
-// trust instead of the auth service's: the inventory's token checks are real.
+// env is the shop harness (a database with the inventory's schema, an embedded NATS server,
+// test keys the instances trust instead of the auth service's) on which inventory instances
+// run as cmd/souk runs them; the inventory's token checks are real.
 type env struct {
+	shop *shoptest.Env
 	t    testing.TB
 	ctx  context.Context
 	db   *pgxpool.Pool
 	nc   *nats.Conn
 	js   jetstream.JetStream
-	keys *authntest.Keys
 	// staff carries a staff token; customer a customer's, which may not touch stock.
 	staff, customer context.Context
 	// reg is the instance's metrics registry.
@@ -44,43 +39,17 @@ type env struct {
 // newEnv returns an env with one inventory instance of cfg running on it.
 func newEnv(t testing.TB, cfg inventory.Config) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	e := &env{t: t, ctx: ctx, db: db, nc: nc, js: js, keys: authntest.NewKeys(t, "k1")}
-	e.staff = e.as("staff-1", subjects.RoleCustomer, subjects.RoleStaff)
-	e.customer = e.as(uuid.NewString(), subjects.RoleCustomer)
+	shop := shoptest.NewEnv(t)
+	e := &env{shop: shop, t: t, ctx: shop.Ctx, db: shop.DB, nc: shop.NC, js: shop.JS, staff: shop.Staff, customer: shop.Customer}
 	e.start(cfg)
 	return e
-}
-
-// as returns a context whose calls carry a token of sub with roles.
-func (e *env) as(sub string, roles ...string) context.Context {
-	return subjects.WithAuthorization(e.ctx, e.keys.Sign(e.t, "k1", sub, roles, nil))
 }
 
 // start runs one inventory instance with its own metrics registry and waits until it
 // answers. It stops at cleanup.
 func (e *env) start(cfg inventory.Config) {
 	e.t.Helper()
-	e.reg = prometheus.NewRegistry()
-	deps := kit.Deps{Log: zerolog.Nop(), DB: e.db, NC: e.nc, JS: e.js, Registry: e.reg, Keys: e.keys.Source}
-	svc, err := inventory.Service(cfg, deps)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r := expect.Start(e.t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
-	expect.Within(e.t, 30*time.Second, func() error {
-		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("the inventory stopped before it was ready: %v", err)
-		}
-		_, err := subjects.InventoryGet.Call(e.staff, e.nc, subjects.SKURequest{SKU: "READY"})
-		if errors.Is(err, subjects.ErrNotFound) {
-			return nil
-		}
-		return fmt.Errorf("not ready: %v", err)
-	})
+	e.reg = e.shop.StartInventory(cfg).Registry
 }
 
 // set sets a SKU's on_hand.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/kittest"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pgtest"
@@ -90,14 +91,7 @@ func TestAReservationMarksItsRequestAsWritingEvents(t *testing.T) {
 // service's declaration says.
 func newStore(tb testing.TB, ctx context.Context) *Store {
 	tb.Helper()
-	db := pgtest.Pool(tb, ctx)
-	svc, err := Service(Config{}, kit.Deps{DB: db})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := kit.Migrate(ctx, db, svc); err != nil {
-		tb.Fatal(err)
-	}
+	db := pgtest.MigratedPool(tb, ctx, kittest.Schemas("inventory", func(d kit.Deps) (kit.Service, error) { return Service(Config{}, d) }))
 	return NewStore(db, time.Minute)
 }
 

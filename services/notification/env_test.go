@@ -15,53 +15,51 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/kittest"
 	"github.com/souk/souk/internal/logtest"
-	"github.com/souk/souk/nats/natstest"
-	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
 )
 
-// env is a real PostgreSQL database and an embedded NATS server on which the notification
-// service runs as cmd/souk runs it, with tokens signed by test keys it trusts. Events are
-// published onto the streams as the other services' outbox relays would.
+// env is kittest's harness (a database cloned with this service's schema, an embedded NATS
+// server, test keys the service trusts) on which the notification service runs as cmd/souk
+// runs it. Events are published onto the streams as the other services' outbox relays would.
 type env struct {
+	k     *kittest.Env
 	t     testing.TB
 	ctx   context.Context
 	db    *pgxpool.Pool
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	keys  *authntest.Keys
 	log   *logtest.Buffer
 	admin context.Context
 }
 
+// schemas is the template of the tests' databases: the service's schema, migrated once.
+var schemas = sync.OnceValue(func() pgtest.Template {
+	return kittest.Schemas("notification", func(d kit.Deps) (kit.Service, error) { return Service(fast(), d) })
+})
+
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, db: pgtest.Pool(t, ctx), keys: authntest.NewKeys(t, "k1"), log: &logtest.Buffer{}}
-	e.nc, e.js = natstest.JetStream(t, ctx)
-	e.admin = e.as("admin-"+newID(), subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin)
+	k := kittest.New(t, schemas())
+	e := &env{k: k, t: t, ctx: k.Ctx, db: k.DB, nc: k.NC, js: k.JS, log: &logtest.Buffer{}, admin: k.Admin}
+	k.Log = zerolog.New(e.log)
 	return e
 }
 
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
+func newID() string { return kittest.NewID() }
 
 // as returns a context whose calls carry a token of sub with roles.
-func (e *env) as(sub string, roles ...string) context.Context {
-	return subjects.WithAuthorization(e.ctx, e.keys.Sign(e.t, "k1", sub, roles, nil))
-}
+func (e *env) as(sub string, roles ...string) context.Context { return e.k.As(sub, roles...) }
 
 // fast is a configuration whose retries come quickly.
 func fast() Config {
@@ -76,18 +74,7 @@ func (e *env) start(cfg Config) {
 			e.t.Logf("service log:\n%s", e.log.String())
 		}
 	})
-	r := expect.Start(e.t, func(ctx context.Context) error {
-		deps := kit.Deps{Log: zerolog.New(e.log), DB: e.db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source}
-		svc, err := Service(cfg, deps)
-		if err != nil {
-			return err
-		}
-		return kit.Run(ctx, deps, svc)
-	})
-	expect.Within(e.t, 30*time.Second, func() error {
-		if exited, err := r.Exited(); exited {
-			e.t.Fatalf("the notification service stopped before it was ready: %v", err)
-		}
+	e.k.Start(func(d kit.Deps) (kit.Service, error) { return Service(cfg, d) }, func() error {
 		_, err := subjects.WebhookList.Call(e.admin, e.nc, subjects.ListRequest{Limit: 1})
 		return err
 	})

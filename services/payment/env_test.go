@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/internal/kittest"
 	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
@@ -31,11 +32,12 @@ import (
 // webhookSecret signs the test webhooks; services in tests are configured with it.
 const webhookSecret = "whsec_test_0123456789abcdef"
 
-// env is a real PostgreSQL database and an embedded NATS server on which payment instances
-// run as cmd/souk runs them. The order service is not run: its events are published into
-// JetStream as its outbox relay would publish them. Tokens are signed with test keys that
-// the instances trust instead of the auth service's: the token checks are real.
+// env is kittest's harness (a database cloned with the payment schema, an embedded NATS
+// server, test keys the instances trust instead of the auth service's: the token checks are
+// real) on which payment instances run as cmd/souk runs them. The order service is not run:
+// its events are published into JetStream as its outbox relay would publish them.
 type env struct {
+	k    *kittest.Env
 	t    testing.TB
 	ctx  context.Context
 	db   *pgxpool.Pool
@@ -47,24 +49,22 @@ type env struct {
 	customerID, otherID    string
 }
 
+// schemas is the template of the tests' databases: the payment schema, migrated once.
+var schemas = sync.OnceValue(func() pgtest.Template {
+	return kittest.Schemas("payment", func(d kit.Deps) (kit.Service, error) { return payment.Service(sandbox(), d) })
+})
+
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	e := &env{t: t, ctx: ctx, db: db, nc: nc, js: js, keys: authntest.NewKeys(t, "k1"),
-		customerID: uuid.Must(uuid.NewV7()).String(), otherID: uuid.Must(uuid.NewV7()).String()}
-	e.customer = e.as(e.customerID, subjects.RoleCustomer)
-	e.other = e.as(e.otherID, subjects.RoleCustomer)
-	e.admin = e.as(uuid.Must(uuid.NewV7()).String(), subjects.RoleCustomer, subjects.RoleAdmin)
+	k := kittest.New(t, schemas())
+	e := &env{k: k, t: t, ctx: k.Ctx, db: k.DB, nc: k.NC, js: k.JS, keys: k.Keys, customerID: k.CustomerID, customer: k.Customer}
+	e.otherID, e.other = k.NewCustomer()
+	e.admin = k.As(kittest.NewID(), subjects.RoleCustomer, subjects.RoleAdmin)
 	return e
 }
 
 // as returns a context whose calls carry a token of sub with roles.
-func (e *env) as(sub string, roles ...string) context.Context {
-	return subjects.WithAuthorization(e.ctx, e.keys.Sign(e.t, "k1", sub, roles, nil))
-}
+func (e *env) as(sub string, roles ...string) context.Context { return e.k.As(sub, roles...) }
 
 // withKey returns ctx whose calls carry the Idempotency-Key key.
 func withKey(ctx context.Context, key string) context.Context {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/kittest"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
@@ -18,16 +19,9 @@ import (
 func TestUnsureCreateFoundNowhereIsSentWithANewKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db := pgtest.Pool(t, ctx)
 	cfg := Config{SandboxDelay: time.Hour, ReconcileAfter: time.Second}
+	db := pgtest.MigratedPool(t, ctx, kittest.Schemas("payment", func(d kit.Deps) (kit.Service, error) { return Service(cfg, d) }))
 	deps := kit.Deps{Log: zerolog.Nop(), DB: db}
-	svc, err := Service(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kit.Migrate(ctx, db, svc); err != nil {
-		t.Fatal(err)
-	}
 	if err := cfg.defaults(); err != nil {
 		t.Fatal(err)
 	}

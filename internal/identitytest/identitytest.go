@@ -1,7 +1,9 @@
 // Package identitytest runs the identity services (user and auth) for the tests of
-// services/user and services/auth: a real PostgreSQL database and an embedded NATS server
-// with both services running on them through their declarations and kit.Run, as cmd/souk
-// runs them, plus helpers to register, log in, wait and check errors.
+// services/user and services/auth on internal/kittest's harness (a database cloned from a
+// template with both schemas, an embedded NATS server), through their declarations and
+// kit.Run as cmd/souk runs them, plus helpers to register, log in, wait and check errors.
+// Unlike kittest's Start, the services here check tokens against the auth service's keys
+// (its JWKS), as in a real shop.
 //
 // It lives outside services/ because a service folder must not import another service,
 // test files included, and these tests need both services running.
@@ -10,6 +12,7 @@ package identitytest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,9 +23,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/kittest"
 	"github.com/souk/souk/internal/logtest"
-	"github.com/souk/souk/nats/bus"
-	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/auth"
@@ -49,20 +51,22 @@ type Env struct {
 	Registry *prometheus.Registry
 }
 
-// NewEnv opens a fresh database and starts an embedded NATS server with Souk's streams and
-// buckets for t; no service runs yet (see Start, RunUser and RunAuth). Everything is closed
-// at t's cleanup.
+// NewEnv runs t in parallel (see kittest.New) on a fresh database with the user and auth
+// schemas and an embedded NATS server with Souk's streams and buckets; no service runs yet
+// (see Start, RunUser and RunAuth). Everything is closed at t's cleanup.
 func NewEnv(t *testing.T) *Env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	if err := errors.Join(bus.EnsureStreams(ctx, js), bus.EnsureBuckets(ctx, js)); err != nil {
-		t.Fatalf("identitytest: %v", err)
-	}
-	return &Env{T: t, Ctx: ctx, NC: nc, DB: db, JS: js, Log: &logtest.Buffer{}, Registry: prometheus.NewRegistry()}
+	k := kittest.New(t, identity())
+	return &Env{T: t, Ctx: k.Ctx, NC: k.NC, DB: k.DB, JS: k.JS, Log: &logtest.Buffer{}, Registry: prometheus.NewRegistry()}
 }
+
+// identity is the template of the identity tests' databases: the user and auth schemas,
+// migrated once for all of them.
+var identity = sync.OnceValue(func() pgtest.Template {
+	return kittest.Schemas("identity",
+		func(d kit.Deps) (kit.Service, error) { return user.Service(user.Config{}, d) },
+		func(d kit.Deps) (kit.Service, error) { return auth.Service(AuthConfig(), d) })
+})
 
 // Logger returns a logger that writes JSON lines at info level and above to e.Log.
 func (e *Env) Logger() zerolog.Logger { return zerolog.New(e.Log).Level(zerolog.InfoLevel) }

@@ -73,7 +73,7 @@ func (e *sseEnv) move(status string) {
 	e.mu.Lock()
 	e.order.History = append(e.order.History, subjects.OrderStatus{Status: status, At: time.Now().UTC()})
 	e.mu.Unlock()
-	subject := subjects.OrderEventSubject("souk.evt.order."+status, e.order.ID)
+	subject := subjects.EvtOrder.Kind + "." + status + "." + e.order.ID
 	if _, err := e.js.Publish(e.ctx, subject, []byte(`{"status":"`+status+`"}`), jetstream.WithMsgID(nats.NewInbox())); err != nil {
 		e.t.Fatal(err)
 	}

@@ -308,9 +308,6 @@ var (
 	EvtCatalog = Event[json.RawMessage]{EventKind{Stream: StreamCatalog, Kind: "souk.evt.catalog", Family: true}}
 )
 
-// EventSubject is the subject of an event of kind (one of the Evt* prefixes) about entity id.
-func EventSubject(kind, id string) string { return kind + "." + id }
-
 // ProductChanged is the payload of product_created, product_updated, product_deleted,
 // stock_changed and rating_changed.
 type ProductChanged struct {

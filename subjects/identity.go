@@ -180,10 +180,6 @@ var (
 	EvtUserUpdated    = event[UserUpdated](StreamUsers, "souk.evt.user.updated")
 )
 
-// UserEventSubject is the subject of one user's event kind: EvtUserRegistered and the id
-// give souk.evt.user.registered.<id>.
-func UserEventSubject(kind, userID string) string { return kind + "." + userID }
-
 // UserRegistered is the payload of user.registered: a new account, and the link that
 // verifies its email address. VerifyLink holds a single-use secret that expires at
 // VerifyExpiresAt; it is absent for accounts created verified (the admin).

@@ -60,10 +60,6 @@ var (
 	EvtOrderDelivered = event[OrderFulfilment](StreamOrders, "souk.evt.order.delivered")
 )
 
-// OrderEventSubject is the subject of one order's event kind: souk.evt.order.<kind>.<id>
-// takes EvtOrderPaid and the id.
-func OrderEventSubject(kind, orderID string) string { return kind + "." + orderID }
-
 // OrderPlaceRequest is the body of POST /v1/orders.
 type OrderPlaceRequest struct {
 	ShippingAddress *Address `json:"shipping_address"`

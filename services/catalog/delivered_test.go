@@ -19,15 +19,15 @@ func TestADeliveredOrderCountsAsAPurchase(t *testing.T) {
 	e := newEnv(t)
 	e.start(catalog.Config{})
 	_, p := headphones(e)
-	fulfilment := func(kind, user, order string) {
+	fulfilment := func(evt subjects.Event[subjects.OrderFulfilment], user, order string) {
 		ev := subjects.OrderFulfilment{EventID: uuid.Must(uuid.NewV7()).String(), OccurredAt: time.Now().UTC(), OrderID: order, UserID: user,
-			Status: kind[len("souk.evt.order."):], Shipment: subjects.OrderShipment{ID: "s1", Status: "delivered", TrackingNumber: "1Z"},
+			Status: evt.Kind[len(subjects.EvtOrder.Kind)+1:], Shipment: subjects.OrderShipment{ID: "s1", Status: "delivered", TrackingNumber: "1Z"},
 			Lines: []subjects.OrderLine{{ProductID: p.ID, SKU: "x", Quantity: 1, UnitPrice: eur(100)}}}
-		e.publish(subjects.EventSubject(kind, order), ev.EventID, ev)
+		e.publish(evt.Subject(order), ev.EventID, ev)
 	}
 
 	delivered := uuid.Must(uuid.NewV7()).String() // its order.paid never reached the catalog
-	fulfilment(subjects.EvtOrderDelivered.Kind, e.customerID, delivered)
+	fulfilment(subjects.EvtOrderDelivered, e.customerID, delivered)
 	expect.Within(t, 10*time.Second, func() error {
 		_, err := subjects.ReviewCreate.Call(e.customer, e.nc, subjects.ReviewCreateRequest{ProductID: p.ID, Rating: 5, Title: "Arrived"})
 		return err
@@ -35,11 +35,11 @@ func TestADeliveredOrderCountsAsAPurchase(t *testing.T) {
 
 	both := uuid.Must(uuid.NewV7()).String()
 	e.paid(e.otherID, both, p.ID)
-	for _, kind := range []string{subjects.EvtOrderFulfilling.Kind, subjects.EvtOrderShipped.Kind, subjects.EvtOrderDelivered.Kind} {
+	for _, kind := range []subjects.Event[subjects.OrderFulfilment]{subjects.EvtOrderFulfilling, subjects.EvtOrderShipped, subjects.EvtOrderDelivered} {
 		fulfilment(kind, e.otherID, both)
 	}
 	marker := uuid.Must(uuid.NewV7()).String() // once it counts, the events before it are applied
-	fulfilment(subjects.EvtOrderDelivered.Kind, e.otherID, marker)
+	fulfilment(subjects.EvtOrderDelivered, e.otherID, marker)
 	expect.Within(t, 10*time.Second, func() error {
 		var n int
 		if err := e.db.QueryRow(e.ctx, `select count(*) from catalog.purchases where order_id = $1`, marker).Scan(&n); err != nil || n != 1 {

@@ -14,13 +14,15 @@ import (
 
 func now() time.Time { return time.Now().UTC() }
 
-func event(kind string, o *Order, payload func(id string, at time.Time) any) outbox.Event {
+// event is the outbox row of o's event evt, its payload of evt's own type (the compiler checks
+// that a payload matches its kind).
+func event[T any](evt subjects.Event[T], o *Order, payload func(id string, at time.Time) T) outbox.Event {
 	id := outbox.NewID()
-	return outbox.Event{ID: id, Subject: subjects.OrderEventSubject(kind, o.ID.String()), Payload: payload(id.String(), o.UpdatedAt)}
+	return outbox.Event{ID: id, Subject: evt.Subject(o.ID.String()), Payload: payload(id.String(), o.UpdatedAt)}
 }
 
 func placedEvent(o *Order) outbox.Event {
-	return event(subjects.EvtOrderPlaced.Kind, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderPlaced, o, func(id string, at time.Time) subjects.OrderPlaced {
 		return subjects.OrderPlaced{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Lines: o.Lines(), Subtotal: o.money(o.Subtotal), Discount: o.money(o.Discount),
 			Total: o.money(o.Total), Coupon: o.Coupon, PaymentMethod: o.PaymentMethod}
@@ -28,14 +30,14 @@ func placedEvent(o *Order) outbox.Event {
 }
 
 func reservedEvent(o *Order) outbox.Event {
-	return event(subjects.EvtOrderReserved.Kind, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderReserved, o, func(id string, at time.Time) subjects.OrderReserved {
 		return subjects.OrderReserved{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Total: o.money(o.Total), PaymentMethod: o.PaymentMethod, ReservedUntil: *o.ReservedUntil}
 	})
 }
 
 func paidEvent(o *Order) outbox.Event {
-	return event(subjects.EvtOrderPaid.Kind, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderPaid, o, func(id string, at time.Time) subjects.OrderPaid {
 		ev := subjects.OrderPaid{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Lines: o.Lines(), Total: o.money(o.Total), Coupon: o.Coupon}
 		if o.Payment != nil {
@@ -48,7 +50,7 @@ func paidEvent(o *Order) outbox.Event {
 }
 
 func cancelledEvent(o *Order, from string) outbox.Event {
-	return event(subjects.EvtOrderCancelled.Kind, o, func(id string, at time.Time) any {
+	return event(subjects.EvtOrderCancelled, o, func(id string, at time.Time) subjects.OrderCancelled {
 		return subjects.OrderCancelled{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Reason: o.CancelReason, From: from, Coupon: o.Coupon}
 	})
@@ -183,13 +185,13 @@ var followed = map[string]string{
 }
 
 // fulfilmentKinds are the events of the statuses an order reaches by following its shipment.
-var fulfilmentKinds = map[string]string{
-	subjects.OrderStatusFulfilling: subjects.EvtOrderFulfilling.Kind, subjects.OrderStatusShipped: subjects.EvtOrderShipped.Kind,
-	subjects.OrderStatusDelivered: subjects.EvtOrderDelivered.Kind,
+var fulfilmentKinds = map[string]subjects.Event[subjects.OrderFulfilment]{
+	subjects.OrderStatusFulfilling: subjects.EvtOrderFulfilling, subjects.OrderStatusShipped: subjects.EvtOrderShipped,
+	subjects.OrderStatusDelivered: subjects.EvtOrderDelivered,
 }
 
 func fulfilmentEvent(o *Order) outbox.Event {
-	return event(fulfilmentKinds[o.Status], o, func(id string, at time.Time) any {
+	return event(fulfilmentKinds[o.Status], o, func(id string, at time.Time) subjects.OrderFulfilment {
 		ev := subjects.OrderFulfilment{EventID: id, OccurredAt: at, OrderID: o.ID.String(), UserID: o.UserID.String(),
 			Status: o.Status, Lines: o.Lines()}
 		if o.Shipment != nil {

@@ -240,9 +240,10 @@ func saga(name, desc string) jetstream.StreamConfig {
 }
 
 // compacted keeps the latest message of every subject and nothing older, with no age limit:
-// the CATALOG stream holds one event per product and kind, so a consumer created from the
-// start (a fresh search index) sees every product, and the stream's size follows the
-// catalog's, not its history.
+// the CATALOG stream holds one event per product and kind, so a follower created from the
+// start (a new instance's cache invalidation, a tool) sees every product, and the stream's
+// size follows the catalog's, not its history. (A fresh search index is refilled from
+// PostgreSQL, the record, not from here.)
 func compacted(cfg jetstream.StreamConfig) jetstream.StreamConfig {
 	cfg.MaxMsgsPerSubject = 1
 	cfg.MaxAge = 0

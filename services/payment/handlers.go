@@ -39,14 +39,12 @@ func (s *service) paymentCreate(ctx context.Context, req subjects.PaymentRequest
 		return subjects.PaymentReply{}, err
 	}
 	orderID, err := uuid.Parse(req.OrderID)
-	fields := []subjects.FieldError{}
+	var bad subjects.Problems
 	if err != nil {
-		fields = append(fields, subjects.FieldError{Field: "order_id", Message: "must be an order id (a UUID)"})
+		bad.Add("order_id", "must be an order id (a UUID)")
 	}
-	if msg := s.checkMethod(req.PaymentMethod); msg != "" {
-		fields = append(fields, subjects.FieldError{Field: "payment_method", Message: msg})
-	}
-	if err := subjects.Invalid(fields); err != nil {
+	bad.Add("payment_method", s.checkMethod(req.PaymentMethod))
+	if err := bad.Err(); err != nil {
 		return subjects.PaymentReply{}, err
 	}
 	if _, err := s.orderOf(ctx, orderID, claims.Subject); err != nil {
@@ -160,23 +158,23 @@ func (s *service) refundCreate(ctx context.Context, req subjects.RefundRequest) 
 	if err != nil {
 		return subjects.Refund{}, err
 	}
-	fields := []subjects.FieldError{}
+	var bad subjects.Problems
 	orderID, err := uuid.Parse(req.OrderID)
 	if err != nil {
-		fields = append(fields, subjects.FieldError{Field: "order_id", Message: "must be an order id (a UUID)"})
+		bad.Add("order_id", "must be an order id (a UUID)")
 	}
 	if req.Amount != nil && *req.Amount <= 0 {
-		fields = append(fields, subjects.FieldError{Field: "amount", Message: "must be a positive amount in minor units"})
+		bad.Add("amount", "must be a positive amount in minor units")
 	}
 	// A refund without a key cannot tell a retry from a second refund: it is refused, as
 	// API.md says (Idempotency-Key required), rather than made twice.
 	key := subjects.MetaFrom(ctx).IdempotencyKey
 	if key == "" {
-		fields = append(fields, subjects.FieldError{Field: subjects.HeaderIdempotencyKey, Message: "is required: the same key makes the same refund, once"})
-	} else if msg := checkText(key, maxKeyBytes); msg != "" {
-		fields = append(fields, subjects.FieldError{Field: subjects.HeaderIdempotencyKey, Message: msg})
+		bad.Add(subjects.HeaderIdempotencyKey, "is required: the same key makes the same refund, once")
+	} else {
+		bad.Add(subjects.HeaderIdempotencyKey, checkText(key, maxKeyBytes))
 	}
-	if err := subjects.Invalid(fields); err != nil {
+	if err := bad.Err(); err != nil {
 		return subjects.Refund{}, err
 	}
 	r, paymentRef, fresh, err := s.store.BeginRefund(ctx, orderID, req.Amount, key, claims.Subject, s.provider.closed)

@@ -2,9 +2,8 @@ package cart
 
 import (
 	"fmt"
-	"strings"
 
-	"golang.org/x/text/currency"
+	"github.com/souk/souk/subjects"
 )
 
 // Defaults of Config.
@@ -22,10 +21,11 @@ func (c *Config) defaults() error {
 	if c.DefaultCurrency == "" {
 		c.DefaultCurrency = DefaultCurrency
 	}
-	c.DefaultCurrency = strings.ToUpper(c.DefaultCurrency)
-	if _, err := currency.ParseISO(c.DefaultCurrency); err != nil || len(c.DefaultCurrency) != 3 {
+	cur, ok := subjects.CheckCurrency(c.DefaultCurrency)
+	if !ok {
 		return fmt.Errorf("cart: default currency %q is no ISO 4217 code", c.DefaultCurrency)
 	}
+	c.DefaultCurrency = cur
 	if c.MaxLines <= 0 {
 		c.MaxLines = DefaultMaxLines
 	}

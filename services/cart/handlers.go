@@ -148,19 +148,17 @@ func (h *handlers) checkedOut(ctx context.Context, req subjects.CartCheckedOutRe
 		return subjects.Empty{}, subjects.BadRequest("lines", "must hold at most "+strconv.Itoa(maxCheckoutLines)+" lines")
 	}
 	bought := make([]Line, len(req.Lines))
-	var problems []subjects.FieldError
+	var p subjects.Problems
 	for i, l := range req.Lines {
 		field := "lines[" + strconv.Itoa(i) + "]"
 		id, err := productID(field+".product_id", l.ProductID)
 		if err != nil {
-			problems = append(problems, subjects.FieldError{Field: field + ".product_id", Message: "must be a product id (a UUID)"})
+			p.Add(field+".product_id", "must be a product id (a UUID)")
 		}
-		if msg := h.quantityProblem(l.Quantity, 1); msg != "" {
-			problems = append(problems, subjects.FieldError{Field: field + ".quantity", Message: msg})
-		}
+		p.Add(field+".quantity", h.quantityProblem(l.Quantity, 1))
 		bought[i] = Line{ProductID: id, Quantity: l.Quantity}
 	}
-	if err := subjects.Invalid(problems); err != nil {
+	if err := p.Err(); err != nil {
 		return subjects.Empty{}, err
 	}
 	key, err := cartKey(ctx)

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
@@ -263,27 +262,8 @@ func wireError(err error) error {
 		return subjects.Errorf(http.StatusConflict, "not_cancellable", "the order has shipped and can no longer be cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return subjects.Errorf(http.StatusServiceUnavailable, "timeout", "the order service ran out of time; try again with the same Idempotency-Key")
-	case transient(err):
+	case pg.Transient(err): // the database refusing for now (pg.Transient): the same request may be retried
 		return subjects.Errorf(http.StatusServiceUnavailable, "unavailable", "the order database is briefly unavailable; try again with the same Idempotency-Key")
 	}
 	return err
-}
-
-// transient reports whether err is PostgreSQL refusing for now rather than for good: no
-// connection (class 08), out of resources (53), shutting down (57P0x), read-only after a
-// failover (25006), a serialization failure or deadlock (40001, 40P01). The caller may
-// retry the same request.
-func transient(err error) bool {
-	var conn *pgconn.ConnectError
-	if errors.As(err, &conn) || pgconn.SafeToRetry(err) {
-		return true
-	}
-	code := pg.Code(err)
-	switch {
-	case code == "":
-		return false
-	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"), strings.HasPrefix(code, "57P0"):
-		return true
-	}
-	return code == "25006" || code == "40001" || code == "40P01"
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/souk/souk/nats/bus"
+	"github.com/souk/souk/platform/background"
 )
 
 // Store keeps carts in a JetStream KV bucket, one value per customer, and changes them only
@@ -149,10 +150,11 @@ func (s *Store) lock(ctx context.Context, key string) (unlock func(), err error)
 	}
 }
 
-// backoff waits a random time that grows with attempt (up to ~32 ms), so that writers on
-// several instances who keep colliding spread out instead of colliding again in lockstep.
+// backoff waits a random time under a ceiling that doubles with attempt (1 ms up to 32 ms),
+// so that writers on several instances who keep colliding spread out instead of colliding
+// again in lockstep.
 func backoff(ctx context.Context, attempt int) error {
-	ceiling := time.Millisecond << min(attempt, 5)
+	ceiling := background.Doubling(attempt+1, time.Millisecond, 32*time.Millisecond)
 	t := time.NewTimer(rand.N(ceiling) + time.Millisecond)
 	defer t.Stop()
 	select {

@@ -65,9 +65,6 @@ type saga struct {
 
 // newSaga returns the consumers' handler over store, its alarm registered on reg.
 func newSaga(store *Store, log zerolog.Logger, reg prometheus.Registerer) *saga {
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	return &saga{store: store, log: log, shippedWithoutStock: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "souk_order_shipped_without_stock_total",
 		Help: "Orders whose stock the inventory rejected after their parcel had left: paid and shipped without stock, for an operator.",

@@ -49,13 +49,10 @@ type sweeper struct {
 }
 
 // newSweeper returns the sweeper of cfg's deadline over store, its counter registered on reg
-// (a registry of its own when nil).
+// (nowhere when nil).
 func newSweeper(store *Store, cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*sweeper, error) {
 	if cfg.PendingTimeout < 0 || cfg.PendingSweepEvery < 0 {
 		return nil, errors.New("order: negative PendingTimeout or PendingSweepEvery")
-	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
 	}
 	return &sweeper{store: store, log: log,
 		timeout: cmp.Or(cfg.PendingTimeout, DefaultPendingTimeout), every: cmp.Or(cfg.PendingSweepEvery, DefaultPendingSweepEvery),

@@ -161,11 +161,10 @@ var (
 // CheckPlace validates a placement request and returns the address to store (trimmed,
 // country upper-cased), or the field errors.
 func CheckPlace(req subjects.OrderPlaceRequest) (subjects.Address, error) {
-	var fe []subjects.FieldError
-	bad := func(field, msg string) { fe = append(fe, subjects.FieldError{Field: field, Message: msg}) }
+	var p subjects.Problems
 	if req.ShippingAddress == nil {
-		bad("shipping_address", "is required")
-		return subjects.Address{}, subjects.Invalid(fe)
+		p.Add("shipping_address", "is required")
+		return subjects.Address{}, p.Err()
 	}
 	a := *req.ShippingAddress
 	fields := []struct {
@@ -181,22 +180,22 @@ func CheckPlace(req subjects.OrderPlaceRequest) (subjects.Address, error) {
 		field := "shipping_address." + f.name
 		switch {
 		case f.required && *f.v == "":
-			bad(field, "is required")
+			p.Add(field, "is required")
 		case len(*f.v) > MaxAddressField:
-			bad(field, "is too long")
+			p.Add(field, "is too long")
 		case !utf8.ValidString(*f.v) || strings.ContainsFunc(*f.v, isControl):
-			bad(field, "must be printable text")
+			p.Add(field, "must be printable text")
 		}
 	}
 	a.Country = strings.ToUpper(a.Country)
 	if a.Country != "" && !countryPattern.MatchString(a.Country) {
-		bad("shipping_address.country", "must be an ISO 3166-1 alpha-2 code, such as DE")
+		p.Add("shipping_address.country", "must be an ISO 3166-1 alpha-2 code, such as DE")
 	}
 	if req.PaymentMethod != "" && (len(req.PaymentMethod) > MaxPaymentID || !paymentMethodPattern.MatchString(req.PaymentMethod)) {
-		bad("payment_method", "must be a payment method id such as pm_card_visa")
+		p.Add("payment_method", "must be a payment method id such as pm_card_visa")
 	}
-	if fe != nil {
-		return subjects.Address{}, subjects.Invalid(fe)
+	if err := p.Err(); err != nil {
+		return subjects.Address{}, err
 	}
 	return a, nil
 }

@@ -200,9 +200,9 @@ func (h *handlers) updateMe(ctx context.Context, req subjects.UpdateMeRequest) (
 		p.Add("locale", msg)
 	}
 	if req.Addresses != nil {
-		var fe []subjects.FieldError
-		addrs, fe = CheckAddresses(*req.Addresses)
-		p = append(p, fe...)
+		var bad subjects.Problems
+		addrs, bad = CheckAddresses(*req.Addresses)
+		p = append(p, bad...)
 	}
 	if err := p.Err(); err != nil {
 		return subjects.User{}, err

@@ -127,11 +127,11 @@ func CheckLocale(locale string) (string, string) {
 
 // CheckAddresses validates an address book and returns it with its text fields trimmed, or
 // the problems, each naming its field ("addresses[0].country").
-func CheckAddresses(addrs []subjects.Address) ([]subjects.Address, []subjects.FieldError) {
+func CheckAddresses(addrs []subjects.Address) ([]subjects.Address, subjects.Problems) {
 	if len(addrs) > MaxAddresses {
-		return nil, []subjects.FieldError{{Field: "addresses", Message: "at most " + strconv.Itoa(MaxAddresses) + " addresses"}}
+		return nil, subjects.Problems{{Field: "addresses", Message: "at most " + strconv.Itoa(MaxAddresses) + " addresses"}}
 	}
-	var problems []subjects.FieldError
+	var p subjects.Problems
 	out := make([]subjects.Address, len(addrs))
 	for i, a := range addrs {
 		prefix := "addresses[" + strconv.Itoa(i) + "]."
@@ -148,17 +148,17 @@ func CheckAddresses(addrs []subjects.Address) ([]subjects.Address, []subjects.Fi
 			*f.v = strings.TrimSpace(*f.v)
 			switch {
 			case *f.v == "" && f.required:
-				problems = append(problems, subjects.FieldError{Field: prefix + f.name, Message: "is required"})
+				p.Add(prefix+f.name, "is required")
 			case utf8.RuneCountInString(*f.v) > maxAddressField || !utf8.ValidString(*f.v):
-				problems = append(problems, subjects.FieldError{Field: prefix + f.name, Message: "must be valid text of at most " + strconv.Itoa(maxAddressField) + " characters"})
+				p.Add(prefix+f.name, "must be valid text of at most "+strconv.Itoa(maxAddressField)+" characters")
 			}
 		}
 		if a.Country != "" && !isCountry(a.Country) {
-			problems = append(problems, subjects.FieldError{Field: prefix + "country", Message: "must be an ISO 3166-1 alpha-2 code in upper case, such as DE"})
+			p.Add(prefix+"country", "must be an ISO 3166-1 alpha-2 code in upper case, such as DE")
 		}
 		out[i] = a
 	}
-	return out, problems
+	return out, p
 }
 
 // isCountry reports whether c is an upper-case ISO 3166-1 alpha-2 country code.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
 
@@ -291,7 +292,7 @@ func (g *Gateway) apiRoutes() []Route {
 
 // pageParams are the keyset pagination parameters of every list.
 var pageParams = []Param{
-	{Name: "limit", Type: "integer", Description: "page size, 1..100 (20 when absent)"},
+	{Name: "limit", Type: "integer", Description: "page size, 1.." + strconv.Itoa(page.Max) + " (" + strconv.Itoa(page.Default) + " when absent)"},
 	{Name: "cursor", Type: "string", Description: "the next_cursor of the previous page"},
 }
 

@@ -43,6 +43,9 @@ type Request struct {
 	After *Key
 }
 
+// maxCursor bounds a cursor before it is decoded: those Cursor makes are about 94 bytes.
+const maxCursor = 128
+
 // errCursor is a cursor this list did not make.
 var errCursor = subjects.BadRequest("cursor", "is not a cursor of this list")
 
@@ -58,6 +61,9 @@ func Read(req subjects.ListRequest, list string) (Request, error) {
 	}
 	if req.Cursor == "" {
 		return r, nil
+	}
+	if len(req.Cursor) > maxCursor {
+		return Request{}, errCursor
 	}
 	k, err := decode(req.Cursor, list)
 	if err != nil {
@@ -75,6 +81,26 @@ func Next[T any](rows []T, r Request, list string, key func(T) Key) ([]T, string
 	}
 	rows = rows[:r.Limit]
 	return rows, Cursor(list, key(rows[len(rows)-1]))
+}
+
+// List serves a list request: it reads req for list, fetches the rows of the checked request
+// (fetch returns up to Limit+1 rows after its After, in the list's order), cuts the page and
+// converts each row with wire; it returns the items and the next cursor ("" on the last page).
+func List[T, W any](req subjects.ListRequest, list string, fetch func(Request) ([]T, error), key func(T) Key, wire func(T) W) ([]W, string, error) {
+	r, err := Read(req, list)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := fetch(r)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, next := Next(rows, r, list, key)
+	items := make([]W, len(rows))
+	for i, row := range rows {
+		items[i] = wire(row)
+	}
+	return items, next, nil
 }
 
 // Cursor is the opaque cursor of the position k in list:

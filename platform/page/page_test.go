@@ -56,3 +56,19 @@ func TestPagesFollowTheirCursorAndOnlyTheirOwnList(t *testing.T) {
 		t.Errorf("no limit gives %d, want %d", r.Limit, page.Default)
 	}
 }
+
+func TestListReadsFetchesCutsAndConverts(t *testing.T) {
+	ids := []uuid.UUID{uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())}
+	var asked page.Request
+	items, next, err := page.List(subjects.ListRequest{Limit: 2}, "things",
+		func(r page.Request) ([]uuid.UUID, error) { asked = r; return ids, nil },
+		func(id uuid.UUID) page.Key { return page.Key{ID: id} }, uuid.UUID.String)
+	if err != nil || asked.Limit != 2 || len(items) != 2 || items[1] != ids[1].String() || next == "" {
+		t.Fatalf("List: %v %q %v (asked %+v)", items, next, err, asked)
+	}
+	if _, _, err := page.List(subjects.ListRequest{Cursor: next + next}, "things",
+		func(page.Request) ([]uuid.UUID, error) { t.Fatal("fetched with a bad cursor"); return nil, nil },
+		func(id uuid.UUID) page.Key { return page.Key{ID: id} }, uuid.UUID.String); err == nil {
+		t.Fatal("an overlong cursor was read")
+	}
+}

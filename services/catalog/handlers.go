@@ -301,21 +301,10 @@ func (h *handlers) reviewList(ctx context.Context, req subjects.ReviewListReques
 	if err != nil {
 		return subjects.ReviewPage{}, err
 	}
-	list := "reviews/" + productID.String()
-	r, err := page.Read(subjects.ListRequest{Limit: req.Limit, Cursor: req.Cursor}, list)
-	if err != nil {
-		return subjects.ReviewPage{}, err
-	}
-	rs, err := h.store.Reviews(ctx, productID, r)
-	if err != nil {
-		return subjects.ReviewPage{}, wireError(err)
-	}
-	rs, next := page.Next(rs, r, list, func(rv product.Review) page.Key { return page.Key{At: rv.CreatedAt, ID: rv.ID} })
-	out := subjects.ReviewPage{Items: make([]subjects.Review, len(rs)), NextCursor: next}
-	for i := range rs {
-		out.Items[i] = rs[i].Wire()
-	}
-	return out, nil
+	items, next, err := page.List(subjects.ListRequest{Limit: req.Limit, Cursor: req.Cursor}, "reviews/"+productID.String(),
+		func(r page.Request) ([]product.Review, error) { return h.store.Reviews(ctx, productID, r) },
+		func(rv product.Review) page.Key { return page.Key{At: rv.CreatedAt, ID: rv.ID} }, func(rv product.Review) subjects.Review { return rv.Wire() })
+	return subjects.ReviewPage{Items: items, NextCursor: next}, wireError(err)
 }
 
 func (h *handlers) reviewModerate(ctx context.Context, req subjects.ReviewModerateRequest) (subjects.Review, error) {

@@ -234,21 +234,9 @@ func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects
 	if err != nil {
 		return subjects.OrderPage{}, err
 	}
-	list := "orders/" + user.String()
-	r, err := page.Read(req, list)
-	if err != nil {
-		return subjects.OrderPage{}, err
-	}
-	orders, err := h.store.List(ctx, user, r)
-	if err != nil {
-		return subjects.OrderPage{}, err
-	}
-	orders, next := page.Next(orders, r, list, func(o *Order) page.Key { return page.Key{At: o.CreatedAt, ID: o.ID} })
-	out := subjects.OrderPage{Items: make([]subjects.Order, len(orders)), NextCursor: next}
-	for i, o := range orders {
-		out.Items[i] = o.Wire()
-	}
-	return out, nil
+	items, next, err := page.List(req, "orders/"+user.String(), func(r page.Request) ([]*Order, error) { return h.store.List(ctx, user, r) },
+		func(o *Order) page.Key { return page.Key{At: o.CreatedAt, ID: o.ID} }, (*Order).Wire)
+	return subjects.OrderPage{Items: items, NextCursor: next}, err
 }
 
 // wireError is the one domain → wire mapping of this service.

@@ -36,20 +36,9 @@ func (h *handlers) couponCreate(ctx context.Context, req subjects.CouponCreateRe
 }
 
 func (h *handlers) couponList(ctx context.Context, req subjects.ListRequest) (subjects.CouponPage, error) {
-	r, err := page.Read(req, "coupons")
-	if err != nil {
-		return subjects.CouponPage{}, err
-	}
-	coupons, err := h.store.Coupons(ctx, r)
-	if err != nil {
-		return subjects.CouponPage{}, err
-	}
-	coupons, next := page.Next(coupons, r, "coupons", func(c listed) page.Key { return page.Key{ID: c.ID} })
-	out := subjects.CouponPage{Items: make([]subjects.Coupon, len(coupons)), NextCursor: next}
-	for i, c := range coupons {
-		out.Items[i] = c.Wire(c.Redeemed)
-	}
-	return out, nil
+	items, next, err := page.List(req, "coupons", func(r page.Request) ([]listed, error) { return h.store.Coupons(ctx, r) },
+		func(c listed) page.Key { return page.Key{ID: c.ID} }, func(c listed) subjects.Coupon { return c.Wire(c.Redeemed) })
+	return subjects.CouponPage{Items: items, NextCursor: next}, err
 }
 
 func (h *handlers) couponQuote(ctx context.Context, req subjects.CouponQuoteRequest) (subjects.CouponDiscount, error) {

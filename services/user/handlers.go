@@ -236,20 +236,9 @@ func (h *handlers) verifyEmail(ctx context.Context, req subjects.VerifyEmailRequ
 }
 
 func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects.UserPage, error) {
-	r, err := page.Read(req, "users")
-	if err != nil {
-		return subjects.UserPage{}, err
-	}
-	accounts, err := h.store.List(ctx, r)
-	if err != nil {
-		return subjects.UserPage{}, err
-	}
-	accounts, next := page.Next(accounts, r, "users", func(a Account) page.Key { return page.Key{ID: a.ID} })
-	out := subjects.UserPage{Items: make([]subjects.User, len(accounts)), NextCursor: next}
-	for i, a := range accounts {
-		out.Items[i] = a.User()
-	}
-	return out, nil
+	items, next, err := page.List(req, "users", func(r page.Request) ([]Account, error) { return h.store.List(ctx, r) },
+		func(a Account) page.Key { return page.Key{ID: a.ID} }, Account.User)
+	return subjects.UserPage{Items: items, NextCursor: next}, err
 }
 
 func (h *handlers) setRoles(ctx context.Context, req subjects.SetRolesRequest) (subjects.User, error) {

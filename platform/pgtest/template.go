@@ -168,10 +168,15 @@ func ensure(ctx context.Context, tmpl Template) error {
 	return nil
 }
 
+// StaleAfter is how long a template of a set made from other migrations is kept: a test
+// binary of another checkout (other migrations of the same set) may still be cloning it.
+const StaleAfter = 10 * time.Minute
+
 // makeTemplate makes tmpl's template database unless it exists complete, and drops the
 // stale templates of its set, under the set's advisory lock. A complete template is marked
 // IS_TEMPLATE and refuses connections (ALLOW_CONNECTIONS false), so no session can be in it
-// when it is cloned; one left incomplete by a crash is made again.
+// when it is cloned; one left incomplete by a crash is made again. Its comment records when
+// it was made: a template of the set with another hash is stale once made StaleAfter ago.
 func makeTemplate(ctx context.Context, tmpl Template) error {
 	conn, err := pgx.Connect(ctx, ServerURL())
 	if err != nil {
@@ -182,24 +187,30 @@ func makeTemplate(ctx context.Context, tmpl Template) error {
 		return err
 	}
 	name := tmpl.name()
-	rows, err := conn.Query(ctx, `select datname, datistemplate and not datallowconn from pg_database where datname like $1`,
-		strings.ReplaceAll(TemplatePrefix+tmpl.Set+"_", "_", `\_`)+"%")
+	rows, err := conn.Query(ctx, `select datname, datistemplate and not datallowconn, coalesce(shobj_description(oid, 'pg_database'), '')
+		from pg_database where datname like $1`, strings.ReplaceAll(TemplatePrefix+tmpl.Set+"_", "_", `\_`)+"%")
 	if err != nil {
 		return err
 	}
 	type found struct {
 		Name     string
 		Complete bool
+		Made     string
 	}
 	existing, err := pgx.CollectRows(rows, pgx.RowToStructByPos[found])
 	if err != nil {
 		return err
 	}
 	for _, db := range existing {
-		if db.Name == name && db.Complete {
+		made, err := time.Parse(time.RFC3339, db.Made)
+		switch {
+		case db.Name == name && db.Complete:
 			continue
+		case db.Name != name && db.Complete && err == nil && time.Since(made) < StaleAfter:
+			continue // another checkout's, perhaps in use
 		}
-		// A stale template (older migrations of the set) or this one left half made.
+		// A stale template (other migrations of the set) or one left half made: its maker
+		// held the lock we hold now, so it is no longer making it.
 		if err := DropTemplate(ctx, conn, db.Name); err != nil {
 			return err
 		}
@@ -224,7 +235,11 @@ func makeTemplate(ctx context.Context, tmpl Template) error {
 		_ = DropTemplate(ctx, conn, name)
 		return fmt.Errorf("migrate: %w", err)
 	}
-	_, err = conn.Exec(ctx, `alter database `+pgx.Identifier{name}.Sanitize()+` with is_template true allow_connections false`)
+	id := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, `comment on database `+id+` is '`+time.Now().UTC().Format(time.RFC3339)+`'`); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `alter database `+id+` with is_template true allow_connections false`)
 	return err
 }
 

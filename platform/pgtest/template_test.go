@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"testing/fstest"
@@ -62,7 +63,8 @@ func TestCloneIsMigratedAndPrivate(t *testing.T) {
 }
 
 // TestStaleTemplateIsDropped: making the template of a set drops the set's templates of
-// other hashes (older migrations), and leaves other sets' alone.
+// other hashes (other migrations) made StaleAfter ago, keeps those made since (another
+// checkout may be cloning them), and leaves other sets' alone.
 func TestStaleTemplateIsDropped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -72,18 +74,37 @@ func TestStaleTemplateIsDropped(t *testing.T) {
 		}
 	}
 	set := "pgteststale" + pgtestSuffix(t)
+	t.Cleanup(func() { dropTemplates(t, set) })
 	old := pgtest.Template{Set: set, Hash: "00000000000000000000", Migrate: migrate(`create table t (a int)`)}
+	recent := pgtest.Template{Set: set, Hash: "22222222222222222222", Migrate: migrate(`create table t (a int, c int)`)}
 	other := pgtest.Template{Set: set + "x", Hash: "00000000000000000000", Migrate: migrate(`create table t (a int)`)}
 	pgtest.Clone(t, ctx, old)
+	backdate(t, pgtest.TemplatePrefix+set+"_0000000000000000")
+	pgtest.Clone(t, ctx, recent)
 	pgtest.Clone(t, ctx, other)
-	t.Cleanup(func() { dropTemplates(t, set) })
+	backdate(t, pgtest.TemplatePrefix+set+"x_0000000000000000")
 	cur := pgtest.Template{Set: set, Hash: "11111111111111111111", Migrate: migrate(`create table t (a int, b int)`)}
 	db := pgtest.MigratedPool(t, ctx, cur)
 	if _, err := db.Exec(ctx, `insert into stale.t (a, b) values (1, 2)`); err != nil {
 		t.Fatalf("the clone is not of the new migrations: %v", err)
 	}
-	if got := templates(t, set); len(got) != 2 || got[0] != pgtest.TemplatePrefix+set+"_1111111111111111" || got[1] != pgtest.TemplatePrefix+set+"x_0000000000000000" {
-		t.Fatalf("templates %v: want the new one of %s and the other set's", got, set)
+	want := []string{pgtest.TemplatePrefix + set + "_1111111111111111", pgtest.TemplatePrefix + set + "_2222222222222222",
+		pgtest.TemplatePrefix + set + "x_0000000000000000"}
+	if got := templates(t, set); !slices.Equal(got, want) {
+		t.Fatalf("templates %v, want %v: the new one, the recent one of %s and the other set's", got, want, set)
+	}
+}
+
+// backdate makes the template name look made long ago.
+func backdate(t testing.TB, name string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `comment on database `+pgx.Identifier{name}.Sanitize()+` is '2000-01-01T00:00:00Z'`); err != nil {
+		t.Fatal(err)
 	}
 }
 

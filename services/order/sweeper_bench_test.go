@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/souk/souk/internal/kittest"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 )
@@ -28,14 +29,7 @@ func newBenchStore(b *testing.B) *Store {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	b.Cleanup(cancel)
-	db := pgtest.Pool(b, ctx)
-	svc, err := Service(Config{}, kit.Deps{DB: db})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := kit.Migrate(ctx, db, svc); err != nil {
-		b.Fatal(err)
-	}
+	db := pgtest.MigratedPool(b, ctx, kittest.Schemas("order", func(d kit.Deps) (kit.Service, error) { return Service(Config{}, d) }))
 	return NewStore(db)
 }
 

@@ -22,9 +22,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -137,11 +134,9 @@ func Schemas(set string, declare ...Declare) pgtest.Template {
 		}
 		svcs[i] = svc
 		labels = append(labels, svc.Name, svc.Schema, fmt.Sprint(len(svc.Publishes) > 0, len(svc.Consumers) > 0))
-		if svc.Migrations != nil {
-			files = append(files, svc.Migrations)
-		}
+		files = append(files, svc.MigrationSets()...)
 	}
-	hash, err := pgtest.Hash(append(labels, platformMigrations()...), files...)
+	hash, err := pgtest.Hash(labels, files...)
 	if err != nil {
 		panic(err)
 	}
@@ -152,24 +147,6 @@ func Schemas(set string, declare ...Declare) pgtest.Template {
 		}
 		return errors.Join(errs...)
 	}}
-}
-
-// platformMigrations returns labels that change with the outbox's and the processed table's
-// migrations, which kit.Migrate applies beside a service's own and which their packages do
-// not export: it reads them from the source tree (go test builds from it). Where the source
-// is not there (a binary built with -trimpath) it returns a label of its own, so the
-// template is made for this binary alone rather than shared while perhaps stale.
-func platformMigrations() []string {
-	_, self, _, ok := runtime.Caller(0)
-	var sets []fs.FS
-	for _, dir := range []string{"../../platform/outbox/migrations", "../../platform/consumer/migrations"} {
-		sets = append(sets, os.DirFS(filepath.Join(filepath.Dir(self), dir)))
-	}
-	hash, err := pgtest.Hash(nil, sets...)
-	if !ok || err != nil {
-		return []string{"unshared " + NewID()}
-	}
-	return []string{hash}
 }
 
 // NewID returns a fresh UUIDv7, as Souk's ids are.

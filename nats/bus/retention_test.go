@@ -85,6 +85,10 @@ func TestAFullStreamHoldsEventsBackInTheOutbox(t *testing.T) {
 		if n := streamMsgs(ctx, js); n != 0 {
 			return fmt.Errorf("the stream still holds %d applied events", n)
 		}
+		// Applied before the relay has marked the last rows sent: wait for the marks too.
+		if n := count(ctx, db, `select count(*) from shop.outbox where sent_at is null`); n != 0 {
+			return fmt.Errorf("%d events published but not yet marked sent", n)
+		}
 		return nil
 	})
 	missing := count(ctx, db, `select count(*) from shop.outbox o where not exists (select from shop.applied a where a.event_id = o.id::text)`)

@@ -37,6 +37,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,9 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// Migrations are the processed table's migration files, applied by Migrate.
+var Migrations fs.FS = migrations
 
 // Migrate creates the processed table in schema. Call it from the service's own Migrate; its
 // file (processed_0001_init.sql) does not collide with the service's 0001_init.sql.

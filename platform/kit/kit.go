@@ -118,24 +118,34 @@ type Service struct {
 	Stop func()
 }
 
-// Migrate applies the migrations of svc's schema: its own, its outbox's when it publishes,
-// its processed table's when it consumes. A service without a Schema has none.
-func Migrate(ctx context.Context, db *pgxpool.Pool, svc Service) error {
+// MigrationSets are the migration files of svc's schema: its own, its outbox's when it
+// publishes, its processed table's when it consumes. A service without a Schema has none.
+func (svc Service) MigrationSets() []fs.FS {
 	if svc.Schema == "" {
 		return nil
 	}
-	if db == nil {
+	var sets []fs.FS
+	if svc.Migrations != nil {
+		sets = append(sets, svc.Migrations)
+	}
+	if len(svc.Publishes) > 0 {
+		sets = append(sets, outbox.Migrations)
+	}
+	if len(svc.Consumers) > 0 {
+		sets = append(sets, consumer.Migrations)
+	}
+	return sets
+}
+
+// Migrate applies svc's MigrationSets to its schema.
+func Migrate(ctx context.Context, db *pgxpool.Pool, svc Service) error {
+	sets := svc.MigrationSets()
+	if len(sets) > 0 && db == nil {
 		return fmt.Errorf("%s: no database for schema %s", svc.Name, svc.Schema)
 	}
 	var errs []error
-	if svc.Migrations != nil {
-		errs = append(errs, pg.Migrate(ctx, db, svc.Schema, svc.Migrations))
-	}
-	if len(svc.Publishes) > 0 {
-		errs = append(errs, outbox.Migrate(ctx, db, svc.Schema))
-	}
-	if len(svc.Consumers) > 0 {
-		errs = append(errs, consumer.Migrate(ctx, db, svc.Schema))
+	for _, set := range sets {
+		errs = append(errs, pg.Migrate(ctx, db, svc.Schema, set))
 	}
 	return errors.Join(errs...)
 }

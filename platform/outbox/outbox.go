@@ -15,6 +15,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,9 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// Migrations are the outbox's migration files, applied by Migrate.
+var Migrations fs.FS = migrations
 
 // Migrate creates the outbox tables in schema. Call it from the service's own Migrate.
 func Migrate(ctx context.Context, db *pgxpool.Pool, schema string) error {

@@ -102,3 +102,15 @@ func (p *Problems) Add(field, message string) {
 
 // Err is the 400 listing every problem, or nil.
 func (p Problems) Err() error { return Invalid(p) }
+
+// CutBytes cuts s to at most n bytes, on a character boundary: for an error kept in a header
+// or a column of bounded size.
+func CutBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

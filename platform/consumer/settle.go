@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -136,7 +135,7 @@ func (c *Consumer) letter(subject string, it *item) *nats.Msg {
 			m.Header[k] = vs
 		}
 	}
-	m.Header.Set(DLQError, truncate(it.err.Error(), maxErrorHeader))
+	m.Header.Set(DLQError, subjects.CutBytes(it.err.Error(), maxErrorHeader))
 	m.Header.Set(DLQSubject, it.msg.Subject)
 	m.Header.Set(DLQStream, it.msg.Stream)
 	m.Header.Set(DLQSequence, strconv.FormatUint(it.msg.Sequence, 10))
@@ -154,17 +153,6 @@ func (c *Consumer) deadLetterFailed(it *item, err error) {
 	}
 	ev.Err(err).Str("subject", it.msg.Subject).Str("event_id", it.msg.EventID).
 		Str("stream", it.msg.Stream).Uint64("stream_seq", it.msg.Sequence).Int("delivered", it.msg.Delivered).
-		Str("handler_error", truncate(it.err.Error(), maxErrorHeader)).Msg(msg)
+		Str("handler_error", subjects.CutBytes(it.err.Error(), maxErrorHeader)).Msg(msg)
 	_ = it.js.NakWithDelay(c.Backoff(it.msg.Delivered))
-}
-
-// truncate cuts s to at most n bytes, on a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

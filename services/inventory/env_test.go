@@ -92,13 +92,7 @@ func (e *env) wantStock(sku string, onHand, reserved int64) {
 // Nats-Msg-Id, as that service's outbox relay would.
 func (e *env) publish(subject, eventID string, payload any) {
 	e.t.Helper()
-	b, err := json.Marshal(payload)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.js.Publish(e.ctx, subject, b, jetstream.WithMsgID(eventID)); err != nil {
-		e.t.Fatalf("publish %s: %v", subject, err)
-	}
+	e.shop.Publish(subject, eventID, payload)
 }
 
 // events returns the bodies of every message on subject (a filter; wildcards allowed) in the

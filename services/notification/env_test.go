@@ -3,7 +3,6 @@ package notification
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,13 +109,7 @@ func (e *env) deadLetter(stream, consumer string) *jetstream.RawStreamMsg {
 // publish publishes an event with msgID as Nats-Msg-Id, as an outbox relay would.
 func (e *env) publish(subject, msgID string, payload any) {
 	e.t.Helper()
-	b, err := json.Marshal(payload)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.js.Publish(e.ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
-		e.t.Fatalf("publish %s: %v", subject, err)
-	}
+	e.k.Publish(subject, msgID, payload)
 }
 
 // customer publishes the user.registered event of a new customer and returns their id.

@@ -103,7 +103,7 @@ func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, bac
 	for _, o := range outs {
 		msg := ""
 		if o.err != nil {
-			msg = truncate(o.err.Error(), maxErrorText)
+			msg = subjects.CutBytes(o.err.Error(), maxErrorText)
 		}
 		batch.Queue(`insert into notify.attempts (delivery_id, n, error) values ($1, $2, $3) on conflict do nothing`, o.id, o.attempts, msg)
 		batch.Queue(`update notify.deliveries set status = $2, last_error = $3,
@@ -112,7 +112,7 @@ func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, bac
 				next_attempt_at = now() + make_interval(secs => $4),
 				payload = case when secret and $2 <> 'pending' then '\x7b7d'::bytea else payload end
 			where id = $1 and status = 'pending'`,
-			o.id, o.status(maxAttempts), msg, backoff(o.attempts).Seconds(), o.sent.Lang, truncate(o.sent.Subject, maxSubject))
+			o.id, o.status(maxAttempts), msg, backoff(o.attempts).Seconds(), o.sent.Lang, subjects.CutBytes(o.sent.Subject, maxSubject))
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return tx.SendBatch(ctx, batch).Close() })
 	if err != nil {

@@ -3,7 +3,6 @@ package notification
 import (
 	"context"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -101,15 +100,4 @@ func (w *worker) report(d Delivery, o outcome) {
 	}
 	ev.Err(o.err).Str("delivery_id", d.ID.String()).Str("event_id", d.EventID).Str("channel", d.Channel).
 		Str("template", d.Template).Int("attempts", d.Attempts).Msg(msg)
-}
-
-// truncate cuts s to at most n bytes, on a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

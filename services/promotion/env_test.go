@@ -85,13 +85,7 @@ func (e *env) mustHold(ctx context.Context, code, order string, subtotal subject
 // service's outbox relay would.
 func (e *env) publish(subject, msgID string, payload any) {
 	e.t.Helper()
-	b, err := json.Marshal(payload)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.js.Publish(e.ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
-		e.t.Fatalf("publish %s: %v", subject, err)
-	}
+	e.shop.Publish(subject, msgID, payload)
 }
 
 // orderEvent publishes an order event of kind (subjects.EvtOrderPlaced.EventKind, …) for

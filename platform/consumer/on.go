@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/subjects"
@@ -92,4 +94,14 @@ func (c *Consumer) StreamName() string {
 		return c.Stream
 	}
 	return c.On[0].kind.Stream
+}
+
+// ID reads the id field of a decoded payload (an order_id, a product_id): an event whose id
+// is not a UUID is a poison message, dead-lettered with field and value named, never retried.
+func ID(field, value string) (uuid.UUID, error) {
+	id, err := uuid.Parse(value)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, Permanent(fmt.Errorf("%s %q: not an id", field, value))
+	}
+	return id, nil
 }

@@ -34,9 +34,9 @@ func purchases() []consumer.Route {
 			return recordPurchase(ctx, tx, ev.UserID, ev.OrderID, ev.Lines, ev.OccurredAt)
 		}),
 		consumer.On(subjects.EvtOrderCancelled, func(ctx context.Context, tx pgx.Tx, ev subjects.OrderCancelled) error {
-			order, err := uuid.Parse(ev.OrderID)
+			order, err := consumer.ID("order_id", ev.OrderID)
 			if err != nil {
-				return consumer.Permanent(fmt.Errorf("order.cancelled: order_id: %w", err))
+				return err
 			}
 			return ForgetPurchase(ctx, tx, order)
 		}),

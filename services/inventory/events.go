@@ -29,9 +29,9 @@ func (s *Store) orderEvents() []consumer.Route {
 // id that does not parse is permanent: the order service never publishes one.
 func byOrder[E any](evt subjects.Event[E], orderID func(E) string, apply func(ctx context.Context, tx pgx.Tx, id uuid.UUID) error) consumer.Route {
 	return consumer.On(evt, func(ctx context.Context, tx pgx.Tx, ev E) error {
-		id, err := uuid.Parse(orderID(ev))
+		id, err := consumer.ID("order_id", orderID(ev))
 		if err != nil {
-			return consumer.Permanent(fmt.Errorf("%s: order_id: %w", evt.Kind, err))
+			return err
 		}
 		return apply(ctx, tx, id)
 	})

@@ -150,9 +150,9 @@ var webhookTypes = func() map[string]bool {
 
 // queueLetter queues into b the email delivery of l, the letter of event m (of type typ).
 func queueLetter(b *pgx.Batch, m consumer.Msg, typ string, l letter) error {
-	userID, err := uuid.Parse(l.userID)
+	userID, err := consumer.ID("user_id", l.userID)
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("%s: user_id %q: %w", m.Subject, l.userID, err))
+		return err
 	}
 	body, err := json.Marshal(l.data)
 	if err != nil {

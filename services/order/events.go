@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -76,9 +75,9 @@ func newSaga(store *Store, log zerolog.Logger, reg prometheus.Registerer) *saga 
 // business. A shipped order found out of stock changes nothing and is not retried (nothing
 // can be undone): it is logged and counted for an operator.
 func (s *saga) apply(ctx context.Context, tx pgx.Tx, orderID string, change Change) error {
-	id, err := uuid.Parse(orderID)
+	id, err := consumer.ID("order_id", orderID)
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("order_id: %w", err))
+		return err
 	}
 	_, err = s.store.Update(ctx, tx, id, change)
 	switch {

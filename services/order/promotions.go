@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/platform/consumer"
@@ -20,9 +19,9 @@ import (
 // amount they never agreed to. An order that has shipped (or is past cancelling) keeps its
 // discount: nothing can be undone, so it is logged for an operator, not retried.
 func (s *Store) applyCouponRefused(ctx context.Context, tx pgx.Tx, ev subjects.CouponEvent) error {
-	id, err := uuid.Parse(ev.OrderID)
+	id, err := consumer.ID("order_id", ev.OrderID)
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("coupon refused: order_id %q: %w", ev.OrderID, err))
+		return err
 	}
 	_, err = s.Update(ctx, tx, id, cancelIfOpen(subjects.ReasonCouponRefused,
 		subjects.OrderStatusPending, subjects.OrderStatusReserved, subjects.OrderStatusPaid))

@@ -169,7 +169,7 @@ func TestPoisonEventsAreDeadLetteredAndTheSagaGoesOn(t *testing.T) {
 		{"INVENTORY", subjects.EvtInventoryReserved.Subject(bad), `not json`, "unreadable payload: invalid character",
 			[]string{"order-inventory"}},
 		{"PAYMENTS", subjects.EvtPaymentSucceeded.Subject(bad), `{"order_id":"not-a-uuid","amount":{"amount":900,"currency":"EUR"}}`,
-			"order_id: invalid UUID", []string{"order-payments"}},
+			`order_id "not-a-uuid": not an id`, []string{"order-payments"}},
 	}
 	for _, poison := range poisons {
 		if _, err := s.JS.Publish(s.Ctx, poison.subject, []byte(poison.data), jetstream.WithMsgID(shoptest.NewID())); err != nil {

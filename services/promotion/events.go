@@ -44,11 +44,7 @@ func orderRoutes() []consumer.Route {
 
 // orderID reads the order id of an order event; one that is no UUID is permanent.
 func orderID(s string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil {
-		return uuid.Nil, consumer.Permanent(fmt.Errorf("order_id: %w", err))
-	}
-	return id, nil
+	return consumer.ID("order_id", s)
 }
 
 // errHoldRacing is a cancellation that met a hold of its order being committed: a retry

@@ -66,9 +66,9 @@ func (o *orders) paid(ctx context.Context, tx pgx.Tx, ev subjects.OrderPaid) err
 
 // cancelled cancels the order's shipment, unless it has left.
 func (o *orders) cancelled(ctx context.Context, tx pgx.Tx, ev subjects.OrderCancelled) error {
-	order, err := uuid.Parse(ev.OrderID)
+	order, err := consumer.ID("order_id", ev.OrderID)
 	if err != nil {
-		return consumer.Permanent(fmt.Errorf("order.cancelled: order_id: %w", err))
+		return err
 	}
 	err = o.store.CancelOrder(ctx, tx, order, ev.Reason)
 	if errors.Is(err, ErrLeft) {

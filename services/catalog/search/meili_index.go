@@ -99,9 +99,9 @@ func (ix *Indexer) Consumer() *consumer.Consumer {
 		return ix.queueProduct(ctx, tx, ev.ProductID)
 	}
 	categories := func(ctx context.Context, tx pgx.Tx, ev subjects.CategoryChanged) error {
-		id, err := uuid.Parse(ev.CategoryID)
-		if err != nil || id == uuid.Nil {
-			return consumer.Permanent(fmt.Errorf("category_id %q: not an id", ev.CategoryID))
+		id, err := consumer.ID("category_id", ev.CategoryID)
+		if err != nil {
+			return err
 		}
 		return queue(ctx, tx, `with recursive down as (
 				select id from catalog.categories where id = $1
@@ -126,9 +126,9 @@ func (ix *Indexer) Consumer() *consumer.Consumer {
 
 // queueProduct queues product id; an event without a readable id is a poison message.
 func (ix *Indexer) queueProduct(ctx context.Context, tx pgx.Tx, productID string) error {
-	id, err := uuid.Parse(productID)
-	if err != nil || id == uuid.Nil {
-		return consumer.Permanent(fmt.Errorf("product_id %q: not an id", productID))
+	id, err := consumer.ID("product_id", productID)
+	if err != nil {
+		return err
 	}
 	return queue(ctx, tx, `select $1::uuid`, id)
 }

@@ -207,12 +207,23 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	}
 
 	kick := func() {}
+	// around runs a unit of work (a request, a loop's round) so that the relay is kicked
+	// once it is over if it wrote events; a service without an outbox tracks nothing.
+	around := func(ctx context.Context) (context.Context, func()) { return ctx, func() {} }
 	g := background.Start(ctx, log)
 	defer g.Stop() // after the endpoints drained: see rpc.Serve below
 	if len(svc.Publishes) > 0 {
 		relay := outbox.NewRelay(svc.Schema, deps.DB, deps.JS, log)
 		relay.Metrics = deps.Registry
 		kick = relay.Kick
+		around = func(ctx context.Context) (context.Context, func()) {
+			ctx, wrote := outbox.Track(ctx)
+			return ctx, func() {
+				if wrote() {
+					relay.Kick()
+				}
+			}
+		}
 		g.Go("outbox relay", relay.Run)
 	}
 	for _, c := range svc.Consumers {
@@ -235,12 +246,9 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		round := l.Round
 		g.Run(l.Name, func(ctx context.Context) {
 			background.Poll(ctx, l.Every, l.Wake, func(ctx context.Context) bool {
-				ctx, wrote := outbox.Track(ctx)
-				more := round(ctx)
-				if wrote() {
-					kick()
-				}
-				return more
+				ctx, done := around(ctx)
+				defer done()
+				return round(ctx)
 			})
 		})
 	}
@@ -255,15 +263,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		verifier = authn.NewVerifierFor(keys, deps.NC)
 	}
 	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(),
-			Around: func(ctx context.Context) (context.Context, func()) {
-				ctx, wrote := outbox.Track(ctx)
-				return ctx, func() {
-					if wrote() {
-						kick()
-					}
-				}
-			}},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(), Around: around},
 		func(s *rpc.Service) error { return s.Add(svc.Endpoints...) })
 }
 

@@ -321,7 +321,7 @@ type Description struct {
 
 // Describe is the declaration's Description.
 func (svc Service) Describe() Description {
-	d := Description{Name: svc.Name, Endpoints: map[string]string{}, Consumes: svc.Subscribes()}
+	d := Description{Name: svc.Name, Endpoints: map[string]string{}, Consumes: svc.Subscribes(), Publishes: []string{}}
 	for _, b := range svc.Endpoints {
 		d.Endpoints[b.Subject()] = b.Access().String()
 	}

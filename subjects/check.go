@@ -69,8 +69,11 @@ func CheckLocale(l string) (string, bool) {
 const LocaleProblem = "is not a valid BCP 47 language tag"
 
 // CheckText trims s and checks that it is text to store: valid UTF-8, at most maxRunes, no
-// control characters (line breaks and tabs allowed when multiline), and not empty when
-// required. It returns the trimmed text and what is wrong, "" when nothing is.
+// control characters (NUL, escape sequences; line breaks and tabs allowed when multiline), in
+// a single line no bidirectional embeddings, overrides or isolates (U+202A–U+202E,
+// U+2066–U+2069: they make a name or an address read as something else; a multiline text,
+// a description in a right-to-left language, may need them), and not empty when required. It returns the trimmed text and
+// what is wrong, "" when nothing is.
 func CheckText(s string, maxRunes int, required, multiline bool) (string, string) {
 	t := strings.TrimSpace(s)
 	switch {
@@ -86,7 +89,36 @@ func CheckText(s string, maxRunes int, required, multiline bool) (string, string
 	}) >= 0 {
 		return "", "must not contain control characters"
 	}
+	if !multiline && strings.IndexFunc(t, bidiControl) >= 0 {
+		return "", "must not contain bidirectional override characters"
+	}
 	return t, ""
+}
+
+// bidiControl reports the bidirectional embeddings, overrides and isolates.
+func bidiControl(r rune) bool {
+	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+}
+
+// MaxAddressField bounds each text field of an Address, in characters.
+const MaxAddressField = 200
+
+// CheckAddressText checks the text fields of a (name, lines, city, region, postal code,
+// country, phone) with CheckText, trimming them in place, and adds a problem per bad field
+// under prefix ("shipping_address."). What a country must be is the caller's rule.
+func CheckAddressText(prefix string, a *Address, p *Problems) {
+	for _, f := range []struct {
+		name     string
+		v        *string
+		required bool
+	}{
+		{"name", &a.Name, true}, {"line1", &a.Line1, true}, {"line2", &a.Line2, false}, {"city", &a.City, true},
+		{"region", &a.Region, false}, {"postal_code", &a.PostalCode, true}, {"country", &a.Country, true}, {"phone", &a.Phone, false},
+	} {
+		var problem string
+		*f.v, problem = CheckText(*f.v, MaxAddressField, f.required, false)
+		p.Add(prefix+f.name, problem)
+	}
 }
 
 // Problems collects the invalid fields of one request, so that a 400 names them all.

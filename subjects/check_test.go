@@ -31,7 +31,7 @@ func TestValueChecks(t *testing.T) {
 	if got, msg := subjects.CheckText("  two\nlines ", 10, true, true); got != "two\nlines" || msg != "" {
 		t.Errorf("multiline text: %q %q", got, msg)
 	}
-	for _, bad := range []string{"a\nb", "nul\x00", "esc\x1b[0m", "\xff", strings.Repeat("é", 11)} {
+	for _, bad := range []string{"a\nb", "nul\x00", "esc\x1b[0m", "\xff", strings.Repeat("é", 11), "evil\u202Egpj.exe", "x\u2066y"} {
 		if _, msg := subjects.CheckText(bad, 10, true, false); msg == "" {
 			t.Errorf("CheckText(%q) accepted", bad)
 		}

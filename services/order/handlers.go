@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -48,7 +49,7 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 	}
 	key := subjects.MetaFrom(ctx).IdempotencyKey
 	if key != "" {
-		if !utf8.ValidString(key) || strings.ContainsFunc(key, isControl) || len(key) > 255 {
+		if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(key) > 255 {
 			return subjects.Order{}, subjects.BadRequest("Idempotency-Key", "must be printable text of at most 255 bytes")
 		}
 		// The replay is one indexed read. It leaves the cart to the cart service's consumer of

@@ -35,7 +35,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -147,8 +146,7 @@ func (o *Order) Wire() subjects.Order {
 
 // Limits of a placement request.
 const (
-	MaxAddressField = 200
-	MaxPaymentID    = 255
+	MaxPaymentID = 255
 )
 
 var (
@@ -167,26 +165,7 @@ func CheckPlace(req subjects.OrderPlaceRequest) (subjects.Address, error) {
 		return subjects.Address{}, p.Err()
 	}
 	a := *req.ShippingAddress
-	fields := []struct {
-		name     string
-		v        *string
-		required bool
-	}{
-		{"name", &a.Name, true}, {"line1", &a.Line1, true}, {"line2", &a.Line2, false}, {"city", &a.City, true},
-		{"region", &a.Region, false}, {"postal_code", &a.PostalCode, true}, {"country", &a.Country, true}, {"phone", &a.Phone, false},
-	}
-	for _, f := range fields {
-		*f.v = strings.TrimSpace(*f.v)
-		field := "shipping_address." + f.name
-		switch {
-		case f.required && *f.v == "":
-			p.Add(field, "is required")
-		case len(*f.v) > MaxAddressField:
-			p.Add(field, "is too long")
-		case !utf8.ValidString(*f.v) || strings.ContainsFunc(*f.v, isControl):
-			p.Add(field, "must be printable text")
-		}
-	}
+	subjects.CheckAddressText("shipping_address.", &a, &p)
 	a.Country = strings.ToUpper(a.Country)
 	if a.Country != "" && !countryPattern.MatchString(a.Country) {
 		p.Add("shipping_address.country", "must be an ISO 3166-1 alpha-2 code, such as DE")
@@ -199,8 +178,6 @@ func CheckPlace(req subjects.OrderPlaceRequest) (subjects.Address, error) {
 	}
 	return a, nil
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // priced builds an order's lines and subtotal from a priced cart. A cart with products
 // that are no longer sold, or in several currencies, is refused rather than half-ordered.

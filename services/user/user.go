@@ -48,8 +48,6 @@ const (
 	MaxNameRunes = 200
 	// MaxAddresses bounds a user's address book.
 	MaxAddresses = 20
-	// maxAddressField bounds each text field of an address.
-	maxAddressField = 200
 	// DefaultLocale is the locale of a user who gives none.
 	DefaultLocale = "en"
 )
@@ -135,24 +133,7 @@ func CheckAddresses(addrs []subjects.Address) ([]subjects.Address, subjects.Prob
 	out := make([]subjects.Address, len(addrs))
 	for i, a := range addrs {
 		prefix := "addresses[" + strconv.Itoa(i) + "]."
-		fields := []struct {
-			name     string
-			v        *string
-			required bool
-		}{
-			{"name", &a.Name, true}, {"line1", &a.Line1, true}, {"line2", &a.Line2, false},
-			{"city", &a.City, true}, {"region", &a.Region, false}, {"postal_code", &a.PostalCode, true},
-			{"country", &a.Country, true}, {"phone", &a.Phone, false},
-		}
-		for _, f := range fields {
-			*f.v = strings.TrimSpace(*f.v)
-			switch {
-			case *f.v == "" && f.required:
-				p.Add(prefix+f.name, "is required")
-			case utf8.RuneCountInString(*f.v) > maxAddressField || !utf8.ValidString(*f.v):
-				p.Add(prefix+f.name, "must be valid text of at most "+strconv.Itoa(maxAddressField)+" characters")
-			}
-		}
+		subjects.CheckAddressText(prefix, &a, &p)
 		if a.Country != "" && !isCountry(a.Country) {
 			p.Add(prefix+"country", "must be an ISO 3166-1 alpha-2 code in upper case, such as DE")
 		}

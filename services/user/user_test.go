@@ -127,6 +127,17 @@ func TestUserService(t *testing.T) {
 		bad := []subjects.Address{addrs[0], {Name: "x", Line1: "y", City: "z", PostalCode: "1", Country: "at"}}
 		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
 		expect.Error(t, err, 400, "validation", "addresses[1].country")
+		// One text rule for every stored string: a NUL (PostgreSQL refuses it: this was a
+		// 500), line breaks, an escape sequence or a bidirectional override in an address
+		// field is a 400 naming the field.
+		for field, text := range map[string]string{"line1": "Ring\x001", "line2": "Ring 1\r\nX-Injected: yes",
+			"city": "Wien\x1b[31m", "name": "Alice \u202Eecila"} {
+			a := addrs[0]
+			*map[string]*string{"line1": &a.Line1, "line2": &a.Line2, "city": &a.City, "name": &a.Name}[field] = text
+			bad := []subjects.Address{a}
+			_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Addresses: &bad})
+			expect.Error(t, err, 400, "validation", "addresses[0]."+field)
+		}
 		empty := ""
 		_, err = subjects.UserUpdateMe.Call(e.As(aliceTok), nc, subjects.UpdateMeRequest{Name: &empty})
 		expect.Error(t, err, 400, "validation", "name")

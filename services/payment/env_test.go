@@ -271,14 +271,19 @@ func (e *env) published(kind subjects.EventKind, orderID string) [][]byte {
 	return out
 }
 
-// webhook sends a Stripe event signed with secret and returns the service's answer.
+// webhook sends a Stripe event signed with secret now and returns the service's answer.
 func (e *env) webhook(secret, eventID, typ string, object map[string]any) error {
+	return e.webhookAt(time.Now(), secret, eventID, typ, object)
+}
+
+// webhookAt sends a Stripe event signed with secret at the time signed.
+func (e *env) webhookAt(at time.Time, secret, eventID, typ string, object map[string]any) error {
 	payload, err := json.Marshal(map[string]any{"id": eventID, "object": "event", "type": typ,
-		"api_version": "2020-08-27", "created": time.Now().Unix(), "data": map[string]any{"object": object}})
+		"api_version": "2020-08-27", "created": at.Unix(), "data": map[string]any{"object": object}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at})
 	_, err = subjects.PaymentStripeWebhook.Call(e.ctx, e.nc, subjects.StripeWebhook{Payload: payload, Signature: signed.Header})
 	return err
 }

@@ -241,7 +241,9 @@ func (s *store) nextAttempt(ctx context.Context, id uuid.UUID) (int, error) {
 
 // markUnsure records that a create of payment id went unanswered (see lookUp).
 func (s *store) markUnsure(ctx context.Context, id uuid.UUID) error {
-	_, err := s.db.Exec(ctx, `update payments.payments set unsure_at = now() where id = $1 and provider_ref is null`, id)
+	_, err := s.db.Exec(ctx, `update payments.payments set unsure_at = now(),
+		next_attempt_at = least(next_attempt_at, now() + make_interval(secs => $2)) where id = $1 and provider_ref is null`,
+		id, s.reconcileAfter.Seconds())
 	return err
 }
 

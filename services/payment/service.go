@@ -40,7 +40,8 @@ func newService(cfg Config, deps kit.Deps) *service {
 	log := deps.Log.With().Str("service", "payment").Logger()
 	p, sb := newProvider(cfg)
 	return &service{cfg: cfg, log: log, nc: deps.NC, sandbox: sb, wake: background.NewKicker(),
-		store:    &store{db: deps.DB, provider: p.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout},
+		store: &store{db: deps.DB, provider: p.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout,
+			callTimeout: cfg.ProviderTimeout},
 		provider: newGuarded(p, cfg, deps.Registry, log)}
 }
 

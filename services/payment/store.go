@@ -42,6 +42,9 @@ type store struct {
 	reconcileAfter time.Duration
 	// actionTimeout is how long a payment may require its payer's action (Config).
 	actionTimeout time.Duration
+	// callTimeout bounds one provider call (Config.ProviderTimeout): a payment its request is
+	// sending is not the worker's before that call could have ended.
+	callTimeout time.Duration
 }
 
 // effect is what a committed transaction leaves to do: wake the worker for a refund it has
@@ -166,8 +169,10 @@ func livePayment(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (Payment, bo
 // BeginPayment writes a payment of the order's total with method for its owner userID, in
 // status created, and commits it; the caller then calls the provider. When a payment is
 // already under way it returns that one (fresh false). gate may refuse writing a new one.
-// The worker leaves the new row alone for reconcileAfter, the time the caller's own
-// provider call has.
+// The worker leaves the new row alone while the caller's own provider call may still be under
+// way (callTimeout, or reconcileAfter when that is longer): taken sooner, a slow create
+// would be sent a second time. A call that ends without an answer marks the row unsure and
+// due (markUnsure), so it is looked up at once.
 func (s *store) BeginPayment(ctx context.Context, orderID uuid.UUID, userID, method string, gate func() error) (p Payment, fresh bool, err error) {
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		o, err := scanOrder(tx.QueryRow(ctx, `select `+orderCols+` from payments.orders where id = $1 for update`, orderID))
@@ -184,7 +189,7 @@ func (s *store) BeginPayment(ctx context.Context, orderID uuid.UUID, userID, met
 			return err
 		}
 		p, fresh = newPayment(o, method, s.provider), true
-		return insertPayment(ctx, tx, p, time.Now().Add(s.reconcileAfter))
+		return insertPayment(ctx, tx, p, time.Now().Add(max(s.reconcileAfter, s.callTimeout)))
 	})
 	return p, fresh, err
 }

@@ -86,13 +86,8 @@ func (s service) migrate(ctx context.Context, cfg Config, db *pgxpool.Pool) erro
 	return kit.Migrate(ctx, db, svc)
 }
 
-func serviceNames() []string {
-	names := make([]string, len(services))
-	for i, s := range services {
-		names[i] = s.name
-	}
-	return names
-}
+// serviceNames are the names of every service, in start order.
+func serviceNames() []string { return namesOf(services) }
 
 // targets resolves the positional arguments of `souk run` into the services to run and
 // whether to run the gateway.

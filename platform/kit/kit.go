@@ -63,6 +63,13 @@ type Deps struct {
 	StreamsReady bool
 }
 
+// Logger is Log labelled with the service's name: the logger a declaration gives what it
+// keeps (handlers, consumers' handlers, loops), so that every line names its service, as
+// the kit's own lines and rpc's do.
+func (d Deps) Logger(service string) zerolog.Logger {
+	return d.Log.With().Str("service", service).Logger()
+}
+
 // Loop is one of a service's background loops. Give Run, or Round (with Every and, when
 // something kicks it, Wake).
 type Loop struct {
@@ -195,7 +202,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	log := deps.Log.With().Str("service", svc.Name).Logger()
+	log := deps.Logger(svc.Name)
 	if err := start(ctx, deps, svc); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: nothing failed

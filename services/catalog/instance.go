@@ -28,7 +28,7 @@ import (
 func newHandlers(cfg Config, store *Store, deps kit.Deps) (*handlers, error) {
 	h := &handlers{store: store, cats: &categoryIndex{store: store}, attrs: &attrIndex{store: store},
 		prefs: product.NewPrefsCache(cfg.DefaultLocale), defaultLocale: cfg.DefaultLocale, defaultCurrency: cfg.DefaultCurrency,
-		cfg: cfg, deps: deps, log: deps.Log.With().Str("service", "catalog").Logger()}
+		cfg: cfg, deps: deps, log: deps.Logger("catalog")}
 	if cfg.Meili.URL != "" {
 		e, err := search.NewMeiliEngine(cfg.Meili)
 		if err != nil {

@@ -56,7 +56,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Start: h.start, Stop: h.stop,
 	}
 	if cfg.Meili.URL != "" {
-		ix, err := search.NewIndexer(cfg.Meili, deps.DB, store, deps.Log)
+		ix, err := search.NewIndexer(cfg.Meili, deps.DB, store, deps.Logger("catalog"))
 		if err != nil {
 			return kit.Service{}, err
 		}

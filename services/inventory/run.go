@@ -46,7 +46,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if cfg.ReservationTTL < 0 || cfg.SweepEvery < 0 || cfg.MaxBatch < 0 || cfg.MaxQueue < 0 || cfg.Committers < 0 {
 		return kit.Service{}, errors.New("inventory: negative ReservationTTL, SweepEvery, MaxBatch, MaxQueue or Committers")
 	}
-	log := deps.Log.With().Str("service", "inventory").Logger()
+	log := deps.Logger("inventory")
 	maxBatch := cmp.Or(cfg.MaxBatch, DefaultMaxBatch)
 	store := NewStore(deps.DB, cmp.Or(cfg.ReservationTTL, DefaultReservationTTL))
 	batches, took := reserverMetrics(deps.Registry)

@@ -54,7 +54,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if err != nil {
 		return kit.Service{}, err
 	}
-	log := deps.Log.With().Str("service", "notification").Logger()
+	log := deps.Logger("notification")
 	var mailer Mailer = &logMailer{log: log}
 	if cfg.SMTPURL != "" {
 		smtpCfg, _ := ParseSMTPURL(cfg.SMTPURL) // checked by defaults

@@ -33,10 +33,11 @@ type Config struct {
 // payment, shipping and promotion events, the order events it publishes, and the sweeper of
 // orders left pending.
 func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
+	log := deps.Logger("order")
 	store := NewStore(deps.DB)
-	h := &handlers{store: store, nc: deps.NC, log: deps.Log}
-	sg := newSaga(store, deps.Log, deps.Registry)
-	sweep, err := newSweeper(store, cfg, deps.Log, deps.Registry)
+	h := &handlers{store: store, nc: deps.NC, log: log}
+	sg := newSaga(store, log, deps.Registry)
+	sweep, err := newSweeper(store, cfg, log, deps.Registry)
 	if err != nil {
 		return kit.Service{}, err
 	}

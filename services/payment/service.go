@@ -37,7 +37,7 @@ type service struct {
 
 // newService wires the service of cfg (its defaults filled in) on deps; it does no I/O.
 func newService(cfg Config, deps kit.Deps) *service {
-	log := deps.Log.With().Str("service", "payment").Logger()
+	log := deps.Logger("payment")
 	p, sb := newProvider(cfg)
 	return &service{cfg: cfg, log: log, nc: deps.NC, sandbox: sb, wake: background.NewKicker(),
 		store: &store{db: deps.DB, provider: p.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout,

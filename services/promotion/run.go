@@ -37,7 +37,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	}
 	store := NewStore(deps.DB)
 	h := &handlers{store: store, holds: newHolder(store)}
-	sweep := newSweeper(store, cfg, deps.Log, deps.Registry)
+	sweep := newSweeper(store, cfg, deps.Logger("promotion"), deps.Registry)
 	return kit.Service{
 		Name: "promotion", Version: "0.1.0", Description: "coupons and redemptions",
 		Schema: Schema, Migrations: migrationsFS,

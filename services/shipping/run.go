@@ -36,7 +36,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	}
 	store := NewStore(deps.DB)
 	h := &handlers{store: store, carriers: carriers}
-	o := newOrders(store, cfg.DefaultCarrier, deps.Log, deps.Registry)
+	o := newOrders(store, cfg.DefaultCarrier, deps.Logger("shipping"), deps.Registry)
 	return kit.Service{
 		Name: "shipping", Version: "0.1.0", Description: "shipments, carriers and tracking",
 		Schema: Schema, Migrations: migrationsFS, MaxInFlight: cfg.MaxInFlight,

@@ -56,7 +56,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.UserSetRoles, h.setRoles),
 		},
 		Start: func(ctx context.Context) error {
-			return h.ensureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, deps.Log)
+			return h.ensureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, deps.Logger("user"))
 		},
 	}, nil
 }

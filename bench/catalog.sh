@@ -60,5 +60,5 @@ start 0
 row "product, uncached" /tmp/souk-products.txt
 row "search, uncached" bench/searches.txt
 stop
-echo "ceiling (../shared/bench/ceiling/run.sh $secs $conns)"
-../shared/bench/ceiling/run.sh "$secs" "$conns"
+echo "ceiling (bench/ceiling/run.sh $secs $conns)"
+bench/ceiling/run.sh "$secs" "$conns"

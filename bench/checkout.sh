@@ -4,7 +4,7 @@
 # of the way, the sandbox provider deciding at once unless SOUK_SANDBOX_DELAY says
 # otherwise), then bench/checkout drives -c customers each looping cart → order (pm_card_visa)
 # → wait for the paid event; then pgbench's TPC-B-like transaction with as many clients;
-# then ../shared/bench/ceiling/run.sh.
+# then bench/ceiling/run.sh.
 # Usage: bench/checkout.sh [seconds] [customers]   (needs pgbench, psql and wrk)
 #        CHECKOUT_ONLY=1 bench/checkout.sh ...      (the checkouts alone)
 #        CHECKOUT_FLAGS="-storm 64" ...             (more flags of bench/checkout: the read storm)
@@ -67,5 +67,5 @@ echo "pgbench (TPC-B-like: 3 updates, 1 select, 1 insert per transaction; $conns
 psql -h 127.0.0.1 -U postgres -qc "create database $pgb" >/dev/null
 pgbench -h 127.0.0.1 -U postgres -i -q -s 10 "$pgb" >/dev/null 2>&1
 pgbench -h 127.0.0.1 -U postgres -n -c "$conns" -j 2 -T "$secs" "$pgb" 2>/dev/null | awk '/^tps/ {printf "pgbench %10.0f transactions/s\n", $3}'
-echo "ceiling (../shared/bench/ceiling/run.sh $secs $conns)"
-../shared/bench/ceiling/run.sh "$secs" "$conns"
+echo "ceiling (bench/ceiling/run.sh $secs $conns)"
+bench/ceiling/run.sh "$secs" "$conns"

@@ -38,5 +38,5 @@ row /.well-known/jwks.json "http://$addr/.well-known/jwks.json"
 row /v1/users/me -H "authorization: Bearer $tok" "http://$addr/v1/users/me"
 echo "rss after load: $(ps -o rss= -p $pid | awk '{printf "%.0f MiB", $1/1024}')"
 kill $pid; wait $pid 2>/dev/null || true
-echo "ceiling (../shared/bench/ceiling/run.sh $secs $conns)"
-../shared/bench/ceiling/run.sh "$secs" "$conns"
+echo "ceiling (bench/ceiling/run.sh $secs $conns)"
+bench/ceiling/run.sh "$secs" "$conns"

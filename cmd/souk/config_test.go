@@ -32,20 +32,31 @@ func TestHelpOfEveryCommandShowsNoSecret(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
+		// flags: the help lists every setting (a command's help), not the commands.
+		flags bool
 	}{
-		{[]string{"--help"}, "usage: souk <command>"},
-		{[]string{"help"}, "usage: souk <command>"},
-		{[]string{"-h"}, "usage: souk <command>"},
-		{[]string{"run", "--help"}, "usage: souk run [flags] [all|gateway|<service> ...]"},
-		{[]string{"migrate", "-h"}, "usage: souk migrate [flags]"},
-		{[]string{"seed", "-h"}, "-products int"},
+		{[]string{"--help"}, "usage: souk <command>", false},
+		{[]string{"help"}, "usage: souk <command>", false},
+		{[]string{"-h"}, "usage: souk <command>", false},
+		{[]string{"run", "--help"}, "usage: souk run [flags] [all|gateway|<service> ...]", true},
+		{[]string{"help", "run"}, "usage: souk run [flags] [all|gateway|<service> ...]", true},
+		{[]string{"migrate", "-h"}, "usage: souk migrate [flags]", true},
+		{[]string{"seed", "-h"}, "-products int", true},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := cli(t.Context(), tc.args, env, &stdout, &stderr)
 		out := stdout.String() + stderr.String()
-		if code != 0 || !strings.Contains(out, tc.want) || !strings.Contains(out, "-admin-password string") ||
-			!strings.Contains(out, "$STRIPE_SECRET_KEY") {
-			t.Fatalf("%v: exit %d:\n%s", tc.args, code, out)
+		hasFlags := strings.Contains(out, "-admin-password string") && strings.Contains(out, "$STRIPE_SECRET_KEY")
+		if code != 0 || !strings.Contains(out, tc.want) || hasFlags != tc.flags {
+			t.Fatalf("%v: exit %d, settings listed %v, want %v:\n%s", tc.args, code, hasFlags, tc.flags, out)
+		}
+		if !tc.flags {
+			// souk --help is the commands, a line each.
+			for _, c := range []string{"run", "migrate", "seed", "services", "version", "help"} {
+				if !strings.Contains(out, "\n  "+c+" ") {
+					t.Fatalf("%v does not list the command %s:\n%s", tc.args, c, out)
+				}
+			}
 		}
 		for _, secret := range []string{"admin-secret-123", "secret789", "db-secret"} {
 			if strings.Contains(out, secret) {

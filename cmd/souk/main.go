@@ -5,6 +5,7 @@
 //	souk seed [-products N]             load the demo catalog (idempotent)
 //	souk services                       print what each service serves, consumes and publishes (JSON)
 //	souk version                        print the version
+//	souk help [<command>]               the commands (souk --help), or a command's flags
 //
 // With no target, `souk run` (and plain `souk`) runs everything in one process: an embedded
 // NATS server with JetStream, every service and the gateway. With NATS_URL set it joins that
@@ -19,9 +20,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
-
-	"github.com/souk/souk/cmd/souk/settings"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -33,19 +33,27 @@ func main() {
 	os.Exit(cli(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
+// usage is `souk --help`, a format taking the service names: the commands, a line each.
+// The flags and settings are each command's own help (`souk run -h`), so that the list of
+// commands fits on a screen.
 const usage = `usage: souk <command> [flags] [targets]
 
 commands:
-  run [all|gateway|<service> ...]           run the shop (default: all, with an embedded NATS server); services:
-                                            user auth catalog inventory promotion cart order payment shipping notification
-  migrate                                   apply every service's database migrations and exit
-  seed [-products N]                        load the demo catalog (N products, 5000 by default), idempotently
-  services                                  print what each service serves, consumes and publishes, as JSON
-  version                                   print the version
+  run [all|gateway|<service> ...]  run the shop: every service, the gateway and an embedded NATS server (the default)
+  migrate                          apply every service's database migrations and exit
+  seed [-products N]               load the demo catalog (5000 products by default); again, nothing changes
+  services                         print what each service serves, consumes and publishes, as JSON
+  version                          print the version
+  help [<command>]                 this list, or a command's flags (the same as souk <command> -h)
+
+services: %s
+
+Every flag is also an environment variable (-database-url is $DATABASE_URL, -http-addr is
+$SOUK_HTTP_ADDR, ...); a flag wins over its variable. 'souk run -h' lists them all.
 `
 
-// settingsHelp introduces the settings in `souk --help`.
-const settingsHelp = "\nRun, migrate and seed read these settings; 'souk run -h' lists them too.\n"
+// flagged are the commands with flags of their own: `souk help <command>` shows them.
+var flagged = []string{"run", "migrate", "seed"}
 
 // helpArgs ask for `souk help` in place of a command (after one, for that command's help).
 var helpArgs = []string{"-h", "-help", "--help"}
@@ -74,11 +82,14 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "services":
 		err = describeServices(stdout)
 	case "help":
-		fmt.Fprint(stdout, usage+settingsHelp)
-		settings.PrintHelp(stdout)
+		if len(args) > 0 && slices.Contains(flagged, args[0]) {
+			return cli(ctx, []string{args[0], "-h"}, getenv, stdout, stderr)
+		}
+		fmt.Fprintf(stdout, usage, strings.Join(serviceNames(), " "))
 		return 0
 	default:
-		fmt.Fprintf(stderr, "souk: unknown command %q\n\n%s\nRun 'souk --help' for the settings.\n", cmd, usage)
+		fmt.Fprintf(stderr, "souk: unknown command %q\n\n", cmd)
+		fmt.Fprintf(stderr, usage, strings.Join(serviceNames(), " "))
 		return 2
 	}
 	if err != nil {

@@ -63,7 +63,7 @@ var services = []service{
 	}},
 	{"shipping", func(_ Config, d kit.Deps) (kit.Service, error) { return shipping.Service(shipping.Config{}, d) }},
 	{"notification", func(c Config, d kit.Deps) (kit.Service, error) {
-		return notification.Service(notification.Config{SMTPURL: c.SMTPURL, ReviewURL: c.ReviewURL}, d)
+		return notification.Service(notification.Config{SMTPURL: c.SMTPURL, ReviewURL: c.ReviewURL, AllowPrivateWebhooks: c.WebhookAllowPrivate}, d)
 	}},
 }
 

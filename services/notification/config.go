@@ -81,7 +81,8 @@ func (c Config) smtpDesc() string {
 // MarshalZerologObject logs the configuration with the SMTP password redacted.
 func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("smtp", c.smtpDesc()).Str("review_url", c.ReviewURL).Int("max_attempts", c.MaxAttempts).
-		Dur("retry_base", c.RetryBase).Dur("retry_max", c.RetryMax).Dur("send_timeout", c.SendTimeout)
+		Dur("retry_base", c.RetryBase).Dur("retry_max", c.RetryMax).Dur("send_timeout", c.SendTimeout).
+		Bool("webhook_allow_private", c.AllowPrivateWebhooks)
 }
 
 // String prints the configuration with the SMTP password redacted, so %v cannot leak it.

@@ -18,7 +18,8 @@ const recentDeliveries = 10
 // handlers serves the endpoints. Every method is safe to run twice, except that creating
 // an endpoint twice makes two.
 type handlers struct {
-	store *Store
+	store  *Store
+	egress *egress
 }
 
 // idKey is the page key of a list ordered by UUIDv7 id.
@@ -49,9 +50,14 @@ func (h *handlers) list(ctx context.Context, req subjects.ListRequest) (subjects
 	return out, nil
 }
 
+// createWebhook registers an endpoint whose URL passes checkWebhook and then the egress
+// rule (which may look its host up in DNS: only once the rest of the request is valid).
 func (h *handlers) createWebhook(ctx context.Context, req subjects.WebhookCreateRequest) (subjects.Webhook, error) {
 	url, events, err := checkWebhook(req)
 	if err != nil {
+		return subjects.Webhook{}, err
+	}
+	if err := h.egress.checkURL(ctx, url); err != nil {
 		return subjects.Webhook{}, err
 	}
 	secret, err := newSecret()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"embed"
+	"net"
 	"time"
 
 	"github.com/souk/souk/platform/background"
@@ -42,6 +43,13 @@ type Config struct {
 	Poll time.Duration
 	// Parallel bounds the attempts in flight per instance (8).
 	Parallel int
+	// AllowPrivateWebhooks lets webhooks reach loopback, private, link-local and other
+	// internal addresses (SOUK_WEBHOOK_ALLOW_PRIVATE), for development only. Off, such
+	// targets are refused at registration and on every connection of a delivery (egress.go).
+	AllowPrivateWebhooks bool
+	// Resolver looks up webhook hosts, at registration and when delivering; nil: the
+	// system's. Tests point it at a DNS server of their own.
+	Resolver *net.Resolver
 }
 
 // Service declares the notification service: its endpoints, the consumers that turn the
@@ -61,10 +69,11 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		mailer = &smtpMailer{cfg: smtpCfg, timeout: cfg.SendTimeout, tls: cfg.SMTPTLS}
 	}
 	store := &Store{db: deps.DB}
-	h := &handlers{store: store}
+	out := newEgress(cfg.AllowPrivateWebhooks, cfg.Resolver)
+	h := &handlers{store: store, egress: out}
 	w := newWorker(store, map[string]Channel{
 		subjects.ChannelEmail:   &emailChannel{renderer: renderer, mailer: mailer},
-		subjects.ChannelWebhook: newWebhookChannel(cfg.SendTimeout),
+		subjects.ChannelWebhook: newWebhookChannel(out, cfg.SendTimeout),
 	}, cfg, log, deps.Registry)
 	wake := background.NewKicker()
 	return kit.Service{
@@ -80,6 +89,9 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Loops:     []kit.Loop{{Name: "sender", Round: w.round, Every: cfg.Poll, Wake: wake}},
 		Start: func(context.Context) error {
 			log.Info().Object("config", cfg).Msg("notification: starting")
+			if cfg.AllowPrivateWebhooks {
+				log.Warn().Msg("notification: webhooks may reach loopback and private addresses (SOUK_WEBHOOK_ALLOW_PRIVATE): for development only")
+			}
 			return nil
 		},
 	}, nil

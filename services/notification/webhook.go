@@ -5,15 +5,20 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/souk/souk/platform/secret"
@@ -21,18 +26,17 @@ import (
 )
 
 // webhookChannel POSTs a delivery's body to its endpoint, signed with the endpoint's
-// secret. Any 2xx answer is success; anything else (a redirect included: it is not
-// followed) is tried again.
+// secret, through the egress rule's client. Any 2xx answer is success; anything else (a
+// redirect included: it is not followed) is tried again. A failure is kept, logged and shown
+// to admins as a reason from a fixed vocabulary (see failure), never as what the receiver
+// sent.
 type webhookChannel struct {
 	client *http.Client
 	now    func() time.Time
 }
 
-func newWebhookChannel(timeout time.Duration) *webhookChannel {
-	return &webhookChannel{now: time.Now, client: &http.Client{
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+func newWebhookChannel(e *egress, timeout time.Duration) *webhookChannel {
+	return &webhookChannel{now: time.Now, client: e.client(timeout)}
 }
 
 func (c *webhookChannel) Send(ctx context.Context, d Delivery) (Sent, error) {
@@ -42,31 +46,96 @@ func (c *webhookChannel) Send(ctx context.Context, d Delivery) (Sent, error) {
 // post POSTs d's body to its endpoint, signed.
 func (c *webhookChannel) post(ctx context.Context, d Delivery) error {
 	if d.Endpoint == nil {
-		return permanent(errors.New("the endpoint was deleted"))
+		return permanent(failure{reason: reasonDeleted})
 	}
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint.URL, bytes.NewReader(d.Payload))
 	if err != nil {
-		return permanent(errors.New("the endpoint URL is unusable"))
+		return permanent(failure{reason: reasonBadURL})
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Souk-Webhooks/1")
 	req.Header.Set(subjects.WebhookSignatureHeader, Sign(d.Endpoint.Secret, c.now(), d.Payload))
 	resp, err := c.client.Do(req)
 	if err != nil {
-		// The URL may hold a secret of the receiver's (a token in its path): keep only the
-		// cause, never the URL, in the error that is stored and logged.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("webhook: %w", err)
+		return failure{reason: reason(err, wrote.Load()), cause: err}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook: the receiver answered %d", resp.StatusCode)
+		return failure{reason: "http " + strconv.Itoa(resp.StatusCode)}
 	}
 	return nil
+}
+
+// The reasons of a failed webhook attempt, besides "http <status>": the whole vocabulary
+// an admin may read in a delivery's last_error.
+const (
+	reasonPrivate     = "refused: private address"
+	reasonTimeout     = "timeout"
+	reasonRefused     = "connection refused"
+	reasonClosed      = "connection closed"
+	reasonUnreachable = "unreachable"
+	reasonNoHost      = "no such host"
+	reasonDNS         = "dns error"
+	reasonTLS         = "tls error"
+	reasonNotHTTP     = "not an http answer"
+	reasonFailed      = "connection failed"
+	reasonDeleted     = "endpoint deleted"
+	reasonBadURL      = "unusable url"
+)
+
+// failure is a failed webhook attempt. Its text is its reason alone: the cause (kept for
+// errors.Is) may hold the receiver's bytes (Go's "malformed HTTP response" quotes them), an
+// address of ours or the URL, which may carry a secret of the receiver's in its path.
+type failure struct {
+	reason string
+	cause  error
+}
+
+func (f failure) Error() string { return f.reason }
+func (f failure) Unwrap() error { return f.cause }
+
+// reason classifies the error of a request that got no answer; wrote tells whether the
+// request was sent, so that an error nothing else explains is an answer that was no HTTP.
+func reason(err error, wrote bool) string {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, errPrivate):
+		return reasonPrivate
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return reasonNoHost
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return reasonTimeout
+	case dnsErr != nil:
+		return reasonDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return reasonRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return reasonUnreachable
+	case isTLS(err):
+		return reasonTLS
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return reasonClosed
+	case wrote:
+		return reasonNotHTTP
+	}
+	return reasonFailed
+}
+
+// isTLS reports whether err is a failed TLS handshake: not TLS at all, a certificate that
+// does not verify, or an alert from the receiver.
+func isTLS(err error) bool {
+	var header tls.RecordHeaderError
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &header) || errors.As(err, &verify) || errors.As(err, &alert) ||
+		errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // Sign is the Souk-Signature header of body sent at t: "t=<unix seconds>,v1=<hex

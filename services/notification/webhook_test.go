@@ -1,12 +1,14 @@
 package notification
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/subjects"
@@ -83,9 +88,17 @@ func (r *receiver) setDown(down bool) {
 	r.mu.Unlock()
 }
 
+// dev is fast() with private targets allowed, as in development: the tests' receivers are
+// on loopback.
+func dev() Config {
+	c := fast()
+	c.AllowPrivateWebhooks = true
+	return c
+}
+
 func TestWebhookSignedRetriedAndDeliveredOnce(t *testing.T) {
 	e := newEnv(t)
-	e.start(fast())
+	e.start(dev())
 	rcv := newReceiver(t)
 
 	hook, err := subjects.WebhookCreate.Call(e.admin, e.nc, subjects.WebhookCreateRequest{URL: rcv.srv.URL + "/souk", Events: []string{"order.paid", "payment.refunded"}})
@@ -182,5 +195,162 @@ func TestSignMatchesTheReceiverCheck(t *testing.T) {
 	}
 	if verify("whsec_test", Sign("whsec_test", time.Now().Add(-time.Hour), body), body) {
 		t.Fatal("an old signature verifies")
+	}
+}
+
+// banner is what a NATS server says first to whoever connects: its id, name and versions.
+const banner = "INFO {\"server_id\":\"NBANNERSECRETID\",\"server_name\":\"souk-internal\",\"version\":\"2.10.22\",\"go\":\"go1.26\"}\r\n"
+
+func TestWebhookFailureShowsAReasonNotTheTargetsBytes(t *testing.T) {
+	e := newEnv(t)
+	e.start(dev()) // the target is on loopback
+	target := listen(t, banner, true)
+	hook, err := subjects.WebhookCreate.Call(e.admin, e.nc, subjects.WebhookCreateRequest{
+		URL: "http://127.0.0.1:" + target.port() + "/", Events: []string{"order.paid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := e.paid(newID(), 4200)
+	e.waitStatus(order.EventID, subjects.ChannelWebhook, subjects.DeliveryFailed)
+
+	page, err := subjects.WebhookList.Call(e.admin, e.nc, subjects.ListRequest{})
+	if err != nil || len(page.Items) != 1 || page.Items[0].ID != hook.ID || len(page.Items[0].Deliveries) != 1 {
+		t.Fatalf("list: %+v, %v", page, err)
+	}
+	if d := page.Items[0].Deliveries[0]; d.LastError != reasonNotHTTP {
+		t.Fatalf("an admin reads %q, want %q", d.LastError, reasonNotHTTP)
+	}
+	rows, err := e.db.Query(e.ctx, `select a.error from notify.attempts a join notify.deliveries d on d.id = a.delivery_id where d.channel = 'webhook'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(kept) != DefaultMaxAttempts {
+		t.Fatalf("attempts %q, %v", kept, err)
+	}
+	for _, k := range kept {
+		if k != reasonNotHTTP {
+			t.Fatalf("an attempt keeps %q", k)
+		}
+	}
+	if strings.Contains(e.log.String(), "NBANNERSECRETID") || strings.Contains(e.log.String(), "127.0.0.1:"+target.port()) {
+		t.Fatal("the log holds the target's bytes or its address")
+	}
+}
+
+// TestWebhookFailureReasons drives the webhook channel against real targets, one per
+// reason of the vocabulary; none of what a target sends, and no address, is in a reason.
+func TestWebhookFailureReasons(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + closed.Addr().String() + "/"
+	_ = closed.Close()
+	status := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("stack trace of the receiver"))
+	}))
+	t.Cleanup(status.Close)
+	moved := httptest.NewServer(http.RedirectHandler("http://169.254.169.254/latest/meta-data/", http.StatusFound))
+	t.Cleanup(moved.Close)
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(untrusted.Close)
+	answers, greets, silent := listen(t, banner, true), listen(t, banner, false), listen(t, "", false)
+	for _, c := range []struct {
+		name, url    string
+		allowPrivate bool
+		want         string
+	}{
+		{"loopback, dev off", status.URL, false, reasonPrivate},
+		{"mapped loopback, dev off", "http://[::ffff:127.0.0.1]:" + answers.port() + "/", false, reasonPrivate},
+		{"a status", status.URL, true, "http 500"},
+		{"a redirect, not followed", moved.URL, true, "http 302"},
+		{"a banner", "http://127.0.0.1:" + answers.port() + "/", true, reasonNotHTTP},
+		{"a banner over TLS", "https://127.0.0.1:" + greets.port() + "/", true, reasonTLS},
+		{"an untrusted certificate", untrusted.URL, true, reasonTLS},
+		{"silence", "http://127.0.0.1:" + silent.port() + "/", true, reasonTimeout},
+		{"nobody listening", closedURL, true, reasonRefused},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			timeout := 10 * time.Second // a TLS handshake under -race on a busy machine is slow
+			if c.want == reasonTimeout {
+				timeout = 300 * time.Millisecond
+			}
+			ch := newWebhookChannel(newEgress(c.allowPrivate, nil), timeout)
+			err := ch.post(context.Background(), Delivery{Payload: []byte(`{}`), Endpoint: &Endpoint{URL: c.url, Secret: "whsec_test"}})
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("%v, want %q", err, c.want)
+			}
+		})
+	}
+	if n := answers.accepted.Load(); n != 1 {
+		t.Fatalf("the banner target got %d connections, want 1 (none while dev is off)", n)
+	}
+}
+
+// TestMigrationScrubsStoredWebhookErrors: errors stored before the reasons (0002) are
+// rewritten to theirs; email errors stay.
+func TestMigrationScrubsStoredWebhookErrors(t *testing.T) {
+	e := newEnv(t)
+	var endpoint uuid.UUID
+	if err := e.db.QueryRow(e.ctx, `insert into notify.webhook_endpoints (url, events, secret) values ('https://hooks.example.com/', '{order.paid}', 'whsec_x')
+		returning id`).Scan(&endpoint); err != nil {
+		t.Fatal(err)
+	}
+	old := [][2]string{
+		{`webhook: net/http: HTTP/1.x transport connection broken: malformed HTTP response "INFO {\"server_id\":\"NBANNERSECRETID\"} connection refused"`, reasonNotHTTP},
+		{"webhook: the receiver answered 503", "http 503"},
+		{"webhook: dial tcp 10.0.0.7:443: connect: connection refused", reasonRefused},
+		{"webhook: context deadline exceeded (Client.Timeout exceeded while awaiting headers)", reasonTimeout},
+		{"webhook: tls: failed to verify certificate: x509: certificate signed by unknown authority", reasonTLS},
+		{"webhook: dial tcp: lookup hooks.example.com on 10.0.0.2:53: no such host", reasonNoHost},
+		{"webhook: read tcp 10.0.0.3:5000->10.0.0.7:443: read: connection reset by peer", reasonClosed},
+		{"the endpoint was deleted", reasonDeleted},
+		{"webhook: something else at 10.0.0.7", reasonFailed},
+		{"", ""},
+	}
+	for i, o := range old {
+		text := o[0]
+		_, err := e.db.Exec(e.ctx, `with d as (insert into notify.deliveries (event_id, event_type, channel, recipient, endpoint_id, payload, last_error)
+			values ($1, 'order.paid', 'webhook', $2, $3, '\x7b7d', $4) returning id)
+			insert into notify.attempts (delivery_id, n, error) select id, 1, $4 from d`, "evt-"+strconv.Itoa(i), endpoint.String(), endpoint, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const smtp = "smtp: 550 5.1.1 mailbox unavailable"
+	if _, err := e.db.Exec(e.ctx, `insert into notify.deliveries (event_id, event_type, channel, recipient, payload, last_error)
+		values ('evt-mail', 'order.paid', 'email', 'someone', '\x7b7d', $1)`, smtp); err != nil {
+		t.Fatal(err)
+	}
+	sql, err := migrationsFS.ReadFile("migrations/0002_webhook_reasons.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pgx.BeginFunc(e.ctx, e.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(e.ctx, `set local search_path to notify`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(e.ctx, string(sql))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range old {
+		text, want := o[0], o[1]
+		var last, attempt string
+		if err := e.db.QueryRow(e.ctx, `select d.last_error, a.error from notify.deliveries d join notify.attempts a on a.delivery_id = d.id
+			where d.event_id = $1`, "evt-"+strconv.Itoa(i)).Scan(&last, &attempt); err != nil {
+			t.Fatal(err)
+		}
+		if last != want || attempt != want {
+			t.Errorf("%q became %q and %q, want %q", text, last, attempt, want)
+		}
+	}
+	var mail string
+	if err := e.db.QueryRow(e.ctx, `select last_error from notify.deliveries where event_id = 'evt-mail'`).Scan(&mail); err != nil || mail != smtp {
+		t.Fatalf("the email's error became %q (%v)", mail, err)
 	}
 }

@@ -15,10 +15,17 @@ import (
 
 // flagValue is a setting's flag: it keeps the text given, which Parse lays over the
 // environment before the typed parse, so a flag and its variable accept the same values.
-type flagValue struct{ env, value string }
+// A boolean setting's flag may stand alone (-name means -name=true).
+type flagValue struct {
+	env, value string
+	isBool     bool
+}
 
 func (v *flagValue) String() string     { return v.value }
 func (v *flagValue) Set(s string) error { v.value = s; return nil }
+
+// IsBoolFlag tells the flag package that a boolean setting's flag takes no argument.
+func (v *flagValue) IsBoolFlag() bool { return v.isBool }
 
 // newFlagSet declares a flag per setting, and extra's flags, with the help printed to out.
 func newFlagSet(synopsis string, decl []setting, out io.Writer, extra []func(*flag.FlagSet)) *flag.FlagSet {
@@ -28,7 +35,7 @@ func newFlagSet(synopsis string, decl []setting, out io.Writer, extra []func(*fl
 		add(fs)
 	}
 	for _, s := range decl {
-		fs.Var(&flagValue{env: s.env}, s.flag, s.help)
+		fs.Var(&flagValue{env: s.env, isBool: s.field.Type.Kind() == reflect.Bool}, s.flag, s.help)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "usage: %s\n\n", synopsis)
@@ -78,6 +85,8 @@ func (s setting) kind() string {
 		return "int"
 	case s.field.Type.Kind() == reflect.Slice:
 		return "list"
+	case s.field.Type.Kind() == reflect.Bool:
+		return "bool"
 	}
 	return "string"
 }
@@ -113,6 +122,8 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 			e.Int(key, int(f.Int()))
 		case f.Kind() == reflect.Slice:
 			e.Strs(key, f.Interface().(List))
+		case f.Kind() == reflect.Bool:
+			e.Bool(key, f.Bool())
 		default:
 			e.Str(key, f.String())
 		}

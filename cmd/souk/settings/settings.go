@@ -61,9 +61,10 @@ type Config struct {
 	SandboxDelay        time.Duration `env:"SOUK_SANDBOX_DELAY" flag:"sandbox-delay" envDefault:"200ms" min:"1ms" max:"24h" help:"how long the sandbox provider takes to decide a payment (1ms and up: 1ms is at once)"`
 	ActionTimeout       time.Duration `env:"SOUK_PAYMENT_ACTION_TIMEOUT" flag:"payment-action-timeout" envDefault:"10m" min:"1s" max:"24h" help:"how long a payment may wait for the payer's action (3-D Secure), then it is cancelled at the provider and fails action_timeout; keep it below SOUK_RESERVATION_TTL"`
 
-	SMTPURL   string `env:"SOUK_SMTP_URL" flag:"smtp-url" check:"smtp" secret:"url" help:"where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; when empty, emails are written to the log, secrets redacted (prefer the environment to the flag)"`
-	ReviewURL string `env:"SOUK_REVIEW_URL" flag:"review-url" envDefault:"http://127.0.0.1:8080/v1/products/{product_id}/reviews" check:"url" help:"review link of a delivered product in the delivery email; {product_id} is replaced"`
-	PprofAddr string `env:"SOUK_PPROF_ADDR" flag:"pprof-addr" check:"hostport" help:"serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty"`
+	SMTPURL             string `env:"SOUK_SMTP_URL" flag:"smtp-url" check:"smtp" secret:"url" help:"where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; when empty, emails are written to the log, secrets redacted (prefer the environment to the flag)"`
+	ReviewURL           string `env:"SOUK_REVIEW_URL" flag:"review-url" envDefault:"http://127.0.0.1:8080/v1/products/{product_id}/reviews" check:"url" help:"review link of a delivered product in the delivery email; {product_id} is replaced"`
+	WebhookAllowPrivate bool   `env:"SOUK_WEBHOOK_ALLOW_PRIVATE" flag:"webhook-allow-private" envDefault:"false" help:"let outgoing webhooks reach loopback, private, link-local and other internal addresses (a receiver on this machine, for development); keep it off in production, where such targets are refused when a webhook is registered and on every delivery"`
+	PprofAddr           string `env:"SOUK_PPROF_ADDR" flag:"pprof-addr" check:"hostport" help:"serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty"`
 
 	// NATSListenExplicit is not a setting: it is true when SOUK_NATS_LISTEN or -nats-listen
 	// was given, so that a taken port is an error rather than replaced by a free one.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -71,7 +72,7 @@ func TestSettingsNamesKept(t *testing.T) {
 		"STRIPE_SECRET_KEY": "stripe-secret-key", "STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret", "STRIPE_API_URL": "stripe-api-url",
 		"SOUK_SANDBOX_DELAY": "sandbox-delay", "SOUK_PAYMENT_ACTION_TIMEOUT": "payment-action-timeout", "SOUK_BCRYPT_COST": "bcrypt-cost",
 		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads",
-		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb"}
+		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private"}
 	got := map[string]string{}
 	for _, s := range declared() {
 		got[s.env] = s.flag
@@ -119,6 +120,37 @@ func TestSettingsValidationNamesTheSetting(t *testing.T) {
 	_, _, err := Parse("t", nil, envOf(map[string]string{"SOUK_RATE_IP": "fast", "SOUK_LOG_FORMAT": "xml"}), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "SOUK_RATE_IP") || !strings.Contains(err.Error(), "SOUK_LOG_FORMAT") {
 		t.Fatalf("want both errors: %v", err)
+	}
+}
+
+// TestSettingsWebhookAllowPrivate: the first boolean setting is off by default, on from its
+// variable or from its flag alone (which must not swallow the next argument), and logged as
+// a boolean; anything but a boolean is an error naming it.
+func TestSettingsWebhookAllowPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{want: false},
+		{env: map[string]string{"SOUK_WEBHOOK_ALLOW_PRIVATE": "true"}, want: true},
+		{args: []string{"-webhook-allow-private", "notification"}, want: true},
+		{env: map[string]string{"SOUK_WEBHOOK_ALLOW_PRIVATE": "true"}, args: []string{"-webhook-allow-private=false", "notification"}, want: false},
+	} {
+		c, rest, err := Parse("t", tc.args, envOf(tc.env), io.Discard)
+		if err != nil || c.WebhookAllowPrivate != tc.want || (tc.args != nil && (len(rest) != 1 || rest[0] != "notification")) {
+			t.Fatalf("%v %v: %v, rest %v, %v; want %v", tc.env, tc.args, c.WebhookAllowPrivate, rest, err, tc.want)
+		}
+		var buf bytes.Buffer
+		log := zerolog.New(&buf)
+		log.Info().Object("config", c).Msg("x")
+		if want := fmt.Sprintf(`"webhook_allow_private":%v`, tc.want); !strings.Contains(buf.String(), want) {
+			t.Fatalf("the log lacks %s: %s", want, buf.String())
+		}
+	}
+	_, _, err := Parse("t", nil, envOf(map[string]string{"SOUK_WEBHOOK_ALLOW_PRIVATE": "yes please"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "SOUK_WEBHOOK_ALLOW_PRIVATE (-webhook-allow-private)") {
+		t.Fatalf("want an error naming the setting, got %v", err)
 	}
 }
 

@@ -72,6 +72,10 @@ type Config struct {
 	// TrustProxy, when true, takes the client IP from the last X-Forwarded-For entry (the one
 	// the single trusted proxy in front appended); when false the client IP is the TCP peer.
 	TrustProxy bool
+	// VerifyRedirectURL, when set, is the shop's own page that the email verification link
+	// (GET /v1/auth/verify-email) redirects to (303) with ?status=verified or ?status=invalid;
+	// when empty the gateway answers a short page itself.
+	VerifyRedirectURL string
 }
 
 // Deps are what the gateway needs from its process.
@@ -114,6 +118,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	cfg = withDefaults(cfg)
 	origins, err := corsOrigins(cfg.CORSOrigins)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkVerifyRedirect(cfg.VerifyRedirectURL); err != nil {
 		return nil, err
 	}
 	g := &Gateway{

@@ -119,6 +119,8 @@ func event[T any](stream, kind string) Event[T] {
 func Events() []EventKind {
 	return []EventKind{
 		EvtUserRegistered.EventKind, EvtUserUpdated.EventKind,
+		EvtUserVerificationRequested.EventKind, EvtUserEmailChangeRequested.EventKind,
+		EvtUserPasswordResetRequested.EventKind, EvtUserPasswordChanged.EventKind,
 		EvtProductCreated.EventKind, EvtProductUpdated.EventKind, EvtPriceChanged.EventKind,
 		EvtProductDeleted.EventKind, EvtStockChanged.EventKind, EvtRatingChanged.EventKind,
 		EvtCategoryCreated.EventKind, EvtCategoryUpdated.EventKind,

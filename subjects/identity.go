@@ -32,8 +32,28 @@ var (
 	UserMe = Endpoint[Empty, User]{Subject: "souk.user.v1.me.get", Access: profileAccess}
 	// UserUpdateMe changes the caller's name, locale or addresses.
 	UserUpdateMe = Endpoint[UpdateMeRequest, User]{Subject: "souk.user.v1.me.update", Access: profileAccess}
-	// UserVerifyEmail consumes an email verification token (anyone holding the token).
+	// UserVerifyEmail consumes an email verification token (anyone holding the token): it
+	// marks the address verified or, for a token of a change of email, makes the new address
+	// the account's. 400 (field token) for a token unknown, spent or expired; 409 when the new
+	// address was taken meanwhile.
 	UserVerifyEmail = Endpoint[VerifyEmailRequest, Empty]{Subject: "souk.user.v1.email.verify", Access: Public}
+	// UserResendVerification sends the caller a new verification link; the older links stop
+	// working. 409 when the address is verified; 429 with RetryAfter past the per-account limit.
+	UserResendVerification = Endpoint[Empty, Empty]{Subject: "souk.user.v1.email.resend", Access: profileAccess}
+	// UserChangeEmail starts a change of the caller's email: the new address is sent a link,
+	// and the account's email changes only when it is used (UserVerifyEmail); the current
+	// address is told. The password is required. 409 when the address is taken.
+	UserChangeEmail = Endpoint[ChangeEmailRequest, Empty]{Subject: "souk.user.v1.email.change", Access: profileAccess}
+	// UserForgotPassword mails a password reset link to the account of an email, if there is
+	// one; the answer is the same either way (anyone).
+	UserForgotPassword = Endpoint[ForgotPasswordRequest, Empty]{Subject: "souk.user.v1.password.forgot", Access: Public}
+	// UserResetPassword sets a new password with a reset token and revokes every session of
+	// the account (anyone holding the token). 400 (field token) for a token unknown, spent or
+	// expired, and nothing changes.
+	UserResetPassword = Endpoint[ResetPasswordRequest, Empty]{Subject: "souk.user.v1.password.reset", Access: Public}
+	// UserChangePassword changes the caller's password given the current one; the account's
+	// other sessions are revoked.
+	UserChangePassword = Endpoint[ChangePasswordRequest, Empty]{Subject: "souk.user.v1.password.change", Access: profileAccess}
 	// UserList lists accounts (admin).
 	UserList = Endpoint[ListRequest, UserPage]{Subject: "souk.user.v1.user.list", Access: Require(PermUsersAdmin)}
 	// UserSetRoles replaces a user's roles (admin).
@@ -119,6 +139,33 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// ChangeEmailRequest is the body of POST /v1/users/me/email.
+type ChangeEmailRequest struct {
+	// Email is the new address; it receives the verification link.
+	Email string `json:"email"`
+	// Password is the account's current password.
+	Password string `json:"password"`
+}
+
+// ForgotPasswordRequest is the body of POST /v1/auth/password/forgot.
+type ForgotPasswordRequest struct {
+	Email string `json:"email"`
+}
+
+// ResetPasswordRequest is the body of POST /v1/auth/password/reset.
+type ResetPasswordRequest struct {
+	// Token is the token of the reset link.
+	Token string `json:"token"`
+	// Password is the new password; the password policy applies.
+	Password string `json:"password"`
+}
+
+// ChangePasswordRequest is the body of POST /v1/users/me/password.
+type ChangePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
 // ListRequest asks for one page of a keyset-paginated list.
 type ListRequest struct {
 	// Limit is the page size, 1..100; 20 when zero.
@@ -175,10 +222,50 @@ type KeyInfo struct {
 // User events, on the USERS stream: souk.evt.user.<event>.<user id>. They carry the contact
 // details other services keep a copy of (the notification service's recipients), so nobody
 // has to ask the user service for them at sending time.
+//
+// The events that carry a link (registered, verification_requested, email_change_requested,
+// password_reset_requested) carry a single-use secret, kept in the stream only until the
+// notification service has applied it (USERS is an interest stream).
 var (
 	EvtUserRegistered = event[UserRegistered](StreamUsers, "souk.evt.user.registered")
 	EvtUserUpdated    = event[UserUpdated](StreamUsers, "souk.evt.user.updated")
+	// EvtUserVerificationRequested: a new verification link for the account's address.
+	EvtUserVerificationRequested = event[UserLink](StreamUsers, "souk.evt.user.verification_requested")
+	// EvtUserEmailChangeRequested: a link that makes Email, a new address, the account's; it
+	// goes to Email, and the current address is told.
+	EvtUserEmailChangeRequested = event[UserLink](StreamUsers, "souk.evt.user.email_change_requested")
+	// EvtUserPasswordResetRequested: a password reset link for the account's address.
+	EvtUserPasswordResetRequested = event[UserLink](StreamUsers, "souk.evt.user.password_reset_requested")
+	// EvtUserPasswordChanged: the password was changed (Reason "change") or reset ("reset").
+	EvtUserPasswordChanged = event[UserPasswordChanged](StreamUsers, "souk.evt.user.password_changed")
 )
+
+// UserLink is the payload of the events that mail a link to a user: Link holds a single-use
+// secret that expires at ExpiresAt.
+type UserLink struct {
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	UserID     string    `json:"user_id"`
+	// Email is the address the link goes to: the account's, or the new one of a change.
+	Email     string    `json:"email"`
+	Link      string    `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Reasons of a password change.
+const (
+	PasswordChangedByUser  = "change"
+	PasswordChangedByReset = "reset"
+)
+
+// UserPasswordChanged is the payload of user.password_changed.
+type UserPasswordChanged struct {
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	UserID     string    `json:"user_id"`
+	// Reason is PasswordChangedByUser or PasswordChangedByReset.
+	Reason string `json:"reason"`
+}
 
 // UserRegistered is the payload of user.registered: a new account, and the link that
 // verifies its email address. VerifyLink holds a single-use secret that expires at

@@ -151,7 +151,7 @@ func runGateway(ctx context.Context, e *env) error {
 		Account:    gateway.Limit{Rate: rate.Limit(e.cfg.RateAccount), Burst: 2 * e.cfg.RateAccount},
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
-		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}},
+		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
 }
 

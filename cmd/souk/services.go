@@ -35,7 +35,8 @@ type service struct {
 // services lists every service, in start order.
 var services = []service{
 	{"user", func(c Config, d kit.Deps) (kit.Service, error) {
-		return user.Service(user.Config{AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword, VerifyURL: c.VerifyURL, BcryptCost: c.BcryptCost}, d)
+		return user.Service(user.Config{AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword, VerifyURL: c.VerifyURL, ResetURL: c.ResetURL,
+			BcryptCost: c.BcryptCost}, d)
 	}},
 	{"auth", func(_ Config, d kit.Deps) (kit.Service, error) { return auth.Service(auth.Config{}, d) }},
 	{"catalog", func(c Config, d kit.Deps) (kit.Service, error) {

@@ -55,7 +55,9 @@ var Consumers = []Consumer{
 	durable("order-shipping", subjects.EvtShipping.EventKind),
 	durable("notify-shipping", subjects.EvtShipmentCreated.EventKind, subjects.EvtShipmentPacked.EventKind, subjects.EvtShipmentShipped.EventKind,
 		subjects.EvtShipmentInTransit.EventKind, subjects.EvtShipmentDelivered.EventKind, subjects.EvtShipmentCancelled.EventKind),
-	durable("notify-users", subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind),
+	durable("notify-users", subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind,
+		subjects.EvtUserVerificationRequested.EventKind, subjects.EvtUserEmailChangeRequested.EventKind,
+		subjects.EvtUserPasswordResetRequested.EventKind, subjects.EvtUserPasswordChanged.EventKind),
 	durable("order-promotions", subjects.EvtCouponRefused.EventKind),
 }
 

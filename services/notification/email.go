@@ -68,12 +68,12 @@ func (c *emailChannel) Send(ctx context.Context, d Delivery) (Sent, error) {
 	if err != nil {
 		return Sent{}, permanent(err)
 	}
-	var secrets []string
-	if data.VerifyLink != "" {
-		secrets = append(secrets, data.VerifyLink)
+	to := d.Recipient.Email
+	if data.To != "" {
+		to = data.To
 	}
-	err = c.mailer.Send(ctx, Mail{To: mail.Address{Name: d.Recipient.Name, Address: d.Recipient.Email},
-		Rendered: msg, ID: d.ID.String(), Secrets: secrets})
+	err = c.mailer.Send(ctx, Mail{To: mail.Address{Name: d.Recipient.Name, Address: to},
+		Rendered: msg, ID: d.ID.String(), Secrets: data.secrets()})
 	return Sent{Lang: msg.Lang, Subject: msg.Subject}, err
 }
 

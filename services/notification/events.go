@@ -3,9 +3,11 @@ package notification
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -72,14 +74,79 @@ var shipmentRoutes = []consumer.Route{
 	hook(subjects.EvtShipmentInTransit), hook(subjects.EvtShipmentDelivered), hook(subjects.EvtShipmentCancelled),
 }
 
-// userRoutes keep the recipient copy; a registration also sends its verification link.
-// User events never go to webhooks: they carry personal data and secrets.
+// userRoutes keep the recipient copy; a registration also sends its verification link, and
+// the account flows their links and notices. User events never go to webhooks: they carry
+// personal data and secrets.
 var userRoutes = []consumer.Route{
 	consumer.On(subjects.EvtUserRegistered, registered),
 	consumer.On(subjects.EvtUserUpdated, func(ctx context.Context, tx pgx.Tx, ev subjects.UserUpdated) error {
 		_, err := keep(ctx, tx, Recipient{Email: ev.Email, Name: ev.Name, Locale: ev.Locale}, ev.UserID, ev.OccurredAt)
 		return err
 	}),
+	consumer.On(subjects.EvtUserVerificationRequested, func(ctx context.Context, tx pgx.Tx, ev subjects.UserLink) error {
+		return mailUser(ctx, tx, subjects.EvtUserVerificationRequested.EventKind, ev.UserID,
+			email{template: TemplateVerifyEmail, secret: true}, Data{VerifyLink: ev.Link})
+	}),
+	consumer.On(subjects.EvtUserEmailChangeRequested, emailChangeRequested),
+	consumer.On(subjects.EvtUserPasswordResetRequested, func(ctx context.Context, tx pgx.Tx, ev subjects.UserLink) error {
+		return mailUser(ctx, tx, subjects.EvtUserPasswordResetRequested.EventKind, ev.UserID,
+			email{template: TemplatePasswordReset, secret: true}, Data{ResetLink: ev.Link})
+	}),
+	consumer.On(subjects.EvtUserPasswordChanged, func(ctx context.Context, tx pgx.Tx, ev subjects.UserPasswordChanged) error {
+		return mailUser(ctx, tx, subjects.EvtUserPasswordChanged.EventKind, ev.UserID,
+			email{template: TemplatePasswordChanged}, Data{Reason: ev.Reason})
+	}),
+}
+
+// emailChangeRequested mails the link to the new address and a notice to the current one,
+// as the recipient copy knows it now (the change may be confirmed before the notice goes
+// out). The two deliveries of the one event are told apart by the notice's event id suffix.
+func emailChangeRequested(ctx context.Context, tx pgx.Tx, ev subjects.UserLink) error {
+	if ev.Email == "" {
+		return consumer.Permanent(fmt.Errorf("%s: no email", consumer.MsgOf(ctx).Subject))
+	}
+	var current string
+	err := tx.QueryRow(ctx, `select email from notify.recipients where user_id = $1`, ev.UserID).Scan(&current)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	kind := subjects.EvtUserEmailChangeRequested.EventKind
+	if err := mailUser(ctx, tx, kind, ev.UserID, email{template: TemplateEmailChange, secret: true}, Data{VerifyLink: ev.Link, To: ev.Email}); err != nil {
+		return err
+	}
+	return mailUser(ctx, tx, kind, ev.UserID, email{template: TemplateEmailChangeNotice, eventID: consumer.MsgOf(ctx).EventID + "/notice", secret: true},
+		Data{To: current, NewEmail: MaskEmail(ev.Email)})
+}
+
+// mailUser writes the email e (its template, its secret flag, its event id when it is not the
+// message's) with data to user userID, for the user event of kind being consumed.
+func mailUser(ctx context.Context, tx pgx.Tx, kind subjects.EventKind, userID string, e email, data Data) error {
+	id, err := consumer.ID("user_id", userID)
+	if err != nil {
+		return err
+	}
+	m := consumer.MsgOf(ctx)
+	if e.eventID == "" {
+		e.eventID = m.EventID
+	}
+	if e.data, err = json.Marshal(data); err != nil {
+		return err
+	}
+	e.userID, e.eventType = id, typeOf(kind)
+	b := &pgx.Batch{}
+	queueEmail(b, e)
+	return pg.Send(ctx, tx, b)
+}
+
+// MaskEmail shows enough of an address for its owner to recognise it and little to anyone
+// else: the first character of the local part and the domain (a***@example.org).
+func MaskEmail(addr string) string {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || local == "" {
+		return "***"
+	}
+	r, _ := utf8.DecodeRuneInString(local)
+	return string(r) + "***@" + domain
 }
 
 // letter is the email an event becomes: its template, its recipient and its data.

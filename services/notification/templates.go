@@ -27,11 +27,20 @@ const (
 	TemplateRefund            = "refund"
 	TemplateShipped           = "shipped"
 	TemplateDelivered         = "delivered"
+	// TemplatePasswordReset carries a password reset link (ResetLink).
+	TemplatePasswordReset = "password_reset"
+	// TemplatePasswordChanged tells that the password was changed or reset (Reason).
+	TemplatePasswordChanged = "password_changed"
+	// TemplateEmailChange carries the link that confirms a new address (VerifyLink), to it.
+	TemplateEmailChange = "email_change"
+	// TemplateEmailChangeNotice tells the current address of a change asked for (NewEmail).
+	TemplateEmailChangeNotice = "email_change_notice"
 )
 
 // Templates lists every template name.
 var Templates = []string{TemplateVerifyEmail, TemplateOrderConfirmation, TemplatePaymentFailed,
-	TemplateOrderCancelled, TemplateRefund, TemplateShipped, TemplateDelivered}
+	TemplateOrderCancelled, TemplateRefund, TemplateShipped, TemplateDelivered,
+	TemplatePasswordReset, TemplatePasswordChanged, TemplateEmailChange, TemplateEmailChangeNotice}
 
 // Languages are the languages the templates are written in; the first is the fallback.
 var Languages = []language.Tag{language.English, language.German, language.French}
@@ -41,8 +50,15 @@ var Languages = []language.Tag{language.English, language.German, language.Frenc
 type Data struct {
 	// Name is the recipient's name, filled in when rendered.
 	Name string `json:"-"`
-	// VerifyLink is the email verification link: a secret.
-	VerifyLink     string               `json:"verify_link,omitzero"`
+	// VerifyLink is the email verification link (of an account, or of a new address): a secret.
+	VerifyLink string `json:"verify_link,omitzero"`
+	// ResetLink is the password reset link: a secret.
+	ResetLink string `json:"reset_link,omitzero"`
+	// To is the address of a message that does not go to the recipient's current one (the
+	// new address of a change; the old one, for its notice); empty for the current one.
+	To string `json:"to,omitzero"`
+	// NewEmail is the masked new address of a change, in the notice to the old one.
+	NewEmail       string               `json:"new_email,omitzero"`
 	OrderID        string               `json:"order_id,omitzero"`
 	Total          subjects.Money       `json:"total,omitzero"`
 	Amount         subjects.Money       `json:"amount,omitzero"`
@@ -50,6 +66,17 @@ type Data struct {
 	Carrier        string               `json:"carrier,omitzero"`
 	TrackingNumber string               `json:"tracking_number,omitzero"`
 	Lines          []subjects.OrderLine `json:"lines,omitzero"`
+}
+
+// secrets are the strings of d that must never be logged: its links.
+func (d Data) secrets() []string {
+	var out []string
+	for _, s := range []string{d.VerifyLink, d.ResetLink} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Rendered is one message in one language.

@@ -11,7 +11,12 @@ const (
 	// end-to-end tests do, since under the race detector a cost-12 hash takes seconds.
 	MinBcryptCost = 10
 	// DefaultVerifyURL is the base of the email verification link; the token is appended.
-	DefaultVerifyURL = "http://127.0.0.1:8080/verify-email?token="
+	// The gateway serves it (GET /v1/auth/verify-email?token=).
+	DefaultVerifyURL = "http://127.0.0.1:8080/v1/auth/verify-email?token="
+	// DefaultResetURL is the base of the password reset link; the token is appended. It is
+	// the shop's own page, which asks for the new password and sends it with the token to
+	// POST /v1/auth/password/reset.
+	DefaultResetURL = "http://127.0.0.1:8080/reset-password?token="
 )
 
 // String describes the config with the admin password redacted, for logs.
@@ -20,8 +25,8 @@ func (c Config) String() string {
 	if c.AdminPassword != "" {
 		pw = "xxxxx"
 	}
-	return fmt.Sprintf("user.Config{AdminEmail:%q AdminPassword:%q BcryptCost:%d VerifyURL:%q HashConcurrency:%d}",
-		c.AdminEmail, pw, c.BcryptCost, c.VerifyURL, c.HashConcurrency)
+	return fmt.Sprintf("user.Config{AdminEmail:%q AdminPassword:%q BcryptCost:%d VerifyURL:%q ResetURL:%q HashConcurrency:%d}",
+		c.AdminEmail, pw, c.BcryptCost, c.VerifyURL, c.ResetURL, c.HashConcurrency)
 }
 
 func (c *Config) defaults() error {
@@ -33,6 +38,9 @@ func (c *Config) defaults() error {
 	}
 	if c.VerifyURL == "" {
 		c.VerifyURL = DefaultVerifyURL
+	}
+	if c.ResetURL == "" {
+		c.ResetURL = DefaultResetURL
 	}
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = 2

@@ -26,6 +26,8 @@ type handlers struct {
 	store     *Store
 	cost      int
 	verifyURL string
+	// resetURL is the base of the password reset link.
+	resetURL string
 	// hashing bounds the bcrypt work in flight: it is CPU-bound (~0.3 s at cost 12), and more
 	// of it at once than there are cores only makes every login slower.
 	hashing chan struct{}
@@ -271,6 +273,7 @@ func (h *handlers) setRoles(ctx context.Context, req subjects.SetRolesRequest) (
 // wireError is the one mapping of domain errors to the wire. Anything it does not know is
 // returned as is, and the transport masks it as a 500.
 func wireError(err error) error {
+	var limited *RateLimitedError
 	switch {
 	case err == nil:
 		return nil
@@ -280,8 +283,15 @@ func wireError(err error) error {
 		return &subjects.Error{Code: http.StatusConflict, Slug: "email_taken", Message: "an account with this email exists",
 			Fields: []subjects.FieldError{{Field: "email", Message: "is taken"}}}
 	case errors.Is(err, ErrInvalidToken):
-		return &subjects.Error{Code: http.StatusBadRequest, Slug: "invalid_token", Message: "the verification token is unknown, used or expired",
+		return &subjects.Error{Code: http.StatusBadRequest, Slug: "invalid_token", Message: "the token is unknown, used or expired",
 			Fields: []subjects.FieldError{{Field: "token", Message: "is unknown, used or expired"}}}
+	case errors.Is(err, ErrAlreadyVerified):
+		return subjects.Errorf(http.StatusConflict, "already_verified", "the email address is verified already")
+	case errors.Is(err, ErrPasswordChanged):
+		return subjects.Errorf(http.StatusConflict, "password_changed", "the password was changed meanwhile; try again")
+	case errors.As(err, &limited):
+		return &subjects.Error{Code: http.StatusTooManyRequests, Slug: "rate_limited", Message: "too many links sent; retry later",
+			RetryAfter: max(1, int(limited.RetryAfter.Seconds()+0.999))}
 	case errors.Is(err, ErrBadCredentials):
 		return subjects.Errorf(http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	// VerifyURL is the base of the email verification link, to which the token is appended;
 	// DefaultVerifyURL when empty.
 	VerifyURL string
+	// ResetURL is the base of the password reset link, to which the token is appended;
+	// DefaultResetURL when empty.
+	ResetURL string
 	// HashConcurrency bounds the bcrypt computations in flight; 2 (the cores of the reference
 	// machine) when zero.
 	HashConcurrency int
@@ -41,10 +44,13 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		return kit.Service{}, err
 	}
 	h := newHandlers(NewStore(deps.DB), cfg.BcryptCost, cfg.VerifyURL, cfg.HashConcurrency)
+	h.resetURL = cfg.ResetURL
 	return kit.Service{
 		Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification",
 		Schema: Schema, Migrations: migrationsFS,
-		Publishes: []subjects.EventKind{subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind},
+		Publishes: []subjects.EventKind{subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind,
+			subjects.EvtUserVerificationRequested.EventKind, subjects.EvtUserEmailChangeRequested.EventKind,
+			subjects.EvtUserPasswordResetRequested.EventKind, subjects.EvtUserPasswordChanged.EventKind},
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.UserRegister, h.register),
 			rpc.Bind(subjects.UserVerifyCredentials, h.verifyCredentials),
@@ -52,6 +58,11 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.UserMe, h.me),
 			rpc.Bind(subjects.UserUpdateMe, h.updateMe),
 			rpc.Bind(subjects.UserVerifyEmail, h.verifyEmail),
+			rpc.Bind(subjects.UserResendVerification, h.resendVerification),
+			rpc.Bind(subjects.UserChangeEmail, h.changeEmail),
+			rpc.Bind(subjects.UserForgotPassword, h.forgotPassword),
+			rpc.Bind(subjects.UserResetPassword, h.resetPassword),
+			rpc.Bind(subjects.UserChangePassword, h.changePassword),
 			rpc.Bind(subjects.UserList, h.list),
 			rpc.Bind(subjects.UserSetRoles, h.setRoles),
 		},

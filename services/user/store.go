@@ -86,8 +86,8 @@ func (s *Store) Create(ctx context.Context, a Account, tokenHash string, tokenEx
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `insert into users.email_verifications (token_hash, user_id, expires_at) values ($1, $2, $3)`,
-			tokenHash, a.ID, tokenExpires)
+		_, err = tx.Exec(ctx, `insert into users.email_verifications (token_hash, user_id, email, expires_at) values ($1, $2, $3, $4)`,
+			tokenHash, a.ID, a.Email, tokenExpires)
 		if err != nil {
 			return err
 		}
@@ -152,29 +152,6 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, fn func(*Account) erro
 		return Account{}, fmt.Errorf("update user: %w", err)
 	}
 	return out, err
-}
-
-// VerifyEmail spends a verification token (by its hash) and marks its user's email verified.
-// A token that is unknown, used or expired is ErrInvalidToken and changes nothing.
-func (s *Store) VerifyEmail(ctx context.Context, tokenHash string) error {
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var userID uuid.UUID
-		err := tx.QueryRow(ctx, `update users.email_verifications set used_at = now()
-			where token_hash = $1 and used_at is null and expires_at > now()
-			returning user_id`, tokenHash).Scan(&userID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrInvalidToken
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `update users.users set email_verified_at = coalesce(email_verified_at, now()), updated_at = now() where id = $1`, userID)
-		return err
-	})
-	if err != nil && !errors.Is(err, ErrInvalidToken) {
-		return fmt.Errorf("verify email: %w", err)
-	}
-	return err
 }
 
 // List returns up to r.Limit+1 accounts after r.After in id order, which for UUIDv7 is

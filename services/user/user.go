@@ -30,8 +30,13 @@ var (
 	ErrNotFound = errors.New("user not found")
 	// ErrEmailTaken is a registration with an email that has an account already.
 	ErrEmailTaken = errors.New("email taken")
-	// ErrInvalidToken is an email verification token that is unknown, used or expired.
-	ErrInvalidToken = errors.New("invalid verification token")
+	// ErrInvalidToken is an email verification or password reset token that is unknown,
+	// used, expired or void.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrAlreadyVerified is a new verification link asked for an address that is verified.
+	ErrAlreadyVerified = errors.New("email already verified")
+	// ErrPasswordChanged is a password change that lost the race against another one.
+	ErrPasswordChanged = errors.New("password changed meanwhile")
 	// ErrBadCredentials is an unknown email or a wrong password; the two are never told apart.
 	ErrBadCredentials = errors.New("invalid credentials")
 )

@@ -37,15 +37,17 @@ type Config struct {
 	LogLevel    string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" help:"debug, info, warn or error"`
 	LogFormat   string `env:"SOUK_LOG_FORMAT" flag:"log-format" oneof:"json console" help:"json or console; when empty, console at a terminal and json otherwise"`
 
-	AdminEmail    string `env:"SOUK_ADMIN_EMAIL" flag:"admin-email" help:"admin account ensured at start-up (with SOUK_ADMIN_PASSWORD); when empty, none"`
-	AdminPassword string `env:"SOUK_ADMIN_PASSWORD" flag:"admin-password" secret:"value" help:"password of that admin account (prefer the environment to the flag)"`
-	CORSOrigins   List   `env:"SOUK_CORS_ORIGINS" flag:"cors-origins" help:"comma-separated origins allowed by CORS; when empty, no cross-origin access"`
-	VerifyURL     string `env:"SOUK_VERIFY_URL" flag:"verify-url" envDefault:"http://127.0.0.1:8080/v1/auth/verify-email?token=" check:"url" help:"base of the email verification link; the token is appended"`
-	BcryptCost    int    `env:"SOUK_BCRYPT_COST" flag:"bcrypt-cost" envDefault:"12" min:"10" max:"31" help:"bcrypt work factor of passwords, 10 (OWASP's floor) to 31; each step doubles a login's CPU"`
-	LoginAttempts int    `env:"SOUK_LOGIN_ATTEMPTS" flag:"login-attempts" envDefault:"10" min:"1" max:"1000000" help:"login attempts allowed per email and minute, from any address"`
-	RateIP        int    `env:"SOUK_RATE_IP" flag:"rate-ip" envDefault:"50" min:"1" max:"1000000" help:"requests per second per client IP (burst twice that); /v1/auth/* is held far lower"`
-	RateAccount   int    `env:"SOUK_RATE_ACCOUNT" flag:"rate-account" envDefault:"20" min:"1" max:"1000000" help:"requests per second per signed-in account (burst twice that)"`
-	MaxReads      int    `env:"SOUK_MAX_READS" flag:"max-reads" envDefault:"0" min:"-1" max:"1000000" help:"signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 with Retry-After; 0: 2 per core, -1: no bound"`
+	AdminEmail        string `env:"SOUK_ADMIN_EMAIL" flag:"admin-email" help:"admin account ensured at start-up (with SOUK_ADMIN_PASSWORD); when empty, none"`
+	AdminPassword     string `env:"SOUK_ADMIN_PASSWORD" flag:"admin-password" secret:"value" help:"password of that admin account (prefer the environment to the flag)"`
+	CORSOrigins       List   `env:"SOUK_CORS_ORIGINS" flag:"cors-origins" help:"comma-separated origins allowed by CORS; when empty, no cross-origin access"`
+	VerifyURL         string `env:"SOUK_VERIFY_URL" flag:"verify-url" envDefault:"http://127.0.0.1:8080/v1/auth/verify-email?token=" check:"url" help:"base of the email verification link; the token is appended"`
+	VerifyRedirectURL string `env:"SOUK_VERIFY_REDIRECT_URL" flag:"verify-redirect-url" check:"url" help:"the shop's page the verification link redirects to (303) with ?status=verified or ?status=invalid; when empty, the gateway answers a short page itself"`
+	ResetURL          string `env:"SOUK_RESET_URL" flag:"reset-url" envDefault:"http://127.0.0.1:8080/reset-password?token=" check:"url" help:"base of the password reset link: the shop's page that asks for the new password and sends it with the token to POST /v1/auth/password/reset; the token is appended; a link works once, for 30 minutes"`
+	BcryptCost        int    `env:"SOUK_BCRYPT_COST" flag:"bcrypt-cost" envDefault:"12" min:"10" max:"31" help:"bcrypt work factor of passwords, 10 (OWASP's floor) to 31; each step doubles a login's CPU"`
+	LoginAttempts     int    `env:"SOUK_LOGIN_ATTEMPTS" flag:"login-attempts" envDefault:"10" min:"1" max:"1000000" help:"login attempts allowed per email and minute, from any address"`
+	RateIP            int    `env:"SOUK_RATE_IP" flag:"rate-ip" envDefault:"50" min:"1" max:"1000000" help:"requests per second per client IP (burst twice that); /v1/auth/* is held far lower"`
+	RateAccount       int    `env:"SOUK_RATE_ACCOUNT" flag:"rate-account" envDefault:"20" min:"1" max:"1000000" help:"requests per second per signed-in account (burst twice that)"`
+	MaxReads          int    `env:"SOUK_MAX_READS" flag:"max-reads" envDefault:"0" min:"-1" max:"1000000" help:"signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 with Retry-After; 0: 2 per core, -1: no bound"`
 
 	Locale         string `env:"SOUK_LOCALE" flag:"locale" envDefault:"en" help:"language of products' own names and descriptions (translations add others)"`
 	Currency       string `env:"SOUK_CURRENCY" flag:"currency" envDefault:"EUR" help:"the shop's currency: the one a price filter means when it names none"`

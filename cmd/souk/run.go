@@ -61,6 +61,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		defer lock.Release()
 	}
+	if cfg.Seal, err = dataKey(cfg, picked, log); err != nil {
+		return err
+	}
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
 	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry()}

@@ -38,7 +38,7 @@ var services = []service{
 		return user.Service(user.Config{AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword, VerifyURL: c.VerifyURL, ResetURL: c.ResetURL,
 			BcryptCost: c.BcryptCost}, d)
 	}},
-	{"auth", func(_ Config, d kit.Deps) (kit.Service, error) { return auth.Service(auth.Config{}, d) }},
+	{"auth", func(c Config, d kit.Deps) (kit.Service, error) { return auth.Service(auth.Config{Seal: c.Seal}, d) }},
 	{"catalog", func(c Config, d kit.Deps) (kit.Service, error) {
 		products, lists := int64(c.CatalogCacheMB)<<20*2/3, int64(c.CatalogCacheMB)<<20/3
 		if c.CatalogCacheMB == 0 {
@@ -64,7 +64,7 @@ var services = []service{
 	}},
 	{"shipping", func(_ Config, d kit.Deps) (kit.Service, error) { return shipping.Service(shipping.Config{}, d) }},
 	{"notification", func(c Config, d kit.Deps) (kit.Service, error) {
-		return notification.Service(notification.Config{SMTPURL: c.SMTPURL, ReviewURL: c.ReviewURL, AllowPrivateWebhooks: c.WebhookAllowPrivate}, d)
+		return notification.Service(notification.Config{SMTPURL: c.SMTPURL, ReviewURL: c.ReviewURL, AllowPrivateWebhooks: c.WebhookAllowPrivate, Seal: c.Seal}, d)
 	}},
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
+	"github.com/souk/souk/platform/seal"
 	"github.com/souk/souk/services/auth"
 	"github.com/souk/souk/services/user"
 	"github.com/souk/souk/subjects"
@@ -79,8 +80,12 @@ func (e *Env) Deps() kit.Deps {
 }
 
 // AuthConfig returns the configuration Start runs the auth service with, for tests that
-// run the services one by one.
-func AuthConfig() auth.Config { return auth.Config{} }
+// run the services one by one: its signing keys are sealed with Seal.
+func AuthConfig() auth.Config { return auth.Config{Seal: Seal()} }
+
+// Seal is the data-encryption key the identity tests' auth services seal their signing keys
+// with: one random key per test binary.
+var Seal = sync.OnceValue(func() *seal.Keyring { return seal.MustParse(seal.Generate()) })
 
 // UserConfig returns the configuration Start runs the user service with, ensuring the admin
 // account adminEmail with adminPassword. It hashes at user.MinBcryptCost, as the end-to-end

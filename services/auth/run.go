@@ -9,6 +9,7 @@ import (
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/platform/seal"
 	"github.com/souk/souk/subjects"
 )
 
@@ -26,6 +27,9 @@ type Config struct {
 	// RefreshTTL is the lifetime of a refresh token; DefaultRefreshTTL when zero. It may not
 	// exceed the TTL of the sessions bucket (30 days), which is what actually forgets them.
 	RefreshTTL time.Duration
+	// Seal is the process's data-encryption key (SOUK_SECRET_KEY and the previous ones): it
+	// seals the signing keys in PostgreSQL. Declaring needs none; starting does.
+	Seal *seal.Keyring
 }
 
 // Service declares the auth service: its endpoints and, at start, a first signing key when
@@ -34,7 +38,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return kit.Service{}, err
 	}
-	store := &KeyStore{db: deps.DB}
+	store := &KeyStore{db: deps.DB, seal: cfg.Seal}
 	keys := newKeyring(store, cfg.AccessTTL)
 	sessions := &Sessions{}
 	h := &handlers{nc: deps.NC, keys: keys, service: &serviceToken{keys: keys}, sessions: sessions,
@@ -50,6 +54,9 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.AuthRotateKey, h.rotate),
 		},
 		Start: func(ctx context.Context) error {
+			if err := seal.ResealAtStart(ctx, deps.DB, cfg.Seal, keyColumn, deps.Logger("auth")); err != nil {
+				return err
+			}
 			if err := store.EnsureCurrent(ctx); err != nil {
 				return err
 			}

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/platform/seal"
 )
 
 // signingKey is one row of signing_keys.
@@ -25,9 +27,18 @@ type signingKey struct {
 	IsRetired bool
 }
 
-// KeyStore is the signing_keys table.
+// KeyStore is the signing_keys table. The private keys are sealed there (keyColumn).
 type KeyStore struct {
-	db *pgxpool.Pool
+	db   *pgxpool.Pool
+	seal *seal.Keyring
+}
+
+// keyColumn is where the private keys are kept: sealed, bound to their kid.
+var keyColumn = seal.Column{Table: "auth.signing_keys", ID: "kid", Clear: "private_key", Sealed: "private_key_sealed"}
+
+// sealKey seals priv for the row kid.
+func (s *KeyStore) sealKey(kid string, priv ed25519.PrivateKey) ([]byte, error) {
+	return s.seal.Seal(priv, keyColumn.Place(kid))
 }
 
 func newKey() (kid string, priv ed25519.PrivateKey, err error) {
@@ -46,9 +57,13 @@ func (s *KeyStore) EnsureCurrent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.Exec(ctx, `insert into auth.signing_keys (kid, private_key)
+	sealed, err := s.sealKey(kid, priv)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(ctx, `insert into auth.signing_keys (kid, private_key_sealed)
 		select $1, $2 where not exists (select 1 from auth.signing_keys where retired_at is null)
-		on conflict do nothing`, kid, []byte(priv))
+		on conflict do nothing`, kid, sealed)
 	if err != nil {
 		return fmt.Errorf("ensure signing key: %w", err)
 	}
@@ -57,7 +72,7 @@ func (s *KeyStore) EnsureCurrent(ctx context.Context) error {
 
 // Live returns the current key and the keys retired less than within ago, oldest first.
 func (s *KeyStore) Live(ctx context.Context, within time.Duration) ([]signingKey, error) {
-	rows, err := s.db.Query(ctx, `select kid, private_key, created_at, retired_at from auth.signing_keys
+	rows, err := s.db.Query(ctx, `select kid, private_key, private_key_sealed, created_at, retired_at from auth.signing_keys
 		where retired_at is null or retired_at > now() - make_interval(secs => $1)
 		order by created_at`, within.Seconds())
 	if err != nil {
@@ -67,8 +82,12 @@ func (s *KeyStore) Live(ctx context.Context, within time.Duration) ([]signingKey
 	var keys []signingKey
 	for rows.Next() {
 		var k signingKey
-		var raw []byte
-		if err := rows.Scan(&k.KID, &raw, &k.CreatedAt, &k.RetiredAt); err != nil {
+		var clear, sealed []byte
+		if err := rows.Scan(&k.KID, &clear, &sealed, &k.CreatedAt, &k.RetiredAt); err != nil {
+			return nil, fmt.Errorf("load signing keys: %w", err)
+		}
+		raw, err := s.seal.OpenRow(keyColumn, k.KID, clear, sealed)
+		if err != nil {
 			return nil, fmt.Errorf("load signing keys: %w", err)
 		}
 		if len(raw) != ed25519.PrivateKeySize {
@@ -91,6 +110,10 @@ func (s *KeyStore) Rotate(ctx context.Context) (signingKey, error) {
 		return signingKey{}, err
 	}
 	k := signingKey{KID: kid, Private: priv}
+	sealed, err := s.sealKey(kid, priv)
+	if err != nil {
+		return signingKey{}, err
+	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock($1)`, rotateLock); err != nil {
 			return err
@@ -98,8 +121,8 @@ func (s *KeyStore) Rotate(ctx context.Context) (signingKey, error) {
 		if _, err := tx.Exec(ctx, `update auth.signing_keys set retired_at = now() where retired_at is null`); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `insert into auth.signing_keys (kid, private_key) values ($1, $2) returning created_at`,
-			kid, []byte(priv)).Scan(&k.CreatedAt)
+		return tx.QueryRow(ctx, `insert into auth.signing_keys (kid, private_key_sealed) values ($1, $2) returning created_at`,
+			kid, sealed).Scan(&k.CreatedAt)
 	})
 	if err != nil {
 		return signingKey{}, fmt.Errorf("rotate signing key: %w", err)

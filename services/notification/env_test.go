@@ -60,9 +60,10 @@ func newID() string { return kittest.NewID() }
 // as returns a context whose calls carry a token of sub with roles.
 func (e *env) as(sub string, roles ...string) context.Context { return e.k.As(sub, roles...) }
 
-// fast is a configuration whose retries come quickly.
+// fast is a configuration whose retries come quickly, sealing with testSeal.
 func fast() Config {
-	return Config{RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Poll: 20 * time.Millisecond, SendTimeout: 3 * time.Second}
+	return Config{RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Poll: 20 * time.Millisecond, SendTimeout: 3 * time.Second,
+		Seal: testSeal()}
 }
 
 // start runs the service and waits until it answers.

@@ -10,6 +10,7 @@ import (
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/platform/seal"
 	"github.com/souk/souk/subjects"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	Poll time.Duration
 	// Parallel bounds the attempts in flight per instance (8).
 	Parallel int
+	// Seal is the process's data-encryption key (SOUK_SECRET_KEY and the previous ones): it
+	// seals the webhook secrets in PostgreSQL. Declaring needs none; starting does.
+	Seal *seal.Keyring
 	// AllowPrivateWebhooks lets webhooks reach loopback, private, link-local and other
 	// internal addresses (SOUK_WEBHOOK_ALLOW_PRIVATE), for development only. Off, such
 	// targets are refused at registration and on every connection of a delivery (egress.go).
@@ -68,7 +72,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		smtpCfg, _ := ParseSMTPURL(cfg.SMTPURL) // checked by defaults
 		mailer = &smtpMailer{cfg: smtpCfg, timeout: cfg.SendTimeout, tls: cfg.SMTPTLS}
 	}
-	store := &Store{db: deps.DB}
+	store := &Store{db: deps.DB, seal: cfg.Seal}
 	out := newEgress(cfg.AllowPrivateWebhooks, cfg.Resolver)
 	h := &handlers{store: store, egress: out}
 	w := newWorker(store, map[string]Channel{
@@ -87,8 +91,11 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		},
 		Consumers: consumers(wake),
 		Loops:     []kit.Loop{{Name: "sender", Round: w.round, Every: cfg.Poll, Wake: wake}},
-		Start: func(context.Context) error {
+		Start: func(ctx context.Context) error {
 			log.Info().Object("config", cfg).Msg("notification: starting")
+			if err := seal.ResealAtStart(ctx, deps.DB, cfg.Seal, secretColumn, log); err != nil {
+				return err
+			}
 			if cfg.AllowPrivateWebhooks {
 				log.Warn().Msg("notification: webhooks may reach loopback and private addresses (SOUK_WEBHOOK_ALLOW_PRIVATE): for development only")
 			}

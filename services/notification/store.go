@@ -3,6 +3,7 @@ package notification
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/page"
+	"github.com/souk/souk/platform/seal"
 	"github.com/souk/souk/subjects"
 )
 
@@ -19,10 +21,17 @@ const maxErrorText = 500
 // maxSubject bounds the subject line kept with a delivery.
 const maxSubject = 300
 
-// Store is the notify schema.
+// Store is the notify schema. The webhook secrets are sealed there (secretColumn).
 type Store struct {
-	db *pgxpool.Pool
+	db   *pgxpool.Pool
+	seal *seal.Keyring
 }
+
+// secretColumn is where the webhook secrets are kept: sealed, bound to their endpoint's id.
+var secretColumn = seal.Column{Table: "notify.webhook_endpoints", ID: "id", Clear: "secret", Sealed: "secret_sealed"}
+
+// unopenedSecret is the error of a delivery whose endpoint's secret does not open.
+const unopenedSecret = "the endpoint's secret does not open with SOUK_SECRET_KEY or SOUK_SECRET_KEYS_OLD"
 
 // keepRecipient writes r into the recipient copy unless a newer event wrote it already.
 func keepRecipient(ctx context.Context, tx pgx.Tx, r Recipient, version time.Time) error {
@@ -71,27 +80,50 @@ func (s *Store) claim(ctx context.Context, limit int, lease time.Duration) ([]De
 			returning d.id, d.event_id, d.event_type, d.channel, d.template, d.payload, d.attempts, d.user_id, d.endpoint_id)
 		select c.id, c.event_id, c.event_type, c.channel, c.template, c.payload, c.attempts,
 			r.user_id, coalesce(r.email, ''), coalesce(r.name, ''), coalesce(r.locale, ''),
-			e.id, coalesce(e.url, ''), coalesce(e.secret, '')
+			e.id, coalesce(e.url, ''), e.secret, e.secret_sealed
 		from claimed c left join notify.recipients r on r.user_id = c.user_id
 			left join notify.webhook_endpoints e on e.id = c.endpoint_id`, limit, lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
+	var unopened []uuid.UUID
+	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
 		var d Delivery
 		var userID, endpointID *uuid.UUID
 		var r Recipient
 		var e Endpoint
+		var clear, sealed []byte
 		err := row.Scan(&d.ID, &d.EventID, &d.EventType, &d.Channel, &d.Template, &d.Payload, &d.Attempts,
-			&userID, &r.Email, &r.Name, &r.Locale, &endpointID, &e.URL, &e.Secret)
+			&userID, &r.Email, &r.Name, &r.Locale, &endpointID, &e.URL, &clear, &sealed)
 		if userID != nil {
 			r.UserID, d.Recipient = *userID, &r
 		}
-		if endpointID != nil {
+		if endpointID != nil && err == nil {
 			e.ID, d.Endpoint = *endpointID, &e
+			secret, oerr := s.seal.OpenRow(secretColumn, e.ID.String(), clear, sealed)
+			if oerr != nil {
+				unopened = append(unopened, d.ID)
+			}
+			e.Secret = string(secret)
 		}
 		return d, err
 	})
+	if err != nil || len(unopened) == 0 {
+		return ds, err
+	}
+	return slices.DeleteFunc(ds, func(d Delivery) bool { return slices.Contains(unopened, d.ID) }), s.failUnopened(ctx, unopened)
+}
+
+// failUnopened fails the deliveries whose endpoint's secret does not open (sealed under a
+// key this process lacks, or moved from another row): unsigned, or signed with a wrong
+// secret, they would be worthless to the receiver.
+func (s *Store) failUnopened(ctx context.Context, ids []uuid.UUID) error {
+	_, err := s.db.Exec(ctx, `update notify.deliveries set status = 'failed', last_error = $2 where id = any($1) and status = 'pending'`,
+		ids, unopenedSecret)
+	if err != nil {
+		return fmt.Errorf("claim deliveries: %w", err)
+	}
+	return nil
 }
 
 // record writes the outcomes of one round in one transaction: each attempt, and each
@@ -145,9 +177,17 @@ func (s *Store) notifications(ctx context.Context, user uuid.UUID, r page.Reques
 
 // createEndpoint stores a new endpoint and returns it.
 func (s *Store) createEndpoint(ctx context.Context, url string, events []string, secret string) (Endpoint, error) {
-	e := Endpoint{URL: url, Events: events, Secret: secret}
-	err := s.db.QueryRow(ctx, `insert into notify.webhook_endpoints (url, events, secret) values ($1, $2, $3) returning id, created_at`,
-		url, events, secret).Scan(&e.ID, &e.CreatedAt)
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Endpoint{}, err
+	}
+	e := Endpoint{ID: id, URL: url, Events: events, Secret: secret}
+	sealed, err := s.seal.Seal([]byte(secret), secretColumn.Place(id.String()))
+	if err != nil {
+		return e, fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	err = s.db.QueryRow(ctx, `insert into notify.webhook_endpoints (id, url, events, secret_sealed) values ($1, $2, $3, $4) returning created_at`,
+		id, url, events, sealed).Scan(&e.CreatedAt)
 	if err != nil {
 		return e, fmt.Errorf("create webhook endpoint: %w", err)
 	}

@@ -61,13 +61,28 @@ func PrintHelp(w io.Writer) { printSettings(w, declared()) }
 
 func printSettings(w io.Writer, decl []setting) {
 	fmt.Fprintln(w, "Each flag also reads the environment variable named after it; a flag wins over its variable.")
+	fmt.Fprintln(w, "A secret may instead be read from a file: NAME_FILE=/path (as Kubernetes and Vault Agent mount them).")
 	for _, s := range decl {
 		def := ""
 		if s.def != "" {
 			def = fmt.Sprintf(" (default %q)", s.def)
 		}
-		fmt.Fprintf(w, "  -%s %s\n    \t%s ($%s)%s\n", s.flag, s.kind(), s.help, s.env, def)
+		fmt.Fprintf(w, "  -%s %s\n    \t%s (%s)%s\n", s.flag, s.kind(), s.help, s.variables("$"), def)
 	}
+}
+
+// variables names the setting's environment variable, and for a secret the NAME_FILE it may
+// be read from instead, each marked with mark (`$` in the help, a backquote in Markdown).
+func (s setting) variables(mark string) string {
+	end := ""
+	if mark == "`" {
+		end = mark
+	}
+	v := mark + s.env + end
+	if s.secret != "" {
+		v += " or " + mark + s.fileEnv() + end
+	}
+	return v
 }
 
 // kind names a setting's values in the help.
@@ -100,7 +115,7 @@ func Markdown() string {
 		if s.def != "" {
 			def = "`" + s.def + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | `-%s` | %s | %s |\n", s.env, s.flag, def, strings.ReplaceAll(s.help, "|", `\|`))
+		fmt.Fprintf(&b, "| %s | `-%s` | %s | %s |\n", s.variables("`"), s.flag, def, strings.ReplaceAll(s.help, "|", `\|`))
 	}
 	return b.String()
 }
@@ -113,7 +128,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		key, f := strings.ReplaceAll(s.flag, "-", "_"), v.FieldByIndex(s.field.Index)
 		switch {
 		case s.secret == "value":
-			e.Bool(key+"_set", f.String() != "")
+			e.Bool(key+"_set", !f.IsZero())
 		case s.secret == "url":
 			e.Str(key, redactURL(f.String()))
 		case f.Type() == durationType:

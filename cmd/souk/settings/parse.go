@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/platform/seal"
 )
 
 // setting is one field of Config as its tags declare it.
@@ -72,8 +75,12 @@ func Parse(synopsis string, args []string, getenv func(string) string, out io.Wr
 		return Config{}, nil, err
 	}
 	raw := map[string]string{}
+	var errs []error
 	for _, s := range decl {
-		if v := getenv(s.env); v != "" {
+		v, err := s.fromEnv(getenv)
+		if err != nil {
+			errs = append(errs, err)
+		} else if v != "" {
 			raw[s.env] = v
 		}
 	}
@@ -83,7 +90,49 @@ func Parse(synopsis string, args []string, getenv func(string) string, out io.Wr
 		}
 	})
 	c, err := parse(decl, raw)
-	return c, fs.Args(), err
+	return c, fs.Args(), errors.Join(append(errs, err)...)
+}
+
+// maxSecretFile bounds what a NAME_FILE may hold: a secret is a line, not a file's worth.
+const maxSecretFile = 64 << 10
+
+// fileEnv is the variable naming the file a secret setting may be read from: NAME_FILE,
+// as Kubernetes Secrets mounted as files and Vault Agent's templates give secrets.
+func (s setting) fileEnv() string { return s.env + "_FILE" }
+
+// fromEnv is the setting's text from the environment: its variable or, for a secret, the
+// contents of the file its NAME_FILE names, line breaks at the end trimmed. Both set is an
+// error naming both; a file that cannot be read is an error naming the variable and the
+// path. No error holds a value.
+func (s setting) fromEnv(getenv func(string) string) (string, error) {
+	v := getenv(s.env)
+	if s.secret == "" {
+		return v, nil
+	}
+	path := getenv(s.fileEnv())
+	switch {
+	case path == "":
+		return v, nil
+	case v != "":
+		return "", fmt.Errorf("%s and %s are both set: give the secret one way", s.env, s.fileEnv())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", s.fileEnv(), err) // *fs.PathError: the operation, the path, why
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%s: %w", s.fileEnv(), err)
+	case len(b) > maxSecretFile:
+		return "", fmt.Errorf("%s %s: larger than %d KiB: not a secret", s.fileEnv(), path, maxSecretFile>>10)
+	}
+	text := strings.TrimRight(string(b), "\r\n")
+	if text == "" {
+		return "", fmt.Errorf("%s %s: the file is empty", s.fileEnv(), path)
+	}
+	return text, nil
 }
 
 // parse turns the raw strings by environment variable into a validated Config.
@@ -181,6 +230,18 @@ var checks = map[string]func(string) error{
 		}
 		if _, err := mail.ParseAddress(u.Query().Get("from")); err != nil {
 			return errors.New("?from= must be the sender's address, such as shop@example.com")
+		}
+		return nil
+	},
+	"key": func(v string) error {
+		_, err := seal.ParseKey(v) // its errors never repeat the key
+		return err
+	},
+	"keys": func(v string) error {
+		for i, k := range splitList(v) {
+			if _, err := seal.ParseKey(k); err != nil {
+				return fmt.Errorf("key %d: %w", i+1, err)
+			}
 		}
 		return nil
 	},

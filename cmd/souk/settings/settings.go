@@ -11,10 +11,11 @@
 //	envDefault:"value"  the default: what --help shows, never the environment's value
 //	flag:"name"         the flag, -name or --name
 //	help:"text"         what it does, for --help and README.md
-//	secret:"value"      never logged, never repeated in an error; secret:"url": a URL whose password is redacted
+//	secret:"value"      never logged, never repeated in an error; secret:"url": a URL whose password is redacted;
+//	                    a secret may also be read from the file NAME_FILE names (see fromEnv)
 //	min:"1" max:"31"    bounds of a number or a duration
 //	oneof:"a b"         the values allowed
-//	check:"hostport"    a named rule: hostport, url, smtp or loglevel (see checks)
+//	check:"hostport"    a named rule: hostport, url, smtp, loglevel, key or keys (see checks)
 //
 // A rule that spans settings lives in Config.rules. The package imports no service, so it
 // builds and tests whatever state the services are in.
@@ -25,17 +26,21 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/souk/souk/platform/seal"
 )
 
 // Config is every setting of souk, typed and validated. Build one with Parse.
 type Config struct {
-	HTTPAddr    string `env:"SOUK_HTTP_ADDR" flag:"http-addr" envDefault:"127.0.0.1:8080" check:"hostport" help:"gateway listen address"`
-	NATSListen  string `env:"SOUK_NATS_LISTEN" flag:"nats-listen" envDefault:"127.0.0.1:4222" check:"hostport" help:"embedded NATS server listen address (when NATS_URL is empty): a free port if this one is taken, unless it was set explicitly, then a taken port is an error"`
-	NATSURL     string `env:"NATS_URL" flag:"nats-url" help:"join this NATS server instead of embedding one"`
-	DatabaseURL string `env:"DATABASE_URL" flag:"database-url" envDefault:"postgres://postgres@127.0.0.1:5432/souk?sslmode=disable" secret:"url" help:"PostgreSQL URL; the database is created when missing"`
-	DataDir     string `env:"SOUK_DATA_DIR" flag:"data-dir" envDefault:"./data" help:"directory of the embedded NATS server's JetStream files, locked by one running shop"`
-	LogLevel    string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" help:"debug, info, warn or error"`
-	LogFormat   string `env:"SOUK_LOG_FORMAT" flag:"log-format" oneof:"json console" help:"json or console; when empty, console at a terminal and json otherwise"`
+	HTTPAddr      string `env:"SOUK_HTTP_ADDR" flag:"http-addr" envDefault:"127.0.0.1:8080" check:"hostport" help:"gateway listen address"`
+	NATSListen    string `env:"SOUK_NATS_LISTEN" flag:"nats-listen" envDefault:"127.0.0.1:4222" check:"hostport" help:"embedded NATS server listen address (when NATS_URL is empty): a free port if this one is taken, unless it was set explicitly, then a taken port is an error"`
+	NATSURL       string `env:"NATS_URL" flag:"nats-url" help:"join this NATS server instead of embedding one"`
+	DatabaseURL   string `env:"DATABASE_URL" flag:"database-url" envDefault:"postgres://postgres@127.0.0.1:5432/souk?sslmode=disable" secret:"url" help:"PostgreSQL URL; the database is created when missing"`
+	DataDir       string `env:"SOUK_DATA_DIR" flag:"data-dir" envDefault:"./data" help:"directory of the embedded NATS server's JetStream files, locked by one running shop"`
+	LogLevel      string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" help:"debug, info, warn or error"`
+	LogFormat     string `env:"SOUK_LOG_FORMAT" flag:"log-format" oneof:"json console" help:"json or console; when empty, console at a terminal and json otherwise"`
+	SecretKey     string `env:"SOUK_SECRET_KEY" flag:"secret-key" secret:"value" check:"key" help:"data-encryption key (base64 of 32 bytes: head -c32 /dev/urandom | base64) that seals the signing keys and webhook secrets in PostgreSQL; required with NATS_URL by the services that seal (auth, notification); when empty with the embedded NATS server, one is made once in the data directory (secret.key), for development only"`
+	SecretKeysOld List   `env:"SOUK_SECRET_KEYS_OLD" flag:"secret-keys-old" secret:"value" check:"keys" help:"previous data-encryption keys, comma- or line-separated: values sealed under them still open, and each service seals them again under SOUK_SECRET_KEY when it starts (key rotation)"`
 
 	AdminEmail        string `env:"SOUK_ADMIN_EMAIL" flag:"admin-email" help:"admin account ensured at start-up (with SOUK_ADMIN_PASSWORD); when empty, none"`
 	AdminPassword     string `env:"SOUK_ADMIN_PASSWORD" flag:"admin-password" secret:"value" help:"password of that admin account (prefer the environment to the flag)"`
@@ -68,6 +73,11 @@ type Config struct {
 	WebhookAllowPrivate bool   `env:"SOUK_WEBHOOK_ALLOW_PRIVATE" flag:"webhook-allow-private" envDefault:"false" help:"let outgoing webhooks reach loopback, private, link-local and other internal addresses (a receiver on this machine, for development); keep it off in production, where such targets are refused when a webhook is registered and on every delivery"`
 	PprofAddr           string `env:"SOUK_PPROF_ADDR" flag:"pprof-addr" check:"hostport" help:"serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty"`
 
+	// Seal is not a setting: it is the data-encryption keyring souk run makes from SecretKey
+	// and SecretKeysOld (or the data directory's development key) for the services that
+	// seal secrets in PostgreSQL; nil when none of them runs.
+	Seal *seal.Keyring
+
 	// NATSListenExplicit is not a setting: it is true when SOUK_NATS_LISTEN or -nats-listen
 	// was given, so that a taken port is an error rather than replaced by a free one.
 	NATSListenExplicit bool
@@ -79,6 +89,9 @@ func (c Config) rules() []error {
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD go together: set both or neither"))
 	}
+	if len(c.SecretKeysOld) > 0 && c.SecretKey == "" {
+		errs = append(errs, errors.New("SOUK_SECRET_KEYS_OLD needs SOUK_SECRET_KEY: the key that seals from now on"))
+	}
 	if c.PaymentProvider == "stripe" && c.StripeSecretKey == "" {
 		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))
 	}
@@ -88,16 +101,22 @@ func (c Config) rules() []error {
 	return errs
 }
 
-// List is a comma-separated setting: its items trimmed, empty ones dropped.
+// List is a comma-separated setting (or one item a line, as a file gives it): its items
+// trimmed, empty ones dropped.
 type List []string
 
-// UnmarshalText splits text at its commas.
+// UnmarshalText splits text at its commas and line breaks.
 func (l *List) UnmarshalText(text []byte) error {
-	*l = nil
-	for _, s := range strings.Split(string(text), ",") {
+	*l = splitList(string(text))
+	return nil
+}
+
+func splitList(text string) []string {
+	var out []string
+	for _, s := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
+			out = append(out, s)
 		}
 	}
-	return nil
+	return out
 }

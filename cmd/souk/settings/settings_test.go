@@ -73,7 +73,8 @@ func TestSettingsNamesKept(t *testing.T) {
 		"STRIPE_SECRET_KEY": "stripe-secret-key", "STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret", "STRIPE_API_URL": "stripe-api-url",
 		"SOUK_SANDBOX_DELAY": "sandbox-delay", "SOUK_PAYMENT_ACTION_TIMEOUT": "payment-action-timeout", "SOUK_BCRYPT_COST": "bcrypt-cost",
 		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads",
-		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private"}
+		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
+		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private"}
 	got := map[string]string{}
 	for _, s := range declared() {
 		got[s.env] = s.flag

@@ -28,6 +28,8 @@ type handlers struct {
 	verifyURL string
 	// resetURL is the base of the password reset link.
 	resetURL string
+	// resets runs the forgotten-password requests' work after their answer.
+	resets *resetRequests
 	// hashing bounds the bcrypt work in flight: it is CPU-bound (~0.3 s at cost 12), and more
 	// of it at once than there are cores only makes every login slower.
 	hashing chan struct{}

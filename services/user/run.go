@@ -44,7 +44,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		return kit.Service{}, err
 	}
 	h := newHandlers(NewStore(deps.DB), cfg.BcryptCost, cfg.VerifyURL, cfg.HashConcurrency)
-	h.resetURL = cfg.ResetURL
+	h.resetURL, h.resets = cfg.ResetURL, newResetRequests(deps.Logger("user"))
 	return kit.Service{
 		Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification",
 		Schema: Schema, Migrations: migrationsFS,

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"reflect"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -65,12 +66,51 @@ func (g *Gateway) checkoutRoutes() []Route {
 		{Method: fiber.MethodPost, Path: "/v1/admin/orders/:id/refund", Tag: "admin", Summary: "Refund an order in full or in part (Idempotency-Key header required: 400 without one)",
 			Errors: []int{404, 409, 422},
 			Call:   Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{Bind: bindRefund})},
+		{Method: fiber.MethodGet, Path: "/v1/admin/orders", Tag: "admin", Summary: "Every customer's orders, newest first: by status, customer and placement time",
+			Call: Forward(subjects.OrderAdminList, Input[subjects.OrderAdminListRequest]{Query: adminOrderParams, Bind: bindAdminOrders})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/coupons", Tag: "admin", Summary: "Create a coupon",
 			Status: fiber.StatusCreated, Errors: []int{409},
 			Call: Forward(subjects.CouponCreate, Input[subjects.CouponCreateRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/v1/admin/coupons", Tag: "admin", Summary: "Coupons with their redemption counts",
 			Call: Forward(subjects.CouponList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
 	}
+}
+
+// adminOrderParams are the query parameters of GET /v1/admin/orders.
+var adminOrderParams = append([]Param{
+	{Name: "status", Type: "string", Description: "keep orders in these statuses (" + strings.Join(subjects.OrderStatuses, ", ") +
+		"), comma-separated or the parameter repeated; every status when absent"},
+	{Name: "customer", Type: "string", Description: "keep one customer's orders: their user id, or the email of their account"},
+	{Name: "from", Type: "string", Description: "keep orders placed at or after this RFC 3339 time (2026-12-01T00:00:00Z)"},
+	{Name: "to", Type: "string", Description: "keep orders placed before this RFC 3339 time"},
+}, pageParams...)
+
+// bindAdminOrders reads the filters and page of GET /v1/admin/orders; the order service
+// checks their values.
+func bindAdminOrders(c *fiber.Ctx, r *subjects.OrderAdminListRequest) error {
+	var page subjects.ListRequest
+	if err := bindPage(c, &page); err != nil {
+		return err
+	}
+	r.Limit, r.Cursor = page.Limit, page.Cursor
+	r.Status = queryList(c, "status")
+	r.Customer, r.From, r.To = c.Query("customer"), c.Query("from"), c.Query("to")
+	return nil
+}
+
+// queryList reads a list parameter given as a comma-separated list, repeated, or both
+// (status=paid,cancelled or status=paid&status=cancelled); empty items are dropped. The
+// values are copied: they outlive the request.
+func queryList(c *fiber.Ctx, name string) []string {
+	var out []string
+	for _, v := range c.Context().QueryArgs().PeekMulti(name) {
+		for item := range strings.SplitSeq(string(v), ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	return out
 }
 
 // bindStripeWebhook passes Stripe's raw bytes and signature through: the payment service

@@ -106,6 +106,12 @@ var payloads = map[string]any{
 	"webhook_id_request":      WebhookIDRequest{ID: "w1"},
 	"webhook":                 Webhook{ID: "w1", URL: "https://hooks.example.com/souk", Events: []string{"order.paid"}, Secret: "whsec_abc", CreatedAt: at},
 	"webhook_page":            WebhookPage{Items: []Webhook{{ID: "w1", URL: "https://hooks.example.com/souk", Events: []string{"order.paid"}, CreatedAt: at, Deliveries: []WebhookDelivery{{ID: "d1", EventID: "e4", Type: "order.paid", Status: DeliveryFailed, Attempts: 8, LastError: "receiver answered 500", CreatedAt: at}}}}, NextCursor: "abc"},
+	"admin_orders_request":    OrderAdminListRequest{Status: []string{OrderStatusPaid, OrderStatusFulfilling}, Customer: "ada@example.com", From: "2026-11-01T00:00:00Z", To: "2026-12-01T00:00:00Z", Limit: 20, Cursor: "abc"},
+	"order_summary_page":      OrderSummaryPage{Items: []OrderSummary{{ID: "o1", UserID: "u1", Status: OrderStatusCancelled, CancelReason: ReasonCustomer, Total: Money{Amount: 7999, Currency: "EUR"}, Shipment: &OrderShipment{ID: "s1", Status: ShipmentCancelled}, CreatedAt: at, UpdatedAt: at}}, NextCursor: "abc"},
+	"shipment_list_request":   ShipmentListRequest{Status: []string{ShipmentPending, ShipmentPacked}, Limit: 20, Cursor: "abc"},
+	"shipment_page":           ShipmentPage{Items: []Shipment{}, NextCursor: "abc"},
+	"user_email_request":      UserEmailRequest{Email: "ada@example.com"},
+	"user_ref":                UserRef{ID: "0190c0de-0000-7000-8000-000000000001"},
 	"webhook_event":           WebhookEvent{ID: "e4", Type: "order.paid", OccurredAt: at, Data: json.RawMessage(`{"order_id":"o1"}`)},
 }
 

@@ -58,6 +58,10 @@ var (
 	UserList = Endpoint[ListRequest, UserPage]{Subject: "souk.user.v1.user.list", Access: Require(PermUsersAdmin)}
 	// UserSetRoles replaces a user's roles (admin).
 	UserSetRoles = Endpoint[SetRolesRequest, User]{Subject: "souk.user.v1.user.set_roles", Access: Require(PermUsersAdmin)}
+	// UserByEmail finds the account an email belongs to; 404 when none does. Staff who read
+	// every order may ask (the order service does, with its caller's token, to list a
+	// customer's orders by email); no customer can probe for accounts with it.
+	UserByEmail = Endpoint[UserEmailRequest, UserRef]{Subject: "souk.user.v1.user.by_email", Access: Require(PermOrdersAll)}
 )
 
 // The auth service: signing keys, access tokens, refresh sessions.
@@ -172,6 +176,16 @@ type ListRequest struct {
 	Limit int `json:"limit,omitempty"`
 	// Cursor is the opaque next_cursor of the previous page.
 	Cursor string `json:"cursor,omitempty"`
+}
+
+// UserEmailRequest names an account by its email.
+type UserEmailRequest struct {
+	Email string `json:"email"`
+}
+
+// UserRef names an account.
+type UserRef struct {
+	ID string `json:"id" required:"true"`
 }
 
 // UserPage is one page of users.

@@ -16,6 +16,9 @@ var (
 	// OrderCancel cancels an order that has not shipped (its owner: reason customer; staff:
 	// reason staff); 409 otherwise. Cancelling a cancelled order returns it unchanged.
 	OrderCancel = Endpoint[OrderIDRequest, Order]{Subject: "souk.order.v1.order.cancel", Access: profileAccess}
+	// OrderAdminList lists every customer's orders for staff, newest first, narrowed by
+	// status, customer and placement time (GET /v1/admin/orders).
+	OrderAdminList = Endpoint[OrderAdminListRequest, OrderSummaryPage]{Subject: "souk.order.v1.order.admin_list", Access: Require(PermOrdersAll)}
 )
 
 // Order statuses, in the order they are reached; cancelled may follow any before shipped.
@@ -28,6 +31,10 @@ const (
 	OrderStatusDelivered  = "delivered"
 	OrderStatusCancelled  = "cancelled"
 )
+
+// OrderStatuses are the order statuses, in the order they are reached (cancelled last).
+var OrderStatuses = []string{OrderStatusPending, OrderStatusReserved, OrderStatusPaid, OrderStatusFulfilling,
+	OrderStatusShipped, OrderStatusDelivered, OrderStatusCancelled}
 
 // Cancellation reasons.
 const (
@@ -138,6 +145,47 @@ type OrderShipment struct {
 type OrderPage struct {
 	Items      []Order `json:"items"`
 	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// OrderAdminListRequest is the query of GET /v1/admin/orders: filters that each narrow the
+// list (none: every order), and the page. A cursor continues only the list of the same
+// filters.
+type OrderAdminListRequest struct {
+	// Status keeps orders in any of these statuses (OrderStatuses); none keeps every status.
+	Status []string `json:"status,omitempty"`
+	// Customer keeps one customer's orders: their user id, or the email of their account
+	// (looked up with the user service; an email with no account lists nothing).
+	Customer string `json:"customer,omitempty"`
+	// From keeps orders placed at or after this RFC 3339 time; To those placed before it.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Limit is the page size, 1..100; 20 when zero.
+	Limit int `json:"limit,omitempty"`
+	// Cursor is the opaque next_cursor of the previous page.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// OrderSummary is an order as staff's list shows it: enough to pick it out and act on it
+// (GET /v1/orders/{id} has the rest).
+type OrderSummary struct {
+	ID     string `json:"id" required:"true"`
+	UserID string `json:"user_id" required:"true"`
+	// Status is pending, reserved, paid, fulfilling, shipped, delivered or cancelled.
+	Status string `json:"status" required:"true"`
+	// CancelReason is set when Status is cancelled.
+	CancelReason string `json:"cancel_reason,omitempty"`
+	Total        Money  `json:"total" required:"true"`
+	// Shipment is the order's copy of its shipment, once it has one: its id is what staff
+	// move (POST /v1/admin/shipments/{id}/status).
+	Shipment  *OrderShipment `json:"shipment,omitempty"`
+	CreatedAt time.Time      `json:"created_at" required:"true"`
+	UpdatedAt time.Time      `json:"updated_at" required:"true"`
+}
+
+// OrderSummaryPage is one page of staff's order list.
+type OrderSummaryPage struct {
+	Items      []OrderSummary `json:"items" required:"true"`
+	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
 // OrderLine is one line of an order as its events carry it.

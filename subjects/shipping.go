@@ -19,6 +19,9 @@ var (
 	// cancelled, a cancelled one returned as it is; one that has shipped is 409, an order
 	// with no shipment 404.
 	ShipmentCancel = Endpoint[ShipmentCancelRequest, Shipment]{Subject: "souk.shipping.v1.shipment.cancel", Access: profileAccess}
+	// ShipmentList lists the shipments staff work on, oldest first: those in the statuses
+	// asked for, pending when none is (GET /v1/admin/shipments).
+	ShipmentList = Endpoint[ShipmentListRequest, ShipmentPage]{Subject: "souk.shipping.v1.shipment.list", Access: Require(PermShipmentsWrite)}
 )
 
 // Shipment statuses, in the order they are reached; cancelled may follow pending or packed.
@@ -30,6 +33,9 @@ const (
 	ShipmentDelivered = "delivered"
 	ShipmentCancelled = "cancelled"
 )
+
+// ShipmentStatuses are the shipment statuses, in the order they are reached (cancelled last).
+var ShipmentStatuses = []string{ShipmentPending, ShipmentPacked, ShipmentShipped, ShipmentInTransit, ShipmentDelivered, ShipmentCancelled}
 
 // CarrierManual is the built-in carrier: staff hand the parcel over and type in its tracking
 // number.
@@ -85,6 +91,24 @@ type ShipmentCancelRequest struct {
 	OrderID string `json:"order_id"`
 	// Reason is the order's cancellation reason (customer, staff…).
 	Reason string `json:"reason"`
+}
+
+// ShipmentListRequest is the query of GET /v1/admin/shipments. A cursor continues only the
+// list of the same statuses.
+type ShipmentListRequest struct {
+	// Status keeps shipments in any of these statuses (ShipmentStatuses); pending when none.
+	Status []string `json:"status,omitempty"`
+	// Limit is the page size, 1..100; 20 when zero.
+	Limit int `json:"limit,omitempty"`
+	// Cursor is the opaque next_cursor of the previous page.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// ShipmentPage is one page of shipments, each with what a packer needs: its lines, its
+// address and its history.
+type ShipmentPage struct {
+	Items      []Shipment `json:"items" required:"true"`
+	NextCursor string     `json:"next_cursor,omitempty"`
 }
 
 // Shipment is an order's shipment as its owner and staff see it.

@@ -1,7 +1,7 @@
 // Package order is Souk's order service and the heart of the checkout saga.
 //
 // It owns the schema orders (orders, their lines as placed, their status history) and
-// serves souk.order.v1.order.{place,get,list,cancel}. Placing an order prices the caller's
+// serves souk.order.v1.order.{place,get,list,cancel,admin_list}. Placing an order prices the caller's
 // cart (the cart service prices it from the catalog, never from the client), holds the
 // coupon with the promotion service, and stores the order with its order.placed event in one
 // transaction (outbox). The rest is choreography over JetStream:

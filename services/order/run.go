@@ -52,6 +52,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.OrderGet, h.get),
 			rpc.Bind(subjects.OrderList, h.list),
 			rpc.Bind(subjects.OrderCancel, h.cancel),
+			rpc.Bind(subjects.OrderAdminList, h.adminList),
 		},
 		Consumers: []*consumer.Consumer{
 			{Name: "order-inventory", On: sg.inventory()},

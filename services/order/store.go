@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -266,4 +268,78 @@ func (s *Store) List(ctx context.Context, user uuid.UUID, r page.Request) ([]*Or
 		return nil, err
 	}
 	return orders, nil
+}
+
+// summaryColumns are the columns scanSummary reads: what staff's list shows of an order.
+const summaryColumns = `id, user_id, status, coalesce(cancel_reason, ''), total, currency, shipment, created_at, updated_at`
+
+func scanSummary(row pgx.CollectableRow) (*Order, error) {
+	var o Order
+	err := row.Scan(&o.ID, &o.UserID, &o.Status, &o.CancelReason, &o.Total, &o.Currency, &o.Shipment, &o.CreatedAt, &o.UpdatedAt)
+	return &o, err
+}
+
+// AdminList returns up to r.Limit+1 orders that f keeps, newest first, after r.After: the
+// caller cuts the page with page.Next.
+func (s *Store) AdminList(ctx context.Context, f AdminFilter, r page.Request) ([]*Order, error) {
+	sql, args := adminQuery(f, r)
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return pgx.CollectRows(rows, scanSummary)
+}
+
+// adminQuery is the statement of AdminList. It holds only the conditions f sets (a
+// condition "$n is null or …" would make a generic plan that no index serves), each value a
+// bound parameter, and reads in the order of an index: orders_by_created for every order,
+// orders_by_user for a customer's (few enough to filter by status). Statuses are read as
+// one newest-first scan of orders_by_status per status (a lateral join over the set), each
+// stopping after a page, and merged: status = any(…) would read every order of those
+// statuses to sort them. Each scan is ordered by status first and matches it with
+// any(array[…]): an order only orders_by_status gives, which the planner does not drop as
+// it drops one on a column held equal. Without it the planner, blind to how rare the
+// status of the outer row is, filters orders_by_created instead (1 300 rows read for a page
+// of a 1 % status in 40 000 orders; 21 this way: admin_plan_internal_test.go).
+func adminQuery(f AdminFilter, r page.Request) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.User != uuid.Nil {
+		where = append(where, "user_id = "+arg(f.User))
+	}
+	if f.From != nil {
+		where = append(where, "created_at >= "+arg(*f.From))
+	}
+	if f.To != nil {
+		where = append(where, "created_at < "+arg(*f.To))
+	}
+	if r.After != nil {
+		where = append(where, "(created_at, id) < ("+arg(r.After.At)+", "+arg(r.After.ID)+")")
+	}
+	limit := " limit " + arg(r.Limit+1)
+	const newest = " order by created_at desc, id desc"
+	switch {
+	case len(f.Statuses) == 0:
+		return "select " + summaryColumns + " from orders.orders" + conditions(where) + newest + limit, args
+	case f.User != uuid.Nil:
+		where = append(where, "status = any("+arg(f.Statuses)+"::text[])")
+		return "select " + summaryColumns + " from orders.orders" + conditions(where) + newest + limit, args
+	}
+	where = append(where, "status = any(array[wanted.st])")
+	return "select " + summaryColumns + " from unnest(" + arg(f.Statuses) + "::text[]) as wanted (st)" +
+		" cross join lateral (select id, user_id, status, cancel_reason, total, currency, shipment, created_at, updated_at" +
+		" from orders.orders" + conditions(where) + " order by status, created_at desc, id desc" + limit + ") as o" +
+		newest + limit, args
+}
+
+// conditions is the where clause of all of where, or "" for none.
+func conditions(where []string) string {
+	if len(where) == 0 {
+		return ""
+	}
+	return " where " + strings.Join(where, " and ")
 }

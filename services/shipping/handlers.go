@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
 
@@ -149,4 +150,24 @@ func wireError(err error) error {
 		return subjects.Errorf(http.StatusServiceUnavailable, "timeout", "the shipping service ran out of time; try again")
 	}
 	return err
+}
+
+// list serves staff's shipments to work on: pending ones unless other statuses are asked
+// for, oldest first (the first paid, the first packed). A cursor continues only the list of
+// the same statuses.
+func (h *handlers) list(ctx context.Context, req subjects.ShipmentListRequest) (subjects.ShipmentPage, error) {
+	statuses, problem := subjects.CheckOneOf(req.Status, subjects.ShipmentStatuses)
+	if problem != "" {
+		return subjects.ShipmentPage{}, subjects.BadRequest("status", problem)
+	}
+	if len(statuses) == 0 {
+		statuses = []string{subjects.ShipmentPending}
+	}
+	items, next, err := page.List(subjects.ListRequest{Limit: req.Limit, Cursor: req.Cursor}, "shipments?status="+strings.Join(statuses, ","),
+		func(r page.Request) ([]*Shipment, error) { return h.store.List(ctx, statuses, r) },
+		func(sh *Shipment) page.Key { return page.Key{At: sh.CreatedAt, ID: sh.ID} }, (*Shipment).Wire)
+	if err != nil {
+		return subjects.ShipmentPage{}, wireError(err)
+	}
+	return subjects.ShipmentPage{Items: items, NextCursor: next}, nil
 }

@@ -47,6 +47,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.ShipmentGet, h.get),
 			rpc.Bind(subjects.ShipmentCancel, h.cancel),
 			rpc.Bind(subjects.ShipmentSetStatus, h.setStatus),
+			rpc.Bind(subjects.ShipmentList, h.list),
 		},
 		Consumers: []*consumer.Consumer{{Name: "shipping-orders", On: o.routes()}},
 	}, nil

@@ -2,7 +2,7 @@
 // tracking number and status history.
 //
 // It owns the schema shipping (shipments, their history, the orders cancelled before their
-// shipment existed) and serves souk.shipping.v1.shipment.{get,status,cancel}. It consumes
+// shipment existed) and serves souk.shipping.v1.shipment.{get,status,cancel,list}. It consumes
 // ORDERS with the durable consumer shipping-orders: order.paid creates the order's shipment
 // (pending, with the default carrier), order.cancelled cancels it while it has not left
 // (pending or packed). Staff move a shipment forward only:

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
@@ -178,4 +179,47 @@ func event(sh *Shipment, from string) outbox.Event {
 		Payload: subjects.ShipmentEvent{EventID: id.String(), OccurredAt: last.At, ShipmentID: sh.ID.String(),
 			OrderID: sh.OrderID.String(), UserID: sh.UserID.String(), Status: last.Status, From: from, Carrier: sh.Carrier,
 			TrackingNumber: sh.TrackingNumber, Lines: sh.Lines, Reason: last.Reason}}
+}
+
+// List returns up to r.Limit+1 shipments in any of statuses, oldest first, after r.After,
+// each with its history: the caller cuts the page with page.Next. Each status is read as
+// one oldest-first scan of shipments_by_status that stops after a page (a lateral join
+// over the set), and the scans are merged; status = any(…) would read every shipment of
+// those statuses to sort them. Ordering each scan by status too, matched with
+// any(array[…]), leaves the planner that index alone (see the order service's adminQuery).
+func (s *Store) List(ctx context.Context, statuses []string, r page.Request) ([]*Shipment, error) {
+	args := []any{statuses, r.Limit + 1}
+	after := ""
+	if r.After != nil {
+		after, args = " and (created_at, id) > ($3, $4)", append(args, r.After.At, r.After.ID)
+	}
+	rows, err := s.db.Query(ctx, `select `+shipmentColumns+` from unnest($1::text[]) as wanted (st)
+		cross join lateral (select * from shipping.shipments where status = any(array[wanted.st])`+after+`
+			order by status, created_at, id limit $2) as s
+		order by created_at, id limit $2`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list shipments: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Shipment, error) { return scanShipment(r) })
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	byID := make(map[uuid.UUID]*Shipment, len(list))
+	ids := make([]uuid.UUID, len(list))
+	for i, sh := range list {
+		byID[sh.ID], ids[i] = sh, sh.ID
+	}
+	rows, err = s.db.Query(ctx, `select shipment_id, status, coalesce(reason, ''), coalesce(tracking_number, ''), at
+		from shipping.history where shipment_id = any($1) order by shipment_id, seq`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list shipments' history: %w", err)
+	}
+	var id uuid.UUID
+	var h subjects.ShipmentStatus
+	_, err = pgx.ForEachRow(rows, []any{&id, &h.Status, &h.Reason, &h.TrackingNumber, &h.At}, func() error {
+		h.At = h.At.UTC()
+		byID[id].History = append(byID[id].History, h)
+		return nil
+	})
+	return list, err
 }

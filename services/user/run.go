@@ -65,6 +65,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.UserChangePassword, h.changePassword),
 			rpc.Bind(subjects.UserList, h.list),
 			rpc.Bind(subjects.UserSetRoles, h.setRoles),
+			rpc.Bind(subjects.UserByEmail, h.byEmail),
 		},
 		Start: func(ctx context.Context) error {
 			return h.ensureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, deps.Logger("user"))

@@ -37,10 +37,10 @@ type harness struct {
 
 // unlimited raises every rate limit out of the way of tests that are not about them.
 var unlimited = gateway.RateLimits{
-	IP:         gateway.Limit{Rate: rate.Inf, Burst: 1},
-	AuthIP:     gateway.Limit{Rate: rate.Inf, Burst: 1},
-	Account:    gateway.Limit{Rate: rate.Inf, Burst: 1},
-	LoginEmail: gateway.Limit{Rate: rate.Inf, Burst: 1},
+	IP:      gateway.Limit{Rate: rate.Inf, Burst: 1},
+	AuthIP:  gateway.Limit{Rate: rate.Inf, Burst: 1},
+	Account: gateway.Limit{Rate: rate.Inf, Burst: 1},
+	Login:   gateway.LoginLimits{Off: true},
 }
 
 func newHarness(t testing.TB, cfg gateway.Config, services ...string) *harness {

@@ -29,8 +29,12 @@ type RateLimits struct {
 	AuthIP Limit
 	// Account is spent by every request that carries a valid token, keyed by its subject.
 	Account Limit
-	// LoginEmail is spent by every login attempt naming an email, from whatever address.
-	LoginEmail Limit
+	// Login limits password guessing by failed logins: per address and email, per email,
+	// per address.
+	Login LoginLimits
+	// SSEPerUser bounds the event streams one account (token subject) holds open at once;
+	// the next one is a 429 until one closes.
+	SSEPerUser int
 	// MaxKeys bounds the buckets each limiter keeps; idle buckets are evicted first.
 	MaxKeys int
 }
@@ -40,13 +44,14 @@ var DefaultRateLimits = RateLimits{
 	IP:         Limit{Rate: 50, Burst: 100},
 	AuthIP:     Limit{Rate: 5, Burst: 20},
 	Account:    Limit{Rate: 20, Burst: 40},
-	LoginEmail: Limit{Rate: rate.Every(6 * time.Second), Burst: 10}, // 10 attempts a minute
+	Login:      DefaultLoginLimits,
+	SSEPerUser: 8,
 	MaxKeys:    100_000,
 }
 
 func (r RateLimits) withDefaults() RateLimits {
 	d := DefaultRateLimits
-	for _, p := range []struct{ l, def *Limit }{{&r.IP, &d.IP}, {&r.AuthIP, &d.AuthIP}, {&r.Account, &d.Account}, {&r.LoginEmail, &d.LoginEmail}} {
+	for _, p := range []struct{ l, def *Limit }{{&r.IP, &d.IP}, {&r.AuthIP, &d.AuthIP}, {&r.Account, &d.Account}} {
 		if p.l.Rate <= 0 {
 			p.l.Rate = p.def.Rate
 		}
@@ -57,20 +62,73 @@ func (r RateLimits) withDefaults() RateLimits {
 	if r.MaxKeys <= 0 {
 		r.MaxKeys = d.MaxKeys
 	}
+	if r.SSEPerUser <= 0 {
+		r.SSEPerUser = d.SSEPerUser
+	}
+	r.Login = r.Login.withDefaults()
 	return r
 }
 
 type limiters struct {
-	ip, authIP, account, loginEmail *keyed
+	ip, authIP, account *keyed
+	// login is nil when Login.Off.
+	login *loginLimiter
+	// streams counts the open SSE streams per account.
+	streams *slots
 }
 
 func newLimiters(r RateLimits) *limiters {
-	return &limiters{
-		ip:         newKeyed(r.IP, r.MaxKeys),
-		authIP:     newKeyed(r.AuthIP, r.MaxKeys),
-		account:    newKeyed(r.Account, r.MaxKeys),
-		loginEmail: newKeyed(r.LoginEmail, r.MaxKeys),
+	l := &limiters{
+		ip:      newKeyed(r.IP, r.MaxKeys),
+		authIP:  newKeyed(r.AuthIP, r.MaxKeys),
+		account: newKeyed(r.Account, r.MaxKeys),
+		streams: newSlots(r.SSEPerUser),
 	}
+	if !r.Login.Off {
+		l.login = newLoginLimiter(r.Login)
+	}
+	return l
+}
+
+// slots counts what each key holds open (SSE streams per account), up to per each. A key
+// holding nothing has no entry, so the map is as large as the number of keys holding
+// something, which the open connections bound.
+type slots struct {
+	mu   sync.Mutex
+	per  int
+	held map[string]int
+}
+
+func newSlots(per int) *slots { return &slots{per: per, held: make(map[string]int)} }
+
+// take holds one slot of key, or returns the 429 when key holds per already. The caller
+// gives it back with the returned release, once.
+func (s *slots) take(key string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[key] >= s.per {
+		return nil, tooManyRequests(sseRetryAfter.Seconds())
+	}
+	key = strings.Clone(key)
+	s.held[key]++
+	var once sync.Once
+	return func() { once.Do(func() { s.give(key) }) }, nil
+}
+
+func (s *slots) give(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[key] <= 1 {
+		delete(s.held, key)
+		return
+	}
+	s.held[key]--
+}
+
+func (s *slots) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held)
 }
 
 const (

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
@@ -58,21 +59,77 @@ func TestAuthStormPerIPIs429(t *testing.T) {
 	}
 }
 
-func TestLoginStormPerEmailIs429(t *testing.T) {
-	h := newHarness(t, gateway.Config{RateLimit: limits(func(l *gateway.RateLimits) {
-		l.LoginEmail = gateway.Limit{Rate: rate.Every(time.Minute), Burst: 3}
+// loginService answers a login 200 for the password "right", 503 for the email
+// "down@example.com" and 401 otherwise, as the auth service would.
+func loginService(t *testing.T, h *harness) {
+	serve(t, h.nc, "auth", subjects.AuthLogin.Subject, func(req micro.Request) {
+		var in subjects.LoginRequest
+		_ = json.Unmarshal(req.Data(), &in)
+		switch {
+		case in.Email == "down@example.com":
+			replyError(req, &subjects.Error{Code: 503, Slug: "unavailable", Message: "try later"})
+		case in.Password == "right":
+			_ = req.Respond([]byte(`{"access_token":"a","refresh_token":"r"}`))
+		default:
+			replyError(req, &subjects.Error{Code: 401, Slug: "invalid_credentials", Message: "wrong email or password"})
+		}
+	})
+}
+
+// login tries email and password from the client address addr (the gateway trusts the
+// proxy's X-Forwarded-For).
+func (h *harness) login(addr, email, password string) response {
+	h.t.Helper()
+	return h.do("POST", "/v1/auth/login", map[string]string{"email": email, "password": password}, "X-Forwarded-For", addr)
+}
+
+func TestLoginFailuresAreCountedPerAddressAndEmail(t *testing.T) {
+	h := newHarness(t, gateway.Config{TrustProxy: true, RateLimit: limits(func(l *gateway.RateLimits) {
+		l.Login = gateway.LoginLimits{Pair: gateway.Backoff{Free: 3}}
 	})})
-	wrongPassword(t, h)
+	loginService(t, h)
 	emails := []string{"victim@example.com", "Victim@Example.com ", "VICTIM@example.COM"}
-	r, n := storm(t, h, func(i int) string { return emails[i%len(emails)] })
-	if n != 3 {
-		t.Fatalf("limited after %d attempts, want 3", n)
+	for i := range 3 {
+		h.login("10.0.0.1", emails[i], "guess").problem(t, 401)
 	}
-	if s, _ := strconv.Atoi(r.header.Get("Retry-After")); s < 1 || s > 60 {
-		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	r := h.login("10.0.0.1", "victim@example.com", "guess")
+	r.problem(t, 429)
+	if s, _ := strconv.Atoi(r.header.Get("Retry-After")); s != 1 {
+		t.Fatalf("Retry-After %q, want 1", r.header.Get("Retry-After"))
 	}
-	// Another account is not locked out by the storm on this one.
-	h.do("POST", "/v1/auth/login", map[string]string{"email": "other@example.com", "password": "guess"}).problem(t, 401)
+	// The right password from the same address waits too; from another it does not, nor
+	// does another email from the same address.
+	h.login("10.0.0.1", "victim@example.com", "right").problem(t, 429)
+	h.login("10.0.0.2", "victim@example.com", "guess").problem(t, 401)
+	h.login("10.0.0.1", "other@example.com", "guess").problem(t, 401)
+	if r := h.login("10.0.0.3", "victim@example.com", "right"); r.status != 200 {
+		t.Fatalf("owner from another address: %d %s", r.status, r.body)
+	}
+	// Attempts without a verdict are not failures.
+	for range 10 {
+		h.login("10.0.0.4", "down@example.com", "guess").problem(t, 503)
+	}
+	h.do("POST", "/v1/auth/login", map[string]string{"password": "guess"}, "X-Forwarded-For", "10.0.0.4")
+	h.login("10.0.0.4", "down@example.com", "guess").problem(t, 503)
+}
+
+func TestLoginFailuresAcrossEmailsAreCountedPerAddress(t *testing.T) {
+	h := newHarness(t, gateway.Config{TrustProxy: true, RateLimit: limits(func(l *gateway.RateLimits) {
+		l.Login = gateway.LoginLimits{Address: gateway.Backoff{Free: 4}}
+	})})
+	loginService(t, h)
+	for i := range 4 {
+		h.login("10.0.0.1", "user"+strconv.Itoa(i)+"@example.com", "guess").problem(t, 401)
+	}
+	// Refused alike whether or not the email has an account: the gateway cannot tell.
+	a := h.login("10.0.0.1", "user9@example.com", "guess")
+	b := h.login("10.0.0.1", "nobody-at-all@example.com", "guess")
+	a.problem(t, 429)
+	b.problem(t, 429)
+	if a.header.Get("Retry-After") != b.header.Get("Retry-After") {
+		t.Fatalf("Retry-After %q and %q differ", a.header.Get("Retry-After"), b.header.Get("Retry-After"))
+	}
+	h.login("10.0.0.2", "user9@example.com", "guess").problem(t, 401)
 }
 
 func TestAccountLimit(t *testing.T) {

@@ -262,7 +262,7 @@ func (g *Gateway) apiRoutes() []Route {
 			Call: Forward(subjects.UserRegister, Input[subjects.RegisterRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Exchange email and password for a token pair",
 			Limit: LimitAuth, Errors: []int{401},
-			Call: Forward(subjects.AuthLogin, Input[subjects.LoginRequest]{Body: true, Bind: g.limitLogin})},
+			Call: settleLogin(Forward(subjects.AuthLogin, Input[subjects.LoginRequest]{Body: true, Bind: g.limitLogin}))},
 		{Method: fiber.MethodPost, Path: "/v1/auth/refresh", Tag: "auth", Summary: "Rotate a refresh token into a new pair",
 			Limit: LimitAuth, Errors: []int{401},
 			Call: Forward(subjects.AuthRefresh, Input[subjects.RefreshRequest]{Body: true})},
@@ -325,15 +325,21 @@ func bindPage(c *fiber.Ctx, r *subjects.ListRequest) error {
 	return nil
 }
 
-// limitLogin spends one attempt of the submitted email's bucket, so that a storm against one
-// account from many addresses is stopped too.
-func (g *Gateway) limitLogin(_ *fiber.Ctx, r *subjects.LoginRequest) error {
+// limitLogin admits a login by the failures of its client address on its email, of its email
+// from any address and of its address across emails (see LoginLimits), and leaves the
+// admitted attempt for settleLogin to settle by the reply.
+func (g *Gateway) limitLogin(c *fiber.Ctx, r *subjects.LoginRequest) error {
 	email := strings.ToLower(strings.TrimSpace(r.Email))
 	if len(email) > 320 {
 		email = email[:320]
 	}
-	if email == "" {
-		return nil // the service answers 400/401
+	if email == "" || g.limits.login == nil {
+		return nil // the service answers 400 to no email
 	}
-	return g.limits.loginEmail.allow(email)
+	a, err := g.limits.login.admit(stateOf(c).clientAddr(c, g.cfg.TrustProxy), email)
+	if err != nil {
+		return err
+	}
+	c.Locals(loginAttemptKey{}, a)
+	return nil
 }

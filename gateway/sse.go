@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -23,6 +25,9 @@ const (
 	SSEMaxDuration = 30 * time.Minute
 	// sseConsumerIdle is how long the server keeps a stream's consumer the gateway left.
 	sseConsumerIdle = 30 * time.Second
+	// sseRetryAfter is the Retry-After of a stream refused because its account holds
+	// RateLimits.SSEPerUser open already: a slot frees when one of them closes.
+	sseRetryAfter = 5 * time.Second
 )
 
 // orderEvents streams an order's status history as Server-Sent Events, from the first status
@@ -51,7 +56,17 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 		defer cancel()
 		return subjects.OrderGet.Call(ctx, g.deps.NC, subjects.OrderIDRequest{ID: id})
 	}
+	// The route checked the token; Verify answers it again from memory, for its subject.
+	tok, _ := strings.CutPrefix(meta.Authorization, "Bearer ")
+	claims, err := g.deps.Verifier.Verify(c.Context(), tok)
+	if err != nil {
+		return err
+	}
 	order, err := read(context.Background(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	release, err := g.limits.streams.take(claims.Subject)
 	if err != nil {
 		return err
 	}
@@ -66,6 +81,7 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	if !ended(order.History) {
 		if unfollow, err = g.follow(ctx, order.ID, wake); err != nil {
 			cancel()
+			release()
 			return err
 		}
 		wake <- struct{}{} // read again once subscribed
@@ -75,10 +91,15 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no")
 	conn := c.Context().Conn()
 	s := &orderStream{id: order.ID, sent: sent, read: read, wake: wake}
+	// The connection is not reused: its reads belong to hangUp while the stream lasts.
+	c.Context().SetConnectionClose()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer release()
 		defer cancel()
 		defer unfollow()
-		s.w, s.extend = w, func() { _ = conn.SetWriteDeadline(time.Now().Add(SSEKeepAlive * 2)) }
+		gone, stop := hangUp(conn)
+		defer stop()
+		s.w, s.extend, s.gone = w, func() { _ = conn.SetWriteDeadline(time.Now().Add(SSEKeepAlive * 2)) }, gone
 		s.run(ctx, order.History, g.closing)
 	})
 	return nil
@@ -139,6 +160,26 @@ type orderStream struct {
 	wake   <-chan struct{}
 	w      *bufio.Writer
 	extend func() // pushes the connection's write deadline past the next keep-alive
+	// gone is closed when the client hangs up.
+	gone <-chan struct{}
+}
+
+// hangUp watches conn while a stream is written to it: an SSE client sends nothing, so a read
+// that returns means the client closed the connection (or broke the protocol), and gone is
+// closed at once, rather than when a keep-alive fails to write up to two intervals later.
+// stop ends the watch and waits for it, so nothing reads conn afterwards.
+func hangUp(conn net.Conn) (gone <-chan struct{}, stop func()) {
+	ch := make(chan struct{})
+	_ = conn.SetReadDeadline(time.Time{}) // the server's deadline for reading the request
+	go func() {
+		defer close(ch)
+		var b [1]byte
+		_, _ = conn.Read(b[:])
+	}()
+	return ch, func() {
+		_ = conn.SetReadDeadline(time.Now())
+		<-ch
+	}
 }
 
 // run sends history's entries the client has not had, then those of every read the wake
@@ -158,6 +199,8 @@ func (s *orderStream) run(ctx context.Context, history []subjects.OrderStatus, c
 		case <-ctx.Done():
 			return
 		case <-closing:
+			return
+		case <-s.gone:
 			return
 		case <-keepAlive.C:
 			if _, err := s.w.WriteString(": keep-alive\n\n"); err != nil || !s.flush() {

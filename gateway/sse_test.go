@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,9 +39,15 @@ type sseEnv struct {
 
 func newSSEEnv(t *testing.T, statuses ...string) *sseEnv {
 	t.Helper()
+	return newSSEEnvWith(t, gateway.Config{}, statuses...)
+}
+
+// newSSEEnvWith is newSSEEnv with a gateway configured by cfg.
+func newSSEEnvWith(t *testing.T, cfg gateway.Config, statuses ...string) *sseEnv {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	e := &sseEnv{t: t, ctx: ctx, h: newHarness(t, gateway.Config{}), order: subjects.Order{ID: "0190aaaa-0000-7000-8000-000000000001", UserID: "u1"}}
+	e := &sseEnv{t: t, ctx: ctx, h: newHarness(t, cfg), order: subjects.Order{ID: "0190aaaa-0000-7000-8000-000000000001", UserID: "u1"}}
 	var err error
 	if e.js, err = jetstream.New(e.h.nc); err != nil {
 		t.Fatal(err)
@@ -230,3 +238,61 @@ func TestOrderEventsResumeAfterLastEventID(t *testing.T) {
 		t.Fatalf("consumers created for an order that had ended: %v (%v)", names, err)
 	}
 }
+
+// stream opens the order's event stream as user until ctx ends, and returns the answer; the
+// body of a 200 stays open.
+func (e *sseEnv) stream(ctx context.Context, user string) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.base+"/v1/orders/"+e.order.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+e.h.token(user, "customer"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = res.Body.Close() })
+	return res
+}
+
+// An account holds at most SSEPerUser streams open; the next is a 429 problem with
+// Retry-After, and a stream the client closes frees its slot at once.
+func TestOrderEventsPerUserAreCapped(t *testing.T) {
+	e := newSSEEnvWith(t, gateway.Config{RateLimit: limits(func(l *gateway.RateLimits) { l.SSEPerUser = 2 })},
+		subjects.OrderStatusPending)
+	first, closeFirst := context.WithCancel(e.ctx)
+	defer closeFirst()
+	for _, ctx := range []context.Context{first, e.ctx} {
+		if res := e.stream(ctx, "u1"); res.StatusCode != 200 {
+			t.Fatalf("stream within the cap: %d", res.StatusCode)
+		}
+	}
+	res := e.stream(e.ctx, "u1")
+	if res.StatusCode != 429 {
+		t.Fatalf("a stream beyond the cap: %d, want 429", res.StatusCode)
+	}
+	b, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, body: b}
+	r.problem(t, 429)
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
+	}
+	// Another account has slots of its own.
+	if res := e.stream(e.ctx, "u2"); res.StatusCode != 200 {
+		t.Fatalf("another account's stream: %d", res.StatusCode)
+	}
+	// The client hangs up: the slot is free well before a keep-alive would notice.
+	closeFirst()
+	expect.Within(t, hangUpNoticed, func() error {
+		ctx, cancel := context.WithCancel(e.ctx)
+		res := e.stream(ctx, "u1")
+		if res.StatusCode != 200 {
+			cancel()
+			return fmt.Errorf("after a stream closed: %d", res.StatusCode)
+		}
+		t.Cleanup(cancel)
+		return nil
+	})
+}
+
+// hangUpNoticed is how soon a closed stream's slot must be free: a third of the keep-alive
+// interval, which is how the slot would be noticed without watching the connection.
+const hangUpNoticed = gateway.SSEKeepAlive / 3

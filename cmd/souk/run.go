@@ -147,11 +147,15 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 
 func runGateway(ctx context.Context, e *env) error {
 	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second)
-	n := e.cfg.LoginAttempts
 	limits := gateway.RateLimits{
-		LoginEmail: gateway.Limit{Rate: rate.Every(time.Minute / time.Duration(n)), Burst: n},
-		IP:         gateway.Limit{Rate: rate.Limit(e.cfg.RateIP), Burst: 2 * e.cfg.RateIP},
-		Account:    gateway.Limit{Rate: rate.Limit(e.cfg.RateAccount), Burst: 2 * e.cfg.RateAccount},
+		IP:      gateway.Limit{Rate: rate.Limit(e.cfg.RateIP), Burst: 2 * e.cfg.RateIP},
+		Account: gateway.Limit{Rate: rate.Limit(e.cfg.RateAccount), Burst: 2 * e.cfg.RateAccount},
+		Login: gateway.LoginLimits{
+			Pair:    gateway.Backoff{Free: e.cfg.LoginAttempts},
+			Email:   gateway.Backoff{Free: e.cfg.LoginEmailAttempts, Max: e.cfg.LoginEmailWait},
+			Address: gateway.Backoff{Free: e.cfg.LoginAddressAttempts},
+		},
+		SSEPerUser: e.cfg.SSEPerUser,
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
 		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, VerifyRedirectURL: e.cfg.VerifyRedirectURL},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,10 +66,52 @@ func TestBadInputIsNever500(t *testing.T) {
 		t.Fatalf("bad input stored %d coupons and %d redemptions, want 1 and 0", coupons, redemptions)
 	}
 	// Extreme but valid numbers work.
-	e.coupon(subjects.CouponCreateRequest{Code: "MAXED", Kind: subjects.CouponFixed, Value: math.MaxInt64, Currency: "EUR",
+	e.coupon(subjects.CouponCreateRequest{Code: "MAXED", Kind: subjects.CouponFixed, Value: promotion.MaxFixedValue, Currency: "EUR",
 		MaxRedemptions: ptr(math.MaxInt), PerCustomerLimit: ptr(math.MaxInt)})
 	d := e.mustHold(e.customer, "MAXED", newID(), eur(math.MaxInt64))
-	if d.Discount != eur(math.MaxInt64) {
+	if d.Discount != eur(promotion.MaxFixedValue) {
 		t.Fatalf("hold: %+v", d)
 	}
+}
+
+// TestCouponValueIsBounded: a fixed coupon worth more than MaxFixedValue, or a percentage
+// outside 1..100, is a 400 naming value, and nothing is stored.
+func TestCouponValueIsBounded(t *testing.T) {
+	e := newEnv(t)
+	e.start(promotion.Config{})
+	for _, body := range []string{
+		`{"code": "HUGE1", "kind": "fixed", "value": 9000000000000000, "currency": "EUR"}`,
+		`{"code": "HUGE2", "kind": "fixed", "value": 9e15, "currency": "EUR"}`,
+		`{"code": "HUGE3", "kind": "fixed", "value": 9223372036854775807, "currency": "EUR"}`,
+		`{"code": "HUGE4", "kind": "fixed", "value": ` + strconv.Itoa(promotion.MaxFixedValue+1) + `, "currency": "EUR"}`,
+		`{"code": "PCT0", "kind": "percent", "value": 0}`,
+		`{"code": "PCT101", "kind": "percent", "value": 101}`,
+	} {
+		ctx, cancel := context.WithTimeout(e.admin, 10*time.Second)
+		_, err := subjects.Request(ctx, e.nc, subjects.CouponCreate.Subject, []byte(body))
+		cancel()
+		var se *subjects.Error
+		// 9e15 is not an integer literal: the decoder's 400 names the field in its message
+		// (through the gateway, in its problem's errors as well).
+		if !errors.As(err, &se) || se.Code != 400 || !names(se, "value") && !strings.Contains(se.Message, `"value"`) {
+			t.Errorf("%s: %v, want a 400 naming value", body, err)
+		}
+	}
+	var coupons int
+	if err := e.db.QueryRow(e.ctx, `select count(*) from promo.coupons`).Scan(&coupons); err != nil {
+		t.Fatal(err)
+	}
+	if coupons != 0 {
+		t.Fatalf("%d coupons stored", coupons)
+	}
+	e.coupon(subjects.CouponCreateRequest{Code: "BIGGEST", Kind: subjects.CouponFixed, Value: promotion.MaxFixedValue, Currency: "EUR"})
+}
+
+func names(se *subjects.Error, field string) bool {
+	for _, f := range se.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
 }

@@ -116,6 +116,12 @@ func NormalizeCode(code string) (string, bool) {
 	return string(b), true
 }
 
+// MaxFixedValue bounds a fixed coupon's value: a million in major units (100 000 000 minor
+// units; in a currency without minor units, a hundred million). A discount never exceeds the
+// subtotal it is taken from, so the bound changes no price; it keeps absurd values (9e15,
+// the largest int64) out of the store and out of every sum a coupon's value enters.
+const MaxFixedValue = 1_000_000_00
+
 // NewCoupon checks a create request and returns the coupon it describes, or a 400 naming
 // every bad field.
 func NewCoupon(req subjects.CouponCreateRequest, now time.Time) (Coupon, error) {
@@ -137,8 +143,8 @@ func NewCoupon(req subjects.CouponCreateRequest, now time.Time) (Coupon, error) 
 			p.Add("value", "must be a whole percentage from 1 to 100")
 		}
 	case subjects.CouponFixed:
-		if req.Value <= 0 {
-			p.Add("value", "must be a positive amount in minor units")
+		if req.Value <= 0 || req.Value > MaxFixedValue {
+			p.Add("value", "must be a positive amount in minor units, at most "+strconv.Itoa(MaxFixedValue))
 		}
 		if req.Currency == "" {
 			p.Add("currency", "is required for a fixed coupon")

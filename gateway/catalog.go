@@ -73,9 +73,10 @@ var searchParams = append([]Param{
 	{Name: "max_price", Type: "integer", Description: "highest price in minor units of currency, inclusive"},
 	{Name: "currency", Type: "string", Description: "ISO 4217 code; the shop's currency when a price bound is given without it"},
 	{Name: "in_stock", Type: "boolean", Description: "only products that are (true) or are not (false) available"},
-	{Name: "min_rating", Type: "number", Description: "lowest average rating, 0 to 5"},
+	{Name: "min_rating", Type: "number", Description: "lowest average rating, 0 to 5", Range: []float64{0, 5}},
 	{Name: "attr.<name>", Type: "string", Description: "attribute filter, such as attr.color=black; repeat for any of several values"},
-	{Name: "sort", Type: "string", Description: "relevance (default with q), price_asc, price_desc, newest (default without q), rating"},
+	{Name: "sort", Type: "string", Description: "relevance (default with q), price_asc, price_desc, newest (default without q), rating",
+		EnumOf: "SortRelevance"},
 }, pageParams...)
 
 // bindSearch reads the query parameters of GET /v1/products; the service checks their

@@ -44,7 +44,7 @@ func (g *Gateway) checkoutRoutes() []Route {
 			Call: Forward(subjects.CartRemoveCoupon, Input[subjects.Empty]{})},
 
 		{Method: fiber.MethodPost, Path: "/v1/orders", Tag: "orders", Summary: "Check out the cart (send an Idempotency-Key)",
-			Status: fiber.StatusCreated, Errors: []int{422},
+			Status: fiber.StatusCreated, Errors: []int{422}, Headers: []Param{idempotencyKey},
 			Call: Forward(subjects.OrderPlace, Input[subjects.OrderPlaceRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/v1/orders", Tag: "orders", Summary: "The caller's orders, newest first",
 			Call: Forward(subjects.OrderList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},
@@ -53,19 +53,22 @@ func (g *Gateway) checkoutRoutes() []Route {
 			Call:   Forward(subjects.OrderGet, Input[subjects.OrderIDRequest]{Bind: orderID})},
 		{Method: fiber.MethodGet, Path: "/v1/orders/:id/events", Tag: "orders",
 			Summary: "Server-Sent Events: the order's status changes, from the first, then live (Last-Event-ID resumes)",
-			Access:  subjects.Require(subjects.PermProfile), Errors: []int{404}, Call: Handle(g.orderEvents, reflect.TypeFor[subjects.OrderStatus](), "text/event-stream")},
+			Access:  subjects.Require(subjects.PermProfile), Errors: []int{404}, Headers: []Param{lastEventID},
+			Call: Handle(g.orderEvents, reflect.TypeFor[subjects.OrderStatus](), "text/event-stream")},
 		{Method: fiber.MethodPost, Path: "/v1/orders/:id/cancel", Tag: "orders", Summary: "Cancel an order that has not shipped",
 			Errors: []int{404, 409},
 			Call:   Forward(subjects.OrderCancel, Input[subjects.OrderIDRequest]{Bind: orderID})},
 		{Method: fiber.MethodPost, Path: "/v1/orders/:id/payment", Tag: "orders", Summary: "Pay an order with a payment method (pm_card_visa…)",
-			Errors: []int{404, 409},
+			Errors: []int{404, 409}, Headers: []Param{idempotencyKey},
 			Call: Forward(subjects.PaymentCreate, Input[subjects.PaymentRequest]{Body: true,
 				Bind: func(c *fiber.Ctx, r *subjects.PaymentRequest) error { r.OrderID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodPost, Path: "/v1/webhooks/stripe", Tag: "payments", Summary: "Stripe's webhook: the raw event with Stripe-Signature",
-			Call: Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Bind: bindStripeWebhook})},
+			Headers: []Param{stripeSignature},
+			Call:    Forward(subjects.PaymentStripeWebhook, Input[subjects.StripeWebhook]{Raw: &stripeEvent, Bind: bindStripeWebhook})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/orders/:id/refund", Tag: "admin", Summary: "Refund an order in full or in part (Idempotency-Key header required: 400 without one)",
-			Errors: []int{404, 409, 422},
-			Call:   Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{Bind: bindRefund})},
+			Errors: []int{404, 409, 422}, Headers: []Param{idempotencyKeyRequired},
+			Call: Forward(subjects.PaymentRefund, Input[subjects.RefundRequest]{OptionalBody: true,
+				Bind: func(c *fiber.Ctx, r *subjects.RefundRequest) error { r.OrderID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodGet, Path: "/v1/admin/orders", Tag: "admin", Summary: "Every customer's orders, newest first: by status, customer and placement time",
 			Call: Forward(subjects.OrderAdminList, Input[subjects.OrderAdminListRequest]{Query: adminOrderParams, Bind: bindAdminOrders})},
 		{Method: fiber.MethodPost, Path: "/v1/admin/coupons", Tag: "admin", Summary: "Create a coupon",
@@ -121,16 +124,5 @@ func bindStripeWebhook(c *fiber.Ctx, r *subjects.StripeWebhook) error {
 	if r.Signature == "" {
 		return subjects.BadRequest("Stripe-Signature", "header required")
 	}
-	return nil
-}
-
-// bindRefund reads the optional body {amount?}: no body refunds all that remains.
-func bindRefund(c *fiber.Ctx, r *subjects.RefundRequest) error {
-	if len(bytes.TrimSpace(c.Body())) > 0 {
-		if err := decodeBody(c, r); err != nil {
-			return err
-		}
-	}
-	r.OrderID = c.Params("id")
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // OpenAPIPath turns a Fiber path template into an OpenAPI one: ":id" becomes "{id}".
@@ -35,13 +34,59 @@ func pathParams(path string) []string {
 
 type obj = map[string]any
 
+// OpenAPI document facts that are not in the routes.
+const (
+	// APILicense names the licence the API document is published under.
+	APILicense = "Proprietary"
+	// APILicenseID is its SPDX identifier: a LicenseRef, as no SPDX licence covers it.
+	APILicenseID = "LicenseRef-Proprietary"
+)
+
+// tagDocs describe the tags routes are grouped by. A route's tag that is not here still
+// appears, undescribed; the OpenAPI tests ask for a description.
+var tagDocs = map[string]string{
+	"auth":          "Accounts, sign-in, tokens and their signing keys.",
+	"users":         "The signed-in user's profile, addresses and notifications.",
+	"catalog":       "Categories, products, search and reviews.",
+	"inventory":     "Stock per SKU (staff).",
+	"cart":          "The signed-in customer's cart, priced from the catalog on every read.",
+	"orders":        "Checkout, orders, their payment, shipment and live status.",
+	"payments":      "Calls from the payment provider.",
+	"admin":         "Staff and administrator work: users, orders, shipments, refunds, coupons, webhooks, reviews.",
+	"operations":    "Health, readiness, metrics and this document.",
+	"notifications": "What the shop sent to its customers and to registered webhooks.",
+	"shipping":      "Shipments and their tracking.",
+}
+
+// acceptLanguage is the header every forwarded route passes on to its service.
+var acceptLanguage = Param{Name: "Accept-Language", Type: "string", MaxLength: 256,
+	Description: "Preferred languages (RFC 9110), such as `de-AT, de;q=0.9, en;q=0.5`: they choose product and category translations and the language of messages where one exists."}
+
+// The request headers routes read beyond Accept-Language, for their Headers.
+var (
+	idempotencyKey = Param{Name: "Idempotency-Key", Type: "string", MaxLength: MaxIdempotencyKey,
+		Description: "A key the client makes up for this write, such as a UUID: the same key from the same user returns the first result and never does the work twice."}
+	idempotencyKeyRequired = Param{Name: idempotencyKey.Name, Type: "string", MaxLength: MaxIdempotencyKey, Required: true,
+		Description: idempotencyKey.Description + " Required here: a refund without one is refused (400)."}
+	lastEventID = Param{Name: "Last-Event-ID", Type: "string",
+		Description: "The id of the last event received: the stream resumes after it (EventSource sends it when it reconnects)."}
+	stripeSignature = Param{Name: "Stripe-Signature", Type: "string", Required: true,
+		Description: "Stripe's signature of the exact body (`t=<unix seconds>,v1=<hex HMAC-SHA256>`); a bad, old or future one is refused (400) and changes nothing."}
+)
+
+// stripeEvent documents Stripe's webhook body, verified over its exact bytes.
+var stripeEvent = RawBody{Media: "application/json",
+	Description: "A Stripe event object (https://docs.stripe.com/api/events/object), passed on undecoded: the signature covers its exact bytes."}
+
 // buildOpenAPI renders the OpenAPI 3.1 document of routes. Request and reply schemas are
-// derived from the Go types the routes decode and forward, so the document follows the
-// contract in subjects/ by construction.
+// derived from the Go types the routes decode and forward, and their descriptions and enums
+// from those types' source, so the document follows the contract in subjects/ by
+// construction.
 func buildOpenAPI(routes []Route) ([]byte, error) {
-	sg := &schemaGen{components: obj{}}
-	sg.components["Problem"] = sg.schema(reflect.TypeFor[Problem]())
+	sg := newSchemaGen()
+	sg.component(reflect.TypeFor[Problem]())
 	paths := obj{}
+	tags := map[string]bool{}
 	for i := range routes {
 		rt := &routes[i]
 		p := OpenAPIPath(rt.Path)
@@ -55,23 +100,56 @@ func buildOpenAPI(routes []Route) ([]byte, error) {
 			return nil, fmt.Errorf("route %s %s twice", rt.Method, rt.Path)
 		}
 		item[method] = sg.operation(rt)
+		if rt.Tag != "" {
+			tags[rt.Tag] = true
+		}
 	}
 	doc := obj{
 		"openapi": "3.1.0",
 		"info": obj{
-			"title":       "Souk API",
-			"version":     "1",
-			"description": "The public HTTP API of Souk. Errors are application/problem+json (RFC 9457).",
+			"title":   "Souk API",
+			"version": "1",
+			"description": "The public HTTP API of Souk, an e-commerce backend. JSON in and out, snake_case fields; " +
+				"money is integer minor units with an ISO 4217 code; ids are strings; times are RFC 3339. " +
+				"Errors are application/problem+json (RFC 9457). Lists are keyset-paginated with `limit` and `cursor`.",
+			"license": obj{"name": APILicense, "identifier": APILicenseID},
 		},
-		"paths": paths,
+		"servers": []obj{{"url": "/", "description": "The gateway that serves this document"}},
+		"tags":    tagList(tags),
+		"paths":   paths,
 		"components": obj{
-			"schemas": sg.components,
+			"schemas":    sg.components,
+			"responses":  problemResponses(sg.problems),
+			"parameters": obj{"AcceptLanguage": parameter(acceptLanguage, "header")},
+			"headers": obj{
+				"RetryAfter": obj{"description": "Seconds to wait before trying again", "schema": obj{"type": "integer", "minimum": 1}},
+				"WWWAuthenticate": obj{"description": "The authentication scheme: `Bearer realm=\"souk\"`",
+					"schema": obj{"type": "string"}},
+			},
 			"securitySchemes": obj{
-				"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+				"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+					"description": "An access token from POST /v1/auth/login or /v1/auth/refresh, in `Authorization: Bearer <token>`."},
 			},
 		},
 	}
 	return json.Marshal(doc)
+}
+
+func tagList(used map[string]bool) []obj {
+	names := make([]string, 0, len(used))
+	for name := range used {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]obj, 0, len(names))
+	for _, name := range names {
+		t := obj{"name": name}
+		if d := tagDocs[name]; d != "" {
+			t["description"] = d
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 func (sg *schemaGen) operation(rt *Route) obj {
@@ -79,33 +157,97 @@ func (sg *schemaGen) operation(rt *Route) obj {
 		"summary":     rt.Summary,
 		"operationId": operationID(rt),
 	}
+	desc := rt.Description
+	switch {
+	case desc != "":
+	case rt.Call.subject != "":
+		desc = sg.docs.endpointDoc(rt.Call.subject)
+	case rt.Call.serve != nil:
+		desc = sg.docs.handlerDoc(rt.Call.serve)
+	}
+	if desc != "" {
+		op["description"] = desc
+	}
 	if rt.Tag != "" {
 		op["tags"] = []string{rt.Tag}
 	}
-	var params []obj
-	for _, name := range pathParams(rt.Path) {
-		params = append(params, obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}})
-	}
-	for _, q := range rt.Call.query {
-		params = append(params, obj{"name": q.Name, "in": "query", "description": q.Description, "schema": obj{"type": q.Type}})
-	}
-	if len(params) > 0 {
+	if params := sg.parameters(rt); len(params) > 0 {
 		op["parameters"] = params
 	}
-	if rt.Call.body != nil {
-		op["requestBody"] = obj{
-			"required": true,
-			"content":  obj{"application/json": obj{"schema": sg.bodySchema(rt.Call.body, pathParams(rt.Path))}},
-		}
+	if body := sg.requestBody(rt); body != nil {
+		op["requestBody"] = body
 	}
 	if rt.Access.IsPublic() {
-		op["security"] = []obj{} // anonymous allowed; a token, when sent, is verified
+		op["security"] = []obj{{}, {"bearer": []string{}}} // anonymous allowed; a token, when sent, is verified
 	} else {
 		op["security"] = []obj{{"bearer": []string{}}}
 		op["x-permission"] = string(rt.Access.Permission())
 	}
 	op["responses"] = sg.responses(rt)
 	return op
+}
+
+func (sg *schemaGen) parameters(rt *Route) []obj {
+	var params []obj
+	for _, name := range pathParams(rt.Path) {
+		params = append(params, obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}})
+	}
+	for _, q := range rt.Call.query {
+		params = append(params, parameter(q, "query"))
+	}
+	for _, h := range rt.Headers {
+		params = append(params, parameter(h, "header"))
+	}
+	if rt.Call.forward {
+		params = append(params, obj{"$ref": "#/components/parameters/AcceptLanguage"})
+	}
+	return params
+}
+
+// parameter is the OpenAPI parameter p, found in in ("query", "header").
+func parameter(p Param, in string) obj {
+	schema := obj{"type": p.Type}
+	if p.EnumOf != "" {
+		p.Enum = docsOnce().enum(subjectsPkg, p.EnumOf)
+	}
+	if len(p.Enum) > 0 {
+		schema["enum"] = p.Enum
+	}
+	if len(p.Range) == 2 {
+		schema["minimum"], schema["maximum"] = p.Range[0], p.Range[1]
+	}
+	if p.MaxLength > 0 {
+		schema["maxLength"] = p.MaxLength
+	}
+	out := obj{"name": p.Name, "in": in, "schema": schema}
+	if p.Description != "" {
+		out["description"] = p.Description
+	}
+	if p.Required {
+		out["required"] = true
+	}
+	return out
+}
+
+func (sg *schemaGen) requestBody(rt *Route) obj {
+	switch {
+	case rt.Call.raw != nil:
+		return obj{
+			"required":    true,
+			"description": rt.Call.raw.Description,
+			"content":     obj{rt.Call.raw.Media: obj{"schema": obj{}}},
+		}
+	case rt.Call.body != nil:
+		body := obj{
+			"required": !rt.Call.optional,
+			"content":  obj{"application/json": obj{"schema": sg.bodySchema(rt.Call.body, pathParams(rt.Path))}},
+		}
+		if rt.Call.optional {
+			body["description"] = "Optional: an empty body takes every default."
+		}
+		return body
+	}
+	return nil
 }
 
 func operationID(rt *Route) string {
@@ -121,24 +263,14 @@ func (sg *schemaGen) responses(rt *Route) obj {
 	status := rt.status()
 	ok := obj{"description": http.StatusText(status)}
 	if status != http.StatusNoContent {
-		media := rt.Call.media
-		if media == "" {
-			media = "application/json"
-		}
-		schema := obj{}
-		if rt.Call.reply != nil {
-			schema = sg.schema(rt.Call.reply)
-		} else if media == "text/plain" {
-			schema = obj{"type": "string"}
-		}
-		ok["content"] = obj{media: obj{"schema": schema}}
+		ok["content"] = obj{rt.media(): obj{"schema": sg.replySchema(rt)}}
 	}
 	res := obj{strconv.Itoa(status): ok}
 	codes := slices.Clone(rt.Errors)
-	if rt.Call.body != nil || len(rt.Call.query) > 0 || len(pathParams(rt.Path)) > 0 {
+	if rt.Call.body != nil || rt.Call.raw != nil || len(rt.Call.query) > 0 || len(pathParams(rt.Path)) > 0 || len(rt.Headers) > 0 {
 		codes = append(codes, 400)
 	}
-	if rt.Call.body != nil {
+	if rt.Call.body != nil || rt.Call.raw != nil {
 		codes = append(codes, 413, 415)
 	}
 	if !rt.Access.IsPublic() {
@@ -148,118 +280,77 @@ func (sg *schemaGen) responses(rt *Route) obj {
 	if rt.Call.forward {
 		codes = append(codes, 503, 504)
 	}
-	for _, code := range codes {
-		res[strconv.Itoa(code)] = problemResponse(code)
+	for _, code := range append(codes, 0) {
+		key := strconv.Itoa(code)
+		if code == 0 {
+			key = "default"
+		}
+		res[key] = obj{"$ref": "#/components/responses/" + problemName(code)}
+		sg.problems[code] = true
 	}
-	res["default"] = problemResponse(0)
 	return res
 }
 
-func problemResponse(code int) obj {
-	desc := http.StatusText(code)
-	if code == 0 {
-		desc = "Any other error"
+// media is the content type of the route's success body.
+func (rt *Route) media() string {
+	if rt.Call.media == "" {
+		return "application/json"
 	}
-	r := obj{
-		"description": desc,
-		"content":     obj{MIMEProblem: obj{"schema": obj{"$ref": "#/components/schemas/Problem"}}},
-	}
-	if code == 429 || code == 503 {
-		r["headers"] = obj{"Retry-After": obj{"description": "seconds to wait", "schema": obj{"type": "integer"}}}
-	}
-	return r
+	return rt.Call.media
 }
 
-// schemaGen derives JSON Schemas (2020-12, as OpenAPI 3.1 uses) from Go types: named structs
-// become components referenced by $ref.
-type schemaGen struct {
-	components obj
-}
-
-var (
-	timeType = reflect.TypeFor[time.Time]()
-	rawType  = reflect.TypeFor[json.RawMessage]()
-)
-
-func (sg *schemaGen) schema(t reflect.Type) obj {
+func (sg *schemaGen) replySchema(rt *Route) obj {
+	media := rt.media()
 	switch {
-	case t == timeType:
-		return obj{"type": "string", "format": "date-time"}
-	case t == rawType:
+	case media == "application/json" && rt.Call.reply != nil:
+		return sg.schema(rt.Call.reply)
+	case media == "application/json":
 		return obj{}
+	case rt.Call.reply != nil: // a stream of JSON values, such as Server-Sent Events
+		name := sg.component(rt.Call.reply)
+		return obj{"type": "string", "description": "Each event's data is a JSON " + name +
+			" (see the schema of that name): " + sg.docs.typeDoc(rt.Call.reply)}
 	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		return sg.schema(t.Elem())
-	case reflect.String:
-		return obj{"type": "string"}
-	case reflect.Bool:
-		return obj{"type": "boolean"}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return obj{"type": "integer"}
-	case reflect.Float32, reflect.Float64:
-		return obj{"type": "number"}
-	case reflect.Slice, reflect.Array:
-		return obj{"type": "array", "items": sg.schema(t.Elem())}
-	case reflect.Map:
-		return obj{"type": "object", "additionalProperties": sg.schema(t.Elem())}
-	case reflect.Struct:
-		if t.Name() == "" {
-			return sg.structSchema(t, nil)
-		}
-		if _, ok := sg.components[t.Name()]; !ok {
-			sg.components[t.Name()] = obj{} // placeholder: recursive types terminate
-			sg.components[t.Name()] = sg.structSchema(t, nil)
-		}
-		return obj{"$ref": "#/components/schemas/" + t.Name()}
-	}
-	return obj{}
+	return obj{"type": "string"}
 }
 
-// bodySchema is the schema of a request body: fields filled from path parameters are left out.
-func (sg *schemaGen) bodySchema(t reflect.Type, fromPath []string) obj {
-	if len(fromPath) == 0 {
-		return sg.schema(t)
+// problemName names the component response of an error status; 0 is any other error.
+func problemName(code int) string {
+	name := strings.Map(func(r rune) rune {
+		if ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
+			return r
+		}
+		return -1
+	}, http.StatusText(code))
+	switch {
+	case code == 0:
+		return "Problem"
+	case name == "":
+		return "Error" + strconv.Itoa(code)
 	}
-	return sg.structSchema(t, fromPath)
+	return name
 }
 
-func (sg *schemaGen) structSchema(t reflect.Type, skip []string) obj {
-	props := obj{}
-	var required []string
-	for f := range t.Fields() {
-		if !f.IsExported() {
-			continue
+// problemResponses are the components.responses the routes' errors refer to: one per status
+// in codes (0 is the default, any other error), each a problem+json.
+func problemResponses(codes map[int]bool) obj {
+	out := obj{}
+	for code := range codes {
+		desc := http.StatusText(code)
+		if code == 0 || desc == "" {
+			desc = "Any other error"
 		}
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
+		r := obj{
+			"description": desc,
+			"content":     obj{MIMEProblem: obj{"schema": obj{"$ref": "#/components/schemas/Problem"}}},
 		}
-		if name == "" && f.Anonymous && f.Type.Kind() == reflect.Struct {
-			embedded := sg.structSchema(f.Type, skip)
-			for k, v := range embedded["properties"].(obj) {
-				props[k] = v
-			}
-			if req, ok := embedded["required"].([]string); ok {
-				required = append(required, req...)
-			}
-			continue
+		switch code {
+		case 429, 503:
+			r["headers"] = obj{"Retry-After": obj{"$ref": "#/components/headers/RetryAfter"}}
+		case 401:
+			r["headers"] = obj{"WWW-Authenticate": obj{"$ref": "#/components/headers/WWWAuthenticate"}}
 		}
-		if name == "" {
-			name = f.Name
-		}
-		if slices.Contains(skip, name) {
-			continue
-		}
-		props[name] = sg.schema(f.Type)
-		if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
-			required = append(required, name)
-		}
+		out[problemName(code)] = r
 	}
-	s := obj{"type": "object", "properties": props}
-	if len(required) > 0 {
-		s["required"] = required
-	}
-	return s
+	return out
 }

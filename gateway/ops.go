@@ -27,7 +27,7 @@ const StatsWindow = 100 * time.Millisecond
 // Status is the body of /healthz and of a ready /readyz.
 type Status struct {
 	// Status is "ok".
-	Status string `json:"status"`
+	Status string `json:"status" required:"true"`
 }
 
 // The operations routes: health, readiness, metrics and the API document.
@@ -42,7 +42,8 @@ func (g *Gateway) opsRoutes() []Route {
 			Summary: "Ready when NATS is connected, every service answers and none has a background loop down; 503 listing what is missing",
 			Access:  subjects.Public, Errors: []int{503}, Call: Handle(g.readyz, reflect.TypeFor[Status](), "")},
 		{Method: fiber.MethodGet, Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics",
-			Access: subjects.Public, Call: Handle(metricsHandler, nil, "text/plain")},
+			Description: "The process's metrics in the Prometheus text format: HTTP and NATS request rates, errors and durations, loops, outbox and consumers.",
+			Access:      subjects.Public, Call: Handle(metricsHandler, nil, "text/plain")},
 		{Method: fiber.MethodGet, Path: "/openapi.json", Tag: "operations", Summary: "This document",
 			Access: subjects.Public, CacheControl: "public, max-age=300", Call: Handle(g.serveOpenAPI, nil, "")},
 	}
@@ -50,6 +51,8 @@ func (g *Gateway) opsRoutes() []Route {
 
 var statusOK = []byte(`{"status":"ok"}`)
 
+// healthz answers 200 while the gateway process runs; it asks nothing of NATS or the
+// services (that is /readyz).
 func healthz(c *fiber.Ctx) error {
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	return c.Send(statusOK)
@@ -146,6 +149,8 @@ func loopsDown(stats []byte) []string {
 
 var errNotReady = fiber.NewError(fiber.StatusServiceUnavailable)
 
+// serveOpenAPI answers this OpenAPI 3.1 document, built from the route table when the gateway
+// starts.
 func (g *Gateway) serveOpenAPI(c *fiber.Ctx) error {
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	return c.Send(g.openapi)

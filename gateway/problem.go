@@ -23,12 +23,13 @@ const ProblemBase = "https://souk.dev/problems/"
 
 // Problem is the body of every error answer (RFC 9457 problem details).
 type Problem struct {
-	// Type is ProblemBase + the error's slug, or "about:blank".
-	Type string `json:"type"`
-	// Title is the status text of Status.
-	Title string `json:"title"`
+	// Type is a URI naming the kind of error: https://souk.dev/problems/ followed by the
+	// error's slug (ProblemBase + slug), or "about:blank".
+	Type string `json:"type" required:"true"`
+	// Title is the status text of the HTTP status.
+	Title string `json:"title" required:"true"`
 	// Status is the HTTP status code.
-	Status int `json:"status"`
+	Status int `json:"status" required:"true"`
 	// Detail explains this occurrence; masked for every 5xx.
 	Detail string `json:"detail,omitempty"`
 	// Instance is the request path.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,10 @@ type Route struct {
 	Path string
 	// Summary is the one-line description in the OpenAPI document.
 	Summary string
+	// Description is the operation's longer text in the OpenAPI document. A route without one
+	// takes its endpoint's doc comment from subjects (Forward) or the first paragraph of its
+	// handler's doc comment (Handle): the comments stay the one source of the text.
+	Description string
 	// Tag groups routes in the OpenAPI document ("auth", "users", "operations", …).
 	Tag string
 	// Access is what the caller must hold: subjects.Public or subjects.Require(perm). The token is
@@ -46,6 +51,10 @@ type Route struct {
 	CacheControl string
 	// Call is what the route does: Forward to a service endpoint, or Handle in the gateway.
 	Call Call
+	// Headers are the request headers the route reads, for the OpenAPI document
+	// (Idempotency-Key, Stripe-Signature, Last-Event-ID…). Accept-Language is declared on
+	// every forwarded route: the gateway passes it to every service.
+	Headers []Param
 }
 
 // LimitClass picks the rate limits of a route beyond the per-IP limit of every request.
@@ -59,14 +68,25 @@ const (
 	LimitAuth
 )
 
-// Param documents a query parameter in the OpenAPI document.
+// Param documents a query parameter or a request header in the OpenAPI document.
 type Param struct {
-	// Name is the query key.
+	// Name is the query key or the header name.
 	Name string
-	// Type is the JSON Schema type: "string", "integer", "boolean".
+	// Type is the JSON Schema type: "string", "integer", "number", "boolean".
 	Type string
 	// Description says what it does.
 	Description string
+	// Required is set when a request without it is refused (400).
+	Required bool
+	// Enum lists the accepted values, when they are a fixed set.
+	Enum []string
+	// EnumOf names the constants in subjects whose values are the accepted set, as the
+	// `enum` struct tag does (a constant of the block, or a []string variable).
+	EnumOf string
+	// Range is the inclusive minimum and maximum of a number, when it is bounded.
+	Range []float64
+	// MaxLength bounds a string's length, when it is bounded.
+	MaxLength int
 }
 
 // Call is the behaviour of a route, built by Forward or Handle. Its fields feed the route's
@@ -80,12 +100,20 @@ type Call struct {
 	// media is the success content type; application/json when empty.
 	media string
 	query []Param
+	// optional is set when the body may be left out (Input.OptionalBody).
+	optional bool
+	// raw documents a body the route reads as bytes (Input.Raw).
+	raw *RawBody
 	// empty is set when the endpoint replies subjects.Empty: the route answers 204.
 	empty bool
 	// forward is set for routes that ask a service (and so may answer 503 and 504).
 	forward bool
 	// access is the forwarded endpoint's rule.
 	access subjects.Access
+	// subject is the forwarded endpoint's subject: its doc comment describes the route.
+	subject string
+	// serve is a Handle route's handler: its doc comment describes the route.
+	serve fiber.Handler
 }
 
 // Input says how a route builds the request Req of its endpoint from HTTP.
@@ -94,6 +122,12 @@ type Input[Req any] struct {
 	// empty or malformed body is a 400, a wrong type a 400 naming the field; unknown fields
 	// are ignored).
 	Body bool
+	// OptionalBody is Body for a route whose body may be left out: an empty body leaves Req
+	// as Bind finds it; a body that is sent is decoded as Body says.
+	OptionalBody bool
+	// Raw documents a body that Bind reads as bytes, undecoded (a webhook verified over its
+	// exact bytes). Leave Body unset with it.
+	Raw *RawBody
 	// Query documents the query parameters that Bind reads.
 	Query []Param
 	// Bind fills Req from path and query parameters (or checks it) after the body is decoded.
@@ -101,15 +135,25 @@ type Input[Req any] struct {
 	Bind func(c *fiber.Ctx, req *Req) error
 }
 
+// RawBody documents a request body the route passes on as bytes.
+type RawBody struct {
+	// Media is its content type.
+	Media string
+	// Description says what it is.
+	Description string
+}
+
 var emptyType = reflect.TypeFor[subjects.Empty]()
 
 // Forward makes a route that builds Req from the request as in says, sends it to ep with the
 // caller's Authorization and the request id, and passes the reply bytes through unchanged.
 func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
-	call := Call{query: in.Query, reply: reflect.TypeFor[Rep](), forward: true, access: ep.Access}
-	if in.Body {
+	call := Call{query: in.Query, reply: reflect.TypeFor[Rep](), forward: true, access: ep.Access,
+		optional: in.OptionalBody, raw: in.Raw, subject: ep.Subject}
+	if in.Body || in.OptionalBody {
 		call.body = reflect.TypeFor[Req]()
 	}
+	decode := in.Body || in.OptionalBody
 	if call.reply == emptyType {
 		call.reply, call.empty = nil, true
 	}
@@ -123,9 +167,9 @@ func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
 		status := rt.status()
 		return func(c *fiber.Ctx) error {
 			body := static
-			if in.Body || in.Bind != nil {
+			if decode || in.Bind != nil {
 				var req Req
-				if in.Body {
+				if in.Body || (in.OptionalBody && len(bytes.TrimSpace(c.Body())) > 0) {
 					if err := decodeBody(c, &req); err != nil {
 						return err
 					}
@@ -161,7 +205,7 @@ func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
 // Handle makes a route served by the gateway itself. reply documents its 200 body (nil: not
 // a JSON document) and media its content type.
 func Handle(h fiber.Handler, reply reflect.Type, media string) Call {
-	return Call{handler: func(*Gateway, *Route) fiber.Handler { return h }, reply: reply, media: media}
+	return Call{handler: func(*Gateway, *Route) fiber.Handler { return h }, reply: reply, media: media, serve: h}
 }
 
 func (rt *Route) status() int {
@@ -308,7 +352,8 @@ func (g *Gateway) apiRoutes() []Route {
 
 // pageParams are the keyset pagination parameters of every list.
 var pageParams = []Param{
-	{Name: "limit", Type: "integer", Description: "page size, 1.." + strconv.Itoa(page.Max) + " (" + strconv.Itoa(page.Default) + " when absent)"},
+	{Name: "limit", Type: "integer", Description: "page size, 1.." + strconv.Itoa(page.Max) + " (" + strconv.Itoa(page.Default) + " when absent)",
+		Range: []float64{1, page.Max}},
 	{Name: "cursor", Type: "string", Description: "the next_cursor of the previous page"},
 }
 

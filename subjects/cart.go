@@ -29,14 +29,14 @@ var (
 // CartItemRequest is the body of POST /v1/cart/items and PATCH/DELETE
 // /v1/cart/items/{product_id}.
 type CartItemRequest struct {
-	ProductID string `json:"product_id"`
+	ProductID string `json:"product_id" required:"true"`
 	// Quantity is 1..999 (0 allowed when setting: it removes the line).
-	Quantity int `json:"quantity"`
+	Quantity int `json:"quantity" required:"true"`
 }
 
 // CouponCodeRequest is the body of PUT /v1/cart/coupon.
 type CouponCodeRequest struct {
-	Code string `json:"code"`
+	Code string `json:"code" required:"true"`
 }
 
 // CartCheckedOutRequest names what an order took from the cart.
@@ -48,10 +48,10 @@ type CartCheckedOutRequest struct {
 
 // Cart is a customer's cart, priced from the catalog at the time of the read.
 type Cart struct {
-	Items    []CartItem `json:"items"`
-	Subtotal Money      `json:"subtotal"`
-	Discount Money      `json:"discount"`
-	Total    Money      `json:"total"`
+	Items    []CartItem `json:"items" required:"true"`
+	Subtotal Money      `json:"subtotal" required:"true"`
+	Discount Money      `json:"discount" required:"true"`
+	Total    Money      `json:"total" required:"true"`
 	// Coupon is the applied code and what it is worth now; Problem says why it is worth
 	// nothing (expired, below its minimum…) while it stays applied.
 	Coupon *CartCoupon `json:"coupon,omitempty"`
@@ -59,7 +59,7 @@ type Cart struct {
 	// counted in the totals.
 	Unavailable []string `json:"unavailable,omitempty"`
 	// Revision is the cart's KV revision (0 for a cart never written).
-	Revision uint64 `json:"revision"`
+	Revision uint64 `json:"revision" required:"true"`
 	// UpdatedAt is the time of the cart's last write; absent for a cart never written. With
 	// Revision it names one version of the cart even across a bucket that lost its tail or
 	// was recreated (revisions start again, times do not): the order service claims that
@@ -69,19 +69,19 @@ type Cart struct {
 
 // CartItem is one line of a cart.
 type CartItem struct {
-	ProductID string `json:"product_id"`
-	SKU       string `json:"sku"`
-	Name      string `json:"name"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice Money  `json:"unit_price"`
-	LineTotal Money  `json:"line_total"`
+	ProductID string `json:"product_id" required:"true"`
+	SKU       string `json:"sku" required:"true"`
+	Name      string `json:"name" required:"true"`
+	Quantity  int    `json:"quantity" required:"true"`
+	UnitPrice Money  `json:"unit_price" required:"true"`
+	LineTotal Money  `json:"line_total" required:"true"`
 }
 
 // CartCoupon is the coupon applied to a cart.
 type CartCoupon struct {
-	Code     string `json:"code"`
-	Kind     string `json:"kind,omitempty"`
+	Code     string `json:"code" required:"true"`
+	Kind     string `json:"kind,omitempty" enum:"CouponPercent"`
 	Value    int64  `json:"value,omitempty"`
-	Discount Money  `json:"discount"`
+	Discount Money  `json:"discount" required:"true"`
 	Problem  string `json:"problem,omitempty"`
 }

@@ -34,23 +34,23 @@ var (
 // Money is an amount in minor units (cents) of an ISO 4217 currency. Never a float.
 type Money struct {
 	// Amount is in the currency's minor units: 1999 EUR is 19.99 €.
-	Amount int64 `json:"amount"`
+	Amount int64 `json:"amount" required:"true"`
 	// Currency is the ISO 4217 code in upper case, such as "EUR".
-	Currency string `json:"currency"`
+	Currency string `json:"currency" required:"true"`
 }
 
 // Category is one node of the category tree.
 type Category struct {
-	ID string `json:"id"`
+	ID string `json:"id" required:"true"`
 	// ParentID is empty for a top-level category.
 	ParentID string `json:"parent_id,omitempty"`
 	// Name is in the caller's language where a translation exists.
-	Name string `json:"name"`
+	Name string `json:"name" required:"true"`
 	// Slug is unique among its siblings: lower-case letters, digits and dashes.
-	Slug string `json:"slug"`
+	Slug string `json:"slug" required:"true"`
 	// Path is the slugs from the root down to this category, joined by "/"; it names the
 	// category uniquely and is accepted wherever a category id is.
-	Path string `json:"path"`
+	Path string `json:"path" required:"true"`
 	// Translations of the name by locale; in staff replies only.
 	Translations map[string]CategoryText `json:"translations,omitempty"`
 	// Children are the subcategories, in the tree reply only.
@@ -59,19 +59,19 @@ type Category struct {
 
 // CategoryText is a category's name in one language.
 type CategoryText struct {
-	Name string `json:"name"`
+	Name string `json:"name" required:"true"`
 }
 
 // CategoryTree is the reply of GET /v1/categories: the top-level categories with their
 // descendants.
 type CategoryTree struct {
-	Items []Category `json:"items"`
+	Items []Category `json:"items" required:"true"`
 }
 
 // CategoryCreateRequest is the body of POST /v1/categories.
 type CategoryCreateRequest struct {
-	Name string `json:"name"`
-	Slug string `json:"slug"`
+	Name string `json:"name" required:"true"`
+	Slug string `json:"slug" required:"true"`
 	// ParentID, an id or a path, puts the category under another; top level when empty.
 	ParentID     string                  `json:"parent_id,omitempty"`
 	Translations map[string]CategoryText `json:"translations,omitempty"`
@@ -95,53 +95,53 @@ type ProductIDRequest struct {
 
 // ProductText is a product's name and description in one language.
 type ProductText struct {
-	Name        string `json:"name"`
+	Name        string `json:"name" required:"true"`
 	Description string `json:"description,omitempty"`
 }
 
 // Rating sums up a product's visible reviews.
 type Rating struct {
 	// Average is the mean of the ratings, rounded to two decimals; 0 without reviews.
-	Average float64 `json:"average"`
+	Average float64 `json:"average" required:"true"`
 	// Count is the number of visible reviews.
-	Count int `json:"count"`
+	Count int `json:"count" required:"true"`
 }
 
 // Product is a product as shoppers see it; staff replies also carry the translations.
 type Product struct {
-	ID  string `json:"id"`
-	SKU string `json:"sku"`
+	ID  string `json:"id" required:"true"`
+	SKU string `json:"sku" required:"true"`
 	// Name and Description are in Locale: the best match of the caller's Accept-Language
 	// among the product's translations, or the catalog's default language.
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Locale      string `json:"locale"`
-	Price       Money  `json:"price"`
-	CategoryID  string `json:"category_id"`
+	Name        string `json:"name" required:"true"`
+	Description string `json:"description" required:"true"`
+	Locale      string `json:"locale" required:"true"`
+	Price       Money  `json:"price" required:"true"`
+	CategoryID  string `json:"category_id" required:"true"`
 	// Attributes are name → value pairs that filters and facets use ("color": "black").
-	Attributes map[string]string `json:"attributes"`
-	Images     []string          `json:"images"`
-	Rating     Rating            `json:"rating"`
+	Attributes map[string]string `json:"attributes" required:"true"`
+	Images     []string          `json:"images" required:"true"`
+	Rating     Rating            `json:"rating" required:"true"`
 	// InStock is the catalog's copy of the inventory service's availability.
-	InStock bool `json:"in_stock"`
+	InStock bool `json:"in_stock" required:"true"`
 	// Version counts the product's changes; PATCH may send it to refuse a stale edit (409).
-	Version int64 `json:"version"`
+	Version int64 `json:"version" required:"true"`
 	// Translations by locale; in staff replies (create, update) only.
 	Translations map[string]ProductText `json:"translations,omitempty"`
-	CreatedAt    time.Time              `json:"created_at"`
-	UpdatedAt    time.Time              `json:"updated_at"`
+	CreatedAt    time.Time              `json:"created_at" required:"true"`
+	UpdatedAt    time.Time              `json:"updated_at" required:"true"`
 }
 
 // ProductCreateRequest is the body of POST /v1/products.
 type ProductCreateRequest struct {
 	// SKU is unique among listed products: 1..64 of A-Z a-z 0-9 _ -, starting with a letter
 	// or digit (it names the stock in NATS subjects, so no dots).
-	SKU         string `json:"sku"`
-	Name        string `json:"name"`
+	SKU         string `json:"sku" required:"true"`
+	Name        string `json:"name" required:"true"`
 	Description string `json:"description,omitempty"`
-	Price       Money  `json:"price"`
+	Price       Money  `json:"price" required:"true"`
 	// CategoryID is a category id or path.
-	CategoryID   string                 `json:"category_id"`
+	CategoryID   string                 `json:"category_id" required:"true"`
 	Attributes   map[string]string      `json:"attributes,omitempty"`
 	Images       []string               `json:"images,omitempty"`
 	Translations map[string]ProductText `json:"translations,omitempty"`
@@ -203,71 +203,71 @@ type SearchRequest struct {
 
 // ProductPage is one page of a product search.
 type ProductPage struct {
-	Items      []Product `json:"items"`
+	Items      []Product `json:"items" required:"true"`
 	NextCursor string    `json:"next_cursor,omitempty"`
 	// Facets describe every product the search matches, not only this page.
-	Facets Facets `json:"facets"`
+	Facets Facets `json:"facets" required:"true"`
 }
 
 // Facets count the products a search matches, by category, attribute value and price.
 type Facets struct {
 	// Total is the number of products the search matches.
-	Total int `json:"total"`
+	Total int `json:"total" required:"true"`
 	// Categories count matches per category, each including its subcategories; top-level
 	// counts add up to Total.
-	Categories []CategoryCount `json:"categories"`
+	Categories []CategoryCount `json:"categories" required:"true"`
 	// Attributes count matches per attribute value (the most frequent values of each).
-	Attributes map[string][]ValueCount `json:"attributes"`
+	Attributes map[string][]ValueCount `json:"attributes" required:"true"`
 	// Prices count matches per price range and currency; they add up to Total.
-	Prices []PriceBucket `json:"prices"`
+	Prices []PriceBucket `json:"prices" required:"true"`
 }
 
 // CategoryCount is the number of matching products in a category and its subcategories.
 type CategoryCount struct {
-	ID       string `json:"id"`
+	ID       string `json:"id" required:"true"`
 	ParentID string `json:"parent_id,omitempty"`
-	Name     string `json:"name"`
-	Path     string `json:"path"`
-	Count    int    `json:"count"`
+	Name     string `json:"name" required:"true"`
+	Path     string `json:"path" required:"true"`
+	Count    int    `json:"count" required:"true"`
 }
 
 // ValueCount is the number of matching products with one attribute value.
 type ValueCount struct {
-	Value string `json:"value"`
-	Count int    `json:"count"`
+	Value string `json:"value" required:"true"`
+	Count int    `json:"count" required:"true"`
 }
 
 // PriceBucket is the number of matching products priced in [Min, Max) of Currency; Max
 // is absent for the open-ended top bucket.
 type PriceBucket struct {
-	Currency string `json:"currency"`
-	Min      int64  `json:"min"`
+	Currency string `json:"currency" required:"true"`
+	Min      int64  `json:"min" required:"true"`
 	Max      *int64 `json:"max,omitempty"`
-	Count    int    `json:"count"`
+	Count    int    `json:"count" required:"true"`
 }
 
 // Review is one customer's review of a product.
 type Review struct {
-	ID        string `json:"id"`
-	ProductID string `json:"product_id"`
+	ID        string `json:"id" required:"true"`
+	ProductID string `json:"product_id" required:"true"`
 	// Rating is 1..5 stars.
-	Rating int    `json:"rating"`
-	Title  string `json:"title"`
-	Body   string `json:"body"`
+	Rating int    `json:"rating" required:"true"`
+	Title  string `json:"title" required:"true"`
+	Body   string `json:"body" required:"true"`
 	// AuthorName is the name the reviewer chose to show ("Customer" when none).
-	AuthorName string `json:"author_name"`
+	AuthorName string `json:"author_name" required:"true"`
 	// VerifiedPurchase is always true: only buyers can review.
-	VerifiedPurchase bool `json:"verified_purchase"`
+	VerifiedPurchase bool `json:"verified_purchase" required:"true"`
 	// Hidden reviews are kept but neither listed nor counted in the rating.
-	Hidden    bool      `json:"hidden"`
-	CreatedAt time.Time `json:"created_at"`
+	Hidden    bool      `json:"hidden" required:"true"`
+	CreatedAt time.Time `json:"created_at" required:"true"`
 }
 
 // ReviewCreateRequest is the body of POST /v1/products/{id}/reviews.
 type ReviewCreateRequest struct {
-	ProductID  string `json:"product_id"`
-	Rating     int    `json:"rating"`
-	Title      string `json:"title"`
+	ProductID  string `json:"product_id" path:"id"`
+	Rating     int    `json:"rating" required:"true"`
+	Title      string `json:"title" required:"true"`
 	Body       string `json:"body"`
 	AuthorName string `json:"author_name,omitempty"`
 }
@@ -281,14 +281,14 @@ type ReviewListRequest struct {
 
 // ReviewPage is one page of reviews.
 type ReviewPage struct {
-	Items      []Review `json:"items"`
+	Items      []Review `json:"items" required:"true"`
 	NextCursor string   `json:"next_cursor,omitempty"`
 }
 
 // ReviewModerateRequest is the body of PATCH /v1/admin/reviews/{id}.
 type ReviewModerateRequest struct {
 	ID     string `json:"id"`
-	Hidden bool   `json:"hidden"`
+	Hidden bool   `json:"hidden" required:"true"`
 }
 
 // Catalog events, on the CATALOG stream: souk.evt.catalog.<event>.<entity id>. Each carries

@@ -26,9 +26,9 @@ type Error struct {
 // FieldError names one invalid field of a request.
 type FieldError struct {
 	// Field is the JSON name (dotted path for nested fields) of the invalid input.
-	Field string `json:"field"`
+	Field string `json:"field" required:"true"`
 	// Message says what is wrong with it.
-	Message string `json:"message"`
+	Message string `json:"message" required:"true"`
 }
 
 // Error implements error.

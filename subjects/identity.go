@@ -82,9 +82,9 @@ var (
 
 // RegisterRequest is the body of POST /v1/auth/register.
 type RegisterRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-	Name     string `json:"name"`
+	Email    string `json:"email" required:"true"`
+	Password string `json:"password" required:"true"`
+	Name     string `json:"name" required:"true"`
 	// Locale is a BCP 47 tag such as "en" or "de-AT"; "en" when empty.
 	Locale string `json:"locale,omitempty"`
 }
@@ -108,27 +108,27 @@ type Principal struct {
 
 // Address is a postal address of a user's address book or of an order.
 type Address struct {
-	Name       string `json:"name"`
-	Line1      string `json:"line1"`
+	Name       string `json:"name" required:"true"`
+	Line1      string `json:"line1" required:"true"`
 	Line2      string `json:"line2,omitempty"`
-	City       string `json:"city"`
+	City       string `json:"city" required:"true"`
 	Region     string `json:"region,omitempty"`
-	PostalCode string `json:"postal_code"`
+	PostalCode string `json:"postal_code" required:"true"`
 	// Country is ISO 3166-1 alpha-2, upper case.
-	Country string `json:"country"`
+	Country string `json:"country" required:"true"`
 	Phone   string `json:"phone,omitempty"`
 }
 
 // User is an account's profile as its owner and admins see it. It never carries credentials.
 type User struct {
-	ID            string    `json:"id"`
-	Email         string    `json:"email"`
-	Name          string    `json:"name"`
-	Locale        string    `json:"locale"`
-	Roles         []string  `json:"roles"`
-	EmailVerified bool      `json:"email_verified"`
-	Addresses     []Address `json:"addresses"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string    `json:"id" required:"true"`
+	Email         string    `json:"email" required:"true"`
+	Name          string    `json:"name" required:"true"`
+	Locale        string    `json:"locale" required:"true"`
+	Roles         []string  `json:"roles" required:"true" enum:"UserRoles"`
+	EmailVerified bool      `json:"email_verified" required:"true"`
+	Addresses     []Address `json:"addresses" required:"true"`
+	CreatedAt     time.Time `json:"created_at" required:"true"`
 }
 
 // UpdateMeRequest is the body of PATCH /v1/users/me; absent fields stay as they are.
@@ -140,7 +140,7 @@ type UpdateMeRequest struct {
 
 // VerifyEmailRequest is the body of POST /v1/auth/verify-email.
 type VerifyEmailRequest struct {
-	Token string `json:"token"`
+	Token string `json:"token" required:"true"`
 }
 
 // ChangeEmailRequest is the body of POST /v1/users/me/email.
@@ -190,40 +190,40 @@ type UserRef struct {
 
 // UserPage is one page of users.
 type UserPage struct {
-	Items      []User `json:"items"`
+	Items      []User `json:"items" required:"true"`
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // SetRolesRequest is the body of PUT /v1/admin/users/{id}/roles.
 type SetRolesRequest struct {
 	ID    string   `json:"id"`
-	Roles []string `json:"roles"`
+	Roles []string `json:"roles" required:"true" enum:"UserRoles"`
 }
 
 // LoginRequest is the body of POST /v1/auth/login.
 type LoginRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	Email    string `json:"email" required:"true"`
+	Password string `json:"password" required:"true"`
 }
 
 // RefreshRequest is the body of POST /v1/auth/refresh and /v1/auth/logout.
 type RefreshRequest struct {
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token" required:"true"`
 }
 
 // TokenPair is the answer to a login or a refresh.
 type TokenPair struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
+	AccessToken  string `json:"access_token" required:"true"`
+	RefreshToken string `json:"refresh_token" required:"true"`
 	// TokenType is always "Bearer".
-	TokenType string `json:"token_type"`
+	TokenType string `json:"token_type" required:"true"`
 	// ExpiresIn is the access token's lifetime in seconds.
-	ExpiresIn int `json:"expires_in"`
+	ExpiresIn int `json:"expires_in" required:"true"`
 }
 
 // JWKS is a JSON Web Key Set (RFC 7517) of public keys, passed through as raw JSON.
 type JWKS struct {
-	Keys []json.RawMessage `json:"keys"`
+	Keys []json.RawMessage `json:"keys" required:"true"`
 }
 
 // KeyInfo describes a signing key without its private part.

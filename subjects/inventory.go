@@ -51,20 +51,20 @@ type SKURequest struct {
 // Stock is a SKU's counts: on_hand is physically there, reserved is held for unpaid orders,
 // available = on_hand - reserved and never below zero.
 type Stock struct {
-	SKU       string `json:"sku"`
-	OnHand    int64  `json:"on_hand"`
-	Reserved  int64  `json:"reserved"`
-	Available int64  `json:"available"`
+	SKU       string `json:"sku" required:"true"`
+	OnHand    int64  `json:"on_hand" required:"true"`
+	Reserved  int64  `json:"reserved" required:"true"`
+	Available int64  `json:"available" required:"true"`
 	// Version increases with every change of the SKU.
-	Version   int64     `json:"version"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version" required:"true"`
+	UpdatedAt time.Time `json:"updated_at" required:"true"`
 }
 
 // StockSetRequest is the body of PUT /v1/inventory/{sku}.
 type StockSetRequest struct {
 	SKU string `json:"sku"`
 	// OnHand is the physical count, 0..1 000 000 000; required.
-	OnHand *int64 `json:"on_hand"`
+	OnHand *int64 `json:"on_hand" required:"true"`
 }
 
 // ReserveLine is one SKU and quantity of a reservation.

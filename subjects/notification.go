@@ -49,34 +49,34 @@ var WebhookEventTypes = []string{
 
 // Notification is one message sent (or being sent) to a customer.
 type Notification struct {
-	ID string `json:"id"`
+	ID string `json:"id" required:"true"`
 	// Channel is email.
-	Channel string `json:"channel"`
+	Channel string `json:"channel" required:"true" enum:"ChannelEmail"`
 	// Template names the message: verify_email, order_confirmation, payment_failed,
 	// order_cancelled, refund, shipped, delivered.
-	Template string `json:"template"`
+	Template string `json:"template" required:"true"`
 	// Lang and Subject are the language an email was written in (en, de, fr: the
 	// customer's locale, or its fallback) and its subject line, once it is sent.
 	Lang    string `json:"lang,omitempty"`
 	Subject string `json:"subject,omitempty"`
 	// Status is pending, sent or failed.
-	Status    string     `json:"status"`
+	Status    string     `json:"status" required:"true" enum:"DeliveryPending"`
 	SentAt    *time.Time `json:"sent_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	CreatedAt time.Time  `json:"created_at" required:"true"`
 }
 
 // NotificationPage is one page of the caller's notifications.
 type NotificationPage struct {
-	Items      []Notification `json:"items"`
+	Items      []Notification `json:"items" required:"true"`
 	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
 // WebhookCreateRequest is the body of POST /v1/admin/webhooks.
 type WebhookCreateRequest struct {
 	// URL is an http or https URL that receives the deliveries.
-	URL string `json:"url"`
+	URL string `json:"url" required:"true"`
 	// Events are event types of WebhookEventTypes ("order.paid", …).
-	Events []string `json:"events"`
+	Events []string `json:"events" required:"true" enum:"WebhookEventTypes"`
 }
 
 // WebhookIDRequest names one webhook endpoint.
@@ -86,33 +86,33 @@ type WebhookIDRequest struct {
 
 // Webhook is a registered endpoint. Secret is filled in only in the reply to its creation.
 type Webhook struct {
-	ID     string   `json:"id"`
-	URL    string   `json:"url"`
-	Events []string `json:"events"`
+	ID     string   `json:"id" required:"true"`
+	URL    string   `json:"url" required:"true"`
+	Events []string `json:"events" required:"true" enum:"WebhookEventTypes"`
 	// Secret keys the HMAC of Souk-Signature; shown once, when the endpoint is created.
 	Secret    string    `json:"secret,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at" required:"true"`
 	// Deliveries are the most recent deliveries, newest first (in lists only).
 	Deliveries []WebhookDelivery `json:"deliveries,omitempty"`
 }
 
 // WebhookDelivery is one event sent (or being sent) to an endpoint.
 type WebhookDelivery struct {
-	ID      string `json:"id"`
-	EventID string `json:"event_id"`
-	Type    string `json:"type"`
+	ID      string `json:"id" required:"true"`
+	EventID string `json:"event_id" required:"true"`
+	Type    string `json:"type" required:"true" enum:"WebhookEventTypes"`
 	// Status is pending, sent or failed.
-	Status   string `json:"status"`
-	Attempts int    `json:"attempts"`
+	Status   string `json:"status" required:"true" enum:"DeliveryPending"`
+	Attempts int    `json:"attempts" required:"true"`
 	// LastError is why the last attempt failed.
 	LastError string     `json:"last_error,omitempty"`
 	SentAt    *time.Time `json:"sent_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	CreatedAt time.Time  `json:"created_at" required:"true"`
 }
 
 // WebhookPage is one page of webhook endpoints.
 type WebhookPage struct {
-	Items      []Webhook `json:"items"`
+	Items      []Webhook `json:"items" required:"true"`
 	NextCursor string    `json:"next_cursor,omitempty"`
 }
 

@@ -69,7 +69,7 @@ var (
 
 // OrderPlaceRequest is the body of POST /v1/orders.
 type OrderPlaceRequest struct {
-	ShippingAddress *Address `json:"shipping_address"`
+	ShippingAddress *Address `json:"shipping_address" required:"true"`
 	// PaymentMethod, when given, is charged as soon as the stock is held (pm_card_visa…).
 	PaymentMethod string `json:"payment_method,omitempty"`
 }
@@ -81,53 +81,53 @@ type OrderIDRequest struct {
 
 // Order is an order as its owner and staff see it.
 type Order struct {
-	ID     string `json:"id"`
-	UserID string `json:"user_id"`
+	ID     string `json:"id" required:"true"`
+	UserID string `json:"user_id" required:"true"`
 	// Status is pending, reserved, paid, fulfilling, shipped, delivered or cancelled.
-	Status string `json:"status"`
+	Status string `json:"status" required:"true" enum:"OrderStatusPending"`
 	// CancelReason is set when Status is cancelled.
-	CancelReason    string        `json:"cancel_reason,omitempty"`
-	Items           []OrderItem   `json:"items"`
-	Subtotal        Money         `json:"subtotal"`
-	Discount        Money         `json:"discount"`
-	Total           Money         `json:"total"`
+	CancelReason    string        `json:"cancel_reason,omitempty" enum:"ReasonOutOfStock"`
+	Items           []OrderItem   `json:"items" required:"true"`
+	Subtotal        Money         `json:"subtotal" required:"true"`
+	Discount        Money         `json:"discount" required:"true"`
+	Total           Money         `json:"total" required:"true"`
 	Coupon          string        `json:"coupon,omitempty"`
-	ShippingAddress Address       `json:"shipping_address"`
+	ShippingAddress Address       `json:"shipping_address" required:"true"`
 	PaymentMethod   string        `json:"payment_method,omitempty"`
-	History         []OrderStatus `json:"history"`
+	History         []OrderStatus `json:"history" required:"true"`
 	// ReservedUntil is when the stock hold runs out unpaid (status reserved).
 	ReservedUntil *time.Time    `json:"reserved_until,omitempty"`
 	Payment       *OrderPayment `json:"payment,omitempty"`
 	// Shipment is filled in by fulfilment.
 	Shipment  *OrderShipment `json:"shipment,omitempty"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	CreatedAt time.Time      `json:"created_at" required:"true"`
+	UpdatedAt time.Time      `json:"updated_at" required:"true"`
 }
 
 // OrderItem is one line of an order, priced when it was placed.
 type OrderItem struct {
-	ProductID string `json:"product_id"`
-	SKU       string `json:"sku"`
-	Name      string `json:"name"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice Money  `json:"unit_price"`
-	LineTotal Money  `json:"line_total"`
+	ProductID string `json:"product_id" required:"true"`
+	SKU       string `json:"sku" required:"true"`
+	Name      string `json:"name" required:"true"`
+	Quantity  int    `json:"quantity" required:"true"`
+	UnitPrice Money  `json:"unit_price" required:"true"`
+	LineTotal Money  `json:"line_total" required:"true"`
 }
 
 // OrderStatus is one entry of an order's history.
 type OrderStatus struct {
-	Status string    `json:"status"`
-	At     time.Time `json:"at"`
+	Status string    `json:"status" required:"true" enum:"OrderStatusPending"`
+	At     time.Time `json:"at" required:"true"`
 	Reason string    `json:"reason,omitempty"`
 }
 
 // OrderPayment is the order's copy of its payment, kept from payment events.
 type OrderPayment struct {
-	ID string `json:"id"`
+	ID string `json:"id" required:"true"`
 	// Status is succeeded, failed or refunded (partly: Refunded < Amount).
-	Status   string `json:"status"`
-	Amount   Money  `json:"amount"`
-	Refunded Money  `json:"refunded"`
+	Status   string `json:"status" required:"true"`
+	Amount   Money  `json:"amount" required:"true"`
+	Refunded Money  `json:"refunded" required:"true"`
 	Provider string `json:"provider,omitempty"`
 	// FailureReason is the provider's decline code when Status is failed.
 	FailureReason string `json:"failure_reason,omitempty"`
@@ -135,15 +135,15 @@ type OrderPayment struct {
 
 // OrderShipment is the order's copy of its shipment.
 type OrderShipment struct {
-	ID             string `json:"id"`
-	Status         string `json:"status"`
+	ID             string `json:"id" required:"true"`
+	Status         string `json:"status" required:"true" enum:"ShipmentPending"`
 	Carrier        string `json:"carrier,omitempty"`
 	TrackingNumber string `json:"tracking_number,omitempty"`
 }
 
 // OrderPage is one page of orders.
 type OrderPage struct {
-	Items      []Order `json:"items"`
+	Items      []Order `json:"items" required:"true"`
 	NextCursor string  `json:"next_cursor,omitempty"`
 }
 
@@ -190,10 +190,10 @@ type OrderSummaryPage struct {
 
 // OrderLine is one line of an order as its events carry it.
 type OrderLine struct {
-	ProductID string `json:"product_id"`
-	SKU       string `json:"sku"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice Money  `json:"unit_price"`
+	ProductID string `json:"product_id" required:"true"`
+	SKU       string `json:"sku" required:"true"`
+	Quantity  int    `json:"quantity" required:"true"`
+	UnitPrice Money  `json:"unit_price" required:"true"`
 }
 
 // OrderPlaced is the payload of order.placed: a new order waits for its stock.

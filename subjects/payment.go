@@ -39,17 +39,17 @@ const (
 
 // PaymentRequest is the body of POST /v1/orders/{id}/payment.
 type PaymentRequest struct {
-	OrderID       string `json:"order_id"`
-	PaymentMethod string `json:"payment_method"`
+	OrderID       string `json:"order_id" path:"id"`
+	PaymentMethod string `json:"payment_method" required:"true"`
 }
 
 // PaymentReply is a payment as its payer sees it.
 type PaymentReply struct {
-	ID       string `json:"id"`
-	OrderID  string `json:"order_id"`
-	Status   string `json:"status"`
-	Amount   Money  `json:"amount"`
-	Provider string `json:"provider"`
+	ID       string `json:"id" required:"true"`
+	OrderID  string `json:"order_id" required:"true"`
+	Status   string `json:"status" required:"true" enum:"PaymentStatusProcessing"`
+	Amount   Money  `json:"amount" required:"true"`
+	Provider string `json:"provider" required:"true"`
 	// ClientSecret lets a client finish a payment that requires action (Stripe).
 	ClientSecret string `json:"client_secret,omitempty"`
 	// FailureReason is the decline code when Status is failed.
@@ -58,20 +58,20 @@ type PaymentReply struct {
 
 // RefundRequest is the body of POST /v1/admin/orders/{id}/refund.
 type RefundRequest struct {
-	OrderID string `json:"order_id"`
+	OrderID string `json:"order_id" path:"id"`
 	// Amount in minor units; everything that remains when absent.
 	Amount *int64 `json:"amount,omitempty"`
 }
 
 // Refund is one refund of an order's payment.
 type Refund struct {
-	ID        string `json:"id"`
-	OrderID   string `json:"order_id"`
-	PaymentID string `json:"payment_id"`
-	Amount    Money  `json:"amount"`
+	ID        string `json:"id" required:"true"`
+	OrderID   string `json:"order_id" required:"true"`
+	PaymentID string `json:"payment_id" required:"true"`
+	Amount    Money  `json:"amount" required:"true"`
 	// Status is pending (the provider has not answered yet), succeeded or failed.
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	Status    string    `json:"status" required:"true"`
+	CreatedAt time.Time `json:"created_at" required:"true"`
 }
 
 // StripeWebhook is a webhook call as the gateway received it.

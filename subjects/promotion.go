@@ -48,11 +48,11 @@ const (
 // CouponCreateRequest is the body of POST /v1/admin/coupons.
 type CouponCreateRequest struct {
 	// Code is what customers type: 3..32 of A-Z 0-9 _ -, case-insensitive (kept upper case).
-	Code string `json:"code"`
+	Code string `json:"code" required:"true"`
 	// Kind is percent or fixed.
-	Kind string `json:"kind"`
+	Kind string `json:"kind" required:"true" enum:"CouponPercent"`
 	// Value is a whole percentage 1..100 for percent, minor units of Currency for fixed.
-	Value int64 `json:"value"`
+	Value int64 `json:"value" required:"true"`
 	// Currency is required for fixed and for a minimum subtotal; ISO 4217.
 	Currency string `json:"currency,omitempty"`
 	// MinSubtotal is the lowest subtotal, in minor units of Currency, the coupon applies to.
@@ -67,10 +67,10 @@ type CouponCreateRequest struct {
 
 // Coupon is a coupon as admins see it.
 type Coupon struct {
-	ID               string     `json:"id"`
-	Code             string     `json:"code"`
-	Kind             string     `json:"kind"`
-	Value            int64      `json:"value"`
+	ID               string     `json:"id" required:"true"`
+	Code             string     `json:"code" required:"true"`
+	Kind             string     `json:"kind" required:"true" enum:"CouponPercent"`
+	Value            int64      `json:"value" required:"true"`
 	Currency         string     `json:"currency,omitempty"`
 	MinSubtotal      *int64     `json:"min_subtotal,omitempty"`
 	StartsAt         *time.Time `json:"starts_at,omitempty"`
@@ -78,13 +78,13 @@ type Coupon struct {
 	MaxRedemptions   *int       `json:"max_redemptions,omitempty"`
 	PerCustomerLimit *int       `json:"per_customer_limit,omitempty"`
 	// Redemptions counts the held and final ones; returned ones do not count.
-	Redemptions int       `json:"redemptions"`
-	CreatedAt   time.Time `json:"created_at"`
+	Redemptions int       `json:"redemptions" required:"true"`
+	CreatedAt   time.Time `json:"created_at" required:"true"`
 }
 
 // CouponPage is one page of coupons.
 type CouponPage struct {
-	Items      []Coupon `json:"items"`
+	Items      []Coupon `json:"items" required:"true"`
 	NextCursor string   `json:"next_cursor,omitempty"`
 }
 

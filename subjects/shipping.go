@@ -75,7 +75,7 @@ type ShipmentStatusRequest struct {
 	// ID is the shipment's id (the path parameter).
 	ID string `json:"id"`
 	// Status is the status to move to: packed, shipped, in_transit or delivered.
-	Status string `json:"status"`
+	Status string `json:"status" required:"true" enum:"ShipmentPending"`
 	// TrackingNumber is the carrier's parcel number, up to 64 letters, digits, spaces, dots,
 	// dashes and underscores; required when the shipment reaches shipped without one, unless
 	// the carrier's integration books the parcel.
@@ -113,28 +113,28 @@ type ShipmentPage struct {
 
 // Shipment is an order's shipment as its owner and staff see it.
 type Shipment struct {
-	ID      string `json:"id"`
-	OrderID string `json:"order_id"`
+	ID      string `json:"id" required:"true"`
+	OrderID string `json:"order_id" required:"true"`
 	// Status is pending, packed, shipped, in_transit, delivered or cancelled.
-	Status string `json:"status"`
+	Status string `json:"status" required:"true" enum:"ShipmentPending"`
 	// Carrier is who carries the parcel; manual until staff name one.
-	Carrier string `json:"carrier"`
+	Carrier string `json:"carrier" required:"true"`
 	// TrackingNumber is set from shipped on; empty before.
-	TrackingNumber string `json:"tracking_number"`
+	TrackingNumber string `json:"tracking_number" required:"true"`
 	// Lines are what the parcel holds: the order's lines as paid.
-	Lines []OrderLine `json:"lines"`
+	Lines []OrderLine `json:"lines" required:"true"`
 	// ShippingAddress is where the parcel goes, as the order was placed.
 	ShippingAddress *Address `json:"shipping_address,omitempty"`
 	// History lists every status the shipment reached, the first (pending) included.
-	History   []ShipmentStatus `json:"history"`
-	CreatedAt time.Time        `json:"created_at"`
-	UpdatedAt time.Time        `json:"updated_at"`
+	History   []ShipmentStatus `json:"history" required:"true"`
+	CreatedAt time.Time        `json:"created_at" required:"true"`
+	UpdatedAt time.Time        `json:"updated_at" required:"true"`
 }
 
 // ShipmentStatus is one entry of a shipment's history.
 type ShipmentStatus struct {
-	Status string    `json:"status"`
-	At     time.Time `json:"at"`
+	Status string    `json:"status" required:"true" enum:"ShipmentPending"`
+	At     time.Time `json:"at" required:"true"`
 	// Reason says why a shipment was cancelled (the order's cancellation reason).
 	Reason string `json:"reason,omitempty"`
 	// TrackingNumber is the tracking number the move set, when it set one.

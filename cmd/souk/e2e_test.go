@@ -29,6 +29,8 @@ type shop struct {
 	base string
 	logs *logtest.Buffer
 	http *http.Client
+	// sendState holds the served OpenAPI document every exchange of send is checked against.
+	sendState
 }
 
 func freeAddr(t *testing.T) string {
@@ -127,20 +129,27 @@ func (s *shop) do(method, path string, body any, token string, headers ...string
 }
 
 // send is do without judging the answer: a transport error (the shop is down) is returned.
+// Every exchange is checked against the served /openapi.json (checkContract): the request,
+// unless headers hold invalidRequestHeader (doInvalid), and the answer always.
 func (s *shop) send(method, path string, body any, token string, headers ...string) (reply, error) {
-	var rd io.Reader
+	s.t.Helper()
+	var data []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		data = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		data = b
 	default:
 		enc, err := json.Marshal(b)
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		rd = bytes.NewReader(enc)
+		data = enc
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, s.base+path, rd)
 	if err != nil {
@@ -152,7 +161,12 @@ func (s *shop) send(method, path string, body any, token string, headers ...stri
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	deliberate := false
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == invalidRequestHeader {
+			deliberate = true
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := s.http.Do(req)
@@ -161,7 +175,11 @@ func (s *shop) send(method, path string, body any, token string, headers ...stri
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	return reply{status: res.StatusCode, header: res.Header, body: b}, err
+	r := reply{status: res.StatusCode, header: res.Header, body: b}
+	if err == nil {
+		s.checkContract(req, data, r, deliberate)
+	}
+	return r, err
 }
 
 func (s *shop) expect(r reply, status int, what string) {
@@ -230,9 +248,9 @@ func TestEndToEndIdentity(t *testing.T) {
 	s.expectProblem(s.do("POST", "/v1/auth/register", map[string]string{"email": "bob@example.com", "password": "short", "name": "Bob"}, ""), 400, "password", "weak password")
 	s.expectProblem(s.do("POST", "/v1/auth/register", map[string]string{"email": "bob@example.com", "password": "1234567890", "name": "Bob"}, ""), 400, "password", "common password")
 	s.expectProblem(s.do("POST", "/v1/auth/register", map[string]string{"email": "not-an-email", "password": "correct horse battery", "name": "Bob"}, ""), 400, "email", "bad email")
-	s.expectProblem(s.do("POST", "/v1/auth/register", `{"email": "bob@example.com", "password": `, ""), 400, "", "malformed body")
-	s.expectProblem(s.do("POST", "/v1/auth/register", `{"email": 42}`, ""), 400, "", "wrong type")
-	s.expectProblem(s.do("POST", "/v1/auth/register", bytes.Repeat([]byte("a"), 2<<20), ""), 413, "", "oversized body")
+	s.expectProblem(s.doInvalid("POST", "/v1/auth/register", `{"email": "bob@example.com", "password": `, ""), 400, "", "malformed body")
+	s.expectProblem(s.doInvalid("POST", "/v1/auth/register", `{"email": 42}`, ""), 400, "", "wrong type")
+	s.expectProblem(s.doInvalid("POST", "/v1/auth/register", bytes.Repeat([]byte("a"), 2<<20), ""), 413, "", "oversized body")
 
 	// Login, me, and wrong credentials that look alike.
 	access, refresh := s.login("ada@example.com", "correct horse battery")
@@ -248,7 +266,7 @@ func TestEndToEndIdentity(t *testing.T) {
 	if m := me.json(t); m["id"] != uid || fmt.Sprint(m["roles"]) != "[customer]" {
 		t.Fatalf("me: %s", me.body)
 	}
-	s.expectProblem(s.do("GET", "/v1/users/me", nil, ""), 401, "", "me without token")
+	s.expectProblem(s.doInvalid("GET", "/v1/users/me", nil, ""), 401, "", "me without token")
 	s.expectProblem(s.do("GET", "/v1/users/me", nil, access+"x"), 401, "", "me with a tampered token")
 	r = s.do("PATCH", "/v1/users/me", map[string]any{"name": "Ada L.", "addresses": []map[string]string{{"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}}}, access)
 	s.expect(r, 200, "patch me")
@@ -287,9 +305,9 @@ func TestEndToEndIdentity(t *testing.T) {
 		t.Fatalf("first page of one: %s", list.body)
 	}
 	s.expectProblem(s.do("GET", "/v1/admin/users?cursor=forged!", nil, adminAccess), 400, "cursor", "forged cursor")
-	s.expectProblem(s.do("GET", "/v1/admin/users?limit=1000", nil, adminAccess), 400, "limit", "limit out of range")
+	s.expectProblem(s.doInvalid("GET", "/v1/admin/users?limit=1000", nil, adminAccess), 400, "limit", "limit out of range")
 	s.expect(s.do("PUT", "/v1/admin/users/"+uid+"/roles", map[string]any{"roles": []string{"customer", "staff"}}, adminAccess), 200, "set roles")
-	s.expectProblem(s.do("PUT", "/v1/admin/users/"+uid+"/roles", map[string]any{"roles": []string{"root"}}, adminAccess), 400, "roles", "unknown role")
+	s.expectProblem(s.doInvalid("PUT", "/v1/admin/users/"+uid+"/roles", map[string]any{"roles": []string{"root"}}, adminAccess), 400, "roles", "unknown role")
 	s.expectProblem(s.do("PUT", "/v1/admin/users/not-a-uuid/roles", map[string]any{"roles": []string{"customer"}}, adminAccess), 404, "", "unknown user")
 
 	// Refresh rotates; the new roles arrive with it; reusing a spent token ends the family.
@@ -312,7 +330,7 @@ func TestEndToEndIdentity(t *testing.T) {
 	s.expect(s.do("POST", "/v1/auth/logout", map[string]string{"refresh_token": refresh3}, access4), 204, "logout")
 	s.expectProblem(s.do("POST", "/v1/auth/refresh", map[string]string{"refresh_token": refresh3}, ""), 401, "", "refresh after logout")
 	s.expect(s.do("POST", "/v1/auth/refresh", map[string]string{"refresh_token": refresh4}, ""), 200, "other session lives on")
-	s.expectProblem(s.do("POST", "/v1/auth/logout", map[string]string{"refresh_token": refresh4}, ""), 401, "", "logout without token")
+	s.expectProblem(s.doInvalid("POST", "/v1/auth/logout", map[string]string{"refresh_token": refresh4}, ""), 401, "", "logout without token")
 
 	// Operations.
 	s.expect(s.do("GET", "/healthz", nil, ""), 200, "healthz")

@@ -15,7 +15,6 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/nats/bus"
-	"github.com/souk/souk/platform/pgtest"
 )
 
 // Every durable consumer `souk run` starts on an interest stream is declared in
@@ -113,10 +112,7 @@ func embeddedURL(t *testing.T, logs *logtest.Buffer) string {
 // the race detector), and returns the server's URL.
 func launch(t *testing.T) string {
 	t.Helper()
-	env := map[string]string{
-		"SOUK_HTTP_ADDR": freeAddr(t), "SOUK_NATS_LISTEN": "127.0.0.1:0", "DATABASE_URL": pgtest.NewDatabase(t),
-		"SOUK_DATA_DIR": t.TempDir(), "SOUK_LOG_FORMAT": "json", "SOUK_ADMIN_EMAIL": adminEmail, "SOUK_ADMIN_PASSWORD": adminPassword,
-	}
+	env := shopEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &logtest.Buffer{}
 	exited := make(chan int, 1)

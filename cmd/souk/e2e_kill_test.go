@@ -17,7 +17,6 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
-	"github.com/souk/souk/platform/pgtest"
 )
 
 // childEnv marks the test binary started as `souk run` by TestCheckoutSurvivesKill.
@@ -98,15 +97,9 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the shop twice in processes of its own")
 	}
-	s := &shop{t: t, base: "", http: &http.Client{Timeout: 30 * time.Second}}
-	addr := freeAddr(t)
-	s.base = "http://" + addr
-	s.env = map[string]string{
-		"SOUK_HTTP_ADDR": addr, "SOUK_NATS_LISTEN": "127.0.0.1:0", "DATABASE_URL": pgtest.NewDatabase(t),
-		"SOUK_DATA_DIR": t.TempDir(), "SOUK_LOG_FORMAT": "json", "SOUK_ADMIN_EMAIL": adminEmail, "SOUK_ADMIN_PASSWORD": adminPassword,
-		"SOUK_RATE_IP": "100000", "SOUK_RATE_ACCOUNT": "100000", "SOUK_SANDBOX_DELAY": "300ms",
-		"SOUK_BCRYPT_COST": "10", // as startShop: seconds per hash under the race detector otherwise
-	}
+	s := &shop{t: t, env: shopEnv(t), http: &http.Client{Timeout: 90 * time.Second}}
+	s.base = "http://" + s.env["SOUK_HTTP_ADDR"]
+	s.env["SOUK_RATE_IP"], s.env["SOUK_RATE_ACCOUNT"], s.env["SOUK_SANDBOX_DELAY"] = "100000", "100000", "300ms"
 	proc := startProcess(t, s)
 	record(t, proc.natsURL(t), checkedStreams...)
 	admin, _ := s.login(adminEmail, adminPassword)

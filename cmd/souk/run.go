@@ -158,7 +158,7 @@ func runGateway(ctx context.Context, e *env) error {
 		SSEPerUser: e.cfg.SSEPerUser,
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
-		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
+		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
 }
 

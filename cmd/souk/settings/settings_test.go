@@ -70,7 +70,7 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_LOGIN_EMAIL_WAIT": "login-email-wait", "SOUK_LOGIN_ADDRESS_ATTEMPTS": "login-address-attempts", "SOUK_SSE_PER_USER": "sse-per-user",
 		"SOUK_RATE_IP": "rate-ip", "SOUK_RATE_ACCOUNT": "rate-account",
 		"SOUK_VERIFY_URL": "verify-url", "SOUK_LOCALE": "locale", "SOUK_CURRENCY": "currency", "MEILI_URL": "meili-url",
-		"SOUK_VERIFY_REDIRECT_URL": "verify-redirect-url", "SOUK_RESET_URL": "reset-url",
+		"SOUK_VERIFY_REDIRECT_URL": "verify-redirect-url", "SOUK_RESET_URL": "reset-url", "SOUK_REQUEST_TIMEOUT": "request-timeout",
 		"MEILI_API_KEY": "meili-api-key", "SOUK_RESERVATION_TTL": "reservation-ttl", "SOUK_PAYMENT_PROVIDER": "payment-provider",
 		"STRIPE_SECRET_KEY": "stripe-secret-key", "STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret", "STRIPE_API_URL": "stripe-api-url",
 		"SOUK_SANDBOX_DELAY": "sandbox-delay", "SOUK_PAYMENT_ACTION_TIMEOUT": "payment-action-timeout", "SOUK_BCRYPT_COST": "bcrypt-cost",

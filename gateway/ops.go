@@ -64,6 +64,9 @@ func healthz(c *fiber.Ctx) error {
 // while its consumer is gone would take orders nobody processes, so it is not ready.
 func (g *Gateway) readyz(c *fiber.Ctx) error {
 	var missing []string
+	if g.deps.Verifier.Ready() != nil {
+		missing = append(missing, "gateway: revocations not loaded") // every token is refused meanwhile
+	}
 	if !g.deps.NC.IsConnected() {
 		missing = append(missing, "nats")
 	} else {

@@ -347,6 +347,13 @@ func (g *Gateway) apiRoutes() []Route {
 				r.ID = c.Params("id")
 				return nil
 			}})},
+		{Method: fiber.MethodDelete, Path: "/v1/admin/users/:id", Tag: "admin",
+			Summary: "Remove an account: it cannot log in, its sessions end and its tokens stop within a second; its profile is erased, its orders kept",
+			Errors:  []int{400, 404},
+			Call: Forward(subjects.UserRemove, Input[subjects.UserIDRequest]{Bind: func(c *fiber.Ctx, r *subjects.UserIDRequest) error {
+				r.ID = c.Params("id")
+				return nil
+			}})},
 	}
 }
 

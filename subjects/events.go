@@ -121,6 +121,7 @@ func Events() []EventKind {
 		EvtUserRegistered.EventKind, EvtUserUpdated.EventKind,
 		EvtUserVerificationRequested.EventKind, EvtUserEmailChangeRequested.EventKind,
 		EvtUserPasswordResetRequested.EventKind, EvtUserPasswordChanged.EventKind,
+		EvtUserRevoked.EventKind,
 		EvtProductCreated.EventKind, EvtProductUpdated.EventKind, EvtPriceChanged.EventKind,
 		EvtProductDeleted.EventKind, EvtStockChanged.EventKind, EvtRatingChanged.EventKind,
 		EvtCategoryCreated.EventKind, EvtCategoryUpdated.EventKind,

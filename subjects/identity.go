@@ -104,6 +104,12 @@ type UserIDRequest struct {
 type Principal struct {
 	UserID string   `json:"user_id"`
 	Roles  []string `json:"roles"`
+	// NotBefore is the account's latest revocation's not-before time (Unix seconds, 0 for
+	// none): the auth service dates the tokens it issues no earlier, so they pass it.
+	NotBefore int64 `json:"not_before,omitempty"`
+	// SessionsNotBefore ends the refresh sessions started before it (Unix seconds, 0 for
+	// none): an account removed, a password changed.
+	SessionsNotBefore int64 `json:"sessions_not_before,omitempty"`
 }
 
 // Address is a postal address of a user's address book or of an order.

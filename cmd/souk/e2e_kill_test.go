@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,10 +23,14 @@ import (
 // childEnv marks the test binary started as `souk run` by TestCheckoutSurvivesKill.
 const childEnv = "SOUK_TEST_CHILD"
 
+// childTargets, when set in a child's environment, are the targets of its `souk run`
+// ("gateway": a second gateway joined to another process's NATS server).
+const childTargets = "SOUK_TEST_CHILD_TARGETS"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "run" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli(ctx, []string{"run"}, os.Getenv, os.Stdout, os.Stderr)
+		code := cli(ctx, append([]string{"run"}, strings.Fields(os.Getenv(childTargets))...), os.Getenv, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}

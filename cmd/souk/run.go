@@ -21,6 +21,7 @@ import (
 	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/background"
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
@@ -146,7 +147,16 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 }
 
 func runGateway(ctx context.Context, e *env) error {
-	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second)
+	// The gateway's own copy of the revocations, watched by a supervised loop; it serves
+	// once the bucket is loaded, and /readyz names it while it is not.
+	rev := authn.NewRevocations(e.js)
+	loops := background.Start(ctx, e.log.With().Str("service", "gateway").Logger())
+	defer loops.Stop()
+	loops.Go("revocations", rev.Run)
+	if err := rev.WaitLoaded(ctx); err != nil {
+		return nil // stopped while loading
+	}
+	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second).WithRevocations(rev)
 	limits := gateway.RateLimits{
 		IP:      gateway.Limit{Rate: rate.Limit(e.cfg.RateIP), Burst: 2 * e.cfg.RateIP},
 		Account: gateway.Limit{Rate: rate.Limit(e.cfg.RateAccount), Burst: 2 * e.cfg.RateAccount},

@@ -58,6 +58,7 @@ var Consumers = []Consumer{
 	durable("notify-users", subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind,
 		subjects.EvtUserVerificationRequested.EventKind, subjects.EvtUserEmailChangeRequested.EventKind,
 		subjects.EvtUserPasswordResetRequested.EventKind, subjects.EvtUserPasswordChanged.EventKind),
+	durable("auth-revocations", subjects.EvtUserRevoked.EventKind),
 	durable("order-promotions", subjects.EvtCouponRefused.EventKind),
 }
 

@@ -127,14 +127,29 @@ func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*nats.C
 
 // Bucket names.
 const (
-	BucketSessions = "sessions"
-	BucketCarts    = "carts"
+	BucketSessions    = "sessions"
+	BucketCarts       = "carts"
+	BucketRevocations = "revocations"
 )
+
+// RevocationsTTL is how long the revocations bucket keeps an entry (a user's not-before
+// time, a session ended): longer than an access token can be accepted after a revocation,
+// which is its lifetime (the auth service refuses a longer one) plus the verifiers' 30 s of
+// clock skew, so an entry leaves only once no token it stops can still be valid.
+const RevocationsTTL = 20 * time.Minute
+
+// RevocationsMaxBytes bounds the revocations bucket, and so every verifier's copy of it:
+// ~100 000 entries, far more than a shop revokes in RevocationsTTL. A full bucket refuses
+// new entries (a KV bucket discards new): the revocation is retried by the auth service's
+// consumer, and its lag is alerted on, rather than an older revocation being dropped.
+const RevocationsMaxBytes = 32 << 20
 
 // Buckets are Souk's KV buckets as code.
 var Buckets = []jetstream.KeyValueConfig{
 	{Bucket: BucketSessions, Description: "refresh sessions: hashed tokens and session families", TTL: 30 * 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
 	{Bucket: BucketCarts, Description: "carts, one per customer, updated with the revision", TTL: 30 * 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
+	{Bucket: BucketRevocations, Description: "revoked access tokens: user.<id> → not-before (Unix s), session.<sid> → ended; watched by every verifier",
+		TTL: RevocationsTTL, MaxBytes: RevocationsMaxBytes, History: 1, Storage: jetstream.FileStorage},
 	// No idempotency bucket: a placement's Idempotency-Key is a unique index in the orders
 	// table, and the order row is the answer (docs/decisions.md). A bucket "idempotency" left
 	// by an older release is no longer used, and not deleted here: its keys expire within

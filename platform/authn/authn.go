@@ -31,6 +31,9 @@ const (
 	Audience = "souk-api"
 	// RolesClaim is the private claim holding the roles.
 	RolesClaim = "roles"
+	// SessionClaim is the private claim naming the refresh session (the login) a token was
+	// issued in, so that a logout can end that session's access tokens (Revocations).
+	SessionClaim = "sid"
 )
 
 // Claims are the verified facts of an access token.
@@ -43,6 +46,11 @@ type Claims struct {
 	ID string
 	// ExpiresAt is the token's exp.
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat, in whole seconds.
+	IssuedAt time.Time
+	// SessionID is the token's sid: the refresh session it was issued in; empty for a
+	// service token.
+	SessionID string
 }
 
 // Can reports whether the claims' roles grant perm.
@@ -80,6 +88,9 @@ type Verifier struct {
 	// seen holds the tokens verified already; now is the clock their expiry is read on.
 	seen verified
 	now  func() time.Time
+
+	// revocations, when set, refuses revoked tokens (WithRevocations).
+	revocations *Revocations
 }
 
 // NewVerifier returns a Verifier over source that fetches at most once per minRefresh
@@ -92,31 +103,56 @@ func NewVerifier(source KeySource, minRefresh time.Duration) *Verifier {
 }
 
 // NewVerifierFor is the Verifier of a service: keys when given (tests), else the auth
-// service's JWKS over nc, fetched again at most once a second on unknown key ids.
-func NewVerifierFor(keys KeySource, nc *nats.Conn) *Verifier {
+// service's JWKS over nc, fetched again at most once a second on unknown key ids; revoked
+// tokens refused by revocations, whose Run the caller runs.
+func NewVerifierFor(keys KeySource, nc *nats.Conn, revocations *Revocations) *Verifier {
 	if keys == nil {
 		keys = NATSKeySource(nc)
 	}
-	return NewVerifier(keys, time.Second)
+	return NewVerifier(keys, time.Second).WithRevocations(revocations)
+}
+
+// WithRevocations makes v refuse the tokens revocations says are revoked, and every token
+// while revocations is not loaded; the caller runs revocations.Run. Every Verifier of a
+// running shop has them (platform/kit, cmd/souk); one without them (a test of signatures)
+// accepts a token until it expires. It returns v.
+func (v *Verifier) WithRevocations(revocations *Revocations) *Verifier {
+	v.revocations = revocations
+	return v
+}
+
+// Ready is nil when v can judge tokens: its revocations, if any, are loaded.
+func (v *Verifier) Ready() error {
+	if v.revocations != nil && !v.revocations.Loaded() {
+		return errNotLoaded
+	}
+	return nil
 }
 
 var errInvalidToken = &subjects.Error{Code: 401, Slug: "invalid_token", Message: "invalid or expired access token"}
 
-// Verify checks the signature, issuer, audience and lifetime of token and returns its claims.
-// Every failure is a 401 *subjects.Error that does not say which check failed, except that a
-// key set that cannot be fetched is a 503. A token verified before is answered from memory
-// until it expires (see verified); the Roles of the claims returned are shared, not copied,
-// and must not be modified.
+// Verify checks the signature, issuer, audience and lifetime of token, and that it is not
+// revoked, and returns its claims. Every failure is a 401 *subjects.Error that does not say
+// which check failed, except that a key set that cannot be fetched, or revocations not
+// loaded yet, is a 503. A token verified before is answered from memory until it expires
+// (see verified), its revocation checked every time; the Roles of the claims returned are
+// shared, not copied, and must not be modified.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	key := sha256.Sum256([]byte(token))
-	if c, ok := v.seen.get(key, v.now()); ok {
-		return c, nil
-	}
-	c, err := v.verify(ctx, token)
-	if err == nil {
+	c, ok := v.seen.get(key, v.now())
+	if !ok {
+		var err error
+		if c, err = v.verify(ctx, token); err != nil {
+			return Claims{}, err
+		}
 		v.seen.put(key, c, v.now())
 	}
-	return c, err
+	if v.revocations != nil {
+		if err := v.revocations.check(c); err != nil {
+			return Claims{}, err
+		}
+	}
+	return c, nil
 }
 
 // verify is Verify without the memory of verified tokens.
@@ -140,6 +176,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 		jwt.WithAcceptableSkew(30*time.Second),
 		jwt.WithRequiredClaim("sub"),
 		jwt.WithRequiredClaim("exp"),
+		jwt.WithRequiredClaim("iat"),
 	)
 	if err != nil {
 		return Claims{}, errInvalidToken
@@ -148,6 +185,8 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	c.Subject, _ = tok.Subject()
 	c.ID, _ = tok.JwtID()
 	c.ExpiresAt, _ = tok.Expiration()
+	c.IssuedAt, _ = tok.IssuedAt()
+	_ = tok.Get(SessionClaim, &c.SessionID)
 	var roles []any
 	if err := tok.Get(RolesClaim, &roles); err == nil {
 		for _, r := range roles {

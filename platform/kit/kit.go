@@ -260,18 +260,33 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		})
 	}
 
-	public := !slices.ContainsFunc(svc.Endpoints, func(b rpc.Binding) bool { return !b.Access().IsPublic() })
-	var verifier *authn.Verifier
-	if !public {
-		keys := deps.Keys
-		if svc.Keys != nil {
-			keys = svc.Keys
-		}
-		verifier = authn.NewVerifierFor(keys, deps.NC)
+	verifier, err := serviceVerifier(ctx, deps, svc, g)
+	if err != nil {
+		return nil // stopped while loading the revocations: nothing failed
 	}
 	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(), Around: around},
 		func(s *rpc.Service) error { return s.Add(svc.Endpoints...) })
+}
+
+// serviceVerifier is the Verifier of svc's protected endpoints, nil when it has none: keys
+// from svc.Keys or deps.Keys, and its own copy of the revocations, watched by the loop
+// "revocations" of g (down, and every token refused, while the bucket is not loaded). It returns once the bucket is loaded, so the service serves no caller before it
+// can judge their tokens; ctx's error when ctx ends first.
+func serviceVerifier(ctx context.Context, deps Deps, svc Service, g *background.Group) (*authn.Verifier, error) {
+	if !slices.ContainsFunc(svc.Endpoints, func(b rpc.Binding) bool { return !b.Access().IsPublic() }) {
+		return nil, nil
+	}
+	keys := deps.Keys
+	if svc.Keys != nil {
+		keys = svc.Keys
+	}
+	rev := authn.NewRevocations(deps.JS)
+	g.Go("revocations", rev.Run)
+	if err := rev.WaitLoaded(ctx); err != nil {
+		return nil, err
+	}
+	return authn.NewVerifierFor(keys, deps.NC, rev), nil
 }
 
 // start migrates, ensures the streams unless the process did, and runs svc.Start.

@@ -13,6 +13,10 @@ const (
 	DefaultAccessTTL = 15 * time.Minute
 	// DefaultRefreshTTL is the lifetime of a refresh token, and the most a session may idle.
 	DefaultRefreshTTL = 30 * 24 * time.Hour
+	// MaxAccessTTL is the longest access token lifetime: the revocations bucket must keep
+	// an entry until no token it refuses is valid any more (the lifetime, the verifiers' 30 s
+	// of skew and a margin), and keeps them bus.RevocationsTTL.
+	MaxAccessTTL = bus.RevocationsTTL - 5*time.Minute
 )
 
 func (c *Config) defaults() error {
@@ -22,8 +26,8 @@ func (c *Config) defaults() error {
 	if c.RefreshTTL == 0 {
 		c.RefreshTTL = DefaultRefreshTTL
 	}
-	if c.AccessTTL < time.Minute || c.AccessTTL > 24*time.Hour {
-		return fmt.Errorf("auth: access token TTL %s out of range 1m..24h", c.AccessTTL)
+	if c.AccessTTL < time.Minute || c.AccessTTL > MaxAccessTTL {
+		return fmt.Errorf("auth: access token TTL %s out of range 1m..%s", c.AccessTTL, MaxAccessTTL)
 	}
 	maxRefresh := DefaultRefreshTTL
 	for _, b := range bus.Buckets {

@@ -22,6 +22,7 @@ type handlers struct {
 	keys       *keyring
 	service    *serviceToken
 	sessions   *Sessions
+	revoker    *revoker
 	accessTTL  time.Duration
 	refreshTTL time.Duration
 }
@@ -48,6 +49,7 @@ func (h *handlers) login(ctx context.Context, req subjects.LoginRequest) (subjec
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
+	readAt := time.Now()
 	p, err := subjects.UserVerifyCredentials.Call(sctx, h.nc, subjects.CredentialsRequest(req))
 	if err != nil {
 		return subjects.TokenPair{}, upstream(err, "verify credentials")
@@ -56,11 +58,22 @@ func (h *handlers) login(ctx context.Context, req subjects.LoginRequest) (subjec
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
-	now := time.Now().UTC()
-	if err := h.sessions.CreateFamily(ctx, fam.String(), familyEntry{UserID: p.UserID, CreatedAt: now, LastUsed: now}); err != nil {
+	// The session dates from before the credentials were read, as the access token does
+	// (see issue); after the account's latest session revocation when it knew of it.
+	created := notEarlier(readAt, p.SessionsNotBefore).UTC()
+	f := familyEntry{UserID: p.UserID, CreatedAt: created, LastUsed: time.Now().UTC()}
+	if err := h.sessions.CreateFamily(ctx, fam.String(), f); err != nil {
 		return subjects.TokenPair{}, err
 	}
-	return h.issue(ctx, p, fam.String())
+	return h.issue(ctx, p, fam.String(), readAt)
+}
+
+// notEarlier is t, or the Unix second notBefore when that is later.
+func notEarlier(t time.Time, notBefore int64) time.Time {
+	if nb := time.Unix(notBefore, 0); nb.After(t) {
+		return nb
+	}
+	return t
 }
 
 // upstream maps an error of a call to the user service: a credentials mismatch is ours to
@@ -79,9 +92,14 @@ func upstream(err error, what string) error {
 	return fmt.Errorf("%s: %v", what, err)
 }
 
-// issue mints an access token for p and a new refresh token in family fam.
-func (h *handlers) issue(ctx context.Context, p subjects.Principal, fam string) (subjects.TokenPair, error) {
-	access, err := h.keys.mint(ctx, p.UserID, p.Roles, h.accessTTL)
+// issue mints an access token for p in session fam and a new refresh token in it. readAt is
+// when the user service was asked for p: the token is dated then (its iat), not when it is
+// signed, so that roles read before a revocation committed make a token the revocation
+// refuses (its not-before time is later than any such read: authn.NotBefore, and the user
+// service locks the account for it). When p carries a not-before time later than readAt,
+// the roles were read after that revocation, and the token is dated by it, so it passes.
+func (h *handlers) issue(ctx context.Context, p subjects.Principal, fam string, readAt time.Time) (subjects.TokenPair, error) {
+	access, err := h.keys.mint(ctx, p.UserID, p.Roles, h.accessTTL, notEarlier(readAt, p.NotBefore), fam)
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
@@ -124,9 +142,16 @@ func (h *handlers) refresh(ctx context.Context, req subjects.RefreshRequest) (su
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
+	readAt := time.Now()
 	p, err := subjects.UserPrincipal.Call(sctx, h.nc, subjects.UserIDRequest{ID: tok.UserID})
 	if err != nil {
 		return subjects.TokenPair{}, upstream(err, "read principal")
+	}
+	if fam.CreatedAt.Unix() < p.SessionsNotBefore { // a password changed, an account removed
+		if err := h.sessions.Revoke(ctx, tok.Family); err != nil {
+			return subjects.TokenPair{}, err
+		}
+		return subjects.TokenPair{}, wireError(ErrInvalidRefresh)
 	}
 	if err := h.sessions.Spend(ctx, hash, tok, rev); err != nil {
 		if errors.Is(err, ErrReused) {
@@ -136,7 +161,7 @@ func (h *handlers) refresh(ctx context.Context, req subjects.RefreshRequest) (su
 		}
 		return subjects.TokenPair{}, err
 	}
-	pair, err := h.issue(ctx, p, tok.Family)
+	pair, err := h.issue(ctx, p, tok.Family, readAt)
 	if err != nil {
 		return subjects.TokenPair{}, err
 	}
@@ -187,7 +212,12 @@ func (h *handlers) logout(ctx context.Context, req subjects.RefreshRequest) (sub
 	if err != nil {
 		return subjects.Empty{}, err
 	}
-	return subjects.Empty{}, h.sessions.Revoke(ctx, tok.Family)
+	if err := h.sessions.Revoke(ctx, tok.Family); err != nil {
+		return subjects.Empty{}, err
+	}
+	// The session's access tokens stop too (their sid), at every verifier within a second.
+	// Answered only once stored: a client that got no answer logs out again.
+	return subjects.Empty{}, h.revoker.session(ctx, tok.Family)
 }
 
 func (h *handlers) jwks(ctx context.Context, _ subjects.Empty) (subjects.JWKS, error) {

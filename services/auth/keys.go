@@ -121,8 +121,10 @@ func (k *keyring) Source(ctx context.Context) (jwk.Set, error) {
 	return k.public.Clone()
 }
 
-// mint signs an access token for sub with roles, valid for ttl.
-func (k *keyring) mint(ctx context.Context, sub string, roles []string, ttl time.Duration) (string, error) {
+// mint signs an access token for sub with roles, valid for ttl from now, issued at iat (its
+// seconds: see issue for why it may differ from now) in the refresh session sid (none for
+// a service token).
+func (k *keyring) mint(ctx context.Context, sub string, roles []string, ttl time.Duration, iat time.Time, sid string) (string, error) {
 	key, err := k.signer(ctx)
 	if err != nil {
 		return "", err
@@ -134,9 +136,12 @@ func (k *keyring) mint(ctx context.Context, sub string, roles []string, ttl time
 	if roles == nil {
 		roles = []string{}
 	}
-	now := time.Now()
-	tok, err := jwt.NewBuilder().Subject(sub).Issuer(authn.Issuer).Audience([]string{authn.Audience}).
-		IssuedAt(now).Expiration(now.Add(ttl)).JwtID(jti.String()).Claim(authn.RolesClaim, roles).Build()
+	b := jwt.NewBuilder().Subject(sub).Issuer(authn.Issuer).Audience([]string{authn.Audience}).
+		IssuedAt(iat.Truncate(time.Second)).Expiration(time.Now().Add(ttl)).JwtID(jti.String()).Claim(authn.RolesClaim, roles)
+	if sid != "" {
+		b = b.Claim(authn.SessionClaim, sid)
+	}
+	tok, err := b.Build()
 	if err != nil {
 		return "", fmt.Errorf("build token: %w", err)
 	}
@@ -165,7 +170,7 @@ func (s *serviceToken) ctx(ctx context.Context) (context.Context, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tok == "" || time.Until(s.exp) < serviceTTL/2 {
-		tok, err := s.keys.mint(ctx, "service:auth", []string{subjects.RoleService}, serviceTTL)
+		tok, err := s.keys.mint(ctx, "service:auth", []string{subjects.RoleService}, serviceTTL, time.Now(), "")
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/souk/souk/nats/bus"
+	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/platform/seal"
@@ -40,8 +41,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	}
 	store := &KeyStore{db: deps.DB, seal: cfg.Seal}
 	keys := newKeyring(store, cfg.AccessTTL)
-	sessions := &Sessions{}
-	h := &handlers{nc: deps.NC, keys: keys, service: &serviceToken{keys: keys}, sessions: sessions,
+	sessions, revoker := &Sessions{}, &revoker{}
+	h := &handlers{nc: deps.NC, keys: keys, service: &serviceToken{keys: keys}, sessions: sessions, revoker: revoker,
 		accessTTL: cfg.AccessTTL, refreshTTL: cfg.RefreshTTL}
 	return kit.Service{
 		Name: "auth", Version: "0.1.0", Description: "signing keys, access tokens, refresh sessions",
@@ -53,6 +54,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.AuthJWKS, h.jwks),
 			rpc.Bind(subjects.AuthRotateKey, h.rotate),
 		},
+		Consumers: []*consumer.Consumer{revoker.consumer()},
 		Start: func(ctx context.Context) error {
 			if err := seal.ResealAtStart(ctx, deps.DB, cfg.Seal, keyColumn, deps.Logger("auth")); err != nil {
 				return err
@@ -68,6 +70,9 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 				return fmt.Errorf("auth: sessions bucket: %w", err)
 			}
 			sessions.kv = kv
+			if revoker.kv, err = deps.JS.KeyValue(ctx, bus.BucketRevocations); err != nil {
+				return fmt.Errorf("auth: revocations bucket: %w", err)
+			}
 			return nil
 		},
 	}, nil

@@ -129,9 +129,9 @@ func (h *handlers) verifyCredentials(ctx context.Context, req subjects.Credentia
 	}
 	hash, password := dummy, req.Password
 	email, emailErr := NormalizeEmail(req.Email)
-	var a Account
+	var a principalRow
 	if emailErr == nil {
-		a, err = h.store.ByEmail(ctx, email)
+		a, err = h.store.Principal(ctx, "email", email)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return subjects.Principal{}, err
 		}
@@ -147,7 +147,7 @@ func (h *handlers) verifyCredentials(ctx context.Context, req subjects.Credentia
 	if !match || emailErr != nil || a.ID == uuid.Nil || len(req.Password) > MaxPasswordBytes {
 		return subjects.Principal{}, wireError(ErrBadCredentials)
 	}
-	return subjects.Principal{UserID: a.ID.String(), Roles: a.Roles}, nil
+	return a.Principal, nil
 }
 
 func (h *handlers) principal(ctx context.Context, req subjects.UserIDRequest) (subjects.Principal, error) {
@@ -155,11 +155,11 @@ func (h *handlers) principal(ctx context.Context, req subjects.UserIDRequest) (s
 	if err != nil {
 		return subjects.Principal{}, wireError(ErrNotFound)
 	}
-	a, err := h.store.ByID(ctx, id)
+	a, err := h.store.Principal(ctx, "id", id)
 	if err != nil {
 		return subjects.Principal{}, wireError(err)
 	}
-	return subjects.Principal{UserID: a.ID.String(), Roles: a.Roles}, nil
+	return a.Principal, nil
 }
 
 // callerID is the caller's user id; a token of no user (a service's) is ErrNotFound.

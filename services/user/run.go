@@ -48,7 +48,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	return kit.Service{
 		Name: "user", Version: "0.1.0", Description: "accounts, credentials, profiles, email verification",
 		Schema: Schema, Migrations: migrationsFS,
-		Publishes: []subjects.EventKind{subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind,
+		Publishes: []subjects.EventKind{subjects.EvtUserRegistered.EventKind, subjects.EvtUserUpdated.EventKind, subjects.EvtUserRevoked.EventKind,
 			subjects.EvtUserVerificationRequested.EventKind, subjects.EvtUserEmailChangeRequested.EventKind,
 			subjects.EvtUserPasswordResetRequested.EventKind, subjects.EvtUserPasswordChanged.EventKind},
 		Endpoints: []rpc.Binding{
@@ -65,6 +65,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.UserChangePassword, h.changePassword),
 			rpc.Bind(subjects.UserList, h.list),
 			rpc.Bind(subjects.UserSetRoles, h.setRoles),
+			rpc.Bind(subjects.UserRemove, h.remove),
 			rpc.Bind(subjects.UserByEmail, h.byEmail),
 		},
 		Start: func(ctx context.Context) error {

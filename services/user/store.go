@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,7 +109,7 @@ func (s *Store) Create(ctx context.Context, a Account, tokenHash string, tokenEx
 
 // ByEmail returns the account of a normalised email, or ErrNotFound.
 func (s *Store) ByEmail(ctx context.Context, email string) (Account, error) {
-	a, err := scanAccount(s.db.QueryRow(ctx, `select `+accountColumns+` from users.users where email = $1`, email))
+	a, err := scanAccount(s.db.QueryRow(ctx, `select `+accountColumns+` from users.users where email = $1 and removed_at is null`, email))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return a, fmt.Errorf("user by email: %w", err)
 	}
@@ -117,7 +118,7 @@ func (s *Store) ByEmail(ctx context.Context, email string) (Account, error) {
 
 // ByID returns an account, or ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id uuid.UUID) (Account, error) {
-	a, err := scanAccount(s.db.QueryRow(ctx, `select `+accountColumns+` from users.users where id = $1`, id))
+	a, err := scanAccount(s.db.QueryRow(ctx, `select `+accountColumns+` from users.users where id = $1 and removed_at is null`, id))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return a, fmt.Errorf("user by id: %w", err)
 	}
@@ -126,16 +127,23 @@ func (s *Store) ByID(ctx context.Context, id uuid.UUID) (Account, error) {
 
 // Update runs fn on the account id under a row lock and writes back its name, locale,
 // roles and addresses with a user.updated event of its contact details, all in one
-// transaction. fn's error aborts without writing.
+// transaction; a change of roles revokes the account's access tokens (revokeTokens) in it
+// too. fn's error aborts without writing.
 func (s *Store) Update(ctx context.Context, id uuid.UUID, fn func(*Account) error) (Account, error) {
 	var out Account
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		a, err := scanAccount(tx.QueryRow(ctx, `select `+accountColumns+` from users.users where id = $1 for update`, id))
+		a, err := scanAccount(tx.QueryRow(ctx, `select `+accountColumns+` from users.users where id = $1 and removed_at is null for update`, id))
 		if err != nil {
 			return err
 		}
+		roles := slices.Clone(a.Roles)
 		if err := fn(&a); err != nil {
 			return err
+		}
+		if !slices.Equal(roles, a.Roles) { // the tokens carrying the old roles stop
+			if err := revokeTokens(ctx, tx, a.ID.String(), subjects.RevokedRoles); err != nil {
+				return err
+			}
 		}
 		if a.Addresses == nil {
 			a.Addresses = []subjects.Address{}
@@ -161,7 +169,7 @@ func (s *Store) List(ctx context.Context, r page.Request) ([]Account, error) {
 	if r.After != nil {
 		after = r.After.ID
 	}
-	rows, err := s.db.Query(ctx, `select `+accountColumns+` from users.users where id > $1 order by id limit $2`, after, r.Limit+1)
+	rows, err := s.db.Query(ctx, `select `+accountColumns+` from users.users where id > $1 and removed_at is null order by id limit $2`, after, r.Limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

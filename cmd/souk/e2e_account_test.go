@@ -112,7 +112,7 @@ func TestEndToEndAccountFlows(t *testing.T) {
 	vt := s.verifyToken(ada)
 	s.openLink(vt, 200, "Email address confirmed")
 	s.openLink(vt, 400, "This link does not work")
-	access, _ := s.login("ada@example.com", pw)
+	access, refresh := s.login("ada@example.com", pw)
 	if s.do("GET", "/v1/users/me", nil, access).json(t)["email_verified"] != true {
 		t.Fatal("the link did not verify the address")
 	}
@@ -145,6 +145,15 @@ func TestEndToEndAccountFlows(t *testing.T) {
 	s.expectProblem(s.do("POST", "/v1/auth/password/reset", map[string]string{"token": reset, "password": "short"}, ""), 400, "password", "weak")
 	s.expect(s.do("POST", "/v1/auth/password/reset", map[string]string{"token": reset, "password": "a brand new passphrase"}, ""), 204, "reset")
 	s.expectProblem(s.do("POST", "/v1/auth/password/reset", map[string]string{"token": reset, "password": "yet another passphrase"}, ""), 400, "token", "reset twice")
+	// Every session and access token of the account ends: the refresh token at once, the
+	// access token within a second (every verifier watches the revocations).
+	s.expectProblem(s.do("POST", "/v1/auth/refresh", map[string]string{"refresh_token": refresh}, ""), 401, "", "refresh after reset")
+	expect.Within(t, 5*time.Second, func() error {
+		if r := s.do("GET", "/v1/users/me", nil, access); r.status != 401 {
+			return fmt.Errorf("the access token from before the reset still answers %d", r.status)
+		}
+		return nil
+	})
 	s.expectProblem(s.do("POST", "/v1/auth/login", map[string]string{"email": "ada@example.com", "password": pw}, ""), 401, "", "old password")
 
 	// A password change, given the current one.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/souk/souk/internal/expect"
-	"github.com/souk/souk/platform/pgtest"
 )
 
 // twoProcesses starts the whole shop in a process of its own (a) and a second gateway in
@@ -19,17 +18,15 @@ func twoProcesses(t *testing.T) (a, b *shop) {
 	if testing.Short() {
 		t.Skip("starts the shop and a second gateway in processes of their own")
 	}
-	a = &shop{t: t, base: "http://" + freeAddr(t), http: &http.Client{Timeout: 30 * time.Second}}
-	a.env = map[string]string{
-		"SOUK_HTTP_ADDR": a.base[len("http://"):], "SOUK_NATS_LISTEN": "127.0.0.1:0", "DATABASE_URL": pgtest.NewDatabase(t),
-		"SOUK_DATA_DIR": t.TempDir(), "SOUK_LOG_FORMAT": "json", "SOUK_ADMIN_EMAIL": adminEmail, "SOUK_ADMIN_PASSWORD": adminPassword,
-		"SOUK_RATE_IP": "100000", "SOUK_RATE_ACCOUNT": "100000", "SOUK_BCRYPT_COST": "10",
-	}
+	a = &shop{t: t, env: shopEnv(t), http: &http.Client{Timeout: 90 * time.Second}}
+	a.base = "http://" + a.env["SOUK_HTTP_ADDR"]
+	a.env["SOUK_RATE_IP"], a.env["SOUK_RATE_ACCOUNT"] = "100000", "100000"
 	procA := startProcess(t, a)
-	b = &shop{t: t, base: "http://" + freeAddr(t), http: &http.Client{Timeout: 30 * time.Second}}
+	b = &shop{t: t, base: "http://" + freeAddr(t), http: &http.Client{Timeout: 90 * time.Second}}
 	b.env = map[string]string{
 		"SOUK_HTTP_ADDR": b.base[len("http://"):], "NATS_URL": procA.natsURL(t), "SOUK_DATA_DIR": t.TempDir(),
 		"SOUK_LOG_FORMAT": "json", "SOUK_RATE_IP": "100000", "SOUK_RATE_ACCOUNT": "100000", childTargets: "gateway",
+		"SOUK_REQUEST_TIMEOUT": a.env["SOUK_REQUEST_TIMEOUT"],
 	}
 	startProcess(t, b)
 	return a, b

@@ -133,7 +133,7 @@ func TestPasswordReset(t *testing.T) {
 	e := identitytest.NewEnv(t)
 	e.Start(adminEmail, adminPassword)
 	ada := e.Register("ada@example.com", alicePassword, "Ada")
-	e.Login("ada@example.com", alicePassword)
+	pair := e.Login("ada@example.com", alicePassword)
 
 	// An unknown email is answered alike and sends nothing; a malformed one is a 400. The work
 	// is done after the answer, so "nothing" is checked once a later request's link is out.
@@ -182,8 +182,8 @@ func TestPasswordReset(t *testing.T) {
 	e.Login("ada@example.com", "a brand new passphrase")
 	_, err = subjects.AuthLogin.Call(e.Ctx, e.NC, subjects.LoginRequest{Email: "ada@example.com", Password: alicePassword})
 	expect.Error(t, err, 401, "", "")
-	// Every session of the account ends (H2's revokeUser, in the reset's transaction).
-	expectRevoked(e, ada.ID)
+	// Every session of the account ends (revokeUser, in the reset's transaction).
+	expectRevoked(e, ada.ID, pair.RefreshToken)
 	if strings.Contains(e.Log.String(), "a brand new passphrase") {
 		t.Fatal("the password is in the log")
 	}
@@ -224,13 +224,16 @@ func expectPasswordChanged(e *identitytest.Env, userID, reason string) {
 }
 
 // expectRevoked checks that every session of userID was revoked in the change's transaction:
-// one user.revoked event, sessions included, is queued (the auth service applies it).
-func expectRevoked(e *identitytest.Env, userID string) {
+// one user.revoked event, sessions included, is queued, and refresh, a refresh token of a
+// session from before, is refused.
+func expectRevoked(e *identitytest.Env, userID, refresh string) {
 	e.T.Helper()
 	if n := count(e, `select count(*) from users.outbox where subject = 'souk.evt.user.revoked.' || $1
 		and convert_from(payload, 'UTF8')::jsonb->>'sessions' = 'true'`, userID); n != 1 {
 		e.T.Fatalf("%d user.revoked events with sessions, want 1", n)
 	}
+	_, err := subjects.AuthRefresh.Call(e.Ctx, e.NC, subjects.RefreshRequest{RefreshToken: refresh})
+	expect.Error(e.T, err, 401, "", "")
 }
 
 func TestChangePassword(t *testing.T) {
@@ -254,7 +257,7 @@ func TestChangePassword(t *testing.T) {
 	e.Login("ada@example.com", "a brand new passphrase")
 	_, err = subjects.AuthLogin.Call(e.Ctx, e.NC, subjects.LoginRequest{Email: "ada@example.com", Password: alicePassword})
 	expect.Error(t, err, 401, "", "")
-	expectRevoked(e, ada.ID)
+	expectRevoked(e, ada.ID, pair.RefreshToken)
 	expectPasswordChanged(e, ada.ID, subjects.PasswordChangedByUser)
 }
 

@@ -17,8 +17,8 @@ const lintTools = "../tools/openapi"
 
 // TestOpenAPILint lints the served document with Redocly CLI's recommended rules, the check a
 // third-party tool's user would run: no error and no warning passes. It needs node and the
-// tools installed; without node it is skipped, unless SOUK_REQUIRE_LINT is set (CI), and then
-// it fails.
+// tools installed (`npm ci --prefix tools/openapi`); without them it is skipped, unless
+// SOUK_REQUIRE_LINT is set (CI), and then it fails.
 func TestOpenAPILint(t *testing.T) {
 	required := os.Getenv("SOUK_REQUIRE_LINT") != ""
 	if _, err := exec.LookPath("node"); err != nil {
@@ -32,7 +32,10 @@ func TestOpenAPILint(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(redocly); err != nil {
-		t.Fatalf("Redocly CLI is not installed: run `npm ci` in tools/openapi (%v)", err)
+		if required {
+			t.Fatalf("SOUK_REQUIRE_LINT is set but Redocly CLI is not installed: run `npm ci` in tools/openapi (%v)", err)
+		}
+		t.Skip("Redocly CLI is not installed: run `npm ci --prefix tools/openapi` to lint the document here")
 	}
 	raw, _ := servedDocument(t)
 	file := filepath.Join(t.TempDir(), "openapi.json")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hot-SKU target of DESIGN.md as a ratio measured in one run, on one PostgreSQL:
+# The hot-SKU target of docs/architecture.md as a ratio measured in one run, on one PostgreSQL:
 #   naive      one transaction per reservation, `update stock set reserved = reserved + 1
 #              where sku = 'HOT'`, 64 pgbench clients: what a plain row update gives
 #   reserver   the inventory service's coalescing path without the wire

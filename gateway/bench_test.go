@@ -16,7 +16,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// Benchmarks of an anonymous read through the gateway against the bare chain of DESIGN.md's
+// Benchmarks of an anonymous read through the gateway against the bare chain of docs/architecture.md's
 // target (Fiber → NATS request → in-memory reply), both over an in-memory listener:
 //
 //	go test -run '^$' -bench . -benchmem ./gateway/

@@ -10,7 +10,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// The catalog routes of API.md, and the staff routes that complete them (PATCH of a
+// The catalog routes of docs/api.md, and the staff routes that complete them (PATCH of a
 // category, hiding a review).
 func (g *Gateway) catalogRoutes() []Route {
 	return []Route{

@@ -10,7 +10,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// The inventory, cart, order, payment and coupon routes of API.md.
+// The inventory, cart, order, payment and coupon routes of docs/api.md.
 func (g *Gateway) checkoutRoutes() []Route {
 	productID := func(c *fiber.Ctx, r *subjects.CartItemRequest) error {
 		r.ProductID = c.Params("product_id")

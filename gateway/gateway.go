@@ -1,5 +1,5 @@
 // Package gateway is Souk's HTTP front door: a Fiber app that turns the public API of
-// API.md into NATS requests to the services and their replies (or errors) back into HTTP.
+// docs/api.md into NATS requests to the services and their replies (or errors) back into HTTP.
 //
 // Every route is one entry of a route table (routes.go) that declares its method, path,
 // access (subjects.Public or subjects.Require), rate-limit class, the subjects endpoint it forwards

@@ -6,7 +6,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// The notification and outgoing webhook routes of API.md.
+// The notification and outgoing webhook routes of docs/api.md.
 func (g *Gateway) notificationRoutes() []Route {
 	return []Route{
 		{Method: fiber.MethodGet, Path: "/v1/users/me/notifications", Tag: "users", Summary: "What was sent to the caller, newest first",

@@ -298,7 +298,7 @@ func (g *Gateway) register(rt *Route) error {
 	return nil
 }
 
-// The identity routes of API.md.
+// The identity routes of docs/api.md.
 func (g *Gateway) apiRoutes() []Route {
 	return []Route{
 		{Method: fiber.MethodPost, Path: "/v1/auth/register", Tag: "auth", Summary: "Create an account",

@@ -8,7 +8,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// The shipping routes of API.md: a customer reads their order's shipment, staff move
+// The shipping routes of docs/api.md: a customer reads their order's shipment, staff move
 // shipments forward.
 func (g *Gateway) shippingRoutes() []Route {
 	return []Route{

@@ -1,4 +1,4 @@
-// Package archtest holds the rules of DESIGN.md's "Layout" as a test: which folder may
+// Package archtest holds the rules of docs/architecture.md's "Layout" as a test: which folder may
 // import which, and how packages are named. It reads the real imports with `go list`, which
 // reports each package's Imports (its non-test files), TestImports (its _test.go files in
 // the package) and XTestImports (its package x_test files) without compiling anything.
@@ -37,7 +37,7 @@ type areaRule struct {
 	why string
 }
 
-// layers are DESIGN.md's directions, cmd → gateway, services → platform, nats → subjects,
+// layers are docs/architecture.md's directions, cmd → gateway, services → platform, nats → subjects,
 // read top-down: each area imports only the areas below it. cmd/, bench/ (binaries) and
 // internal/ (test support and the demo data, for tests and cmd) sit on top and may import
 // anything; who may import internal/ is checked by the area of the importer.
@@ -77,7 +77,7 @@ func violations(pkgs []pkg) []string {
 		area, own := unit(from)
 		layer, known := layers[area]
 		if !known {
-			out = append(out, fmt.Sprintf("%s is in no folder of DESIGN.md's layout: add its area to DESIGN.md and to archtest's layers", from))
+			out = append(out, fmt.Sprintf("%s is in no folder of docs/architecture.md's layout: add its area to docs/architecture.md and to archtest's layers", from))
 			continue
 		}
 		for _, to := range ours(p.Imports) {
@@ -185,7 +185,7 @@ var listed = sync.OnceValues(func() ([]pkg, error) {
 })
 
 // TestImportsFollowTheLayout fails on every import, in a package's code or in its tests,
-// that breaks DESIGN.md's directions.
+// that breaks docs/architecture.md's directions.
 func TestImportsFollowTheLayout(t *testing.T) {
 	for _, v := range violations(load(t)) {
 		t.Error(v)
@@ -226,7 +226,7 @@ func TestRulesCatchBreaks(t *testing.T) {
 		{p("cmd/souk", "platform/pgtest"), "cmd/souk imports platform/pgtest: test support"},
 		{p("gateway", "services/catalog"), "gateway imports services/catalog: the gateway imports only"},
 		{p("services/catalog/search", "services/catalog"), "services/catalog/search imports services/catalog: a wing never imports its service back"},
-		{p("tools/gen", "subjects"), "tools/gen is in no folder of DESIGN.md's layout"},
+		{p("tools/gen", "subjects"), "tools/gen is in no folder of docs/architecture.md's layout"},
 		{inTests(p("services/order", "services/payment")), "services/order imports services/payment in its tests"},
 		{inTests(p("services/order", "gateway")), "services/order imports gateway in its tests"},
 		{inTests(p("gateway", "services/catalog")), "gateway imports services/catalog in its tests"},

@@ -69,7 +69,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Bytes, error) {
 		MaxCost:     cfg.MaxBytes,
 		BufferItems: 64,
 		// Cost is the value's bytes: with ristretto's own per-item overhead counted as well,
-		// a measurement here saw the hit ratio fall from 81 % to 57 % (DESIGN.md).
+		// a measurement here saw the hit ratio fall from 81 % to 57 % (docs/architecture.md).
 		IgnoreInternalCost: true,
 	})
 	if err != nil {

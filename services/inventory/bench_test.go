@@ -12,7 +12,7 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// BenchmarkHotSKU is DESIGN.md's hot-SKU target at the inventory service: 64 concurrent
+// BenchmarkHotSKU is docs/architecture.md's hot-SKU target at the inventory service: 64 concurrent
 // callers reserve one unit each of one SKU with ample stock, through NATS as any caller does
 // (token checked, reply after the commit, events relayed as it runs). It reports
 // reservations per second and the mean batch the Reserver committed; compare with the

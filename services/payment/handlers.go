@@ -167,7 +167,7 @@ func (s *service) refundCreate(ctx context.Context, req subjects.RefundRequest) 
 		bad.Add("amount", "must be a positive amount in minor units")
 	}
 	// A refund without a key cannot tell a retry from a second refund: it is refused, as
-	// API.md says (Idempotency-Key required), rather than made twice.
+	// docs/api.md says (Idempotency-Key required), rather than made twice.
 	key := subjects.MetaFrom(ctx).IdempotencyKey
 	if key == "" {
 		bad.Add(subjects.HeaderIdempotencyKey, "is required: the same key makes the same refund, once")

@@ -283,7 +283,9 @@ func (g *Gateway) register(rt *Route) error {
 		}
 		header := c.Get(fiber.HeaderAuthorization)
 		if header != "" || !public {
-			claims, err := g.deps.Verifier.Authorize(c.Context(), header, rt.Access)
+			// Not c.Context(): fasthttp's RequestCtx as a context.Context races with the
+			// server's shutdown (its Done reads what Shutdown writes), seen under -race.
+			claims, err := g.deps.Verifier.Authorize(c.UserContext(), header, rt.Access)
 			if err != nil {
 				return err
 			}

@@ -58,7 +58,7 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	}
 	// The route checked the token; Verify answers it again from memory, for its subject.
 	tok, _ := strings.CutPrefix(meta.Authorization, "Bearer ")
-	claims, err := g.deps.Verifier.Verify(c.Context(), tok)
+	claims, err := g.deps.Verifier.Verify(c.UserContext(), tok)
 	if err != nil {
 		return err
 	}

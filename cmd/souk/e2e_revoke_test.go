@@ -49,23 +49,6 @@ func refusedWithin(t *testing.T, since time.Time, call func() reply) time.Durati
 	return took
 }
 
-// login is shop.login, patient with a shop too busy to answer in time (504, 503): bcrypt in
-// a race-instrumented process on a machine running many tests can take the gateway's 10 s.
-func login(s *shop, email, password string) (access, refresh string) {
-	s.t.Helper()
-	var m map[string]any
-	expect.Within(s.t, 90*time.Second, func() error {
-		r, err := s.send("POST", "/v1/auth/login", map[string]string{"email": email, "password": password}, "")
-		if err != nil || r.status == 504 || r.status == 503 {
-			return fmt.Errorf("login %s: %v %d", email, err, r.status)
-		}
-		s.expect(r, 200, "login "+email)
-		m = r.json(s.t)
-		return nil
-	})
-	return m["access_token"].(string), m["refresh_token"].(string)
-}
-
 // Revocation across processes: an admin demotes a staff member through gateway a, and the
 // staff member's token stops working at gateway b (PUT /v1/inventory/{sku}); promoted
 // again, the refreshed token works at once. A logout through a ends that session's token at
@@ -73,7 +56,7 @@ func login(s *shop, email, password string) (access, refresh string) {
 // admin's answer to b's first refusal is measured over several demotions.
 func TestRevocationAcrossProcesses(t *testing.T) {
 	a, b := twoProcesses(t)
-	admin, _ := login(a, adminEmail, adminPassword)
+	admin, _ := a.login(adminEmail, adminPassword)
 	mug := a.mug(admin, "MUG-R", 5)
 	r := a.do("POST", "/v1/auth/register", map[string]string{"email": "staff@example.com", "password": "correct horse battery", "name": "Sam"}, "")
 	a.expect(r, 201, "register staff")
@@ -82,7 +65,7 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 		a.expect(a.do("PUT", "/v1/admin/users/"+staffID+"/roles", map[string]any{"roles": roles}, admin), 200, "roles")
 	}
 	setRoles("customer", "staff")
-	staff, refresh := login(a, "staff@example.com", "correct horse battery")
+	staff, refresh := a.login("staff@example.com", "correct horse battery")
 	stock := func(tok string) func() reply {
 		return func() reply { return b.do("PUT", "/v1/inventory/MUG-R", map[string]any{"on_hand": 5}, tok) }
 	}
@@ -110,7 +93,7 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 
 	t.Run("removed", func(t *testing.T) {
 		a.expect(a.do("POST", "/v1/auth/register", map[string]string{"email": "leaving@example.com", "password": "correct horse battery", "name": "Lee"}, ""), 201, "register")
-		tok, _ := login(a, "leaving@example.com", "correct horse battery")
+		tok, _ := a.login("leaving@example.com", "correct horse battery")
 		cart := func() reply {
 			return b.do("POST", "/v1/cart/items", map[string]any{"product_id": mug, "quantity": 1}, tok)
 		}

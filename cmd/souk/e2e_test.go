@@ -73,13 +73,25 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 	for k, v := range extraEnv {
 		env[k] = v
 	}
+	s, stop := launchShop(t, env)
+	t.Cleanup(stop)
+	return s
+}
+
+// launchShop runs `souk run args…` in-process with env and returns once it is ready, with
+// the function that stops it (and fails the test if it does not exit cleanly).
+func launchShop(t *testing.T, env map[string]string, args ...string) (*shop, func()) {
+	t.Helper()
 	addr := env["SOUK_HTTP_ADDR"]
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // a shop that never got ready is stopped too
 	logs := &logtest.Buffer{}
 	exited := make(chan int, 1)
-	go func() { exited <- cli(ctx, []string{"run"}, func(k string) string { return env[k] }, io.Discard, logs) }()
+	go func() {
+		exited <- cli(ctx, append([]string{"run"}, args...), func(k string) string { return env[k] }, io.Discard, logs)
+	}()
 	s := &shop{t: t, env: env, base: "http://" + addr, logs: logs, http: &http.Client{Timeout: 90 * time.Second}}
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		select {
 		case code := <-exited:
@@ -89,7 +101,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 		case <-time.After(30 * time.Second):
 			t.Errorf("souk run did not exit within 30 s of the signal")
 		}
-	})
+	}
 	expect.Within(t, 90*time.Second, func() error {
 		select {
 		case code := <-exited:
@@ -107,7 +119,7 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 		}
 		return nil
 	})
-	return s
+	return s, stop
 }
 
 type reply struct {

@@ -47,6 +47,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	picked, withGateway, err := targets(rest)
+	if cfg.Site != "" {
+		picked, withGateway, err = siteTargets(rest)
+	}
 	if err != nil {
 		return err
 	}
@@ -68,7 +71,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
 	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry()}
-	if len(picked) > 0 {
+	if len(picked) > 0 && cfg.Site == "" { // an edge site keeps nothing in PostgreSQL
 		if e.db, err = openDB(ctx, cfg.DatabaseURL); err != nil {
 			return err
 		}
@@ -94,7 +97,13 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = errors.Join(bus.EnsureBuckets(setupCtx, e.js), bus.EnsureStreams(setupCtx, e.js))
+	if cfg.Site == "" {
+		err = errors.Join(bus.EnsureBuckets(setupCtx, e.js), bus.EnsureStreams(setupCtx, e.js))
+	} else {
+		// A site creates none of the hub's streams: they would capture the hub's events
+		// through the leaf (see nats/bus/site.go).
+		err = bus.EnsureSite(setupCtx, e.js, cfg.Site)
+	}
 	cancel()
 	if err != nil {
 		return err
@@ -169,18 +178,25 @@ func runGateway(ctx context.Context, e *env) error {
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
 		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
-		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: serviceNames()})
+		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: readyNames(e.cfg)})
 }
 
 func startNATS(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	if cfg.NATSURL != "" {
 		return nil, nil
 	}
-	return bus.StartServer(bus.ServerConfig{
+	sc := bus.ServerConfig{
 		Listen:         cfg.NATSListen,
 		ListenExplicit: cfg.NATSListenExplicit,
 		StoreDir:       filepath.Join(cfg.DataDir, "jetstream"),
-	}, log)
+		Domain:         bus.HubDomain,
+		LeafListen:     cfg.NATSLeafListen,
+	}
+	if cfg.Site != "" {
+		sc.Domain, sc.LeafRemote = bus.SiteDomain(cfg.Site), cfg.LeafURL
+		sc.Name = sc.Domain
+	}
+	return bus.StartServer(sc, log)
 }
 
 // openDB opens the pool, with an answer a newcomer can act on when PostgreSQL is not there.

@@ -21,6 +21,7 @@ import (
 	"github.com/souk/souk/services/payment"
 	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/services/shipping"
+	"github.com/souk/souk/services/site"
 	"github.com/souk/souk/services/user"
 )
 
@@ -66,6 +67,42 @@ var services = []service{
 	{"notification", func(c Config, d kit.Deps) (kit.Service, error) {
 		return notification.Service(notification.Config{SMTPURL: c.SMTPURL, ReviewURL: c.ReviewURL, AllowPrivateWebhooks: c.WebhookAllowPrivate, Seal: c.Seal}, d)
 	}},
+}
+
+// siteService is the shop at an edge site (services/site); it runs only with SOUK_SITE, and
+// there it is the only service.
+var siteService = service{"site", func(c Config, d kit.Deps) (kit.Service, error) {
+	return site.Service(site.Config{Site: c.Site, DefaultLocale: c.Locale}, d)
+}}
+
+// siteTargets resolves the positional arguments of `souk run --site`: the site service and
+// the gateway by default, or either alone.
+func siteTargets(args []string) ([]service, bool, error) {
+	if len(args) == 0 || slices.Contains(args, "all") {
+		return []service{siteService}, true, nil
+	}
+	var picked []service
+	withGateway := false
+	for _, a := range args {
+		switch a {
+		case "gateway":
+			withGateway = true
+		case "site":
+			picked = []service{siteService}
+		default:
+			return nil, false, fmt.Errorf("unknown target %q at an edge site: want all, gateway or site", a)
+		}
+	}
+	return picked, withGateway, nil
+}
+
+// readyNames are the services the gateway's /readyz waits for: every service at the hub, the
+// site service at an edge site.
+func readyNames(cfg Config) []string {
+	if cfg.Site != "" {
+		return []string{siteService.name}
+	}
+	return serviceNames()
 }
 
 // run runs s in the process e until ctx ends.

@@ -34,6 +34,14 @@ type ServerConfig struct {
 	MaxStore  int64
 	// Name is the server name; "souk" when empty.
 	Name string
+	// Domain is the JetStream domain: HubDomain at the hub, SiteDomain(id) at an edge site.
+	// Mirrors and sources name it to reach across a leaf connection.
+	Domain string
+	// LeafListen, when set, is host:port where the hub accepts edge sites' leaf connections.
+	LeafListen string
+	// LeafRemote, when set, makes this server a leaf node of the hub at that URL
+	// (nats-leaf://host:port): an edge site.
+	LeafRemote string
 }
 
 // StartServer starts an embedded NATS server with JetStream and waits until it accepts
@@ -76,6 +84,10 @@ func StartServer(cfg ServerConfig, log zerolog.Logger) (*server.Server, error) {
 		JetStreamMaxStore:  cfg.MaxStore,
 		NoSigs:             true,
 		MaxPayload:         8 << 20,
+		JetStreamDomain:    cfg.Domain,
+	}
+	if err := leafOptions(opts, cfg); err != nil {
+		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

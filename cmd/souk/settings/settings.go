@@ -78,6 +78,11 @@ type Config struct {
 	WebhookAllowPrivate bool   `env:"SOUK_WEBHOOK_ALLOW_PRIVATE" flag:"webhook-allow-private" envDefault:"false" help:"let outgoing webhooks reach loopback, private, link-local and other internal addresses (a receiver on this machine, for development); keep it off in production, where such targets are refused when a webhook is registered and on every delivery"`
 	PprofAddr           string `env:"SOUK_PPROF_ADDR" flag:"pprof-addr" check:"hostport" help:"serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty"`
 
+	// Edge sites (docs/operations.md, "Adding an edge site").
+	NATSLeafListen string `env:"SOUK_NATS_LEAF_LISTEN" flag:"nats-leaf-listen" check:"hostport" help:"the hub's embedded NATS server accepts edge sites' leaf node connections on this host:port (nats-leaf://); off when empty"`
+	LeafURL        string `env:"SOUK_LEAF_URL" flag:"leaf" help:"run as an edge site: the embedded NATS server is a leaf node of the hub at this URL (nats-leaf://hub:7422), with the JetStream domain site-<SOUK_SITE>; needs SOUK_SITE"`
+	Site           string `env:"SOUK_SITE" flag:"site" help:"the edge site's id (1 to 32 of a-z 0-9 -): its JetStream domain is site-<id>; the site runs the gateway and the site service (the catalog's reads from a mirror, sales from a stock quota)"`
+
 	// Seal is not a setting: it is the data-encryption keyring souk run makes from SecretKey
 	// and SecretKeysOld (or the data directory's development key) for the services that
 	// seal secrets in PostgreSQL; nil when none of them runs.
@@ -100,6 +105,7 @@ func (c Config) rules() []error {
 	if c.PaymentProvider == "stripe" && c.StripeSecretKey == "" {
 		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))
 	}
+	errs = append(errs, c.siteRules()...)
 	if !strings.Contains(c.ReviewURL, "{product_id}") {
 		errs = append(errs, fmt.Errorf("SOUK_REVIEW_URL (-review-url) %q: want a URL with {product_id}", c.ReviewURL))
 	}

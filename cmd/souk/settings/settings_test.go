@@ -76,7 +76,8 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_SANDBOX_DELAY": "sandbox-delay", "SOUK_PAYMENT_ACTION_TIMEOUT": "payment-action-timeout", "SOUK_BCRYPT_COST": "bcrypt-cost",
 		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads",
 		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
-		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private"}
+		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
+		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site"}
 	got := map[string]string{}
 	for _, s := range declared() {
 		got[s.env] = s.flag

@@ -142,6 +142,9 @@ const (
 	BucketSessions    = "sessions"
 	BucketCarts       = "carts"
 	BucketRevocations = "revocations"
+	// BucketConfig holds the live configuration (platform/liveconfig): dotted keys such as
+	// gateway.rate_ip, watched by every process.
+	BucketConfig = "config"
 )
 
 // RevocationsTTL is how long the revocations bucket keeps an entry (a user's not-before
@@ -162,6 +165,8 @@ var Buckets = []jetstream.KeyValueConfig{
 	{Bucket: BucketCarts, Description: "carts, one per customer, updated with the revision", TTL: 30 * 24 * time.Hour, History: 1, Storage: jetstream.FileStorage},
 	{Bucket: BucketRevocations, Description: "revoked access tokens: user.<id> → not-before (Unix s), session.<sid> → ended; watched by every verifier",
 		TTL: RevocationsTTL, MaxBytes: RevocationsMaxBytes, History: 1, Storage: jetstream.FileStorage},
+	{Bucket: BucketConfig, Description: "live configuration: dotted keys (gateway.rate_ip, features.checkout, canary.<service>), watched by every process; nats kv put config <key> <value>",
+		History: 5, Storage: jetstream.FileStorage},
 	// No idempotency bucket: a placement's Idempotency-Key is a unique index in the orders
 	// table, and the order row is the answer (docs/decisions.md). A bucket "idempotency" left
 	// by an older release is no longer used, and not deleted here: its keys expire within

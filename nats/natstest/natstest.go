@@ -58,3 +58,22 @@ func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStre
 	}
 	return nc, js
 }
+
+// Bucket starts an embedded server for t (see Server) with Souk's KV buckets, and returns
+// JetStream on it and the bucket named bucket; ctx bounds creating them.
+func Bucket(t testing.TB, ctx context.Context, bucket string) (jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
+	_, nc := Server(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	if err := bus.EnsureBuckets(ctx, js); err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	return js, kv
+}

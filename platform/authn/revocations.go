@@ -8,13 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/souk/souk/nats/bus"
-	"github.com/souk/souk/platform/background"
+	"github.com/souk/souk/platform/kvwatch"
 	"github.com/souk/souk/subjects"
 )
 
@@ -31,19 +30,15 @@ const (
 // with the bucket's TTL (bus.RevocationsTTL), longer than any access token lives, so the
 // copy is bounded by the revocations of the last TTL. It is safe for concurrent use.
 type Revocations struct {
-	js jetstream.JetStream
+	// Follower watches the bucket (Run), and says when it is loaded (WaitLoaded, Loaded):
+	// until then no token is accepted.
+	*kvwatch.Follower
 	// now is the clock entries expire on.
 	now func() time.Time
 
 	mu       sync.RWMutex
 	users    map[string]revocation
 	sessions map[string]revocation
-	// loaded is set once the watch has delivered every entry the bucket held when it began,
-	// and cleared when the watch ends: until then no token is accepted.
-	loaded atomic.Bool
-	// first is closed when the bucket is loaded for the first time.
-	first     chan struct{}
-	firstOnce sync.Once
 }
 
 // revocation is one entry: its value and when the bucket stored it (its TTL runs from then).
@@ -53,10 +48,13 @@ type revocation struct {
 }
 
 // NewRevocations returns the copy of the revocations bucket on js; it is empty, and refuses
-// every token, until Run has loaded the bucket.
+// every token, until Run has loaded the bucket. Run watches the bucket until ctx ends (see
+// kvwatch.Follower.Run); a service starts serving only after WaitLoaded, so that its first
+// callers are not refused.
 func NewRevocations(js jetstream.JetStream) *Revocations {
-	return &Revocations{js: js, now: time.Now, users: map[string]revocation{}, sessions: map[string]revocation{},
-		first: make(chan struct{})}
+	r := &Revocations{now: time.Now, users: map[string]revocation{}, sessions: map[string]revocation{}}
+	r.Follower = kvwatch.New(js, bus.BucketRevocations, r.apply).WithTick(pruneEvery, r.prune)
+	return r
 }
 
 // errRevocationsNotLoaded is the answer to a token while the revocations are not loaded: a
@@ -64,52 +62,11 @@ func NewRevocations(js jetstream.JetStream) *Revocations {
 var errRevocationsNotLoaded = &subjects.Error{Code: http.StatusServiceUnavailable, Slug: "revocations_unavailable",
 	Message: "token revocations not loaded yet", RetryAfter: 1}
 
-// errNotLoaded is what the loop reports (ReportDown) while it loads.
+// errNotLoaded is what Verifier.Ready says while the revocations load.
 var errNotLoaded = errors.New("revocations: loading the bucket")
 
 // pruneEvery is how often entries older than the bucket's TTL are dropped from the copy.
 const pruneEvery = time.Minute
-
-// Run watches the bucket until ctx ends, and returns nil then; an error when the bucket
-// cannot be watched or the watch ends early (a supervisor restarts it). While the first
-// load runs it reports itself down (background.ReportDown), so /readyz names it.
-func (r *Revocations) Run(ctx context.Context) error {
-	background.ReportDown(ctx, errNotLoaded)
-	defer r.loaded.Store(false)
-	kv, err := r.js.KeyValue(ctx, bus.BucketRevocations)
-	if err != nil {
-		return fmt.Errorf("revocations bucket: %w", err)
-	}
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch revocations: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	prune := time.NewTicker(pruneEvery)
-	defer prune.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-prune.C:
-			r.prune()
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("revocations: the watch ended")
-			case e == nil: // every entry the bucket held is in
-				r.loaded.Store(true)
-				r.firstOnce.Do(func() { close(r.first) })
-				background.ReportUp(ctx)
-			default:
-				r.apply(e)
-			}
-		}
-	}
-}
 
 // apply takes one entry of the watch into the copy.
 func (r *Revocations) apply(e jetstream.KeyValueEntry) {
@@ -146,20 +103,6 @@ func (r *Revocations) prune() {
 	}
 }
 
-// WaitLoaded waits until Run has loaded the bucket once, or ctx ends (its error then). A
-// service starts serving only after it, so that its first callers are not refused.
-func (r *Revocations) WaitLoaded(ctx context.Context) error {
-	select {
-	case <-r.first:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Loaded reports whether the bucket is loaded, so tokens can be judged.
-func (r *Revocations) Loaded() bool { return r.loaded.Load() }
-
 // UserNotBefore is the not-before time of user (Unix seconds) as known here; 0 when none.
 // The auth service dates the tokens it issues no earlier (see NotBefore).
 func (r *Revocations) UserNotBefore(user string) int64 {
@@ -170,7 +113,7 @@ func (r *Revocations) UserNotBefore(user string) int64 {
 
 // check refuses claims revoked by their user's not-before time or their session's end.
 func (r *Revocations) check(c Claims) error {
-	if !r.loaded.Load() {
+	if !r.Loaded() {
 		return errRevocationsNotLoaded
 	}
 	r.mu.RLock()

@@ -31,18 +31,7 @@ type revocationsEnv struct {
 func newRevocationsEnv(t *testing.T) *revocationsEnv {
 	t.Parallel()
 	ctx := t.Context()
-	_, nc := natstest.Server(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureBuckets(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, bus.BucketRevocations)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, kv := natstest.Bucket(t, ctx, bus.BucketRevocations)
 	keys := authntest.NewKeys(t, "k1")
 	rev := authn.NewRevocations(js)
 	return &revocationsEnv{ctx: ctx, js: js, kv: kv, keys: keys, rev: rev,

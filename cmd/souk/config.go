@@ -16,6 +16,7 @@ var synopses = map[string]string{
 	"souk run":     "souk run [flags] [all|gateway|<service> ...]",
 	"souk migrate": "souk migrate [flags]",
 	"souk seed":    "souk seed [-products N] [flags]",
+	"souk dlq":     dlqUsage + "\n\nflags (before SEQ):",
 }
 
 // parseConfig reads the settings of the command name from getenv and args (flags win), and

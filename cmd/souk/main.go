@@ -3,6 +3,7 @@
 //	souk run [all|gateway|<service>…]   run the shop, or some of its parts
 //	souk migrate                        apply every service's migrations and exit
 //	souk seed [-products N]             load the demo catalog (idempotent)
+//	souk dlq ls|show|replay|purge       read, replay and remove dead letters
 //	souk services                       print what each service serves, consumes and publishes (JSON)
 //	souk version                        print the version
 //	souk help [<command>]               the commands (souk --help), or a command's flags
@@ -42,6 +43,7 @@ commands:
   run [all|gateway|<service> ...]  run the shop: every service, the gateway and an embedded NATS server (the default)
   migrate                          apply every service's database migrations and exit
   seed [-products N]               load the demo catalog (5000 products by default); again, nothing changes
+  dlq ls|show|replay|purge         read the dead letters, replay them once mended, remove them
   services                         print what each service serves, consumes and publishes, as JSON
   version                          print the version
   help [<command>]                 this list, or a command's flags (the same as souk <command> -h)
@@ -53,7 +55,7 @@ $SOUK_HTTP_ADDR, ...); a flag wins over its variable. 'souk run -h' lists them a
 `
 
 // flagged are the commands with flags of their own: `souk help <command>` shows them.
-var flagged = []string{"run", "migrate", "seed"}
+var flagged = []string{"run", "migrate", "seed", "dlq"}
 
 // helpArgs ask for `souk help` in place of a command (after one, for that command's help).
 var helpArgs = []string{"-h", "-help", "--help"}
@@ -76,6 +78,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = migrateCommand(ctx, args, getenv, stderr)
 	case "seed":
 		err = seedCommand(ctx, args, getenv, stdout, stderr)
+	case "dlq":
+		err = dlqCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "souk", buildVersion())
 		return 0

@@ -22,6 +22,7 @@ import (
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/background"
+	"github.com/souk/souk/platform/kit"
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
@@ -36,6 +37,8 @@ type env struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	registry *prometheus.Registry
+	// health is what the process's services report of themselves, for the ops listener.
+	health *kit.Health
 }
 
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -70,7 +73,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
-	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry()}
+	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry(), health: kit.NewHealth(namesOf(picked)...)}
 	if len(picked) > 0 && cfg.Site == "" { // an edge site keeps nothing in PostgreSQL
 		if e.db, err = openDB(ctx, cfg.DatabaseURL); err != nil {
 			return err
@@ -138,6 +141,9 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 	}
 	if withGateway {
 		start("gateway", func(ctx context.Context) error { return runGateway(ctx, e) })
+	}
+	if e.cfg.OpsAddr != "" && !withGateway { // the gateway serves the same paths itself
+		start("ops", func(ctx context.Context) error { return runOps(ctx, e, e.cfg.OpsAddr) })
 	}
 	if e.cfg.PprofAddr != "" {
 		start("pprof", func(ctx context.Context) error { return runPprof(ctx, e.cfg.PprofAddr) })

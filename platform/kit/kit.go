@@ -61,6 +61,9 @@ type Deps struct {
 	// StreamsReady says the process has ensured the streams and buckets already (souk run
 	// does, once, before it starts the services); the kit then does not ask again.
 	StreamsReady bool
+	// Health, when set, learns when the service serves and sees its loops, for the process's
+	// own readiness (the ops listener); nil records nothing.
+	Health *Health
 }
 
 // Logger is Log labelled with the service's name: the logger a declaration gives what it
@@ -213,6 +216,8 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		defer svc.Stop()
 	}
 
+	defer deps.Health.stop(svc.Name)
+
 	kick := func() {}
 	// around runs a unit of work (a request, a loop's round) so that the relay is kicked
 	// once it is over if it wrote events; a service without an outbox tracks nothing.
@@ -266,7 +271,13 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	}
 	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(), Around: around},
-		func(s *rpc.Service) error { return s.Add(svc.Endpoints...) })
+		func(s *rpc.Service) error {
+			if err := s.Add(svc.Endpoints...); err != nil {
+				return err
+			}
+			deps.Health.serve(svc.Name, g) // the endpoints listen: ready, while the loops are up
+			return nil
+		})
 }
 
 // serviceVerifier is the Verifier of svc's protected endpoints, nil when it has none: keys

@@ -226,6 +226,10 @@ func migrateOne(ctx context.Context, pool *pgxpool.Pool, schema string, m migrat
 	})
 }
 
+// MigrationLock is the key of the advisory lock Migrate holds while it migrates schema: an
+// operator (or a test) holding it keeps every instance's start-up waiting at the migration.
+func MigrationLock(schema string) int64 { return lockKey(schema) }
+
 func lockKey(schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("souk.migrate." + schema))

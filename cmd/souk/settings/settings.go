@@ -76,6 +76,7 @@ type Config struct {
 	SMTPURL             string `env:"SOUK_SMTP_URL" flag:"smtp-url" check:"smtp" secret:"url" help:"where email goes: smtp://user:pass@host:587?from=shop@example.com (STARTTLS when offered) or smtps://…:465; when empty, emails are written to the log, secrets redacted (prefer the environment to the flag)"`
 	ReviewURL           string `env:"SOUK_REVIEW_URL" flag:"review-url" envDefault:"http://127.0.0.1:8080/v1/products/{product_id}/reviews" check:"url" help:"review link of a delivered product in the delivery email; {product_id} is replaced"`
 	WebhookAllowPrivate bool   `env:"SOUK_WEBHOOK_ALLOW_PRIVATE" flag:"webhook-allow-private" envDefault:"false" help:"let outgoing webhooks reach loopback, private, link-local and other internal addresses (a receiver on this machine, for development); keep it off in production, where such targets are refused when a webhook is registered and on every delivery"`
+	OpsAddr             string `env:"SOUK_OPS_ADDR" flag:"ops-addr" check:"hostport" help:"serve /healthz, /readyz and /metrics on this address (:9090 in a container) from a process that runs no gateway (the gateway serves them on its own address), for Kubernetes probes and Prometheus; off when empty, so that several processes on one machine need no ports"`
 	PprofAddr           string `env:"SOUK_PPROF_ADDR" flag:"pprof-addr" check:"hostport" help:"serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty"`
 
 	// Edge sites (docs/operations.md, "Adding an edge site").

@@ -151,9 +151,12 @@ func dlqReplay(ctx context.Context, js jetstream.JetStream, seqs []uint64, out i
 		case err != nil:
 			errs = append(errs, err)
 		case r.Duplicate:
+			// Remembered since the original's publish or an earlier replay: now plus the
+			// window is a bound either way.
 			errs = append(errs, fmt.Errorf("dead letter %d: dropped as a duplicate: %s still remembers event id %s "+
-				"(its duplicate window is %s); nothing was delivered, replay again after %s",
-				seq, r.Stream, r.Letter.EventID, r.Window, r.Letter.Time.Add(r.Window).UTC().Format(time.DateTime+" MST")))
+				"(its duplicate window is %s, since the event or an earlier replay of it was published); "+
+				"nothing was delivered; replay again by %s at the latest",
+				seq, r.Stream, r.Letter.EventID, r.Window, time.Now().Add(r.Window).UTC().Format(time.DateTime+" MST")))
 		default:
 			fmt.Fprintf(out, "dead letter %d: replayed on %s, stored in %s as %d; remove it (souk dlq purge %d) once %s has applied it\n",
 				seq, r.Letter.Subject, r.Stream, r.Seq, seq, r.Letter.Consumer)

@@ -101,7 +101,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	if cfg.Site == "" {
-		err = errors.Join(bus.EnsureBuckets(setupCtx, e.js), bus.EnsureStreams(setupCtx, e.js))
+		replicas := bus.Replicas(cfg.NATSReplicas) // SOUK_NATS_REPLICAS
+		err = errors.Join(bus.EnsureBuckets(setupCtx, e.js, replicas), bus.EnsureStreams(setupCtx, e.js, replicas))
 	} else {
 		// A site creates none of the hub's streams: they would capture the hub's events
 		// through the leaf (see nats/bus/site.go).

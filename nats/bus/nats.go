@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +33,8 @@ type ServerConfig struct {
 	// MaxMemory and MaxStore cap JetStream (it takes up to 75 % of RAM otherwise).
 	MaxMemory int64
 	MaxStore  int64
-	// Name is the server name; "souk" when empty.
+	// Name is the server name; "souk" when empty. Every node of a cluster needs its own,
+	// kept across restarts: JetStream knows its peers by name.
 	Name string
 	// Domain is the JetStream domain: HubDomain at the hub, SiteDomain(id) at an edge site.
 	// Mirrors and sources name it to reach across a leaf connection.
@@ -42,6 +44,22 @@ type ServerConfig struct {
 	// LeafRemote, when set, makes this server a leaf node of the hub at that URL
 	// (nats-leaf://host:port): an edge site.
 	LeafRemote string
+	// Cluster, when its Name is set, makes the server a node of a JetStream cluster.
+	Cluster ClusterConfig
+	// SyncAlways makes JetStream fsync every write before acknowledging it, instead of every
+	// 2 minutes (docs/decisions.md, "A three-node JetStream cluster": what it costs).
+	SyncAlways bool
+}
+
+// ClusterConfig joins the embedded server to a NATS cluster.
+type ClusterConfig struct {
+	// Name is the cluster's name, the same on every node.
+	Name string
+	// Listen is host:port for the routes from the other nodes; port 0 picks a free one.
+	Listen string
+	// Routes are the other nodes' route URLs (nats-route://host:port); the server finds the
+	// rest of the cluster through them and keeps reconnecting to them.
+	Routes []string
 }
 
 // StartServer starts an embedded NATS server with JetStream and waits until it accepts
@@ -85,6 +103,10 @@ func StartServer(cfg ServerConfig, log zerolog.Logger) (*server.Server, error) {
 		NoSigs:             true,
 		MaxPayload:         8 << 20,
 		JetStreamDomain:    cfg.Domain,
+		SyncAlways:         cfg.SyncAlways,
+	}
+	if err := cfg.Cluster.apply(opts); err != nil {
+		return nil, err
 	}
 	if err := leafOptions(opts, cfg); err != nil {
 		return nil, err
@@ -100,6 +122,27 @@ func StartServer(cfg ServerConfig, log zerolog.Logger) (*server.Server, error) {
 		return nil, errors.New("embedded nats: not ready after 15s")
 	}
 	return ns, nil
+}
+
+// apply sets opts's cluster listener and routes; nothing when c has no name.
+func (c ClusterConfig) apply(opts *server.Options) error {
+	if c.Name == "" {
+		return nil
+	}
+	host, portStr, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("cluster listen %q: %w", c.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("cluster listen %q: bad port", c.Listen)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+	opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+	return nil
 }
 
 func taken(addr string) bool {
@@ -175,9 +218,12 @@ var Buckets = []jetstream.KeyValueConfig{
 }
 
 // EnsureBuckets creates every bucket of Buckets, and updates one only when its config
-// differs from the code's (see EnsureStreams for why an update is never sent blindly).
-func EnsureBuckets(ctx context.Context, js jetstream.JetStream) error {
+// differs from the code's (see EnsureStreams for why an update is never sent blindly); with
+// Replicas, a bucket of another replica count is scaled to it (a KV bucket is a stream).
+func EnsureBuckets(ctx context.Context, js jetstream.JetStream, opts ...EnsureOption) error {
+	o := ensureOptions(opts)
 	for _, cfg := range Buckets {
+		cfg.Replicas = o.replicas
 		_, err := js.CreateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			_, err = js.UpdateKeyValue(ctx, cfg)
@@ -297,8 +343,15 @@ func compacted(cfg jetstream.StreamConfig) jetstream.StreamConfig {
 // The consumers are created before an update: the update that turns an older release's
 // Limits stream into an interest stream drops at once every message no existing consumer
 // still has to apply (all of them when it has none).
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+//
+// With Replicas every stream gets that many copies, and one of another count is scaled to
+// it by the update (the server adds or removes peers and catches the new ones up). Its
+// durable consumers follow the stream: they are declared without a replica count, which
+// means the stream's, and an interest stream's consumers are moved with it whatever they say.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts ...EnsureOption) error {
+	o := ensureOptions(opts)
 	for _, cfg := range Streams {
+		cfg.Replicas = o.replicas
 		_, err := js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			if err = EnsureConsumers(ctx, js, cfg.Name); err == nil {

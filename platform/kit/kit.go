@@ -64,6 +64,9 @@ type Deps struct {
 	// Health, when set, learns when the service serves and sees its loops, for the process's
 	// own readiness (the ops listener); nil records nothing.
 	Health *Health
+	// Replicas is the replica count of the streams and buckets the kit ensures when the
+	// process has not (SOUK_NATS_REPLICAS; see bus.Replicas); 0 means 1.
+	Replicas int
 }
 
 // Logger is Log labelled with the service's name: the logger a declaration gives what it
@@ -306,7 +309,7 @@ func start(ctx context.Context, deps Deps, svc Service) error {
 		return err
 	}
 	if !deps.StreamsReady {
-		if err := errors.Join(bus.EnsureStreams(ctx, deps.JS), bus.EnsureBuckets(ctx, deps.JS)); err != nil {
+		if err := errors.Join(bus.EnsureStreams(ctx, deps.JS, bus.Replicas(deps.Replicas)), bus.EnsureBuckets(ctx, deps.JS, bus.Replicas(deps.Replicas))); err != nil {
 			return fmt.Errorf("%s: %w", svc.Name, err)
 		}
 	}

@@ -35,6 +35,7 @@ type Config struct {
 	HTTPAddr      string `env:"SOUK_HTTP_ADDR" flag:"http-addr" envDefault:"127.0.0.1:8080" check:"hostport" help:"gateway listen address"`
 	NATSListen    string `env:"SOUK_NATS_LISTEN" flag:"nats-listen" envDefault:"127.0.0.1:4222" check:"hostport" help:"embedded NATS server listen address (when NATS_URL is empty): a free port if this one is taken, unless it was set explicitly, then a taken port is an error"`
 	NATSURL       string `env:"NATS_URL" flag:"nats-url" help:"join this NATS server instead of embedding one"`
+	NATSReplicas  int    `env:"SOUK_NATS_REPLICAS" flag:"nats-replicas" envDefault:"1" min:"1" max:"5" help:"copies of every JetStream stream and KV bucket, each on its own server of the NATS cluster, set at start-up (an existing one is scaled to it): 1 on one server, 3 in production (one server may be lost); more than 1 needs NATS_URL, a cluster"`
 	DatabaseURL   string `env:"DATABASE_URL" flag:"database-url" envDefault:"postgres://postgres@127.0.0.1:5432/souk?sslmode=disable" secret:"url" help:"PostgreSQL URL; the database is created when missing"`
 	DataDir       string `env:"SOUK_DATA_DIR" flag:"data-dir" envDefault:"./data" help:"directory of the embedded NATS server's JetStream files, locked by one running shop"`
 	LogLevel      string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" help:"debug, info, warn or error"`
@@ -102,6 +103,9 @@ func (c Config) rules() []error {
 	}
 	if len(c.SecretKeysOld) > 0 && c.SecretKey == "" {
 		errs = append(errs, errors.New("SOUK_SECRET_KEYS_OLD needs SOUK_SECRET_KEY: the key that seals from now on"))
+	}
+	if c.NATSReplicas > 1 && c.NATSURL == "" {
+		errs = append(errs, fmt.Errorf("SOUK_NATS_REPLICAS %d needs NATS_URL: the embedded NATS server is one server, a stream has at most one copy there", c.NATSReplicas))
 	}
 	if c.PaymentProvider == "stripe" && c.StripeSecretKey == "" {
 		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))

@@ -77,7 +77,9 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_OPS_ADDR": "ops-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads",
 		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
 		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
-		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site"}
+		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site",
+		"SOUK_NATS_REPLICAS": "nats-replicas"}
+
 	got := map[string]string{}
 	for _, s := range declared() {
 		got[s.env] = s.flag
@@ -115,6 +117,8 @@ func TestSettingsValidationNamesTheSetting(t *testing.T) {
 		{env: map[string]string{"SOUK_SMTP_URL": "http://mail.example.com?from=shop@example.com"}, name: "SOUK_SMTP_URL (-smtp-url)"},
 		{env: map[string]string{"SOUK_SMTP_URL": "smtp://u:p@mail.example.com:587"}, name: "SOUK_SMTP_URL (-smtp-url) \"smtp://u:xxxxx@mail.example.com:587\": ?from="},
 		{env: map[string]string{"SOUK_REVIEW_URL": "https://shop.example.com/reviews"}, name: "SOUK_REVIEW_URL (-review-url)"},
+		{env: map[string]string{"SOUK_NATS_REPLICAS": "6", "NATS_URL": "nats://a:4222"}, name: "SOUK_NATS_REPLICAS (-nats-replicas) \"6\": want a whole number from 1 to 5"},
+		{env: map[string]string{"SOUK_NATS_REPLICAS": "3"}, name: "SOUK_NATS_REPLICAS 3 needs NATS_URL"},
 	} {
 		_, _, err := Parse("t", tc.args, envOf(tc.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.name) {

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/subjects"
 )
 
@@ -49,10 +51,15 @@ type admitter struct {
 	refusal error
 }
 
-// shed is a request refused by an admission bound. errorHandler answers it 503 like any
-// other but does not log it: the metrics count refusals, and a line per refusal would be a
-// write per storm request, the very work shedding saves.
-type shed struct{ err *subjects.Error }
+// shed is a request refused by an admission bound, or by a feature switched off. errorHandler
+// answers it 503 like any other but does not log it: the metrics count refusals, and a line
+// per refusal would be a write per storm request, the very work shedding saves.
+type shed struct {
+	err *subjects.Error
+	// shown keeps the slug and message in the problem, where every other 5xx is masked: they
+	// say the operator paused the feature, nothing of what broke.
+	shown bool
+}
 
 func (s *shed) Error() string { return s.err.Error() }
 func (s *shed) Unwrap() error { return s.err }
@@ -62,8 +69,23 @@ func newAdmitter(max int, slug string) *admitter {
 	if max < 0 {
 		return nil
 	}
-	return &admitter{max: int64(max), refusal: &shed{&subjects.Error{Code: fiber.StatusServiceUnavailable, Slug: slug,
+	return &admitter{max: int64(max), refusal: &shed{err: &subjects.Error{Code: fiber.StatusServiceUnavailable, Slug: slug,
 		Message: "the shop is busy; retry after the time in Retry-After", RetryAfter: 1}}}
+}
+
+// pausedRetry is the Retry-After of a paused feature: a pause is an operator's decision,
+// measured in minutes, not a blip.
+const pausedRetry = 60
+
+// feature is rt's live switch (nil when rt has none) and the answer while it is off.
+func (g *Gateway) feature(rt *Route) (*liveconfig.Value[bool], error) {
+	name := rt.Feature.Name()
+	if name == "" {
+		return nil, nil
+	}
+	what := strings.TrimPrefix(name, "features.")
+	return rt.Feature.Bind(g.deps.Live, true), &shed{err: &subjects.Error{Code: fiber.StatusServiceUnavailable, Slug: what + "_paused",
+		Message: what + " is paused by the shop's operator; retry later", RetryAfter: pausedRetry}, shown: true}
 }
 
 // enter takes a slot, or returns the 503 to answer; the caller calls leave after a nil.

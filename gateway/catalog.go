@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/subjects"
 )
 
@@ -50,7 +51,7 @@ func (g *Gateway) catalogRoutes() []Route {
 					return nil
 				}})},
 		{Method: fiber.MethodPost, Path: "/v1/products/:id/reviews", Tag: "catalog", Summary: "Review a product you paid for",
-			Status: fiber.StatusCreated, Errors: []int{404, 409},
+			Status: fiber.StatusCreated, Errors: []int{404, 409}, Feature: liveconfig.Reviews,
 			Call: Forward(subjects.ReviewCreate, Input[subjects.ReviewCreateRequest]{Body: true,
 				Bind: func(c *fiber.Ctx, r *subjects.ReviewCreateRequest) error { r.ProductID = c.Params("id"); return nil }})},
 		{Method: fiber.MethodPatch, Path: "/v1/admin/reviews/:id", Tag: "admin", Summary: "Hide a review, or show it again",

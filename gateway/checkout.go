@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/subjects"
 )
 
@@ -44,7 +45,7 @@ func (g *Gateway) checkoutRoutes() []Route {
 			Call: Forward(subjects.CartRemoveCoupon, Input[subjects.Empty]{})},
 
 		{Method: fiber.MethodPost, Path: "/v1/orders", Tag: "orders", Summary: "Check out the cart (send an Idempotency-Key)",
-			Status: fiber.StatusCreated, Errors: []int{422}, Headers: []Param{idempotencyKey},
+			Status: fiber.StatusCreated, Errors: []int{422}, Headers: []Param{idempotencyKey}, Feature: liveconfig.Checkout,
 			Call: Forward(subjects.OrderPlace, Input[subjects.OrderPlaceRequest]{Body: true})},
 		{Method: fiber.MethodGet, Path: "/v1/orders", Tag: "orders", Summary: "The caller's orders, newest first",
 			Call: Forward(subjects.OrderList, Input[subjects.ListRequest]{Query: pageParams, Bind: bindPage})},

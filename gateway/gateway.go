@@ -31,6 +31,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
 )
 
@@ -88,6 +89,9 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Verifier checks bearer tokens before a protected route asks its service.
 	Verifier *authn.Verifier
+	// Live is the process's live configuration: the rate limits and feature switches follow
+	// it (platform/liveconfig). Nil keeps them at Config's values.
+	Live *liveconfig.Config
 	// Services are the micro service names /readyz pings ("user", "auth", …).
 	Services []string
 }
@@ -127,7 +131,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		cfg:     cfg,
 		deps:    deps,
 		red:     metrics.HTTP(deps.Registry),
-		limits:  newLimiters(cfg.RateLimit),
+		limits:  newLimiters(cfg.RateLimit, deps.Live),
 		reads:   newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
 		writes:  newAdmitter(cfg.Admission.MaxWrites, "overloaded"),
 		closing: make(chan struct{}),

@@ -23,6 +23,7 @@ import (
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/authn/authntest"
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/subjects"
 )
 
@@ -46,6 +47,13 @@ var unlimited = gateway.RateLimits{
 func newHarness(t testing.TB, cfg gateway.Config, services ...string) *harness {
 	t.Helper()
 	_, nc := natstest.Server(t)
+	return newHarnessOn(t, nc, nil, cfg, services...)
+}
+
+// newHarnessOn is newHarness on the server of nc, with the live configuration live (nil:
+// none, every key at its default).
+func newHarnessOn(t testing.TB, nc *nats.Conn, live *liveconfig.Config, cfg gateway.Config, services ...string) *harness {
+	t.Helper()
 	keys := authntest.NewKeys(t, "k1")
 	verifier := authn.NewVerifier(keys.Source, time.Second)
 	if cfg.RateLimit == (gateway.RateLimits{}) {
@@ -58,6 +66,7 @@ func newHarness(t testing.TB, cfg gateway.Config, services ...string) *harness {
 		Registry: prometheus.NewRegistry(),
 		Verifier: verifier,
 		Services: services,
+		Live:     live,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -143,6 +143,10 @@ func toProblem(err error) Problem {
 			p.Type, p.Detail = slugType("internal"), "internal error"
 		}
 	}
+	var paused *shed
+	if errors.As(err, &paused) && paused.shown {
+		p.Type, p.Detail = slugType(paused.err.Slug), paused.err.Message
+	}
 	if p.Type == "" {
 		p.Type = "about:blank"
 	}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/subjects"
 )
 
@@ -77,11 +78,13 @@ type limiters struct {
 	streams *slots
 }
 
-func newLimiters(r RateLimits) *limiters {
+// newLimiters builds r's limiters; the per-IP and per-account rates follow live's keys
+// gateway.rate_ip and gateway.rate_account (r's rates while the bucket holds none).
+func newLimiters(r RateLimits, live *liveconfig.Config) *limiters {
 	l := &limiters{
-		ip:      newKeyed(r.IP, r.MaxKeys),
+		ip:      newKeyed(r.IP, r.MaxKeys).follow(liveconfig.RateIP, live),
 		authIP:  newKeyed(r.AuthIP, r.MaxKeys),
-		account: newKeyed(r.Account, r.MaxKeys),
+		account: newKeyed(r.Account, r.MaxKeys).follow(liveconfig.RateAccount, live),
 		streams: newSlots(r.SSEPerUser),
 	}
 	if !r.Login.Off {
@@ -142,7 +145,9 @@ const (
 // when a shard is full of busy buckets an arbitrary one goes, which at worst hands that key a
 // fresh burst: the map never grows without bound.
 type keyed struct {
-	limit  Limit
+	// limit is the limit in force, asked on every request: a live change applies to the
+	// next request of every key, its bucket refilling at the new rate from then on.
+	limit  func() Limit
 	max    int // per shard
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -155,16 +160,35 @@ type shard struct {
 }
 
 func newKeyed(l Limit, maxKeys int) *keyed {
-	k := &keyed{limit: l, max: max(1, maxKeys/shardCount), seed: maphash.MakeSeed()}
+	k := &keyed{limit: func() Limit { return l }, max: max(1, maxKeys/shardCount), seed: maphash.MakeSeed()}
 	for i := range k.shards {
 		k.shards[i].buckets = make(map[string]*rate.Limiter)
 	}
 	return k
 }
 
+// follow makes k's rate the live value of key, its burst twice that (as SOUK_RATE_IP
+// says); while the bucket holds none, k keeps its own limit (rate and burst). An unlimited
+// k (rate.Inf, the tests') stays unlimited. It returns k.
+func (k *keyed) follow(key liveconfig.Key[int], live *liveconfig.Config) *keyed {
+	own := k.limit()
+	if own.Rate == rate.Inf || live == nil {
+		return k
+	}
+	def := int(own.Rate)
+	v := key.Bind(live, def)
+	k.limit = func() Limit {
+		if n := v.Load(); n != def {
+			return Limit{Rate: rate.Limit(n), Burst: 2 * n}
+		}
+		return own
+	}
+	return k
+}
+
 // allow spends a token of key's bucket, or returns the 429 with the wait until one is there.
 func (k *keyed) allow(key string) error {
-	if k.limit.Rate == rate.Inf {
+	if k.limit().Rate == rate.Inf {
 		return nil
 	}
 	s := &k.shards[maphash.String(k.seed, key)%shardCount]
@@ -175,7 +199,7 @@ func (k *keyed) allow(key string) error {
 // allowBytes is allow for a key held as bytes (an IP address): a string is made only when a
 // new bucket is stored.
 func (k *keyed) allowBytes(key []byte) error {
-	if k.limit.Rate == rate.Inf {
+	if k.limit().Rate == rate.Inf {
 		return nil
 	}
 	s := &k.shards[maphash.Bytes(k.seed, key)%shardCount]
@@ -186,23 +210,26 @@ func (k *keyed) allowBytes(key []byte) error {
 // spend takes a token from b, creating it under key (or keyBytes) when nil. Caller holds
 // s.mu; spend releases it.
 func (k *keyed) spend(s *shard, b *rate.Limiter, key string, keyBytes []byte) error {
-	now := time.Now()
+	now, l := time.Now(), k.limit()
 	if b == nil {
 		if len(s.buckets) >= k.max || now.Sub(s.sweptAt) > sweepEvery {
 			k.sweep(s, now)
 		}
-		b = rate.NewLimiter(k.limit.Rate, k.limit.Burst)
+		b = rate.NewLimiter(l.Rate, l.Burst)
 		if keyBytes != nil {
 			key = string(keyBytes)
 		} else {
 			key = strings.Clone(key) // key may point into a request buffer
 		}
 		s.buckets[key] = b
+	} else if b.Limit() != l.Rate || b.Burst() != l.Burst { // changed live since b was made
+		b.SetLimitAt(now, l.Rate)
+		b.SetBurstAt(now, l.Burst)
 	}
 	ok := b.AllowN(now, 1)
 	var wait float64
 	if !ok {
-		wait = (1 - b.TokensAt(now)) / float64(k.limit.Rate)
+		wait = (1 - b.TokensAt(now)) / float64(l.Rate)
 	}
 	s.mu.Unlock()
 	if ok {
@@ -211,11 +238,13 @@ func (k *keyed) spend(s *shard, b *rate.Limiter, key string, keyBytes []byte) er
 	return tooManyRequests(wait)
 }
 
-// sweep drops the idle buckets of s, and one more when s is still full. Caller holds s.mu.
+// sweep drops the idle buckets of s (full at the burst in force), and one more when s is
+// still full. Caller holds s.mu.
 func (k *keyed) sweep(s *shard, now time.Time) {
 	s.sweptAt = now
+	burst := float64(k.limit().Burst)
 	for key, b := range s.buckets {
-		if b.TokensAt(now) >= float64(k.limit.Burst) {
+		if b.TokensAt(now) >= burst {
 			delete(s.buckets, key)
 		}
 	}

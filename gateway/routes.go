@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/subjects"
 )
@@ -39,6 +40,10 @@ type Route struct {
 	Access subjects.Access
 	// Limit is the rate-limit class on top of the per-IP limit every request meets.
 	Limit LimitClass
+	// Feature, when set, is the live switch (platform/liveconfig, features.*) that turns
+	// the route off: while it is off the route answers 503 with the slug <feature>_paused
+	// and says so, without asking its service.
+	Feature liveconfig.Key[bool]
 	// Status is the success status: 200 when zero; a route whose endpoint replies
 	// subjects.Empty answers 204.
 	Status int
@@ -265,11 +270,15 @@ func (g *Gateway) register(rt *Route) error {
 	call := rt.Call.handler(g, rt)
 	public := rt.Access.IsPublic()
 	admit := g.admitterOf(rt)
+	on, paused := g.feature(rt)
 	g.app.Add(rt.Method, rt.Path, func(c *fiber.Ctx) error {
 		st := stateOf(c)
 		st.route, st.metrics = rt, m
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
+		if on != nil && !on.Load() {
+			return paused
+		}
 		if admit != nil { // first: a refusal costs no token check
 			if err := admit.enter(); err != nil {
 				return err
@@ -304,7 +313,7 @@ func (g *Gateway) register(rt *Route) error {
 func (g *Gateway) apiRoutes() []Route {
 	return []Route{
 		{Method: fiber.MethodPost, Path: "/v1/auth/register", Tag: "auth", Summary: "Create an account",
-			Limit: LimitAuth, Status: fiber.StatusCreated, Errors: []int{409},
+			Limit: LimitAuth, Feature: liveconfig.Registration, Status: fiber.StatusCreated, Errors: []int{409},
 			Call: Forward(subjects.UserRegister, Input[subjects.RegisterRequest]{Body: true})},
 		{Method: fiber.MethodPost, Path: "/v1/auth/login", Tag: "auth", Summary: "Exchange email and password for a token pair",
 			Limit: LimitAuth, Errors: []int{401},

@@ -23,6 +23,7 @@ import (
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/liveconfig"
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
@@ -39,6 +40,8 @@ type env struct {
 	registry *prometheus.Registry
 	// health is what the process's services report of themselves, for the ops listener.
 	health *kit.Health
+	// live is the process's live configuration (platform/liveconfig); nil at an edge site.
+	live *liveconfig.Config
 }
 
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -56,7 +59,11 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	log, err := soukLog.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	lvl, err := soukLog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log, err := soukLog.NewAt(stderr, lvl, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -113,6 +120,11 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	e.registry.MustRegister(bus.NewLagCollector(e.js)) // consumer lag, alerted on in infra/prometheus
+	stopLive, err := startLive(ctx, e, lvl)
+	if err != nil {
+		return nil // stopped while loading the live configuration
+	}
+	defer stopLive()
 	return runParts(ctx, e, picked, withGateway)
 }
 
@@ -185,7 +197,7 @@ func runGateway(ctx context.Context, e *env) error {
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
 		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
-		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Services: readyNames(e.cfg)})
+		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live, Services: readyNames(e.cfg)})
 }
 
 func startNATS(cfg Config, log zerolog.Logger) (*server.Server, error) {

@@ -38,6 +38,7 @@ import (
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/rpc"
@@ -58,6 +59,9 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// Keys is where callers' token keys come from: the auth service's JWKS over NATS when nil.
 	Keys authn.KeySource
+	// Live is the process's live configuration: the keys a service binds (Key.Bind) follow
+	// the config bucket. Nil keeps every key at its default (tests that change none).
+	Live *liveconfig.Config
 	// StreamsReady says the process has ensured the streams and buckets already (souk run
 	// does, once, before it starts the services); the kit then does not ask again.
 	StreamsReady bool

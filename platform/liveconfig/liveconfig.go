@@ -52,14 +52,20 @@ type binding interface {
 // New returns the Config of the bucket bus.BucketConfig on js. Refusals and changes are
 // logged on log; refusals counted on reg.
 func New(js jetstream.JetStream, log zerolog.Logger, reg prometheus.Registerer) *Config {
-	c := &Config{log: log.With().Str("component", "liveconfig").Logger(),
-		refused: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "souk_config_rejected_total",
-			Help: "Values put in the config bucket that this process refused (unparsable or out of bounds), by key; the last good value stayed in force.",
-		}, []string{"key"})),
+	c := &Config{log: log.With().Str("component", "liveconfig").Logger(), refused: Refusals(reg),
 		bound: map[string]binding{}, last: map[string]jetstream.KeyValueEntry{}}
 	c.Follower = kvwatch.New(js, bus.BucketConfig, c.apply)
 	return c
+}
+
+// Refusals is the counter souk_config_rejected_total{key} on reg: the values put in the
+// config bucket that the process refused (unparsable or out of bounds). Registered once per
+// registry: a second call returns the first counter.
+func Refusals(reg prometheus.Registerer) *prometheus.CounterVec {
+	return metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_config_rejected_total",
+		Help: "Values put in the config bucket that this process refused (unparsable or out of bounds), by key; the last good value stayed in force.",
+	}, []string{"key"}))
 }
 
 // apply takes one entry of the watch.

@@ -41,6 +41,7 @@ var StreamSubjects = map[string]string{
 	StreamPromotions: EvtPromotion.Filter(),
 	StreamShipping:   EvtShipping.Filter(),
 	StreamDLQ:        DLQPrefix + ".>",
+	StreamQuotas:     "souk.evt.quota.>",
 }
 
 // family declares every event under kind, on stream, read as raw JSON.
@@ -134,5 +135,6 @@ func Events() []EventKind {
 		EvtCouponRedeemed.EventKind, EvtCouponReturned.EventKind, EvtCouponRefused.EventKind,
 		EvtShipmentCreated.EventKind, EvtShipmentPacked.EventKind, EvtShipmentShipped.EventKind,
 		EvtShipmentInTransit.EventKind, EvtShipmentDelivered.EventKind, EvtShipmentCancelled.EventKind,
+		EvtQuotaGranted.EventKind,
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,28 +89,71 @@ func (e *edge) siteJS(t *testing.T, id string) jetstream.JetStream {
 	return js
 }
 
-// TestEdgeSiteJoinsTheHub: a site started with --leaf and --site is a leaf node of the hub
-// with its own JetStream domain, its gateway is ready, and a request it cannot serve itself
-// (the category tree) is answered by the hub's catalog over the leaf.
-func TestEdgeSiteJoinsTheHub(t *testing.T) {
+// seedEdgeCatalog creates a category and a product at the hub and sets its stock; it returns
+// the product's id.
+func seedEdgeCatalog(t *testing.T, hub *shop, admin, sku string, onHand int) string {
+	t.Helper()
+	hub.expect(hub.do("POST", "/v1/categories", map[string]any{"name": "Lamps", "slug": "lamps",
+		"translations": map[string]any{"de": map[string]string{"name": "Lampen"}}}, admin), 201, "create category")
+	r := hub.do("POST", "/v1/products", map[string]any{"sku": sku, "name": "Brass Desk Lamp", "description": "warm light for late readers",
+		"price": map[string]any{"amount": 4900, "currency": "EUR"}, "category_id": "lamps",
+		"translations": map[string]any{"de": map[string]string{"name": "Messing-Schreibtischlampe"}}}, admin)
+	hub.expect(r, 201, "create product")
+	hub.expect(hub.do("PUT", "/v1/inventory/"+sku, map[string]any{"on_hand": onHand}, admin), 200, "set stock")
+	return r.json(t)["id"].(string)
+}
+
+// browses checks that site serves the product id: read (in German), browsed by category
+// and found by a word of its description, and the category tree.
+func browses(t *testing.T, site *shop, id string) error {
+	t.Helper()
+	r, err := site.send("GET", "/v1/products/"+id, nil, "", "Accept-Language", "de-DE")
+	if err != nil || r.status != 200 || !strings.Contains(string(r.body), "Messing") {
+		return fmt.Errorf("product read: %v %d %s", err, r.status, r.body)
+	}
+	for _, path := range []string{"/v1/products?category=lamps", "/v1/products?q=readers", "/v1/products?q=brass&min_price=1000"} {
+		r, err := site.send("GET", path, nil, "")
+		if err != nil || r.status != 200 {
+			return fmt.Errorf("%s: %v %d %s", path, err, r.status, r.body)
+		}
+		if p := r.page(t); len(p.Items) != 1 || p.Items[0].ID != id || p.Facets.Total != 1 {
+			return fmt.Errorf("%s: %s", path, r.body)
+		}
+	}
+	if r, err := site.send("GET", "/v1/categories", nil, ""); err != nil || r.status != 200 || !strings.Contains(string(r.body), `"lamps"`) {
+		return fmt.Errorf("category tree: %v %d %s", err, r.status, r.body)
+	}
+	return nil
+}
+
+// TestEdgeCatalogOffline: a site started with --leaf and --site is a leaf node of the hub
+// with its own JetStream domain; the catalog reaches it by a mirror, and with the link cut
+// the site still serves a product read, browsing by category, search and the category tree
+// (the hub cannot answer them then: only the site's view can).
+func TestEdgeCatalogOffline(t *testing.T) {
 	e := startHub(t)
+	admin, _ := e.hub.login(adminEmail, adminPassword)
+	id := seedEdgeCatalog(t, e.hub, admin, "LAMP-1", 10)
 	l := newLink(t, e.leaf)
 	site, stop := launchShop(t, siteEnv(t, "north", l.url()))
 	defer stop()
 
-	r := site.do("GET", "/v1/categories", nil, "")
-	site.expect(r, 200, "category tree through the site")
-	js := e.siteJS(t, "north")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	acct, err := e.siteJS(t, "north").AccountInfo(ctx)
+	if err != nil || acct.Domain != bus.SiteDomain("north") {
+		t.Fatalf("the site's JetStream domain: %v %+v", err, acct)
+	}
+	expect.Within(t, 60*time.Second, func() error { return browses(t, site, id) })
+	l.cut()
 	expect.Within(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		acct, err := js.AccountInfo(ctx)
-		if err != nil {
-			return err
-		}
-		if acct.Domain != bus.SiteDomain("north") {
-			t.Fatalf("site domain %q", acct.Domain)
+		// the site notices the cut: the hub's services no longer answer there
+		if r, err := site.send("GET", "/v1/products/"+id+"/reviews", nil, ""); err == nil && r.status == 200 {
+			return fmt.Errorf("the hub still answers at the site")
 		}
 		return nil
 	})
+	if err := browses(t, site, id); err != nil {
+		t.Fatalf("with the link cut: %v", err)
+	}
 }

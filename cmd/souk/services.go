@@ -72,7 +72,7 @@ var services = []service{
 // siteService is the shop at an edge site (services/site); it runs only with SOUK_SITE, and
 // there it is the only service.
 var siteService = service{"site", func(c Config, d kit.Deps) (kit.Service, error) {
-	return site.Service(site.Config{Site: c.Site, DefaultLocale: c.Locale}, d)
+	return site.Service(site.Config{Site: c.Site, DefaultLocale: c.Locale, DefaultCurrency: c.Currency}, d)
 }}
 
 // siteTargets resolves the positional arguments of `souk run --site`: the site service and

@@ -188,7 +188,14 @@ const (
 	// BucketConfig holds the live configuration (platform/liveconfig): dotted keys such as
 	// gateway.rate_ip, watched by every process.
 	BucketConfig = "config"
+	// BucketProducts holds the catalog's documents for edge sites (subjects.CatalogDocument
+	// by product, the category tree): the catalog writes it, every site mirrors it.
+	BucketProducts = "products"
 )
+
+// ProductsMaxBytes bounds the products bucket: ~100 000 products of ~2.5 KiB (three
+// languages). JetStream reserves it from the store's limit at creation.
+const ProductsMaxBytes = 256 << 20
 
 // RevocationsTTL is how long the revocations bucket keeps an entry (a user's not-before
 // time, a session ended): longer than an access token can be accepted after a revocation,
@@ -210,6 +217,8 @@ var Buckets = []jetstream.KeyValueConfig{
 		TTL: RevocationsTTL, MaxBytes: RevocationsMaxBytes, History: 1, Storage: jetstream.FileStorage},
 	{Bucket: BucketConfig, Description: "live configuration: dotted keys (gateway.rate_ip, features.checkout, canary.<service>), watched by every process; nats kv put config <key> <value>",
 		History: 5, Storage: jetstream.FileStorage},
+	{Bucket: BucketProducts, Description: "catalog documents for edge sites: p.<product id> → views by locale, categories → the tree; mirrored by every site",
+		MaxBytes: ProductsMaxBytes, History: 1, Storage: jetstream.FileStorage},
 	// No idempotency bucket: a placement's Idempotency-Key is a unique index in the orders
 	// table, and the order row is the answer (docs/decisions.md). A bucket "idempotency" left
 	// by an older release is no longer used, and not deleted here: its keys expire within

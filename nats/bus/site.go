@@ -22,6 +22,8 @@ func SiteBuckets() []jetstream.KeyValueConfig {
 		// The revocations every verifier at the site watches (the gateway's and the site
 		// service's); a revocation made at the hub reaches the site when the link is up.
 		mirrorBucket(BucketRevocations, RevocationsTTL, RevocationsMaxBytes),
+		// The catalog's documents, which the site's view serves browsing and search from.
+		mirrorBucket(BucketProducts, 0, ProductsMaxBytes),
 	}
 }
 

@@ -52,6 +52,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Consumers: []*consumer.Consumer{
 			{Name: "catalog-purchases", On: purchases()},
 			{Name: "catalog-stock", On: []consumer.Route{consumer.On(subjects.EvtStockLevel, store.applyStockLevel)}},
+			(&documents{js: deps.JS, store: store, locale: cfg.DefaultLocale}).consumer(),
 		},
 		Start: h.start, Stop: h.stop,
 	}

@@ -17,7 +17,11 @@
 package site
 
 import (
+	"context"
+
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/subjects"
 )
 
 // Config configures the site service.
@@ -27,11 +31,22 @@ type Config struct {
 	// DefaultLocale is the catalog's default language: the view a product is shown in when
 	// the caller's language has none.
 	DefaultLocale string
+	// DefaultCurrency is the currency of a price filter that names none.
+	DefaultCurrency string
 }
 
 // Service declares the site service.
 func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
+	v := newView(cfg.DefaultLocale, cfg.DefaultCurrency)
 	return kit.Service{
 		Name: "site", Version: "0.1.0", Description: "the shop at edge site " + cfg.Site + ": catalog reads from a mirror, sales from a quota",
+		Endpoints: []rpc.Binding{
+			rpc.BindRaw(subjects.ProductGet, v.productGet),
+			rpc.Bind(subjects.ProductSearch, v.productSearch),
+			rpc.Bind(subjects.CategoryList, v.categoryList),
+		},
+		Loops: []kit.Loop{
+			{Name: "catalog view", Run: func(ctx context.Context) error { return v.run(ctx, deps.JS) }},
+		},
 	}, nil
 }

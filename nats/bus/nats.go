@@ -284,6 +284,15 @@ var Streams = []jetstream.StreamConfig{
 	saga(subjects.StreamPromotions, "coupon redemptions"),
 	saga(subjects.StreamShipping, "shipments and tracking"),
 	limits(subjects.StreamDLQ, "dead letters: messages that failed past their redelivery limit, with the error"),
+	grants(subjects.StreamQuotas, "stock quotas granted to edge sites, mirrored by each site (its own grants)"),
+}
+
+// grants is a stream that keeps every message: the edge sites mirror it, each from where it
+// was when its link was cut. It refuses publishes when full (the outbox holds them back).
+func grants(name, desc string) jetstream.StreamConfig {
+	cfg := stream(name, desc)
+	cfg.Retention, cfg.Discard, cfg.MaxBytes = jetstream.LimitsPolicy, jetstream.DiscardNew, 64<<20
+	return cfg
 }
 
 // Stream returns the declared config of the stream name; false when there is none.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/subjects"
 )
 
 // An edge site's JetStream (its own domain, SiteDomain(id)) holds only what the site needs
@@ -24,6 +26,8 @@ func SiteBuckets() []jetstream.KeyValueConfig {
 		mirrorBucket(BucketRevocations, RevocationsTTL, RevocationsMaxBytes),
 		// The catalog's documents, which the site's view serves browsing and search from.
 		mirrorBucket(BucketProducts, 0, ProductsMaxBytes),
+		{Bucket: BucketQuota, Description: "the site's stock quotas, taken by compare-and-set", History: 1,
+			MaxBytes: SiteMaxBytes, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -58,5 +62,78 @@ func EnsureSite(ctx context.Context, js jetstream.JetStream, id string) error {
 	return nil
 }
 
-// SiteStreams are the streams of the edge site id.
-func SiteStreams(id string) []jetstream.StreamConfig { return nil }
+// BucketQuota is an edge site's own bucket of stock quotas: quota.<sku> → the units the site
+// may still sell and the last grant applied (taken by compare-and-set), sale.<id> → a sale
+// being recorded.
+const BucketQuota = "quota"
+
+// SiteMaxBytes bounds each of a site's own streams. SALES refuses a sale when full
+// (DiscardNew) rather than drop one the hub has not sourced: nothing leaves it by age.
+const SiteMaxBytes = 256 << 20
+
+// SiteStreams are the streams of the edge site id: its sales, on subjects naming the site
+// (sourced by the hub's SITE_SALES), and its mirror of the hub's QUOTAS, filtered to its own
+// grants.
+func SiteStreams(id string) []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{Name: subjects.StreamSales, Description: "sales at site " + id + ", sourced by the hub's " + subjects.StreamSiteSales,
+			Subjects: []string{subjects.SiteSalesFilter(id)}, Storage: jetstream.FileStorage, Duplicates: DuplicateWindow,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardNew, MaxBytes: SiteMaxBytes},
+		{Name: subjects.StreamQuotas, Description: "mirror of the hub's quota grants to site " + id,
+			Storage: jetstream.FileStorage, MaxBytes: SiteMaxBytes,
+			Mirror: &jetstream.StreamSource{Name: subjects.StreamQuotas, Domain: HubDomain, FilterSubject: subjects.EvtQuotaGranted.Subject(id)}},
+	}
+}
+
+// SiteSalesStream is the hub's stream of every site's sales: no subjects of its own, one
+// source per site (its SALES stream, in its domain). A sale leaves after a year; the
+// inventory's consumer records it in PostgreSQL long before.
+func SiteSalesStream(sites []string) jetstream.StreamConfig {
+	cfg := jetstream.StreamConfig{Name: subjects.StreamSiteSales, Description: "sales of the edge sites, sourced from each site's " + subjects.StreamSales,
+		Storage: jetstream.FileStorage, Duplicates: DuplicateWindow, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+		MaxAge: 365 * 24 * time.Hour, MaxBytes: SiteMaxBytes}
+	for _, id := range sites {
+		cfg.Sources = append(cfg.Sources, &jetstream.StreamSource{Name: subjects.StreamSales, Domain: SiteDomain(id),
+			FilterSubject: subjects.SiteSalesFilter(id)})
+	}
+	return cfg
+}
+
+// EnsureSiteSales creates the hub's SITE_SALES stream with a source for each of sites, or
+// adds the sources it lacks: a new site needs no restart. It never removes a source (a site
+// closed for good is removed by an operator, docs/operations.md).
+func EnsureSiteSales(ctx context.Context, js jetstream.JetStream, sites []string) error {
+	want := SiteSalesStream(sites)
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return EnsureSiteSales(ctx, js, sites) // another instance was first
+		}
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", want.Name, err)
+	}
+	cfg := s.CachedInfo().Config
+	have := map[string]bool{}
+	for _, src := range cfg.Sources {
+		if src.External != nil {
+			have[src.External.APIPrefix] = true
+		}
+	}
+	missing := false
+	for _, src := range want.Sources {
+		if !have["$JS."+src.Domain+".API"] {
+			cfg.Sources = append(cfg.Sources, src)
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("stream %s: add sources: %w", want.Name, err)
+	}
+	return nil
+}

@@ -26,6 +26,9 @@ func SiteBuckets() []jetstream.KeyValueConfig {
 		mirrorBucket(BucketRevocations, RevocationsTTL, RevocationsMaxBytes),
 		// The catalog's documents, which the site's view serves browsing and search from.
 		mirrorBucket(BucketProducts, 0, ProductsMaxBytes),
+		// The live configuration (platform/liveconfig): a site follows the hub's settings,
+		// and keeps the last ones it had while cut off.
+		mirrorBucket(BucketConfig, 0, 0),
 		{Bucket: BucketQuota, Description: "the site's stock quotas, taken by compare-and-set", History: 1,
 			MaxBytes: SiteMaxBytes, Storage: jetstream.FileStorage},
 	}

@@ -33,6 +33,16 @@ type Endpoint[Req, Rep any] struct {
 	Access Access
 }
 
+// Callee is any Endpoint seen without its types: what a service's declaration lists of the
+// endpoints it calls, from which its NATS permissions are generated.
+type Callee interface {
+	// EndpointSubject is the subject the endpoint is served on.
+	EndpointSubject() string
+}
+
+// EndpointSubject is e.Subject (Callee).
+func (e Endpoint[Req, Rep]) EndpointSubject() string { return e.Subject }
+
 // RawHandler is a decoded-bytes handler: it receives the request body and returns the reply
 // body, or an error that the transport turns into micro error headers.
 type RawHandler func(ctx context.Context, data []byte) ([]byte, error)

@@ -5,6 +5,8 @@
 //	souk seed [-products N]             load the demo catalog (idempotent)
 //	souk dlq ls|show|replay|purge       read, replay and remove dead letters
 //	souk services                       print what each service serves, consumes and publishes (JSON)
+//	souk nats-accounts                  print nats/accounts.conf: a NATS user per service, permissions generated
+//	souk nats-setup                     create or update the streams, consumers and buckets (as admin) and exit
 //	souk version                        print the version
 //	souk help [<command>]               the commands (souk --help), or a command's flags
 //
@@ -45,6 +47,8 @@ commands:
   seed [-products N]               load the demo catalog (5000 products by default); again, nothing changes
   dlq ls|show|replay|purge         read the dead letters, replay them once mended, remove them
   services                         print what each service serves, consumes and publishes, as JSON
+  nats-accounts                    print the NATS accounts file (nats/accounts.conf): a user per service, its permissions from its declaration
+  nats-setup                       create or update the JetStream streams, consumers and buckets on NATS_URL (as admin), then exit
   version                          print the version
   help [<command>]                 this list, or a command's flags (the same as souk <command> -h)
 
@@ -55,7 +59,7 @@ $SOUK_HTTP_ADDR, ...); a flag wins over its variable. 'souk run -h' lists them a
 `
 
 // flagged are the commands with flags of their own: `souk help <command>` shows them.
-var flagged = []string{"run", "migrate", "seed", "dlq"}
+var flagged = []string{"run", "migrate", "seed", "dlq", "nats-setup"}
 
 // helpArgs ask for `souk help` in place of a command (after one, for that command's help).
 var helpArgs = []string{"-h", "-help", "--help"}
@@ -85,6 +89,10 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	case "services":
 		err = describeServices(stdout)
+	case "nats-accounts":
+		err = natsAccounts(stdout)
+	case "nats-setup":
+		err = natsSetupCommand(ctx, args, getenv, stderr)
 	case "help":
 		if len(args) > 0 && slices.Contains(flagged, args[0]) {
 			return cli(ctx, []string{args[0], "-h"}, getenv, stdout, stderr)

@@ -97,7 +97,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		log.Info().Str("url", url).Str("try", "nats --server "+url+" micro ls").Msg("embedded NATS server ready")
 	}
-	if e.nc, err = bus.Connect(url, "souk", log); err != nil {
+	if e.nc, err = bus.Connect(url, "souk", log, natsAuth(cfg).Options()...); err != nil {
 		return err
 	}
 	defer drain(e.nc, log)
@@ -107,10 +107,12 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	if cfg.Site == "" {
-		replicas := bus.Replicas(cfg.NATSReplicas) // SOUK_NATS_REPLICAS
-		err = errors.Join(bus.EnsureBuckets(setupCtx, e.js, replicas), bus.EnsureStreams(setupCtx, e.js, replicas))
-	} else {
+	switch {
+	case cfg.NATSUser != "":
+		noSetup(cfg, log) // its user may not: souk nats-setup did
+	case cfg.Site == "":
+		err = ensureJetStream(setupCtx, cfg, e.js)
+	default:
 		// A site creates none of the hub's streams: they would capture the hub's events
 		// through the leaf (see nats/bus/site.go).
 		err = bus.EnsureSite(setupCtx, e.js, cfg.Site)

@@ -163,15 +163,26 @@ func namesOf(ss []service) []string {
 // need it: the endpoints with their access rules, the consumers with their filters, the
 // events published.
 func describeServices(w io.Writer) error {
-	out := make([]kit.Description, 0, len(services))
-	for _, s := range services {
-		svc, err := s.declare(Config{}, kit.Deps{})
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		out = append(out, svc.Describe())
+	out, err := descriptions()
+	if err != nil {
+		return err
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// descriptions are every service's declaration as kit.Describe says it, with every part a
+// configuration can turn on: the Meilisearch indexer's consumer too, so that the NATS
+// permissions generated from them (souk nats-accounts) fit any configuration.
+func descriptions() ([]kit.Description, error) {
+	out := make([]kit.Description, 0, len(services))
+	for _, s := range services {
+		svc, err := s.declare(Config{MeiliURL: "http://meilisearch.invalid:7700"}, kit.Deps{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		out = append(out, svc.Describe())
+	}
+	return out, nil
 }

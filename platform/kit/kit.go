@@ -115,6 +115,17 @@ type Service struct {
 	Publishes []subjects.EventKind
 	// Endpoints are its micro endpoints, each bound to its contract (rpc.Bind).
 	Endpoints []rpc.Binding
+	// Calls are the endpoints of other services it calls (subjects.Endpoint descriptors).
+	// Its NATS user may request these and no others: a call missing here is refused by the
+	// server as a permissions violation (cmd/souk's TestShopAsNATSUsers runs the whole shop
+	// so).
+	Calls []subjects.Callee
+	// Buckets are the KV buckets it reads and writes (bus.BucketCarts). The revocations a
+	// service with protected endpoints watches need not be listed: the kit watches them.
+	Buckets []string
+	// Follows are the streams it reads with ordered consumers of its own, outside Consumers
+	// (the catalog's cache invalidation follows CATALOG).
+	Follows []string
 	// MaxInFlight bounds the requests handled at once by one instance; 256 when zero.
 	MaxInFlight int
 	// Keys, when set, is where this service's callers' token keys come from instead of
@@ -292,7 +303,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 // "revocations" of g (down, and every token refused, while the bucket is not loaded). It returns once the bucket is loaded, so the service serves no caller before it
 // can judge their tokens; ctx's error when ctx ends first.
 func serviceVerifier(ctx context.Context, deps Deps, svc Service, g *background.Group) (*authn.Verifier, error) {
-	if !slices.ContainsFunc(svc.Endpoints, func(b rpc.Binding) bool { return !b.Access().IsPublic() }) {
+	if !svc.verifies() {
 		return nil, nil
 	}
 	keys := deps.Keys
@@ -357,16 +368,44 @@ type Description struct {
 	Endpoints map[string]string `json:"endpoints"`
 	Consumes  []bus.Consumer    `json:"consumes"`
 	Publishes []string          `json:"publishes"`
+	// Calls are the subjects of the endpoints it calls.
+	Calls []string `json:"calls"`
+	// Buckets are the KV buckets it reads and writes; Reads those it only reads and watches.
+	Buckets []string `json:"buckets"`
+	Reads   []string `json:"reads"`
+	// Follows are the streams it reads with ordered consumers.
+	Follows []string `json:"follows"`
 }
 
 // Describe is the declaration's Description.
 func (svc Service) Describe() Description {
-	d := Description{Name: svc.Name, Endpoints: map[string]string{}, Consumes: svc.Subscribes(), Publishes: []string{}}
+	d := Description{Name: svc.Name, Endpoints: map[string]string{}, Consumes: svc.Subscribes(), Publishes: []string{},
+		Calls: []string{}, Buckets: slices.Clone(svc.Buckets), Reads: []string{}, Follows: slices.Clone(svc.Follows)}
 	for _, b := range svc.Endpoints {
 		d.Endpoints[b.Subject()] = b.Access().String()
 	}
 	for _, e := range svc.Publishes {
 		d.Publishes = append(d.Publishes, e.Kind)
 	}
+	for _, c := range svc.Calls {
+		d.Calls = append(d.Calls, c.EndpointSubject())
+	}
+	if svc.verifies() && !slices.Contains(d.Buckets, bus.BucketRevocations) {
+		d.Reads = append(d.Reads, bus.BucketRevocations) // serviceVerifier watches them
+	}
+	if svc.verifies() && svc.Keys == nil {
+		d.Calls = append(d.Calls, subjects.AuthJWKS.Subject) // the keys of serviceVerifier, unless Deps.Keys
+	}
+	if d.Buckets == nil {
+		d.Buckets = []string{}
+	}
+	if d.Follows == nil {
+		d.Follows = []string{}
+	}
 	return d
+}
+
+// verifies says whether svc has protected endpoints, whose callers' tokens it checks.
+func (svc Service) verifies() bool {
+	return slices.ContainsFunc(svc.Endpoints, func(b rpc.Binding) bool { return !b.Access().IsPublic() })
 }

@@ -55,6 +55,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.AuthRotateKey, h.rotate),
 		},
 		Consumers: []*consumer.Consumer{revoker.consumer()},
+		Calls:     []subjects.Callee{subjects.UserVerifyCredentials, subjects.UserPrincipal},
+		Buckets:   []string{bus.BucketSessions, bus.BucketRevocations},
 		Start: func(ctx context.Context) error {
 			if err := seal.ResealAtStart(ctx, deps.DB, cfg.Seal, keyColumn, deps.Logger("auth")); err != nil {
 				return err

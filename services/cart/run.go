@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/metrics"
@@ -46,7 +47,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	}
 	return kit.Service{
 		Name: "cart", Version: "0.1.0", Description: "carts and their coupons",
-		Schema: Schema,
+		Schema: Schema, Buckets: []string{bus.BucketCarts},
+		Calls: []subjects.Callee{subjects.ProductGet, subjects.CouponQuote},
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.CartGet, h.get),
 			rpc.Bind(subjects.CartAddItem, h.addItem),

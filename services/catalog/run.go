@@ -54,7 +54,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			{Name: "catalog-stock", On: []consumer.Route{consumer.On(subjects.EvtStockLevel, store.applyStockLevel)}},
 			(&documents{js: deps.JS, store: store, locale: cfg.DefaultLocale}).consumer(),
 		},
-		Start: h.start, Stop: h.stop,
+		Follows: []string{subjects.StreamCatalog}, // the caches' invalidation (follow)
+		Start:   h.start, Stop: h.stop,
 	}
 	if cfg.Meili.URL != "" {
 		ix, err := search.NewIndexer(cfg.Meili, deps.DB, store, deps.Logger("catalog"))

@@ -54,6 +54,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.OrderCancel, h.cancel),
 			rpc.Bind(subjects.OrderAdminList, h.adminList),
 		},
+		Calls: []subjects.Callee{subjects.CartGet, subjects.CartCheckedOut, subjects.CouponHold, subjects.CouponRelease,
+			subjects.ShipmentCancel, subjects.UserByEmail},
 		Consumers: []*consumer.Consumer{
 			{Name: "order-inventory", On: sg.inventory()},
 			{Name: "order-payments", On: sg.payments()},

@@ -42,6 +42,11 @@ type Config struct {
 	LogFormat     string `env:"SOUK_LOG_FORMAT" flag:"log-format" oneof:"json console" help:"json or console; when empty, console at a terminal and json otherwise"`
 	SecretKey     string `env:"SOUK_SECRET_KEY" flag:"secret-key" secret:"value" check:"key" help:"data-encryption key (base64 of 32 bytes: head -c32 /dev/urandom | base64) that seals the signing keys and webhook secrets in PostgreSQL; required with NATS_URL by the services that seal (auth, notification); when empty with the embedded NATS server, one is made once in the data directory (secret.key), for development only"`
 	SecretKeysOld List   `env:"SOUK_SECRET_KEYS_OLD" flag:"secret-keys-old" secret:"value" check:"keys" help:"previous data-encryption keys, comma- or line-separated: values sealed under them still open, and each service seals them again under SOUK_SECRET_KEY when it starts (key rotation)"`
+	NATSUser      string `env:"SOUK_NATS_USER" flag:"nats-user" help:"NATS user of this process (nats/accounts.conf): the service's name when it runs alone (order), gateway for the gateway, admin for souk nats setup; when empty, none (the embedded server checks nothing)"`
+	NATSPassword  string `env:"SOUK_NATS_PASSWORD" flag:"nats-password" secret:"value" help:"password of SOUK_NATS_USER (prefer SOUK_NATS_PASSWORD_FILE)"`
+	NATSCA        string `env:"SOUK_NATS_CA" flag:"nats-ca" help:"PEM file of the CA that signed the NATS servers' certificates; set, the connection to NATS is TLS"`
+	NATSCert      string `env:"SOUK_NATS_CERT" flag:"nats-cert" help:"PEM file of this process's client certificate for NATS (mutual TLS), with SOUK_NATS_KEY"`
+	NATSKey       string `env:"SOUK_NATS_KEY" flag:"nats-key" help:"PEM file of the key of SOUK_NATS_CERT"`
 
 	AdminEmail           string        `env:"SOUK_ADMIN_EMAIL" flag:"admin-email" help:"admin account ensured at start-up (with SOUK_ADMIN_PASSWORD); when empty, none"`
 	AdminPassword        string        `env:"SOUK_ADMIN_PASSWORD" flag:"admin-password" secret:"value" help:"password of that admin account (prefer the environment to the flag)"`
@@ -111,6 +116,12 @@ func (c Config) rules() []error {
 		errs = append(errs, errors.New("SOUK_PAYMENT_PROVIDER stripe needs STRIPE_SECRET_KEY"))
 	}
 	errs = append(errs, c.siteRules()...)
+	if (c.NATSCert == "") != (c.NATSKey == "") {
+		errs = append(errs, errors.New("SOUK_NATS_CERT and SOUK_NATS_KEY go together: set both or neither"))
+	}
+	if c.NATSCert != "" && c.NATSCA == "" {
+		errs = append(errs, errors.New("SOUK_NATS_CERT needs SOUK_NATS_CA: a client certificate is only sent over TLS"))
+	}
 	if !strings.Contains(c.ReviewURL, "{product_id}") {
 		errs = append(errs, fmt.Errorf("SOUK_REVIEW_URL (-review-url) %q: want a URL with {product_id}", c.ReviewURL))
 	}

@@ -78,7 +78,8 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
 		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site",
-		"SOUK_NATS_REPLICAS": "nats-replicas"}
+		"SOUK_NATS_REPLICAS": "nats-replicas", "SOUK_NATS_USER": "nats-user", "SOUK_NATS_PASSWORD": "nats-password",
+		"SOUK_NATS_CA": "nats-ca", "SOUK_NATS_CERT": "nats-cert", "SOUK_NATS_KEY": "nats-key"}
 
 	got := map[string]string{}
 	for _, s := range declared() {

@@ -1,0 +1,42 @@
+package bus
+
+import "github.com/nats-io/nats.go"
+
+// Auth is who a process is to a NATS server that checks (nats/accounts.conf): its user and
+// password, and the TLS files. The zero Auth connects as before: no user, no TLS (the
+// embedded server of a single-machine shop checks nothing).
+type Auth struct {
+	// User is the NATS user: a service's name (order), gateway, or admin for setup.
+	User string
+	// Password is User's password.
+	Password string
+	// CA is the PEM file of the certificate authority the server's certificate is checked
+	// against; set, the connection is TLS.
+	CA string
+	// Cert and Key are the PEM files of this process's client certificate, for a server that
+	// demands one (mutual TLS); both or neither.
+	Cert, Key string
+}
+
+// InboxPrefix is the prefix of the reply subjects of user's requests: _INBOX.<user>. The
+// permissions let each user subscribe to its own inboxes only, so no service reads the
+// replies meant for another.
+func InboxPrefix(user string) string { return "_INBOX." + user }
+
+// Options are the connection options that carry a: the user, its inbox prefix, and TLS.
+// The CA and the client certificate are read again on every reconnect, so a renewed
+// certificate is picked up without a restart.
+// The settings check that Cert and Key come together, and with CA.
+func (a Auth) Options() []nats.Option {
+	var opts []nats.Option
+	if a.User != "" {
+		opts = append(opts, nats.UserInfo(a.User, a.Password), nats.CustomInboxPrefix(InboxPrefix(a.User)))
+	}
+	if a.CA != "" {
+		opts = append(opts, nats.RootCAs(a.CA))
+	}
+	if a.Cert != "" {
+		opts = append(opts, nats.ClientCert(a.Cert, a.Key))
+	}
+	return opts
+}

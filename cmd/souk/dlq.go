@@ -32,7 +32,8 @@ souk dlq purge SEQ... | -consumer NAME | -all   remove dead letters`
 
 // dlqCommand reads, replays and removes the dead letters of the DLQ stream
 // (platform/deadletter), on the NATS server of NATS_URL (the embedded one's
-// SOUK_NATS_LISTEN when it is empty).
+// SOUK_NATS_LISTEN when it is empty), as the NATS user of SOUK_NATS_USER (admin: it reads
+// and deletes in the DLQ and publishes on every service's event subjects).
 func dlqCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	sub := "help"
 	switch {
@@ -69,7 +70,7 @@ func dlqCommand(ctx context.Context, args []string, getenv func(string) string, 
 		url = "nats://" + cfg.NATSListen
 	}
 	// A command, not a service: its own connection's comings and goings are not news.
-	nc, err := bus.Connect(url, "souk-dlq", log.Level(zerolog.ErrorLevel))
+	nc, err := bus.Connect(url, "souk-dlq", log.Level(zerolog.ErrorLevel), natsAuth(cfg).Options()...)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/souk/souk/nats/access"
 	"github.com/souk/souk/nats/bus"
 	soukLog "github.com/souk/souk/platform/log"
+	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
 )
 
@@ -52,6 +53,7 @@ func natsUsers() ([]access.User, error) {
 	for _, d := range descs {
 		u := access.User{Name: d.Name, Calls: d.Calls, Publishes: d.Publishes, Consumes: d.Consumes,
 			Buckets: d.Buckets, Reads: append(d.Reads, bus.BucketConfig), Follows: d.Follows}
+		u.Serves = append(u.Serves, rpc.LoopsSubject(d.Name)) // rpc.Serve adds it, for operators
 		for subject, rule := range d.Endpoints {
 			u.Serves = append(u.Serves, subject)
 			if rule != string(subjects.PermInternal) {

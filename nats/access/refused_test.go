@@ -56,7 +56,8 @@ func (v *violations) reported(t *testing.T, subject string) {
 // refused.
 func TestServiceRefusedOutsideItsPermissions(t *testing.T) {
 	certs := natstest.NewCerts(t)
-	ns, passwords := natstest.Hub(t, certs)
+	hub := natstest.StartHub(t, certs, false)
+	ns, passwords := hub.Server, hub.Passwords
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	admin, err := jetstream.New(connect(t, ns.ClientURL(), "admin", passwords["admin"], certs))
@@ -139,4 +140,7 @@ func TestServiceRefusedOutsideItsPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused.reported(t, pull)
+	if n := len(hub.Refused()); n != 4 {
+		t.Fatalf("the server refused %d times, want 4 (a request, an event, a subscription, a pull): %q", n, hub.Refused())
+	}
 }

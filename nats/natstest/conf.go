@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	mathrand "math/rand/v2"
 	"net"
@@ -14,8 +16,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,15 +172,56 @@ func Passwords(t testing.TB) map[string]string {
 	return out
 }
 
-// Hub starts one node of the shipped cluster.conf for t, without its cluster (no routes):
-// TLS, the users of accounts.conf and JetStream in domain hub. It sets the environment the
-// file needs (Passwords) and returns the server and every user's password.
-func Hub(t testing.TB, certs Certs) (*server.Server, map[string]string) {
+// Hub is one node of the shipped cluster.conf started for a test (StartHub).
+type Hub struct {
+	*server.Server
+	// Passwords are every user's password, by user.
+	Passwords map[string]string
+	refusals  *refusals
+}
+
+// StartHub starts one node of the shipped cluster.conf for t, without its cluster (no
+// routes): TLS, the users of accounts.conf and JetStream in domain hub; with mutualTLS it
+// demands a client certificate too. It sets the environment the file needs (Passwords).
+func StartHub(t testing.TB, certs Certs, mutualTLS bool) Hub {
 	t.Helper()
 	passwords := Passwords(t)
 	t.Setenv("SOUK_NATS_SERVER_NAME", "nats-0")
 	t.Setenv("SOUK_NATS_SERVER_TAGS", "az:a")
 	opts := Conf(t, "cluster.conf", certs)
 	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
-	return Start(t, opts), passwords
+	if mutualTLS { // what "verify: true" in its tls block does
+		opts.TLSVerify, opts.TLSConfig.ClientAuth = true, tls.RequireAndVerifyClientCert
+	}
+	ns := Start(t, opts)
+	r := &refusals{}
+	ns.SetLogger(r, false, false)
+	return Hub{Server: ns, Passwords: passwords, refusals: r}
 }
+
+// Refused are the publishes and subscriptions the server has refused for want of a
+// permission, as it reported them ("Publish Violation - Subject …").
+func (h Hub) Refused() []string {
+	h.refusals.mu.Lock()
+	defer h.refusals.mu.Unlock()
+	return slices.Clone(h.refusals.seen)
+}
+
+// refusals is the server's logger: it keeps the permissions violations and drops the rest.
+type refusals struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *refusals) Errorf(format string, v ...any) {
+	if line := fmt.Sprintf(format, v...); strings.Contains(line, "Violation - Subject") {
+		r.mu.Lock()
+		r.seen = append(r.seen, line)
+		r.mu.Unlock()
+	}
+}
+func (r *refusals) Noticef(string, ...any) {}
+func (r *refusals) Warnf(string, ...any)   {}
+func (r *refusals) Fatalf(string, ...any)  {}
+func (r *refusals) Debugf(string, ...any)  {}
+func (r *refusals) Tracef(string, ...any)  {}

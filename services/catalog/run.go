@@ -4,6 +4,7 @@ import (
 	"embed"
 	"time"
 
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/services/catalog/search"
@@ -55,6 +56,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			(&documents{js: deps.JS, store: store, locale: cfg.DefaultLocale}).consumer(),
 		},
 		Follows: []string{subjects.StreamCatalog}, // the caches' invalidation (follow)
+		Buckets: []string{bus.BucketProducts},     // the documents for edge sites (documents)
 		Start:   h.start, Stop: h.stop,
 	}
 	if cfg.Meili.URL != "" {

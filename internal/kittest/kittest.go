@@ -30,6 +30,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,8 @@ type Env struct {
 	// NC is a connection to the embedded server, JS its JetStream context.
 	NC *nats.Conn
 	JS jetstream.JetStream
+	// Server is the embedded NATS server (its account takes a canary's subject mapping).
+	Server *server.Server
 	// Keys sign the tokens of As; the services started here trust them.
 	Keys *authntest.Keys
 	// Log is the logger services are started with (silent unless a test sets it).
@@ -84,11 +87,11 @@ func New(t testing.TB, tmpl pgtest.Template) *Env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	db := pgtest.MigratedPool(t, ctx, tmpl)
-	nc, js := natstest.JetStream(t, ctx)
+	ns, nc, js := natstest.JetStreamServer(t, ctx)
 	if err := bus.EnsureBuckets(ctx, js); err != nil {
 		t.Fatalf("kittest: %v", err)
 	}
-	e := &Env{T: t, Ctx: ctx, DB: db, NC: nc, JS: js, Keys: authntest.NewKeys(t, kid), Log: zerolog.Nop(),
+	e := &Env{T: t, Ctx: ctx, DB: db, NC: nc, JS: js, Server: ns, Keys: authntest.NewKeys(t, kid), Log: zerolog.Nop(),
 		CustomerID: NewID(), running: map[string]int{}}
 	e.Staff = e.As("staff-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff)
 	e.Admin = e.As("admin-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin)

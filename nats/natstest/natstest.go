@@ -41,7 +41,15 @@ const Recorder = "natstest-recorder"
 // bounds creating them. A test of what the streams keep or drop uses Server instead.
 func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	_, nc := Server(t)
+	_, nc, js := JetStreamServer(t, ctx)
+	return nc, js
+}
+
+// JetStreamServer is JetStream that also returns the server, for a test that changes it
+// while it runs (a canary's subject mapping).
+func JetStreamServer(t testing.TB, ctx context.Context) (*server.Server, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ns, nc := Server(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("natstest: %v", err)
@@ -56,7 +64,7 @@ func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStre
 			t.Fatalf("natstest: recorder on %s: %v", cfg.Name, err)
 		}
 	}
-	return nc, js
+	return ns, nc, js
 }
 
 // Bucket starts an embedded server for t (see Server) with Souk's KV buckets, and returns

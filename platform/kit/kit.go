@@ -144,6 +144,11 @@ type Service struct {
 	Start func(ctx context.Context) error
 	// Stop, when set, runs once after the endpoints drained and the loops stopped.
 	Stop func()
+	// Canary, when set, is the release label of a canary instance: it serves its endpoints
+	// on the canary subjects, which take the share of requests `canary.<Name>` gives them
+	// (see rpc.Config.Canary and platform/canary). The process sets it (SOUK_CANARY), not
+	// the service's declaration.
+	Canary string
 }
 
 // MigrationSets are the migration files of svc's schema: its own, its outbox's when it
@@ -287,7 +292,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	if err != nil {
 		return nil // stopped while loading the revocations: nothing failed
 	}
-	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight},
+	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight, Canary: svc.Canary},
 		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(), Around: around},
 		func(s *rpc.Service) error {
 			if err := s.Add(svc.Endpoints...); err != nil {

@@ -59,7 +59,7 @@ func (s *Service) serveLoops() error {
 		if err != nil {
 			s.deps.Log.Warn().Err(err).Str("service", s.cfg.Name).Msg("respond loops")
 		}
-	}), micro.WithEndpointSubject(LoopsSubject(s.cfg.Name)))
+	}), micro.WithEndpointSubject(s.served(LoopsSubject(s.cfg.Name))))
 	if err != nil {
 		return fmt.Errorf("%s: add loops endpoint: %w", s.cfg.Name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,11 @@ type Config struct {
 	MaxInFlight int
 	// DefaultTimeout bounds a handler whose caller sent no deadline; 10 s when zero.
 	DefaultTimeout time.Duration
+	// Canary, when set, is the release label of a canary instance: every endpoint is served
+	// on its canary subject (subjects.Canary), which gets only the share of requests the
+	// NATS servers' weighted mapping sends there (platform/canary), and the label is in the
+	// micro metadata ("canary"), so `nats micro info` and $SRV.STATS tell the instances apart.
+	Canary string
 }
 
 // Deps are what a Service needs from its process.
@@ -109,7 +115,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Name:        cfg.Name,
 		Version:     cfg.Version,
 		Description: cfg.Description,
-		Metadata:    deps.Metadata,
+		Metadata:    metadata(cfg, deps),
 		// micro stops the whole service on an async error such as a slow consumer; we
 		// surface that to Run so the process fails loudly instead of running half-dead.
 		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
@@ -131,6 +137,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// metadata is deps.Metadata with a canary's release label.
+func metadata(cfg Config, deps Deps) map[string]string {
+	if cfg.Canary == "" {
+		return deps.Metadata
+	}
+	md := map[string]string{"canary": cfg.Canary}
+	maps.Copy(md, deps.Metadata)
+	return md
 }
 
 func (s *Service) fail(err error) {
@@ -164,7 +180,7 @@ func (s *Service) handle(b Binding) error {
 	}
 	err := s.svc.AddEndpoint(endpointName(subject), micro.HandlerFunc(func(req micro.Request) {
 		s.dispatch(ep, req)
-	}), micro.WithEndpointSubject(subject))
+	}), micro.WithEndpointSubject(s.served(subject)))
 	if err != nil {
 		return fmt.Errorf("%s: add endpoint %s: %w", s.cfg.Name, subject, err)
 	}
@@ -191,6 +207,15 @@ func (s *Service) count(ep *endpoint, code string, start time.Time) {
 		s.red.Requests.WithLabelValues(s.cfg.Name, ep.subject, code).Inc()
 	}
 	ep.duration.Observe(time.Since(start).Seconds())
+}
+
+// served is the subject the endpoint of subject listens on: its canary subject in a canary
+// instance. Metrics keep the contract's subject, so the two tracks line up on a dashboard.
+func (s *Service) served(subject string) string {
+	if s.cfg.Canary != "" {
+		return subjects.Canary(subject)
+	}
+	return subject
 }
 
 func endpointName(subject string) string {

@@ -1,25 +1,23 @@
 package canary
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"maps"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/subjects"
 )
 
-// Applier keeps the canary shares of the live configuration applied to an embedded NATS
-// server's account: the process that holds the server runs it, and each change of a key
-// canary.<service> is in force for the next request published there. A value that is not a
-// share is refused and the last good share kept. It is safe for concurrent use.
+// Applier keeps the canary shares of the live configuration (the keys canary.<service> of
+// the config bucket, liveconfig.Canary) applied to an embedded NATS server's account: the
+// process that holds the server runs it, and each change is in force for the next request
+// published there. A value liveconfig refuses (not a whole number from 0 to 100) leaves the
+// share in force. It is safe for concurrent use.
 type Applier struct {
 	acc   *server.Account
 	log   zerolog.Logger
@@ -35,88 +33,52 @@ type Applier struct {
 func NewApplier(acc *server.Account, log zerolog.Logger, reg prometheus.Registerer) *Applier {
 	gauge := metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "souk_canary_share_percent",
-		Help: "Share of a service's requests the NATS server sends to its canary instances (canary.<service> in the config bucket), as applied.",
+		Help: "Share of a service's requests the embedded NATS server sends to its canary instances (canary.<service> in the config bucket), as applied.",
 	}, []string{"service"}))
 	return &Applier{acc: acc, log: log.With().Str("component", "canary").Logger(), gauge: gauge, shares: map[string]int{}}
 }
 
-// Set applies the value of the configuration key canary.<service>: an integer percent. A bad
-// value is refused (the error says why) and the share in force stays.
-func (a *Applier) Set(service, value string) error {
-	p, err := ParseShare(value)
-	if err == nil {
-		err = a.apply(service, p)
+// Follow applies the canary share of each of services from live, now and on every change.
+func (a *Applier) Follow(live *liveconfig.Config, services []string) {
+	for _, svc := range services {
+		share := liveconfig.Canary(svc).Bind(live, 0)
+		// sync reads the share under a.mu, so whichever of the first sync and a change
+		// applies last, it applies the value in force.
+		sync := func(int) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if err := a.apply(svc, share.Load()); err != nil {
+				a.log.Error().Err(err).Str("service", svc).Msg("canary share not applied")
+			}
+		}
+		share.OnChange(sync)
+		sync(0)
 	}
-	if err != nil {
-		a.log.Warn().Err(err).Str("service", service).Msg("canary share refused; the last good share stays")
+}
+
+// apply maps svc's requests with share p and records it. Caller holds a.mu.
+func (a *Applier) apply(svc string, p int) error {
+	if err := Apply(a.acc, svc, p); err != nil {
 		return err
 	}
+	old, had := a.shares[svc]
+	a.shares[svc] = p
+	a.gauge.WithLabelValues(svc).Set(float64(p))
+	if had && old == p {
+		return nil
+	}
+	ev := a.log.Info()
+	if !had && p == 0 {
+		ev = a.log.Debug() // the quiet start: no canary
+	}
+	ev.Str("service", svc).Int("percent", p).Int("was", old).Str("from", subjects.Requests(svc)).
+		Str("to", subjects.CanaryRequests(svc)).Msg("canary share applied")
 	return nil
 }
 
-// Delete applies the removal of the key canary.<service>: no canary share, every request to
-// the stable instances.
-func (a *Applier) Delete(service string) error { return a.apply(service, 0) }
-
-// SetKey is Set for a configuration key (canary.<service>); false when key is not a canary
-// share, which is left alone.
-func (a *Applier) SetKey(key, value string) (bool, error) {
-	service, ok := strings.CutPrefix(key, KeyPrefix)
-	if !ok {
-		return false, nil
-	}
-	return true, a.Set(service, value)
-}
-
-// apply maps service's requests with share p and records it.
-func (a *Applier) apply(service string, p int) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := Apply(a.acc, service, p); err != nil {
-		return err
-	}
-	old, had := a.shares[service]
-	a.shares[service] = p
-	a.gauge.WithLabelValues(service).Set(float64(p))
-	if !had || old != p {
-		a.log.Info().Str("service", service).Int("percent", p).Int("was", old).
-			Str("canary_subjects", fmt.Sprintf("%d%% of souk.%s.v1.> to souk.%s.canary.v1.>", p, service, service)).Msg("canary share applied")
-	}
-	return nil
-}
-
-// Shares returns the shares in force, by service; a service never set is absent (0).
+// Shares returns the shares in force, by service.
 func (a *Applier) Shares() map[string]int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return maps.Clone(a.shares)
-}
-
-// Watch applies every canary share of kv (the config bucket) as it is now and as it changes,
-// until ctx ends (nil then); an error when the watch cannot start or ends early, for a
-// supervisor to restart it.
-func (a *Applier) Watch(ctx context.Context, kv jetstream.KeyValue) error {
-	w, err := kv.Watch(ctx, KeyPrefix+"*")
-	if err != nil {
-		return fmt.Errorf("canary: watch %s*: %w", KeyPrefix, err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("canary: the watch of the config bucket ended")
-			}
-			if e == nil {
-				continue // the bucket's current values are all in
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				_ = a.Delete(strings.TrimPrefix(e.Key(), KeyPrefix))
-				continue
-			}
-			_, _ = a.SetKey(e.Key(), string(e.Value())) // a refusal is logged; the last share stays
-		}
-	}
 }

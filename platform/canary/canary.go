@@ -19,28 +19,12 @@ package canary
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/souk/souk/subjects"
 )
-
-// KeyPrefix starts the live configuration keys of the canary shares: canary.<service>.
-const KeyPrefix = "canary."
-
-// Key is the configuration key of service's canary share.
-func Key(service string) string { return KeyPrefix + service }
-
-// ParseShare reads a share as the config bucket holds it: an integer percent, 0 to 100.
-func ParseShare(value string) (int, error) {
-	p, err := strconv.Atoi(strings.TrimSpace(value))
-	if err != nil || p < 0 || p > 100 {
-		return 0, fmt.Errorf("canary share %q: want an integer percent, 0 to 100", value)
-	}
-	return p, nil
-}
 
 // checkService refuses a service name that is not one subject token.
 func checkService(service string) error {

@@ -3,7 +3,6 @@ package canary_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -16,8 +15,10 @@ import (
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/shoptest"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/canary"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/services/promotion"
 	"github.com/souk/souk/subjects"
 )
@@ -29,9 +30,14 @@ import (
 // during the moves. Without the mapping the canary serves nothing, and the 25 % band fails.
 func TestCanaryShareMovesWithoutRestart(t *testing.T) {
 	e := shoptest.NewEnv(t)
-	kv := configBucket(t, e)
+	kv, err := e.JS.KeyValue(e.Ctx, bus.BucketConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := liveconfig.New(e.JS, e.Log, nil)
+	expect.Start(t, live.Run)
 	applier := canary.NewApplier(e.Server.GlobalAccount(), e.Log, nil)
-	expect.Start(t, func(ctx context.Context) error { return applier.Watch(ctx, kv) })
+	applier.Follow(live, []string{"promotion"})
 
 	e.StartPromotion(shoptest.PromotionConfig())
 	e.Start(func(d kit.Deps) (kit.Service, error) {
@@ -78,25 +84,12 @@ func band(n int, p float64) (lo, hi int) {
 	return int(math.Floor(mean - 6*sd)), int(math.Ceil(mean + 6*sd))
 }
 
-// configBucket is the live configuration's bucket.
-func configBucket(t *testing.T, e *shoptest.Env) jetstream.KeyValue {
-	t.Helper()
-	kv, err := e.JS.KeyValue(e.Ctx, "config")
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = e.JS.CreateKeyValue(e.Ctx, jetstream.KeyValueConfig{Bucket: "config"})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
-}
-
 // setShare puts the canary share of the promotion service in the config bucket, as an
 // operator's `nats kv put config canary.promotion <percent>` does, and waits until the
 // server maps with it.
 func setShare(t *testing.T, e *shoptest.Env, kv jetstream.KeyValue, a *canary.Applier, percent int) {
 	t.Helper()
-	if _, err := kv.PutString(e.Ctx, canary.Key("promotion"), fmt.Sprint(percent)); err != nil {
+	if _, err := kv.PutString(e.Ctx, liveconfig.Canary("promotion").Name(), fmt.Sprint(percent)); err != nil {
 		t.Fatal(err)
 	}
 	expect.Within(t, 10*time.Second, func() error {

@@ -17,6 +17,7 @@ var synopses = map[string]string{
 	"souk migrate": "souk migrate [flags]",
 	"souk seed":    "souk seed [-products N] [flags]",
 	"souk dlq":     dlqUsage + "\n\nflags (before SEQ):",
+	"souk canary":  "souk canary [flags] [<service>=<percent> ...]",
 }
 
 // parseConfig reads the settings of the command name from getenv and args (flags win), and

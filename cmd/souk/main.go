@@ -4,6 +4,7 @@
 //	souk migrate                        apply every service's migrations and exit
 //	souk seed [-products N]             load the demo catalog (idempotent)
 //	souk dlq ls|show|replay|purge       read, replay and remove dead letters
+//	souk canary [<service>=<percent>…]  print the canary shares as a nats-server mappings block
 //	souk services                       print what each service serves, consumes and publishes (JSON)
 //	souk nats-accounts                  print nats/accounts.conf: a NATS user per service, permissions generated
 //	souk nats-setup                     create or update the streams, consumers and buckets (as admin) and exit
@@ -46,6 +47,7 @@ commands:
   migrate                          apply every service's database migrations and exit
   seed [-products N]               load the demo catalog (5000 products by default); again, nothing changes
   dlq ls|show|replay|purge         read the dead letters, replay them once mended, remove them
+  canary [<service>=<percent> ...] print the canary shares as a cluster's nats-server mappings block
   services                         print what each service serves, consumes and publishes, as JSON
   nats-accounts                    print the NATS accounts file (nats/accounts.conf): a user per service, its permissions from its declaration
   nats-setup                       create or update the JetStream streams, consumers and buckets on NATS_URL (as admin), then exit
@@ -59,7 +61,7 @@ $SOUK_HTTP_ADDR, ...); a flag wins over its variable. 'souk run -h' lists them a
 `
 
 // flagged are the commands with flags of their own: `souk help <command>` shows them.
-var flagged = []string{"run", "migrate", "seed", "dlq", "nats-setup"}
+var flagged = []string{"run", "migrate", "seed", "dlq", "nats-setup", "canary"}
 
 // helpArgs ask for `souk help` in place of a command (after one, for that command's help).
 var helpArgs = []string{"-h", "-help", "--help"}
@@ -84,6 +86,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = seedCommand(ctx, args, getenv, stdout, stderr)
 	case "dlq":
 		err = dlqCommand(ctx, args, getenv, stdout, stderr)
+	case "canary":
+		err = canaryCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "souk", buildVersion())
 		return 0

@@ -42,6 +42,8 @@ type env struct {
 	health *kit.Health
 	// live is the process's live configuration (platform/liveconfig); nil at an edge site.
 	live *liveconfig.Config
+	// server is the embedded NATS server; nil when the process joins NATS_URL's.
+	server *server.Server
 }
 
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -92,6 +94,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	url := cfg.NATSURL
+	e.server = ns
 	if ns != nil {
 		url = ns.ClientURL()
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
@@ -159,6 +162,9 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 	}
 	if e.cfg.OpsAddr != "" && !withGateway { // the gateway serves the same paths itself
 		start("ops", func(ctx context.Context) error { return runOps(ctx, e, e.cfg.OpsAddr) })
+	}
+	if e.server != nil && e.live != nil { // an edge site serves its own reads: see runCanary
+		start("canary", func(ctx context.Context) error { return runCanary(ctx, e) })
 	}
 	if e.cfg.PprofAddr != "" {
 		start("pprof", func(ctx context.Context) error { return runPprof(ctx, e.cfg.PprofAddr) })

@@ -112,6 +112,7 @@ func (s service) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	svc.Canary = e.cfg.Canary
 	return kit.Run(ctx, d, svc)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +210,9 @@ func (s setting) quote(text string) string {
 	return strconv.Quote(text)
 }
 
+// releaseLabel is a canary's release label: a version or a build id, shown as is.
+var releaseLabel = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
+
 // checks are the named rules of the check tag. Their errors never repeat the value.
 var checks = map[string]func(string) error{
 	"hostport": func(v string) error {
@@ -242,6 +246,12 @@ var checks = map[string]func(string) error{
 			if _, err := seal.ParseKey(k); err != nil {
 				return fmt.Errorf("key %d: %w", i+1, err)
 			}
+		}
+		return nil
+	},
+	"label": func(v string) error {
+		if !releaseLabel.MatchString(v) {
+			return errors.New("want 1 to 64 of A-Z a-z 0-9 . _ + -")
 		}
 		return nil
 	},

@@ -15,7 +15,7 @@
 //	                    a secret may also be read from the file NAME_FILE names (see fromEnv)
 //	min:"1" max:"31"    bounds of a number or a duration
 //	oneof:"a b"         the values allowed
-//	check:"hostport"    a named rule: hostport, url, smtp, loglevel, key or keys (see checks)
+//	check:"hostport"    a named rule: hostport, url, smtp, loglevel, key, keys or label (see checks)
 //
 // A rule that spans settings lives in Config.rules. The package imports no service, so it
 // builds and tests whatever state the services are in.
@@ -90,6 +90,9 @@ type Config struct {
 	LeafURL        string `env:"SOUK_LEAF_URL" flag:"leaf" help:"run as an edge site: the embedded NATS server is a leaf node of the hub at this URL (nats-leaf://hub:7422), with the JetStream domain site-<SOUK_SITE>; needs SOUK_SITE"`
 	Site           string `env:"SOUK_SITE" flag:"site" help:"the edge site's id (1 to 32 of a-z 0-9 -): its JetStream domain is site-<id>; the site runs the gateway and the site service (the catalog's reads from a mirror, sales from a stock quota)"`
 
+	// Canary releases (docs/operations.md, "Canary and blue-green releases").
+	Canary string `env:"SOUK_CANARY" flag:"canary" check:"label" help:"run this process's services as a canary, labelled with this release (1 to 64 of A-Z a-z 0-9 . _ + -, e.g. 2.4.0-rc.1): they take only the share of requests the live key canary.<service> gives (0 % until it is set) and show the label in nats micro info; needs NATS_URL"`
+
 	// Seal is not a setting: it is the data-encryption keyring souk run makes from SecretKey
 	// and SecretKeysOld (or the data directory's development key) for the services that
 	// seal secrets in PostgreSQL; nil when none of them runs.
@@ -103,6 +106,9 @@ type Config struct {
 // rules are the checks that span settings, or that a tag cannot say.
 func (c Config) rules() []error {
 	var errs []error
+	if c.Canary != "" && c.NATSURL == "" {
+		errs = append(errs, errors.New("SOUK_CANARY needs NATS_URL: a canary joins the NATS server of the stable instances, whose requests it shares"))
+	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		errs = append(errs, errors.New("SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD go together: set both or neither"))
 	}

@@ -79,7 +79,7 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site",
 		"SOUK_NATS_REPLICAS": "nats-replicas", "SOUK_NATS_USER": "nats-user", "SOUK_NATS_PASSWORD": "nats-password",
-		"SOUK_NATS_CA": "nats-ca", "SOUK_NATS_CERT": "nats-cert", "SOUK_NATS_KEY": "nats-key"}
+		"SOUK_NATS_CA": "nats-ca", "SOUK_NATS_CERT": "nats-cert", "SOUK_NATS_KEY": "nats-key", "SOUK_CANARY": "canary"}
 
 	got := map[string]string{}
 	for _, s := range declared() {
@@ -98,6 +98,8 @@ func TestSettingsValidationNamesTheSetting(t *testing.T) {
 	}{
 		{env: map[string]string{"SOUK_HTTP_ADDR": "nonsense"}, name: `SOUK_HTTP_ADDR (-http-addr) "nonsense": want host:port`},
 		{args: []string{"-pprof-addr", "6060"}, name: "SOUK_PPROF_ADDR (-pprof-addr)"},
+		{env: map[string]string{"NATS_URL": "nats://n:4222", "SOUK_CANARY": "rc 1"}, name: `SOUK_CANARY (-canary) "rc 1": want 1 to 64`},
+		{env: map[string]string{"SOUK_CANARY": "rc1"}, name: "SOUK_CANARY needs NATS_URL"},
 		{env: map[string]string{"SOUK_ADMIN_EMAIL": "a@b.c"}, name: "SOUK_ADMIN_EMAIL and SOUK_ADMIN_PASSWORD"},
 		{env: map[string]string{"SOUK_LOG_FORMAT": "xml"}, name: `SOUK_LOG_FORMAT (-log-format) "xml": want json or console`},
 		{env: map[string]string{"SOUK_LOG_LEVEL": "loud"}, name: "SOUK_LOG_LEVEL"},

@@ -72,7 +72,7 @@ func bucketShares(ctx context.Context, cfg Config, shares map[string]int) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(cfg.NATSURL, "souk-canary", zerolog.Nop())
+	nc, err := bus.Connect(cfg.NATSURL, "souk-canary", zerolog.Nop(), natsAuth(cfg).Options()...)
 	if err != nil {
 		return err
 	}

@@ -75,8 +75,15 @@ func (u User) Permissions(durables []bus.Consumer) Permissions {
 	// Metadata only: stream and consumer info, for every process's lag metrics and the
 	// outbox relay's check that its streams kept what they acknowledged.
 	pub("$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.CONSUMER.LIST.*")
-	pub(u.Calls...)
-	sub(u.Serves...)
+	// A canary's weighted mapping sends a share of each request to the endpoint's canary
+	// subject, and the server checks the publish permission on the subject it mapped to; the
+	// service's canary instances serve there (platform/canary).
+	for _, s := range u.Calls {
+		pub(s, subjects.Canary(s))
+	}
+	for _, s := range u.Serves {
+		sub(s, subjects.Canary(s))
+	}
 	if len(u.Serves) > 0 {
 		sub("$SRV.*", "$SRV.*."+u.Name, "$SRV.*."+u.Name+".*")
 	}

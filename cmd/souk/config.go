@@ -18,6 +18,7 @@ var synopses = map[string]string{
 	"souk seed":    "souk seed [-products N] [flags]",
 	"souk dlq":     dlqUsage + "\n\nflags (before SEQ):",
 	"souk canary":  "souk canary [flags] [<service>=<percent> ...]",
+	"souk probe":   "souk probe [flags] [/healthz|/readyz]",
 }
 
 // parseConfig reads the settings of the command name from getenv and args (flags win), and

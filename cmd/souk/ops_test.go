@@ -115,10 +115,19 @@ func TestOpsListener(t *testing.T) {
 
 	answers("/healthz", 200, nil)
 	answers("/readyz", 503, names("catalog")) // alive, migrating: not ready
+	probe := func(path string) int { // souk probe, the image's health check, in this environment
+		return cli(ctx, []string{"probe", path}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	}
+	if probe("/healthz") != 0 || probe("/readyz") != 1 {
+		t.Fatalf("souk probe: /healthz %d, /readyz %d while migrating; want 0 and 1", probe("/healthz"), probe("/readyz"))
+	}
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
 	answers("/readyz", 200, nil)
+	if code := probe("/readyz"); code != 0 {
+		t.Fatalf("souk probe /readyz: %d once ready, want 0", code)
+	}
 	answers("/metrics", 200, func(body string) error {
 		for _, family := range []string{"souk_loop_up{", "souk_rpc_requests_in_flight", "souk_outbox_", "go_goroutines"} {
 			if !strings.Contains(body, family) {

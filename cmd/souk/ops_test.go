@@ -115,7 +115,8 @@ func TestOpsListener(t *testing.T) {
 
 	answers("/healthz", 200, nil)
 	answers("/readyz", 503, names("catalog")) // alive, migrating: not ready
-	probe := func(path string) int {          // souk probe, the image's health check, in this environment
+	// souk probe, the image's health check, in this environment.
+	probe := func(path string) int {
 		return cli(ctx, []string{"probe", path}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	}
 	if probe("/healthz") != 0 || probe("/readyz") != 1 {

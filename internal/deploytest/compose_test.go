@@ -3,6 +3,7 @@ package deploytest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // loadCompose loads the compose file at file with compose-go, validating it against the
@@ -158,5 +160,52 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 				t.Fatalf("after %s the checks found %q, want %q among them", tc.name, found, tc.want)
 			}
 		})
+	}
+}
+
+// compose.yaml's NATS servers read a configuration the NATS server accepts: a cluster of
+// three routes, JetStream in the domain hub, and the users make-secrets.sh writes, one per
+// service. The script runs in a copy of infra/compose.
+func TestComposeNATSConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"nats.conf", "make-secrets.sh"} {
+		b, err := os.ReadFile(filepath.Join(root(t), "infra", "compose", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "sh", filepath.Join(dir, "make-secrets.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("make-secrets.sh: %v\n%s", err, out)
+	}
+	t.Setenv("SERVER_NAME", "nats-2")
+	opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.ServerName != "nats-2" || len(opts.Routes) != 3 || opts.JetStreamDomain != "hub" || !opts.JetStream {
+		t.Errorf("server %q, %d routes, JetStream %v in domain %q; want nats-2, 3, true, hub", opts.ServerName, len(opts.Routes), opts.JetStream, opts.JetStreamDomain)
+	}
+	users := map[string]string{}
+	for _, u := range opts.Users {
+		if u.Account != nil {
+			users[u.Username] = u.Account.Name
+		}
+	}
+	for _, s := range append(serviceNames(t), "gateway") {
+		if users[s] != "SOUK" {
+			t.Errorf("NATS user %s: in account %q, want SOUK", s, users[s])
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "secrets", "nats-"+s))
+		if err != nil || len(b) < 16 {
+			t.Errorf("secrets/nats-%s: %v, %d bytes", s, err, len(b))
+		}
 	}
 }

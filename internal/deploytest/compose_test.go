@@ -24,7 +24,7 @@ func loadCompose(t *testing.T, file string) (*types.Project, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	opts, err := cli.NewProjectOptions([]string{file}, cli.WithWorkingDirectory(filepath.Dir(file)), cli.WithName("souk"),
-		cli.WithEnv(nil), cli.WithInterpolation(true))
+		cli.WithEnv(nil), cli.WithInterpolation(true), cli.WithoutEnvironmentResolution)
 	if err != nil {
 		return nil, err
 	}
@@ -59,17 +59,17 @@ func checkCompose(pr *types.Project, services []string) problems {
 		if env(s, "SOUK_NATS_REPLICAS") != "3" {
 			p.add("%s: SOUK_NATS_REPLICAS is not 3", name)
 		}
-		for _, dep := range []string{"nats-1", "nats-2", "nats-3", "postgres", "migrate"} {
-			want := types.ServiceConditionHealthy
-			if dep == "migrate" {
-				want = types.ServiceConditionCompletedSuccessfully
+		for _, dep := range []string{"nats-setup", "postgres", "migrate"} {
+			want := types.ServiceConditionCompletedSuccessfully
+			if dep == "postgres" {
+				want = types.ServiceConditionHealthy
 			}
 			if d, ok := s.DependsOn[dep]; !ok || d.Condition != want {
 				p.add("%s: does not wait for %s (%s)", name, dep, want)
 			}
 		}
 	}
-	for _, name := range []string{"nats-1", "nats-2", "nats-3", "postgres", "meilisearch", "prometheus", "grafana"} {
+	for _, name := range []string{"nats-0", "nats-1", "nats-2", "postgres", "meilisearch", "prometheus", "grafana"} {
 		s, ok := pr.Services[name]
 		if !ok {
 			p.add("no %s", name)
@@ -79,10 +79,12 @@ func checkCompose(pr *types.Project, services []string) problems {
 			p.add("%s: no health check", name)
 		}
 	}
-	if m, ok := pr.Services["migrate"]; !ok || !slices.Equal([]string(m.Command), []string{"migrate"}) {
-		p.add("no one-shot migrate service")
-	} else {
-		checkComposeService(&p, m)
+	for _, one := range [][]string{{"migrate"}, {"nats-setup"}} {
+		if m, ok := pr.Services[one[0]]; !ok || !slices.Equal([]string(m.Command), one) {
+			p.add("no one-shot %s service", one[0])
+		} else {
+			checkComposeService(&p, m)
+		}
 	}
 	return p
 }
@@ -97,7 +99,7 @@ func checkComposeService(p *problems, s types.ServiceConfig) {
 	if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") {
 		p.add("%s: not read-only with every capability dropped", s.Name)
 	}
-	if s.Name != "migrate" && (s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0) {
+	if s.Name != "migrate" && s.Name != "nats-setup" && (s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0) {
 		p.add("%s: no health check", s.Name)
 	}
 	for k, v := range s.Environment {
@@ -163,48 +165,76 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 	}
 }
 
-// compose.yaml's NATS servers read a configuration the NATS server accepts: a cluster of
-// three routes, JetStream in the domain hub, and the users make-secrets.sh writes, one per
-// service. The script runs in a copy of infra/compose.
+// compose.yaml's NATS servers run nats/cluster.conf with the passwords and the certificate
+// make-secrets.sh writes, and the NATS server accepts them: every password the users of
+// nats/accounts.conf need is there, the routes name compose's nodes, JetStream is in the
+// domain hub. The script runs in a copy of the repository's layout; the configuration's
+// /etc/nats/tls is the copy's.
 func TestComposeNATSConfig(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"nats.conf", "make-secrets.sh"} {
-		b, err := os.ReadFile(filepath.Join(root(t), "infra", "compose", f))
+	copyFile := func(from, to string, edit func(string) string) {
+		b, err := os.ReadFile(filepath.Join(root(t), from))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, to)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), []byte(edit(string(b))), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	same := func(s string) string { return s }
+	copyFile("infra/compose/make-secrets.sh", "infra/compose/make-secrets.sh", same)
+	copyFile("nats/accounts.conf", "nats/accounts.conf", same)
+	tls := filepath.Join(dir, "infra", "compose", "secrets", "tls") + "/"
+	copyFile("nats/cluster.conf", "nats/cluster.conf", func(s string) string { return strings.ReplaceAll(s, "/etc/nats/tls/", tls) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "sh", filepath.Join(dir, "make-secrets.sh")).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "sh", filepath.Join(dir, "infra", "compose", "make-secrets.sh")).CombinedOutput(); err != nil {
 		t.Fatalf("make-secrets.sh: %v\n%s", err, out)
 	}
-	t.Setenv("SERVER_NAME", "nats-2")
-	opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats.conf"))
+	envFile, err := os.ReadFile(filepath.Join(dir, "infra", "compose", "secrets", "nats-passwords.env"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.ServerName != "nats-2" || len(opts.Routes) != 3 || opts.JetStreamDomain != "hub" || !opts.JetStream {
-		t.Errorf("server %q, %d routes, JetStream %v in domain %q; want nats-2, 3, true, hub", opts.ServerName, len(opts.Routes), opts.JetStream, opts.JetStreamDomain)
+	for _, line := range strings.Split(strings.TrimSpace(string(envFile)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		t.Setenv(k, v)
 	}
-	users := map[string]string{}
-	for _, u := range opts.Users {
-		if u.Account != nil {
-			users[u.Username] = u.Account.Name
+	pr, err := loadCompose(t, filepath.Join(root(t), "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []string
+	for name, s := range pr.Services {
+		if !strings.HasPrefix(name, "nats-") || name == "nats-setup" {
+			continue
+		}
+		nodes = append(nodes, name)
+		for k, v := range s.Environment {
+			if v != nil {
+				t.Setenv(k, *v)
+			}
+		}
+		opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats", "cluster.conf"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if opts.ServerName != name || opts.JetStreamDomain != "hub" || !opts.JetStream {
+			t.Errorf("%s: server %q, JetStream %v in domain %q", name, opts.ServerName, opts.JetStream, opts.JetStreamDomain)
+		}
+		for _, r := range opts.Routes {
+			if !slices.Contains([]string{"nats-0", "nats-1", "nats-2"}, r.Hostname()) || pr.Services[r.Hostname()].Name == "" {
+				t.Errorf("%s routes to %s, which compose does not run", name, r.Host)
+			}
 		}
 	}
-	for _, s := range append(serviceNames(t), "gateway") {
-		if users[s] != "SOUK" {
-			t.Errorf("NATS user %s: in account %q, want SOUK", s, users[s])
-		}
-		b, err := os.ReadFile(filepath.Join(dir, "secrets", "nats-"+s))
-		if err != nil || len(b) < 16 {
+	if slices.Sort(nodes); !slices.Equal(nodes, []string{"nats-0", "nats-1", "nats-2"}) {
+		t.Errorf("NATS nodes %v, want nats-0, nats-1, nats-2", nodes)
+	}
+	for _, s := range append(serviceNames(t), "gateway", "admin") {
+		if b, err := os.ReadFile(filepath.Join(dir, "infra", "compose", "secrets", "nats-"+s)); err != nil || len(b) < 16 {
 			t.Errorf("secrets/nats-%s: %v, %d bytes", s, err, len(b))
 		}
 	}

@@ -171,4 +171,22 @@ func TestNATSValues(t *testing.T) {
 	if c.JetStream.Merge["domain"] != "hub" {
 		t.Errorf("JetStream domain %v, want hub", c.JetStream.Merge["domain"])
 	}
+	// Every password nats/ refers to is in the servers' environment.
+	var env struct {
+		Container struct{ Env map[string]any }
+	}
+	if err := yaml.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"accounts.conf", "cluster.conf"} {
+		conf, err := os.ReadFile(filepath.Join(root(t), "nats", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range regexp.MustCompile(`\$(SOUK_NATS_PASSWORD_[A-Z0-9_]+)`).FindAllStringSubmatch(string(conf), -1) {
+			if env.Container.Env[ref[1]] == nil {
+				t.Errorf("nats/%s refers to %s, which the servers' environment lacks", f, ref[1])
+			}
+		}
+	}
 }

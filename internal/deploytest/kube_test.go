@@ -106,10 +106,16 @@ func checkKube(m *manifests, services []string) problems {
 		}
 	}
 	checkPolicies(&p, m)
-	if j := m.jobs["souk-migrate"]; j == nil || !slices.Equal(soukContainer(&j.Spec.Template.Spec).Args, []string{"migrate"}) {
-		p.add("no Job souk-migrate running souk migrate")
-	} else {
-		checkSecurity(&p, "Job souk-migrate", &j.Spec.Template.Spec)
+	for _, job := range []string{"migrate", "nats-setup"} {
+		j := m.jobs["souk-"+job]
+		if j == nil || !slices.Equal(soukContainer(&j.Spec.Template.Spec).Args, []string{job}) {
+			p.add("no Job souk-%s running souk %s", job, job)
+			continue
+		}
+		checkSecurity(&p, "Job souk-"+job, &j.Spec.Template.Spec)
+	}
+	if j := m.jobs["souk-nats-setup"]; j != nil && envOf(soukContainer(&j.Spec.Template.Spec))["SOUK_NATS_USER"] != "admin" {
+		p.add("Job souk-nats-setup does not connect as admin: a service's user may not create streams")
 	}
 	if g := m.services["souk-gateway"]; g == nil || g.Spec.Selector["app.kubernetes.io/name"] != "souk-gateway" {
 		p.add("no Service souk-gateway selecting the gateway's pods")

@@ -158,7 +158,9 @@ func Conf(users []User) string {
 	}
 	var b strings.Builder
 	b.WriteString(header)
-	fmt.Fprintf(&b, "accounts {\n  %s {\n    jetstream: enabled\n    users: [\n", Account)
+	fmt.Fprintf(&b, "accounts {\n  %s {\n    jetstream: enabled\n", Account)
+	b.WriteString("    # the canary shares: souk canary > canary.conf, then reload every server (docs/operations.md)\n")
+	b.WriteString("    include ./canary.conf\n    users: [\n")
 	fmt.Fprintf(&b, "      # %s: the operator's and souk nats setup's user, unrestricted.\n", Admin)
 	fmt.Fprintf(&b, "      { user: %s, password: $%s }\n", Admin, PasswordVar(Admin))
 	for _, u := range users {

@@ -107,7 +107,7 @@ func ConfDir() string {
 func Conf(t testing.TB, name string, certs Certs) *server.Options {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{name, "accounts.conf"} {
+	for _, f := range []string{name, "accounts.conf", "canary.conf"} {
 		b, err := os.ReadFile(filepath.Join(ConfDir(), f))
 		if err != nil {
 			t.Fatalf("natstest: %v", err)

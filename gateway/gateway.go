@@ -180,6 +180,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	g.routes = append(append(append(g.apiRoutes(), g.catalogRoutes()...), g.checkoutRoutes()...), g.opsRoutes()...)
 	g.routes = append(g.routes, g.shippingRoutes()...)
 	g.routes = append(g.routes, g.notificationRoutes()...)
+	g.routes = append(g.routes, g.edgeRoutes()...)
 	g.routes = append(g.routes, g.docsRoutes()...)
 	for i := range g.routes {
 		if err := g.register(&g.routes[i]); err != nil {

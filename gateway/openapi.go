@@ -49,6 +49,7 @@ var tagDocs = map[string]string{
 	"users":         "The signed-in user's profile, addresses and notifications.",
 	"catalog":       "Categories, products, search and reviews.",
 	"inventory":     "Stock per SKU (staff).",
+	"sites":         "Edge sites: the till of a site that sells from its stock quota while cut off from the hub (staff).",
 	"cart":          "The signed-in customer's cart, priced from the catalog on every read.",
 	"orders":        "Checkout, orders, their payment, shipment and live status.",
 	"payments":      "Calls from the payment provider.",

@@ -132,6 +132,13 @@ type SiteQuotas struct {
 	Items []SiteQuotaItem `json:"items" required:"true"`
 }
 
+// Keys of a site's quota bucket: quota.<sku> holds a SiteQuotaItem, sale.<id> a Sale being
+// recorded (from before its units are taken until it is in the site's SALES stream).
+const (
+	QuotaKeyPrefix = "quota."
+	SaleKeyPrefix  = "sale."
+)
+
 // SiteQuotaItem is one SKU's remaining units at a site and the last grant applied there.
 type SiteQuotaItem struct {
 	SKU       string `json:"sku" required:"true"`
@@ -171,4 +178,18 @@ type SiteSale struct {
 	OccurredAt time.Time  `json:"occurred_at"`
 	Site       string     `json:"site"`
 	Lines      []SaleLine `json:"lines"`
+}
+
+// CheckSite says what is wrong with an edge site's id (1 to 32 of a-z 0-9 -, not starting
+// with -: it names a JetStream domain and subjects); "" when nothing is.
+func CheckSite(id string) string {
+	if len(id) < 1 || len(id) > 32 || id[0] == '-' {
+		return "must be 1 to 32 of a-z 0-9 - (not starting with -)"
+	}
+	for _, r := range id {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return "must be 1 to 32 of a-z 0-9 - (not starting with -)"
+		}
+	}
+	return ""
 }

@@ -126,6 +126,16 @@ func browses(t *testing.T, site *shop, id string) error {
 	return nil
 }
 
+// hubJS is JetStream of the hub's domain.
+func (e *edge) hubJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.NewWithDomain(e.nc, bus.HubDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // TestEdgeCatalogOffline: a site started with --leaf and --site is a leaf node of the hub
 // with its own JetStream domain; the catalog reaches it by a mirror, and with the link cut
 // the site still serves a product read, browsing by category, search and the category tree

@@ -44,6 +44,9 @@ type env struct {
 	live *liveconfig.Config
 	// server is the embedded NATS server; nil when the process joins NATS_URL's.
 	server *server.Server
+	// keys are the token keys at an edge site: the hub's, kept for when the link is cut; nil
+	// at the hub (the auth service's JWKS over NATS).
+	keys authn.KeySource
 }
 
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -118,7 +121,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	default:
 		// A site creates none of the hub's streams: they would capture the hub's events
 		// through the leaf (see nats/bus/site.go).
-		err = bus.EnsureSite(setupCtx, e.js, cfg.Site)
+		if err = bus.EnsureSite(setupCtx, e.js, cfg.Site); err == nil {
+			e.keys, err = siteKeys(setupCtx, e)
+		}
 	}
 	cancel()
 	if err != nil {
@@ -192,7 +197,11 @@ func runGateway(ctx context.Context, e *env) error {
 	if err := rev.WaitLoaded(ctx); err != nil {
 		return nil // stopped while loading
 	}
-	verifier := authn.NewVerifier(authn.NATSKeySource(e.nc), time.Second).WithRevocations(rev)
+	keys := e.keys
+	if keys == nil {
+		keys = authn.NATSKeySource(e.nc)
+	}
+	verifier := authn.NewVerifier(keys, time.Second).WithRevocations(rev)
 	limits := gateway.RateLimits{
 		IP:      gateway.Limit{Rate: rate.Limit(e.cfg.RateIP), Burst: 2 * e.cfg.RateIP},
 		Account: gateway.Limit{Rate: rate.Limit(e.cfg.RateAccount), Burst: 2 * e.cfg.RateAccount},
@@ -206,6 +215,16 @@ func runGateway(ctx context.Context, e *env) error {
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
 		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
 		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live, Services: readyNames(e.cfg)})
+}
+
+// siteKeys is the key source of an edge site: the hub's auth service, its last answer kept in
+// the site's keys bucket for when the link is cut (even across a restart).
+func siteKeys(ctx context.Context, e *env) (authn.KeySource, error) {
+	kv, err := e.js.KeyValue(ctx, bus.BucketKeys)
+	if err != nil {
+		return nil, err
+	}
+	return authn.CachedKeySource(authn.NATSKeySource(e.nc), kv), nil
 }
 
 func startNATS(cfg Config, log zerolog.Logger) (*server.Server, error) {

@@ -37,6 +37,10 @@ func leafOptions(opts *server.Options, cfg ServerConfig) error {
 			port = server.RANDOM_PORT
 		}
 		opts.LeafNode.Host, opts.LeafNode.Port = host, port
+		// Sites reach the hub by the URL they are given (a proxy, a load balancer, a public
+		// name), never by the addresses the hub would advertise to them: its own listener's
+		// address is unreachable from a shop's network, or bypasses the way in.
+		opts.LeafNode.NoAdvertise = true
 	}
 	if cfg.LeafRemote != "" {
 		u, err := url.Parse(cfg.LeafRemote)

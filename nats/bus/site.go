@@ -29,6 +29,8 @@ func SiteBuckets() []jetstream.KeyValueConfig {
 		// The live configuration (platform/liveconfig): a site follows the hub's settings,
 		// and keeps the last ones it had while cut off.
 		mirrorBucket(BucketConfig, 0, 0),
+		{Bucket: BucketKeys, Description: "the last token key set fetched from the hub's auth service, for verifying tokens while cut off",
+			History: 1, MaxBytes: 1 << 20, Storage: jetstream.FileStorage},
 		{Bucket: BucketQuota, Description: "the site's stock quotas, taken by compare-and-set", History: 1,
 			MaxBytes: SiteMaxBytes, Storage: jetstream.FileStorage},
 	}
@@ -69,6 +71,9 @@ func EnsureSite(ctx context.Context, js jetstream.JetStream, id string) error {
 // may still sell and the last grant applied (taken by compare-and-set), sale.<id> → a sale
 // being recorded.
 const BucketQuota = "quota"
+
+// BucketKeys is an edge site's own copy of the hub's token keys (public keys only).
+const BucketKeys = "keys"
 
 // SiteMaxBytes bounds each of a site's own streams. SALES refuses a sale when full
 // (DiscardNew) rather than drop one the hub has not sourced: nothing leaves it by age.

@@ -52,18 +52,26 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	batches, took := reserverMetrics(deps.Registry)
 	reserver := NewReserver(store, maxBatch, cmp.Or(cfg.MaxQueue, DefaultMaxQueue), batches, took, log)
 	h := &handlers{store: store, reserver: reserver}
+	qh := &quotaHandlers{store: store, js: deps.JS, log: log}
 	return kit.Service{
 		Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order",
 		Schema: Schema, Migrations: migrationsFS,
 		Publishes: []subjects.EventKind{subjects.EvtStockLevel.EventKind, subjects.EvtInventoryReserved.EventKind,
 			subjects.EvtInventoryRejected.EventKind, subjects.EvtInventoryExpired.EventKind,
-			subjects.EvtInventoryCommitted.EventKind, subjects.EvtInventoryReleased.EventKind},
+			subjects.EvtInventoryCommitted.EventKind, subjects.EvtInventoryReleased.EventKind, subjects.EvtQuotaGranted.EventKind},
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.InventoryGet, h.get),
 			rpc.Bind(subjects.InventorySet, h.set),
 			rpc.Bind(subjects.InventoryReserve, h.reserve),
+			rpc.Bind(subjects.QuotaGrant, qh.grant),
+			rpc.Bind(subjects.QuotaReport, qh.report),
+			rpc.Bind(subjects.QuotaReturn, qh.giveBack),
 		},
-		Consumers: []*consumer.Consumer{{Name: "inventory-orders", On: store.orderEvents()}},
+		Consumers: []*consumer.Consumer{
+			{Name: "inventory-orders", On: store.orderEvents()},
+			{Name: "inventory-site-sales", On: []consumer.Route{consumer.On(subjects.EvtSale, store.recordSale)}},
+		},
+		Start: qh.ensureSources,
 		Loops: []kit.Loop{
 			{Name: "reserver", Run: func(ctx context.Context) error {
 				reserver.Run(ctx, cmp.Or(cfg.Committers, DefaultCommitters))

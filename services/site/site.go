@@ -38,15 +38,25 @@ type Config struct {
 // Service declares the site service.
 func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	v := newView(cfg.DefaultLocale, cfg.DefaultCurrency)
+	q := &quotas{site: cfg.Site, js: deps.JS}
 	return kit.Service{
 		Name: "site", Version: "0.1.0", Description: "the shop at edge site " + cfg.Site + ": catalog reads from a mirror, sales from a quota",
 		Endpoints: []rpc.Binding{
 			rpc.BindRaw(subjects.ProductGet, v.productGet),
 			rpc.Bind(subjects.ProductSearch, v.productSearch),
 			rpc.Bind(subjects.CategoryList, v.categoryList),
+			rpc.Bind(subjects.SiteSaleCreate, q.sell),
+			rpc.Bind(subjects.SiteQuotaList, q.list),
 		},
 		Loops: []kit.Loop{
 			{Name: "catalog view", Run: func(ctx context.Context) error { return v.run(ctx, deps.JS) }},
+			{Name: "quota grants", Run: q.followGrants},
+		},
+		Start: func(ctx context.Context) error {
+			if err := q.open(ctx); err != nil {
+				return err
+			}
+			return q.finishPending(ctx)
 		},
 	}, nil
 }

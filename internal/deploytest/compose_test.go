@@ -184,11 +184,26 @@ func TestComposeNATSConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	same := func(s string) string { return s }
-	copyFile("infra/compose/make-secrets.sh", "infra/compose/make-secrets.sh", same)
-	copyFile("nats/accounts.conf", "nats/accounts.conf", same)
+	pr, err := loadCompose(t, filepath.Join(root(t), "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The NATS configuration files are the ones compose mounts into /etc/nats, and only
+	// those: an include compose does not mount fails the parse below.
 	tls := filepath.Join(dir, "infra", "compose", "secrets", "tls") + "/"
-	copyFile("nats/cluster.conf", "nats/cluster.conf", func(s string) string { return strings.ReplaceAll(s, "/etc/nats/tls/", tls) })
+	for _, v := range pr.Services["nats-0"].Volumes {
+		if v.Type != types.VolumeTypeBind || !strings.HasPrefix(v.Target, "/etc/nats/") || !strings.HasSuffix(v.Target, ".conf") {
+			continue
+		}
+		from, err := filepath.Rel(root(t), v.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyFile(from, filepath.Join("nats", strings.TrimPrefix(v.Target, "/etc/nats/")), func(s string) string {
+			return strings.ReplaceAll(s, "/etc/nats/tls/", tls)
+		})
+	}
+	copyFile("infra/compose/make-secrets.sh", "infra/compose/make-secrets.sh", func(s string) string { return s })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "sh", filepath.Join(dir, "infra", "compose", "make-secrets.sh")).CombinedOutput(); err != nil {
@@ -201,10 +216,6 @@ func TestComposeNATSConfig(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(envFile)), "\n") {
 		k, v, _ := strings.Cut(line, "=")
 		t.Setenv(k, v)
-	}
-	pr, err := loadCompose(t, filepath.Join(root(t), "compose.yaml"))
-	if err != nil {
-		t.Fatal(err)
 	}
 	var nodes []string
 	for name, s := range pr.Services {

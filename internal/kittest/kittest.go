@@ -60,7 +60,8 @@ type Env struct {
 	// NC is a connection to the embedded server, JS its JetStream context.
 	NC *nats.Conn
 	JS jetstream.JetStream
-	// Server is the embedded NATS server (its account takes a canary's subject mapping).
+	// Server is the embedded NATS server (its account takes a canary's subject mapping); nil
+	// on a connection given to NewOn.
 	Server *server.Server
 	// Keys sign the tokens of As; the services started here trust them.
 	Keys *authntest.Keys
@@ -84,14 +85,30 @@ type Env struct {
 func New(t testing.TB, tmpl pgtest.Template) *Env {
 	t.Helper()
 	parallel(t)
+	ns, nc := natstest.Server(t)
+	e := NewOn(t, tmpl, nc)
+	e.Server = ns
+	return e
+}
+
+// NewOn is New on the NATS connection nc instead of a server of its own: on a
+// natstest.Cluster, say, with opts giving the streams' and buckets' replica count
+// (bus.Replicas). The streams get natstest's Recorder too.
+func NewOn(t testing.TB, tmpl pgtest.Template, nc *nats.Conn, opts ...bus.EnsureOption) *Env {
+	t.Helper()
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	db := pgtest.MigratedPool(t, ctx, tmpl)
-	ns, nc, js := natstest.JetStreamServer(t, ctx)
-	if err := bus.EnsureBuckets(ctx, js); err != nil {
+	js, err := jetstream.New(nc)
+	if err != nil {
 		t.Fatalf("kittest: %v", err)
 	}
-	e := &Env{T: t, Ctx: ctx, DB: db, NC: nc, JS: js, Server: ns, Keys: authntest.NewKeys(t, kid), Log: zerolog.Nop(),
+	natstest.Streams(t, ctx, js, opts...)
+	if err := bus.EnsureBuckets(ctx, js, opts...); err != nil {
+		t.Fatalf("kittest: %v", err)
+	}
+	e := &Env{T: t, Ctx: ctx, DB: db, NC: nc, JS: js, Keys: authntest.NewKeys(t, kid), Log: zerolog.Nop(),
 		CustomerID: NewID(), running: map[string]int{}}
 	e.Staff = e.As("staff-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff)
 	e.Admin = e.As("admin-"+NewID(), subjects.RoleCustomer, subjects.RoleStaff, subjects.RoleAdmin)
@@ -255,13 +272,17 @@ func (e *Env) pings(name string, want int) error {
 }
 
 // Messages returns every message stored in stream on the filter subjects (all of them
-// when none), oldest first, read with an ordered consumer.
+// when none), oldest first, read with an ephemeral consumer deleted afterwards. Not an
+// ordered consumer: that has one replica, and the server refuses a consumer on an interest
+// stream with fewer replicas than the stream (an R3 stream on a natstest.Cluster).
 func (e *Env) Messages(stream string, filter ...string) []jetstream.Msg {
 	e.T.Helper()
-	cons, err := e.JS.OrderedConsumer(e.Ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: filter})
+	cons, err := e.JS.CreateConsumer(e.Ctx, stream, jetstream.ConsumerConfig{FilterSubjects: filter,
+		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute})
 	if err != nil {
 		e.T.Fatalf("kittest: read %s: %v", stream, err)
 	}
+	defer func() { _ = e.JS.DeleteConsumer(e.Ctx, stream, cons.CachedInfo().Name) }()
 	info, err := cons.Info(e.Ctx)
 	if err != nil {
 		e.T.Fatalf("kittest: read %s: %v", stream, err)

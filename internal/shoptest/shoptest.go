@@ -14,7 +14,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/souk/souk/internal/kittest"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/services/cart"
@@ -58,6 +61,13 @@ var shop = sync.OnceValue(func() pgtest.Template {
 func NewEnv(t testing.TB) *Env {
 	t.Helper()
 	return &Env{Env: kittest.New(t, shop())}
+}
+
+// NewEnvOn is NewEnv on the NATS connection nc (to a natstest.Cluster, say), the streams
+// and buckets made with opts (bus.Replicas); see kittest.NewOn.
+func NewEnvOn(t testing.TB, nc *nats.Conn, opts ...bus.EnsureOption) *Env {
+	t.Helper()
+	return &Env{Env: kittest.NewOn(t, shop(), nc, opts...)}
 }
 
 // NewID returns a fresh UUIDv7, as Souk's ids are.

@@ -37,8 +37,9 @@ func Server(t testing.TB) (*server.Server, *nats.Conn) {
 const Recorder = "natstest-recorder"
 
 // JetStream starts an embedded server for t (see Server) with Souk's streams, their declared
-// consumers and a Recorder on each, and returns a connection and its JetStream context; ctx
-// bounds creating them. A test of what the streams keep or drop uses Server instead.
+// consumers and a Recorder on each (see Streams), and returns a connection and its JetStream
+// context; ctx bounds creating them. A test of what the streams keep or drop uses Server
+// instead.
 func JetStream(t testing.TB, ctx context.Context) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	_, nc, js := JetStreamServer(t, ctx)
@@ -54,7 +55,15 @@ func JetStreamServer(t testing.TB, ctx context.Context) (*server.Server, *nats.C
 	if err != nil {
 		t.Fatalf("natstest: %v", err)
 	}
-	if err := bus.EnsureStreams(ctx, js); err != nil {
+	Streams(t, ctx, js)
+	return ns, nc, js
+}
+
+// Streams creates Souk's streams on js, as bus.EnsureStreams does with opts (bus.Replicas
+// on a Cluster), and a Recorder on each, with the stream's replica count.
+func Streams(t testing.TB, ctx context.Context, js jetstream.JetStream, opts ...bus.EnsureOption) {
+	t.Helper()
+	if err := bus.EnsureStreams(ctx, js, opts...); err != nil {
 		t.Fatalf("natstest: %v", err)
 	}
 	for _, cfg := range bus.Streams {
@@ -64,7 +73,6 @@ func JetStreamServer(t testing.TB, ctx context.Context) (*server.Server, *nats.C
 			t.Fatalf("natstest: recorder on %s: %v", cfg.Name, err)
 		}
 	}
-	return ns, nc, js
 }
 
 // Bucket starts an embedded server for t (see Server) with Souk's KV buckets, and returns

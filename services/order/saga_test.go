@@ -205,7 +205,12 @@ type saga struct {
 // newSaga starts the shop for t; the sandbox decides payments after 20 ms.
 func newSaga(t testing.TB) *saga {
 	t.Helper()
-	e := shoptest.NewEnv(t)
+	return startSaga(shoptest.NewEnv(t))
+}
+
+// startSaga starts on e what newSaga starts.
+func startSaga(e *shoptest.Env) *saga {
+	e.T.Helper()
 	e.StartCatalog(shoptest.CatalogConfig())
 	e.StartCart(shoptest.CartConfig())
 	inv := e.StartInventory(shoptest.InventoryConfig())

@@ -25,7 +25,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
@@ -106,8 +105,6 @@ type Gateway struct {
 	// reads and writes are the admission bounds of Config.Admission; nil is no bound.
 	reads, writes *admitter
 	routes        []Route
-	// js reads the order events that GET /v1/orders/{id}/events streams.
-	js jetstream.JetStream
 	// closing is closed when the gateway starts shutting down: long-lived streams end.
 	closing chan struct{}
 	// openapi is the encoded OpenAPI document, built once from routes.
@@ -135,9 +132,6 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		reads:   newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
 		writes:  newAdmitter(cfg.Admission.MaxWrites, "overloaded"),
 		closing: make(chan struct{}),
-	}
-	if g.js, err = jetstream.New(deps.NC); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.app = fiber.New(fiber.Config{
 		AppName:               "souk-gateway",

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 
 	"github.com/souk/souk/subjects"
 )
@@ -23,8 +23,6 @@ const (
 	SSEKeepAlive = 15 * time.Second
 	// SSEMaxDuration bounds one stream; EventSource reconnects with Last-Event-ID.
 	SSEMaxDuration = 30 * time.Minute
-	// sseConsumerIdle is how long the server keeps a stream's consumer the gateway left.
-	sseConsumerIdle = 30 * time.Second
 	// sseRetryAfter is the Retry-After of a stream refused because its account holds
 	// RateLimits.SSEPerUser open already: a slot frees when one of them closes.
 	sseRetryAfter = 5 * time.Second
@@ -34,12 +32,11 @@ const (
 // (or after Last-Event-ID), then each change live, until the order is cancelled or delivered.
 //
 // The history is the order service's (PostgreSQL's record), not the ORDERS stream's: an
-// interest stream lets an event go once every service applied it. The stream only says when
-// to look again: an ordered consumer on the order's events, read with Consume, so one
-// server-side consumer serves the whole SSE stream. It is created after the order is first
-// read (a 404 creates nothing) and the order is read again once it exists, so a change made
-// in between is not missed; then every event of the order makes the gateway read it again
-// and send the statuses the client has not had.
+// interest stream lets an event go once every service applied it. The events only say when
+// to look again: a subscription to the order's events (follow), made after the order is
+// first read (a 404 subscribes to nothing), and the order is read again once it holds, so a
+// change made in between is not missed; then every event of the order, and every
+// keep-alive, makes the gateway read it again and send the statuses the client has not had.
 //
 // Each SSE event is named after the status and carries the history entry
 // (subjects.OrderStatus); its id is the entry's position in the history, 1 for the first.
@@ -79,7 +76,7 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	wake := make(chan struct{}, 1)
 	unfollow := func() {}
 	if !ended(order.History) {
-		if unfollow, err = g.follow(ctx, order.ID, wake); err != nil {
+		if unfollow, err = g.follow(order.ID, wake); err != nil {
 			cancel()
 			release()
 			return err
@@ -105,42 +102,31 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	return nil
 }
 
-// follow consumes the order's events on ORDERS from now on, each a non-blocking send on wake,
-// until the returned stop, which also deletes the server-side consumer.
-func (g *Gateway) follow(ctx context.Context, orderID string, wake chan<- struct{}) (stop func(), err error) {
-	cons, err := g.js.OrderedConsumer(ctx, subjects.StreamOrders, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.EvtOrder.Entity(orderID)},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		// An idle ordered consumer holds its order's new events on the interest stream:
-		// deleted when the SSE stream ends, and by the server soon after a gateway crash.
-		InactiveThreshold: sseConsumerIdle,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("order events: %w", err)
-	}
-	info := cons.CachedInfo()
-	consuming, err := cons.Consume(func(jetstream.Msg) {
+// follow wakes the stream, a non-blocking send on wake, for every event of the order
+// published from now on, until the returned stop. A plain NATS subscription on the order's
+// subjects, not a consumer of ORDERS: the events only say when to read again, and a consumer
+// of an interest stream must have as many replicas as the stream, so with
+// SOUK_NATS_REPLICAS=3 an ordered (one-replica) consumer is refused and any other would be a
+// replicated group per open stream. The flush makes the server hold the subscription before
+// the first read again; an event it misses still (while the gateway reconnects, or before a
+// cluster's other nodes have the subscription) is caught by the read at the next keep-alive.
+func (g *Gateway) follow(orderID string, wake chan<- struct{}) (stop func(), err error) {
+	sub, err := g.deps.NC.Subscribe(subjects.EvtOrder.Entity(orderID), func(*nats.Msg) {
 		select {
 		case wake <- struct{}{}:
 		default:
 		}
 	})
 	if err == nil {
-		return func() { consuming.Stop(); g.deleteConsumer(info) }, nil
+		err = g.deps.NC.FlushTimeout(g.cfg.RequestTimeout)
 	}
-	g.deleteConsumer(info)
-	return nil, fmt.Errorf("order events: %w", err)
-}
-
-// deleteConsumer deletes the SSE consumer info names at once, rather than when it has been
-// idle for sseConsumerIdle; on failure it expires then.
-func (g *Gateway) deleteConsumer(info *jetstream.ConsumerInfo) {
-	if info == nil {
-		return
+	if err != nil {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+		return nil, fmt.Errorf("order events: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RequestTimeout)
-	defer cancel()
-	_ = g.js.DeleteConsumer(ctx, subjects.StreamOrders, info.Name)
+	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 // ended reports whether history's last status is one an order never leaves.
@@ -157,7 +143,7 @@ type orderStream struct {
 	id     string
 	sent   int // history entries the client has
 	read   func(ctx context.Context, id string) (subjects.Order, error)
-	wake   <-chan struct{}
+	wake   chan struct{} // buffered, one: a pending wake covers any number
 	w      *bufio.Writer
 	extend func() // pushes the connection's write deadline past the next keep-alive
 	// gone is closed when the client hangs up.
@@ -205,6 +191,10 @@ func (s *orderStream) run(ctx context.Context, history []subjects.OrderStatus, c
 		case <-keepAlive.C:
 			if _, err := s.w.WriteString(": keep-alive\n\n"); err != nil || !s.flush() {
 				return
+			}
+			select { // and read again, for an event the subscription missed (see follow)
+			case s.wake <- struct{}{}:
+			default:
 			}
 		case <-s.wake:
 			order, err := s.read(ctx, s.id)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +21,7 @@ import (
 	"github.com/souk/souk/gateway"
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/bus"
+	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/subjects"
 )
 
@@ -45,14 +45,20 @@ func newSSEEnv(t *testing.T, statuses ...string) *sseEnv {
 // newSSEEnvWith is newSSEEnv with a gateway configured by cfg.
 func newSSEEnvWith(t *testing.T, cfg gateway.Config, statuses ...string) *sseEnv {
 	t.Helper()
+	return newSSEEnvOn(t, newHarness(t, cfg), statuses)
+}
+
+// newSSEEnvOn is newSSEEnv on the gateway of h, its streams made with opts.
+func newSSEEnvOn(t *testing.T, h *harness, statuses []string, opts ...bus.EnsureOption) *sseEnv {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	e := &sseEnv{t: t, ctx: ctx, h: newHarness(t, cfg), order: subjects.Order{ID: "0190aaaa-0000-7000-8000-000000000001", UserID: "u1"}}
+	e := &sseEnv{t: t, ctx: ctx, h: h, order: subjects.Order{ID: "0190aaaa-0000-7000-8000-000000000001", UserID: "u1"}}
 	var err error
 	if e.js, err = jetstream.New(e.h.nc); err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.EnsureStreams(ctx, e.js); err != nil {
+	if err := bus.EnsureStreams(ctx, e.js, opts...); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range statuses {
@@ -163,41 +169,27 @@ func (e *sseEnv) ephemeral() ([]string, error) {
 }
 
 // An order's stream sends its history from the order (the interest stream no longer holds
-// the events every service applied; here it never held pending's), then each change live, on
-// one server-side consumer for the stream's whole life, deleted when the order ends.
-func TestOrderEventsSendHistoryThenFollowOnOneConsumer(t *testing.T) {
+// the events every service applied; here it never held pending's), then each change live,
+// woken by one subscription to the order's events for the stream's whole life, gone when the
+// order ends, and with no consumer on ORDERS: with R3 streams the server refuses an ordered
+// consumer of an interest stream.
+func TestOrderEventsSendHistoryThenFollowWithoutAConsumer(t *testing.T) {
 	e := newSSEEnv(t, subjects.OrderStatusPending)
 	created, err := e.h.nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.CREATED.ORDERS.>")
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := e.h.nc.NumSubscriptions()
 	events := e.open("")
 	if ev := e.next(events); ev.id != "1" || ev.name != "pending" || !strings.Contains(ev.data, `"status":"pending"`) {
 		t.Fatalf("first event %+v, want id 1 pending with its history entry", ev)
 	}
-	var follower string
-	expect.Within(t, 10*time.Second, func() error {
-		names, err := e.ephemeral()
-		if len(names) != 1 {
-			return fmt.Errorf("consumers following the order: %v (%v), want one", names, err)
-		}
-		follower = names[0]
-		return nil
-	})
+	if n := e.h.nc.NumSubscriptions(); n != before+1 {
+		t.Fatalf("%d subscriptions while the stream is open, want %d", n, before+1)
+	}
 	e.move(subjects.OrderStatusReserved)
 	if ev := e.next(events); ev.id != "2" || ev.name != "reserved" {
 		t.Fatalf("live event %+v, want id 2 reserved", ev)
-	}
-	// A stream that fetched on an ordered consumer made a consumer a second: three seconds
-	// without another one being created. (The first advisory is the follower's own.)
-	if m, err := created.NextMsg(5 * time.Second); err != nil || !strings.HasSuffix(m.Subject, "."+follower) {
-		t.Fatalf("no creation advisory for the follower %s: %v", follower, err)
-	}
-	if m, err := created.NextMsg(3 * time.Second); !errors.Is(err, nats.ErrTimeout) {
-		t.Fatalf("another consumer was created while one stream was open: %v %v", m, err)
-	}
-	if names, err := e.ephemeral(); err != nil || len(names) != 1 || names[0] != follower {
-		t.Fatalf("consumers following the order: %v (%v), want only %s", names, err, follower)
 	}
 	e.move(subjects.OrderStatusPaid)
 	e.move(subjects.OrderStatusCancelled)
@@ -209,11 +201,33 @@ func TestOrderEventsSendHistoryThenFollowOnOneConsumer(t *testing.T) {
 		t.Fatalf("after reserved: %v, then the end", got)
 	}
 	expect.Within(t, 10*time.Second, func() error {
-		if names, err := e.ephemeral(); err != nil || len(names) != 0 {
-			return fmt.Errorf("consumers left after the stream ended: %v (%v)", names, err)
+		if n := e.h.nc.NumSubscriptions(); n != before {
+			return fmt.Errorf("%d subscriptions after the stream ended, want %d", n, before)
 		}
 		return nil
 	})
+	if names, err := e.ephemeral(); err != nil || len(names) != 0 {
+		t.Fatalf("consumers on ORDERS: %v (%v), want none", names, err)
+	}
+	if m, err := created.NextMsg(0); err == nil {
+		t.Fatalf("a consumer was created on ORDERS: %s", m.Subject)
+	}
+}
+
+// With SOUK_NATS_REPLICAS=3 an order's stream still follows the order live: the gateway
+// makes no consumer of the R3 interest stream ORDERS, where an ordered one is refused.
+func TestOrderEventsOnAnR3Cluster(t *testing.T) {
+	c := natstest.NewCluster(t, 3)
+	expect.Within(t, time.Minute, c.Formed)
+	e := newSSEEnvOn(t, newHarnessOn(t, c.Connect(t), nil, gateway.Config{}), []string{subjects.OrderStatusPending}, bus.Replicas(3))
+	events := e.open("")
+	if ev := e.next(events); ev.name != "pending" {
+		t.Fatalf("first event %+v, want pending", ev)
+	}
+	e.move(subjects.OrderStatusReserved)
+	if ev := e.next(events); ev.id != "2" || ev.name != "reserved" {
+		t.Fatalf("live event %+v, want id 2 reserved", ev)
+	}
 }
 
 // Last-Event-ID n resumes after the n-th status, and an order that has ended gets its

@@ -41,6 +41,7 @@ import (
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/pgtest"
 	"github.com/souk/souk/subjects"
 )
@@ -74,6 +75,9 @@ type Env struct {
 	// Customer is a context whose calls carry the token of the customer CustomerID.
 	Customer   context.Context
 	CustomerID string
+	// Live is the live configuration the services started here follow; nil (every key at
+	// its default) unless the test called FollowConfig.
+	Live *liveconfig.Config
 
 	mu      sync.Mutex
 	running map[string]int // instances started per micro service name
@@ -133,6 +137,23 @@ func parallel(t testing.TB) {
 		}
 	}()
 	pt.Parallel()
+}
+
+// FollowConfig makes the services started from now on follow the config bucket, as every
+// process of souk run does: it runs a live configuration until the test ends, waits until it
+// has loaded the bucket, and returns the bucket, for the test to put keys in.
+func (e *Env) FollowConfig() jetstream.KeyValue {
+	e.T.Helper()
+	e.Live = liveconfig.New(e.JS, e.Log, prometheus.NewRegistry())
+	expect.Start(e.T, e.Live.Run)
+	if err := e.Live.WaitLoaded(e.Ctx); err != nil {
+		e.T.Fatalf("kittest: load the config bucket: %v", err)
+	}
+	kv, err := e.JS.KeyValue(e.Ctx, bus.BucketConfig)
+	if err != nil {
+		e.T.Fatalf("kittest: %v", err)
+	}
+	return kv
 }
 
 // Declare declares a service on the Deps it is given: its Service function with its Config
@@ -221,7 +242,7 @@ func (i *Instance) Counter(t testing.TB, name string) float64 {
 func (e *Env) Start(declare func(kit.Deps) (kit.Service, error), ready func() error) *Instance {
 	e.T.Helper()
 	reg := prometheus.NewRegistry()
-	deps := kit.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source, StreamsReady: true}
+	deps := kit.Deps{Log: e.Log, DB: e.DB, NC: e.NC, JS: e.JS, Registry: reg, Keys: e.Keys.Source, Live: e.Live, StreamsReady: true}
 	svc, err := declare(deps)
 	if err != nil {
 		e.T.Fatalf("kittest: declare: %v", err)

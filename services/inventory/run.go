@@ -9,6 +9,7 @@ import (
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
 )
@@ -22,7 +23,8 @@ const Schema = "inventory"
 // Config configures the inventory service. Zero values take the defaults.
 type Config struct {
 	// ReservationTTL is how long a hold waits for its payment (15 min): the payment deadline,
-	// after which the order service cancels with payment_timeout.
+	// after which the order service cancels with payment_timeout. The live key
+	// inventory.reservation_ttl overrides it while the config bucket holds one.
 	ReservationTTL time.Duration
 	// SweepEvery is how often expired holds are looked for (5 s).
 	SweepEvery time.Duration
@@ -48,7 +50,9 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	}
 	log := deps.Logger("inventory")
 	maxBatch := cmp.Or(cfg.MaxBatch, DefaultMaxBatch)
-	store := NewStore(deps.DB, cmp.Or(cfg.ReservationTTL, DefaultReservationTTL))
+	ttl := cmp.Or(cfg.ReservationTTL, DefaultReservationTTL)
+	store := NewStore(deps.DB, ttl)
+	store.ttl = liveconfig.ReservationTTL.Bind(deps.Live, ttl)
 	batches, took := reserverMetrics(deps.Registry)
 	reserver := NewReserver(store, maxBatch, cmp.Or(cfg.MaxQueue, DefaultMaxQueue), batches, took, log)
 	h := &handlers{store: store, reserver: reserver}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
@@ -31,19 +32,21 @@ const DefaultReservationTTL = 15 * time.Minute
 // locks stock rows only and inserts reservation rows that did not exist.
 type Store struct {
 	db *pgxpool.Pool
-	// ttl is how long a hold waits for its payment.
-	ttl time.Duration
+	// ttl is how long a hold waits for its payment: read for each hold, so that a live
+	// change (inventory.reservation_ttl) applies from the next reservation on; the holds
+	// made before keep their deadline.
+	ttl *liveconfig.Value[time.Duration]
 }
 
 // NewStore returns a Store over db whose holds last ttl.
 func NewStore(db *pgxpool.Pool, ttl time.Duration) *Store {
-	return &Store{db: db, ttl: ttl}
+	return &Store{db: db, ttl: liveconfig.ReservationTTL.Bind(nil, ttl)}
 }
 
 // expiresAt is the deadline of a hold made now, at PostgreSQL's precision, so that a reply
 // and a later read of the same reservation agree to the microsecond.
 func (s *Store) expiresAt() time.Time {
-	return time.Now().Add(s.ttl).UTC().Truncate(time.Microsecond)
+	return time.Now().Add(s.ttl.Load()).UTC().Truncate(time.Microsecond)
 }
 
 // pipelined runs fn on a connection of its own for a transaction that fn begins and commits

@@ -37,7 +37,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	store := NewStore(deps.DB)
 	h := &handlers{store: store, nc: deps.NC, log: log}
 	sg := newSaga(store, log, deps.Registry)
-	sweep, err := newSweeper(store, cfg, log, deps.Registry)
+	sweep, err := newSweeper(store, cfg, deps.Live, log, deps.Registry)
 	if err != nil {
 		return kit.Service{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/subjects"
 )
@@ -39,8 +40,9 @@ const (
 // sweeper cancels orders still pending past their deadline: their order.placed never
 // reached the inventory (lost, or the inventory down that long), so no verdict will come.
 type sweeper struct {
-	store   *Store
-	timeout time.Duration
+	store *Store
+	// timeout follows the live key inventory.reservation_ttl, read at each round.
+	timeout *liveconfig.Value[time.Duration]
 	every   time.Duration
 	log     zerolog.Logger
 	// cancelled counts the orders it cancelled: each one means an order.placed the inventory
@@ -50,12 +52,12 @@ type sweeper struct {
 
 // newSweeper returns the sweeper of cfg's deadline over store, its counter registered on reg
 // (nowhere when nil).
-func newSweeper(store *Store, cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*sweeper, error) {
+func newSweeper(store *Store, cfg Config, live *liveconfig.Config, log zerolog.Logger, reg prometheus.Registerer) (*sweeper, error) {
 	if cfg.PendingTimeout < 0 || cfg.PendingSweepEvery < 0 {
 		return nil, errors.New("order: negative PendingTimeout or PendingSweepEvery")
 	}
 	return &sweeper{store: store, log: log,
-		timeout: cmp.Or(cfg.PendingTimeout, DefaultPendingTimeout), every: cmp.Or(cfg.PendingSweepEvery, DefaultPendingSweepEvery),
+		timeout: liveconfig.ReservationTTL.Bind(live, cmp.Or(cfg.PendingTimeout, DefaultPendingTimeout)), every: cmp.Or(cfg.PendingSweepEvery, DefaultPendingSweepEvery),
 		cancelled: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "souk_order_pending_cancelled_total",
 			Help: "Orders cancelled not_confirmed because the inventory had not answered their order.placed by the deadline.",
@@ -67,11 +69,12 @@ func newSweeper(store *Store, cfg Config, log zerolog.Logger, reg prometheus.Reg
 func (w *sweeper) round(ctx context.Context) (more bool) {
 	for range pendingBatches {
 		sctx, cancel := context.WithTimeout(ctx, pendingSweepTimeout)
-		n, err := w.store.CancelPending(sctx, w.timeout, pendingBatch)
+		timeout := w.timeout.Load()
+		n, err := w.store.CancelPending(sctx, timeout, pendingBatch)
 		cancel()
 		if n > 0 {
 			w.cancelled.Add(float64(n))
-			w.log.Warn().Int("orders", n).Dur("deadline", w.timeout).
+			w.log.Warn().Int("orders", n).Dur("deadline", timeout).
 				Msg("order: cancelled orders still pending past their deadline (the inventory never answered)")
 		}
 		if err != nil && ctx.Err() == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/subjects"
 )
@@ -121,11 +123,14 @@ func answered(err error) bool {
 // guarded wraps a Provider with a timeout per call and a circuit breaker: after
 // consecutive failures it stops calling for a while (openFor), PaymentCreate answers 503
 // with Retry-After and the worker waits, instead of every request waiting out a timeout.
+// Both settings follow the live configuration (payment.breaker_failures, .breaker_open_for).
 type guarded struct {
 	Provider
 	timeout time.Duration
-	openFor time.Duration
-	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
+	openFor *liveconfig.Value[time.Duration]
+	// cb is the breaker in force. gobreaker fixes its open duration when it is built, so a
+	// change of openFor replaces it with a new, closed one (see newGuarded).
+	cb atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
 }
 
 // newProvider returns the provider cfg chooses, and the sandbox when it is the one (its
@@ -138,18 +143,24 @@ func newProvider(cfg Config) (Provider, *sandbox) {
 	return sb, sb
 }
 
-// newGuarded returns p guarded by cfg's timeout and breaker, its state exported on reg.
-func newGuarded(p Provider, cfg Config, reg prometheus.Registerer, log zerolog.Logger) *guarded {
+// newGuarded returns p guarded by cfg's timeout and breaker, its state exported on reg. The
+// breaker's settings follow live: the failures that open it are asked at each failure, so a
+// change applies to the next one and nothing is lost; a change of how long it stays open
+// builds a new breaker, closed, whose counts start from zero: an open breaker closes at once
+// (the next call tries the provider, and a provider still down opens it again after the
+// failures it takes), and the failures counted towards opening it are forgotten.
+func newGuarded(p Provider, cfg Config, live *liveconfig.Config, reg prometheus.Registerer, log zerolog.Logger) *guarded {
 	state := metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "souk_payment_breaker_open", Help: "1 while the payment provider's circuit breaker is open (or half-open), else 0.",
 	}))
-	failures := uint32(cfg.BreakerFailures)
-	return &guarded{Provider: p, timeout: cfg.ProviderTimeout, openFor: cfg.BreakerOpenFor,
-		cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+	failures := liveconfig.BreakerFailures.Bind(live, cfg.BreakerFailures)
+	g := &guarded{Provider: p, timeout: cfg.ProviderTimeout, openFor: liveconfig.BreakerOpenFor.Bind(live, cfg.BreakerOpenFor)}
+	build := func(openFor time.Duration) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+		return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 			Name:        p.Name(),
 			MaxRequests: 1,
-			Timeout:     cfg.BreakerOpenFor,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+			Timeout:     openFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(failures.Load()) },
 			// A caller that gave up says nothing about the provider.
 			IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
 			IsSuccessful: answered,
@@ -161,11 +172,19 @@ func newGuarded(p Provider, cfg Config, reg prometheus.Registerer, log zerolog.L
 				state.Set(open)
 				log.Warn().Str("provider", name).Str("from", from.String()).Str("to", to.String()).Msg("payment: provider circuit breaker")
 			},
-		})}
+		})
+	}
+	g.cb.Store(build(g.openFor.Load()))
+	g.openFor.OnChange(func(d time.Duration) {
+		g.cb.Store(build(d))
+		state.Set(0)
+		log.Info().Dur("open_for", d).Msg("payment: provider circuit breaker rebuilt, closed, for its new open duration")
+	})
+	return g
 }
 
 // open reports whether calls are refused now, so background work waits instead of trying.
-func (g *guarded) open() bool { return g.cb.State() == gobreaker.StateOpen }
+func (g *guarded) open() bool { return g.cb.Load().State() == gobreaker.StateOpen }
 
 // closed is errUnavailable while the breaker is open, else nil: the gate before a new
 // payment or refund is written, so that none is written that cannot be sent.
@@ -177,14 +196,14 @@ func (g *guarded) closed() error {
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503 while the breaker is open.
-func (g *guarded) retryAfter() int { return int(math.Ceil(g.openFor.Seconds())) }
+func (g *guarded) retryAfter() int { return int(math.Ceil(g.openFor.Load().Seconds())) }
 
 // guard runs one provider call through g's breaker with g's timeout. The call is detached
 // from ctx's cancellation: a payer who hangs up must not cut a charge off halfway (the
 // idempotency key would make it safe, but the answer would be lost until reconciliation).
 func guard[T any](ctx context.Context, g *guarded, call func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
-	done, err := g.cb.Allow()
+	done, err := g.cb.Load().Allow()
 	if err != nil {
 		return zero, errUnavailable
 	}

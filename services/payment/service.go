@@ -42,7 +42,7 @@ func newService(cfg Config, deps kit.Deps) *service {
 	return &service{cfg: cfg, log: log, nc: deps.NC, sandbox: sb, wake: background.NewKicker(),
 		store: &store{db: deps.DB, provider: p.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout,
 			callTimeout: cfg.ProviderTimeout},
-		provider: newGuarded(p, cfg, deps.Registry, log)}
+		provider: newGuarded(p, cfg, deps.Live, deps.Registry, log)}
 }
 
 // loops are the service's background loops: the worker (woken by s.wake, else polling at

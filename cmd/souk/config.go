@@ -19,6 +19,7 @@ var synopses = map[string]string{
 	"souk dlq":     dlqUsage + "\n\nflags (before SEQ):",
 	"souk canary":  "souk canary [flags] [<service>=<percent> ...]",
 	"souk probe":   "souk probe [flags] [/healthz|/readyz]",
+	"souk config":  configUsage + "\n\nflags (before KEY):",
 }
 
 // parseConfig reads the settings of the command name from getenv and args (flags win), and

@@ -35,13 +35,9 @@ souk dlq purge SEQ... | -consumer NAME | -all   remove dead letters`
 // SOUK_NATS_LISTEN when it is empty), as the NATS user of SOUK_NATS_USER (admin: it reads
 // and deletes in the DLQ and publishes on every service's event subjects).
 func dlqCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sub := "help"
-	switch {
-	case len(args) == 0 || args[0] == "":
-		fmt.Fprintln(stderr, dlqUsage)
-		return errors.New("dlq: which one: ls, show, replay or purge?")
-	case !slices.Contains(helpArgs, args[0]):
-		sub, args = args[0], args[1:]
+	sub, args, err := subcommand("dlq", dlqUsage, "ls, show, replay or purge", args, stderr)
+	if err != nil {
+		return err
 	}
 	var consumerName string
 	var n int
@@ -61,24 +57,11 @@ func dlqCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	log, err := soukLog.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	js, closeNC, err := commandJetStream(cfg, "souk-dlq", stderr)
 	if err != nil {
 		return err
 	}
-	url := cfg.NATSURL
-	if url == "" {
-		url = "nats://" + cfg.NATSListen
-	}
-	// A command, not a service: its own connection's comings and goings are not news.
-	nc, err := bus.Connect(url, "souk-dlq", log.Level(zerolog.ErrorLevel), natsAuth(cfg).Options()...)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer closeNC()
 	ctx, cancel := context.WithTimeout(ctx, dlqTimeout)
 	defer cancel()
 	switch sub {
@@ -91,6 +74,45 @@ func dlqCommand(ctx context.Context, args []string, getenv func(string) string, 
 	default: // purge
 		return dlqPurge(ctx, js, seqs, consumerName, stdout)
 	}
+}
+
+// subcommand splits the arguments of the command name into its subcommand (one of choices,
+// "help" for -h) and the rest; none at all is an error, after usage is printed to stderr.
+func subcommand(name, usage, choices string, args []string, stderr io.Writer) (string, []string, error) {
+	switch {
+	case len(args) == 0 || args[0] == "":
+		fmt.Fprintln(stderr, usage)
+		return "", nil, fmt.Errorf("%s: which one: %s?", name, choices)
+	case slices.Contains(helpArgs, args[0]):
+		return "help", args, nil
+	}
+	return args[0], args[1:], nil
+}
+
+// commandJetStream connects a command (not a service) named name to the NATS server of
+// NATS_URL, or the embedded one's SOUK_NATS_LISTEN when it is empty, as the NATS user of
+// SOUK_NATS_USER, and returns JetStream
+// on it and the function that closes the connection.
+func commandJetStream(cfg Config, name string, stderr io.Writer) (jetstream.JetStream, func(), error) {
+	log, err := soukLog.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	url := cfg.NATSURL
+	if url == "" {
+		url = "nats://" + cfg.NATSListen
+	}
+	// A command, not a service: its own connection's comings and goings are not news.
+	nc, err := bus.Connect(url, name, log.Level(zerolog.ErrorLevel), natsAuth(cfg).Options()...)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
 }
 
 // dlqSeqs checks the subcommand and its positional arguments, and returns them as sequences.

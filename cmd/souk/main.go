@@ -6,6 +6,7 @@
 //	souk dlq ls|show|replay|purge       read, replay and remove dead letters
 //	souk canary [<service>=<percent>…]  print the canary shares as a nats-server mappings block
 //	souk probe [/healthz|/readyz]       ask this machine's souk process for its health (exit 1 unless 2xx)
+//	souk config ls|get|set|rm          read and change the live configuration
 //	souk services                       print what each service serves, consumes and publishes (JSON)
 //	souk nats-accounts                  print nats/accounts.conf: a NATS user per service, permissions generated
 //	souk nats-setup                     create or update the streams, consumers and buckets (as admin) and exit
@@ -50,6 +51,7 @@ commands:
   dlq ls|show|replay|purge         read the dead letters, replay them once mended, remove them
   canary [<service>=<percent> ...] print the canary shares as a cluster's nats-server mappings block
   probe [/healthz|/readyz]         ask this container's souk process for its health (a container health check); fails unless 2xx
+  config ls|get|set|rm             read and change the live configuration (rate limits, switches, ...) while the shop runs
   services                         print what each service serves, consumes and publishes, as JSON
   nats-accounts                    print the NATS accounts file (nats/accounts.conf): a user per service, its permissions from its declaration
   nats-setup                       create or update the JetStream streams, consumers and buckets on NATS_URL (as admin), then exit
@@ -63,7 +65,7 @@ $SOUK_HTTP_ADDR, ...); a flag wins over its variable. 'souk run -h' lists them a
 `
 
 // flagged are the commands with flags of their own: `souk help <command>` shows them.
-var flagged = []string{"run", "migrate", "seed", "dlq", "nats-setup", "canary", "probe"}
+var flagged = []string{"run", "migrate", "seed", "dlq", "nats-setup", "canary", "probe", "config"}
 
 // helpArgs ask for `souk help` in place of a command (after one, for that command's help).
 var helpArgs = []string{"-h", "-help", "--help"}
@@ -92,6 +94,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = canaryCommand(ctx, args, getenv, stdout, stderr)
 	case "probe":
 		err = probeCommand(ctx, args, getenv, stdout, stderr)
+	case "config":
+		err = configCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "souk", buildVersion())
 		return 0

@@ -17,6 +17,8 @@ type Key[T comparable] struct {
 	name, env, help, kind string
 	// lo and hi are the bounds as the settings write them ("1", "24h"); empty when none.
 	lo, hi string
+	// def is the default as the docs show it, for a key no setting gives the default of.
+	def    string
 	parse  func(string) (T, error)
 	format func(T) string
 }
@@ -38,6 +40,9 @@ type Declared interface {
 	// Bounds are the lowest and highest values, written as a setting writes them ("1s",
 	// "24h"); empty for a key without bounds (a switch, a level).
 	Bounds() (lo, hi string)
+	// Default is the default as the docs show it: the setting that gives it, or the value
+	// the code gives it.
+	Default() string
 }
 
 // Name is the key in the bucket.
@@ -51,6 +56,21 @@ func (k Key[T]) Help() string { return k.help }
 
 // Kind says what a valid value is.
 func (k Key[T]) Kind() string { return k.kind }
+
+// Default is k's default as the docs show it.
+func (k Key[T]) Default() string {
+	if k.env != "" {
+		return "`" + k.env + "`"
+	}
+	return k.def
+}
+
+// WithDefault returns k documented with def, the default the code gives it where no setting
+// does (the code that binds k gives the value; a test there checks that the two agree).
+func (k Key[T]) WithDefault(def T) Key[T] {
+	k.def = k.format(def)
+	return k
+}
 
 // Bounds are the lowest and highest values of k; empty when k has none.
 func (k Key[T]) Bounds() (lo, hi string) { return k.lo, k.hi }

@@ -24,20 +24,20 @@ var (
 	LogLevel = Level("log.level", "SOUK_LOG_LEVEL", "the least level every process logs, at once")
 	// Checkout switches order placement: off, a placement is a 503 checkout_paused.
 	Checkout = Switch("features.checkout", "",
-		"placing orders (POST /v1/orders); off: a 503 checkout_paused with Retry-After, orders already placed go on")
+		"placing orders (POST /v1/orders); off: a 503 checkout_paused with Retry-After, orders already placed go on").WithDefault(true)
 	// Registration switches new accounts: off, a registration is a 503 registration_paused.
 	Registration = Switch("features.registration", "",
-		"creating accounts (POST /v1/auth/register); off: a 503 registration_paused, existing accounts sign in")
+		"creating accounts (POST /v1/auth/register); off: a 503 registration_paused, existing accounts sign in").WithDefault(true)
 	// Reviews switches new product reviews: off, writing one is a 503 reviews_paused.
 	Reviews = Switch("features.reviews", "",
-		"writing product reviews; off: a 503 reviews_paused, published reviews stay readable")
+		"writing product reviews; off: a 503 reviews_paused, published reviews stay readable").WithDefault(true)
 	// BreakerFailures is how many provider calls in a row must fail for the payment
 	// provider's circuit breaker to open.
 	BreakerFailures = Int("payment.breaker_failures", 1, 1000, "",
-		"failed payment provider calls in a row that open the circuit breaker (default 5); a change rebuilds the breaker closed")
+		"failed payment provider calls in a row that open the circuit breaker; a change applies at the next failure").WithDefault(5)
 	// BreakerOpenFor is how long the open breaker refuses calls before it tries one.
 	BreakerOpenFor = Duration("payment.breaker_open_for", time.Second, time.Hour, "",
-		"how long the open payment breaker refuses calls before it tries one (default 10s); a change rebuilds the breaker closed")
+		"how long the open payment breaker refuses calls before it tries one; a change builds a new breaker, closed, its counts at zero").WithDefault(10 * time.Second)
 )
 
 // canaryPrefix begins the canary keys, one per service: canary.<service>.
@@ -47,7 +47,7 @@ const canaryPrefix = "canary."
 // instances started with a version label take (0 to 100).
 func Canary(service string) Key[int] {
 	return Int(canaryPrefix+service, 0, 100, "",
-		"percent of the service's requests its canary instances take; 0 sends none, 100 all")
+		"percent of the service's requests its canary instances take; 0 sends none, 100 all").WithDefault(0)
 }
 
 // serviceName is what may follow canary.: a service's name.

@@ -34,6 +34,10 @@ func closedURL(t *testing.T) string {
 // that open it at the next failure, how long it stays open by a new breaker.
 func TestBreakerSettingsFollowTheConfigBucket(t *testing.T) {
 	t.Parallel()
+	if liveconfig.BreakerFailures.Default() != liveconfig.BreakerFailures.Format(DefaultBreakerFailures) ||
+		liveconfig.BreakerOpenFor.Default() != liveconfig.BreakerOpenFor.Format(DefaultBreakerOpenFor) {
+		t.Fatal("the live keys' documented defaults are not the payment service's")
+	}
 	ctx := t.Context()
 	js, kv := natstest.Bucket(t, ctx, bus.BucketConfig)
 	live := liveconfig.New(js, zerolog.Nop(), nil)

@@ -67,7 +67,7 @@ func printSettings(w io.Writer, decl []setting) {
 		if s.def != "" {
 			def = fmt.Sprintf(" (default %q)", s.def)
 		}
-		fmt.Fprintf(w, "  -%s %s\n    \t%s (%s)%s\n", s.flag, s.kind(), s.help, s.variables("$"), def)
+		fmt.Fprintf(w, "  -%s %s\n    \t%s (%s)%s\n", s.flag, s.kind(), s.fullHelp(""), s.variables("$"), def)
 	}
 }
 
@@ -106,6 +106,14 @@ func (s setting) kind() string {
 	return "string"
 }
 
+// fullHelp is the help of s, and the live key it is the default of, quoted with mark.
+func (s setting) fullHelp(mark string) string {
+	if s.live == "" {
+		return s.help
+	}
+	return s.help + "; live: the config key " + mark + s.live + mark + " overrides it while the shop runs"
+}
+
 // Markdown is README.md's table of settings, one row per setting.
 func Markdown() string {
 	var b strings.Builder
@@ -115,7 +123,7 @@ func Markdown() string {
 		if s.def != "" {
 			def = "`" + s.def + "`"
 		}
-		fmt.Fprintf(&b, "| %s | `-%s` | %s | %s |\n", s.variables("`"), s.flag, def, strings.ReplaceAll(s.help, "|", `\|`))
+		fmt.Fprintf(&b, "| %s | `-%s` | %s | %s |\n", s.variables("`"), s.flag, def, strings.ReplaceAll(s.fullHelp("`"), "|", `\|`))
 	}
 	return b.String()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/seal"
 )
 
@@ -30,6 +31,9 @@ type setting struct {
 	min, max             string
 	oneof                []string
 	check                string
+	// live is the key of the live configuration this setting is the default of; empty when
+	// none.
+	live string
 }
 
 // declared reads the settings from Config's tags, in their order. A malformed declaration
@@ -51,6 +55,7 @@ func declared() []setting {
 		if s.flag == "" || s.help == "" {
 			panic("settings: " + f.Name + " needs a flag and a help")
 		}
+		s.fromLive(f.Tag.Get("live"))
 		if _, known := checks[s.check]; s.check != "" && !known {
 			panic("settings: " + f.Name + ": unknown check " + s.check)
 		}
@@ -63,6 +68,26 @@ func declared() []setting {
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
+
+// fromLive makes s the default of the live key name (when not empty), its bounds the key's:
+// they are declared once, in platform/liveconfig, so the setting at start and the key
+// while the shop runs accept the same values.
+func (s *setting) fromLive(name string) {
+	if name == "" {
+		return
+	}
+	k, ok := liveconfig.Lookup(name)
+	switch {
+	case !ok:
+		panic("settings: " + s.env + ": unknown live key " + name)
+	case k.Env() != s.env:
+		panic("settings: " + s.env + ": live key " + name + " names " + k.Env() + " as its default")
+	case s.min != "" || s.max != "":
+		panic("settings: " + s.env + ": the bounds come from live key " + name)
+	}
+	s.live = name
+	s.min, s.max = k.Bounds()
+}
 
 // Parse reads the settings from getenv and then from the flags in args: a flag wins over
 // its environment variable, the variable over the declared default (an empty variable

@@ -16,6 +16,8 @@
 //	min:"1" max:"31"    bounds of a number or a duration
 //	oneof:"a b"         the values allowed
 //	check:"hostport"    a named rule: hostport, url, smtp, loglevel, key, keys or label (see checks)
+//	live:"gateway.rate_ip"  the setting is the default of that key of the live configuration
+//	                    (platform/liveconfig), which declares the bounds: no min or max here
 //
 // A rule that spans settings lives in Config.rules. The package imports no service, so it
 // builds and tests whatever state the services are in.
@@ -38,7 +40,7 @@ type Config struct {
 	NATSReplicas  int    `env:"SOUK_NATS_REPLICAS" flag:"nats-replicas" envDefault:"1" min:"1" max:"5" help:"copies of every JetStream stream and KV bucket, each on its own server of the NATS cluster, set at start-up (an existing one is scaled to it): 1 on one server, 3 in production (one server may be lost); more than 1 needs NATS_URL, a cluster"`
 	DatabaseURL   string `env:"DATABASE_URL" flag:"database-url" envDefault:"postgres://postgres@127.0.0.1:5432/souk?sslmode=disable" secret:"url" help:"PostgreSQL URL; the database is created when missing"`
 	DataDir       string `env:"SOUK_DATA_DIR" flag:"data-dir" envDefault:"./data" help:"directory of the embedded NATS server's JetStream files, locked by one running shop"`
-	LogLevel      string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" help:"debug, info, warn or error"`
+	LogLevel      string `env:"SOUK_LOG_LEVEL" flag:"log-level" envDefault:"info" check:"loglevel" live:"log.level" help:"debug, info, warn or error"`
 	LogFormat     string `env:"SOUK_LOG_FORMAT" flag:"log-format" oneof:"json console" help:"json or console; when empty, console at a terminal and json otherwise"`
 	SecretKey     string `env:"SOUK_SECRET_KEY" flag:"secret-key" secret:"value" check:"key" help:"data-encryption key (base64 of 32 bytes: head -c32 /dev/urandom | base64) that seals the signing keys and webhook secrets in PostgreSQL; required with NATS_URL by the services that seal (auth, notification); when empty with the embedded NATS server, one is made once in the data directory (secret.key), for development only"`
 	SecretKeysOld List   `env:"SOUK_SECRET_KEYS_OLD" flag:"secret-keys-old" secret:"value" check:"keys" help:"previous data-encryption keys, comma- or line-separated: values sealed under them still open, and each service seals them again under SOUK_SECRET_KEY when it starts (key rotation)"`
@@ -60,8 +62,8 @@ type Config struct {
 	LoginEmailWait       time.Duration `env:"SOUK_LOGIN_EMAIL_WAIT" flag:"login-email-wait" envDefault:"30s" min:"1s" max:"10m" help:"the longest wait of the per-email login limit: the most the owner of an attacked account waits"`
 	LoginAddressAttempts int           `env:"SOUK_LOGIN_ADDRESS_ATTEMPTS" flag:"login-address-attempts" envDefault:"30" min:"1" max:"1000000" help:"failed logins one client address may make across all emails (password spraying) before each next attempt waits, 1 s doubling up to 15 min; clients behind one NAT share it"`
 	SSEPerUser           int           `env:"SOUK_SSE_PER_USER" flag:"sse-per-user" envDefault:"8" min:"1" max:"1000000" help:"order event streams one account may hold open at once; the next is a 429 until one closes"`
-	RateIP               int           `env:"SOUK_RATE_IP" flag:"rate-ip" envDefault:"50" min:"1" max:"1000000" help:"requests per second per client IP (burst twice that); /v1/auth/* is held far lower"`
-	RateAccount          int           `env:"SOUK_RATE_ACCOUNT" flag:"rate-account" envDefault:"20" min:"1" max:"1000000" help:"requests per second per signed-in account (burst twice that)"`
+	RateIP               int           `env:"SOUK_RATE_IP" flag:"rate-ip" envDefault:"50" live:"gateway.rate_ip" help:"requests per second per client IP (burst twice that); /v1/auth/* is held far lower"`
+	RateAccount          int           `env:"SOUK_RATE_ACCOUNT" flag:"rate-account" envDefault:"20" live:"gateway.rate_account" help:"requests per second per signed-in account (burst twice that)"`
 	MaxReads             int           `env:"SOUK_MAX_READS" flag:"max-reads" envDefault:"0" min:"-1" max:"1000000" help:"signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 with Retry-After; 0: 2 per core, -1: no bound"`
 	RequestTimeout       time.Duration `env:"SOUK_REQUEST_TIMEOUT" flag:"request-timeout" envDefault:"10s" min:"100ms" max:"10m" help:"how long the gateway waits for the services to answer one request, then 504; raise it on a starved machine (a test run under the race detector), not to hide a slow service"`
 
@@ -71,7 +73,7 @@ type Config struct {
 	MeiliURL       string `env:"MEILI_URL" flag:"meili-url" check:"url" secret:"url" help:"Meilisearch URL: search there instead of in PostgreSQL; when empty, search in PostgreSQL"`
 	MeiliAPIKey    string `env:"MEILI_API_KEY" flag:"meili-api-key" secret:"value" help:"Meilisearch API key (prefer the environment to the flag)"`
 
-	ReservationTTL      time.Duration `env:"SOUK_RESERVATION_TTL" flag:"reservation-ttl" envDefault:"15m" min:"1s" max:"24h" help:"how long stock stays held for an unpaid order, then it is cancelled (payment_timeout); also how long an order may wait for the inventory to answer (not_confirmed)"`
+	ReservationTTL      time.Duration `env:"SOUK_RESERVATION_TTL" flag:"reservation-ttl" envDefault:"15m" live:"inventory.reservation_ttl" help:"how long stock stays held for an unpaid order, then it is cancelled (payment_timeout); also how long an order may wait for the inventory to answer (not_confirmed)"`
 	PaymentProvider     string        `env:"SOUK_PAYMENT_PROVIDER" flag:"payment-provider" envDefault:"sandbox" oneof:"sandbox stripe" help:"sandbox (Stripe's test payment methods, decided here) or stripe"`
 	StripeSecretKey     string        `env:"STRIPE_SECRET_KEY" flag:"stripe-secret-key" secret:"value" help:"Stripe API key, for the stripe provider (prefer the environment to the flag)"`
 	StripeWebhookSecret string        `env:"STRIPE_WEBHOOK_SECRET" flag:"stripe-webhook-secret" secret:"value" help:"secret that verifies Stripe's webhooks (prefer the environment to the flag)"`

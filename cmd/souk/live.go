@@ -10,13 +10,10 @@ import (
 
 // startLive follows the config bucket for the whole process (one watch, whatever parts it
 // runs) in a supervised loop, binds the process's log level to it, and returns once the
-// bucket is loaded, so that no part starts on a default the operator has changed. An edge
-// site has no config bucket of its own (it creates none of the hub's buckets): it keeps its
-// settings, e.live stays nil and every key its default. stop ends the loop.
+// bucket is loaded, so that no part starts on a default the operator has changed. At an edge
+// site the bucket is the site's mirror of the hub's (bus.SiteBuckets): the site follows the
+// hub's settings, and keeps the last ones it had while cut off. stop ends the loop.
 func startLive(ctx context.Context, e *env, lvl *soukLog.Level) (stop func(), err error) {
-	if e.cfg.Site != "" {
-		return func() {}, nil
-	}
 	live := liveconfig.New(e.js, e.log, e.registry)
 	loops := background.Start(ctx, e.log.With().Str("part", "process").Logger())
 	remove := background.Instrument(e.registry, "process", loops)

@@ -40,7 +40,7 @@ type env struct {
 	registry *prometheus.Registry
 	// health is what the process's services report of themselves, for the ops listener.
 	health *kit.Health
-	// live is the process's live configuration (platform/liveconfig); nil at an edge site.
+	// live is the process's live configuration (platform/liveconfig).
 	live *liveconfig.Config
 	// server is the embedded NATS server; nil when the process joins NATS_URL's.
 	server *server.Server

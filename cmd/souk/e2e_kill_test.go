@@ -45,27 +45,13 @@ type process struct {
 	err  error
 }
 
+// startProcess starts s as `souk run` in a process of its own (spawn) and waits until its
+// gateway is ready.
 func startProcess(t *testing.T, s *shop) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=run")
-	for k, v := range s.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &process{cmd: cmd, logs: &logtest.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
+	p := spawn(t, s.env)
 	s.logs = p.logs
-	expect.Within(t, 60*time.Second, func() error {
-		select {
-		case <-p.done:
-			t.Fatalf("souk run exited before it was ready: %v\n%s", p.err, p.logs.String())
-		default:
-		}
+	p.waitFor(t, 60*time.Second, func() error {
 		res, err := s.http.Get(s.base + "/readyz")
 		if err != nil {
 			return err
@@ -77,6 +63,39 @@ func startProcess(t *testing.T, s *shop) *process {
 		return nil
 	})
 	return p
+}
+
+// spawn starts `souk run` with env (childTargets in it picks the targets) in a process of
+// its own and returns at once; it is killed when the test ends.
+func spawn(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=run")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{cmd: cmd, logs: &logtest.Buffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+// waitFor polls ready until it succeeds, within d; the test fails at once if the process
+// exits meanwhile.
+func (p *process) waitFor(t *testing.T, d time.Duration, ready func() error) {
+	t.Helper()
+	expect.Within(t, d, func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("souk run exited before it was ready: %v\n%s", p.err, p.logs.String())
+		default:
+		}
+		return ready()
+	})
 }
 
 // natsURL is the embedded server's address, from the process's log.
@@ -197,7 +216,8 @@ func (s *shop) checkSettled(plans [][]*placement, tokens []string, admin string,
 	var paid, held int64
 	for c, ps := range plans {
 		for _, p := range ps {
-			expect.Within(s.t, 30*time.Second, func() error {
+			// Generous: an event held by a killed instance comes back after its AckWait (30 s).
+			expect.Within(s.t, 60*time.Second, func() error {
 				if o := s.order(p.id, tokens[c]); o.Status != p.want {
 					return fmt.Errorf("order %s (%q): %s, want %s; history %v", p.key, p.method, o.Status, p.want, o.statuses())
 				}

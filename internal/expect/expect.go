@@ -17,14 +17,19 @@ import (
 // last error.
 func Within(t testing.TB, within time.Duration, check func() error) {
 	t.Helper()
+	if err := Eventually(within, check); err != nil {
+		t.Fatalf("not within %s: %v", within, err)
+	}
+}
+
+// Eventually polls check until it returns nil, or the deadline passes and it returns
+// check's last error: Within for a goroutine other than the test's, which may not fail it.
+func Eventually(within time.Duration, check func() error) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", within, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		<-time.After(20 * time.Millisecond)
 	}

@@ -71,16 +71,14 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waitin
 	}
 	c.applyHeld(ctx, items, w)
 	c.settle(ctx, items)
-	if c.AfterCommit == nil {
-		return
-	}
 	var done []Msg
 	for _, it := range items {
 		if it.out == applied {
 			done = append(done, it.msg)
 		}
 	}
-	if len(done) > 0 {
+	c.inst.applied(len(done))
+	if len(done) > 0 && c.AfterCommit != nil {
 		c.AfterCommit(done)
 	}
 }

@@ -9,6 +9,7 @@ import (
 // instruments are a Consumer's Prometheus series, labelled by consumer; nil-safe, so a
 // Consumer without a registry measures nothing.
 type instruments struct {
+	done        prometheus.Counter
 	holds       prometheus.Counter
 	holding     prometheus.Gauge
 	deadLetters *prometheus.CounterVec
@@ -26,6 +27,10 @@ func newInstruments(r prometheus.Registerer, name string) *instruments {
 	if r == nil {
 		return nil
 	}
+	done := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_consumer_applied_total",
+		Help: "Events a consumer applied (committed; not duplicates, not failures): with several instances, each counts its share.",
+	}, []string{"consumer"}))
 	holds := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "souk_consumer_holds_total",
 		Help: "Pauses of a consumer holding a batch because the database was to blame (unreachable, read-only, full, out of connections).",
@@ -39,9 +44,17 @@ func newInstruments(r prometheus.Registerer, name string) *instruments {
 		Help: "Messages a consumer copied to the DLQ stream, by cause (handler, unsettled, max_deliveries).",
 	}, []string{"consumer", "cause"}))
 	return &instruments{
+		done:        done.WithLabelValues(name),
 		holds:       holds.WithLabelValues(name),
 		holding:     holding.WithLabelValues(name),
 		deadLetters: dead.MustCurryWith(prometheus.Labels{"consumer": name}),
+	}
+}
+
+// applied counts n events applied in a committed batch.
+func (m *instruments) applied(n int) {
+	if m != nil && n > 0 {
+		m.done.Add(float64(n))
 	}
 }
 

@@ -241,6 +241,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 
 	defer deps.Health.stop(svc.Name)
 
+	work := &counters{}
 	kick := func() {}
 	// around runs a unit of work (a request, a loop's round) so that the relay is kicked
 	// once it is over if it wrote events; a service without an outbox tracks nothing.
@@ -251,6 +252,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		relay := outbox.NewRelay(svc.Schema, deps.DB, deps.JS, log)
 		relay.Metrics = deps.Registry
 		kick = relay.Kick
+		work.relay(svc.Schema, relay)
 		around = func(ctx context.Context) (context.Context, func()) {
 			ctx, wrote := outbox.Track(ctx)
 			return ctx, func() {
@@ -265,7 +267,9 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		r := *c
 		r.Schema, r.DB, r.JS, r.Log, r.Metrics = svc.Schema, deps.DB, deps.JS, log, deps.Registry
 		after := r.AfterCommit
+		applied := work.consumer(r.Name)
 		r.AfterCommit = func(msgs []consumer.Msg) {
+			applied.Add(uint64(len(msgs)))
 			kick()
 			if after != nil {
 				after(msgs)
@@ -293,7 +297,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		return nil // stopped while loading the revocations: nothing failed
 	}
 	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight, Canary: svc.Canary},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Metadata: svc.Metadata(), Around: around},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Counters: work.read, Metadata: svc.Metadata(), Around: around},
 		func(s *rpc.Service) error {
 			if err := s.Add(svc.Endpoints...); err != nil {
 				return err

@@ -13,6 +13,8 @@ import (
 // server that does not answer) is never silent: the oldest unsent event's age grows and
 // souk_outbox_failing says why it does.
 type instruments struct {
+	sent     prometheus.Counter
+	dups     prometheus.Counter
 	failing  prometheus.Gauge
 	failures prometheus.Counter
 	resent   *prometheus.CounterVec
@@ -30,6 +32,14 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		return nil
 	}
 	labels := []string{"outbox"}
+	sent := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_outbox_published_total",
+		Help: "Events an outbox relay published and JetStream acknowledged: with several instances, each counts its share.",
+	}, labels))
+	dups := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_outbox_duplicates_total",
+		Help: "Published events the stream already held (its duplicate window dropped them): resends after a dead instance or lost data; never two instances sending one row.",
+	}, labels))
 	failing := metrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "souk_outbox_failing",
 		Help: "1 while an outbox relay instance cannot publish (a full stream, no stream, no acks) and holds its events in PostgreSQL.",
@@ -47,6 +57,8 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		Help: "Age of the oldest event not yet published from an outbox (0 when none waits); alert when it grows.",
 	}, labels))
 	return &instruments{
+		sent:     sent.WithLabelValues(schema),
+		dups:     dups.WithLabelValues(schema),
 		failing:  failing.WithLabelValues(schema),
 		failures: failures.WithLabelValues(schema),
 		resent:   resent.MustCurryWith(prometheus.Labels{"outbox": schema}),
@@ -65,6 +77,17 @@ func (m *instruments) published(err error) {
 		return
 	}
 	m.failing.Set(0)
+}
+
+// acked counts one acknowledged publish, a duplicate or not.
+func (m *instruments) acked(duplicate bool) {
+	if m == nil {
+		return
+	}
+	m.sent.Inc()
+	if duplicate {
+		m.dups.Inc()
+	}
 }
 
 // resend counts n events marked for publishing again.

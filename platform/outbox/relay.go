@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/souk/souk/platform/background"
@@ -71,8 +72,18 @@ type Relay struct {
 	id   string
 	inst *instruments
 
+	// published and duplicates count this relay's acknowledged publishes (Counts).
+	published, duplicates atomic.Uint64
+
 	mu    sync.Mutex
 	watch watch
+}
+
+// Counts returns what this relay published (acknowledged by JetStream) since it was made,
+// and how many of those the stream already held. Each instance counts its own share; the
+// service kit reports them in the instance's $SRV.STATS.
+func (r *Relay) Counts() (published, duplicates uint64) {
+	return r.published.Load(), r.duplicates.Load()
 }
 
 // Kick wakes the relay now (call it after committing a transaction with events). Safe from

@@ -34,6 +34,11 @@ type watch struct {
 
 // acked records a publish ack.
 func (r *Relay) acked(ack *jetstream.PubAck) {
+	r.inst.acked(ack.Duplicate)
+	r.published.Add(1)
+	if ack.Duplicate {
+		r.duplicates.Add(1)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.watch.marks[ack.Stream]

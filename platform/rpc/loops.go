@@ -26,12 +26,19 @@ type Loops struct {
 	Down []string `json:"down"`
 	// Loops is every loop's state, down ones with since when and their last error.
 	Loops []background.LoopState `json:"loops"`
+	// Counters are the instance's work counters since it started, by Prometheus series name
+	// (souk_consumer_applied_total{consumer="order-payments"}): each instance counts its own
+	// share, so `nats micro stats <service> --json` shows how the work is spread.
+	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
 // loops reads the state of the instance's loops.
 func (s *Service) loops() Loops {
 	all := s.deps.Loops.Loops()
 	l := Loops{Down: []string{}, Loops: all}
+	if s.deps.Counters != nil {
+		l.Counters = s.deps.Counters()
+	}
 	for _, st := range all {
 		if !st.Up {
 			l.Down = append(l.Down, st.Name)

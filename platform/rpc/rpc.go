@@ -56,6 +56,10 @@ type Deps struct {
 	// loops endpoint, in the micro stats (what the gateway's /readyz reads) and as the
 	// souk_loop_up gauge.
 	Loops *background.Group
+	// Counters, when set with Loops, reads the instance's own work counters (the service
+	// kit's: events its consumers applied, events its relay published), named as Prometheus
+	// series; they are served with the loops, so that $SRV.STATS shows each instance's share.
+	Counters func() map[string]uint64
 	// Around, when set, wraps the handling of each request: it returns the context the
 	// handler runs under and a func called once the handler has returned (its transaction is
 	// over). The service kit kicks its outbox relay there when the request wrote events.

@@ -11,6 +11,8 @@
 #        SOUK_SRC=/tmp/worktree ...                 (the shop built from another checkout, to compare)
 #        CHECKOUT_PORT=18182 ...                    (the shop's HTTP port; its NATS port is 14333 + this - 18182)
 #        RSS_EVERY=30 ...                           (print the shop's RSS and paid orders every 30 s: bench/soak.sh)
+#        INSTANCES="order payment" ...              (one more instance of each, a `souk run <service>` process
+#                                                    joined to the shop's NATS: scaling out, docs/operations.md)
 set -euo pipefail
 export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")/.."
@@ -28,17 +30,24 @@ SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEV
   SOUK_ADMIN_EMAIL=admin@souk.test SOUK_ADMIN_PASSWORD='Sesame-Opens-42!' \
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" >"$bin.log" 2>&1 &
 pid=$!
+extra=()
 cleanup() {
   # Under set -e a failing kill (the shop already stopped) would end the trap here, leaving
   # the databases behind and the script's status 1.
-  kill $pid 2>/dev/null || true
-  wait $pid 2>/dev/null || true
+  for p in $pid "${extra[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   psql -h 127.0.0.1 -U postgres -qc "drop database if exists $db with (force)" -c "drop database if exists $pgb with (force)" >/dev/null
   rm -rf "$data" "$bin" "$bin-checkout"
 }
 trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
-echo "souk ($(cd "${SOUK_SRC:-.}" && git rev-parse --short HEAD)), $conns customers, ${secs}s, sandbox delay ${SOUK_SANDBOX_DELAY:-1ms}, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for target in ${INSTANCES:-}; do
+  NATS_URL=nats://$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=info SOUK_LOG_FORMAT=json SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
+    SOUK_SECRET_KEY_FILE=$data/secret.key DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" \
+    "$bin" run "$target" >"$bin.$target.log" 2>&1 &
+  extra+=($!)
+  for _ in $(seq 100); do grep -q '"message":"serving"' "$bin.$target.log" && break; sleep 0.2; done
+done
+echo "souk ($(cd "${SOUK_SRC:-.}" && git rev-parse --short HEAD)), more instances: ${INSTANCES:-none}, $conns customers, ${secs}s, sandbox delay ${SOUK_SANDBOX_DELAY:-1ms}, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 sampler=
 if [ -n "${RSS_EVERY:-}" ]; then
   # A benchmark, not a test: sampling on a clock is the point.

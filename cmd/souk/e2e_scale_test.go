@@ -281,8 +281,8 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 		t.Skip("starts every service and the gateway in processes of their own")
 	}
 	// A request whose order instance is killed gets no answer: the gateway answers 504 once
-	// its bound is over. 30 s keeps the test short and is still far above any answer here, busy as
-	// the machine may be.
+	// its bound is over. 30 s keeps the test short and is still far above any answer here,
+	// busy as the machine may be.
 	top := startTopology(t, map[string]string{"SOUK_RATE_IP": "100000", "SOUK_RATE_ACCOUNT": "100000",
 		"SOUK_SANDBOX_DELAY": "300ms", "SOUK_REQUEST_TIMEOUT": "30s"}, "order", "payment")
 	s := top.shop

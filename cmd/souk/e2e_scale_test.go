@@ -7,16 +7,20 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/platform/seal"
 	"github.com/souk/souk/subjects"
@@ -27,6 +31,7 @@ import (
 // server by NATS_URL, and second instances of some services.
 type topology struct {
 	nc    *nats.Conn
+	js    jetstream.JetStream
 	shop  *shop                 // the gateway's
 	procs map[string][]*process // by target, in start order
 	env   map[string]string     // what every process shares
@@ -41,7 +46,7 @@ func startTopology(t *testing.T, extraEnv map[string]string, doubled ...string) 
 	defer cancel()
 	// The streams, their declared consumers and a recorder on each (checkEventsOnce reads
 	// the streams), before any service publishes.
-	nc, _ := natstest.JetStream(t, ctx)
+	nc, js := natstest.JetStream(t, ctx)
 	env := shopEnv(t)
 	delete(env, "SOUK_NATS_LISTEN")
 	env["NATS_URL"], env["SOUK_SECRET_KEY"] = nc.ConnectedUrl(), seal.Generate()
@@ -57,7 +62,7 @@ func startTopology(t *testing.T, extraEnv map[string]string, doubled ...string) 
 	db.RawQuery = q.Encode()
 	env["DATABASE_URL"] = db.String()
 	maps.Copy(env, extraEnv)
-	top := &topology{nc: nc, procs: map[string][]*process{}, env: env}
+	top := &topology{nc: nc, js: js, procs: map[string][]*process{}, env: env}
 	t.Cleanup(func() {
 		if t.Failed() {
 			top.logTrouble(t)
@@ -181,6 +186,49 @@ func (top *topology) stats(t *testing.T, service string, want int) []instance {
 		out = append(out, in)
 	}
 	return out
+}
+
+// checkAppliedOnce checks that the instances of service share its consumers: each runs every
+// consumer the service declares, under its declared (shared) name, and per consumer the
+// events the instances applied add up to no more than the events its filter took so far
+// (the recorder keeps them all), so no event was applied by two.
+func (top *topology) checkAppliedOnce(t *testing.T, name string, ins []instance) {
+	t.Helper()
+	i := slices.IndexFunc(services, func(s service) bool { return s.name == name })
+	svc, err := services[i].declare(Config{}, kit.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range svc.Subscribes() {
+		series := "souk_consumer_applied_total{consumer=" + strconv.Quote(c.Name) + "}"
+		var applied uint64
+		for _, in := range ins {
+			n, ok := in.counters[series]
+			if !ok {
+				t.Errorf("%s instance %s does not run the shared consumer %s: %v", name, in.id, c.Name, in.counters)
+			}
+			applied += n
+		}
+		stream, err := top.js.Stream(ctx, c.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events uint64
+		for _, f := range c.Subjects {
+			info, err := stream.Info(ctx, jetstream.WithSubjectFilter(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range info.State.Subjects {
+				events += n
+			}
+		}
+		if applied > events {
+			t.Errorf("the %s instances applied %d events of consumer %s, which took %d: some were applied twice", name, applied, c.Name, events)
+		}
+	}
 }
 
 // call is one request of the load: what it asked, when, and whether it failed (no answer,
@@ -345,6 +393,9 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 		}
 		return nil
 	})
+	for name, ins := range before {
+		top.checkAppliedOnce(t, name, ins)
+	}
 	// The instances answer a placement each, not every placement both: the queue group.
 	place := subjects.OrderPlace.Subject
 	sent, handled := 0, before["order"][0].bySubj[place]+before["order"][1].bySubj[place]

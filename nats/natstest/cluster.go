@@ -34,8 +34,9 @@ type node struct {
 
 // NewCluster starts a cluster of n servers for t and shuts it down at t's cleanup. It does
 // not wait for the cluster to form: poll Formed (with internal/expect, which nats/ may not
-// import) before creating streams.
-func NewCluster(t testing.TB, n int) *Cluster {
+// import) before creating streams. Each of change, if any, changes every node's config
+// before it first starts (SyncAlways, say).
+func NewCluster(t testing.TB, n int, change ...func(*bus.ServerConfig)) *Cluster {
 	t.Helper()
 	routes := freePorts(t, n)
 	c := &Cluster{t: t}
@@ -52,6 +53,11 @@ func NewCluster(t testing.TB, n int) *Cluster {
 			Name:    fmt.Sprintf("n%d", i+1),
 			Cluster: bus.ClusterConfig{Name: name, Listen: "127.0.0.1:" + strconv.Itoa(routes[i]), Routes: others},
 		}})
+	}
+	for _, nd := range c.nodes {
+		for _, ch := range change {
+			ch(&nd.cfg)
+		}
 	}
 	t.Cleanup(c.shutdown)
 	for i := range c.nodes {

@@ -201,22 +201,49 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 // keys returns a key set that holds kid if one can be had: the cached set, or a fresh one
 // when kid is unknown and the last fetch is older than minRefresh.
 func (v *Verifier) keys(ctx context.Context, kid string) (jwk.Set, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.set != nil {
-		if _, ok := v.set.LookupKeyID(kid); ok || time.Since(v.fetchedAt) < v.minRefresh {
-			return v.set, nil
+	waited := false
+	for {
+		v.mu.Lock()
+		set, fetchedAt := v.set, v.fetchedAt
+		if set != nil {
+			_, known := set.LookupKeyID(kid)
+			wait := v.minRefresh - time.Since(fetchedAt)
+			if known || (wait > 0 && waited) {
+				v.mu.Unlock()
+				return set, nil
+			}
+			if wait > 0 {
+				// The set was fetched moments ago and may not be fetched again yet. A key rotated
+				// since is valid: wait for the next fetch allowed rather than refuse its tokens
+				// (every caller of a service would get a 401 for up to minRefresh after each
+				// rotation). Once only, and not holding the lock: forged kids wait together and
+				// cost one fetch per interval.
+				v.mu.Unlock()
+				waited = true
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+					continue
+				case <-ctx.Done():
+					t.Stop()
+					return set, nil
+				}
+			}
+		}
+		fetched, err := v.source(ctx) // under the lock: one fetch at a time
+		if err == nil {
+			v.set, v.fetchedAt = fetched, time.Now()
+		}
+		v.mu.Unlock()
+		switch {
+		case err == nil:
+			return fetched, nil
+		case set != nil:
+			return set, nil // keep serving the keys we know
+		default:
+			return nil, err
 		}
 	}
-	set, err := v.source(ctx)
-	if err != nil {
-		if v.set != nil {
-			return v.set, nil // keep serving the keys we know
-		}
-		return nil, err
-	}
-	v.set, v.fetchedAt = set, time.Now()
-	return set, nil
 }
 
 // keyID reads the kid from a compact JWS header without trusting anything else in it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,40 @@ func TestVerifyAndRefreshOnUnknownKid(t *testing.T) {
 	// A known kid does not refetch.
 	if _, err := v.Verify(ctx, sign(t, ring, "k1", nil)); err != nil || ring.Fetches.Load() != before+1 {
 		t.Fatalf("known kid refetched or failed: %v", err)
+	}
+}
+
+// A key rotated right after a fetch: the verifier fetched a moment ago, so it may not fetch
+// again yet, but a token under the new key is valid. It waits for the next fetch it may make
+// instead of refusing the token (a 401 for every caller of a service for up to a second after
+// each rotation). Forged kids still cost one fetch per interval, however many arrive.
+func TestUnknownKidRightAfterAFetchWaitsForTheNextOne(t *testing.T) {
+	ring := authntest.NewKeys(t, "k1")
+	v := authn.NewVerifier(ring.Source, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := v.Verify(ctx, sign(t, ring, "k1", nil)); err != nil {
+		t.Fatal(err)
+	}
+	ring.Add(t, "k2")
+	if _, err := v.Verify(ctx, sign(t, ring, "k2", nil)); err != nil {
+		t.Fatalf("a token under a key rotated just after the fetch: %v", err)
+	}
+	before := ring.Fetches.Load()
+	forged := "eyJhbGciOiJFZERTQSIsImtpZCI6Im5vcGUifQ.e30.AA"
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := v.Verify(ctx, forged); !errors.Is(err, subjects.ErrUnauthorized) {
+				t.Errorf("forged kid: want 401, got %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	// Twenty forged tokens at once wait together for the next allowed fetch: one fetch, two
+	// if the interval ends while they wait, never one each.
+	if n := ring.Fetches.Load() - before; n > 2 {
+		t.Fatalf("%d fetches for 20 forged kids at once", n)
 	}
 }
 

@@ -175,3 +175,29 @@ func TestEverySwitchPausesItsRoute(t *testing.T) {
 		})
 	}
 }
+
+// The free failed logins per address and email put in the bucket apply from the next login.
+func TestTheLoginLimitFollowsTheConfigBucket(t *testing.T) {
+	t.Parallel()
+	h := newLiveHarness(t, gateway.Config{TrustProxy: true, RateLimit: limits(func(l *gateway.RateLimits) {
+		l.Login = gateway.LoginLimits{Pair: gateway.Backoff{Free: 100}, Email: gateway.Backoff{Free: 1000}, Address: gateway.Backoff{Free: 1000}}
+	})})
+	loginService(t, h.harness)
+	h.put("gateway.login_attempts", "2")
+	// Each round uses a new email, so that its count starts at zero: at 100 free failures it
+	// would take 100 guesses to be held; at 2, the third is.
+	round := 0
+	expect.Within(t, 5*time.Second, func() error {
+		round++
+		email := fmt.Sprintf("victim%d@example.com", round)
+		for range 2 {
+			if r := h.login("10.0.0.1", email, "guess"); r.status != 401 {
+				return fmt.Errorf("a guess within the free ones: %d %s", r.status, r.body)
+			}
+		}
+		if r := h.login("10.0.0.1", email, "guess"); r.status != 429 {
+			return fmt.Errorf("the third guess: %d, want 429 under gateway.login_attempts 2", r.status)
+		}
+		return nil
+	})
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/subjects"
 )
 
@@ -99,12 +100,14 @@ type loginLimiter struct {
 	pairKeyBuf, addrKeyBuf []byte
 }
 
-func newLoginLimiter(l LoginLimits) *loginLimiter {
+// newLoginLimiter builds l's tables; their free failures follow live's keys
+// gateway.login_attempts, .login_email_attempts and .login_address_attempts.
+func newLoginLimiter(l LoginLimits, live *liveconfig.Config) *loginLimiter {
 	ll := &loginLimiter{
 		limits: l,
-		pairs:  newFailures(l.Pair, l.MaxKeys),
-		emails: newFailures(l.Email, l.MaxKeys),
-		addrs:  newFailures(l.Address, l.MaxKeys),
+		pairs:  newFailures(l.Pair, l.MaxKeys).follow(liveconfig.LoginAttempts, live),
+		emails: newFailures(l.Email, l.MaxKeys).follow(liveconfig.LoginEmailAttempts, live),
+		addrs:  newFailures(l.Address, l.MaxKeys).follow(liveconfig.LoginAddressAttempts, live),
 		start:  time.Now(),
 	}
 	ll.now = func() time.Duration { return time.Since(ll.start) } // monotonic
@@ -201,7 +204,10 @@ func (ll *loginLimiter) settle(a *loginAttempt, outcome loginOutcome) {
 // table is full. Times are durations since the limiter's start (monotonic). Caller holds the
 // limiter's lock.
 type failures struct {
-	policy     Backoff
+	policy Backoff
+	// free, when set, is the live number of free failures (platform/liveconfig), in place of
+	// policy.Free: a change applies to the next failure charged or refunded.
+	free       *liveconfig.Value[int]
 	max        int
 	m          map[string]*failure
 	head, tail *failure // most recently used first
@@ -219,6 +225,24 @@ type failure struct {
 
 func newFailures(p Backoff, maxKeys int) *failures {
 	return &failures{policy: p, max: max(1, maxKeys), m: make(map[string]*failure)}
+}
+
+// follow makes t's free failures the live value of key (policy.Free while the bucket holds
+// none). It returns t.
+func (t *failures) follow(key liveconfig.Key[int], live *liveconfig.Config) *failures {
+	if live != nil {
+		t.free = key.Bind(live, t.policy.Free)
+	}
+	return t
+}
+
+// wait is how long the next attempt waits after n failures, under the policy in force.
+func (t *failures) wait(n int) time.Duration {
+	p := t.policy
+	if t.free != nil {
+		p.Free = t.free.Load()
+	}
+	return p.wait(n)
 }
 
 // waitAt is how long an attempt at now waits; 0 on a nil entry.
@@ -259,7 +283,7 @@ func (t *failures) charge(key string, now time.Duration) {
 	}
 	e.failures++
 	e.last, e.seen = now, now
-	e.until = max(e.until, now+t.policy.wait(e.failures))
+	e.until = max(e.until, now+t.wait(e.failures))
 	t.toFront(e)
 }
 
@@ -267,7 +291,7 @@ func (t *failures) charge(key string, now time.Duration) {
 func (t *failures) failed(key string, now time.Duration) {
 	if e := t.m[key]; e != nil {
 		e.last = now
-		e.until = max(e.until, now+t.policy.wait(e.failures))
+		e.until = max(e.until, now+t.wait(e.failures))
 	}
 }
 
@@ -275,7 +299,7 @@ func (t *failures) failed(key string, now time.Duration) {
 func (t *failures) refund(key string) {
 	if e := t.m[key]; e != nil && e.failures > 0 {
 		e.failures--
-		e.until = e.last + t.policy.wait(e.failures)
+		e.until = e.last + t.wait(e.failures)
 	}
 }
 

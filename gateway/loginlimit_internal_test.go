@@ -17,7 +17,7 @@ type clockLimiter struct {
 }
 
 func newClockLimiter(t *testing.T, l LoginLimits) *clockLimiter {
-	c := &clockLimiter{loginLimiter: newLoginLimiter(l.withDefaults()), t: t, now: time.Hour}
+	c := &clockLimiter{loginLimiter: newLoginLimiter(l.withDefaults(), nil), t: t, now: time.Hour}
 	c.loginLimiter.now = func() time.Duration { return c.now }
 	return c
 }

@@ -88,7 +88,7 @@ func newLimiters(r RateLimits, live *liveconfig.Config) *limiters {
 		streams: newSlots(r.SSEPerUser),
 	}
 	if !r.Login.Off {
-		l.login = newLoginLimiter(r.Login)
+		l.login = newLoginLimiter(r.Login, live)
 	}
 	return l
 }

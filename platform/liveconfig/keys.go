@@ -16,6 +16,15 @@ var (
 	// RateAccount is the gateway's per-account token bucket rate.
 	RateAccount = Int("gateway.rate_account", 1, 1_000_000, "SOUK_RATE_ACCOUNT",
 		"requests per second per signed-in account (burst twice that), in every gateway")
+	// LoginAttempts are the failed logins one address may make on one email before it waits.
+	LoginAttempts = Int("gateway.login_attempts", 1, 1_000_000, "SOUK_LOGIN_ATTEMPTS",
+		"failed logins one client address may make on one email before each next attempt waits; from the next failure on")
+	// LoginEmailAttempts are the failed logins on one email from any address before it waits.
+	LoginEmailAttempts = Int("gateway.login_email_attempts", 1, 1_000_000, "SOUK_LOGIN_EMAIL_ATTEMPTS",
+		"failed logins on one email from any address before each next attempt at it waits; from the next failure on")
+	// LoginAddressAttempts are the failed logins one address may make across all emails.
+	LoginAddressAttempts = Int("gateway.login_address_attempts", 1, 1_000_000, "SOUK_LOGIN_ADDRESS_ATTEMPTS",
+		"failed logins one client address may make across all emails before each next attempt waits; from the next failure on")
 	// ReservationTTL is how long the inventory holds stock for an unpaid order, and how long
 	// the order service lets an order wait for the inventory's answer.
 	ReservationTTL = Duration("inventory.reservation_ttl", time.Second, 24*time.Hour, "SOUK_RESERVATION_TTL",
@@ -56,7 +65,7 @@ var serviceName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 // Keys are every declared key, in the order of docs/operations.md's table; the canary keys
 // stand as one, canary.<service>.
 func Keys() []Declared {
-	return []Declared{RateIP, RateAccount, ReservationTTL, LogLevel, Checkout, Registration, Reviews,
+	return []Declared{RateIP, RateAccount, LoginAttempts, LoginEmailAttempts, LoginAddressAttempts, ReservationTTL, LogLevel, Checkout, Registration, Reviews,
 		BreakerFailures, BreakerOpenFor, Canary("<service>")}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -160,7 +159,11 @@ type siteView struct {
 }
 
 // readSite reads site's view through its domain within a few seconds; an error when the site
-// cannot be reached.
+// cannot be reached. The order matters: the remaining counts first, then the sales being
+// recorded (markers), then the count of sales recorded at the site. A sale whose units the
+// first read saw taken had its marker before; by the second read the marker is either still
+// there (pending) or gone because the sale is in SALES, and then the third read counts it: so
+// units taken by a sale in flight are never mistaken for units lost.
 func readSite(ctx context.Context, js jetstream.JetStream, site string) (siteView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -169,24 +172,15 @@ func readSite(ctx context.Context, js jetstream.JetStream, site string) (siteVie
 	if err != nil {
 		return out, err
 	}
-	st, err := sjs.Stream(ctx, subjects.StreamSales)
-	if err != nil {
-		return out, fmt.Errorf("site %s: %w", site, err)
-	}
-	out.sales = int64(st.CachedInfo().State.Msgs)
 	kv, err := sjs.KeyValue(ctx, bus.BucketQuota)
 	if err != nil {
 		return out, fmt.Errorf("site %s: %w", site, err)
 	}
-	keys, err := kv.ListKeys(ctx)
+	quotaKeys, err := listKeys(ctx, kv, subjects.QuotaKeyPrefix)
 	if err != nil {
 		return out, fmt.Errorf("site %s: %w", site, err)
 	}
-	for key := range keys.Keys() {
-		if strings.HasPrefix(key, subjects.SaleKeyPrefix) {
-			out.pending++
-			continue
-		}
+	for _, key := range quotaKeys {
 		e, err := kv.Get(ctx, key)
 		if err != nil {
 			return out, fmt.Errorf("site %s: %s: %w", site, key, err)
@@ -196,6 +190,29 @@ func readSite(ctx context.Context, js jetstream.JetStream, site string) (siteVie
 			return out, fmt.Errorf("site %s: %s: %w", site, key, err)
 		}
 		out.remaining[it.SKU] = it.Available
+	}
+	markers, err := listKeys(ctx, kv, subjects.SaleKeyPrefix)
+	if err != nil {
+		return out, fmt.Errorf("site %s: %w", site, err)
+	}
+	out.pending = len(markers)
+	st, err := sjs.Stream(ctx, subjects.StreamSales)
+	if err != nil {
+		return out, fmt.Errorf("site %s: %w", site, err)
+	}
+	out.sales = int64(st.CachedInfo().State.Msgs)
+	return out, nil
+}
+
+// listKeys lists the keys of kv under prefix; none is not an error.
+func listKeys(ctx context.Context, kv jetstream.KeyValue, prefix string) ([]string, error) {
+	keys, err := kv.ListKeysFiltered(ctx, prefix+">")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range keys.Keys() {
+		out = append(out, k)
 	}
 	return out, nil
 }

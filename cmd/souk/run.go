@@ -168,7 +168,7 @@ func runParts(ctx context.Context, e *env, picked []service, withGateway bool) e
 	if e.cfg.OpsAddr != "" && !withGateway { // the gateway serves the same paths itself
 		start("ops", func(ctx context.Context) error { return runOps(ctx, e, e.cfg.OpsAddr) })
 	}
-	if e.server != nil && e.live != nil { // an edge site serves its own reads: see runCanary
+	if e.server != nil && e.live != nil && e.cfg.Site == "" { // an edge site serves its own reads: see runCanary
 		start("canary", func(ctx context.Context) error { return runCanary(ctx, e) })
 	}
 	if e.cfg.PprofAddr != "" {

@@ -133,6 +133,7 @@ func TestEdgeSitesSellOffline(t *testing.T) {
 	for _, s := range sites {
 		s.link.cut()
 	}
+	cutAt := time.Now()
 	for _, s := range sites {
 		expect.Within(t, 30*time.Second, func() error {
 			if r, err := s.shop.send("GET", "/v1/products/"+id+"/reviews", nil, ""); err == nil && r.status == 200 {
@@ -162,7 +163,7 @@ func TestEdgeSitesSellOffline(t *testing.T) {
 	}
 	holdOnline(t, e, admin, sku) // the hub sells its own 2 meanwhile
 
-	waitSourcesStale(t, e, 35*time.Second)
+	waitSourcesStale(t, e, cutAt, 40*time.Second)
 	for _, s := range sites {
 		s.link.heal(t)
 	}
@@ -202,13 +203,18 @@ func holdOnline(t *testing.T, e *edge, admin, sku string) {
 	}
 }
 
-// waitSourcesStale waits until the hub's SITE_SALES has not heard from any site's SALES for
-// at least d: long enough for the sources' retries to back off (nats-server retries a
-// source every 10 s health check with a back-off of 10 s per failure, up to 2 min).
-func waitSourcesStale(t *testing.T, e *edge, d time.Duration) {
+// waitSourcesStale waits until the links have been cut for d and the hub's SITE_SALES has
+// heard from no site's SALES for a health check (10 s) or more (a source the server reset
+// while retrying reports no last contact at all): long enough for the sources' retries to
+// back off (nats-server retries a source at its 10 s health check with a back-off of 10 s per
+// failure, up to 2 min).
+func waitSourcesStale(t *testing.T, e *edge, cutAt time.Time, d time.Duration) {
 	t.Helper()
 	js := e.hubJS(t)
-	expect.Within(t, 2*d+30*time.Second, func() error {
+	expect.Within(t, d+60*time.Second, func() error {
+		if cut := time.Since(cutAt); cut < d {
+			return fmt.Errorf("cut for %s of %s", cut.Round(time.Second), d)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, subjects.StreamSiteSales)
@@ -220,8 +226,8 @@ func waitSourcesStale(t *testing.T, e *edge, d time.Duration) {
 			return fmt.Errorf("SITE_SALES has %d sources", len(info.Sources))
 		}
 		for _, src := range info.Sources {
-			if src.Active < d {
-				return fmt.Errorf("source %s active %s ago", src.Name, src.Active)
+			if src.Active >= 0 && src.Active < 10*time.Second {
+				return fmt.Errorf("source %s heard from %s ago", src.Name, src.Active)
 			}
 		}
 		return nil

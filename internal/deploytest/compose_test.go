@@ -56,6 +56,11 @@ func checkCompose(pr *types.Project, services []string) problems {
 		if env(s, "SOUK_NATS_PASSWORD_FILE") != "/run/secrets/nats_"+name {
 			p.add("%s: SOUK_NATS_PASSWORD_FILE is not its own secret nats_%s", name, name)
 		}
+		// souk probe asks SOUK_OPS_ADDR when it is set, else the gateway's address: the
+		// address the process serves its health on.
+		if ops := env(s, "SOUK_OPS_ADDR"); (name == "gateway") != (ops == "") {
+			p.add("%s: SOUK_OPS_ADDR %q, but its health check would then ask where nothing listens", name, ops)
+		}
 		if env(s, "SOUK_NATS_REPLICAS") != "3" {
 			p.add("%s: SOUK_NATS_REPLICAS is not 3", name)
 		}
@@ -141,6 +146,7 @@ func TestComposeChecksCatchBreakage(t *testing.T) {
 		{"health checks off", `    test: ["CMD", "/souk", "probe", "/readyz"]`, "    disable: true", "cart: no health check"},
 		{"root", `  user: "65532:65532"`, `  user: "0"`, `payment: user "0" is not a numeric non-root user`},
 		{"one replica", "    deploy: {replicas: 2}\n", "", "shipping: 1 replicas"},
+		{"the gateway probed on the ops port", `      SOUK_OPS_ADDR: "" #`, "      SOUK_FOO: \"\" #", `gateway: SOUK_OPS_ADDR ":9090"`},
 		{"a misspelt key", "  healthcheck: &souk-health", "  healthchek: &souk-health", "healthchek"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

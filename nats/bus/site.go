@@ -110,13 +110,16 @@ func SiteSalesStream(sites []string) jetstream.StreamConfig {
 // EnsureSiteSales creates the hub's SITE_SALES stream with a source for each of sites, or
 // adds the sources it lacks: a new site needs no restart. It never removes a source (a site
 // closed for good is removed by an operator, docs/operations.md).
-func EnsureSiteSales(ctx context.Context, js jetstream.JetStream, sites []string) error {
+//
+// With Replicas the stream has that many copies, and one of another count is scaled to it.
+func EnsureSiteSales(ctx context.Context, js jetstream.JetStream, sites []string, opts ...EnsureOption) error {
 	want := SiteSalesStream(sites)
+	want.Replicas = ensureOptions(opts).replicas
 	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return EnsureSiteSales(ctx, js, sites) // another instance was first
+			return EnsureSiteSales(ctx, js, sites, opts...) // another instance was first
 		}
 		return err
 	}
@@ -130,7 +133,8 @@ func EnsureSiteSales(ctx context.Context, js jetstream.JetStream, sites []string
 			have[src.External.APIPrefix] = true
 		}
 	}
-	missing := false
+	missing := cfg.Replicas != want.Replicas
+	cfg.Replicas = want.Replicas
 	for _, src := range want.Sources {
 		if !have["$JS."+src.Domain+".API"] {
 			cfg.Sources = append(cfg.Sources, src)
@@ -141,7 +145,7 @@ func EnsureSiteSales(ctx context.Context, js jetstream.JetStream, sites []string
 		return nil
 	}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("stream %s: add sources: %w", want.Name, err)
+		return fmt.Errorf("stream %s: add sources or replicas: %w", want.Name, err)
 	}
 	return nil
 }

@@ -69,7 +69,8 @@ type Deps struct {
 	// own readiness (the ops listener); nil records nothing.
 	Health *Health
 	// Replicas is the replica count of the streams and buckets the kit ensures when the
-	// process has not (SOUK_NATS_REPLICAS; see bus.Replicas); 0 means 1.
+	// process has not, and of those a service makes as it runs (SITE_SALES)
+	// (SOUK_NATS_REPLICAS; see bus.Replicas); 0 means 1.
 	Replicas int
 }
 

@@ -20,6 +20,8 @@ type quotaHandlers struct {
 	store *Store
 	js    jetstream.JetStream
 	log   zerolog.Logger
+	// replicas is SITE_SALES's replica count (SOUK_NATS_REPLICAS, kit.Deps.Replicas).
+	replicas int
 }
 
 // ensureSources makes SITE_SALES source every site granted a quota: at start, and after a
@@ -29,7 +31,7 @@ func (h *quotaHandlers) ensureSources(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return bus.EnsureSiteSales(ctx, h.js, sites)
+	return bus.EnsureSiteSales(ctx, h.js, sites, bus.Replicas(h.replicas))
 }
 
 func checkSiteSKU(site, sku string) error {

@@ -56,7 +56,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	batches, took := reserverMetrics(deps.Registry)
 	reserver := NewReserver(store, maxBatch, cmp.Or(cfg.MaxQueue, DefaultMaxQueue), batches, took, log)
 	h := &handlers{store: store, reserver: reserver}
-	qh := &quotaHandlers{store: store, js: deps.JS, log: log}
+	qh := &quotaHandlers{store: store, js: deps.JS, log: log, replicas: deps.Replicas}
 	return kit.Service{
 		Name: "inventory", Version: "0.1.0", Description: "stock per SKU, reservations per order",
 		Schema: Schema, Migrations: migrationsFS,

@@ -77,23 +77,34 @@ func writeShares(t *testing.T, path string, shares map[string]int) {
 // (every one reaches one of the two).
 func published(t *testing.T, nc *nats.Conn, n int) int {
 	t.Helper()
-	stable, err := nc.SubscribeSync("souk.catalog.v1.>")
+	return publishedWith(t, nc, nc, n, func() {})
+}
+
+// publishedWith is published with the subscribers on sub and the publisher on pub; ready
+// returns once pub's server sees the subscriptions.
+func publishedWith(t *testing.T, sub, pub *nats.Conn, n int, ready func()) int {
+	t.Helper()
+	stable, err := sub.SubscribeSync("souk.catalog.v1.>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = stable.Unsubscribe() }()
-	canaried, err := nc.SubscribeSync("souk.catalog.canary.v1.>")
+	canaried, err := sub.SubscribeSync("souk.catalog.canary.v1.>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = canaried.Unsubscribe() }()
-	if err := nc.Flush(); err != nil {
+	if err := sub.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	ready()
 	for range n {
-		if err := nc.Publish("souk.catalog.v1.product.get", nil); err != nil {
+		if err := pub.Publish("souk.catalog.v1.product.get", nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	var s, c int
 	expect.Within(t, 10*time.Second, func() error {

@@ -1,0 +1,93 @@
+package canary_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/platform/canary"
+)
+
+// A mapping is applied by the server the publisher is connected to, not the subscriber's: in
+// a cluster of two where only one server maps, requests published on the other all reach the
+// stable subjects; once both map, both give the canary its share. So every server of a
+// cluster needs the block (docs/operations.md).
+func TestEveryServerOfAClusterNeedsTheMapping(t *testing.T) {
+	a := clusterNode(t, "a", nil)
+	b := clusterNode(t, "b", a)
+	expect.Within(t, 30*time.Second, func() error {
+		if a.NumRoutes() == 0 || b.NumRoutes() == 0 {
+			return fmt.Errorf("routes: a %d, b %d", a.NumRoutes(), b.NumRoutes())
+		}
+		return nil
+	})
+	onA, onB := connectTo(t, a), connectTo(t, b)
+	if err := canary.Apply(a.GlobalAccount(), "catalog", 50); err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	lo, hi := band(n, 0.5)
+	// The subscribers are on b; what a publisher on a sends is mapped at a.
+	if got := publishedVia(t, onB, onA, a, n); got < lo || got > hi {
+		t.Fatalf("published on the mapping server: %d of %d to the canary, want [%d, %d]", got, n, lo, hi)
+	}
+	if got := publishedVia(t, onA, onB, b, n); got != 0 {
+		t.Fatalf("published on the server without the mapping: %d of %d to the canary, want 0", got, n)
+	}
+	if err := canary.Apply(b.GlobalAccount(), "catalog", 50); err != nil {
+		t.Fatal(err)
+	}
+	if got := publishedVia(t, onA, onB, b, n); got < lo || got > hi {
+		t.Fatalf("once both map: %d of %d to the canary, want [%d, %d]", got, n, lo, hi)
+	}
+}
+
+// clusterNode starts a server of cluster "souk" for t, routed to seed when given.
+func clusterNode(t *testing.T, name string, seed *server.Server) *server.Server {
+	t.Helper()
+	opts := &server.Options{ServerName: name, Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		Cluster: server.ClusterOpts{Name: "souk", Host: "127.0.0.1", Port: server.RANDOM_PORT}}
+	if seed != nil {
+		opts.Routes = server.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", seed.ClusterAddr().Port))
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("server %s not ready", name)
+	}
+	return ns
+}
+
+func connectTo(t *testing.T, ns *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// publishedVia is published with its subscribers on sub's server and n messages published by
+// pub, once pub's server (at) sees their interest.
+func publishedVia(t *testing.T, sub, pub *nats.Conn, at *server.Server, n int) int {
+	t.Helper()
+	return publishedWith(t, sub, pub, n, func() {
+		expect.Within(t, 10*time.Second, func() error {
+			for _, s := range []string{"souk.catalog.v1.x", "souk.catalog.canary.v1.x"} {
+				if !at.GlobalAccount().SubscriptionInterest(s) {
+					return fmt.Errorf("%s: no interest on %s yet", s, at.Name())
+				}
+			}
+			return nil
+		})
+	})
+}

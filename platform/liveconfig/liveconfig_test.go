@@ -30,6 +30,11 @@ type liveEnv struct {
 
 func newLiveEnv(t *testing.T) *liveEnv {
 	t.Parallel()
+	return newBenchEnv(t)
+}
+
+// newBenchEnv is newLiveEnv for a benchmark too (which runs alone).
+func newBenchEnv(t testing.TB) *liveEnv {
 	ctx := t.Context()
 	js, kv := natstest.Bucket(t, ctx, bus.BucketConfig)
 	e := &liveEnv{ctx: ctx, kv: kv, reg: prometheus.NewRegistry(), log: &logtest.Buffer{}}
@@ -38,7 +43,7 @@ func newLiveEnv(t *testing.T) *liveEnv {
 }
 
 // run follows the bucket until the test ends, and waits until it is loaded.
-func (e *liveEnv) run(t *testing.T) {
+func (e *liveEnv) run(t testing.TB) {
 	expect.Start(t, e.cfg.Run)
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()

@@ -1,0 +1,33 @@
+package order_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/souk/souk/internal/shoptest"
+	"github.com/souk/souk/services/order"
+	"github.com/souk/souk/subjects"
+)
+
+// The pending deadline follows inventory.reservation_ttl in the config bucket: an order the
+// inventory does not answer, placed under an hour's deadline, is cancelled not_confirmed
+// once the key says a second, without a restart.
+func TestThePendingDeadlineFollowsTheConfigBucket(t *testing.T) {
+	e := shoptest.NewEnv(t)
+	kv := e.FollowConfig()
+	e.StartCatalog(shoptest.CatalogConfig())
+	e.StartCart(shoptest.CartConfig())
+	inv := e.StartInventory(shoptest.InventoryConfig())
+	e.StartPromotion(shoptest.PromotionConfig())
+	s := &saga{Env: e}
+	p := s.stocked("LIVE-PENDING", 5, 2000)
+	if err := inv.Stop(); err != nil { // nobody answers order.placed
+		t.Fatal(err)
+	}
+	e.StartOrder(order.Config{PendingTimeout: time.Hour, PendingSweepEvery: 50 * time.Millisecond})
+	o, _ := s.checkout(p.ID, 1, visa, "")
+	if _, err := kv.PutString(e.Ctx, "inventory.reservation_ttl", "1s"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(o.ID, subjects.OrderStatusCancelled, subjects.ReasonNotConfirmed)
+}

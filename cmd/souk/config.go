@@ -26,5 +26,7 @@ var synopses = map[string]string{
 // returns the validated Config and the remaining positional arguments. extra adds a
 // command's own flags.
 func parseConfig(name string, args []string, getenv func(string) string, out io.Writer, extra ...func(*flag.FlagSet)) (Config, []string, error) {
-	return settings.Parse(synopses[name], args, getenv, out, extra...)
+	cfg, rest, err := settings.Parse(synopses[name], args, getenv, out, extra...)
+	cfg.NATSPasswordFile = getenv("SOUK_NATS_PASSWORD_FILE")
+	return cfg, rest, err
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// natsAuth is who the process is to NATS, from its settings.
+// natsAuth is who the process is to NATS, from its settings; the password file, when the
+// password came from one, is read again on every reconnect (a rotation needs no restart).
 func natsAuth(cfg Config) bus.Auth {
-	return bus.Auth{User: cfg.NATSUser, Password: cfg.NATSPassword, CA: cfg.NATSCA, Cert: cfg.NATSCert, Key: cfg.NATSKey}
+	return bus.Auth{User: cfg.NATSUser, Password: cfg.NATSPassword, PasswordFile: cfg.NATSPasswordFile,
+		CA: cfg.NATSCA, Cert: cfg.NATSCert, Key: cfg.NATSKey}
 }
 
 // noSetup says why a process that connects as a NATS user creates no stream or bucket: the

@@ -1,6 +1,11 @@
 package bus
 
-import "github.com/nats-io/nats.go"
+import (
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+)
 
 // Auth is who a process is to a NATS server that checks (nats/accounts.conf): its user and
 // password, and the TLS files. The zero Auth connects as before: no user, no TLS (the
@@ -10,6 +15,10 @@ type Auth struct {
 	User string
 	// Password is User's password.
 	Password string
+	// PasswordFile, when set, is the file Password was read from (SOUK_NATS_PASSWORD_FILE):
+	// it is read again on every reconnect, so that a rotated password (docs/operations.md)
+	// is picked up without a restart. Password is used while the file cannot be read.
+	PasswordFile string
 	// CA is the PEM file of the certificate authority the server's certificate is checked
 	// against; set, the connection is TLS.
 	CA string
@@ -30,7 +39,7 @@ func InboxPrefix(user string) string { return "_INBOX." + user }
 func (a Auth) Options() []nats.Option {
 	var opts []nats.Option
 	if a.User != "" {
-		opts = append(opts, nats.UserInfo(a.User, a.Password), nats.CustomInboxPrefix(InboxPrefix(a.User)))
+		opts = append(opts, nats.UserInfoHandler(a.userInfo), nats.CustomInboxPrefix(InboxPrefix(a.User)))
 	}
 	if a.CA != "" {
 		opts = append(opts, nats.RootCAs(a.CA))
@@ -39,4 +48,15 @@ func (a Auth) Options() []nats.Option {
 		opts = append(opts, nats.ClientCert(a.Cert, a.Key))
 	}
 	return opts
+}
+
+// userInfo is the user and its password as of now: PasswordFile's content when it reads
+// (line breaks at the end trimmed, as the settings read it), else Password.
+func (a Auth) userInfo() (string, string) {
+	if a.PasswordFile != "" {
+		if b, err := os.ReadFile(a.PasswordFile); err == nil {
+			return a.User, strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	return a.User, a.Password
 }

@@ -178,6 +178,10 @@ type Hub struct {
 	// Passwords are every user's password, by user.
 	Passwords map[string]string
 	refusals  *refusals
+	certs     Certs
+	storeDir  string
+	file      string
+	mutualTLS bool
 }
 
 // StartHub starts one node of the shipped cluster.conf for t, without its cluster (no
@@ -188,15 +192,34 @@ func StartHub(t testing.TB, certs Certs, mutualTLS bool) Hub {
 	passwords := Passwords(t)
 	t.Setenv("SOUK_NATS_SERVER_NAME", "nats-0")
 	t.Setenv("SOUK_NATS_SERVER_TAGS", "az:a")
-	opts := Conf(t, "cluster.conf", certs)
+	h := Hub{Passwords: passwords, refusals: &refusals{}, certs: certs, mutualTLS: mutualTLS}
+	opts := h.opts(t)
+	h.storeDir, h.file = opts.StoreDir, opts.ConfigFile
+	h.Server = Start(t, opts)
+	h.SetLogger(h.refusals, false, false)
+	return h
+}
+
+// opts are the hub's options as cluster.conf and the environment give them now.
+func (h Hub) opts(t testing.TB) *server.Options {
+	opts := Conf(t, "cluster.conf", h.certs)
 	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
-	if mutualTLS { // what "verify: true" in its tls block does
+	if h.mutualTLS { // what "verify: true" in its tls block does
 		opts.TLSVerify, opts.TLSConfig.ClientAuth = true, tls.RequireAndVerifyClientCert
 	}
-	ns := Start(t, opts)
-	r := &refusals{}
-	ns.SetLogger(r, false, false)
-	return Hub{Server: ns, Passwords: passwords, refusals: r}
+	if h.storeDir != "" { // a reload: the same files as the server runs with
+		opts.StoreDir, opts.ConfigFile = h.storeDir, h.file
+	}
+	return opts
+}
+
+// Reload has the hub read cluster.conf and its variables again, as nats-server --signal
+// reload does: a password changed in the environment since takes effect.
+func (h Hub) Reload(t testing.TB) {
+	t.Helper()
+	if err := h.ReloadOptions(h.opts(t)); err != nil {
+		t.Fatalf("natstest: reload: %v", err)
+	}
 }
 
 // Refused are the publishes and subscriptions the server has refused for want of a

@@ -103,6 +103,10 @@ type Config struct {
 	// NATSListenExplicit is not a setting: it is true when SOUK_NATS_LISTEN or -nats-listen
 	// was given, so that a taken port is an error rather than replaced by a free one.
 	NATSListenExplicit bool
+
+	// NATSPasswordFile is not a setting: it is the file SOUK_NATS_PASSWORD was read from
+	// (SOUK_NATS_PASSWORD_FILE), which the connection reads again on every reconnect.
+	NATSPasswordFile string
 }
 
 // rules are the checks that span settings, or that a tag cannot say.

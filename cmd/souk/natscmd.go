@@ -41,8 +41,9 @@ func ensureJetStream(ctx context.Context, cfg Config, js jetstream.JetStream) er
 
 // natsUsers are the NATS users of the shop (nats/accounts.conf): one per service, from its
 // declaration, and the gateway, which may call every endpoint that is not internal (a
-// service token's only: credentials.verify, principal.get), watch the revocations, follow
-// ORDERS (an order's event stream to its customer) and ask every service for its stats.
+// service token's only: credentials.verify, principal.get), watch the revocations, hear
+// ORDERS' events as they are published (they wake an order's event stream to its
+// customer) and ask every service for its stats.
 // Every user reads the live configuration (bus.BucketConfig).
 func natsUsers() ([]access.User, error) {
 	descs, err := descriptions()
@@ -51,10 +52,10 @@ func natsUsers() ([]access.User, error) {
 	}
 	users := make([]access.User, 0, len(descs)+1)
 	// Every process follows the live configuration (platform/liveconfig).
-	gw := access.User{Name: "gateway", Reads: []string{bus.BucketRevocations, bus.BucketConfig}, Follows: []string{subjects.StreamOrders}, Discovers: true}
+	gw := access.User{Name: "gateway", Reads: []string{bus.BucketRevocations, bus.BucketConfig}, Hears: []string{subjects.StreamOrders}, Discovers: true}
 	for _, d := range descs {
 		u := access.User{Name: d.Name, Calls: d.Calls, Publishes: d.Publishes, Consumes: d.Consumes,
-			Buckets: d.Buckets, Reads: append(d.Reads, bus.BucketConfig), Follows: d.Follows}
+			Buckets: d.Buckets, Reads: append(d.Reads, bus.BucketConfig), Follows: d.Follows, Streams: d.Streams, SiteReads: d.SiteReads}
 		u.Serves = append(u.Serves, rpc.LoopsSubject(d.Name)) // rpc.Serve adds it, for operators
 		for subject, rule := range d.Endpoints {
 			u.Serves = append(u.Serves, subject)

@@ -50,6 +50,15 @@ type User struct {
 	Buckets, Reads []string
 	// Follows are the streams it reads with ordered consumers of its own.
 	Follows []string
+	// Hears are the streams whose events it also takes as they are published, with a plain
+	// subscription (the gateway wakes an order's event stream so): it may subscribe to their
+	// subject space, which gives it the events published from then on, nothing stored.
+	Hears []string
+	// Streams are the streams it creates and updates itself.
+	Streams []string
+	// SiteReads are the streams and buckets (KV_<bucket>) it reads in any edge site's
+	// JetStream domain ($JS.<domain>.API).
+	SiteReads []string
 	// Discovers lets it ask every service for its stats ($SRV.>): the gateway's /readyz.
 	Discovers bool
 }
@@ -108,14 +117,23 @@ func (u User) Permissions(durables []bus.Consumer) Permissions {
 			}
 		}
 	}
+	for _, s := range u.Streams {
+		pub("$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s)
+	}
+	for _, s := range u.SiteReads {
+		pub("$JS.*.API.STREAM.INFO." + s)
+		if strings.HasPrefix(s, "KV_") {
+			pub(reads("$JS.*.API.", s)...)
+		}
+	}
+	for _, s := range u.Hears {
+		sub(subjects.StreamSubjects[s])
+	}
 	for _, b := range u.Buckets {
 		pub("$KV." + b + ".>")
 	}
 	for _, b := range append(slices.Clone(u.Buckets), u.Reads...) {
-		stream := "KV_" + b
-		pub("$JS.API.DIRECT.GET."+stream, "$JS.API.DIRECT.GET."+stream+".>", "$JS.API.STREAM.MSG.GET."+stream)
-		pub(follow(stream)...)
-		pub("$JS.API.CONSUMER.CREATE." + stream) // a watch creates its consumer the older way
+		pub(reads("$JS.API.", "KV_"+b)...)
 	}
 	p.Publish, p.PublishDeny, p.Subscribe = tidy(p.Publish), tidy(p.PublishDeny), tidy(p.Subscribe)
 	return p
@@ -131,9 +149,20 @@ func durable(stream, name string) []string {
 
 // follow is what an ordered consumer of stream needs: to create, pull from, ask after and
 // delete consumers of any name on it (an ordered consumer's name is random).
-func follow(stream string) []string {
-	return []string{"$JS.API.CONSUMER.CREATE." + stream + ".>", "$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
-		"$JS.API.CONSUMER.INFO." + stream + ".>", "$JS.API.CONSUMER.DELETE." + stream + ".>"}
+func follow(stream string) []string { return followAt("$JS.API.", stream) }
+
+// followAt is follow through the JetStream API at prefix ($JS.API. or a domain's).
+func followAt(prefix, stream string) []string {
+	return []string{prefix + "CONSUMER.CREATE." + stream + ".>", prefix + "CONSUMER.MSG.NEXT." + stream + ".>",
+		prefix + "CONSUMER.INFO." + stream + ".>", prefix + "CONSUMER.DELETE." + stream + ".>"}
+}
+
+// reads is what reading a KV bucket's stream needs through the API at prefix: a key's
+// value (direct or by sequence), and watches and key lists (ordered consumers, created
+// the older way too).
+func reads(prefix, stream string) []string {
+	return append(followAt(prefix, stream), prefix+"DIRECT.GET."+stream, prefix+"DIRECT.GET."+stream+".>",
+		prefix+"STREAM.MSG.GET."+stream, prefix+"CONSUMER.CREATE."+stream)
 }
 
 // tidy sorts subjects and drops repeats, so that the file is the same for the same users.

@@ -127,6 +127,12 @@ type Service struct {
 	// Follows are the streams it reads with ordered consumers of its own, outside Consumers
 	// (the catalog's cache invalidation follows CATALOG).
 	Follows []string
+	// Streams are the streams it creates and updates itself, beyond those souk nats-setup
+	// ensures (the inventory's SITE_SALES, whose sources follow the sites granted a quota).
+	Streams []string
+	// SiteReads are the streams and KV buckets (KV_<bucket>) it reads in every edge site's
+	// JetStream domain (the inventory reconciles quotas from each site's SALES and quota).
+	SiteReads []string
 	// MaxInFlight bounds the requests handled at once by one instance; 256 when zero.
 	MaxInFlight int
 	// Keys, when set, is where this service's callers' token keys come from instead of
@@ -385,12 +391,16 @@ type Description struct {
 	Reads   []string `json:"reads"`
 	// Follows are the streams it reads with ordered consumers.
 	Follows []string `json:"follows"`
+	// Streams it creates and updates; SiteReads it reads in every site's domain.
+	Streams   []string `json:"streams"`
+	SiteReads []string `json:"site_reads"`
 }
 
 // Describe is the declaration's Description.
 func (svc Service) Describe() Description {
 	d := Description{Name: svc.Name, Endpoints: map[string]string{}, Consumes: svc.Subscribes(), Publishes: []string{},
-		Calls: []string{}, Buckets: slices.Clone(svc.Buckets), Reads: []string{}, Follows: slices.Clone(svc.Follows)}
+		Calls: []string{}, Buckets: slices.Clone(svc.Buckets), Reads: []string{}, Follows: slices.Clone(svc.Follows),
+		Streams: slices.Clone(svc.Streams), SiteReads: slices.Clone(svc.SiteReads)}
 	for _, b := range svc.Endpoints {
 		d.Endpoints[b.Subject()] = b.Access().String()
 	}
@@ -409,8 +419,10 @@ func (svc Service) Describe() Description {
 	if d.Buckets == nil {
 		d.Buckets = []string{}
 	}
-	if d.Follows == nil {
-		d.Follows = []string{}
+	for _, list := range []*[]string{&d.Follows, &d.Streams, &d.SiteReads} {
+		if *list == nil {
+			*list = []string{}
+		}
 	}
 	return d
 }

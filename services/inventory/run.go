@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/liveconfig"
@@ -63,6 +64,10 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Publishes: []subjects.EventKind{subjects.EvtStockLevel.EventKind, subjects.EvtInventoryReserved.EventKind,
 			subjects.EvtInventoryRejected.EventKind, subjects.EvtInventoryExpired.EventKind,
 			subjects.EvtInventoryCommitted.EventKind, subjects.EvtInventoryReleased.EventKind, subjects.EvtQuotaGranted.EventKind},
+		// SITE_SALES's sources follow the sites granted a quota (ensureSources); a site's
+		// SALES and quota bucket are read through its domain (readSite).
+		Streams:   []string{subjects.StreamSiteSales},
+		SiteReads: []string{subjects.StreamSales, "KV_" + bus.BucketQuota},
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.InventoryGet, h.get),
 			rpc.Bind(subjects.InventorySet, h.set),

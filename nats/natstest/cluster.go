@@ -131,6 +131,13 @@ func (c *Cluster) shutdown() {
 // Name is node i's server name, as JetStream's cluster info reports it.
 func (c *Cluster) Name(i int) string { return c.nodes[i].cfg.Name }
 
+// Server is node i's server; nil while it is stopped.
+func (c *Cluster) Server(i int) *server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].ns
+}
+
 // Index is the node named name; -1 when none is.
 func (c *Cluster) Index(name string) int {
 	for i, nd := range c.nodes {

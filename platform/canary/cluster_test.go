@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/canary"
 )
 
@@ -17,8 +18,8 @@ import (
 // stable subjects; once both map, both give the canary its share. So every server of a
 // cluster needs the block (docs/operations.md).
 func TestEveryServerOfAClusterNeedsTheMapping(t *testing.T) {
-	a := clusterNode(t, "a", nil)
-	b := clusterNode(t, "b", a)
+	c := natstest.NewCluster(t, 2)
+	a, b := c.Server(0), c.Server(1)
 	expect.Within(t, 30*time.Second, func() error {
 		if a.NumRoutes() == 0 || b.NumRoutes() == 0 {
 			return fmt.Errorf("routes: a %d, b %d", a.NumRoutes(), b.NumRoutes())
@@ -44,26 +45,6 @@ func TestEveryServerOfAClusterNeedsTheMapping(t *testing.T) {
 	if got := publishedVia(t, onA, onB, b, n); got < lo || got > hi {
 		t.Fatalf("once both map: %d of %d to the canary, want [%d, %d]", got, n, lo, hi)
 	}
-}
-
-// clusterNode starts a server of cluster "souk" for t, routed to seed when given.
-func clusterNode(t *testing.T, name string, seed *server.Server) *server.Server {
-	t.Helper()
-	opts := &server.Options{ServerName: name, Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
-		Cluster: server.ClusterOpts{Name: "souk", Host: "127.0.0.1", Port: server.RANDOM_PORT}}
-	if seed != nil {
-		opts.Routes = server.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", seed.ClusterAddr().Port))
-	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("server %s not ready", name)
-	}
-	return ns
 }
 
 func connectTo(t *testing.T, ns *server.Server) *nats.Conn {

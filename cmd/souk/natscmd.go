@@ -33,8 +33,13 @@ func noSetup(cfg Config, log zerolog.Logger) {
 }
 
 // ensureJetStream creates or updates the streams, their declared consumers and the buckets,
-// with SOUK_NATS_REPLICAS copies each.
+// with SOUK_NATS_REPLICAS copies each; at an edge site (SOUK_SITE), the site's own.
 func ensureJetStream(ctx context.Context, cfg Config, js jetstream.JetStream) error {
+	if cfg.Site != "" {
+		// A site creates none of the hub's streams: they would capture the hub's events
+		// through the leaf (see nats/bus/site.go).
+		return bus.EnsureSite(ctx, js, cfg.Site)
+	}
 	replicas := bus.Replicas(cfg.NATSReplicas)
 	return errors.Join(bus.EnsureBuckets(ctx, js, replicas), bus.EnsureStreams(ctx, js, replicas))
 }

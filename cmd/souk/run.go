@@ -113,17 +113,13 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	switch {
-	case cfg.NATSUser != "":
+	if cfg.NATSUser != "" {
 		noSetup(cfg, log) // its user may not: souk nats-setup did
-	case cfg.Site == "":
+	} else {
 		err = ensureJetStream(setupCtx, cfg, e.js)
-	default:
-		// A site creates none of the hub's streams: they would capture the hub's events
-		// through the leaf (see nats/bus/site.go).
-		if err = bus.EnsureSite(setupCtx, e.js, cfg.Site); err == nil {
-			e.keys, err = siteKeys(setupCtx, e)
-		}
+	}
+	if err == nil && cfg.Site != "" {
+		e.keys, err = siteKeys(setupCtx, e)
 	}
 	cancel()
 	if err != nil {

@@ -1,8 +1,10 @@
 package access_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,10 +17,10 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// TestPasswordRotatedWithoutRestart rotates a service's password as docs/operations.md
-// says: the new one into the service's password file, then into the server's variable and
-// a reload. The server drops the service's connection, which comes back with the new
-// password read from the file, with no restart of the service, and serves again.
+// TestPasswordRotatedWithoutRestart rotates a service's password with no restart of the
+// service: the server's variable and a reload, then the service's password file, late. The
+// server drops the service's connection and refuses the old password; once the file holds
+// the new one the connection comes back with it and the service serves again.
 func TestPasswordRotatedWithoutRestart(t *testing.T) {
 	certs := natstest.NewCerts(t)
 	hub := natstest.StartHub(t, certs, false)
@@ -39,11 +41,19 @@ func TestPasswordRotatedWithoutRestart(t *testing.T) {
 	}
 	gateway := connect(t, hub.ClientURL(), "gateway", hub.Passwords["gateway"], certs)
 
+	// The server first, the file a while later (a Secret's files lag): the connection is
+	// refused meanwhile and keeps trying.
+	t.Setenv(access.PasswordVar("order"), "rotated-password")
+	hub.Reload(t)
+	expect.Within(t, 30*time.Second, func() error {
+		if err := order.LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			return fmt.Errorf("the old password not refused yet (last error %v)", err)
+		}
+		return nil
+	})
 	if err := os.WriteFile(file, []byte("rotated-password\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(access.PasswordVar("order"), "rotated-password")
-	hub.Reload(t)
 	select {
 	case <-reconnected:
 	case <-time.After(60 * time.Second):

@@ -41,6 +41,11 @@ func (a Auth) Options() []nats.Option {
 	if a.User != "" {
 		opts = append(opts, nats.UserInfoHandler(a.userInfo), nats.CustomInboxPrefix(InboxPrefix(a.User)))
 	}
+	if a.PasswordFile != "" {
+		// nats.go stops reconnecting after the same auth error twice; a password file may
+		// yet be rotated into what the server wants (a Secret lags the server's reload).
+		opts = append(opts, nats.IgnoreAuthErrorAbort())
+	}
 	if a.CA != "" {
 		opts = append(opts, nats.RootCAs(a.CA))
 	}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
@@ -220,19 +222,39 @@ func (i *Instance) Stop() error {
 }
 
 // Counter returns the value of the counter name in the instance's registry (an alarm a
-// service raises, say); 0 when the instance has registered none of that name.
-func (i *Instance) Counter(t testing.TB, name string) float64 {
+// service raises, say): the sum of its series whose labels include labels, given as pairs
+// of name and value (every series when none), since a service with two consumers has a
+// series of a consumer counter for each; 0 when no series matches.
+func (i *Instance) Counter(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := i.Registry.Gather()
 	if err != nil {
 		t.Fatalf("kittest: gather: %v", err)
 	}
+	var sum float64
 	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, labels) {
+				sum += m.GetCounter().GetValue()
+			}
 		}
 	}
-	return 0
+	return sum
+}
+
+// hasLabels reports whether m carries every label of pairs (name, value, name, value...).
+func hasLabels(m *dto.Metric, pairs []string) bool {
+	for k := 0; k+1 < len(pairs); k += 2 {
+		if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+			return l.GetName() == pairs[k] && l.GetValue() == pairs[k+1]
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // Start runs one instance of the service declare declares, on the Env's database and NATS

@@ -42,7 +42,7 @@ func TestADatabaseReadOnlyMidSagaLosesNothing(t *testing.T) {
 	inv := s.StartInventory(shoptest.InventoryConfig())
 	// More tries than MaxDeliver (8): each of them spent a delivery before.
 	expect.Within(t, 3*time.Minute, func() error {
-		if n := inv.Counter(t, "souk_consumer_holds_total"); n < 9 {
+		if n := inv.Counter(t, "souk_consumer_holds_total", "consumer", "inventory-orders"); n < 9 {
 			return fmt.Errorf("the inventory's consumer held its batch %v times, want more than 8", n)
 		}
 		return nil

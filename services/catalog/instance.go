@@ -138,13 +138,15 @@ func (h *handlers) onChange(ctx context.Context) func(subject string) {
 	}
 }
 
-// attrIndex holds the attribute names in use on this instance; an unknown name reloads them
-// (at most once a second) before a filter on it is refused.
+// attrIndex holds the attribute names in use on this instance. A name it does not hold is
+// looked up in the database (a primary-key read) before a filter on it is refused: a product
+// imported or created elsewhere moments ago (souk seed, another instance) makes its
+// attributes filterable at once. An earlier version reloaded at most once a second and so
+// refused, for up to a second, a name a product already had.
 type attrIndex struct {
-	store    *Store
-	mu       sync.RWMutex
-	names    map[string]bool
-	loadedAt time.Time
+	store *Store
+	mu    sync.RWMutex
+	names map[string]bool
 }
 
 func (a *attrIndex) reload(ctx context.Context) error {
@@ -157,23 +159,26 @@ func (a *attrIndex) reload(ctx context.Context) error {
 		m[n] = true
 	}
 	a.mu.Lock()
-	a.names, a.loadedAt = m, time.Now()
+	a.names = m
 	a.mu.Unlock()
 	return nil
 }
 
-// known reports whether a product has (or had) attribute name.
+// known reports whether a product has (or had) attribute name; names are never removed, so
+// a name once known stays known.
 func (a *attrIndex) known(ctx context.Context, name string) (bool, error) {
 	a.mu.RLock()
-	ok, stale := a.names[name], time.Since(a.loadedAt) > time.Second
+	ok := a.names[name]
 	a.mu.RUnlock()
-	if ok || !stale {
-		return ok, nil
+	if ok {
+		return true, nil
 	}
-	if err := a.reload(ctx); err != nil {
+	ok, err := a.store.HasAttributeName(ctx, name)
+	if err != nil || !ok {
 		return false, err
 	}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.names[name], nil
+	a.mu.Lock()
+	a.names[name] = true
+	a.mu.Unlock()
+	return true, nil
 }

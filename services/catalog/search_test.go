@@ -335,3 +335,23 @@ func TestBadSearchesAreRefusedWithTheFieldNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestAnAttributeIsFilterableOnceAProductHasIt filters on an attribute right after the first
+// product with it is imported behind the instance's back (as `souk seed` does) and right
+// after an unknown name was refused: the filter is served, not refused as unknown.
+func TestAnAttributeIsFilterableOnceAProductHasIt(t *testing.T) {
+	e := newEnv(t)
+	e.start(catalog.Config{})
+	_, err := subjects.ProductSearch.Call(e.ctx, e.nc, subjects.SearchRequest{Attributes: map[string][]string{"color": {"black"}}})
+	expect.Error(t, err, 400, "validation", "attr.color")
+	if _, err := seed(e.ctx, e.db, 50); err != nil {
+		t.Fatal(err)
+	}
+	page, err := subjects.ProductSearch.Call(e.ctx, e.nc, subjects.SearchRequest{Attributes: map[string][]string{"color": {"black"}}})
+	if err != nil {
+		t.Fatalf("filter on color once products have it: %v", err)
+	}
+	if len(page.Items) == 0 {
+		t.Fatalf("no black product among the seeded")
+	}
+}

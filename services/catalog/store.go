@@ -261,6 +261,16 @@ func (s *Store) AttributeNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// HasAttributeName reports whether a product has (or had) attribute name.
+func (s *Store) HasAttributeName(ctx context.Context, name string) (bool, error) {
+	var ok bool
+	err := s.db.QueryRow(ctx, `select exists (select 1 from catalog.attribute_names where name = $1)`, name).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("attribute name: %w", err)
+	}
+	return ok, nil
+}
+
 // EnsureLocale records that the catalog's default text is in locale, so searches stem
 // queries in its language.
 func (s *Store) EnsureLocale(ctx context.Context, locale string) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -109,8 +111,20 @@ func (s *shop) logsRequest(want bool) error {
 	return nil
 }
 
-// limited reports whether one of 5 quick requests was a 429 as want.
+// limited reports whether one of 5 quick requests was a 429 as want. They come from a client
+// address the gateway has not seen (127.1.x.y, a loopback address of its own each call), so
+// they meet a fresh bucket at the limit in force (burst 2 at gateway.rate_ip 1, 100 at the
+// default 50): what the probe measures is that limit, not the tokens its own earlier polls
+// spent. From one address, polls every 20 ms drained a bucket refilling at 50/s faster
+// than it filled, so "not limited" was never seen on a quick machine.
 func (s *shop) limited(want bool) error {
+	s.probes++
+	local := &net.TCPAddr{IP: net.IPv4(127, 1, byte(s.probes/250), byte(s.probes%250+1))}
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: local, Timeout: 30 * time.Second}).DialContext}
+	defer tr.CloseIdleConnections()
+	own := s.http
+	s.http = &http.Client{Transport: tr, Timeout: own.Timeout}
+	defer func() { s.http = own }()
 	got := false
 	for range 5 {
 		if s.do("GET", "/healthz", nil, "").status == 429 {

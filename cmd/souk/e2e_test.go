@@ -29,6 +29,8 @@ type shop struct {
 	base string
 	logs *logtest.Buffer
 	http *http.Client
+	// probes counts the client addresses of its own limited has used.
+	probes int
 	// sendState holds the served OpenAPI document every exchange of send is checked against.
 	sendState
 }

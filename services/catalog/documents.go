@@ -48,22 +48,8 @@ func (d *documents) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 
 // consumer is the durable consumer of every catalog event that changes a document.
 func (d *documents) consumer() *consumer.Consumer {
-	products := func(ctx context.Context, tx pgx.Tx, ev subjects.ProductChanged) error {
-		return d.putProduct(ctx, tx, ev.ProductID)
-	}
-	categories := func(ctx context.Context, tx pgx.Tx, _ subjects.CategoryChanged) error { return d.putTree(ctx) }
-	return &consumer.Consumer{Name: DocumentsName, On: []consumer.Route{
-		consumer.On(subjects.EvtProductCreated, products),
-		consumer.On(subjects.EvtProductUpdated, products),
-		consumer.On(subjects.EvtProductDeleted, products),
-		consumer.On(subjects.EvtStockChanged, products),
-		consumer.On(subjects.EvtRatingChanged, products),
-		consumer.On(subjects.EvtPriceChanged, func(ctx context.Context, tx pgx.Tx, ev subjects.PriceChanged) error {
-			return d.putProduct(ctx, tx, ev.ProductID)
-		}),
-		consumer.On(subjects.EvtCategoryCreated, categories),
-		consumer.On(subjects.EvtCategoryUpdated, categories),
-	}}
+	categories := func(ctx context.Context, _ pgx.Tx, _ subjects.CategoryChanged) error { return d.putTree(ctx) }
+	return &consumer.Consumer{Name: DocumentsName, On: product.Routes(d.putProduct, categories)}
 }
 
 // putProduct writes product id's document, or deletes it when the product has no views (it

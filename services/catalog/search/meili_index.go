@@ -95,9 +95,6 @@ func NewIndexer(cfg MeiliConfig, db *pgxpool.Pool, src Source, log zerolog.Logge
 // Consumer is the durable consumer that queues the products the catalog's events name. Its
 // batches kick the loop.
 func (ix *Indexer) Consumer() *consumer.Consumer {
-	products := func(ctx context.Context, tx pgx.Tx, ev subjects.ProductChanged) error {
-		return ix.queueProduct(ctx, tx, ev.ProductID)
-	}
 	categories := func(ctx context.Context, tx pgx.Tx, ev subjects.CategoryChanged) error {
 		id, err := consumer.ID("category_id", ev.CategoryID)
 		if err != nil {
@@ -110,18 +107,7 @@ func (ix *Indexer) Consumer() *consumer.Consumer {
 			select p.id from catalog.products p join down on p.category_id = down.id where p.deleted_at is null`, id)
 	}
 	return &consumer.Consumer{Name: IndexerName, Batch: indexBatch, AfterCommit: func([]consumer.Msg) { ix.wake.Kick() },
-		On: []consumer.Route{
-			consumer.On(subjects.EvtProductCreated, products),
-			consumer.On(subjects.EvtProductUpdated, products),
-			consumer.On(subjects.EvtProductDeleted, products),
-			consumer.On(subjects.EvtStockChanged, products),
-			consumer.On(subjects.EvtRatingChanged, products),
-			consumer.On(subjects.EvtPriceChanged, func(ctx context.Context, tx pgx.Tx, ev subjects.PriceChanged) error {
-				return ix.queueProduct(ctx, tx, ev.ProductID)
-			}),
-			consumer.On(subjects.EvtCategoryCreated, categories),
-			consumer.On(subjects.EvtCategoryUpdated, categories),
-		}}
+		On: product.Routes(ix.queueProduct, categories)}
 }
 
 // queueProduct queues product id; an event without a readable id is a poison message.

@@ -151,7 +151,7 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 		go func() {
 			defer stopped.Done()
 			for _, p := range plans[c] {
-				if !s.tryPlace(tokens[c], mug, p, true) {
+				if s.tryPlace(tokens[c], mug, p, true) != nil {
 					return
 				}
 				placedN <- struct{}{}
@@ -173,8 +173,8 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 		for _, p := range plans[c] {
 			if p.id == "" {
 				empty := len(s.do("GET", "/v1/cart", nil, tokens[c]).json(t)["items"].([]any)) == 0
-				if !s.tryPlace(tokens[c], mug, p, empty) {
-					t.Fatalf("placement %s failed after the restart", p.key)
+				if err := s.tryPlace(tokens[c], mug, p, empty); err != nil {
+					t.Fatalf("placement %s failed after the restart (cart empty before: %v): %v", p.key, empty, err)
 				}
 			}
 		}
@@ -183,31 +183,34 @@ func TestCheckoutSurvivesKill(t *testing.T) {
 	s.checkEventsOnce(proc.natsURL(t), plans)
 }
 
-// tryPlace puts one mug in the cart (when add) and places the order; false when the shop
-// did not answer (it was killed).
-func (s *shop) tryPlace(token, product string, p *placement, add bool) bool {
-	post := func(path string, body any, headers ...string) (int, map[string]any, error) {
+// tryPlace puts one mug in the cart (when add) and places the order; an error saying which
+// step the shop did not answer (it was killed) or what it answered instead.
+func (s *shop) tryPlace(token, product string, p *placement, add bool) error {
+	post := func(path string, body any, want int, headers ...string) (map[string]any, error) {
 		r, err := s.send("POST", path, body, token, headers...)
 		if err != nil {
-			return 0, nil, err
+			return nil, fmt.Errorf("POST %s: %w", path, err)
 		}
-		return r.status, r.json(s.t), nil
+		if r.status != want {
+			return nil, fmt.Errorf("POST %s: %d %s", path, r.status, r.body)
+		}
+		return r.json(s.t), nil
 	}
 	if add {
-		if code, _, err := post("/v1/cart/items", map[string]any{"product_id": product, "quantity": 1}); err != nil || code != 200 {
-			return false
+		if _, err := post("/v1/cart/items", map[string]any{"product_id": product, "quantity": 1}, 200); err != nil {
+			return err
 		}
 	}
 	body := map[string]any{"shipping_address": address}
 	if p.method != "" {
 		body["payment_method"] = p.method
 	}
-	code, o, err := post("/v1/orders", body, "Idempotency-Key", p.key)
-	if err != nil || code != 201 {
-		return false
+	o, err := post("/v1/orders", body, 201, "Idempotency-Key", p.key)
+	if err != nil {
+		return err
 	}
 	p.id = o["id"].(string)
-	return true
+	return nil
 }
 
 // checkSettled waits until every order reached what its payment method leads to, then

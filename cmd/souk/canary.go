@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/canary"
@@ -72,15 +71,11 @@ func bucketShares(ctx context.Context, cfg Config, shares map[string]int) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(cfg.NATSURL, "souk-canary", zerolog.Nop(), natsAuth(cfg).Options()...)
+	js, closeNC, err := commandJetStream(cfg, "souk-canary", io.Discard)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer closeNC()
 	kv, err := js.KeyValue(ctx, bus.BucketConfig)
 	if err != nil {
 		return fmt.Errorf("config bucket: %w", err)

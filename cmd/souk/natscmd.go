@@ -101,15 +101,11 @@ func natsSetupCommand(ctx context.Context, args []string, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	nc, err := bus.Connect(cfg.NATSURL, "souk nats-setup", log, natsAuth(cfg).Options()...)
+	js, closeNC, err := commandJetStream(cfg, "souk nats-setup", stderr)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer closeNC()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := ensureJetStream(ctx, cfg, js); err != nil {

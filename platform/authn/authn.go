@@ -198,6 +198,10 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	return c, nil
 }
 
+// maxKeyWait is the longest a token under an unknown kid waits for the next fetch allowed;
+// with a longer refresh interval it is refused at once, as before the wait existed.
+const maxKeyWait = time.Second
+
 // keys returns a key set that holds kid if one can be had: the cached set, or a fresh one
 // when kid is unknown and the last fetch is older than minRefresh.
 func (v *Verifier) keys(ctx context.Context, kid string) (jwk.Set, error) {
@@ -208,7 +212,7 @@ func (v *Verifier) keys(ctx context.Context, kid string) (jwk.Set, error) {
 		if set != nil {
 			_, known := set.LookupKeyID(kid)
 			wait := v.minRefresh - time.Since(fetchedAt)
-			if known || (wait > 0 && waited) {
+			if known || (wait > 0 && (waited || wait > maxKeyWait)) {
 				v.mu.Unlock()
 				return set, nil
 			}

@@ -93,9 +93,19 @@ func TestVerifyRefuses(t *testing.T) {
 		"wrong aud":    sign(t, ring, "k1", func(b *jwt.Builder) { b.Audience([]string{"other"}) }),
 		"unknown kid":  "eyJhbGciOiJFZERTQSIsImtpZCI6Im5vcGUifQ.e30.AA",
 	}
+	// The keys are fetched first, so an unknown kid meets the hour-long refresh interval: it
+	// is refused at once, never held until the next fetch allowed (an hour) or its deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := v.Verify(ctx, sign(t, ring, "k1", nil)); err != nil {
+		t.Fatal(err)
+	}
 	for name, tok := range cases {
-		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, subjects.ErrUnauthorized) {
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, subjects.ErrUnauthorized) {
 			t.Errorf("%s: want 401, got %v", name, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: held until the deadline", name)
 		}
 	}
 }

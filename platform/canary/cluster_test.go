@@ -61,14 +61,21 @@ func connectTo(t *testing.T, ns *server.Server) *nats.Conn {
 // pub, once pub's server (at) sees their interest.
 func publishedVia(t *testing.T, sub, pub *nats.Conn, at *server.Server, n int) int {
 	t.Helper()
+	// A previous call's subscriptions are gone from sub's server, but at may not have heard yet.
+	// Were it to see that stale interest as the new one, the route's unsubscribe and
+	// subscribe could land while the messages are sent, and some of them would go nowhere.
+	expect.Within(t, 10*time.Second, func() error { return interest(at, false) })
 	return publishedWith(t, sub, pub, n, func() {
-		expect.Within(t, 10*time.Second, func() error {
-			for _, s := range []string{"souk.catalog.v1.x", "souk.catalog.canary.v1.x"} {
-				if !at.GlobalAccount().SubscriptionInterest(s) {
-					return fmt.Errorf("%s: no interest on %s yet", s, at.Name())
-				}
-			}
-			return nil
-		})
+		expect.Within(t, 10*time.Second, func() error { return interest(at, true) })
 	})
+}
+
+// interest is nil once at sees (or no longer sees) subscribers for both subjects.
+func interest(at *server.Server, want bool) error {
+	for _, s := range []string{"souk.catalog.v1.x", "souk.catalog.canary.v1.x"} {
+		if at.GlobalAccount().SubscriptionInterest(s) != want {
+			return fmt.Errorf("%s: interest on %s is not yet %v", s, at.Name(), want)
+		}
+	}
+	return nil
 }

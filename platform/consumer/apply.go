@@ -47,6 +47,7 @@ type item struct {
 
 // process applies one batch, settles its messages with JetStream, and calls AfterCommit.
 func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waiting) {
+	start := time.Now()
 	items := make([]*item, 0, len(batch))
 	for _, m := range batch {
 		md, err := m.Metadata()
@@ -71,6 +72,7 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waitin
 	}
 	c.applyHeld(ctx, items, w)
 	c.settle(ctx, items)
+	c.inst.batch(len(items), time.Since(start))
 	var done []Msg
 	for _, it := range items {
 		if it.out == applied {

@@ -161,10 +161,14 @@ type Consumer struct {
 	// failures); never with none. It runs in the consuming loop: keep it quick (kick an
 	// outbox relay, drop a cache entry).
 	AfterCommit func(msgs []Msg)
-	// Metrics, when set, receives the consumer's series: souk_consumer_holds_total and
-	// souk_consumer_holding (the database to blame), souk_consumer_dead_letters_total by
-	// cause. Several consumers and instances may share one registry.
+	// Metrics, when set, receives the consumer's series: souk_consumer_applied_total and
+	// souk_consumer_failed_total, souk_consumer_holds_total and souk_consumer_holding (the
+	// database to blame), souk_consumer_dead_letters_total by cause, and the batch size and
+	// duration histograms. Several consumers and instances may share one registry.
 	Metrics prometheus.Registerer
+	// Counts, when set, counts this instance's own work (applied, failed, dead-lettered),
+	// beside the series in Metrics that every instance of the registry adds to.
+	Counts *Counts
 
 	// inst is Run's own: set on the copy each Run makes.
 	inst *instruments
@@ -199,7 +203,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	r.Log = r.Log.With().Str("consumer", r.Name).Logger()
-	r.inst = newInstruments(r.Metrics, r.Name)
+	r.inst = newInstruments(r.Metrics, r.Name, r.Counts)
 	cons, err := r.ensure(ctx)
 	if err != nil {
 		return err

@@ -13,7 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
 )
@@ -129,10 +131,37 @@ func TestPoisonAndExhaustedMessagesAreDeadLetteredWhileOthersFlow(t *testing.T) 
 	})
 	c.MaxDeliver = 3
 	c.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
+	reg := prometheus.NewRegistry()
+	c.Metrics, c.Counts = reg, &consumer.Counts{}
 	e.run(c)
 	order := []string{"g1", "poison", "g2", "failing", "g3", "panicky", "g4", "breaker", "g5"}
 	e.publish(order...)
 	e.settled("dlq-test", uint64(len(order)))
+	// 5 applied, 10 failed deliveries (poison once, the three others on each of their 3),
+	// 4 dead letters; every delivery was in a batch: 15 events in the batch histogram.
+	expect.Within(t, 30*time.Second, func() error {
+		if n := c.Counts.DeadLettered.Load(); n != 4 {
+			return fmt.Errorf("%d dead letters counted, want 4", n)
+		}
+		return nil
+	})
+	for _, m := range []struct {
+		name, cause string
+		got         float64
+		want        uint64
+	}{
+		{"souk_consumer_applied_total", "", metricValue(t, reg, "souk_consumer_applied_total", "dlq-test", ""), c.Counts.Applied.Load()},
+		{"souk_consumer_failed_total", "", metricValue(t, reg, "souk_consumer_failed_total", "dlq-test", ""), c.Counts.Failed.Load()},
+		{"souk_consumer_dead_letters_total", "handler", metricValue(t, reg, "souk_consumer_dead_letters_total", "dlq-test", "handler"), 4},
+		{"souk_consumer_batch_size (sum)", "", metricValue(t, reg, "souk_consumer_batch_size", "dlq-test", ""), 15},
+	} {
+		if m.got != float64(m.want) {
+			t.Errorf("%s{cause=%q} = %v, want %d", m.name, m.cause, m.got, m.want)
+		}
+	}
+	if a, f := c.Counts.Applied.Load(), c.Counts.Failed.Load(); a != 5 || f != 10 {
+		t.Errorf("counted %d applied and %d failed, want 5 and 10", a, f)
+	}
 
 	if rows, events := e.effects(); rows != 5 || events != 5 {
 		t.Fatalf("%d effect rows for %d events, want the 5 good ones once each", rows, events)

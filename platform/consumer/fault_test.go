@@ -381,7 +381,7 @@ func TestExhaustedPoolHoldsTheBatchAndSpendsNoDelivery(t *testing.T) {
 }
 
 // metricValue returns the value of the series name{consumer, cause} in reg (cause "" for
-// series without it); 0 when there is none.
+// series without it), a histogram's sum; 0 when there is none.
 func metricValue(t *testing.T, reg *prometheus.Registry, name, consumerName, cause string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -400,11 +400,15 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, consumerName, cau
 			if labels["consumer"] != consumerName || labels["cause"] != cause {
 				continue
 			}
-			if m.GetCounter() != nil {
+			switch {
+			case m.GetCounter() != nil:
 				return m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				return m.GetHistogram().GetSampleSum()
 			}
 			return m.GetGauge().GetValue()
 		}
 	}
 	return 0
 }
+

@@ -51,8 +51,10 @@ func (c *Consumer) settle(ctx context.Context, items []*item) {
 		case it.twin != nil: // its twin failed and is being retried or dead-lettered
 			_ = it.js.NakWithDelay(c.Backoff(it.msg.Delivered))
 		case IsPermanent(it.err) || (c.MaxDeliver > 0 && it.msg.Delivered >= c.MaxDeliver):
+			c.inst.failure()
 			dead = append(dead, it)
 		default:
+			c.inst.failure()
 			delay := c.Backoff(it.msg.Delivered)
 			c.Log.Warn().Err(it.err).Str("subject", it.msg.Subject).Str("event_id", it.msg.EventID).
 				Int("delivered", it.msg.Delivered).Dur("retry_in", delay).Msg("consumer: message failed; redelivering")

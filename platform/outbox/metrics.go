@@ -19,6 +19,7 @@ type instruments struct {
 	failures prometheus.Counter
 	resent   *prometheus.CounterVec
 	oldest   prometheus.Gauge
+	backlog  prometheus.Gauge
 }
 
 // Resend causes, the cause label of souk_outbox_resent_total.
@@ -56,14 +57,23 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		Name: "souk_outbox_oldest_unsent_seconds",
 		Help: "Age of the oldest event not yet published from an outbox (0 when none waits); alert when it grows.",
 	}, labels))
-	return &instruments{
+	backlog := metrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "souk_outbox_backlog",
+		Help: "Events of an outbox not yet published, counted up to 100000 (the count stops there, so it stays cheap).",
+	}, labels))
+	m := &instruments{
 		sent:     sent.WithLabelValues(schema),
 		dups:     dups.WithLabelValues(schema),
 		failing:  failing.WithLabelValues(schema),
 		failures: failures.WithLabelValues(schema),
 		resent:   resent.MustCurryWith(prometheus.Labels{"outbox": schema}),
 		oldest:   oldest.WithLabelValues(schema),
+		backlog:  backlog.WithLabelValues(schema),
 	}
+	for _, cause := range []string{causeDeadLease, causeLostData} {
+		m.resent.WithLabelValues(cause) // at zero from the start, for rate()
+	}
+	return m
 }
 
 // published records how a batch went.
@@ -97,19 +107,29 @@ func (m *instruments) resend(cause string, n int64) {
 	}
 }
 
-// measureBacklog sets the age of the oldest unsent event (one index probe).
+// backlogCap bounds the count of unsent events: past it the gauge says "at least this
+// many", which is all an alert needs, and the count stays a short index-only scan (the
+// partial index outbox_unsent) on every round of the lease upkeep.
+const backlogCap = 100000
+
+// measureBacklog reads the age of the oldest unsent event (one index probe) and how many
+// wait (counted up to backlogCap), for the gauges and Backlog.
 func (r *Relay) measureBacklog(ctx context.Context) error {
-	if r.inst == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	var age float64
-	err := r.DB.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(created_at)), 0)::float8
-		from `+r.table("outbox")+` where sent_at is null`).Scan(&age)
+	var n int64
+	t := r.table("outbox")
+	err := r.DB.QueryRow(ctx, `select
+		coalesce((select extract(epoch from now() - min(created_at)) from `+t+` where sent_at is null), 0)::float8,
+		(select count(*) from (select 1 from `+t+` where sent_at is null limit $1) u)`, backlogCap).Scan(&age, &n)
 	if err != nil {
 		return err
 	}
-	r.inst.oldest.Set(max(age, 0))
+	r.backlog.Store(uint64(n))
+	if r.inst != nil {
+		r.inst.oldest.Set(max(age, 0))
+		r.inst.backlog.Set(float64(n))
+	}
 	return nil
 }

@@ -59,7 +59,8 @@ type Relay struct {
 	// MaxBackoff caps the wait between tries while publishing fails; 10 s when zero.
 	MaxBackoff time.Duration
 	// Metrics, when set, receives the relay's series (see instruments): whether it is
-	// failing, its failed batches, its resends and the age of its oldest unsent event.
+	// failing, its failed batches, its resends, the age of its oldest unsent event and how
+	// many wait.
 	Metrics prometheus.Registerer
 	// Instance names this relay's lease; a random id per Run when empty. A stable name (the
 	// pod's) lets a restarted instance adopt its own dead lease at once.
@@ -74,6 +75,8 @@ type Relay struct {
 
 	// published and duplicates count this relay's acknowledged publishes (Counts).
 	published, duplicates atomic.Uint64
+	// backlog is the unsent events the lease upkeep last counted (Backlog).
+	backlog atomic.Uint64
 
 	mu    sync.Mutex
 	watch watch
@@ -85,6 +88,10 @@ type Relay struct {
 func (r *Relay) Counts() (published, duplicates uint64) {
 	return r.published.Load(), r.duplicates.Load()
 }
+
+// Backlog returns how many events of the outbox were unsent when the relay last counted
+// them (every Lease/5, up to 100000): the same figure as souk_outbox_backlog.
+func (r *Relay) Backlog() uint64 { return r.backlog.Load() }
 
 // Kick wakes the relay now (call it after committing a transaction with events). Safe from
 // any goroutine, never blocks.

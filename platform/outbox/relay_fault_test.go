@@ -230,6 +230,9 @@ func TestFullStreamHoldsEventsInTheOutbox(t *testing.T) {
 		if failing != 1 || oldest <= 0 {
 			return fmt.Errorf("souk_outbox_failing %v, souk_outbox_oldest_unsent_seconds %v: want 1 and > 0", failing, oldest)
 		}
+		if backlog := gauge(reg, "souk_outbox_backlog"); backlog != 20 || relay.Backlog() != 20 {
+			return fmt.Errorf("souk_outbox_backlog %v, Backlog %d: want the 20 unsent", backlog, relay.Backlog())
+		}
 		return nil
 	})
 
@@ -242,6 +245,12 @@ func TestFullStreamHoldsEventsInTheOutbox(t *testing.T) {
 	if failing := gauge(reg, "souk_outbox_failing"); failing != 0 {
 		t.Fatalf("souk_outbox_failing %v after the stream took everything", failing)
 	}
+	expect.Within(t, 20*time.Second, func() error {
+		if backlog := gauge(reg, "souk_outbox_backlog"); backlog != 0 || relay.Backlog() != 0 {
+			return fmt.Errorf("souk_outbox_backlog %v, Backlog %d after everything was sent", backlog, relay.Backlog())
+		}
+		return nil
+	})
 	if err := running.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,30 +2,32 @@ package kit
 
 import (
 	"strconv"
-	"sync/atomic"
 
+	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
 )
 
 // counters are one instance's work counters, served in its $SRV.STATS (rpc.Deps.Counters):
-// what its consumers applied and what its relay published. The process's Prometheus series
-// of the same names add up every instance in the process; these are this instance's own, so
-// that an operator (and the scale-out test) sees that instances share the work.
+// what its consumers applied, failed and dead-lettered, what its relay published and how
+// many events its outbox holds unsent. The process's Prometheus series of the same names add
+// up every instance in the process; these are this instance's own, so that an operator (and
+// the scale-out test) sees that instances share the work.
 type counters struct {
-	consumers []namedCount
+	consumers []namedCounts
 	outbox    string
 	relayed   *outbox.Relay
 }
 
-type namedCount struct {
+type namedCounts struct {
 	name string
-	n    *atomic.Uint64
+	n    *consumer.Counts
 }
 
-// consumer adds the counter of events applied by the consumer name, and returns it.
-func (c *counters) consumer(name string) *atomic.Uint64 {
-	n := &atomic.Uint64{}
-	c.consumers = append(c.consumers, namedCount{name, n})
+// consumer adds the counts of the consumer name, and returns them for the consumer to
+// count in.
+func (c *counters) consumer(name string) *consumer.Counts {
+	n := &consumer.Counts{}
+	c.consumers = append(c.consumers, namedCounts{name, n})
 	return n
 }
 
@@ -33,15 +35,19 @@ func (c *counters) consumer(name string) *atomic.Uint64 {
 func (c *counters) relay(schema string, r *outbox.Relay) { c.outbox, c.relayed = schema, r }
 
 // read returns the counters by series name; it is called only once the kit has set them up.
+// A consumer's dead letters are summed over their causes.
 func (c *counters) read() map[string]uint64 {
-	out := make(map[string]uint64, len(c.consumers)+2)
+	out := make(map[string]uint64, 3*len(c.consumers)+3)
 	for _, nc := range c.consumers {
-		out[series("souk_consumer_applied_total", "consumer", nc.name)] = nc.n.Load()
+		out[series("souk_consumer_applied_total", "consumer", nc.name)] = nc.n.Applied.Load()
+		out[series("souk_consumer_failed_total", "consumer", nc.name)] = nc.n.Failed.Load()
+		out[series("souk_consumer_dead_letters_total", "consumer", nc.name)] = nc.n.DeadLettered.Load()
 	}
 	if c.relayed != nil {
 		published, duplicates := c.relayed.Counts()
 		out[series("souk_outbox_published_total", "outbox", c.outbox)] = published
 		out[series("souk_outbox_duplicates_total", "outbox", c.outbox)] = duplicates
+		out[series("souk_outbox_backlog", "outbox", c.outbox)] = c.relayed.Backlog()
 	}
 	return out
 }

@@ -274,9 +274,8 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		r := *c
 		r.Schema, r.DB, r.JS, r.Log, r.Metrics = svc.Schema, deps.DB, deps.JS, log, deps.Registry
 		after := r.AfterCommit
-		applied := work.consumer(r.Name)
+		r.Counts = work.consumer(r.Name)
 		r.AfterCommit = func(msgs []consumer.Msg) {
-			applied.Add(uint64(len(msgs)))
 			kick()
 			if after != nil {
 				after(msgs)

@@ -3,16 +3,11 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"regexp"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/souk/souk/nats/bus"
 )
@@ -75,65 +70,4 @@ func gauge(families []*dto.MetricFamily, name string, labels map[string]string) 
 		}
 	}
 	return 0, false
-}
-
-// The alert rules parse, alert on consumer lag and stream fullness, and name only metrics
-// that exist. When promtool is installed it checks them and evaluates them on lag series
-// (infra/prometheus/rules_test.yml).
-func TestAlertRulesUseTheLagMetrics(t *testing.T) {
-	const file = "../../infra/prometheus/rules.yml"
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Expr        string            `yaml:"expr"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	exported := map[string]bool{}
-	descs := make(chan *prometheus.Desc, 32)
-	bus.NewLagCollector(nil).Describe(descs)
-	close(descs)
-	for d := range descs {
-		exported[regexp.MustCompile(`fqName: "([^"]+)"`).FindStringSubmatch(d.String())[1]] = true
-	}
-	var alerts []string
-	for _, g := range doc.Groups {
-		for _, r := range g.Rules {
-			if r.Alert == "" || r.Expr == "" || r.Annotations["summary"] == "" {
-				t.Errorf("rule %q lacks an alert name, an expression or a summary", r.Alert)
-			}
-			for _, m := range regexp.MustCompile(`souk_jetstream_[a-z_]+`).FindAllString(r.Expr, -1) {
-				if !exported[m] {
-					t.Errorf("rule %s uses %s, which nats.LagCollector does not export", r.Alert, m)
-				}
-			}
-			alerts = append(alerts, r.Alert)
-		}
-	}
-	for _, want := range []string{"SoukConsumerLagging", "SoukConsumerStalled", "SoukStreamFilling"} {
-		if !slices.Contains(alerts, want) {
-			t.Errorf("no alert %s in %s", want, file)
-		}
-	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Log("promtool is not installed: the rules are not evaluated")
-		return
-	}
-	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
-		t.Errorf("promtool check rules: %v\n%s", err, out)
-	}
-	// rules_test.yml: a consumer down fires the lag alerts, one keeping up does not.
-	if out, err := exec.Command(promtool, "test", "rules", "../../infra/prometheus/rules_test.yml").CombinedOutput(); err != nil {
-		t.Errorf("promtool test rules: %v\n%s", err, out)
-	}
 }

@@ -91,6 +91,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 		defer e.db.Close()
+		e.registry.MustRegister(pg.NewPoolCollector(e.db)) // connections in use, waits, the database's size
 	}
 	ns, err := startNATS(cfg, log)
 	if err != nil {

@@ -126,7 +126,13 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	e.registry.MustRegister(bus.NewLagCollector(e.js)) // consumer lag, alerted on in infra/prometheus
+	// Consumer and source lag, how full the streams and the store are: alerted on in
+	// infra/prometheus.
+	lag := bus.NewLagCollector(e.js)
+	if cfg.Site != "" {
+		lag = bus.NewSiteLagCollector(e.js, cfg.Site)
+	}
+	e.registry.MustRegister(lag, bus.NewStorageCollector(e.js, e.server))
 	stopLive, err := startLive(ctx, e, lvl)
 	if err != nil {
 		return nil // stopped while loading the live configuration

@@ -2,13 +2,16 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/bus"
 )
 
@@ -27,6 +30,25 @@ func TestLagCollectorShowsAConsumerThatIsDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A consumer whose handler failed once is handed the message again: redelivered, and
+	// not yet acknowledged.
+	cons, err := js.CreateOrUpdateConsumer(ctx, "ORDERS", jetstream.ConsumerConfig{Durable: "failing", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect.Within(t, 30*time.Second, func() error {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		for m := range batch.Messages() {
+			if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+				return nil // redelivered: left unacknowledged
+			}
+			_ = m.Nak()
+		}
+		return errors.New("no redelivery yet")
+	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(bus.NewLagCollector(js))
 	families, err := reg.Gather()
@@ -42,6 +64,8 @@ func TestLagCollectorShowsAConsumerThatIsDown(t *testing.T) {
 		{"souk_jetstream_consumer_pending", map[string]string{"stream": "ORDERS", "consumer": "inventory-orders"}, 3},
 		{"souk_jetstream_consumer_pending", map[string]string{"stream": "ORDERS", "consumer": "shipping-orders"}, 0},
 		{"souk_jetstream_consumer_ack_floor", map[string]string{"stream": "ORDERS", "consumer": "inventory-orders"}, 0},
+		{"souk_jetstream_consumer_redelivered", map[string]string{"stream": "ORDERS", "consumer": "failing"}, 1},
+		{"souk_jetstream_consumer_redelivered", map[string]string{"stream": "ORDERS", "consumer": "inventory-orders"}, 0},
 		{"souk_jetstream_stream_messages", map[string]string{"stream": "ORDERS"}, 3},
 		{"souk_jetstream_stream_max_messages", map[string]string{"stream": "ORDERS"}, bus.SagaMaxMsgs},
 		{"souk_jetstream_stream_discard_new", map[string]string{"stream": "ORDERS"}, 1},

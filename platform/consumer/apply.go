@@ -43,6 +43,9 @@ type item struct {
 	// process crashed or hung on it, or its dead-letter copy failed), so its handler is not
 	// run again; unless it turns out applied, it is dead-lettered with this error.
 	unsettled error
+	// commit is the work its handler deferred until its writes commit (pg.AfterCommit):
+	// run for an applied message once the batch committed, forgotten otherwise.
+	commit pg.Commit
 }
 
 // process applies one batch, settles its messages with JetStream, and calls AfterCommit.
@@ -80,6 +83,11 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waitin
 		}
 	}
 	c.inst.applied(len(done))
+	for _, it := range items {
+		if it.out == applied {
+			it.commit.Run()
+		}
+	}
 	if len(done) > 0 && c.AfterCommit != nil {
 		c.AfterCommit(done)
 	}
@@ -106,6 +114,7 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 	defer cancel()
 	for _, it := range items {
 		it.out, it.err, it.twin = pending, nil, nil
+		it.commit.Reset()
 		if !guarded {
 			it.failedFast = nil
 		}
@@ -129,7 +138,7 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 		case it.failedFast != nil:
 			it.out, it.err = failed, it.failedFast
 		case !guarded:
-			if err := c.call(ctx, tx, it.msg); err != nil {
+			if err := c.call(pg.WithCommit(ctx, &it.commit), tx, it.msg); err != nil {
 				// Out of time: not worth a second run of the batch. The database's failure
 				// rather than the handler's: the batch is held.
 				if ctx.Err() != nil || databasesFault(err) {
@@ -205,11 +214,12 @@ func (c *Consumer) applyOne(ctx context.Context, tx pgx.Tx, it *item) error {
 	if err != nil {
 		return err
 	}
-	if herr := c.call(ctx, sp, it.msg); herr != nil {
+	if herr := c.call(pg.WithCommit(ctx, &it.commit), sp, it.msg); herr != nil {
 		if databasesFault(herr) && ctx.Err() == nil { // the batch is held
 			return fmt.Errorf("%s: %w", it.msg.EventID, herr)
 		}
 		it.out, it.err = failed, herr
+		it.commit.Reset() // its writes are rolled back to the savepoint
 		if err := sp.Rollback(ctx); err != nil {
 			return fmt.Errorf("roll back %s after %q: %w", it.msg.EventID, herr, err)
 		}

@@ -35,6 +35,7 @@ type Config struct {
 func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	log := deps.Logger("order")
 	store := NewStore(deps.DB)
+	store.counts = newCounts(deps.Registry)
 	h := &handlers{store: store, nc: deps.NC, log: log}
 	sg := newSaga(store, log, deps.Registry)
 	sweep, err := newSweeper(store, cfg, deps.Live, log, deps.Registry)

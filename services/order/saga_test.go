@@ -198,8 +198,9 @@ func TestPoisonEventsAreDeadLetteredAndTheSagaGoesOn(t *testing.T) {
 // inventory, promotion, payment (sandbox) and order.
 type saga struct {
 	*shoptest.Env
-	// inventory is the inventory instance newSaga started, for a test that stops it.
-	inventory *shoptest.Instance
+	// inventory is the inventory instance newSaga started, for a test that stops it; it and
+	// the others are there for a test that reads their counters too.
+	inventory, promotion, payment, order *shoptest.Instance
 }
 
 // newSaga starts the shop for t; the sandbox decides payments after 20 ms.
@@ -214,10 +215,10 @@ func startSaga(e *shoptest.Env) *saga {
 	e.StartCatalog(shoptest.CatalogConfig())
 	e.StartCart(shoptest.CartConfig())
 	inv := e.StartInventory(shoptest.InventoryConfig())
-	e.StartPromotion(shoptest.PromotionConfig())
-	e.StartPayment(shoptest.PaymentConfig())
-	e.StartOrder(order.Config{})
-	return &saga{Env: e, inventory: inv}
+	promo := e.StartPromotion(shoptest.PromotionConfig())
+	pay := e.StartPayment(shoptest.PaymentConfig())
+	ord := e.StartOrder(order.Config{})
+	return &saga{Env: e, inventory: inv, promotion: promo, payment: pay, order: ord}
 }
 
 // stocked creates a product of sku priced price euro cents and sets its stock to onHand.

@@ -24,6 +24,8 @@ import (
 // same transaction.
 type Store struct {
 	db *pgxpool.Pool
+	// counts are the funnel's counters (metrics.go); nil counts nothing.
+	counts *counts
 }
 
 // NewStore returns a Store over db.
@@ -81,6 +83,7 @@ func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) er
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
+	s.counts.placed() // the batch was its own transaction: committed
 	return nil
 }
 
@@ -205,6 +208,11 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return nil, err
 	}
+	if entered := o.History[seen:]; len(entered) > 0 {
+		// Counted once tx commits: whoever began it runs the deferred work (the consumer,
+		// UpdateNow, the sweeper), and a rolled-back or repeated change counts nothing.
+		pg.AfterCommit(ctx, func() { s.counts.moved(entered) })
+	}
 	return o, tx.SendBatch(ctx, b).Close()
 }
 
@@ -226,10 +234,12 @@ func sameTime(a, b *time.Time) bool {
 // UpdateNow is Update in a transaction of its own, waking the relay after the commit.
 func (s *Store) UpdateNow(ctx context.Context, id uuid.UUID, fn Change) (*Order, error) {
 	var o *Order
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var err error
-		o, err = s.Update(ctx, tx, id, fn)
-		return err
+	err := pg.InTx(ctx, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			var err error
+			o, err = s.Update(ctx, tx, id, fn)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -97,7 +98,16 @@ func (w *sweeper) round(ctx context.Context) (more bool) {
 // It returns how many it cancelled.
 func (s *Store) CancelPending(ctx context.Context, timeout time.Duration, limit int) (int, error) {
 	var n int
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := pg.InTx(ctx, func(ctx context.Context) error { return s.cancelPending(ctx, timeout, limit, &n) })
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// cancelPending is CancelPending's transaction; its deferred counts run after its commit.
+func (s *Store) cancelPending(ctx context.Context, timeout time.Duration, limit int, n *int) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		// Measured on PostgreSQL's clock, as created_at is; orders_pending serves the scan.
 		rows, err := tx.Query(ctx, `select id from orders.orders
 			where status = 'pending' and created_at <= now() - make_interval(secs => $1)
@@ -114,11 +124,7 @@ func (s *Store) CancelPending(ctx context.Context, timeout time.Duration, limit 
 				return fmt.Errorf("cancel pending order %s: %w", id, err)
 			}
 		}
-		n = len(ids)
+		*n = len(ids)
 		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
 }

@@ -61,7 +61,8 @@ var services = []service{
 	}},
 	{"payment", func(c Config, d kit.Deps) (kit.Service, error) {
 		return payment.Service(payment.Config{Provider: c.PaymentProvider, StripeSecretKey: c.StripeSecretKey,
-			StripeWebhookSecret: c.StripeWebhookSecret, StripeAPIURL: c.StripeAPIURL, SandboxDelay: c.SandboxDelay, ActionTimeout: c.ActionTimeout}, d)
+			StripeWebhookSecret: c.StripeWebhookSecret, StripeAPIURL: c.StripeAPIURL, SandboxDelay: c.SandboxDelay, ActionTimeout: c.ActionTimeout,
+			Currency: c.Currency}, d)
 	}},
 	{"shipping", func(_ Config, d kit.Deps) (kit.Service, error) { return shipping.Service(shipping.Config{}, d) }},
 	{"notification", func(c Config, d kit.Deps) (kit.Service, error) {

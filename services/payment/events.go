@@ -10,6 +10,7 @@ import (
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -100,5 +101,6 @@ func (s *service) startPayment(ctx context.Context, tx pgx.Tx, o Order, method s
 	if err != nil || !written || rec.Status != subjects.PaymentStatusFailed {
 		return err
 	}
+	pg.AfterCommit(ctx, func() { s.counts.count(outcome(rec)) }) // the consumer's transaction
 	return outbox.Add(ctx, tx, Schema, outcomeEvent(rec))
 }

@@ -172,7 +172,10 @@ func (s *store) RecordRefund(ctx context.Context, id uuid.UUID, res RefundResult
 		r, eff, err = recordRefund(ctx, tx, id, res, lockWait)
 		return err
 	})
-	return r, eff, err
+	if err != nil {
+		return r, effect{}, err // rolled back: nothing to do, nothing to count
+	}
+	return r, eff, nil
 }
 
 // recordRefund applies the provider's word on a refund, once: a decided refund never changes
@@ -220,7 +223,7 @@ func recordRefund(ctx context.Context, tx pgx.Tx, id uuid.UUID, res RefundResult
 			Payload: subjects.PaymentRefunded{EventID: ev.String(), OccurredAt: time.Now().UTC(), OrderID: p.OrderID.String(),
 				UserID: p.UserID, PaymentID: p.ID.String(), RefundID: r.ID.String(), Amount: r.Amount,
 				TotalRefunded: subjects.Money{Amount: total, Currency: p.Amount.Currency}}})
-		return r, effect{}, err
+		return r, effect{refunded: []subjects.Money{r.Amount}}, err
 	}
 	return r, effect{}, nil
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// order is cancelled and its stock released (10 min: inside the 15 min reservation hold,
 	// so the customer is told why).
 	ActionTimeout time.Duration
+	// Currency is the shop's currency (SOUK_CURRENCY): its revenue and refund series exist
+	// from the start, at 0. Payments in other currencies count under their own.
+	Currency string
 }
 
 // Service declares the payment service: its endpoints, the consumer that keeps its copy of

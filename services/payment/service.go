@@ -33,6 +33,8 @@ type service struct {
 	sandbox *sandbox
 	// wake wakes the worker: a payment was started, a refund is due.
 	wake *background.Kicker
+	// counts are the business counters (metrics.go).
+	counts *counts
 }
 
 // newService wires the service of cfg (its defaults filled in) on deps; it does no I/O.
@@ -42,7 +44,7 @@ func newService(cfg Config, deps kit.Deps) *service {
 	return &service{cfg: cfg, log: log, nc: deps.NC, sandbox: sb, wake: background.NewKicker(),
 		store: &store{db: deps.DB, provider: p.Name(), reconcileAfter: cfg.ReconcileAfter, actionTimeout: cfg.ActionTimeout,
 			callTimeout: cfg.ProviderTimeout},
-		provider: newGuarded(p, cfg, deps.Live, deps.Registry, log)}
+		provider: newGuarded(p, cfg, deps.Live, deps.Registry, log), counts: newCounts(deps.Registry, cfg.Currency)}
 }
 
 // loops are the service's background loops: the worker (woken by s.wake, else polling at
@@ -168,6 +170,7 @@ func (s *service) applyNotices(ctx context.Context, ns []notice) error {
 // needs a hand. (Its events are published at once too: the kit kicks the relay after the
 // request or the round that wrote them.)
 func (s *service) after(eff effect) {
+	s.counts.count(eff)
 	if eff.refundDue {
 		s.wake.Kick()
 	}

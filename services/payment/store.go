@@ -54,11 +54,19 @@ type effect struct {
 	refundDue bool
 	// alarms are what an operator must act on (logged as errors).
 	alarms []string
+	// captured, refunded and declined are what the transaction decided, for the business
+	// counters (metrics.go): the amounts of payments captured and refunds confirmed, the
+	// decline codes of payments that ended unpaid.
+	captured, refunded []subjects.Money
+	declined           []string
 }
 
 func (e *effect) add(o effect) {
 	e.refundDue = e.refundDue || o.refundDue
 	e.alarms = append(e.alarms, o.alarms...)
+	e.captured = append(e.captured, o.captured...)
+	e.refunded = append(e.refunded, o.refunded...)
+	e.declined = append(e.declined, o.declined...)
 }
 
 // orderRank orders the copy's statuses: a status only moves up (cancelled ends it).
@@ -238,7 +246,10 @@ func (s *store) RecordIntent(ctx context.Context, id uuid.UUID, in Intent) (Paym
 		p, eff, err = s.recordIntent(ctx, tx, id, in, lockWait)
 		return err
 	})
-	return p, eff, err
+	if err != nil {
+		return p, effect{}, err // rolled back: nothing to do, nothing to count
+	}
+	return p, eff, nil
 }
 
 // recordIntent is the one place an outcome is applied, whichever way it came: the answer
@@ -269,8 +280,14 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 		// Captured after it was recorded failed or canceled (the payer confirmed a
 		// declined intent again, an unsure create went through after all): the money goes
 		// back, and the payment stays as recorded, so the order never counts it.
+		// Captured all the same: counted as revenue once (the refund's first insert), and its
+		// refund as a refund when the provider confirms it.
 		due, err := refundLateSuccess(ctx, tx, p, in.Ref)
-		return p, effect{refundDue: due}, err
+		eff := effect{refundDue: due}
+		if due {
+			eff.captured = []subjects.Money{p.Amount}
+		}
+		return p, eff, err
 	}
 	if p.ProviderRef != "" || in.Ref == "" {
 		in.Ref = p.ProviderRef // an intent's id never changes: the first one recorded stays
@@ -304,11 +321,13 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return p, effect{}, err
 	}
+	eff := outcome(p)
 	if p.Status == subjects.PaymentStatusSucceeded && orderStatus == orderCancelled {
 		due, err := refundCancelled(ctx, tx, p)
-		return p, effect{refundDue: due}, err
+		eff.refundDue = due
+		return p, eff, err
 	}
-	return p, effect{}, nil
+	return p, eff, nil
 }
 
 // outcomeEvent is the event a decided payment publishes.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/platform/consumer"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -20,7 +21,7 @@ import (
 func (s *Store) orderEvents() []consumer.Route {
 	return []consumer.Route{
 		consumer.On(subjects.EvtOrderPlaced, s.placed),
-		byOrder(subjects.EvtOrderPaid, func(ev subjects.OrderPaid) string { return ev.OrderID }, commitOrder),
+		byOrder(subjects.EvtOrderPaid, func(ev subjects.OrderPaid) string { return ev.OrderID }, s.commitOrder),
 		byOrder(subjects.EvtOrderCancelled, func(ev subjects.OrderCancelled) string { return ev.OrderID }, releaseOrder),
 	}
 }
@@ -56,7 +57,7 @@ func (s *Store) placed(ctx context.Context, tx pgx.Tx, ev subjects.OrderPlaced) 
 // came late) is taken again from what is available, if there is enough; else the
 // reservation is rejected out_of_stock, so that the order service cancels and the payment is
 // refunded. A committed, released or rejected reservation stays as it is.
-func commitOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+func (s *Store) commitOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 	r, ls, err := lockReservation(ctx, tx, id)
 	if err != nil {
 		return err
@@ -67,7 +68,12 @@ func commitOrder(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 		return fmt.Errorf("order.paid %s: no reservation yet", id)
 	}
 	if change := onPaid[r.Status]; change != nil {
-		return move(ctx, tx, r, ls, change)
+		if err := move(ctx, tx, r, ls, change); err != nil {
+			return err
+		}
+		if r.Status == subjects.ReservationRejected { // the expired hold could not be taken again
+			pg.AfterCommit(ctx, func() { s.counts.stockout(1) })
+		}
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ func (h *quotaHandlers) ensureSources(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.store.counts.sites(sites)
 	return bus.EnsureSiteSales(ctx, h.js, sites, bus.Replicas(h.replicas))
 }
 

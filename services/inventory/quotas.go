@@ -15,6 +15,7 @@ import (
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -68,6 +69,9 @@ func (s *Store) Grant(ctx context.Context, site, sku string, qty int64) (subject
 		}
 		return record(ctx, tx, ls, nil, nil)
 	})
+	if err == nil {
+		s.counts.grant(site, qty)
+	}
 	return out, err
 }
 
@@ -110,6 +114,7 @@ func (s *Store) recordSale(ctx context.Context, tx pgx.Tx, ev subjects.SiteSale)
 	if err != nil || tag.RowsAffected() == 0 {
 		return err // recorded before: counted then
 	}
+	pg.AfterCommit(ctx, func() { s.counts.sale(ev.Site) })
 	for _, l := range ev.Lines {
 		if _, err := tx.Exec(ctx, `insert into inventory.site_quotas (site, sku, sold) values ($1, $2, $3)
 			on conflict (site, sku) do update set sold = site_quotas.sold + excluded.sold`, ev.Site, l.SKU, l.Quantity); err != nil {
@@ -124,6 +129,7 @@ func (s *Store) recordSale(ctx context.Context, tx pgx.Tx, ev subjects.SiteSale)
 // returned count and the stock's on_hand rise by the same units.
 func (s *Store) Return(ctx context.Context, site, sku string, remaining int64) (subjects.QuotaLine, error) {
 	var out subjects.QuotaLine
+	var gaveBack int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		ls, err := lockLevels(ctx, tx, []string{sku})
 		if err != nil {
@@ -144,9 +150,13 @@ func (s *Store) Return(ctx context.Context, site, sku string, remaining int64) (
 			return err
 		}
 		out.Returned += lost
+		gaveBack = lost
 		ls.Restore([]Line{{SKU: sku, Quantity: lost}})
 		return record(ctx, tx, ls, nil, nil)
 	})
+	if err == nil {
+		s.counts.giveBack(site, gaveBack)
+	}
 	return out, err
 }
 

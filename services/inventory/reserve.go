@@ -82,6 +82,9 @@ func (s *Store) reserve(ctx context.Context, tx pg.Batcher, reqs []*request, loc
 			rejected = append(rejected, r)
 		}
 	}
+	if len(rejected) > 0 {
+		pg.AfterCommit(ctx, func() { s.counts.stockout(len(rejected)) })
+	}
 	var then []string
 	if inline {
 		then = []string{`commit`}
@@ -294,11 +297,17 @@ func (r *Reserver) commit(ctx context.Context, batch []*call, pass func()) error
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(onBehalf(ctx, batch)), commitTimeout)
 	defer cancel()
 	var err error
+	var done pg.Commit // what the batch counts, once it committed
 	for range commitAttempts {
-		err = r.store.pipelined(ctx, func(conn *pgx.Conn) error { return r.store.reserve(ctx, conn, reqs, pass, true) })
+		done.Reset()
+		cctx := pg.WithCommit(ctx, &done)
+		err = r.store.pipelined(cctx, func(conn *pgx.Conn) error { return r.store.reserve(cctx, conn, reqs, pass, true) })
 		if err == nil || !retryable(err) {
 			break
 		}
+	}
+	if err == nil {
+		done.Run()
 	}
 	if err != nil {
 		r.log.Error().Err(err).Int("requests", len(batch)).Msg("inventory: reservation batch failed")

@@ -54,6 +54,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	ttl := cmp.Or(cfg.ReservationTTL, DefaultReservationTTL)
 	store := NewStore(deps.DB, ttl)
 	store.ttl = liveconfig.ReservationTTL.Bind(deps.Live, ttl)
+	store.counts = newCounts(deps.Registry)
 	batches, took := reserverMetrics(deps.Registry)
 	reserver := NewReserver(store, maxBatch, cmp.Or(cfg.MaxQueue, DefaultMaxQueue), batches, took, log)
 	h := &handlers{store: store, reserver: reserver}

@@ -36,6 +36,8 @@ type Store struct {
 	// change (inventory.reservation_ttl) applies from the next reservation on; the holds
 	// made before keep their deadline.
 	ttl *liveconfig.Value[time.Duration]
+	// counts are the business and edge counters (metrics.go); nil counts nothing.
+	counts *counts
 }
 
 // NewStore returns a Store over db whose holds last ttl.

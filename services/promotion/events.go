@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
@@ -21,16 +22,22 @@ import (
 // orderRoutes routes the order events that move a redemption: placed confirms the hold, paid
 // makes it final, cancelled returns it. Every transition names the statuses it leaves, so a
 // repeated or late event changes nothing; the consumer's processed table keeps a redelivered
-// one from even trying.
-func orderRoutes() []consumer.Route {
+// one from even trying. A redemption made final counts in redeemed once its transaction
+// committed.
+func orderRoutes(redeemed prometheus.Counter) []consumer.Route {
 	return []consumer.Route{
 		consumer.On(subjects.EvtOrderPlaced, func(ctx context.Context, tx pgx.Tx, ev subjects.OrderPlaced) error {
-			return advance(ctx, tx, ev.OrderID, StatusConfirmed, subjects.EventKind{}, `update promo.redemptions r
+			_, err := advance(ctx, tx, ev.OrderID, StatusConfirmed, subjects.EventKind{}, `update promo.redemptions r
 				set status = 'confirmed', updated_at = $2 where r.order_id = $1 and r.status = 'held'`)
+			return err
 		}),
 		consumer.On(subjects.EvtOrderPaid, func(ctx context.Context, tx pgx.Tx, ev subjects.OrderPaid) error {
-			return advance(ctx, tx, ev.OrderID, StatusRedeemed, subjects.EvtCouponRedeemed.EventKind, `update promo.redemptions r
+			moved, err := advance(ctx, tx, ev.OrderID, StatusRedeemed, subjects.EvtCouponRedeemed.EventKind, `update promo.redemptions r
 				set status = 'redeemed', updated_at = $2 where r.order_id = $1 and r.status in ('held', 'confirmed')`)
+			if moved {
+				pg.AfterCommit(ctx, redeemed.Inc)
+			}
+			return err
 		}),
 		consumer.On(subjects.EvtOrderCancelled, func(ctx context.Context, tx pgx.Tx, ev subjects.OrderCancelled) error {
 			order, err := orderID(ev.OrderID)
@@ -53,18 +60,18 @@ var errHoldRacing = errors.New("a hold of the cancelled order committed meanwhil
 
 // advance moves the redemption of the order id to status with stmt (its $1 the order, $2 the
 // time), with an event of kind for it (none when kind is zero). With nothing to move, it
-// revives a hold the sweeper returned.
-func advance(ctx context.Context, tx pgx.Tx, id, status string, kind subjects.EventKind, stmt string) error {
+// revives a hold the sweeper returned. It reports whether the redemption moved to status.
+func advance(ctx context.Context, tx pgx.Tx, id, status string, kind subjects.EventKind, stmt string) (bool, error) {
 	order, err := orderID(id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := time.Now().UTC()
 	n, err := transition(ctx, tx, kind, now, stmt, order, now)
-	if err == nil && n == 0 {
-		err = revive(ctx, tx, order, status, now)
+	if err != nil || n > 0 {
+		return err == nil, err
 	}
-	return err
+	return revive(ctx, tx, order, status, now)
 }
 
 // revive answers a late order.placed or order.paid of an order whose hold the sweeper
@@ -72,40 +79,41 @@ func advance(ctx context.Context, tx pgx.Tx, id, status string, kind subjects.Ev
 // coupon's row lock, as a hold is decided, the redemption counts again (becoming status) if
 // the limits allow one more; otherwise it stays returned with reason refused, and
 // promotion.refused tells the order service, which cancels the order rather than let the
-// coupon be used more often than it allows. Nothing to revive is no change.
-func revive(ctx context.Context, tx pgx.Tx, order uuid.UUID, status string, now time.Time) error {
+// coupon be used more often than it allows. Nothing to revive is no change. It reports
+// whether the redemption counts again (moved to status).
+func revive(ctx context.Context, tx pgx.Tx, order uuid.UUID, status string, now time.Time) (bool, error) {
 	var coupon uuid.UUID
 	var user string
 	err := tx.QueryRow(ctx, `select coupon_id, user_id from promo.redemptions
 		where order_id = $1 and status = 'returned' and reason = 'expired'`, order).Scan(&coupon, &user)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("revive: %w", err)
+		return false, fmt.Errorf("revive: %w", err)
 	}
 	c, err := scanCoupon(tx.QueryRow(ctx, `select `+couponColumns+` from promo.coupons where id = $1 for update`, coupon))
 	if err != nil {
-		return err
+		return false, err
 	}
 	t := Tally{Mine: make(map[string]int, 1)}
 	b := &pgx.Batch{}
 	queueTally(b, &c, []string{user}, &t)
 	if err := pg.Send(ctx, tx, b); err != nil {
-		return fmt.Errorf("revive: %w", err)
+		return false, fmt.Errorf("revive: %w", err)
 	}
 	const expired = ` where r.order_id = $1 and r.status = 'returned' and r.reason = 'expired'`
 	if c.Allow(t.Used, t.Mine[user]) != nil {
 		_, err = transition(ctx, tx, subjects.EvtCouponRefused.EventKind, now,
 			`update promo.redemptions r set reason = 'refused', updated_at = $2`+expired, order, now)
-		return err
+		return false, err
 	}
 	var kind subjects.EventKind
 	if status == StatusRedeemed {
 		kind = subjects.EvtCouponRedeemed.EventKind
 	}
-	_, err = transition(ctx, tx, kind, now, `update promo.redemptions r set status = $3, reason = null, updated_at = $2`+expired, order, now, status)
-	return err
+	n, err := transition(ctx, tx, kind, now, `update promo.redemptions r set status = $3, reason = null, updated_at = $2`+expired, order, now, status)
+	return err == nil && n > 0, err
 }
 
 // cancel returns the order's redemption and publishes promotion.returned. With nothing to

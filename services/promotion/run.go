@@ -4,8 +4,11 @@ import (
 	"embed"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/subjects"
 )
@@ -50,7 +53,18 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.CouponHold, h.couponHold),
 			rpc.Bind(subjects.CouponRelease, h.couponRelease),
 		},
-		Consumers: []*consumer.Consumer{{Name: "promotion-orders", On: orderRoutes()}},
+		Consumers: []*consumer.Consumer{{Name: "promotion-orders", On: orderRoutes(redemptions(deps.Registry))}},
 		Loops:     []kit.Loop{{Name: "sweeper", Round: sweep.round, Every: cfg.SweepEvery}},
 	}, nil
+}
+
+// redemptions is souk_promotion_redemptions_total on reg: coupon redemptions made final (the
+// order paid), each counted once when its transaction committed; a late paid event that
+// revives a swept hold counts too, a refused one does not. A redemption returned later (the
+// order cancelled after payment) stays counted: the counter says how often coupons were used.
+func redemptions(reg prometheus.Registerer) prometheus.Counter {
+	return metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "souk_promotion_redemptions_total",
+		Help: "Coupon redemptions made final (their order paid), each counted once.",
+	}))
 }

@@ -40,6 +40,8 @@ type env struct {
 	js    jetstream.JetStream
 	log   *logtest.Buffer
 	admin context.Context
+	// inst is the service's instance once started, for its counters.
+	inst *kittest.Instance
 }
 
 // schemas is the template of the tests' databases: the service's schema, migrated once.
@@ -74,7 +76,7 @@ func (e *env) start(cfg Config) {
 			e.t.Logf("service log:\n%s", e.log.String())
 		}
 	})
-	e.k.Start(func(d kit.Deps) (kit.Service, error) { return Service(cfg, d) }, func() error {
+	e.inst = e.k.Start(func(d kit.Deps) (kit.Service, error) { return Service(cfg, d) }, func() error {
 		_, err := subjects.WebhookList.Call(e.admin, e.nc, subjects.ListRequest{Limit: 1})
 		return err
 	})

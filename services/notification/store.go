@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/page"
@@ -129,15 +130,18 @@ func (s *Store) failUnopened(ctx context.Context, ids []uuid.UUID) error {
 // record writes the outcomes of one round in one transaction: each attempt, and each
 // delivery's new status (sent; failed with its error after maxAttempts or a permanent
 // failure; else pending again after backoff(attempts)). A delivery that is done loses its
-// payload if it held a secret.
-func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, backoff func(int) time.Duration) error {
+// payload if it held a secret. It reports, by outcome, whether this transaction recorded the
+// attempt (another instance whose lease on the delivery ran out may have recorded it first).
+func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, backoff func(int) time.Duration) ([]bool, error) {
+	recorded := make([]bool, len(outs))
 	batch := &pgx.Batch{}
-	for _, o := range outs {
+	for i, o := range outs {
 		msg := ""
 		if o.err != nil {
 			msg = subjects.CutBytes(o.err.Error(), maxErrorText)
 		}
-		batch.Queue(`insert into notify.attempts (delivery_id, n, error) values ($1, $2, $3) on conflict do nothing`, o.id, o.attempts, msg)
+		batch.Queue(`insert into notify.attempts (delivery_id, n, error) values ($1, $2, $3) on conflict do nothing`, o.id, o.attempts, msg).
+			Exec(func(tag pgconn.CommandTag) error { recorded[i] = tag.RowsAffected() == 1; return nil })
 		batch.Queue(`update notify.deliveries set status = $2, last_error = $3,
 				sent_at = case when $2 = 'sent' then now() end,
 				lang = case when $2 = 'sent' then $5 else lang end, subject = case when $2 = 'sent' then $6 else subject end,
@@ -148,9 +152,9 @@ func (s *Store) record(ctx context.Context, outs []outcome, maxAttempts int, bac
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return tx.SendBatch(ctx, batch).Close() })
 	if err != nil {
-		return fmt.Errorf("record deliveries: %w", err)
+		return nil, fmt.Errorf("record deliveries: %w", err)
 	}
-	return nil
+	return recorded, nil
 }
 
 // notifications returns up to r.Limit+1 of user's notifications, newest first, before

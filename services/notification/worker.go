@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/subjects"
 )
 
@@ -27,14 +26,11 @@ type worker struct {
 	channels map[string]Channel
 	cfg      Config
 	log      zerolog.Logger
-	sent     *prometheus.CounterVec
+	counts   *counts
 }
 
 func newWorker(store *Store, channels map[string]Channel, cfg Config, log zerolog.Logger, reg prometheus.Registerer) *worker {
-	return &worker{store: store, channels: channels, cfg: cfg, log: log,
-		sent: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "souk_notification_attempts_total", Help: "Delivery attempts by channel and resulting status (sent, pending: to be retried, failed: given up).",
-		}, []string{"channel", "status"}))}
+	return &worker{store: store, channels: channels, cfg: cfg, log: log, counts: newCounts(reg)}
 }
 
 // round sends one batch of due deliveries and reports whether it was full: the sender
@@ -64,12 +60,13 @@ func (w *worker) round(ctx context.Context) bool {
 	_ = g.Wait()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err := w.store.record(rctx, outs, w.cfg.MaxAttempts, w.cfg.backoff); err != nil {
+	recorded, err := w.store.record(rctx, outs, w.cfg.MaxAttempts, w.cfg.backoff)
+	if err != nil {
 		w.log.Warn().Err(err).Msg("notification worker: outcomes not recorded; the lease runs out and they are tried again")
 		return false
 	}
 	for i, o := range outs {
-		w.report(due[i], o)
+		w.report(due[i], o, recorded[i])
 	}
 	return len(due) == workerBatch
 }
@@ -85,11 +82,13 @@ func (w *worker) send(ctx context.Context, d Delivery) (Sent, error) {
 	return ch.Send(ctx, d)
 }
 
-// report counts an outcome and logs a failure: ids and the error, never a URL, an address
-// or a payload.
-func (w *worker) report(d Delivery, o outcome) {
+// report counts an outcome this round recorded (recorded: not one another instance recorded
+// first) and logs a failure: ids and the error, never a URL, an address or a payload.
+func (w *worker) report(d Delivery, o outcome, recorded bool) {
 	status := o.status(w.cfg.MaxAttempts)
-	w.sent.WithLabelValues(d.Channel, status).Inc()
+	if recorded {
+		w.counts.count(d, o, status)
+	}
 	if o.err == nil {
 		return
 	}

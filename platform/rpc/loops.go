@@ -27,8 +27,10 @@ type Loops struct {
 	// Loops is every loop's state, down ones with since when and their last error.
 	Loops []background.LoopState `json:"loops"`
 	// Counters are the instance's work counters since it started, by Prometheus series name
-	// (souk_consumer_applied_total{consumer="order-payments"}): each instance counts its own
-	// share, so `nats micro stats <service> --json` shows how the work is spread.
+	// (souk_consumer_applied_total{consumer="order-payments"}; its consumers' failed and
+	// dead-lettered deliveries, its relay's published events and its outbox's backlog too):
+	// each instance counts its own share, so `nats micro stats <service> --json` shows how
+	// the work is spread.
 	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
@@ -45,15 +47,6 @@ func (s *Service) loops() Loops {
 		}
 	}
 	return l
-}
-
-// loopStats is micro's StatsHandler: the loops endpoint's data is the loops' state, the
-// other endpoints have none.
-func (s *Service) loopStats(ep *micro.Endpoint) any {
-	if ep.Name != LoopsEndpoint {
-		return nil
-	}
-	return s.loops()
 }
 
 // serveLoops adds the loops endpoint and the souk_loop_up gauge.

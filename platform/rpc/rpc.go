@@ -80,6 +80,8 @@ type Service struct {
 	once    sync.Once
 	// uninstrument removes the loops' gauge when the service stops; a no-op without loops.
 	uninstrument func()
+	// endpoints are the served endpoints by micro endpoint name, for their stats.
+	endpoints sync.Map
 }
 
 // Serve runs the micro service cfg until ctx ends: New, then register adds its endpoints
@@ -126,9 +128,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			s.fail(fmt.Errorf("%s: nats error on %s: %s", cfg.Name, e.Subject, e.Description))
 		},
 	}
-	if deps.Loops != nil {
-		mc.StatsHandler = s.loopStats
-	}
+	mc.StatsHandler = s.stats
 	svc, err := micro.AddService(deps.NC, mc)
 	if err != nil {
 		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
@@ -178,10 +178,11 @@ func (s *Service) handle(b Binding) error {
 	}
 	ep := &endpoint{subject: subject, access: access, h: h, log: s.deps.Log.With().Str("service", s.cfg.Name).Str("endpoint", subject).Logger(),
 		inFlight: s.red.InFlight.WithLabelValues(s.cfg.Name, subject), duration: s.red.Duration.WithLabelValues(s.cfg.Name, subject),
-		ok: s.red.Requests.WithLabelValues(s.cfg.Name, subject, "200")}
+		ok: s.red.Requests.WithLabelValues(s.cfg.Name, subject, "200"), codes: &codeCounts{}}
 	if access.IsPublic() {
 		ep.fast = fast
 	}
+	s.endpoints.Store(endpointName(subject), ep)
 	err := s.svc.AddEndpoint(endpointName(subject), micro.HandlerFunc(func(req micro.Request) {
 		s.dispatch(ep, req)
 	}), micro.WithEndpointSubject(s.served(subject)))
@@ -201,16 +202,24 @@ type endpoint struct {
 	inFlight prometheus.Gauge
 	duration prometheus.Observer
 	ok       prometheus.Counter
+	// codes count this instance's requests for $SRV.STATS, as the series above do.
+	codes *codeCounts
 }
 
 // count records a finished request of code.
 func (s *Service) count(ep *endpoint, code string, start time.Time) {
+	s.countCode(ep, code)
+	ep.duration.Observe(time.Since(start).Seconds())
+}
+
+// countCode counts a request of code in the series and in the instance's stats.
+func (s *Service) countCode(ep *endpoint, code string) {
 	if code == "200" {
 		ep.ok.Inc()
 	} else {
 		s.red.Requests.WithLabelValues(s.cfg.Name, ep.subject, code).Inc()
 	}
-	ep.duration.Observe(time.Since(start).Seconds())
+	ep.codes.add(code)
 }
 
 // served is the subject the endpoint of subject listens on: its canary subject in a canary
@@ -251,7 +260,7 @@ func (s *Service) dispatch(ep *endpoint, req micro.Request) {
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.red.Requests.WithLabelValues(s.cfg.Name, ep.subject, "503").Inc()
+		s.countCode(ep, "503")
 		respondError(req, &subjects.Error{Code: 503, Slug: "overloaded", Message: s.cfg.Name + " is overloaded", RetryAfter: 1})
 		return
 	}

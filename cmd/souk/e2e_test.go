@@ -84,8 +84,15 @@ func startShop(t *testing.T, extraEnv map[string]string) *shop {
 // the function that stops it (and fails the test if it does not exit cleanly).
 func launchShop(t *testing.T, env map[string]string, args ...string) (*shop, func()) {
 	t.Helper()
+	return launchShopIn(context.Background(), t, env, args...)
+}
+
+// launchShopIn is launchShop with souk run's context derived from parent, which may carry
+// what the process takes from its caller (registryFor's registry).
+func launchShopIn(parent context.Context, t *testing.T, env map[string]string, args ...string) (*shop, func()) {
+	t.Helper()
 	addr := env["SOUK_HTTP_ADDR"]
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	t.Cleanup(cancel) // a shop that never got ready is stopped too
 	logs := &logtest.Buffer{}
 	exited := make(chan int, 1)

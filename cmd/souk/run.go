@@ -85,7 +85,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
-	e := &env{cfg: cfg, log: log, registry: metrics.NewRegistry(), health: kit.NewHealth(namesOf(picked)...)}
+	e := &env{cfg: cfg, log: log, registry: registryFor(ctx), health: kit.NewHealth(namesOf(picked)...)}
 	// The embedded server serves no TLS: the certificates a process loads are its NATS client's.
 	e.registry.MustRegister(metrics.NewCertCollector(map[string]string{"nats_ca": cfg.NATSCA, "nats_client": cfg.NATSCert}))
 	if len(picked) > 0 && cfg.Site == "" { // an edge site keeps nothing in PostgreSQL

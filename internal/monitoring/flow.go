@@ -2,8 +2,8 @@ package monitoring
 
 import "fmt"
 
-// funnelSteps are the checkout's steps in order: an order enters each status once.
-var funnelSteps = []string{"placed", "reserved", "paid", "shipped", "delivered"}
+// FunnelSteps are the checkout's steps in order: an order enters each status once.
+var FunnelSteps = []string{"placed", "reserved", "paid", "shipped", "delivered"}
 
 // entered is how many orders entered status over the dashboard's time range.
 func entered(status string) string {
@@ -13,12 +13,12 @@ func entered(status string) string {
 // funnel is the checkout: how many orders reach each step, where the others drop off, and
 // why orders are cancelled.
 func funnel() board {
-	steps := make([]query, len(funnelSteps))
-	lost := make([]query, len(funnelSteps)-1)
-	for i, s := range funnelSteps {
+	steps := make([]query, len(FunnelSteps))
+	lost := make([]query, len(FunnelSteps)-1)
+	for i, s := range FunnelSteps {
 		steps[i] = q(entered(s), fmt.Sprintf("%d %s", i+1, s))
 		if i > 0 {
-			prev := funnelSteps[i-1]
+			prev := FunnelSteps[i-1]
 			lost[i-1] = q(entered(prev)+" - "+entered(s), prev+" → not "+s)
 		}
 	}

@@ -3,6 +3,7 @@ package monitoring
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/prometheus/promql/parser"
@@ -49,20 +50,39 @@ func Metrics(expr string) ([]string, error) {
 // prometheusOwn are series Prometheus writes itself, not a scrape.
 var prometheusOwn = map[string]bool{"ALERTS": true, "ALERTS_FOR_STATE": true, "up": true}
 
+// Missing is a metric an expression names that nobody exports, or an expression that does
+// not parse (Err set).
+type Missing struct {
+	// Where is the expression's Where.
+	Where string
+	// Metric is the name not found.
+	Metric string
+	// Err is the parser's error.
+	Err error
+}
+
+func (m Missing) String() string {
+	if m.Err != nil {
+		return fmt.Sprintf("%s: does not parse: %v", m.Where, m.Err)
+	}
+	return m.Where + ": " + m.Metric
+}
+
 // Unknown returns, for each expression, the metrics it names that are neither exported (a
 // histogram's _bucket, _sum and _count count as its name) nor recorded by a rule nor
-// Prometheus's own, each as "where: name"; and the expressions that do not parse.
-func Unknown(exprs []Expr, recorded, exported map[string]bool) []string {
-	var out []string
+// Prometheus's own, once each; and the expressions that do not parse.
+func Unknown(exprs []Expr, recorded, exported map[string]bool) []Missing {
+	var out []Missing
 	for _, e := range exprs {
 		names, err := Metrics(e.PromQL)
 		if err != nil {
-			out = append(out, fmt.Sprintf("%s: does not parse: %v", e.Where, err))
+			out = append(out, Missing{Where: e.Where, Err: err})
 			continue
 		}
-		for _, n := range names {
+		slices.Sort(names)
+		for _, n := range slices.Compact(names) {
 			if !known(n, recorded, exported) {
-				out = append(out, fmt.Sprintf("%s: %s", e.Where, n))
+				out = append(out, Missing{Where: e.Where, Metric: n})
 			}
 		}
 	}

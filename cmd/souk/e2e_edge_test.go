@@ -155,6 +155,7 @@ func TestEdgeCatalogOffline(t *testing.T) {
 		t.Fatalf("the site's JetStream domain: %v %+v", err, acct)
 	}
 	expect.Within(t, 60*time.Second, func() error { return browses(t, site, id) })
+	expect.Within(t, 30*time.Second, func() error { return linkUp(site, "north", 1) })
 	l.cut()
 	expect.Within(t, 30*time.Second, func() error {
 		// the site notices the cut: the hub's services no longer answer there
@@ -163,7 +164,21 @@ func TestEdgeCatalogOffline(t *testing.T) {
 		}
 		return nil
 	})
+	expect.Within(t, 30*time.Second, func() error { return linkUp(site, "north", 0) })
 	if err := browses(t, site, id); err != nil {
 		t.Fatalf("with the link cut: %v", err)
 	}
+}
+
+// linkUp checks that the site's /metrics says its link to the hub is up (1) or cut (0).
+func linkUp(site *shop, id string, want int) error {
+	r, err := site.send("GET", "/metrics", nil, "")
+	if err != nil {
+		return err
+	}
+	line := fmt.Sprintf("souk_site_link_up{site=%q} %d\n", id, want)
+	if !strings.Contains(string(r.body), line) {
+		return fmt.Errorf("/metrics of site %s lacks %q", id, strings.TrimSpace(line))
+	}
+	return nil
 }

@@ -135,6 +135,11 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		lag = bus.NewSiteLagCollector(e.js, cfg.Site)
 	}
 	e.registry.MustRegister(lag, bus.NewStorageCollector(e.js, e.server))
+	if cfg.Site != "" && e.server != nil {
+		// An edge site's own server holds the link to the hub; a site joining a server of
+		// its own (NATS_URL) watches that server's leaf connection (its /leafz) instead.
+		e.registry.MustRegister(bus.NewSiteLinkGauge(e.server, cfg.Site))
+	}
 	stopLive, err := startLive(ctx, e, lvl)
 	if err != nil {
 		return nil // stopped while loading the live configuration

@@ -172,6 +172,15 @@ func TestEdgeSitesSellOffline(t *testing.T) {
 		expectReconciled(t, e, admin, s, sku)
 	}
 	expectAvailable(t, e.hub, admin, sku, 0)
+	// The hub counted each sale once (the linked ones too, and the retried one not again),
+	// and the units it granted; the returns gave nothing back.
+	var series []string
+	for _, s := range sites {
+		series = append(series, fmt.Sprintf("souk_site_sales_total{site=%q} 4", s.id),
+			fmt.Sprintf("souk_site_quota_granted_units_total{site=%q} 4", s.id),
+			fmt.Sprintf("souk_site_quota_returned_units_total{site=%q} 0", s.id))
+	}
+	expect.Within(t, 30*time.Second, func() error { return exports(e.hub, series...) })
 }
 
 // expectAvailable checks the hub's available stock of sku.

@@ -172,13 +172,19 @@ func TestEdgeCatalogOffline(t *testing.T) {
 
 // linkUp checks that the site's /metrics says its link to the hub is up (1) or cut (0).
 func linkUp(site *shop, id string, want int) error {
-	r, err := site.send("GET", "/metrics", nil, "")
+	return exports(site, fmt.Sprintf("souk_site_link_up{site=%q} %d", id, want))
+}
+
+// exports checks that s's /metrics holds each of series, a whole line (name, labels, value).
+func exports(s *shop, series ...string) error {
+	r, err := s.send("GET", "/metrics", nil, "")
 	if err != nil {
 		return err
 	}
-	line := fmt.Sprintf("souk_site_link_up{site=%q} %d\n", id, want)
-	if !strings.Contains(string(r.body), line) {
-		return fmt.Errorf("/metrics of site %s lacks %q", id, strings.TrimSpace(line))
+	for _, line := range series {
+		if !strings.Contains(string(r.body), "\n"+line+"\n") {
+			return fmt.Errorf("/metrics lacks %q", line)
+		}
 	}
 	return nil
 }

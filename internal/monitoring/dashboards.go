@@ -41,6 +41,12 @@ type Panel struct {
 	Targets []Target `json:"targets"`
 	// Panels are a collapsed row's panels.
 	Panels []Panel `json:"panels"`
+	// GridPos places it on the 24-column grid.
+	GridPos struct {
+		X int `json:"x"`
+		W int `json:"w"`
+		H int `json:"h"`
+	} `json:"gridPos"`
 }
 
 // Datasource is a reference to a data source.

@@ -42,7 +42,8 @@ func TestDashboardsAreGenerated(t *testing.T) {
 }
 
 // Every dashboard parses, has a unique uid and a title; every panel asks the provisioned
-// Prometheus, has at least one query and an id of its own; every variable asks Prometheus.
+// Prometheus, has at least one query, an id of its own and a place on the 24-column grid;
+// every variable asks Prometheus.
 func TestDashboardsParse(t *testing.T) {
 	boards, err := LoadDashboards(root)
 	if err != nil {
@@ -84,6 +85,9 @@ func checkPanels(t *testing.T, file string, d Dashboard) {
 		ids[p.ID] = true
 		if !asksProm(p.Datasource) {
 			t.Errorf("%s: panel %q does not ask the data source %s: %+v", file, p.Title, DatasourceUID, p.Datasource)
+		}
+		if g := p.GridPos; g.W < 1 || g.H < 1 || g.X+g.W > 24 {
+			t.Errorf("%s: panel %q does not fit the 24-column grid: %+v", file, p.Title, g)
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("%s: panel %q has no query", file, p.Title)

@@ -47,6 +47,8 @@ func overview() board {
 				q(`go_goroutines / 1000`, "goroutines (thousands) {{instance}}")),
 			graphOf("JetStream storage", "The account's JetStream storage against its limit, by type (alert above 80 %).", "percentunit",
 				q(`max by (type) (souk_jetstream_storage_bytes / (souk_jetstream_storage_limit_bytes > 0))`, "{{type}}")),
+			graphOf("PostgreSQL database size", "The database's size on disk: its growth tells when the volume under it needs more room (the volume's free space is the platform's metric).", "bytes",
+				q(`max(souk_pg_database_size_bytes)`, "database")),
 
 			row("Waiting for an operator"),
 			graphOf("Consumer lag", "Messages each consumer has yet to apply (the ten furthest behind); the JetStream dashboard has the detail.", "short",

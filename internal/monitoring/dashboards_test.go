@@ -141,3 +141,32 @@ func TestUnknownFindsMisspeltMetrics(t *testing.T) {
 		t.Errorf("Unknown = %q", got)
 	}
 }
+
+// The JetStream dashboard's "Stalled consumers" is SoukConsumerStalled's condition, so the
+// promtool case that has a stalled consumer fire that alert tests the panel too.
+func TestStalledConsumersPanelIsTheAlert(t *testing.T) {
+	rules, err := LoadRules(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boards, err := LoadDashboards(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alert, panel string
+	for _, r := range rules.All() {
+		if r.Alert == "SoukConsumerStalled" {
+			alert = r.Expr
+		}
+	}
+	for _, p := range boards["jetstream.json"].AllPanels() {
+		if p.Title == "Stalled consumers" && len(p.Targets) == 1 {
+			panel = p.Targets[0].Expr
+		}
+	}
+	a, errA := Parse(alert)
+	p, errP := Parse(panel)
+	if errA != nil || errP != nil || a.String() != p.String() {
+		t.Errorf("the Stalled consumers panel %q (%v) is not SoukConsumerStalled's %q (%v)", panel, errP, alert, errA)
+	}
+}

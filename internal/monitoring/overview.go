@@ -10,7 +10,7 @@ func overview() board {
 			statOf("HTTP requests", "Requests per second the gateways answer.", "reqps",
 				q(`sum(rate(souk_http_requests_total[$__rate_interval]))`, "")),
 			statOf("HTTP 5xx", "Share of HTTP answers that are server errors (alert SoukHTTP5xx above 1 %).", "percentunit",
-				q(`sum(rate(souk_http_requests_total{code=~"5.."}[$__rate_interval])) / sum(rate(souk_http_requests_total[$__rate_interval]))`, "")),
+				q(`(sum(rate(souk_http_requests_total{code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(souk_http_requests_total[$__rate_interval]))`, "")),
 			statOf("Checkout p99", "99th percentile of POST /v1/orders; the objective is 99 % within 0.5 s.", "s",
 				q(`histogram_quantile(0.99, sum by (le) (rate(souk_http_request_duration_seconds_bucket{method="POST",route="/v1/orders"}[$__rate_interval])))`, "")),
 			statOf("Alerts firing", "Souk alerts firing now (Prometheus's ALERTS series); docs/observability.md lists each with its first step.", "short",

@@ -74,6 +74,13 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waitin
 		items = append(items, it)
 	}
 	c.applyHeld(ctx, items, w)
+	// The deferred work of what committed runs before the acks: whoever sees a message
+	// acknowledged (a caught-up consumer) sees what it counted too.
+	for _, it := range items {
+		if it.out == applied {
+			it.commit.Run()
+		}
+	}
 	c.settle(ctx, items)
 	c.inst.batch(len(items), time.Since(start))
 	var done []Msg
@@ -83,11 +90,6 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, w *waitin
 		}
 	}
 	c.inst.applied(len(done))
-	for _, it := range items {
-		if it.out == applied {
-			it.commit.Run()
-		}
-	}
 	if len(done) > 0 && c.AfterCommit != nil {
 		c.AfterCommit(done)
 	}

@@ -32,8 +32,9 @@ type env struct {
 	js   jetstream.JetStream
 	// staff carries a staff token; customer a customer's, which may not touch stock.
 	staff, customer context.Context
-	// reg is the instance's metrics registry.
-	reg *prometheus.Registry
+	// reg is the instance's metrics registry; inst the instance (for its counters).
+	reg  *prometheus.Registry
+	inst *shoptest.Instance
 }
 
 // newEnv returns an env with one inventory instance of cfg running on it.
@@ -49,7 +50,8 @@ func newEnv(t testing.TB, cfg inventory.Config) *env {
 // answers. It stops at cleanup.
 func (e *env) start(cfg inventory.Config) {
 	e.t.Helper()
-	e.reg = e.shop.StartInventory(cfg).Registry
+	e.inst = e.shop.StartInventory(cfg)
+	e.reg = e.inst.Registry
 }
 
 // set sets a SKU's on_hand.

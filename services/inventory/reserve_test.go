@@ -72,6 +72,9 @@ func reserveLastUnits(t *testing.T, committers int) {
 	if nHeld != 5 || nRejected != buyers-5 {
 		t.Fatalf("stored %d held and %d rejected", nHeld, nRejected)
 	}
+	if n := e.inst.Counter(t, "souk_inventory_stockouts_total"); n != buyers-5 {
+		t.Fatalf("souk_inventory_stockouts_total = %v, want %d", n, buyers-5)
+	}
 
 	// Asking again returns the first outcome, a refusal included, even with stock back.
 	e.set("LAST5", 100)
@@ -82,6 +85,9 @@ func reserveLastUnits(t *testing.T, committers int) {
 	_, err = e.reserve(refusedOrder, "LAST5", 1)
 	expect.Error(t, err, 422, "out_of_stock", "lines")
 	e.wantStock("LAST5", 100, 5)
+	if n := e.inst.Counter(t, "souk_inventory_stockouts_total"); n != buyers-5 {
+		t.Fatalf("a refusal asked again counted: souk_inventory_stockouts_total = %v, want %d", n, buyers-5)
+	}
 
 	// The last guard: the table refuses what the code must never do.
 	_, err = e.db.Exec(e.ctx, `update inventory.stock set reserved = on_hand + 1 where sku = 'LAST5'`)

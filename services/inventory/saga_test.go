@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/services/inventory"
 	"github.com/souk/souk/subjects"
@@ -126,6 +128,13 @@ func TestExpiryAndLatePayment(t *testing.T) {
 	e.wantRejected(unlucky, "E")
 	e.wantStock("E", 1, 0)
 	e.wantStatus(unlucky, subjects.ReservationRejected)
+	// The expired hold that could not be taken again is a stock-out.
+	expect.Within(t, 10*time.Second, func() error { // counted just after the commit
+		if n := e.inst.Counter(t, "souk_inventory_stockouts_total"); n != 1 {
+			return fmt.Errorf("souk_inventory_stockouts_total = %v, want 1", n)
+		}
+		return nil
+	})
 }
 
 // A payment the inventory has no reservation for is retried until order.placed arrives, as

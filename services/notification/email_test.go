@@ -216,11 +216,14 @@ func TestSMTPServerDownThenBackSendsOnce(t *testing.T) {
 		t.Fatalf("every attempt is recorded and the error cleared: %+v", d)
 	}
 	// Every attempt counted once, by what became of it.
-	for outcome, want := range map[string]int{"sent": 1, "failed": d.attempts - 1, "dead": 0} {
-		if got := e.inst.Counter(t, "souk_notification_emails_total", "outcome", outcome); got != float64(want) {
-			t.Errorf("souk_notification_emails_total{outcome=%q} = %v, want %d", outcome, got, want)
+	expect.Within(t, 10*time.Second, func() error { // counted just after the commit
+		for outcome, want := range map[string]int{"sent": 1, "failed": d.attempts - 1, "dead": 0} {
+			if got := e.inst.Counter(t, "souk_notification_emails_total", "outcome", outcome); got != float64(want) {
+				return fmt.Errorf("souk_notification_emails_total{outcome=%q} = %v, want %d", outcome, got, want)
+			}
 		}
-	}
+		return nil
+	})
 }
 
 func TestDuplicateEventsSendOnce(t *testing.T) {

@@ -124,11 +124,14 @@ func TestWebhookSignedRetriedAndDeliveredOnce(t *testing.T) {
 	if forged != 0 || len(got) != 1 || d.tries != tries || d.attempts != tries {
 		t.Fatalf("tries %d, forged %d, accepted %d; delivery %+v", tries, forged, len(got), d)
 	}
-	for outcome, want := range map[string]int{"delivered": 1, "failed": tries - 1, "refused": 0, "dead": 0} {
-		if n := e.inst.Counter(t, "souk_notification_webhooks_total", "outcome", outcome); n != float64(want) {
-			t.Errorf("souk_notification_webhooks_total{outcome=%q} = %v, want %d", outcome, n, want)
+	expect.Within(t, 10*time.Second, func() error { // counted just after the commit
+		for outcome, want := range map[string]int{"delivered": 1, "failed": tries - 1, "refused": 0, "dead": 0} {
+			if n := e.inst.Counter(t, "souk_notification_webhooks_total", "outcome", outcome); n != float64(want) {
+				return fmt.Errorf("souk_notification_webhooks_total{outcome=%q} = %v, want %d", outcome, n, want)
+			}
 		}
-	}
+		return nil
+	})
 	ev := got[0]
 	var data subjects.OrderPaid
 	if err := json.Unmarshal(ev.Data, &data); err != nil || ev.ID != order.EventID || ev.Type != "order.paid" ||

@@ -99,6 +99,12 @@ func TestAnOrderFollowsItsShipmentToDelivered(t *testing.T) {
 	if kinds := s.orderKinds(placed.ID); !slices.Equal(kinds, want) {
 		t.Fatalf("ORDERS events: %v, want %v", kinds, want)
 	}
+	// The funnel counted each step of the order once, the repeated shipping events none.
+	for _, st := range []string{"placed", "reserved", "paid", "fulfilling", "shipped", "delivered"} {
+		if n := s.order.Counter(t, "souk_orders_total", "status", st); n != 1 {
+			t.Errorf("souk_orders_total{status=%q} = %v, want 1", st, n)
+		}
+	}
 }
 
 // Cancelling a fulfilling order stops its shipment first: the shipment is cancelled and can

@@ -31,8 +31,7 @@ func TestAPendingOrderPastItsDeadlineIsCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := order.Config{PendingTimeout: time.Second, PendingSweepEvery: 50 * time.Millisecond}
-	e.StartOrder(cfg)
-	e.StartOrder(cfg)
+	instances := []*shoptest.Instance{e.StartOrder(cfg), e.StartOrder(cfg)}
 
 	ids := make([]string, 3)
 	for i := range ids {
@@ -74,4 +73,15 @@ func TestAPendingOrderPastItsDeadlineIsCancelled(t *testing.T) {
 		t.Errorf("the lost order.placed, late, held lines %s, events %s", held[0], held[1])
 	}
 	s.noDeadLetters()
+	// Each order counted placed once and cancelled not_confirmed once, by the two instances
+	// together: whichever swept an order counted it, the other found nothing to change.
+	var placed, cancelled, notConfirmed float64
+	for _, in := range instances {
+		placed += in.Counter(t, "souk_orders_total", "status", "placed")
+		cancelled += in.Counter(t, "souk_orders_total", "status", "cancelled")
+		notConfirmed += in.Counter(t, "souk_orders_cancelled_total", "reason", subjects.ReasonNotConfirmed)
+	}
+	if placed != 3 || cancelled != 3 || notConfirmed != 3 {
+		t.Errorf("placed %v, cancelled %v (not_confirmed %v) across the instances, want 3 each", placed, cancelled, notConfirmed)
+	}
 }

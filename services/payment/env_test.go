@@ -47,6 +47,8 @@ type env struct {
 	// customer, other and admin are contexts whose calls carry such a token.
 	customer, other, admin context.Context
 	customerID, otherID    string
+	// reg is the metrics registry of the instance started last.
+	reg *prometheus.Registry
 }
 
 // schemas is the template of the tests' databases: the payment schema, migrated once.
@@ -97,7 +99,8 @@ func (e *env) startOn(db *pgxpool.Pool, cfg payment.Config, log io.Writer) (stop
 		logger = zerolog.New(log)
 	}
 	// As cmd/souk runs it: the declaration, run by the kit.
-	deps := kit.Deps{Log: logger, DB: db, NC: e.nc, JS: e.js, Registry: prometheus.NewRegistry(), Keys: e.keys.Source}
+	e.reg = prometheus.NewRegistry()
+	deps := kit.Deps{Log: logger, DB: db, NC: e.nc, JS: e.js, Registry: e.reg, Keys: e.keys.Source}
 	svc, err := payment.Service(cfg, deps)
 	if err != nil {
 		e.t.Fatalf("payment.Service: %v", err)
@@ -323,4 +326,17 @@ func (e *env) insertCrashedWith(provider, orderID, user, method string, amount i
 		e.t.Fatal(err)
 	}
 	return id
+}
+
+// counter reads a counter of the instance started last (see kittest.Instance.Counter),
+// waiting until it is want: a count follows its commit by a moment.
+func (e *env) counter(name string, want float64, labels ...string) {
+	e.t.Helper()
+	inst := &kittest.Instance{Registry: e.reg}
+	expect.Within(e.t, 10*time.Second, func() error {
+		if got := inst.Counter(e.t, name, labels...); got != want {
+			return fmt.Errorf("%s%v = %v, want %v", name, labels, got, want)
+		}
+		return nil
+	})
 }

@@ -45,6 +45,8 @@ func TestSandboxVisaSucceedsAndPublishesOnce(t *testing.T) {
 		t.Fatalf("payment.succeeded: %+v", ev)
 	}
 	e.wantRows(1, `select count(*) from payments.payments where order_id = $1`, id)
+	e.counter("souk_revenue_minor_units_total", 1999, "currency", "EUR")
+	e.counter("souk_payment_failures_total", 0)
 }
 
 func TestSandboxDeclines(t *testing.T) {
@@ -70,7 +72,10 @@ func TestSandboxDeclines(t *testing.T) {
 			t.Fatalf("second attempt: %+v", p)
 		}
 		e.waitPayment(id, subjects.PaymentStatusSucceeded)
+		e.counter("souk_payment_failures_total", 1, "code", code)
 	}
+	e.counter("souk_payment_failures_total", 3)
+	e.counter("souk_revenue_minor_units_total", 3*500, "currency", "EUR")
 }
 
 func TestPaymentCreateRefusesBadInput(t *testing.T) {
@@ -171,6 +176,9 @@ func TestReservedWithUnknownMethodFailsThePayment(t *testing.T) {
 		t.Fatalf("decline code %q", code)
 	}
 	e.wantEvents(subjects.EvtPaymentFailed.EventKind, id, 1)
+	// Decided in the consumer's transaction: counted once it committed.
+	e.counter("souk_payment_failures_total", 1, "code", "invalid_payment_method")
+	e.counter("souk_payment_failures_total", 1)
 }
 
 // underWayOrDone reports whether a sandbox visa payment's status is one it may have in its

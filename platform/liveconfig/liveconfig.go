@@ -117,6 +117,7 @@ func (k Key[T]) Bind(c *Config, def T) *Value[T] {
 		panic("liveconfig: key " + k.name + " bound with two types") // a programming error
 	}
 	c.bound[k.name] = v
+	c.refused.WithLabelValues(k.name) // at zero from the start, for rate()
 	if e, ok := c.last[k.name]; ok {
 		_, _ = v.take(e)
 	}

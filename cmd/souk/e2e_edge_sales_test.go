@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/subjects"
 )
 
@@ -170,6 +171,10 @@ func TestEdgeSitesSellOffline(t *testing.T) {
 	expect.Within(t, 90*time.Second, func() error { return salesRecorded(t, e, 8) })
 	for _, s := range sites {
 		expectReconciled(t, e, admin, s, sku)
+		// The hub's SITE_SALES caught up with the site's SALES: a lag of 0 by source.
+		expect.Within(t, 60*time.Second, func() error {
+			return exports(e.hub, `souk_jetstream_source_lag{source="SALES@`+bus.SiteDomain(s.id)+`",stream="SITE_SALES"} 0`)
+		})
 	}
 	expectAvailable(t, e.hub, admin, sku, 0)
 	// The hub counted each sale once (the linked ones too, and the retried one not again),

@@ -156,6 +156,10 @@ func TestEdgeCatalogOffline(t *testing.T) {
 	}
 	expect.Within(t, 60*time.Second, func() error { return browses(t, site, id) })
 	expect.Within(t, 30*time.Second, func() error { return linkUp(site, "north", 1) })
+	// The site's metrics read its own streams and its mirrors of the hub's buckets.
+	expect.Within(t, 60*time.Second, func() error {
+		return exports(site, "souk_jetstream_lag_up 1", `souk_jetstream_source_lag{source="KV_products@hub",stream="KV_products"} 0`)
+	})
 	l.cut()
 	expect.Within(t, 30*time.Second, func() error {
 		// the site notices the cut: the hub's services no longer answer there

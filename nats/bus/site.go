@@ -127,19 +127,10 @@ func EnsureSiteSales(ctx context.Context, js jetstream.JetStream, sites []string
 		return fmt.Errorf("stream %s: %w", want.Name, err)
 	}
 	cfg := s.CachedInfo().Config
-	have := map[string]bool{}
-	for _, src := range cfg.Sources {
-		if src.External != nil {
-			have[src.External.APIPrefix] = true
-		}
-	}
 	missing := cfg.Replicas != want.Replicas
 	cfg.Replicas = want.Replicas
-	for _, src := range want.Sources {
-		if !have["$JS."+src.Domain+".API"] {
-			cfg.Sources = append(cfg.Sources, src)
-			missing = true
-		}
+	if addSources(&cfg, want.Sources) {
+		missing = true
 	}
 	if !missing {
 		return nil

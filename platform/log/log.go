@@ -44,8 +44,9 @@ func ParseLevel(level string) (*Level, error) {
 }
 
 // NewAt returns a logger writing to w in format (see New) at the level lvl holds when each
-// line is logged: a change of lvl applies to every logger derived from it at once.
-func NewAt(w io.Writer, lvl *Level, format string) (zerolog.Logger, error) {
+// line is logged: a change of lvl applies to every logger derived from it at once. Each of
+// also gets every line too, as JSON whatever format is (a Sink).
+func NewAt(w io.Writer, lvl *Level, format string, also ...io.Writer) (zerolog.Logger, error) {
 	switch format {
 	case "":
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
@@ -56,6 +57,9 @@ func NewAt(w io.Writer, lvl *Level, format string) (zerolog.Logger, error) {
 	case "json":
 	default:
 		return zerolog.Nop(), fmt.Errorf("log format %q: want json or console", format)
+	}
+	if len(also) > 0 {
+		w = zerolog.MultiLevelWriter(append([]io.Writer{w}, also...)...)
 	}
 	// The logger's own level lets everything through to its sampler, lvl, which zerolog
 	// asks before it builds a line: a line below lvl costs a load and a compare, as it

@@ -38,10 +38,10 @@ func ensureJetStream(ctx context.Context, cfg Config, js jetstream.JetStream) er
 	if cfg.Site != "" {
 		// A site creates none of the hub's streams: they would capture the hub's events
 		// through the leaf (see nats/bus/site.go).
-		return bus.EnsureSite(ctx, js, cfg.Site)
+		return errors.Join(bus.EnsureSite(ctx, js, cfg.Site), ensureLogs(ctx, cfg, js))
 	}
 	replicas := bus.Replicas(cfg.NATSReplicas)
-	return errors.Join(bus.EnsureBuckets(ctx, js, replicas), bus.EnsureStreams(ctx, js, replicas))
+	return errors.Join(bus.EnsureBuckets(ctx, js, replicas), bus.EnsureStreams(ctx, js, replicas), ensureLogs(ctx, cfg, js, replicas))
 }
 
 // natsUsers are the NATS users of the shop (nats/accounts.conf): one per service, from its

@@ -68,7 +68,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	log, err := soukLog.NewAt(stderr, lvl, cfg.LogFormat)
+	sink := logSink(cfg, picked, withGateway)
+	log, err := soukLog.NewAt(stderr, lvl, cfg.LogFormat, sink)
 	if err != nil {
 		return err
 	}
@@ -88,6 +89,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	e := &env{cfg: cfg, log: log, registry: registryFor(ctx), health: kit.NewHealth(namesOf(picked)...)}
 	// The embedded server serves no TLS: the certificates a process loads are its NATS client's.
 	e.registry.MustRegister(metrics.NewCertCollector(map[string]string{"nats_ca": cfg.NATSCA, "nats_client": cfg.NATSCert}))
+	e.registry.MustRegister(sink)
 	if len(picked) > 0 && cfg.Site == "" { // an edge site keeps nothing in PostgreSQL
 		if e.db, err = openDB(ctx, cfg.DatabaseURL); err != nil {
 			return err
@@ -128,6 +130,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	// The lines logged so far waited in the sink's queue for LOGS to exist. Stopped before
+	// the connection drains, so that the last lines go out with it.
+	defer sink.Start(e.nc)()
 	// Consumer and source lag, how full the streams and the store are: alerted on in
 	// infra/prometheus.
 	lag := bus.NewLagCollector(e.js)
@@ -224,7 +229,7 @@ func runGateway(ctx context.Context, e *env) error {
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
 		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
-		gateway.Deps{Log: e.log, NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live, Services: readyNames(e.cfg)})
+		gateway.Deps{Log: e.log.With().Str("service", "gateway").Logger(), NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live, Services: readyNames(e.cfg)})
 }
 
 // siteKeys is the key source of an edge site: the hub's auth service, its last answer kept in

@@ -90,6 +90,8 @@ func (u User) Permissions(durables []bus.Consumer) Permissions {
 	for _, s := range u.Calls {
 		pub(s, subjects.Canary(s))
 	}
+	// Its log lines, from any domain (hub or site), at any level: platform/log's Sink.
+	pub(subjects.LogFilter("", u.Name, ""))
 	for _, s := range u.Serves {
 		sub(s, subjects.Canary(s))
 	}

@@ -24,15 +24,16 @@ type quotaHandlers struct {
 	replicas int
 }
 
-// ensureSources makes SITE_SALES source every site granted a quota: at start, and after a
-// grant to a new site (no restart needed to add a site).
+// ensureSources makes SITE_SALES, and the hub's LOGS when there is one, source every site
+// granted a quota: at start, and after a grant to a new site (no restart needed to add a
+// site).
 func (h *quotaHandlers) ensureSources(ctx context.Context) error {
 	sites, err := h.store.Sites(ctx)
 	if err != nil {
 		return err
 	}
 	h.store.counts.sites(sites)
-	return bus.EnsureSiteSales(ctx, h.js, sites, bus.Replicas(h.replicas))
+	return errors.Join(bus.EnsureSiteSales(ctx, h.js, sites, bus.Replicas(h.replicas)), bus.EnsureLogSources(ctx, h.js, sites))
 }
 
 func checkSiteSKU(site, sku string) error {

@@ -65,9 +65,9 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Publishes: []subjects.EventKind{subjects.EvtStockLevel.EventKind, subjects.EvtInventoryReserved.EventKind,
 			subjects.EvtInventoryRejected.EventKind, subjects.EvtInventoryExpired.EventKind,
 			subjects.EvtInventoryCommitted.EventKind, subjects.EvtInventoryReleased.EventKind, subjects.EvtQuotaGranted.EventKind},
-		// SITE_SALES's sources follow the sites granted a quota (ensureSources); a site's
+		// SITE_SALES's and LOGS's sources follow the sites granted a quota (ensureSources); a site's
 		// SALES and quota bucket are read through its domain (readSite).
-		Streams:   []string{subjects.StreamSiteSales},
+		Streams:   []string{subjects.StreamSiteSales, subjects.StreamLogs},
 		SiteReads: []string{subjects.StreamSales, "KV_" + bus.BucketQuota},
 		Endpoints: []rpc.Binding{
 			rpc.Bind(subjects.InventoryGet, h.get),

@@ -50,6 +50,11 @@ type Config struct {
 	NATSCert      string `env:"SOUK_NATS_CERT" flag:"nats-cert" help:"PEM file of this process's client certificate for NATS (mutual TLS), with SOUK_NATS_KEY"`
 	NATSKey       string `env:"SOUK_NATS_KEY" flag:"nats-key" help:"PEM file of the key of SOUK_NATS_CERT"`
 
+	// Logs in JetStream (docs/observability.md, "Logs").
+	LogStream bool          `env:"SOUK_LOG_STREAM" flag:"log-stream" envDefault:"true" help:"also publish every log line to the JetStream stream LOGS (souk logs reads it across every instance and site); stdout keeps every line either way, for a log shipper; a line that would wait for NATS is dropped and counted (souk_log_dropped_total), never the service held up"`
+	LogMaxMB  int           `env:"SOUK_LOG_MAX_MB" flag:"log-max-mb" envDefault:"256" min:"1" max:"1000000" help:"MiB the stream LOGS keeps (the hub's, or a site's), set at start-up: beyond it the oldest lines leave; JetStream reserves it from its store"`
+	LogMaxAge time.Duration `env:"SOUK_LOG_MAX_AGE" flag:"log-max-age" envDefault:"168h" min:"1m" max:"87600h" help:"how long the stream LOGS keeps a line, set at start-up"`
+
 	AdminEmail           string        `env:"SOUK_ADMIN_EMAIL" flag:"admin-email" help:"admin account ensured at start-up (with SOUK_ADMIN_PASSWORD); when empty, none"`
 	AdminPassword        string        `env:"SOUK_ADMIN_PASSWORD" flag:"admin-password" secret:"value" help:"password of that admin account (prefer the environment to the flag)"`
 	CORSOrigins          List          `env:"SOUK_CORS_ORIGINS" flag:"cors-origins" help:"comma-separated origins allowed by CORS; when empty, no cross-origin access"`

@@ -79,7 +79,8 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site",
 		"SOUK_NATS_REPLICAS": "nats-replicas", "SOUK_NATS_USER": "nats-user", "SOUK_NATS_PASSWORD": "nats-password",
-		"SOUK_NATS_CA": "nats-ca", "SOUK_NATS_CERT": "nats-cert", "SOUK_NATS_KEY": "nats-key", "SOUK_CANARY": "canary"}
+		"SOUK_NATS_CA": "nats-ca", "SOUK_NATS_CERT": "nats-cert", "SOUK_NATS_KEY": "nats-key", "SOUK_CANARY": "canary",
+		"SOUK_LOG_STREAM": "log-stream", "SOUK_LOG_MAX_MB": "log-max-mb", "SOUK_LOG_MAX_AGE": "log-max-age"}
 
 	got := map[string]string{}
 	for _, s := range declared() {

@@ -4,6 +4,7 @@
 //	souk migrate                        apply every service's migrations and exit
 //	souk seed [-products N]             load the demo catalog (idempotent)
 //	souk dlq ls|show|replay|purge       read, replay and remove dead letters
+//	souk logs [-f] [-service S] [-level L] [-since T] [-trace ID] [-site ID]   read every instance's logs
 //	souk canary [<service>=<percent>…]  print the canary shares as a nats-server mappings block
 //	souk probe [/healthz|/readyz]       ask this machine's souk process for its health (exit 1 unless 2xx)
 //	souk config ls|get|set|rm          read and change the live configuration
@@ -49,6 +50,8 @@ commands:
   migrate                          apply every service's database migrations and exit
   seed [-products N]               load the demo catalog (5000 products by default); again, nothing changes
   dlq ls|show|replay|purge         read the dead letters, replay them once mended, remove them
+  logs [-f] [-service S] [-level L] [-since T] [-trace ID] [-site ID]
+                                   follow or query every instance's and site's log lines (the LOGS stream)
   canary [<service>=<percent> ...] print the canary shares as a cluster's nats-server mappings block
   probe [/healthz|/readyz]         ask this container's souk process for its health (a container health check); fails unless 2xx
   config ls|get|set|rm             read and change the live configuration (rate limits, switches, ...) while the shop runs
@@ -65,7 +68,7 @@ $SOUK_HTTP_ADDR, ...); a flag wins over its variable. 'souk run -h' lists them a
 `
 
 // flagged are the commands with flags of their own: `souk help <command>` shows them.
-var flagged = []string{"run", "migrate", "seed", "dlq", "nats-setup", "canary", "probe", "config"}
+var flagged = []string{"run", "migrate", "seed", "dlq", "logs", "nats-setup", "canary", "probe", "config"}
 
 // helpArgs ask for `souk help` in place of a command (after one, for that command's help).
 var helpArgs = []string{"-h", "-help", "--help"}
@@ -90,6 +93,8 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = seedCommand(ctx, args, getenv, stdout, stderr)
 	case "dlq":
 		err = dlqCommand(ctx, args, getenv, stdout, stderr)
+	case "logs":
+		err = logsCommand(ctx, args, getenv, stdout, stderr)
 	case "canary":
 		err = canaryCommand(ctx, args, getenv, stdout, stderr)
 	case "probe":

@@ -17,6 +17,7 @@ var synopses = map[string]string{
 	"souk migrate": "souk migrate [flags]",
 	"souk seed":    "souk seed [-products N] [flags]",
 	"souk dlq":     dlqUsage + "\n\nflags (before SEQ):",
+	"souk logs":    logsUsage,
 	"souk canary":  "souk canary [flags] [<service>=<percent> ...]",
 	"souk probe":   "souk probe [flags] [/healthz|/readyz]",
 	"souk config":  configUsage + "\n\nflags (before KEY):",

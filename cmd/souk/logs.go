@@ -27,6 +27,11 @@ import (
 // there is no more.
 const logsIdle = 5 * time.Second
 
+// logsUsage heads `souk logs -h`; -site is not among the flags it lists (see takeFlag).
+const logsUsage = `souk logs [-f] [-service S,...] [-level L] [-since 15m|TIME] [-trace ID] [-site ID|hub] [-format json|console] [flags]
+
+  -site ID     only the lines of edge site ID's instances; hub: only the hub's`
+
 // logsQuery is what `souk logs` reads: its flags.
 type logsQuery struct {
 	follow                       bool

@@ -186,6 +186,32 @@ func TestEdgeSitesSellOffline(t *testing.T) {
 			fmt.Sprintf("souk_site_quota_returned_units_total{site=%q} 0", s.id))
 	}
 	expect.Within(t, 30*time.Second, func() error { return exports(e.hub, series...) })
+	// The sites' log lines reached the hub's LOGS too, each once: north started twice (once
+	// while cut), south once.
+	for _, s := range sites {
+		expect.Within(t, 90*time.Second, func() error { return siteStarts(t, e, s.id, map[string]int{"north": 2, "south": 1}[s.id]) })
+	}
+}
+
+// siteStarts checks that souk logs at the hub shows n start-up lines of site id, and only
+// lines of that site.
+func siteStarts(t *testing.T, e *edge, id string, n int) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	starts := 0
+	for _, l := range soukLogs(t, ctx, "nats://"+e.hub.env["SOUK_NATS_LISTEN"], "-site", id) {
+		if l.Origin != bus.SiteDomain(id) {
+			t.Fatalf("souk logs -site %s printed a line of %s", id, l.Origin)
+		}
+		if l.Message == "souk starting" {
+			starts++
+		}
+	}
+	if starts != n {
+		return fmt.Errorf("site %s: %d start-up lines at the hub, want %d", id, starts, n)
+	}
+	return nil
 }
 
 // expectAvailable checks the hub's available stock of sku.

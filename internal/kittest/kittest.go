@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,10 +34,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/promtest"
 	"github.com/souk/souk/nats/bus"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/authn/authntest"
@@ -227,34 +226,7 @@ func (i *Instance) Stop() error {
 // series of a consumer counter for each; 0 when no series matches.
 func (i *Instance) Counter(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	families, err := i.Registry.Gather()
-	if err != nil {
-		t.Fatalf("kittest: gather: %v", err)
-	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabels(m, labels) {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-// hasLabels reports whether m carries every label of pairs (name, value, name, value...).
-func hasLabels(m *dto.Metric, pairs []string) bool {
-	for k := 0; k+1 < len(pairs); k += 2 {
-		if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
-			return l.GetName() == pairs[k] && l.GetValue() == pairs[k+1]
-		}) {
-			return false
-		}
-	}
-	return true
+	return promtest.Sum(t, i.Registry, name, labels...)
 }
 
 // Start runs one instance of the service declare declares, on the Env's database and NATS

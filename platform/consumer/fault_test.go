@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/internal/promtest"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
@@ -384,31 +385,9 @@ func TestExhaustedPoolHoldsTheBatchAndSpendsNoDelivery(t *testing.T) {
 // series without it), a histogram's sum; 0 when there is none.
 func metricValue(t *testing.T, reg *prometheus.Registry, name, consumerName, cause string) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	labels := []string{"consumer", consumerName}
+	if cause != "" {
+		labels = append(labels, "cause", cause)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["consumer"] != consumerName || labels["cause"] != cause {
-				continue
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetHistogram() != nil:
-				return m.GetHistogram().GetSampleSum()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return promtest.Sum(t, reg, name, labels...)
 }
-

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/souk/souk/internal/promtest"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/pgtest"
 )
@@ -24,7 +25,7 @@ func TestPoolCollectorShowsAnExhaustedPool(t *testing.T) {
 	t.Cleanup(db.Close)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pg.NewPoolCollector(db))
-	if size := value(t, reg, "souk_pg_database_size_bytes", ""); size < 1<<20 {
+	if size := promtest.Sum(t, reg, "souk_pg_database_size_bytes"); size < 1<<20 {
 		t.Fatalf("souk_pg_database_size_bytes %v, want a database's few MiB", size)
 	}
 	for range 2 {
@@ -41,48 +42,24 @@ func TestPoolCollectorShowsAnExhaustedPool(t *testing.T) {
 		t.Fatal("a third connection from a pool of two")
 	}
 	for _, c := range []struct {
-		name, state string
-		want        float64
+		name   string
+		labels []string
+		want   float64
 	}{
-		{"souk_pg_pool_connections", "acquired", 2},
-		{"souk_pg_pool_connections", "idle", 0},
-		{"souk_pg_pool_max_connections", "", 2},
-		{"souk_pg_pool_canceled_acquires_total", "", 1},
+		{"souk_pg_pool_connections", []string{"state", "acquired"}, 2},
+		{"souk_pg_pool_connections", []string{"state", "idle"}, 0},
+		{"souk_pg_pool_max_connections", nil, 2},
+		{"souk_pg_pool_canceled_acquires_total", nil, 1},
 	} {
-		if got := value(t, reg, c.name, c.state); got != c.want {
-			t.Errorf("%s{state=%q} = %v, want %v", c.name, c.state, got, c.want)
+		if got := promtest.Sum(t, reg, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	if n := value(t, reg, "souk_pg_pool_acquires_total", ""); n < 2 {
+	if n := promtest.Sum(t, reg, "souk_pg_pool_acquires_total"); n < 2 {
 		t.Errorf("souk_pg_pool_acquires_total %v, want at least the 2 held", n)
 	}
 	// pgx adds up the successful acquires' waits only: opening the held ones took some.
-	if w := value(t, reg, "souk_pg_pool_acquire_wait_seconds_total", ""); w <= 0 {
+	if w := promtest.Sum(t, reg, "souk_pg_pool_acquire_wait_seconds_total"); w <= 0 {
 		t.Errorf("souk_pg_pool_acquire_wait_seconds_total %v, want the waits for new connections", w)
 	}
-}
-
-// value is the value of the counter or gauge name{state} in reg (state "" for a series
-// without it); -1 when absent.
-func value(t *testing.T, reg *prometheus.Registry, name, state string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() != state {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return -1
 }

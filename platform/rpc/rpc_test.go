@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -55,16 +56,7 @@ func TestServiceShedsPanicsMasksAndGuards(t *testing.T) {
 	ctx := context.Background()
 
 	// One slot: while it is held, the next request is shed at once with 503.
-	blocked := make(chan error, 1)
-	go func() { _, err := ep.Call(ctx, nc, req{Mode: "block"}); blocked <- err }()
-	<-entered
-	if _, err := ep.Call(ctx, nc, req{}); !errors.Is(err, subjects.ErrUnavailable) {
-		t.Fatalf("want 503 overloaded while the slot is held, got %v", err)
-	}
-	close(release)
-	if err := <-blocked; err != nil {
-		t.Fatal(err)
-	}
+	shedOne(t, nc, entered, release)
 	if got, err := ep.Call(ctx, nc, req{Mode: "ok"}); err != nil || got.Mode != "ok" {
 		t.Fatalf("after the slot is free: %v %v", got, err)
 	}
@@ -119,5 +111,23 @@ func TestTheFastPathAnswersOnlyWhatItCanAndNeverForAToken(t *testing.T) {
 	// A request with a token is verified, even when the fast path could answer it.
 	if _, err := ep.Call(subjects.WithAuthorization(ctx, "forged.token.here"), nc, req{Mode: "cached"}); !errors.Is(err, subjects.ErrUnauthorized) {
 		t.Fatalf("forged token on the fast path: want 401, got %v", err)
+	}
+}
+
+// shedOne holds the one slot of a service of MaxInFlight 1 with a "block" request, whose
+// handler signals entered and waits for release; checks that the next request is shed at
+// once with 503; then releases the blocked one and checks that it was answered.
+func shedOne(t *testing.T, nc *nats.Conn, entered <-chan struct{}, release chan struct{}) {
+	t.Helper()
+	ctx := context.Background()
+	blocked := make(chan error, 1)
+	go func() { _, err := ep.Call(ctx, nc, req{Mode: "block"}); blocked <- err }()
+	<-entered
+	if _, err := ep.Call(ctx, nc, req{}); !errors.Is(err, subjects.ErrUnavailable) {
+		t.Fatalf("want 503 overloaded while the slot is held, got %v", err)
+	}
+	close(release)
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
 	}
 }

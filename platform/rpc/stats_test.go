@@ -3,7 +3,6 @@ package rpc_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"testing"
@@ -45,16 +44,7 @@ func TestStatsReportTheCountsOfTheSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	blocked := make(chan error, 1)
-	go func() { _, err := ep.Call(ctx, nc, req{Mode: "block"}); blocked <- err }()
-	<-entered
-	if _, err := ep.Call(ctx, nc, req{}); !errors.Is(err, subjects.ErrUnavailable) {
-		t.Fatalf("want 503 while the one slot is held, got %v", err)
-	}
-	close(release)
-	if err := <-blocked; err != nil {
-		t.Fatal(err)
-	}
+	shedOne(t, nc, entered, release)
 	for _, mode := range []string{"ok", "ok", "missing", "panic"} {
 		_, _ = ep.Call(ctx, nc, req{Mode: mode})
 	}

@@ -43,11 +43,31 @@ type SinkConfig struct {
 // error about a publish the server refused) goes to stdout only, so a refused publish cannot
 // feed itself. Safe for concurrent use.
 type Sink struct {
-	cfg      SinkConfig
-	services map[string]bool
+	cfg SinkConfig
+	// subjects are the subjects of each service of Services and of Service, by level index
+	// (levelIndex): made once, so that a line costs no string building. Nil takes any name.
+	subjects map[string]*levelSubjects
+	fallback *levelSubjects
 	queue    chan entry
 	lines    *prometheus.CounterVec
+	byLevel  [len(levelNames)]prometheus.Counter // lines's counters, by level index
 	dropped  prometheus.Counter
+}
+
+// levelNames are zerolog's levels by index (levelIndex(zerolog.TraceLevel) is 0): the
+// levels a subject ends in, in zerolog's order.
+var levelNames = [zerolog.PanicLevel - zerolog.TraceLevel + 1]string(subjects.LogLevels)
+
+// levelSubjects are one service's subjects by level index.
+type levelSubjects [len(levelNames)]string
+
+// levelIndex is l's index in levelNames; a line of no level (or an unknown one) reads as
+// information.
+func levelIndex(l zerolog.Level) int {
+	if l < zerolog.TraceLevel || l > zerolog.PanicLevel {
+		return int(zerolog.InfoLevel - zerolog.TraceLevel)
+	}
+	return int(l - zerolog.TraceLevel)
 }
 
 // entry is one line to publish.
@@ -67,16 +87,26 @@ func NewSink(cfg SinkConfig) *Sink {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "souk_log_dropped_total",
 			Help: "Log lines not published to the LOGS stream: its queue was full, or the NATS connection refused them (stdout has them)."}),
 	}
+	s.fallback = s.subjectsOf(cfg.Service)
 	if cfg.Services != nil {
-		s.services = map[string]bool{}
+		s.subjects = map[string]*levelSubjects{}
 		for _, name := range cfg.Services {
-			s.services[name] = true
+			s.subjects[name] = s.subjectsOf(name)
 		}
 	}
-	for _, l := range subjects.LogLevels {
-		s.lines.WithLabelValues(l) // every level shows, at 0, before its first line
+	for i, l := range levelNames {
+		s.byLevel[i] = s.lines.WithLabelValues(l) // every level shows, at 0, before its first line
 	}
 	return s
+}
+
+// subjectsOf are service's subjects.
+func (s *Sink) subjectsOf(service string) *levelSubjects {
+	var out levelSubjects
+	for i, l := range levelNames {
+		out[i] = subjects.LogSubject(s.cfg.Origin, service, l)
+	}
+	return &out
 }
 
 // Describe is prometheus.Collector's.
@@ -103,15 +133,12 @@ var selfMention = []byte(subjects.LogPrefix + ".")
 // WriteLevel queues p, a JSON line at level l, for publishing, or drops it when the queue is
 // full. It never blocks and never fails.
 func (s *Sink) WriteLevel(l zerolog.Level, p []byte) (int, error) {
-	level := l.String()
-	if l == zerolog.NoLevel || level == "" {
-		level = zerolog.InfoLevel.String() // a line logged with no level reads as information
-	}
-	s.lines.WithLabelValues(level).Inc()
+	i := levelIndex(l)
+	s.byLevel[i].Inc()
 	if s.cfg.Off || bytes.Contains(p, selfMention) {
 		return len(p), nil
 	}
-	e := entry{subject: subjects.LogSubject(s.cfg.Origin, s.service(p), level), data: bytes.Clone(bytes.TrimRight(p, "\n"))}
+	e := entry{subject: s.subjectFor(p)[i], data: bytes.Clone(bytes.TrimRight(p, "\n"))}
 	select {
 	case s.queue <- e:
 	default:
@@ -128,22 +155,25 @@ func (s *Sink) Write(p []byte) (int, error) { return s.WriteLevel(zerolog.NoLeve
 // is always escaped, so a value cannot fake it.
 var serviceKey = []byte(`"service":"`)
 
-// service is the service a line names, if one of Services, else SinkConfig.Service.
-func (s *Sink) service(p []byte) string {
+// subjectFor are the subjects of the service line p names, if one of Services, else of
+// SinkConfig.Service.
+func (s *Sink) subjectFor(p []byte) *levelSubjects {
 	i := bytes.Index(p, serviceKey)
 	if i < 0 {
-		return s.cfg.Service
+		return s.fallback
 	}
 	v := p[i+len(serviceKey):]
 	end := bytes.IndexByte(v, '"')
 	if end <= 0 || end > 64 {
-		return s.cfg.Service
+		return s.fallback
 	}
-	name := string(v[:end])
-	if s.services != nil && !s.services[name] {
-		return s.cfg.Service
+	if s.subjects == nil {
+		return s.subjectsOf(string(v[:end]))
 	}
-	return name
+	if subj, ok := s.subjects[string(v[:end])]; ok { // no allocation: a map lookup by bytes
+		return subj
+	}
+	return s.fallback
 }
 
 // Start publishes the queued lines on nc from one goroutine until the returned stop is

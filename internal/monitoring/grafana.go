@@ -39,6 +39,8 @@ type row string
 // variable is a template variable whose values a label_values() query lists.
 type variable struct {
 	name, label, query string
+	// regex keeps the values it matches, its capture group when it has one.
+	regex string
 	// all adds an "All" choice, the default.
 	all bool
 }
@@ -162,7 +164,7 @@ func (b board) build() (dashboard.Dashboard, error) {
 		d.WithVariable(dashboard.NewQueryVariableBuilder(v.name).Label(v.label).Datasource(datasource).
 			Query(dashboard.StringOrMap{String: cog.ToPtr(v.query)}).Definition(v.query).
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc).
-			IncludeAll(v.all).Multi(v.all))
+			IncludeAll(v.all).Multi(v.all).Regex(v.regex))
 	}
 	var id uint32
 	for _, item := range b.items {

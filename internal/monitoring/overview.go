@@ -72,10 +72,11 @@ func overview() board {
 // RED, its consumers, outbox and loops.
 func service() board {
 	return board{file: "service.json", uid: "souk-service", title: "Souk / Service",
-		help: "One service: its NATS endpoints (rate, errors, latency), the consumers, outboxes and loops chosen.",
+		help: "One service: its NATS endpoints (rate, errors, latency) and loops, its consumers, and the outboxes chosen (an outbox is named by its schema).",
 		vars: []variable{
 			{name: "service", label: "Service", query: "label_values(souk_rpc_requests_total, service)"},
-			{name: "consumer", label: "Consumer", query: "label_values(souk_consumer_applied_total, consumer)", all: true},
+			// A service's consumers are its loops named "consumer <name>".
+			{name: "consumer", label: "Consumer", query: `label_values(souk_loop_up{service="$service"}, loop)`, regex: "/^consumer (.+)$/", all: true},
 			{name: "outbox", label: "Outbox", query: "label_values(souk_outbox_published_total, outbox)", all: true},
 		},
 		items: []any{
@@ -93,7 +94,7 @@ func service() board {
 				q(`min by (loop) (souk_loop_up{service="$service"})`, "up {{loop}}"),
 				q(`sum by (loop) (increase(souk_loop_restarts_total{service="$service"}[10m]))`, "restarts {{loop}}")),
 
-			row("Consumers ($consumer)"),
+			row("Consumers of $service"),
 			graphOf("Applied and failed", "Events applied per second, deliveries whose handler failed, and holds (a batch kept back while PostgreSQL refuses).", "short",
 				q(`sum by (consumer) (rate(souk_consumer_applied_total{consumer=~"$consumer"}[$__rate_interval]))`, "applied {{consumer}}"),
 				q(`sum by (consumer) (rate(souk_consumer_failed_total{consumer=~"$consumer"}[$__rate_interval])) > 0`, "failed {{consumer}}"),

@@ -78,6 +78,25 @@ func TestShopAsNATSUsers(t *testing.T) {
 		}
 		return nil
 	})
+	// The gateway's metrics read JetStream with its user's permissions (stream, consumer and
+	// account info) and show when the certificates it loads expire.
+	expect.Within(t, 30*time.Second, func() error {
+		sc, err := s.scrapeMetrics()
+		if err != nil {
+			return err
+		}
+		if sc.sum("souk_jetstream_lag_up") != 1 || sc.sum("souk_jetstream_storage_bytes", `type="file"`) <= 0 {
+			return fmt.Errorf("JetStream not read as the gateway user: lag_up %v, file storage %v",
+				sc.sum("souk_jetstream_lag_up"), sc.sum("souk_jetstream_storage_bytes", `type="file"`))
+		}
+		for _, purpose := range []string{"nats_ca", "nats_client"} {
+			at := sc.sum("souk_tls_certificate_expiry_timestamp_seconds", `purpose="`+purpose+`"`)
+			if at < float64(time.Now().Unix()) || at > float64(time.Now().Add(25*time.Hour).Unix()) {
+				return fmt.Errorf("%s certificate expires at %v, want within the test CA's day", purpose, at)
+			}
+		}
+		return nil
+	})
 	// Beyond the checkout: what each service did on its own (its loops endpoint, a bucket it
 	// writes), the server refused none of it.
 	if refused := hub.Refused(); len(refused) > 0 {

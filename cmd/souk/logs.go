@@ -130,6 +130,9 @@ func (q *logsQuery) resolve(now time.Time, stdout io.Writer) error {
 			q.filters = append(q.filters, subjects.LogFilter(origin, strings.TrimSpace(s), l))
 		}
 	}
+	// The server refuses overlapping filters: a service named twice is asked for once.
+	slices.Sort(q.filters)
+	q.filters = slices.Compact(q.filters)
 	if q.since != "" {
 		t, err := parseSince(q.since, now)
 		if err != nil {

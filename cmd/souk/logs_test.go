@@ -111,6 +111,7 @@ func TestLogsCommandFilters(t *testing.T) {
 		{[]string{"-service", "order", "-level", "warn"}, []string{"o-warn", "o-error"}},
 		{[]string{"-service", "payment", "-level", "warn"}, []string{"p-warn"}},
 		{[]string{"-service", "order,payment", "-level", "info"}, []string{"o-info", "o-warn", "o-error", "p-info", "p-warn"}},
+		{[]string{"-service", "order, order", "-level", "error"}, []string{"o-error"}},
 		{[]string{"-trace", "t1"}, []string{"o-warn", "p-info"}},
 		{[]string{"-site", "hub", "-level", "error"}, []string{"o-error"}},
 		{[]string{"-site", "s1"}, nil},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -159,6 +160,7 @@ func TestMetricsOfAWholeShop(t *testing.T) {
 		t.Errorf("two more rounds of the same traffic added %d series: %v", len(added), added)
 	}
 	checkLabelValues(t, later, seen)
+	checkDocumented(t, later)
 	for _, name := range []string{"souk_consumer_failed_total", "souk_consumer_batch_size_count", "souk_outbox_backlog",
 		"souk_pg_pool_connections", "souk_pg_database_size_bytes", "souk_loop_restarts_total", "souk_jetstream_consumer_redelivered",
 		"souk_jetstream_storage_bytes", "souk_jetstream_storage_limit_bytes"} {
@@ -170,6 +172,22 @@ func TestMetricsOfAWholeShop(t *testing.T) {
 		t.Errorf("no consumer applied anything after three checkouts")
 	}
 	checkStats(t, s)
+}
+
+// checkDocumented fails t for each family of Souk's own in sc that docs/observability.md does
+// not name: its Metrics section is the reference of every series, which dashboards and rules
+// are written from.
+func checkDocumented(t *testing.T, sc scrape) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (souk_[a-z_]+) `).FindAllSubmatch(sc.body, -1) {
+		if name := string(m[1]); !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/observability.md does not name %s, which /metrics exports", name)
+		}
+	}
 }
 
 // idLike matches what an id, an email or a path would put in a label value.

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/platform/background"
 )
@@ -32,6 +34,14 @@ func TestLoopsOutliveTheServiceContextAndEndAtStop(t *testing.T) {
 	})
 	<-running
 	<-failed
+	// The failure is logged once the loop has returned, just after failed closes: a Stop in
+	// between would take it for a loop that was asked to end.
+	expect.Within(t, 10*time.Second, func() error {
+		if !strings.Contains(log.String(), "gave up") {
+			return errors.New("the failure is not logged yet")
+		}
+		return nil
+	})
 
 	cancel() // the service's context ends: the loops go on
 	if g.Context().Err() != nil {

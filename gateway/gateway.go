@@ -28,10 +28,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	oteltrace "go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/trace"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -93,6 +96,9 @@ type Deps struct {
 	Live *liveconfig.Config
 	// Services are the micro service names /readyz pings ("user", "auth", …).
 	Services []string
+	// Tracer makes a server span per request (the child of the client's traceparent) whose
+	// context the calls to the services carry; nil is a no-op provider (platform/trace).
+	Tracer oteltrace.TracerProvider
 }
 
 // Gateway is the HTTP API in front of the services. Build it with New.
@@ -101,6 +107,7 @@ type Gateway struct {
 	deps   Deps
 	app    *fiber.App
 	red    *metrics.RED
+	tracer oteltrace.Tracer
 	limits *limiters
 	// reads and writes are the admission bounds of Config.Admission; nil is no bound.
 	reads, writes *admitter
@@ -117,6 +124,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, errors.New("gateway: NC, Registry and Verifier are required")
 	}
 	cfg = withDefaults(cfg)
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider()
+	}
 	origins, err := corsOrigins(cfg.CORSOrigins)
 	if err != nil {
 		return nil, err
@@ -128,6 +138,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		cfg:     cfg,
 		deps:    deps,
 		red:     metrics.HTTP(deps.Registry),
+		tracer:  trace.Tracer(deps.Tracer),
 		limits:  newLimiters(cfg.RateLimit, deps.Live),
 		reads:   newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
 		writes:  newAdmitter(cfg.Admission.MaxWrites, "overloaded"),

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/souk/souk/platform/trace"
 )
 
 // HeaderRequestID is the HTTP header that carries the request id in and out.
@@ -30,6 +33,9 @@ type state struct {
 	metrics *routeMetrics
 	// edge is set when the edge middleware runs this request (it logs and measures it).
 	edge bool
+	// ctx carries the request's server span (see traced): the calls it makes are its
+	// children. Nil before edge runs; see stateOf.
+	ctx context.Context
 	// idBuf holds a generated request id while it is built.
 	idBuf [40]byte
 }
@@ -44,7 +50,7 @@ func stateOf(c *fiber.Ctx) *state {
 	if st, ok := c.Locals(stateKey{}).(*state); ok {
 		return st
 	}
-	st := &state{}
+	st := &state{ctx: context.Background()}
 	st.id = requestID(c, st)
 	c.Locals(stateKey{}, st)
 	return st
@@ -92,6 +98,7 @@ func (g *Gateway) edge(c *fiber.Ctx) error {
 	h.Set(HeaderRequestID, st.id)
 	setSecurityHeaders(h)
 
+	span := g.traced(c, st)
 	if err := g.next(c); err != nil {
 		_ = g.errorHandler(c, err) // it never fails: it only writes the response
 	}
@@ -101,6 +108,9 @@ func (g *Gateway) edge(c *fiber.Ctx) error {
 	label := "unmatched"
 	if st.metrics != nil {
 		label = st.route.Path
+	}
+	endSpan(span, c, label, status)
+	if st.metrics != nil {
 		st.metrics.observe(status, elapsed)
 	} else {
 		method := methodLabel(c.Method())
@@ -108,13 +118,13 @@ func (g *Gateway) edge(c *fiber.Ctx) error {
 		g.red.Duration.WithLabelValues(method, label).Observe(elapsed.Seconds())
 	}
 	if ev := g.deps.Log.Info(); ev != nil { // nil when info is off: skip building the fields
-		ev.Str("method", c.Method()).
+		ev = ev.Str("method", c.Method()).
 			Str("route", label).
 			Int("status", status).
 			Dur("duration", elapsed).
 			Str("request_id", st.id).
-			Str("ip", st.clientIP(c, g.cfg.TrustProxy)).
-			Msg("http request")
+			Str("ip", st.clientIP(c, g.cfg.TrustProxy))
+		trace.Fields(st.ctx, ev).Msg("http request")
 	}
 
 	c.Locals(stateKey{}, nil)

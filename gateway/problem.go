@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -58,14 +59,14 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 		if errors.As(err, &pe) {
 			ev = ev.Bytes("stack", pe.stack)
 		}
-		ev.Err(err).Str("request_id", st.id).Str("method", c.Method()).Str("route", routeLabel(st)).Msg("request failed")
+		trace.Fields(st.ctx, ev.Err(err).Str("request_id", st.id).Str("method", c.Method()).Str("route", routeLabel(st))).Msg("request failed")
 	}
 	if !st.edge {
 		// Raised by the server before edge ran (413, 431, …): the body may be unread, and no
 		// access-log line will follow.
 		markLinger(c.Context().Conn())
 		g.deps.Log.Info().Str("method", c.Method()).Str("route", "unmatched").Int("status", p.Status).
-			Str("request_id", st.id).Str("ip", st.clientIP(c, g.cfg.TrustProxy)).Msg("http request")
+			Str("request_id", st.id).Str("ip", st.clientIP(c, g.cfg.TrustProxy)).Msg("http request") // no span: edge did not run
 	}
 	p.Instance = c.Path()
 	p.RequestID = st.id

@@ -245,7 +245,7 @@ func (g *Gateway) request(c *fiber.Ctx, subject string, body []byte) ([]byte, er
 		}
 		meta.IdempotencyKey = key
 	}
-	ctx, cancel := context.WithTimeout(subjects.WithMeta(context.Background(), meta), g.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(subjects.WithMeta(stateOf(c).ctx, meta), g.cfg.RequestTimeout)
 	defer cancel()
 	return subjects.Request(ctx, g.deps.NC, subject, body)
 }

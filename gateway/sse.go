@@ -59,7 +59,7 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	order, err := read(context.Background(), c.Params("id"))
+	order, err := read(stateOf(c).ctx, c.Params("id"))
 	if err != nil {
 		return err
 	}

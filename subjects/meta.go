@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/propagation"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Header names. Metadata rides in headers, never in bodies.
@@ -39,7 +41,9 @@ type Meta struct {
 	Authorization string
 	// RequestID identifies the request in logs.
 	RequestID string
-	// Traceparent is the W3C trace context, passed through untouched.
+	// Traceparent is the W3C trace context a request came with. A request sent with a span
+	// in its context carries that span's context instead (see Request); this one is passed
+	// on only when the context has none.
 	Traceparent string
 	// AcceptLanguage is the client's Accept-Language header, or empty.
 	AcceptLanguage string
@@ -92,7 +96,9 @@ func writeMeta(ctx context.Context, h nats.Header) {
 	if m.RequestID != "" {
 		h.Set(HeaderRequestID, m.RequestID)
 	}
-	if m.Traceparent != "" {
+	if sc := oteltrace.SpanContextFromContext(ctx); sc.IsValid() {
+		propagation.TraceContext{}.Inject(ctx, HeaderCarrier(h))
+	} else if m.Traceparent != "" {
 		h.Set(HeaderTraceparent, m.Traceparent)
 	}
 	if m.AcceptLanguage != "" {
@@ -104,4 +110,29 @@ func writeMeta(ctx context.Context, h nats.Header) {
 	if d, ok := ctx.Deadline(); ok {
 		h.Set(HeaderDeadline, strconv.FormatInt(d.UnixMilli(), 10))
 	}
+}
+
+// HeaderCarrier adapts NATS headers to OpenTelemetry's propagators. NATS header names are
+// case-sensitive, unlike HTTP's, so the keys are used exactly as the propagator names them
+// (traceparent, tracestate), never canonicalised.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key.
+func (c HeaderCarrier) Get(key string) string {
+	if v := c[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set replaces the values of key with value.
+func (c HeaderCarrier) Set(key, value string) { c[key] = []string{value} }
+
+// Keys lists the header names.
+func (c HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // DefaultTimeout bounds a Call whose context carries no deadline.
@@ -70,7 +73,30 @@ func (e Endpoint[Req, Rep]) Call(ctx context.Context, nc *nats.Conn, req Req) (R
 
 // Request is the untyped form of Call: it sends body with the metadata of ctx and returns the
 // reply body or the typed error. The gateway uses it to pass replies through without decoding.
+//
+// When the span in ctx records, the call is a client span of it (named after the subject)
+// and the server's span is that one's child; the traceparent header carries it. The span's
+// own TracerProvider makes it, so a service's calls are that service's spans, and a context
+// without a recording span costs nothing here.
 func Request(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([]byte, error) {
+	if parent := oteltrace.SpanFromContext(ctx); parent.IsRecording() {
+		var span oteltrace.Span
+		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, subject, oteltrace.WithSpanKind(oteltrace.SpanKindClient),
+			oteltrace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject)))
+		defer span.End()
+		data, err := request(ctx, nc, subject, body)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return data, err
+	}
+	return request(ctx, nc, subject, body)
+}
+
+// tracerName names the instrumentation of the client spans.
+const tracerName = "github.com/souk/souk/subjects"
+
+func request(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([]byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)

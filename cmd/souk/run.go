@@ -27,6 +27,7 @@ import (
 	soukLog "github.com/souk/souk/platform/log"
 	"github.com/souk/souk/platform/metrics"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/services/catalog"
 )
 
@@ -47,6 +48,8 @@ type env struct {
 	// keys are the token keys at an edge site: the hub's, kept for when the link is cut; nil
 	// at the hub (the auth service's JWKS over NATS).
 	keys authn.KeySource
+	// tracing is the process's trace export (platform/trace); nil when off.
+	tracing *trace.Tracing
 }
 
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -86,7 +89,15 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	log.Info().Object("config", cfg).Strs("services", namesOf(picked)).Bool("gateway", withGateway).Str("version", version).Msg("souk starting")
 
-	e := &env{cfg: cfg, log: log, registry: registryFor(ctx), health: kit.NewHealth(namesOf(picked)...)}
+	tracing := tracingFor(ctx)
+	if tracing == nil {
+		var flush func()
+		if tracing, flush, err = startTracing(ctx, cfg, log); err != nil {
+			return err
+		}
+		defer flush()
+	}
+	e := &env{cfg: cfg, log: log, registry: registryFor(ctx), health: kit.NewHealth(namesOf(picked)...), tracing: tracing}
 	// The embedded server serves no TLS: the certificates a process loads are its NATS client's.
 	e.registry.MustRegister(metrics.NewCertCollector(map[string]string{"nats_ca": cfg.NATSCA, "nats_client": cfg.NATSCert}))
 	e.registry.MustRegister(sink)
@@ -229,7 +240,8 @@ func runGateway(ctx context.Context, e *env) error {
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
 		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
-		gateway.Deps{Log: e.log.With().Str("service", "gateway").Logger(), NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live, Services: readyNames(e.cfg)})
+		gateway.Deps{Log: e.log.With().Str("service", "gateway").Logger(), NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live,
+			Services: readyNames(e.cfg), Tracer: e.tracing.Provider("gateway")})
 }
 
 // siteKeys is the key source of an edge site: the hub's auth service, its last answer kept in

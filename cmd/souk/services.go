@@ -109,7 +109,7 @@ func readyNames(cfg Config) []string {
 // run runs s in the process e until ctx ends.
 func (s service) run(ctx context.Context, e *env) error {
 	d := kit.Deps{Log: e.log, DB: e.db, NC: e.nc, JS: e.js, Registry: e.registry, Live: e.live, StreamsReady: true, Health: e.health, Keys: e.keys,
-		Replicas: e.cfg.NATSReplicas}
+		Replicas: e.cfg.NATSReplicas, Tracing: e.tracing}
 	svc, err := s.declare(e.cfg, d)
 	if err != nil {
 		return err

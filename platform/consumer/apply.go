@@ -247,7 +247,7 @@ func (c *Consumer) call(ctx context.Context, tx pgx.Tx, m Msg) (err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return c.Handle(ctx, tx, m)
+	return c.traced(ctx, m, func(ctx context.Context) error { return c.Handle(ctx, tx, m) })
 }
 
 func (c *Consumer) table() string { return pgx.Identifier{c.Schema, "processed"}.Sanitize() }

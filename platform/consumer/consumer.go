@@ -48,6 +48,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/pg"
@@ -170,8 +171,13 @@ type Consumer struct {
 	// beside the series in Metrics that every instance of the registry adds to.
 	Counts *Counts
 
-	// inst is Run's own: set on the copy each Run makes.
+	// Tracer makes a span per event handled, the child of the publisher's (see traced); nil
+	// is a no-op provider.
+	Tracer oteltrace.TracerProvider
+
+	// inst and tr are Run's own: set on the copy each Run makes.
 	inst *instruments
+	tr   oteltrace.Tracer
 }
 
 const (
@@ -204,6 +210,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	r.Log = r.Log.With().Str("consumer", r.Name).Logger()
 	r.inst = newInstruments(r.Metrics, r.Name, r.Counts)
+	r.tr = r.tracer()
 	cons, err := r.ensure(ctx)
 	if err != nil {
 		return err

@@ -42,6 +42,7 @@ import (
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/platform/rpc"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -72,6 +73,9 @@ type Deps struct {
 	// process has not, and of those a service makes as it runs (SITE_SALES)
 	// (SOUK_NATS_REPLICAS; see bus.Replicas); 0 means 1.
 	Replicas int
+	// Tracing is the process's tracing: the service's requests and events are spans of its
+	// Provider(Name). Nil is tracing off.
+	Tracing *trace.Tracing
 }
 
 // Logger is Log labelled with the service's name: the logger a declaration gives what it
@@ -249,6 +253,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	defer deps.Health.stop(svc.Name)
 
 	work := &counters{}
+	tracer := deps.Tracing.Provider(svc.Name)
 	kick := func() {}
 	// around runs a unit of work (a request, a loop's round) so that the relay is kicked
 	// once it is over if it wrote events; a service without an outbox tracks nothing.
@@ -272,7 +277,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	}
 	for _, c := range svc.Consumers {
 		r := *c
-		r.Schema, r.DB, r.JS, r.Log, r.Metrics = svc.Schema, deps.DB, deps.JS, log, deps.Registry
+		r.Schema, r.DB, r.JS, r.Log, r.Metrics, r.Tracer = svc.Schema, deps.DB, deps.JS, log, deps.Registry, tracer
 		after := r.AfterCommit
 		r.Counts = work.consumer(r.Name)
 		r.AfterCommit = func(msgs []consumer.Msg) {
@@ -283,14 +288,17 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		}
 		g.Go("consumer "+r.Name, r.Run)
 	}
+	// A loop's work has no request of its own, but may resume a stored trace (a payment
+	// decided later is still its checkout's): its context names the service's provider.
 	for _, l := range svc.Loops {
 		if l.Run != nil {
-			g.Go(l.Name, l.Run)
+			run := l.Run
+			g.Go(l.Name, func(ctx context.Context) error { return run(trace.WithProvider(ctx, tracer)) })
 			continue
 		}
 		round := l.Round
 		g.Run(l.Name, func(ctx context.Context) {
-			background.Poll(ctx, l.Every, l.Wake, func(ctx context.Context) bool {
+			background.Poll(trace.WithProvider(ctx, tracer), l.Every, l.Wake, func(ctx context.Context) bool {
 				ctx, done := around(ctx)
 				defer done()
 				return round(ctx)
@@ -303,7 +311,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		return nil // stopped while loading the revocations: nothing failed
 	}
 	return rpc.Serve(ctx, rpc.Config{Name: svc.Name, Version: svc.Version, Description: svc.Description, MaxInFlight: svc.MaxInFlight, Canary: svc.Canary},
-		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Counters: work.read, Metadata: svc.Metadata(), Around: around},
+		rpc.Deps{Log: deps.Log, NC: deps.NC, Registry: deps.Registry, Verifier: verifier, Loops: g, Counters: work.read, Metadata: svc.Metadata(), Around: around, Tracer: tracer},
 		func(s *rpc.Service) error {
 			if err := s.Add(svc.Endpoints...); err != nil {
 				return err

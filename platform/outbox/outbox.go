@@ -22,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
+	"github.com/souk/souk/subjects"
 )
 
 //go:embed migrations/*.sql
@@ -86,8 +88,10 @@ func Queue(ctx context.Context, b *pgx.Batch, schema string, events ...Event) er
 		ids[i], subs[i], bodies[i] = ev.ID, ev.Subject, body
 	}
 	table := pgx.Identifier{schema, "outbox"}.Sanitize()
-	b.Queue(`insert into `+table+` (id, subject, payload)
-		select id, subject, payload from unnest($1::uuid[], $2::text[], $3::bytea[]) with ordinality as e(id, subject, payload, n) order by n`,
-		ids, subs, bodies)
+	// The events of one call share the writer's trace context and request id (see the
+	// migration outbox_0003_trace.sql).
+	b.Queue(`insert into `+table+` (id, subject, payload, traceparent, request_id)
+		select id, subject, payload, nullif($4, ''), nullif($5, '') from unnest($1::uuid[], $2::text[], $3::bytea[]) with ordinality as e(id, subject, payload, n) order by n`,
+		ids, subs, bodies, trace.Parent(ctx), subjects.MetaFrom(ctx).RequestID)
 	return nil
 }

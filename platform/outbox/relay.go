@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/subjects"
 )
 
 // Relay publishes one schema's outbox. Several relays (instances) may run on one schema: rows
@@ -294,7 +296,7 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) ([]claimed, error) {
 	idle := strconv.FormatInt((r.AckWait + dbTimeout).Milliseconds(), 10)
 	b := &pgx.Batch{}
 	b.Queue(`select set_config('idle_in_transaction_session_timeout', $1, true)`, idle)
-	b.Queue(`select id, subject, payload from `+r.table("outbox")+`
+	b.Queue(`select id, subject, payload, traceparent, request_id from `+r.table("outbox")+`
 		where sent_at is null order by created_at limit $1 for update skip locked`, r.Batch)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -308,9 +310,16 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) ([]claimed, error) {
 	var out []claimed
 	for rows.Next() {
 		c := claimed{msg: nats.NewMsg("")}
-		if err := rows.Scan(&c.id, &c.msg.Subject, &c.msg.Data); err != nil {
+		var traceparent, requestID *string
+		if err := rows.Scan(&c.id, &c.msg.Subject, &c.msg.Data, &traceparent, &requestID); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if traceparent != nil {
+			c.msg.Header.Set(subjects.HeaderTraceparent, *traceparent)
+		}
+		if requestID != nil {
+			c.msg.Header.Set(subjects.HeaderRequestID, *requestID)
 		}
 		out = append(out, c)
 	}

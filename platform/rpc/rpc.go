@@ -19,10 +19,15 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -66,6 +71,9 @@ type Deps struct {
 	Around func(ctx context.Context) (context.Context, func())
 	// Metadata is shown by `nats micro info` (what the service publishes and consumes).
 	Metadata map[string]string
+	// Tracer makes a server span per request, the child of the caller's (the traceparent
+	// header); nil is a no-op provider (see platform/trace).
+	Tracer oteltrace.TracerProvider
 }
 
 // Service is a running micro service whose endpoints are added with Add.
@@ -74,6 +82,7 @@ type Service struct {
 	deps    Deps
 	svc     micro.Service
 	red     *metrics.RED
+	tracer  oteltrace.Tracer
 	slots   chan struct{}
 	running sync.WaitGroup
 	failed  chan error
@@ -109,7 +118,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 10 * time.Second
 	}
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider()
+	}
 	s := &Service{
+		tracer:       trace.Tracer(deps.Tracer),
 		cfg:          cfg,
 		deps:         deps,
 		red:          metrics.RPC(deps.Registry),
@@ -292,12 +305,12 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 	if deadline.IsZero() {
 		deadline = start.Add(s.cfg.DefaultTimeout)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, span := s.tracer.Start(trace.Extract(context.Background(), req.header), ep.subject, oteltrace.WithSpanKind(oteltrace.SpanKindServer),
+		oteltrace.WithAttributes(attribute.String("rpc.system", "nats"), attribute.String("rpc.service", s.cfg.Name)))
+	defer span.End()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	log := ep.log
-	if meta.RequestID != "" {
-		log = log.With().Str("request_id", meta.RequestID).Logger()
-	}
+	log := trace.Logger(ctx, ep.log, meta.RequestID)
 	ctx = log.WithContext(subjects.WithMeta(ctx, meta))
 
 	var done func()
@@ -323,6 +336,10 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 		code = strconv.Itoa(se.Code)
 		reply = nil
 		err = se
+		if se.Code >= 500 { // a 4xx is the caller's mistake, not this server's failure
+			span.SetStatus(codes.Error, se.Message)
+		}
+		span.SetAttributes(attribute.Int("rpc.code", se.Code))
 	}
 	if rerr := s.respond(req.reply, reply, err); rerr != nil {
 		log.Warn().Err(rerr).Msg("respond")

@@ -134,6 +134,9 @@ type Payment struct {
 	Status      string
 	DeclineCode string
 	CreatedAt   time.Time
+	// TraceParent is the trace context of the checkout step that started the payment
+	// (platform/trace.Parent); its later steps resume it.
+	TraceParent string
 }
 
 // decided reports whether status is final: a decided payment never changes again.

@@ -92,7 +92,7 @@ func (s *store) claimPayments(ctx context.Context, limit int) ([]claimedPayment,
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimedPayment, error) {
 		var c claimedPayment
 		err := r.Scan(&c.ID, &c.OrderID, &c.UserID, &c.Amount.Amount, &c.Amount.Currency, &c.Method, &c.Provider,
-			&c.ProviderRef, &c.Status, &c.DeclineCode, &c.CreatedAt, &c.attempt, &c.unsureAt, &c.orderCancelled)
+			&c.ProviderRef, &c.Status, &c.DeclineCode, &c.CreatedAt, &c.TraceParent, &c.attempt, &c.unsureAt, &c.orderCancelled)
 		return c, err
 	})
 }

@@ -12,9 +12,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -111,13 +114,13 @@ func (s *store) upsertOrder(ctx context.Context, tx pgx.Tx, o Order) (Order, err
 // written reports whether p was stored, as it is returned.
 func (s *store) reserveOrder(ctx context.Context, tx pgx.Tx, o Order, p Payment) (rec Payment, written bool, err error) {
 	q := `with o as (` + upsertOrderSQL + `)
-		insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, decline_code)
-		select $7, o.id, o.user_id, o.total_amount, o.currency, $8, $9, $10, $11 from o
+		insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, decline_code, trace_parent)
+		select $7, o.id, o.user_id, o.total_amount, o.currency, $8, $9, $10, $11, nullif($12, '') from o
 		where o.status in ('placed', 'reserved') and o.total_amount > 0 and o.currency <> ''
 			and not exists (select 1 from payments.payments x where x.order_id = o.id and x.status in ` + liveStatuses + `)
 		on conflict (order_id) where status in ` + liveStatuses + ` do nothing
 		returning ` + columns(paymentCols, "")
-	rec, err = scanPayment(tx.QueryRow(ctx, q, append(orderArgs(o), p.ID, p.Method, p.Provider, p.Status, p.DeclineCode)...))
+	rec, err = scanPayment(tx.QueryRow(ctx, q, append(orderArgs(o), p.ID, p.Method, p.Provider, p.Status, p.DeclineCode, trace.Parent(ctx))...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rec, false, nil
 	}
@@ -152,7 +155,7 @@ func (s *store) RememberOrder(ctx context.Context, o Order) (Order, error) {
 }
 
 // paymentCols are the columns scanPayment reads; @ stands for a table alias (see columns).
-const paymentCols = `@id, @order_id, @user_id, @amount, @currency, @method, @provider, coalesce(@provider_ref, ''), @status, @decline_code, @created_at`
+const paymentCols = `@id, @order_id, @user_id, @amount, @currency, @method, @provider, coalesce(@provider_ref, ''), @status, @decline_code, @created_at, coalesce(@trace_parent, '')`
 
 // columns is cols with @ replaced by alias ("p." or "").
 func columns(cols, alias string) string { return strings.ReplaceAll(cols, "@", alias) }
@@ -160,7 +163,7 @@ func columns(cols, alias string) string { return strings.ReplaceAll(cols, "@", a
 func scanPayment(row pgx.Row) (Payment, error) {
 	var p Payment
 	err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.Amount.Amount, &p.Amount.Currency, &p.Method, &p.Provider,
-		&p.ProviderRef, &p.Status, &p.DeclineCode, &p.CreatedAt)
+		&p.ProviderRef, &p.Status, &p.DeclineCode, &p.CreatedAt, &p.TraceParent)
 	return p, err
 }
 
@@ -231,9 +234,9 @@ func newPayment(o Order, method, provider string) Payment {
 
 func insertPayment(ctx context.Context, tx pgx.Tx, p Payment, due time.Time) error {
 	_, err := tx.Exec(ctx, `insert into payments.payments
-		(id, order_id, user_id, amount, currency, method, provider, status, decline_code, next_attempt_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		p.ID, p.OrderID, p.UserID, p.Amount.Amount, p.Amount.Currency, p.Method, p.Provider, p.Status, p.DeclineCode, due)
+		(id, order_id, user_id, amount, currency, method, provider, status, decline_code, next_attempt_at, trace_parent)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''))`,
+		p.ID, p.OrderID, p.UserID, p.Amount.Amount, p.Amount.Currency, p.Method, p.Provider, p.Status, p.DeclineCode, due, trace.Parent(ctx))
 	return err
 }
 
@@ -273,6 +276,11 @@ func (s *store) recordIntent(ctx context.Context, tx pgx.Tx, id uuid.UUID, in In
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return p, effect{}, fmt.Errorf("payment %s: %w", id, err)
 	}
+	// Whatever brought the word (a worker's call, a webhook, a notice), it is a step of the
+	// checkout that started the payment: recorded in its trace, and its event carries it on.
+	ctx, span := trace.Resume(ctx, p.TraceParent, "payment.record", oteltrace.WithAttributes(
+		attribute.String("payment.status", in.Status), attribute.String("payment.id", id.String())))
+	defer span.End()
 	if decided(p.Status) {
 		if in.Status != subjects.PaymentStatusSucceeded || p.Status == in.Status {
 			return p, effect{}, nil

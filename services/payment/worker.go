@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/souk/souk/platform/trace"
 )
 
 const (
@@ -66,6 +68,9 @@ func (w *worker) round(ctx context.Context) (more bool) {
 	g.SetLimit(workerParallel)
 	for i, p := range payments {
 		g.Go(func() error {
+			// The provider's time is the checkout's: a span of its trace.
+			ctx, span := trace.Resume(ctx, p.TraceParent, "payment.ask")
+			defer span.End()
 			in, out := w.ask(ctx, p)
 			words[i], outs[i] = word{id: p.ID, orderID: p.OrderID, in: in}, out
 			return nil

@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/page"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -72,6 +75,9 @@ func (h *handlers) setStatus(ctx context.Context, req subjects.ShipmentStatusReq
 	if err != nil {
 		return subjects.Shipment{}, wireError(err)
 	}
+	// Staff's move is a step of the checkout: a span of its trace, linked to this request.
+	ctx, span := trace.Resume(ctx, sh.TraceParent, "shipping.move", oteltrace.WithAttributes(attribute.String("shipment.status", m.Status)))
+	defer span.End()
 	probe := *sh
 	probe.History = nil
 	if err := probe.move(m, now()); errors.Is(err, ErrTrackingRequired) {

@@ -60,6 +60,9 @@ type Shipment struct {
 	History         []subjects.ShipmentStatus
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// TraceParent is the trace context of the checkout that made the shipment
+	// (platform/trace.Parent); staff's moves resume it.
+	TraceParent string
 }
 
 // Left reports whether the parcel has left the warehouse: shipped, in transit or delivered.

@@ -12,6 +12,7 @@ import (
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -25,12 +26,12 @@ type Store struct {
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 const shipmentColumns = `id, order_id, user_id, status, carrier, coalesce(tracking_number, ''), coalesce(cancel_reason, ''),
-	lines, shipping_address, created_at, updated_at`
+	lines, shipping_address, created_at, updated_at, coalesce(trace_parent, '')`
 
 func scanShipment(row pgx.Row) (*Shipment, error) {
 	var s Shipment
 	err := row.Scan(&s.ID, &s.OrderID, &s.UserID, &s.Status, &s.Carrier, &s.TrackingNumber, &s.CancelReason,
-		&s.Lines, &s.ShippingAddress, &s.CreatedAt, &s.UpdatedAt)
+		&s.Lines, &s.ShippingAddress, &s.CreatedAt, &s.UpdatedAt, &s.TraceParent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -89,11 +90,11 @@ func queueHistory(b *pgx.Batch, id uuid.UUID, from int, entries []subjects.Shipm
 // It reports false, writing nothing, when the order has a shipment already or was cancelled
 // before it had one.
 func (s *Store) Create(ctx context.Context, tx pgx.Tx, sh *Shipment) (bool, error) {
-	tag, err := tx.Exec(ctx, `insert into shipping.shipments (id, order_id, user_id, status, carrier, lines, shipping_address, created_at, updated_at)
-		select $1, $2, $3, $4, $5, $6, $7, $8, $8
+	tag, err := tx.Exec(ctx, `insert into shipping.shipments (id, order_id, user_id, status, carrier, lines, shipping_address, created_at, updated_at, trace_parent)
+		select $1, $2, $3, $4, $5, $6, $7, $8, $8, nullif($9, '')
 		where not exists (select 1 from shipping.cancelled_orders where order_id = $2)
 		on conflict (order_id) do nothing`,
-		sh.ID, sh.OrderID, sh.UserID, sh.Status, sh.Carrier, sh.Lines, sh.ShippingAddress, sh.CreatedAt)
+		sh.ID, sh.OrderID, sh.UserID, sh.Status, sh.Carrier, sh.Lines, sh.ShippingAddress, sh.CreatedAt, trace.Parent(ctx))
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}

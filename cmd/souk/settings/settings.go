@@ -100,6 +100,16 @@ type Config struct {
 	// Canary releases (docs/operations.md, "Canary and blue-green releases").
 	Canary string `env:"SOUK_CANARY" flag:"canary" check:"label" help:"run this process's services as a canary, labelled with this release (1 to 64 of A-Z a-z 0-9 . _ + -, e.g. 2.4.0-rc.1): they take only the share of requests the live key canary.<service> gives (0 % until it is set) and show the label in nats micro info; needs NATS_URL"`
 
+	// Traces (docs/observability.md, "Traces"): the standard OpenTelemetry variables. The
+	// exporter also reads the other OTEL_EXPORTER_OTLP_* variables itself (headers,
+	// certificates, compression, timeout).
+	OTLPEndpoint       string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" flag:"otel-exporter-otlp-endpoint" check:"url" help:"OpenTelemetry collector to export traces to over OTLP (http://collector:4317 for grpc, http://collector:4318 for http/protobuf, which appends /v1/traces); traces are off unless this, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_TRACES_EXPORTER=otlp is set"`
+	OTLPTracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" flag:"otel-exporter-otlp-traces-endpoint" check:"url" help:"URL traces are exported to, used as is; wins over OTEL_EXPORTER_OTLP_ENDPOINT"`
+	OTLPProtocol       string `env:"OTEL_EXPORTER_OTLP_PROTOCOL" flag:"otel-exporter-otlp-protocol" envDefault:"grpc" oneof:"grpc http/protobuf" help:"OTLP transport of the trace export: grpc or http/protobuf"`
+	TracesExporter     string `env:"OTEL_TRACES_EXPORTER" flag:"otel-traces-exporter" oneof:"otlp none" help:"otlp turns trace export on (to localhost:4317 when no endpoint is set), none turns it off whatever the endpoints say; when empty, export is on when an endpoint is set"`
+	TracesSampler      string `env:"OTEL_TRACES_SAMPLER" flag:"otel-traces-sampler" envDefault:"parentbased_always_on" oneof:"always_on always_off traceidratio parentbased_always_on parentbased_always_off parentbased_traceidratio" help:"which traces are recorded: parentbased_* follow the caller's decision (its traceparent's sampled flag) and apply the rest to new traces; traceidratio keeps the share OTEL_TRACES_SAMPLER_ARG says"`
+	TracesSamplerArg   string `env:"OTEL_TRACES_SAMPLER_ARG" flag:"otel-traces-sampler-arg" help:"the ratio of the traceidratio samplers, 0 to 1 (1 when empty): 0.1 records one trace in ten"`
+
 	// Seal is not a setting: it is the data-encryption keyring souk run makes from SecretKey
 	// and SecretKeysOld (or the data directory's development key) for the services that
 	// seal secrets in PostgreSQL; nil when none of them runs.

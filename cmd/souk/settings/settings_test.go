@@ -81,6 +81,11 @@ func TestSettingsNamesKept(t *testing.T) {
 		"SOUK_NATS_REPLICAS": "nats-replicas", "SOUK_NATS_USER": "nats-user", "SOUK_NATS_PASSWORD": "nats-password",
 		"SOUK_NATS_CA": "nats-ca", "SOUK_NATS_CERT": "nats-cert", "SOUK_NATS_KEY": "nats-key", "SOUK_CANARY": "canary",
 		"SOUK_LOG_STREAM": "log-stream", "SOUK_LOG_MAX_MB": "log-max-mb", "SOUK_LOG_MAX_AGE": "log-max-age"}
+	for env, flag := range map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "otel-exporter-otlp-endpoint",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "otel-exporter-otlp-traces-endpoint", "OTEL_EXPORTER_OTLP_PROTOCOL": "otel-exporter-otlp-protocol",
+		"OTEL_TRACES_EXPORTER": "otel-traces-exporter", "OTEL_TRACES_SAMPLER": "otel-traces-sampler", "OTEL_TRACES_SAMPLER_ARG": "otel-traces-sampler-arg"} {
+		want[env] = flag
+	}
 
 	got := map[string]string{}
 	for _, s := range declared() {

@@ -15,6 +15,7 @@ import (
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -196,6 +197,9 @@ func (h *handlers) cancel(ctx context.Context, req subjects.OrderIDRequest) (sub
 	if owner {
 		reason = subjects.ReasonCustomer
 	}
+	// A cancel is a step of the order's checkout: a span of its trace, linked to this request.
+	ctx, span := trace.Resume(ctx, o.TraceParent, "order.cancel")
+	defer span.End()
 	if err := h.stopShipment(ctx, o, reason); err != nil {
 		return subjects.Order{}, err
 	}

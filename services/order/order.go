@@ -77,6 +77,9 @@ type Order struct {
 	History   []subjects.OrderStatus
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// TraceParent is the trace context of the request that placed the order
+	// (platform/trace.Parent): later requests about it (a cancel) resume its trace.
+	TraceParent string
 }
 
 // rank orders the statuses of the forward path; cancelled is off it.

@@ -17,6 +17,7 @@ import (
 	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/page"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -42,13 +43,13 @@ var (
 
 const orderColumns = `id, user_id, status, coalesce(cancel_reason, ''), items, subtotal, discount, total, currency,
 	coalesce(coupon, ''), shipping_address, coalesce(payment_method, ''), reserved_until, payment, shipment,
-	coalesce(idempotency_key, ''), created_at, updated_at`
+	coalesce(idempotency_key, ''), created_at, updated_at, coalesce(trace_parent, '')`
 
 func scanOrder(row pgx.Row) (*Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.UserID, &o.Status, &o.CancelReason, &o.Items, &o.Subtotal, &o.Discount, &o.Total, &o.Currency,
 		&o.Coupon, &o.ShippingAddress, &o.PaymentMethod, &o.ReservedUntil, &o.Payment, &o.Shipment,
-		&o.IdempotencyKey, &o.CreatedAt, &o.UpdatedAt)
+		&o.IdempotencyKey, &o.CreatedAt, &o.UpdatedAt, &o.TraceParent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -62,10 +63,10 @@ func scanOrder(row pgx.Row) (*Order, error) {
 func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) error {
 	b := &pgx.Batch{}
 	b.Queue(`insert into orders.orders (id, user_id, status, items, subtotal, discount, total, currency,
-		coupon, shipping_address, payment_method, idempotency_key, cart_claim, created_at, updated_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), nullif($13, ''), $14, $14)`,
+		coupon, shipping_address, payment_method, idempotency_key, cart_claim, created_at, updated_at, trace_parent)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), nullif($13, ''), $14, $14, nullif($15, ''))`,
 		o.ID, o.UserID, o.Status, o.Items, o.Subtotal, o.Discount, o.Total, o.Currency, o.Coupon, o.ShippingAddress,
-		o.PaymentMethod, o.IdempotencyKey, o.CartClaim, o.CreatedAt)
+		o.PaymentMethod, o.IdempotencyKey, o.CartClaim, o.CreatedAt, trace.Parent(ctx))
 	queueHistory(b, o.ID, 0, o.History)
 	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return err

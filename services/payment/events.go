@@ -10,6 +10,7 @@ import (
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
@@ -63,7 +64,7 @@ func (s *service) applyOrder(ctx context.Context, tx pgx.Tx, kind, status string
 	if err != nil || checkText(n.UserID, maxKeyBytes) != "" {
 		return consumer.Permanent(fmt.Errorf("%s: bad order_id or user_id", kind))
 	}
-	o := Order{ID: id, UserID: n.UserID, Status: status}
+	o := Order{ID: id, UserID: n.UserID, Status: status, TraceParent: trace.Parent(ctx)}
 	if n.Total != (subjects.Money{}) { // an event without one leaves the total unknown
 		if !validMoney(n.Total) {
 			return consumer.Permanent(fmt.Errorf("%s %s: bad total", kind, id))

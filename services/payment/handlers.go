@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/authn"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -47,9 +48,14 @@ func (s *service) paymentCreate(ctx context.Context, req subjects.PaymentRequest
 	if err := bad.Err(); err != nil {
 		return subjects.PaymentReply{}, err
 	}
-	if _, err := s.orderOf(ctx, orderID, claims.Subject); err != nil {
+	order, err := s.orderOf(ctx, orderID, claims.Subject)
+	if err != nil {
 		return subjects.PaymentReply{}, s.wireError(err)
 	}
+	// The payer's request is a step of the order's checkout: a span of its trace, linked to
+	// this request, and the payment keeps that trace for its outcome.
+	ctx, span := trace.Resume(ctx, order.TraceParent, "payment.create")
+	defer span.End()
 	var p Payment
 	var fresh bool
 	err = retryConflict(ctx, func() (err error) {

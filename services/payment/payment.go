@@ -104,6 +104,9 @@ type Order struct {
 	Total         subjects.Money
 	Status        string
 	PaymentMethod string
+	// TraceParent is the trace context of the first of its events applied here: its
+	// checkout's trace, which the payer's own request resumes (platform/trace.Resume).
+	TraceParent string
 }
 
 // orderStatus folds an order service status into the copy's: what payment needs to know

@@ -80,11 +80,12 @@ const orderRank = `case %s when 'placed' then 1 when 'reserved' then 2 when 'pai
 const liveStatuses = `('created', 'processing', 'requires_action', 'succeeded')`
 
 // upsertOrderSQL merges what an event (or the order service) says of an order ($1 id, $2
-// user, $3 total, $4 currency, $5 status, $6 payment method; see orderArgs) into the copy,
+// user, $3 total, $4 currency, $5 status, $6 payment method, $7 trace parent; see orderArgs) into the copy,
 // never moving its status back, and returns the copy, locked until the transaction ends.
-var upsertOrderSQL = `insert into payments.orders as o (id, user_id, total_amount, currency, status, payment_method)
-	values ($1, $2, $3, $4, $5, $6)
+var upsertOrderSQL = `insert into payments.orders as o (id, user_id, total_amount, currency, status, payment_method, trace_parent)
+	values ($1, $2, $3, $4, $5, $6, nullif($7, ''))
 	on conflict (id) do update set
+		trace_parent = coalesce(o.trace_parent, excluded.trace_parent),
 		user_id = case when o.user_id = '' then excluded.user_id else o.user_id end,
 		total_amount = coalesce(o.total_amount, excluded.total_amount),
 		currency = coalesce(o.currency, excluded.currency),
@@ -100,7 +101,7 @@ func orderArgs(o Order) []any {
 	if o.Total.Currency != "" { // an unknown total stays unknown
 		total, currency = &o.Total.Amount, &o.Total.Currency
 	}
-	return []any{o.ID, o.UserID, total, currency, o.Status, o.PaymentMethod}
+	return []any{o.ID, o.UserID, total, currency, o.Status, o.PaymentMethod, o.TraceParent}
 }
 
 // upsertOrder merges o into the copy (see upsertOrderSQL) and returns the copy.
@@ -115,7 +116,7 @@ func (s *store) upsertOrder(ctx context.Context, tx pgx.Tx, o Order) (Order, err
 func (s *store) reserveOrder(ctx context.Context, tx pgx.Tx, o Order, p Payment) (rec Payment, written bool, err error) {
 	q := `with o as (` + upsertOrderSQL + `)
 		insert into payments.payments (id, order_id, user_id, amount, currency, method, provider, status, decline_code, trace_parent)
-		select $7, o.id, o.user_id, o.total_amount, o.currency, $8, $9, $10, $11, nullif($12, '') from o
+		select $8, o.id, o.user_id, o.total_amount, o.currency, $9, $10, $11, $12, nullif($13, '') from o
 		where o.status in ('placed', 'reserved') and o.total_amount > 0 and o.currency <> ''
 			and not exists (select 1 from payments.payments x where x.order_id = o.id and x.status in ` + liveStatuses + `)
 		on conflict (order_id) where status in ` + liveStatuses + ` do nothing
@@ -127,11 +128,12 @@ func (s *store) reserveOrder(ctx context.Context, tx pgx.Tx, o Order, p Payment)
 	return rec, err == nil, err
 }
 
-const orderCols = `id, user_id, coalesce(total_amount, 0) as total_amount, coalesce(currency, '') as currency, status, payment_method`
+const orderCols = `id, user_id, coalesce(total_amount, 0) as total_amount, coalesce(currency, '') as currency, status, payment_method,
+	coalesce(trace_parent, '') as trace_parent`
 
 func scanOrder(row pgx.Row) (Order, error) {
 	var o Order
-	err := row.Scan(&o.ID, &o.UserID, &o.Total.Amount, &o.Total.Currency, &o.Status, &o.PaymentMethod)
+	err := row.Scan(&o.ID, &o.UserID, &o.Total.Amount, &o.Total.Currency, &o.Status, &o.PaymentMethod, &o.TraceParent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, ErrOrderNotFound
 	}

@@ -122,3 +122,13 @@ type providerSpan struct {
 }
 
 func (s providerSpan) TracerProvider() oteltrace.TracerProvider { return s.tp }
+
+// Log is the logger of the request or event ctx belongs to (rpc, the consumer and the
+// gateway put it there, with trace_id, span_id and request_id), else fallback: for a line
+// written by code that runs in handlers and in loops alike.
+func Log(ctx context.Context, fallback *zerolog.Logger) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		return l
+	}
+	return fallback
+}

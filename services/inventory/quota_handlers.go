@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/nats/bus"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -59,7 +60,7 @@ func (h *quotaHandlers) grant(ctx context.Context, req subjects.QuotaGrantReques
 		// A first grant of this SKU, perhaps of a new site: make sure its sales come back.
 		// The grant stands if this fails; the next start (or grant) adds the source.
 		if err := h.ensureSources(ctx); err != nil {
-			h.log.Error().Err(err).Str("site", req.Site).Msg("inventory: add the site's sales to SITE_SALES")
+			trace.Log(ctx, &h.log).Error().Err(err).Str("site", req.Site).Msg("inventory: add the site's sales to SITE_SALES")
 		}
 	}
 	return q, nil

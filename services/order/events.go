@@ -11,6 +11,7 @@ import (
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -83,7 +84,7 @@ func (s *saga) apply(ctx context.Context, tx pgx.Tx, orderID string, change Chan
 	switch {
 	case errors.Is(err, errShippedWithoutStock):
 		s.shippedWithoutStock.Inc()
-		s.log.Error().Str("order", orderID).Str("alarm", "shipped_without_stock").
+		trace.Log(ctx, &s.log).Error().Str("order", orderID).Str("alarm", "shipped_without_stock").
 			Msg("order: inventory rejected the stock of an order that has already shipped; not cancelled, not refunded: an operator must settle it")
 		return nil
 	case err != nil && !errors.Is(err, ErrNotFound):

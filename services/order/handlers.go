@@ -91,7 +91,7 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 func (h *handlers) emptyCart(ctx context.Context, o *Order) {
 	_, err := subjects.CartCheckedOut.Call(ctx, h.nc, subjects.CartCheckedOutRequest{OrderID: o.ID.String(), Lines: o.Lines(), Coupon: o.Coupon})
 	if err != nil {
-		h.log.Warn().Err(err).Str("order", o.ID.String()).Msg("order placed; the cart service empties the cart when it sees order.placed")
+		trace.Log(ctx, &h.log).Warn().Err(err).Str("order", o.ID.String()).Msg("order placed; the cart service empties the cart when it sees order.placed")
 	}
 }
 
@@ -114,7 +114,7 @@ func (h *handlers) claimed(ctx context.Context, o *Order) (subjects.Order, error
 	}
 	if o.Coupon != "" {
 		if _, err := subjects.CouponRelease.Call(ctx, h.nc, subjects.CouponReleaseRequest{OrderID: o.ID.String()}); err != nil {
-			h.log.Warn().Err(err).Str("order", o.ID.String()).Msg("coupon hold of a refused placement not released; the sweeper returns it")
+			trace.Log(ctx, &h.log).Warn().Err(err).Str("order", o.ID.String()).Msg("coupon hold of a refused placement not released; the sweeper returns it")
 		}
 	}
 	return subjects.Order{}, &subjects.Error{Code: http.StatusConflict, Slug: "cart_already_ordered",
@@ -226,7 +226,7 @@ func (h *handlers) stopShipment(ctx context.Context, o *Order, reason string) er
 	case err == nil, errors.Is(err, subjects.ErrNotFound):
 		return nil
 	case errors.As(err, &se) && se.Code == http.StatusServiceUnavailable && se.Slug == "unavailable":
-		h.log.Warn().Str("order", o.ID.String()).Msg("no shipping service answers; cancelling the order, its event cancels the shipment")
+		trace.Log(ctx, &h.log).Warn().Str("order", o.ID.String()).Msg("no shipping service answers; cancelling the order, its event cancels the shipment")
 		return nil
 	case errors.Is(err, subjects.ErrConflict):
 		return wireError(ErrNotCancellable)

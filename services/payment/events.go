@@ -10,8 +10,8 @@ import (
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/outbox"
-	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 

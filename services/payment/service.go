@@ -13,6 +13,7 @@ import (
 
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/kit"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -109,7 +110,7 @@ func (s *service) create(ctx context.Context, p Payment, attempt int) (Intent, e
 	case errors.Is(err, errUnknownMethod):
 		return Intent{Status: subjects.PaymentStatusFailed, DeclineCode: declineInvalidMethod}, nil
 	case errors.As(err, &rej):
-		s.log.Warn().Err(err).Str("payment_id", p.ID.String()).Msg("payment: the provider refused the payment")
+		trace.Log(ctx, &s.log).Warn().Err(err).Str("payment_id", p.ID.String()).Msg("payment: the provider refused the payment")
 		return Intent{Status: subjects.PaymentStatusFailed, DeclineCode: declineRejected}, nil
 	}
 	return in, err
@@ -139,7 +140,7 @@ func (s *service) sendRefund(ctx context.Context, r Refund, paymentRef string) (
 	var rej *rejectedError
 	switch {
 	case errors.As(err, &rej):
-		s.log.Warn().Err(err).Str("refund_id", r.ID.String()).Msg("payment: the provider refused the refund")
+		trace.Log(ctx, &s.log).Warn().Err(err).Str("refund_id", r.ID.String()).Msg("payment: the provider refused the refund")
 		res = RefundResult{Status: refundFailed, FailureReason: declineRejected}
 	case err != nil:
 		return r, err

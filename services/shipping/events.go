@@ -13,6 +13,7 @@ import (
 
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -77,7 +78,7 @@ func (o *orders) cancelled(ctx context.Context, tx pgx.Tx, ev subjects.OrderCanc
 		// check, or the saga's own (a late out_of_stock) that staff's move to shipped beat.
 		// The parcel is on its way: an operator must look at it. Retrying changes nothing.
 		o.cancelledAfterLeft.Inc()
-		o.log.Error().Str("order", ev.OrderID).Str("reason", ev.Reason).Str("alarm", "cancelled_after_left").
+		trace.Log(ctx, &o.log).Error().Str("order", ev.OrderID).Str("reason", ev.Reason).Str("alarm", "cancelled_after_left").
 			Msg("shipping: order cancelled after its shipment left; the shipment is not cancelled")
 		return nil
 	}

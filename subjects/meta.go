@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/propagation"
 	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
@@ -23,6 +22,8 @@ const (
 	HeaderDeadline = "Souk-Deadline"
 	// HeaderTraceparent is the W3C trace context.
 	HeaderTraceparent = "traceparent"
+	// HeaderTracestate is the W3C trace context's vendor part, sent with traceparent.
+	HeaderTracestate = "tracestate"
 	// HeaderAcceptLanguage carries the client's Accept-Language, which picks translations.
 	HeaderAcceptLanguage = "Accept-Language"
 	// HeaderIdempotencyKey carries the client's Idempotency-Key: the same key from the same
@@ -97,7 +98,12 @@ func writeMeta(ctx context.Context, h nats.Header) {
 		h.Set(HeaderRequestID, m.RequestID)
 	}
 	if sc := oteltrace.SpanContextFromContext(ctx); sc.IsValid() {
-		propagation.TraceContext{}.Inject(ctx, HeaderCarrier(h))
+		// Written here rather than by the propagator: handing h to it as an interface
+		// would move every request's header map to the heap, traced or not.
+		h.Set(HeaderTraceparent, traceparent(sc))
+		if sc.TraceState().Len() > 0 {
+			h.Set(HeaderTracestate, sc.TraceState().String())
+		}
 	} else if m.Traceparent != "" {
 		h.Set(HeaderTraceparent, m.Traceparent)
 	}
@@ -110,6 +116,16 @@ func writeMeta(ctx context.Context, h nats.Header) {
 	if d, ok := ctx.Deadline(); ok {
 		h.Set(HeaderDeadline, strconv.FormatInt(d.UnixMilli(), 10))
 	}
+}
+
+// traceparent is sc in the W3C traceparent format, version 00: only the sampled flag is
+// defined there.
+func traceparent(sc oteltrace.SpanContext) string {
+	flags := "00"
+	if sc.IsSampled() {
+		flags = "01"
+	}
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + flags
 }
 
 // HeaderCarrier adapts NATS headers to OpenTelemetry's propagators. NATS header names are

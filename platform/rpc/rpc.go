@@ -195,6 +195,10 @@ func (s *Service) handle(b Binding) error {
 	if access.IsPublic() {
 		ep.fast = fast
 	}
+	// The server span's options are the same for every request: built once, so a request
+	// with tracing off pays for no option slices.
+	ep.spanOpts = []oteltrace.SpanStartOption{oteltrace.WithSpanKind(oteltrace.SpanKindServer),
+		oteltrace.WithAttributes(attribute.String("rpc.system", "nats"), attribute.String("rpc.service", s.cfg.Name))}
 	s.endpoints.Store(endpointName(subject), ep)
 	err := s.svc.AddEndpoint(endpointName(subject), micro.HandlerFunc(func(req micro.Request) {
 		s.dispatch(ep, req)
@@ -217,6 +221,8 @@ type endpoint struct {
 	ok       prometheus.Counter
 	// codes count this instance's requests for $SRV.STATS, as the series above do.
 	codes *codeCounts
+	// spanOpts start the server span of each request.
+	spanOpts []oteltrace.SpanStartOption
 }
 
 // count records a finished request of code.
@@ -305,8 +311,7 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 	if deadline.IsZero() {
 		deadline = start.Add(s.cfg.DefaultTimeout)
 	}
-	ctx, span := s.tracer.Start(trace.Extract(context.Background(), req.header), ep.subject, oteltrace.WithSpanKind(oteltrace.SpanKindServer),
-		oteltrace.WithAttributes(attribute.String("rpc.system", "nats"), attribute.String("rpc.service", s.cfg.Name)))
+	ctx, span := s.tracer.Start(trace.Extract(context.Background(), req.header), ep.subject, ep.spanOpts...)
 	defer span.End()
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

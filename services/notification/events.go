@@ -15,6 +15,7 @@ import (
 	"github.com/souk/souk/platform/background"
 	"github.com/souk/souk/platform/consumer"
 	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -132,7 +133,7 @@ func mailUser(ctx context.Context, tx pgx.Tx, kind subjects.EventKind, userID st
 	if e.data, err = json.Marshal(data); err != nil {
 		return err
 	}
-	e.userID, e.eventType = id, typeOf(kind)
+	e.userID, e.eventType, e.traceParent = id, typeOf(kind), trace.Parent(ctx)
 	b := &pgx.Batch{}
 	queueEmail(b, e)
 	return pg.Send(ctx, tx, b)
@@ -168,13 +169,13 @@ func notify[E any](evt subjects.Event[E], mail func(E) (letter, bool)) consumer.
 		m := consumer.MsgOf(ctx)
 		b := &pgx.Batch{} // the webhook deliveries and the email in one round trip
 		if hooked {
-			if err := queueEventWebhooks(b, m, typ, n.occurredAt); err != nil {
+			if err := queueEventWebhooks(b, m, typ, n.occurredAt, trace.Parent(ctx)); err != nil {
 				return err
 			}
 		}
 		if mail != nil {
 			if l, ok := mail(n.event); ok {
-				if err := queueLetter(b, m, typ, l); err != nil {
+				if err := queueLetter(b, m, typ, l, trace.Parent(ctx)); err != nil {
 					return err
 				}
 			}
@@ -215,8 +216,9 @@ var webhookTypes = func() map[string]bool {
 	return m
 }()
 
-// queueLetter queues into b the email delivery of l, the letter of event m (of type typ).
-func queueLetter(b *pgx.Batch, m consumer.Msg, typ string, l letter) error {
+// queueLetter queues into b the email delivery of l, the letter of event m (of type typ),
+// to be sent in the trace of traceParent.
+func queueLetter(b *pgx.Batch, m consumer.Msg, typ string, l letter, traceParent string) error {
 	userID, err := consumer.ID("user_id", l.userID)
 	if err != nil {
 		return err
@@ -225,13 +227,14 @@ func queueLetter(b *pgx.Batch, m consumer.Msg, typ string, l letter) error {
 	if err != nil {
 		return err
 	}
-	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: l.template, userID: userID, data: body})
+	queueEmail(b, email{eventID: m.EventID, eventType: typ, template: l.template, userID: userID, data: body, traceParent: traceParent})
 	return nil
 }
 
 // queueEventWebhooks queues into b the event's deliveries to the endpoints subscribed to typ.
-// The body is the event as it was published, under {id, type, occurred_at, data}.
-func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string, occurredAt time.Time) error {
+// The body is the event as it was published, under {id, type, occurred_at, data}; they are
+// sent in the trace of traceParent.
+func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string, occurredAt time.Time, traceParent string) error {
 	if occurredAt.IsZero() {
 		occurredAt = time.Now()
 	}
@@ -239,7 +242,7 @@ func queueEventWebhooks(b *pgx.Batch, m consumer.Msg, typ string, occurredAt tim
 	if err != nil {
 		return err
 	}
-	queueWebhooks(b, m.EventID, typ, body)
+	queueWebhooks(b, m.EventID, typ, body, traceParent)
 	return nil
 }
 
@@ -257,7 +260,7 @@ func registered(ctx context.Context, tx pgx.Tx, ev subjects.UserRegistered) erro
 	}
 	b := &pgx.Batch{}
 	queueEmail(b, email{eventID: consumer.MsgOf(ctx).EventID, eventType: typeOf(subjects.EvtUserRegistered.EventKind),
-		template: TemplateVerifyEmail, userID: id, data: body, secret: true})
+		template: TemplateVerifyEmail, userID: id, data: body, secret: true, traceParent: trace.Parent(ctx)})
 	return pg.Send(ctx, tx, b)
 }
 

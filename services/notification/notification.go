@@ -94,6 +94,9 @@ type Delivery struct {
 	Recipient *Recipient
 	// Endpoint is the webhook's endpoint.
 	Endpoint *Endpoint
+	// TraceParent is the trace context of the event's handling that queued it: it is sent
+	// in that trace (platform/trace.Resume).
+	TraceParent string
 }
 
 // outcome is what one attempt of a delivery came to.

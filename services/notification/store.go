@@ -49,22 +49,26 @@ type email struct {
 	data                         []byte
 	// secret marks data that holds a secret (the verification link): wiped once done.
 	secret bool
+	// traceParent is the trace context of the event's handling (platform/trace.Parent): the
+	// worker sends the email in that trace.
+	traceParent string
 }
 
 // queueEmail queues into b the email delivery of e, unless the event already has one for the
 // user.
 func queueEmail(b *pgx.Batch, e email) {
-	b.Queue(`insert into notify.deliveries (event_id, event_type, channel, recipient, user_id, template, payload, secret)
-		values ($1, $2, 'email', $3, $4, $5, $6, $7) on conflict (event_id, channel, recipient) do nothing`,
-		e.eventID, e.eventType, e.userID.String(), e.userID, e.template, e.data, e.secret)
+	b.Queue(`insert into notify.deliveries (event_id, event_type, channel, recipient, user_id, template, payload, secret, trace_parent)
+		values ($1, $2, 'email', $3, $4, $5, $6, $7, nullif($8, '')) on conflict (event_id, channel, recipient) do nothing`,
+		e.eventID, e.eventType, e.userID.String(), e.userID, e.template, e.data, e.secret, e.traceParent)
 }
 
 // queueWebhooks queues into b one delivery of body per endpoint subscribed to eventType,
-// unless the event already has one for that endpoint.
-func queueWebhooks(b *pgx.Batch, eventID, eventType string, body []byte) {
-	b.Queue(`insert into notify.deliveries (event_id, event_type, channel, recipient, endpoint_id, payload)
-		select $1::text, $2::text, 'webhook', e.id::text, e.id, $3::bytea from notify.webhook_endpoints e where $2::text = any(e.events)
-		on conflict (event_id, channel, recipient) do nothing`, eventID, eventType, body)
+// unless the event already has one for that endpoint; traceParent is the trace they are
+// sent in.
+func queueWebhooks(b *pgx.Batch, eventID, eventType string, body []byte, traceParent string) {
+	b.Queue(`insert into notify.deliveries (event_id, event_type, channel, recipient, endpoint_id, payload, trace_parent)
+		select $1::text, $2::text, 'webhook', e.id::text, e.id, $3::bytea, nullif($4::text, '') from notify.webhook_endpoints e where $2::text = any(e.events)
+		on conflict (event_id, channel, recipient) do nothing`, eventID, eventType, body, traceParent)
 }
 
 // claim takes up to limit due pending deliveries, counts the attempt and leases them for
@@ -78,8 +82,8 @@ func (s *Store) claim(ctx context.Context, limit int, lease time.Duration) ([]De
 		claimed as (
 			update notify.deliveries d set attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
 			from due where d.id = due.id
-			returning d.id, d.event_id, d.event_type, d.channel, d.template, d.payload, d.attempts, d.user_id, d.endpoint_id)
-		select c.id, c.event_id, c.event_type, c.channel, c.template, c.payload, c.attempts,
+			returning d.id, d.event_id, d.event_type, d.channel, d.template, d.payload, d.attempts, d.user_id, d.endpoint_id, d.trace_parent)
+		select c.id, c.event_id, c.event_type, c.channel, c.template, c.payload, c.attempts, coalesce(c.trace_parent, ''),
 			r.user_id, coalesce(r.email, ''), coalesce(r.name, ''), coalesce(r.locale, ''),
 			e.id, coalesce(e.url, ''), e.secret, e.secret_sealed
 		from claimed c left join notify.recipients r on r.user_id = c.user_id
@@ -94,7 +98,7 @@ func (s *Store) claim(ctx context.Context, limit int, lease time.Duration) ([]De
 		var r Recipient
 		var e Endpoint
 		var clear, sealed []byte
-		err := row.Scan(&d.ID, &d.EventID, &d.EventType, &d.Channel, &d.Template, &d.Payload, &d.Attempts,
+		err := row.Scan(&d.ID, &d.EventID, &d.EventType, &d.Channel, &d.Template, &d.Payload, &d.Attempts, &d.TraceParent,
 			&userID, &r.Email, &r.Name, &r.Locale, &endpointID, &e.URL, &clear, &sealed)
 		if userID != nil {
 			r.UserID, d.Recipient = *userID, &r

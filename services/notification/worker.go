@@ -6,8 +6,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -79,7 +81,15 @@ func (w *worker) send(ctx context.Context, d Delivery) (Sent, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.SendTimeout)
 	defer cancel()
-	return ch.Send(ctx, d)
+	// Sending is the last step of the event's handling: a span of its trace (a checkout's
+	// confirmation is in the checkout's trace).
+	ctx, span := trace.Resume(ctx, d.TraceParent, "notification."+d.Channel)
+	defer span.End()
+	sent, err := ch.Send(ctx, d)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return sent, err
 }
 
 // report counts an outcome this round recorded (recorded: not one another instance recorded

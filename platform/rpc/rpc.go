@@ -43,6 +43,11 @@ type Config struct {
 	MaxInFlight int
 	// DefaultTimeout bounds a handler whose caller sent no deadline; 10 s when zero.
 	DefaultTimeout time.Duration
+	// SlowRequest is how long a request may take before its handling logs a warning with its
+	// duration, trace_id and request_id: the line an operator finds a slow checkout's trace
+	// by in every service it was slow in (`souk logs --trace`); 1 s when zero, none when
+	// negative.
+	SlowRequest time.Duration
 	// Canary, when set, is the release label of a canary instance: every endpoint is served
 	// on its canary subject (subjects.Canary), which gets only the share of requests the
 	// NATS servers' weighted mapping sends there (platform/canary), and the label is in the
@@ -117,6 +122,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 10 * time.Second
+	}
+	if cfg.SlowRequest == 0 {
+		cfg.SlowRequest = time.Second
 	}
 	if deps.Tracer == nil {
 		deps.Tracer = noop.NewTracerProvider()
@@ -348,6 +356,9 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 	}
 	if rerr := s.respond(req.reply, reply, err); rerr != nil {
 		log.Warn().Err(rerr).Msg("respond")
+	}
+	if took := time.Since(start); s.cfg.SlowRequest > 0 && took >= s.cfg.SlowRequest {
+		log.Warn().Dur("duration", took).Str("code", code).Msg("slow request")
 	}
 	s.count(ep, code, start)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/internal/logtest"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/rpc"
@@ -72,6 +75,40 @@ func TestServerSpanIsTheCallersChild(t *testing.T) {
 	}
 	if line["trace_id"] != inHandler.TraceID().String() || line["span_id"] != inHandler.SpanID().String() || line["request_id"] != "req-7" {
 		t.Fatalf("the handler's log line: %v", line)
+	}
+}
+
+// TestSlowRequestLogsItsTrace: a request slower than SlowRequest leaves a warning with its
+// duration and the ids an operator follows it by.
+func TestSlowRequestLogsItsTrace(t *testing.T) {
+	_, nc := natstest.Server(t)
+	exp := tracetest.NewInMemoryExporter()
+	tr := trace.With(trace.Config{}, nil, sdktrace.NewSimpleSpanProcessor(exp))
+	var logs logtest.Buffer
+	svc, err := rpc.New(rpc.Config{Name: "thing", Version: "0.0.1", SlowRequest: time.Nanosecond},
+		rpc.Deps{Log: zerolog.New(&logs), NC: nc, Registry: prometheus.NewRegistry(), Tracer: tr.Provider("thing")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	if err := svc.Add(rpc.BindRaw(ep, ep.Serve(func(ctx context.Context, r req) (req, error) { return r, nil }))); err != nil {
+		t.Fatal(err)
+	}
+	ctx := subjects.WithMeta(context.Background(), subjects.Meta{RequestID: "req-8"})
+	if _, err := ep.Call(ctx, nc, req{}); err != nil {
+		t.Fatal(err)
+	}
+	var line map[string]any
+	var spans tracetest.SpanStubs
+	expect.Within(t, 10*time.Second, func() error { // the line and the span end after the reply
+		if spans = exp.GetSpans(); len(spans) != 1 {
+			return fmt.Errorf("%d spans, want the server's", len(spans))
+		}
+		return json.Unmarshal(bytes.TrimSpace([]byte(logs.String())), &line)
+	})
+	if line["message"] != "slow request" || line["level"] != "warn" || line["code"] != "200" || line["request_id"] != "req-8" ||
+		line["trace_id"] != spans[0].SpanContext.TraceID().String() || line["duration"] == nil {
+		t.Fatalf("the slow request's line: %v", line)
 	}
 }
 

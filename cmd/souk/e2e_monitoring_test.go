@@ -98,20 +98,7 @@ func (s *shop) checkoutToDelivered() {
 		return r.json(t)["id"].(string)
 	}
 	id := place("pm_card_visa")
-	var shipment string
-	expect.Within(t, 60*time.Second, func() error {
-		r := s.do("GET", "/v1/orders/"+id+"/shipment", nil, tok)
-		if r.status != 200 {
-			return fmt.Errorf("shipment: %d %s", r.status, r.body)
-		}
-		shipment = r.json(t)["id"].(string)
-		return nil
-	})
-	status := "/v1/admin/shipments/" + shipment + "/status"
-	for _, move := range []map[string]any{{"status": "packed"}, {"status": "shipped", "tracking_number": "00340434161094042557", "carrier": "dhl"},
-		{"status": "in_transit"}, {"status": "delivered"}} {
-		s.expect(s.do("POST", status, move, admin), 200, fmt.Sprint(move["status"]))
-	}
+	s.deliver(id, tok, admin)
 	declined := place("pm_card_chargeDeclined")
 	expect.Within(t, 60*time.Second, func() error {
 		if o := s.order(id, tok); o.Status != "delivered" {

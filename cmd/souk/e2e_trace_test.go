@@ -77,19 +77,7 @@ func checkoutToDelivered(s *shop, email, traceparent string) string {
 	r := s.do("POST", "/v1/orders", map[string]any{"shipping_address": address, "payment_method": "pm_card_visa"}, tok, "traceparent", traceparent)
 	s.expect(r, 201, "place order")
 	id := r.json(t)["id"].(string)
-	var shipment string
-	expect.Within(t, 60*time.Second, func() error {
-		r := s.do("GET", "/v1/orders/"+id+"/shipment", nil, tok)
-		if r.status != 200 {
-			return fmt.Errorf("shipment: %d %s", r.status, r.body)
-		}
-		shipment = r.json(t)["id"].(string)
-		return nil
-	})
-	status := "/v1/admin/shipments/" + shipment + "/status"
-	s.expect(s.do("POST", status, map[string]any{"status": "packed"}, admin), 200, "packed")
-	s.expect(s.do("POST", status, map[string]any{"status": "shipped", "tracking_number": "00340434161094042557", "carrier": "dhl"}, admin), 200, "shipped")
-	s.expect(s.do("POST", status, map[string]any{"status": "delivered"}, admin), 200, "delivered")
+	s.deliver(id, tok, admin)
 	if names := s.follow(id, tok, "delivered"); names[len(names)-1] != "delivered" {
 		t.Fatalf("the order's events: %v", names)
 	}
@@ -190,8 +178,8 @@ func checkResumed(t *testing.T, spans, all tracetest.SpanStubs) {
 			t.Errorf("shipping.move's link leads to %s %q in trace %s", serviceOf(req), req.Name, req.SpanContext.TraceID())
 		}
 	}
-	if moves != 3 {
-		t.Errorf("%d shipping.move spans in the checkout's trace, want 3 (packed, shipped, delivered)", moves)
+	if moves != 4 {
+		t.Errorf("%d shipping.move spans in the checkout's trace, want 4 (packed, shipped, in_transit, delivered)", moves)
 	}
 	if find(spans, "payment", "payment.record") == nil {
 		t.Errorf("the payment's outcome is not recorded in the checkout's trace")

@@ -64,6 +64,9 @@ func checkCompose(pr *types.Project, services []string) problems {
 		if env(s, "SOUK_NATS_REPLICAS") != "3" {
 			p.add("%s: SOUK_NATS_REPLICAS is not 3", name)
 		}
+		if env(s, "OTEL_EXPORTER_OTLP_ENDPOINT") != "http://jaeger:4317" {
+			p.add("%s: its spans do not go to the jaeger service", name)
+		}
 		for _, dep := range []string{"nats-setup", "postgres", "migrate"} {
 			want := types.ServiceConditionCompletedSuccessfully
 			if dep == "postgres" {
@@ -74,7 +77,7 @@ func checkCompose(pr *types.Project, services []string) problems {
 			}
 		}
 	}
-	for _, name := range []string{"nats-0", "nats-1", "nats-2", "postgres", "meilisearch", "prometheus", "grafana"} {
+	for _, name := range []string{"nats-0", "nats-1", "nats-2", "postgres", "meilisearch", "prometheus", "grafana", "jaeger"} {
 		s, ok := pr.Services[name]
 		if !ok {
 			p.add("no %s", name)

@@ -49,8 +49,12 @@ func report(out io.Writer, m Measured, w Workload, perf string, seed uint64) {
 	sz := size(d, w)
 	stored, deliveries := eventCounts()
 	printArithmetic(out, m, w, c, r, d, stored, deliveries)
-	fmt.Fprintf(out, "\n## Plan\n%d app nodes (+%d spare included), %d sign-in nodes, PostgreSQL %d × %d cores, %d NATS servers (R3)\n",
-		sz.AppNodes, w.Spare, sz.SignInNodes, sz.PGInstances, sz.PGCores, sz.NATSServers)
+	fmt.Fprintf(out, "\n## Plan\n%d app nodes (+%d spare included), %d sign-in nodes, PostgreSQL %d × %d cores, %d NATS servers (R3), %d partition(s) of the busiest stream\n",
+		sz.AppNodes, w.Spare, sz.SignInNodes, sz.PGInstances, sz.PGCores, sz.NATSServers, sz.StreamPartitions)
+	if sz.HotRowOver {
+		fmt.Fprintf(out, "the sale SKU's row would be %.0f %% busy in the saga's batches: reserve through the coalescing Reserver (%.0f/s measured)\n",
+			100*d.HotRowShare, m.HotSKUServicePerSecond.Value)
+	}
 	fmt.Fprintln(out, "\n## Simulated sale")
 	fmt.Fprintln(out, "| shop | placed → paid p50 / p95 / p99 ms | peak-minute p95 ms | orders over target (until s) | busy at peak: app · pg · nats · hot row | read wait p99 ms | sign-in wait p95 ms |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
@@ -66,6 +70,7 @@ func report(out io.Writer, m Measured, w Workload, perf string, seed uint64) {
 // printArithmetic shows each step from the figures to the plan.
 func printArithmetic(out io.Writer, m Measured, w Workload, c Costs, r Rates, d Demand, stored, deliveries int) {
 	share, seg := w.peak()
+	stream, perCheckout := busiestStream()
 	fmt.Fprintf(out, "\n## Arithmetic\npeak: %.0f %% of %.0f orders in %.0f s = %.1f checkouts/s (mean %.1f/s)\n",
 		100*share, w.Orders, seg, r.Checkouts, w.Orders/w.Window)
 	fmt.Fprintf(out, "peak reads/s %.0f, searches/s %.0f, cart ops/s %.0f, status polls/s %.0f, sign-ins/s %.1f\n",
@@ -74,11 +79,12 @@ func printArithmetic(out io.Writer, m Measured, w Workload, c Costs, r Rates, d 
 		"uncached app %.3f + PostgreSQL %.3f; R3 publish %.3f; sign-in %.0f; hot row %.2f\n",
 		c.AppCheckout, c.PGCheckout, c.NATSCheckout, c.CachedRead, c.Search, c.UncachedApp, c.UncachedPG,
 		c.NATSPublishR3, c.SignIn, c.HotRow)
-	fmt.Fprintf(out, "a checkout stores %d JetStream messages and delivers %d (nats/bus.Consumers)\n", stored, deliveries)
+	fmt.Fprintf(out, "a checkout stores %d JetStream messages (%d in %s) and delivers %d (nats/bus.Consumers)\n",
+		stored, perCheckout, stream, deliveries)
 	fmt.Fprintf(out, "cores busy at the peak: app %.2f, PostgreSQL %.2f by CPU and %.2f by commits (%.0f commits/s at %.0f pgbench tx/s per core), "+
-		"NATS %.2f (%.2f by R3 publishes), sign-in %.2f; hot row busy %.0f %%\n",
+		"NATS %.2f (%.2f by R3 publishes), sign-in %.2f; hot row busy %.0f %%; busiest stream %s at %.0f %% of one R3 stream\n",
 		d.App, d.PGCPU, d.PGCommits, r.Checkouts*m.CommitsPerCheckout.Value, m.PgbenchTxPerSecond.Value/float64(w.CoresPerNode),
-		d.NATS, d.NATSByPublishes, d.SignIn, 100*d.HotRowShare)
+		d.NATS, d.NATSByPublishes, d.SignIn, 100*d.HotRowShare, stream, 100*d.StreamShare)
 	one := float64(w.CoresPerNode) * 1000 / (m.SoukMsPerCheckout.Value + m.PGMsPerCheckout.Value)
 	fmt.Fprintf(out, "check: one node running everything tops out at %d × 1000 / (%.0f + %.0f) = %.0f checkouts/s; measured %.0f with the load generator beside it\n",
 		w.CoresPerNode, m.SoukMsPerCheckout.Value, m.PGMsPerCheckout.Value, one, m.CheckoutsPerSecond.Value)

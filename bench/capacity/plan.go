@@ -44,6 +44,16 @@ func takes(c bus.Consumer, k subjects.EventKind) bool {
 // stored (an interest stream skips an event no consumer takes) and deliveries (each stored
 // message once per consumer that takes it).
 func eventCounts() (stored, deliveries int) {
+	for _, n := range perStream() {
+		stored += n[0]
+		deliveries += n[1]
+	}
+	return stored, deliveries
+}
+
+// perStream counts a checkout's stored messages and deliveries by stream.
+func perStream() map[string][2]int {
+	out := map[string][2]int{}
 	for _, k := range checkoutEvents {
 		n := 0
 		for _, c := range bus.Consumers {
@@ -51,12 +61,24 @@ func eventCounts() (stored, deliveries int) {
 				n++
 			}
 		}
+		c := out[k.Stream]
 		if n > 0 {
-			stored++
+			c[0]++
 		}
-		deliveries += n
+		c[1] += n
+		out[k.Stream] = c
 	}
-	return stored, deliveries
+	return out
+}
+
+// busiestStream is the stream a checkout publishes most to, and how many times.
+func busiestStream() (name string, stored int) {
+	for s, n := range perStream() {
+		if n[0] > stored || (n[0] == stored && s < name) {
+			name, stored = s, n[0]
+		}
+	}
+	return name, stored
 }
 
 // Costs are the per-request costs the plan and the simulation use, in ms of a core.
@@ -118,6 +140,8 @@ func peakRates(w Workload) Rates {
 // Demand is the cores each pool is busy with at the peak.
 type Demand struct {
 	App, PGCPU, PGCommits, NATS, NATSByPublishes, SignIn, HotRowShare float64
+	// StreamShare is the busiest stream's publishes at the peak over what one R3 stream took.
+	StreamShare float64
 }
 
 // demand multiplies the peak rates by the costs (ms → cores: / 1000).
@@ -133,6 +157,8 @@ func demand(r Rates, c Costs, m Measured, w Workload) Demand {
 		NATSByPublishes: (r.Checkouts*float64(stored) + r.CartOps) * c.NATSPublishR3 / 1000,
 		SignIn:          r.SignIns * c.SignIn / 1000,
 	}
+	_, perCheckout := busiestStream()
+	d.StreamShare = r.Checkouts * float64(perCheckout) / m.R3PublishPerSecond.Value
 	if w.HotSKU {
 		d.HotRowShare = r.Checkouts * c.HotRow / 1000
 	}
@@ -142,6 +168,12 @@ func demand(r Rates, c Costs, m Measured, w Workload) Demand {
 // Size is the plan: how many of each.
 type Size struct {
 	AppNodes, SignInNodes, PGCores, PGInstances, NATSServers int
+	// StreamPartitions is how many subject partitions (a stream each) the busiest stream
+	// needs; 1 is the stream as it is.
+	StreamPartitions int
+	// HotRowOver says the sale SKU's row, reserved in the saga's consumer batch, is busier
+	// than planned: the reservation must go through the coalescing Reserver.
+	HotRowOver bool
 }
 
 // nodes is the smallest count of nodes whose cores keep cores of work at or below the
@@ -166,6 +198,9 @@ func size(d Demand, w Workload) Size {
 		cores = w.MaxPGCores
 	}
 	nats := max(3, nodes(math.Max(d.NATS, d.NATSByPublishes), w)-w.Spare)
+	nats += 1 - nats%2 // a cluster of an odd size keeps its quorum with the most servers lost
 	return Size{AppNodes: nodes(d.App, w), SignInNodes: nodes(d.SignIn, w), PGCores: cores,
-		PGInstances: instances, NATSServers: nats}
+		PGInstances: instances, NATSServers: nats,
+		StreamPartitions: int(math.Ceil(d.StreamShare / w.Utilisation)),
+		HotRowOver:       d.HotRowShare > w.Utilisation}
 }

@@ -83,12 +83,16 @@ func busiestStream() (name string, stored int) {
 
 // Costs are the per-request costs the plan and the simulation use, in ms of a core.
 type Costs struct {
-	AppCheckout, PGCheckout, NATSCheckout float64 // one checkout, NATS for the whole R3 cluster
-	CachedRead, Search                    float64 // app only
-	UncachedApp, UncachedPG               float64 // an order-status poll, a cart read
-	NATSPublishR3                         float64 // one R3 publish, cluster-wide (the cross-check)
-	SignIn                                float64 // bcrypt, on the user service's nodes
-	HotRow                                float64 // the sale SKU's row lock, per order
+	AppCheckout, NATSCheckout float64 // one checkout, NATS for the whole R3 cluster
+	// PGCheckout is the larger of PostgreSQL's two costs of a checkout: its CPU as measured,
+	// and its commits at pgbench's cost per commit (PGByCommits). The plan and the simulation
+	// both use it.
+	PGCheckout, PGByCPU, PGByCommits float64
+	CachedRead, Search               float64 // app only
+	UncachedApp, UncachedPG          float64 // an order-status poll, a cart read
+	NATSPublishR3                    float64 // one R3 publish, cluster-wide (the cross-check)
+	SignIn                           float64 // bcrypt, on the user service's nodes
+	HotRow                           float64 // the sale SKU's row lock, per order
 }
 
 // costs turns the measured rates into per-request costs. A rate measured on the whole
@@ -98,9 +102,12 @@ func costs(m Measured, w Workload) Costs {
 	cores := float64(w.CoresPerNode)
 	perReq := func(rate Figure) float64 { return cores * 1000 / rate.Value }
 	uncached := perReq(m.UncachedReadsPerSecond)
+	byCommits := m.CommitsPerCheckout.Value * perReq(m.PgbenchTxPerSecond)
 	return Costs{
 		AppCheckout:   m.SoukMsPerCheckout.Value * (1 - w.NATSShareOfSouk),
-		PGCheckout:    m.PGMsPerCheckout.Value,
+		PGCheckout:    math.Max(m.PGMsPerCheckout.Value, byCommits),
+		PGByCPU:       m.PGMsPerCheckout.Value,
+		PGByCommits:   byCommits,
 		NATSCheckout:  m.SoukMsPerCheckout.Value * w.NATSShareOfSouk * w.ReplicaFactor,
 		CachedRead:    perReq(m.CachedReadsPerSecond),
 		Search:        perReq(m.CachedSearchesPerSecond),
@@ -147,12 +154,11 @@ type Demand struct {
 // demand multiplies the peak rates by the costs (ms → cores: / 1000).
 func demand(r Rates, c Costs, m Measured, w Workload) Demand {
 	stored, _ := eventCounts()
-	pgbenchPerCore := m.PgbenchTxPerSecond.Value / float64(w.CoresPerNode)
 	d := Demand{
 		App: (r.Checkouts*c.AppCheckout + r.Reads*c.CachedRead + r.Searches*c.Search +
 			(r.CartOps+r.Polls)*c.UncachedApp) / 1000,
-		PGCPU:           (r.Checkouts*c.PGCheckout + r.Polls*c.UncachedPG) / 1000,
-		PGCommits:       r.Checkouts * m.CommitsPerCheckout.Value / pgbenchPerCore,
+		PGCPU:           (r.Checkouts*c.PGByCPU + r.Polls*c.UncachedPG) / 1000,
+		PGCommits:       (r.Checkouts*c.PGByCommits + r.Polls*c.UncachedPG) / 1000,
 		NATS:            (r.Checkouts*c.NATSCheckout + r.CartOps*c.NATSPublishR3) / 1000,
 		NATSByPublishes: (r.Checkouts*float64(stored) + r.CartOps) * c.NATSPublishR3 / 1000,
 		SignIn:          r.SignIns * c.SignIn / 1000,

@@ -9,26 +9,33 @@
 # and reports the process's RSS idle (after a start with nothing left to relay) and after the
 # load.
 # Usage: bench/catalog.sh [seconds] [connections] [products]   (needs wrk and psql)
+#        CATALOG_PORT=18183 ...      (the shop's HTTP port: bench/checkout.sh takes 18182)
+#        SOUK_PPROF_ADDR=127.0.0.1:6061 ...  (serve the shop's profiles while it runs)
+#        ROWS="product search" ...   (only the cached and uncached rows of these)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} conns=${2:-64} products=${3:-100000}
-addr=127.0.0.1:18182
+addr=127.0.0.1:${CATALOG_PORT:-18183} rows=${ROWS:-product search}
 db=souk_bench_catalog_$products
 url="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-go build -o /tmp/souk-bench ./cmd/souk
-DATABASE_URL=$url /tmp/souk-bench seed -products "$products"
+bin=/tmp/souk-bench-catalog-$$
+go build -o "$bin" ./cmd/souk
+DATABASE_URL=$url "$bin" seed -products "$products"
 psql "$url" -qtAc "select '/v1/products/' || id from catalog.products where deleted_at is null order by seq limit 20000" >/tmp/souk-products.txt
 head -n 1000 /tmp/souk-products.txt >/tmp/souk-products-hot.txt
 data=$(mktemp -d)
 pid=
 start() { # start [cache MiB]
+  # A fixed key: the seeded database outlives this run's data directory, and the signing keys
+  # sealed in it must open on the next run. A benchmark's, never a secret.
+  SOUK_SECRET_KEY=c291ay1iZW5jaC1jYXRhbG9nLW5vdC1hLXNlY3JldCE= \
   SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=127.0.0.1:0 SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
     SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_CATALOG_CACHE_MB=${1:-48} \
-    DATABASE_URL=$url /tmp/souk-bench >>/tmp/souk-bench.log 2>&1 &
+    DATABASE_URL=$url "$bin" >>/tmp/souk-bench-catalog.log 2>&1 &
   pid=$!
   for _ in $(seq 150); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
-  curl -sf "http://$addr/readyz" >/dev/null || { echo "souk did not get ready; see /tmp/souk-bench.log" >&2; exit 1; }
+  curl -sf "http://$addr/readyz" >/dev/null || { echo "souk did not get ready; see /tmp/souk-bench-catalog.log" >&2; exit 1; }
   # A fresh seed leaves its events in the outbox: measure after the relay has sent them
   # (each one invalidates caches on its way through).
   for _ in $(seq 600); do
@@ -38,8 +45,9 @@ start() { # start [cache MiB]
   echo "the outbox did not drain" >&2; exit 1
 }
 stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
-cleanup() { stop; rm -rf "$data"; }
+cleanup() { stop; rm -rf "$data" "$bin"; }
 trap cleanup EXIT
+has() { [[ " $rows " == *" $1 "* ]]; }
 rss() { ps -o rss= -p "$pid" | awk '{printf "%.0f MiB", $1/1024}'; }
 row() { # row name paths-file
   wrk -t1 -c4 -d2s -s bench/paths.lua "http://$addr" -- "$2" >/dev/null # warm up
@@ -52,13 +60,13 @@ start
 stop # a fresh seed's events went through on that start: measure the footprint on a clean one
 start
 echo "rss idle: $(rss)"
-row "product, cached" /tmp/souk-products-hot.txt
-row "search, cached" bench/searches.txt
+has product && row "product, cached" /tmp/souk-products-hot.txt
+has search && row "search, cached" bench/searches.txt
 echo "rss after load: $(rss)"
 stop
 start 0
-row "product, uncached" /tmp/souk-products.txt
-row "search, uncached" bench/searches.txt
+has product && row "product, uncached" /tmp/souk-products.txt
+has search && row "search, uncached" bench/searches.txt
 stop
 echo "ceiling (bench/ceiling/run.sh $secs $conns)"
-bench/ceiling/run.sh "$secs" "$conns"
+CEILING_PORT=${CEILING_PORT:-18081} bench/ceiling/run.sh "$secs" "$conns"

@@ -167,6 +167,13 @@ func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) 
 	p := h.callerPrefs(ctx)
 	group := id.String()
 	return h.products.Load(ctx, group, productKey(group, p), func(ctx context.Context) ([]byte, error) {
+		if len(p.List) == 0 { // the default language: one row, not every translation
+			body, ok, err := h.store.View(ctx, id, h.defaultLocale)
+			if err == nil && !ok {
+				err = wireError(product.ErrNotFound)
+			}
+			return body, err
+		}
 		views, err := h.store.Views(ctx, id)
 		if err != nil {
 			return nil, err

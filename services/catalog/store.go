@@ -88,6 +88,20 @@ func (s *Store) refreshViews(ctx context.Context, tx pgx.Tx, ids ...uuid.UUID) e
 	return err
 }
 
+// View returns the shoppers' reply of product id in locale: one row by primary key, the
+// read of a product that misses the cache when the caller wants the default language. ok is
+// false when there is none (an unknown or deleted product, or no such translation).
+func (s *Store) View(ctx context.Context, id uuid.UUID, locale string) (body []byte, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `select body from catalog.product_views where product_id = $1 and locale = $2`, id, locale).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("product view: %w", err)
+	}
+	return body, true, nil
+}
+
 // Views returns the shoppers' replies of the listed products among ids, by product and
 // locale: ready JSON, one indexed read. A product without views is unknown or deleted.
 func (s *Store) Views(ctx context.Context, ids ...uuid.UUID) (map[uuid.UUID]map[string][]byte, error) {

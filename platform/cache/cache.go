@@ -3,14 +3,16 @@
 // the generation of their group at the time their source was read. Invalidating a group or
 // the whole cache bumps a generation, so a fill that read the source before an invalidation
 // can never be served after it, however the two race. Concurrent misses of one key load the
-// source once (singleflight). Hits, misses, the bytes held and the hit ratio are exported to
-// Prometheus.
+// source once (singleflight). An entry marked stale (MarkStale) is still answered by Load
+// while one load replaces it in the background. Hits, misses, the bytes held and the hit
+// ratio are exported to Prometheus.
 package cache
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,15 +42,19 @@ type Bytes struct {
 	ttl    time.Duration
 	global atomic.Uint64
 	groups []atomic.Uint64
-	flight singleflight.Group
-	hits   atomic.Uint64
-	misses atomic.Uint64
+	// stale is the generation MarkStale bumps; refreshing holds the keys being reloaded in
+	// the background.
+	stale      atomic.Uint64
+	refreshing sync.Map
+	flight     singleflight.Group
+	hits       atomic.Uint64
+	misses     atomic.Uint64
 }
 
 // entry is a value with the generations it was read under.
 type entry struct {
-	global, group uint64
-	val           []byte
+	global, group, stale uint64
+	val                  []byte
 }
 
 // New builds a cache and registers its metrics on reg.
@@ -123,7 +129,7 @@ func (b *Bytes) stripe(group string) *atomic.Uint64 {
 // Get returns the value of key in group, if one is held that no invalidation has outdated.
 func (b *Bytes) Get(group, key string) ([]byte, bool) {
 	e, ok := b.c.Get(key)
-	if ok && e.global == b.global.Load() && e.group == b.stripe(group).Load() {
+	if ok && b.current(group, e) && e.stale == b.stale.Load() {
 		b.hits.Add(1)
 		return e.val, true
 	}
@@ -133,30 +139,72 @@ func (b *Bytes) Get(group, key string) ([]byte, bool) {
 
 // Ticket is the generations of a group at one moment. Take it before reading the source;
 // Put then keeps what was read only if no invalidation came in between.
-type Ticket struct{ global, group uint64 }
+type Ticket struct{ global, group, stale uint64 }
 
 // Ticket records the generations of group now.
 func (b *Bytes) Ticket(group string) Ticket {
-	return Ticket{global: b.global.Load(), group: b.stripe(group).Load()}
+	return Ticket{global: b.global.Load(), group: b.stripe(group).Load(), stale: b.stale.Load()}
+}
+
+// current tells whether no invalidation has outdated e (a stale mark aside).
+func (b *Bytes) current(group string, e entry) bool {
+	return e.global == b.global.Load() && e.group == b.stripe(group).Load()
 }
 
 // Put keeps val under key with the generations of t: if an invalidation has come since t
 // was taken, the entry is never served.
 func (b *Bytes) Put(t Ticket, key string, val []byte) {
-	b.c.SetWithTTL(key, entry{global: t.global, group: t.group, val: val}, int64(len(val)), b.ttl)
+	b.c.SetWithTTL(key, entry{global: t.global, group: t.group, stale: t.stale, val: val}, int64(len(val)), b.ttl)
 }
 
 // Load returns the value of key in group, calling load (once for all concurrent callers of
 // the key) on a miss and keeping what it returns. load's errors are returned, not cached.
+// An entry marked stale is answered as it is while one load replaces it in the background,
+// except to a Load made inside a load: what a load builds from other entries is kept as
+// fresh, so it must not be built from stale ones.
 func (b *Bytes) Load(ctx context.Context, group, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
-	if v, ok := b.Get(group, key); ok {
-		return v, nil
+	if e, ok := b.c.Get(key); ok && b.current(group, e) {
+		if e.stale == b.stale.Load() {
+			b.hits.Add(1)
+			return e.val, nil
+		}
+		if ctx.Value(loadingKey{}) == nil {
+			b.hits.Add(1)
+			b.refresh(ctx, group, key, load)
+			return e.val, nil
+		}
 	}
+	b.misses.Add(1)
+	return b.fill(ctx, group, key, load)
+}
+
+// loadingKey marks the context of a load: Loads inside it never answer stale entries.
+type loadingKey struct{}
+
+// refreshTimeout bounds a background reload of a stale entry.
+const refreshTimeout = 30 * time.Second
+
+// refresh reloads a stale key in the background, once at a time per key.
+func (b *Bytes) refresh(ctx context.Context, group, key string, load func(context.Context) ([]byte, error)) {
+	if _, busy := b.refreshing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	// The caller's request ends with its reply; the reload outlives it (with its values).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	go func() {
+		defer cancel()
+		defer b.refreshing.Delete(key)
+		_, _ = b.fill(ctx, group, key, load) // an error leaves the stale entry for the next try
+	}()
+}
+
+// fill loads key once for all concurrent callers and keeps what the load returns.
+func (b *Bytes) fill(ctx context.Context, group, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
 	v, err, _ := b.flight.Do(key, func() (any, error) {
 		// The generations are read before the source: an invalidation that lands while load
 		// runs makes this entry stale at once.
 		t := b.Ticket(group)
-		val, err := load(ctx)
+		val, err := load(context.WithValue(ctx, loadingKey{}, true))
 		if err != nil {
 			return nil, err
 		}
@@ -174,6 +222,12 @@ func (b *Bytes) Invalidate(group string) { b.stripe(group).Add(1) }
 
 // InvalidateAll outdates every entry.
 func (b *Bytes) InvalidateAll() { b.global.Add(1) }
+
+// MarkStale marks every entry stale: Get misses it, Load still answers it while one load
+// replaces it in the background. For changes another process made, which reach this one
+// late anyway (the stream's lag): its answers stay cached answers while they are rebuilt,
+// instead of every caller waiting on the source at once.
+func (b *Bytes) MarkStale() { b.stale.Add(1) }
 
 // Wait blocks until the sets made so far are applied; for tests.
 func (b *Bytes) Wait() { b.c.Wait() }

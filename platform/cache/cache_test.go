@@ -3,14 +3,17 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/platform/cache"
 )
 
@@ -219,4 +222,55 @@ func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("metric %s not exported", name)
 	return 0
+}
+
+// A stale entry is answered at once while one load replaces it in the background; Get
+// misses it; and an outer load never builds from a stale inner entry.
+func TestLoadAnswersAStaleEntryWhileItIsReloaded(t *testing.T) {
+	c, _ := newCache(t, 1<<20)
+	ctx := context.Background()
+	var calls atomic.Int32
+	if _, err := c.Load(ctx, "l", "page", loader("old", &calls)); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	c.MarkStale()
+	if v, ok := c.Get("l", "page"); ok {
+		t.Fatalf("Get served %q after MarkStale", v)
+	}
+	release := make(chan struct{})
+	slow := func(context.Context) ([]byte, error) { <-release; calls.Add(1); return []byte("new"), nil }
+	for range 3 { // every caller gets the stale answer without waiting; one reload starts
+		if v, err := c.Load(ctx, "l", "page", slow); err != nil || string(v) != "old" {
+			t.Fatalf("Load of a stale entry = %q, %v; want the stale value at once", v, err)
+		}
+	}
+	close(release)
+	expect.Within(t, 30*time.Second, func() error {
+		c.Wait()
+		if v, ok := c.Get("l", "page"); !ok || string(v) != "new" {
+			return fmt.Errorf("Get = %q, %v; want the reloaded value", v, ok)
+		}
+		return nil
+	})
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("source read %d times, want 2 (the fill, one reload)", n)
+	}
+
+	// Inside a load, a stale inner entry is reloaded, not answered.
+	c.MarkStale()
+	outer, err := c.Load(ctx, "l", "outer", func(ctx context.Context) ([]byte, error) {
+		inner, err := c.Load(ctx, "l", "page", loader("newer", &calls))
+		return append([]byte("outer:"), inner...), err
+	})
+	if err != nil || string(outer) != "outer:newer" {
+		t.Fatalf("outer = %q, %v; want it built from the reloaded inner entry", outer, err)
+	}
+
+	// A hard invalidation is never answered stale.
+	c.Wait()
+	c.InvalidateAll()
+	if v, err := c.Load(ctx, "l", "page", loader("fresh", &calls)); err != nil || string(v) != "fresh" {
+		t.Fatalf("Load after InvalidateAll = %q, %v; want a fresh load", v, err)
+	}
 }

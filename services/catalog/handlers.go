@@ -39,6 +39,8 @@ type handlers struct {
 	deps   kit.Deps
 	log    zerolog.Logger
 	follow jetstream.ConsumeContext
+	// listChanges invalidates the lists after changes seen on the stream, coalesced.
+	listChanges *coalescer
 }
 
 // callerPrefs are the caller's language preferences.

@@ -80,6 +80,7 @@ func (h *handlers) start(ctx context.Context) error {
 	if err := errors.Join(h.cats.reload(ctx), h.attrs.reload(ctx)); err != nil {
 		return err
 	}
+	h.listChanges = newCoalescer(listsQuiet, h.lists.MarkStale)
 	if h.follow, err = follow(ctx, h.deps.JS, h.onChange(ctx)); err != nil {
 		return err
 	}
@@ -91,6 +92,9 @@ func (h *handlers) start(ctx context.Context) error {
 func (h *handlers) stop() {
 	if h.follow != nil {
 		h.follow.Stop()
+	}
+	if h.listChanges != nil {
+		h.listChanges.stop()
 	}
 	if h.products != nil {
 		h.products.Close()
@@ -134,7 +138,7 @@ func (h *handlers) onChange(ctx context.Context) func(subject string) {
 			return
 		}
 		h.products.Invalidate(subject[strings.LastIndexByte(subject, '.')+1:]) // the product's id
-		h.lists.InvalidateAll()
+		h.listChanges.touch() // lists at most every listsQuiet during a burst: see coalescer
 	}
 }
 

@@ -1,0 +1,52 @@
+package catalog
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/souk/souk/internal/expect"
+)
+
+// A burst of changes invalidates the lists once at its start and once after its last change,
+// not once per change; a lone change later invalidates them at once again.
+func TestCoalescerCallsOnceAtTheStartAndOnceAfterABurst(t *testing.T) {
+	var mu sync.Mutex
+	var calls []time.Time
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
+	c := newCoalescer(100*time.Millisecond, func() { mu.Lock(); calls = append(calls, time.Now()); mu.Unlock() })
+	defer c.stop()
+
+	c.touch()
+	if n := count(); n != 1 {
+		t.Fatalf("a first change: %d calls, want 1 at once", n)
+	}
+	var last time.Time
+	for range 1000 {
+		c.touch()
+		last = time.Now()
+	}
+	expect.Within(t, 30*time.Second, func() error {
+		if count() < 2 {
+			return errors.New("no call after the burst yet")
+		}
+		return nil
+	})
+	mu.Lock()
+	n, end := len(calls), calls[len(calls)-1]
+	mu.Unlock()
+	if n > 3 || end.Before(last) {
+		t.Fatalf("%d calls, the last at %s, the last change at %s: want at most 3, one after the burst", n, end, last)
+	}
+	expect.Within(t, 30*time.Second, func() error { // a quiet spell: no call pending, the last long ago
+		if time.Since(end) < 200*time.Millisecond || count() != n {
+			return errors.New("not quiet yet")
+		}
+		return nil
+	})
+	c.touch()
+	if count() != n+1 {
+		t.Fatalf("a change after a quiet spell: %d calls, want %d at once", count(), n+1)
+	}
+}

@@ -108,7 +108,9 @@ type Gateway struct {
 	app    *fiber.App
 	red    *metrics.RED
 	tracer oteltrace.Tracer
-	limits *limiters
+	// serverSpan starts each request's span: built once, not per request.
+	serverSpan []oteltrace.SpanStartOption
+	limits     *limiters
 	// reads and writes are the admission bounds of Config.Admission; nil is no bound.
 	reads, writes *admitter
 	routes        []Route
@@ -135,14 +137,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		cfg:     cfg,
-		deps:    deps,
-		red:     metrics.HTTP(deps.Registry),
-		tracer:  trace.Tracer(deps.Tracer),
-		limits:  newLimiters(cfg.RateLimit, deps.Live),
-		reads:   newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
-		writes:  newAdmitter(cfg.Admission.MaxWrites, "overloaded"),
-		closing: make(chan struct{}),
+		cfg:        cfg,
+		deps:       deps,
+		red:        metrics.HTTP(deps.Registry),
+		tracer:     trace.Tracer(deps.Tracer),
+		serverSpan: []oteltrace.SpanStartOption{oteltrace.WithSpanKind(oteltrace.SpanKindServer)},
+		limits:     newLimiters(cfg.RateLimit, deps.Live),
+		reads:      newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
+		writes:     newAdmitter(cfg.Admission.MaxWrites, "overloaded"),
+		closing:    make(chan struct{}),
 	}
 	g.app = fiber.New(fiber.Config{
 		AppName:               "souk-gateway",

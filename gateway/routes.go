@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -245,9 +244,7 @@ func (g *Gateway) request(c *fiber.Ctx, subject string, body []byte) ([]byte, er
 		}
 		meta.IdempotencyKey = key
 	}
-	ctx, cancel := context.WithTimeout(subjects.WithMeta(stateOf(c).ctx, meta), g.cfg.RequestTimeout)
-	defer cancel()
-	return subjects.Request(ctx, g.deps.NC, subject, body)
+	return subjects.RequestMeta(stateOf(c).ctx, g.deps.NC, subject, body, meta, g.cfg.RequestTimeout)
 }
 
 // register adds rt to the app: one handler that marks the route for metrics and logs, applies

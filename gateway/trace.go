@@ -21,7 +21,7 @@ func (g *Gateway) traced(c *fiber.Ctx, st *state) oteltrace.Span {
 	if tp := c.Get(subjects.HeaderTraceparent); tp != "" && len(tp) <= 128 {
 		ctx = propagation.TraceContext{}.Extract(ctx, fiberCarrier{c})
 	}
-	ctx, span := g.tracer.Start(ctx, "HTTP", oteltrace.WithSpanKind(oteltrace.SpanKindServer))
+	ctx, span := g.tracer.Start(ctx, "HTTP", g.serverSpan...)
 	st.ctx = ctx
 	return span
 }

@@ -90,31 +90,40 @@ func ReadMeta(h nats.Header) (Meta, time.Time) {
 }
 
 func writeMeta(ctx context.Context, h nats.Header) {
-	m := MetaFrom(ctx)
-	if m.Authorization != "" {
-		h.Set(HeaderAuthorization, m.Authorization)
+	deadline, _ := ctx.Deadline()
+	writeHeaders(h, MetaFrom(ctx), oteltrace.SpanContextFromContext(ctx), deadline)
+}
+
+// writeHeaders sets m, the trace context sc (when valid; else m.Traceparent) and the
+// deadline (when set) on h. A value goes into the slice h already holds for its key when
+// there is one, so that a pooled message's headers cost no allocation but the values.
+func writeHeaders(h nats.Header, m Meta, sc oteltrace.SpanContext, deadline time.Time) {
+	set := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if s := h[k]; cap(s) > 0 {
+			h[k] = append(s[:0], v)
+		} else {
+			h[k] = []string{v}
+		}
 	}
-	if m.RequestID != "" {
-		h.Set(HeaderRequestID, m.RequestID)
-	}
-	if sc := oteltrace.SpanContextFromContext(ctx); sc.IsValid() {
+	set(HeaderAuthorization, m.Authorization)
+	set(HeaderRequestID, m.RequestID)
+	if sc.IsValid() {
 		// Written here rather than by the propagator: handing h to it as an interface
 		// would move every request's header map to the heap, traced or not.
-		h.Set(HeaderTraceparent, traceparent(sc))
+		set(HeaderTraceparent, traceparent(sc))
 		if sc.TraceState().Len() > 0 {
-			h.Set(HeaderTracestate, sc.TraceState().String())
+			set(HeaderTracestate, sc.TraceState().String())
 		}
-	} else if m.Traceparent != "" {
-		h.Set(HeaderTraceparent, m.Traceparent)
+	} else {
+		set(HeaderTraceparent, m.Traceparent)
 	}
-	if m.AcceptLanguage != "" {
-		h.Set(HeaderAcceptLanguage, m.AcceptLanguage)
-	}
-	if m.IdempotencyKey != "" {
-		h.Set(HeaderIdempotencyKey, m.IdempotencyKey)
-	}
-	if d, ok := ctx.Deadline(); ok {
-		h.Set(HeaderDeadline, strconv.FormatInt(d.UnixMilli(), 10))
+	set(HeaderAcceptLanguage, m.AcceptLanguage)
+	set(HeaderIdempotencyKey, m.IdempotencyKey)
+	if !deadline.IsZero() {
+		set(HeaderDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -93,6 +94,34 @@ func Request(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([
 	return request(ctx, nc, subject, body)
 }
 
+// RequestMeta is Request for a caller that holds the metadata and the timeout itself rather
+// than in a context (the gateway, for every request it forwards). When ctx can neither be
+// cancelled nor carries a recording span, the request goes out from a pooled message whose
+// header map is reused and waits on nats.go's pooled timers: no context, header map or
+// timer of its own. Otherwise it is Request with meta and timeout put in ctx.
+func RequestMeta(ctx context.Context, nc *nats.Conn, subject string, body []byte, meta Meta, timeout time.Duration) ([]byte, error) {
+	if ctx.Done() != nil || oteltrace.SpanFromContext(ctx).IsRecording() {
+		ctx, cancel := context.WithTimeout(WithMeta(ctx, meta), timeout)
+		defer cancel()
+		return Request(ctx, nc, subject, body)
+	}
+	msg := msgPool.Get().(*nats.Msg)
+	defer func() {
+		for k, v := range msg.Header { // keep the slices for the next request's values
+			msg.Header[k] = v[:0]
+		}
+		msg.Data = nil
+		msgPool.Put(msg)
+	}()
+	msg.Subject, msg.Data = subject, body
+	writeHeaders(msg.Header, meta, oteltrace.SpanContextFromContext(ctx), time.Now().Add(timeout))
+	reply, err := nc.RequestMsg(msg, timeout) // it has written the message out when it returns
+	return replyOf(subject, reply, err)
+}
+
+// msgPool holds request messages with their header maps, for RequestMeta.
+var msgPool = sync.Pool{New: func() any { return &nats.Msg{Header: nats.Header{}} }}
+
 // tracerName names the instrumentation of the client spans.
 const tracerName = "github.com/souk/souk/subjects"
 
@@ -106,6 +135,11 @@ func request(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([
 	msg.Data = body
 	writeMeta(ctx, msg.Header)
 	reply, err := nc.RequestMsgWithContext(ctx, msg)
+	return replyOf(subject, reply, err)
+}
+
+// replyOf is the reply body of a request to subject, or its error as *Error where it is one.
+func replyOf(subject string, reply *nats.Msg, err error) ([]byte, error) {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, &Error{Code: 503, Slug: "unavailable", Message: "service unavailable: " + subject}

@@ -118,3 +118,33 @@ func TestNoRespondersAndTimeout(t *testing.T) {
 		t.Fatalf("want 504, got %v", err)
 	}
 }
+
+// RequestMeta sends from pooled messages: each request carries its own metadata and
+// deadline, and nothing of the one before (an Idempotency-Key sent once is not sent again).
+func TestRequestMetaSendsEachRequestsOwnHeaders(t *testing.T) {
+	_, nc := natstest.Server(t)
+	got := make(chan nats.Header, 4)
+	sub, err := nc.Subscribe("souk.test.v1.meta.get", func(m *nats.Msg) { got <- m.Header; _ = m.Respond([]byte(`{}`)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	sends := []subjects.Meta{
+		{RequestID: "r1", Authorization: "Bearer a", IdempotencyKey: "k1", AcceptLanguage: "de"},
+		{RequestID: "r2"},
+	}
+	for _, m := range sends {
+		before := time.Now()
+		if _, err := subjects.RequestMeta(context.Background(), nc, "souk.test.v1.meta.get", []byte(`{}`), m, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		h := <-got
+		meta, deadline := subjects.ReadMeta(h)
+		if meta != m {
+			t.Fatalf("received %+v, sent %+v (headers %v)", meta, m, h)
+		}
+		if deadline.Before(before.Add(4 * time.Second)) {
+			t.Fatalf("deadline %s, want about 5 s after %s", deadline, before)
+		}
+	}
+}

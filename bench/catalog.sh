@@ -12,6 +12,7 @@
 #        CATALOG_PORT=18183 ...      (the shop's HTTP port: bench/checkout.sh takes 18182)
 #        SOUK_PPROF_ADDR=127.0.0.1:6061 ...  (serve the shop's profiles while it runs)
 #        ROWS="product search" ...   (only the cached and uncached rows of these)
+#        SOUK_SRC=/tmp/other ...     (the shop built from another checkout, to compare)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} conns=${2:-64} products=${3:-100000}
@@ -20,8 +21,11 @@ db=souk_bench_catalog_$products
 url="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 bin=/tmp/souk-bench-catalog-$$
-go build -o "$bin" ./cmd/souk
+(cd "${SOUK_SRC:-.}" && go build -o "$bin" ./cmd/souk)
 DATABASE_URL=$url "$bin" seed -products "$products"
+# Statistics and the visibility map, as autovacuum would leave them (a server may run
+# without it, as the development one here does; the planner guesses badly without them).
+psql "$url" -qc 'vacuum analyze catalog.products, catalog.product_views'
 psql "$url" -qtAc "select '/v1/products/' || id from catalog.products where deleted_at is null order by seq limit 20000" >/tmp/souk-products.txt
 head -n 1000 /tmp/souk-products.txt >/tmp/souk-products-hot.txt
 data=$(mktemp -d)

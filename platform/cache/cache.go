@@ -194,6 +194,10 @@ func (b *Bytes) refresh(ctx context.Context, group, key string, load func(contex
 	go func() {
 		defer cancel()
 		defer b.refreshing.Delete(key)
+		// No caller is left to return to: a panicking load must not end the process. The stale
+		// entry stays until its TTL; then a caller's own Load panics, under its handler's
+		// recovery, which logs it.
+		defer func() { _ = recover() }()
 		_, _ = b.fill(ctx, group, key, load) // an error leaves the stale entry for the next try
 	}()
 }

@@ -274,3 +274,29 @@ func TestLoadAnswersAStaleEntryWhileItIsReloaded(t *testing.T) {
 		t.Fatalf("Load after InvalidateAll = %q, %v; want a fresh load", v, err)
 	}
 }
+
+// A load that panics in the background leaves the stale entry in place and the process up.
+func TestABackgroundReloadThatPanicsLeavesTheStaleEntry(t *testing.T) {
+	c, _ := newCache(t, 1<<20)
+	ctx := context.Background()
+	var calls atomic.Int32
+	if _, err := c.Load(ctx, "l", "page", loader("old", &calls)); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	c.MarkStale()
+	var panicked atomic.Bool
+	boom := func(context.Context) ([]byte, error) { panicked.Store(true); panic("boom") }
+	if v, err := c.Load(ctx, "l", "page", boom); err != nil || string(v) != "old" {
+		t.Fatalf("Load = %q, %v; want the stale value", v, err)
+	}
+	expect.Within(t, 30*time.Second, func() error {
+		if !panicked.Load() {
+			return errors.New("the reload has not run yet")
+		}
+		if v, err := c.Load(ctx, "l", "page", loader("new", &calls)); err != nil || string(v) == "" {
+			return fmt.Errorf("Load after the panic = %q, %v", v, err)
+		}
+		return nil
+	})
+}

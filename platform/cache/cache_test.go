@@ -224,17 +224,25 @@ func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-// A stale entry is answered at once while one load replaces it in the background; Get
-// misses it; and an outer load never builds from a stale inner entry.
-func TestLoadAnswersAStaleEntryWhileItIsReloaded(t *testing.T) {
+// staleCache returns a cache holding "old" under key page of group l, marked stale, and the
+// counter of the loads it has made.
+func staleCache(t *testing.T) (*cache.Bytes, *atomic.Int32) {
+	t.Helper()
 	c, _ := newCache(t, 1<<20)
-	ctx := context.Background()
-	var calls atomic.Int32
-	if _, err := c.Load(ctx, "l", "page", loader("old", &calls)); err != nil {
+	calls := new(atomic.Int32)
+	if _, err := c.Load(context.Background(), "l", "page", loader("old", calls)); err != nil {
 		t.Fatal(err)
 	}
 	c.Wait()
 	c.MarkStale()
+	return c, calls
+}
+
+// A stale entry is answered at once while one load replaces it in the background; Get
+// misses it; and an outer load never builds from a stale inner entry.
+func TestLoadAnswersAStaleEntryWhileItIsReloaded(t *testing.T) {
+	c, calls := staleCache(t)
+	ctx := context.Background()
 	if v, ok := c.Get("l", "page"); ok {
 		t.Fatalf("Get served %q after MarkStale", v)
 	}
@@ -260,7 +268,7 @@ func TestLoadAnswersAStaleEntryWhileItIsReloaded(t *testing.T) {
 	// Inside a load, a stale inner entry is reloaded, not answered.
 	c.MarkStale()
 	outer, err := c.Load(ctx, "l", "outer", func(ctx context.Context) ([]byte, error) {
-		inner, err := c.Load(ctx, "l", "page", loader("newer", &calls))
+		inner, err := c.Load(ctx, "l", "page", loader("newer", calls))
 		return append([]byte("outer:"), inner...), err
 	})
 	if err != nil || string(outer) != "outer:newer" {
@@ -270,21 +278,15 @@ func TestLoadAnswersAStaleEntryWhileItIsReloaded(t *testing.T) {
 	// A hard invalidation is never answered stale.
 	c.Wait()
 	c.InvalidateAll()
-	if v, err := c.Load(ctx, "l", "page", loader("fresh", &calls)); err != nil || string(v) != "fresh" {
+	if v, err := c.Load(ctx, "l", "page", loader("fresh", calls)); err != nil || string(v) != "fresh" {
 		t.Fatalf("Load after InvalidateAll = %q, %v; want a fresh load", v, err)
 	}
 }
 
 // A load that panics in the background leaves the stale entry in place and the process up.
 func TestABackgroundReloadThatPanicsLeavesTheStaleEntry(t *testing.T) {
-	c, _ := newCache(t, 1<<20)
+	c, calls := staleCache(t)
 	ctx := context.Background()
-	var calls atomic.Int32
-	if _, err := c.Load(ctx, "l", "page", loader("old", &calls)); err != nil {
-		t.Fatal(err)
-	}
-	c.Wait()
-	c.MarkStale()
 	var panicked atomic.Bool
 	boom := func(context.Context) ([]byte, error) { panicked.Store(true); panic("boom") }
 	if v, err := c.Load(ctx, "l", "page", boom); err != nil || string(v) != "old" {
@@ -294,7 +296,7 @@ func TestABackgroundReloadThatPanicsLeavesTheStaleEntry(t *testing.T) {
 		if !panicked.Load() {
 			return errors.New("the reload has not run yet")
 		}
-		if v, err := c.Load(ctx, "l", "page", loader("new", &calls)); err != nil || string(v) == "" {
+		if v, err := c.Load(ctx, "l", "page", loader("new", calls)); err != nil || string(v) == "" {
 			return fmt.Errorf("Load after the panic = %q, %v", v, err)
 		}
 		return nil

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/bus"
@@ -21,21 +19,8 @@ import (
 func TestLagCollectorShowsSourcesAndStorage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns, err := bus.StartServer(bus.ServerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Domain: bus.HubDomain,
-		MaxMemory: 64 << 20, MaxStore: 1 << 30}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := startServer(t, bus.ServerConfig{Domain: bus.HubDomain})
+	_, js := connect(t, ns)
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: "SALES", Subjects: []string{"sales.>"}},
 		{Name: "SITE_SALES", Sources: []*jetstream.StreamSource{{Name: "SALES"}}},

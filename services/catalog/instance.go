@@ -138,7 +138,8 @@ func (h *handlers) onChange(ctx context.Context) func(subject string) {
 			return
 		}
 		h.products.Invalidate(subject[strings.LastIndexByte(subject, '.')+1:]) // the product's id
-		h.listChanges.touch() // lists at most every listsQuiet during a burst: see coalescer
+		// Lists at most every listsQuiet during a burst: see coalescer.
+		h.listChanges.touch()
 	}
 }
 

@@ -205,13 +205,14 @@ type SearchRequest struct {
 type ProductPage struct {
 	Items      []Product `json:"items" required:"true"`
 	NextCursor string    `json:"next_cursor,omitempty"`
-	// Facets describe every product the search matches, not only this page.
+	// Facets describe every product the search matches, not only this page (the first
+	// matches read, when Facets.Estimated).
 	Facets Facets `json:"facets" required:"true"`
 }
 
 // Facets count the products a search matches, by category, attribute value and price.
 type Facets struct {
-	// Total is the number of products the search matches.
+	// Total is the number of products the search matches (at least, when Estimated).
 	Total int `json:"total" required:"true"`
 	// Categories count matches per category, each including its subcategories; top-level
 	// counts add up to Total.
@@ -220,6 +221,12 @@ type Facets struct {
 	Attributes map[string][]ValueCount `json:"attributes" required:"true"`
 	// Prices count matches per price range and currency; they add up to Total.
 	Prices []PriceBucket `json:"prices" required:"true"`
+	// Estimated is true when the search matches more products than the catalog reads for
+	// one search (SOUK_SEARCH_MAX_MATCHES, 1000 by default): Total and every count are then
+	// over the first Total matches read, so Total is a lower bound and the counts are
+	// estimates of the proportions; relevance pages rank the same matches. Absent, every
+	// count is exact.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // CategoryCount is the number of matching products in a category and its subcategories.

@@ -46,7 +46,7 @@ var services = []service{
 			products, lists = 1, 1 // smaller than any reply: nothing is kept
 		}
 		return catalog.Service(catalog.Config{DefaultLocale: c.Locale, DefaultCurrency: c.Currency,
-			ProductCacheBytes: products, ListCacheBytes: lists,
+			ProductCacheBytes: products, ListCacheBytes: lists, SearchMaxMatches: c.SearchMaxMatches,
 			Meili: search.MeiliConfig{URL: c.MeiliURL, APIKey: c.MeiliAPIKey}}, d)
 	}},
 	{"inventory", func(c Config, d kit.Deps) (kit.Service, error) {

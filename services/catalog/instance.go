@@ -75,7 +75,7 @@ func (h *handlers) start(ctx context.Context) error {
 		return err
 	}
 	if h.engine == nil {
-		h.engine = &search.PGEngine{DB: h.deps.DB, Lists: h.lists}
+		h.engine = &search.PGEngine{DB: h.deps.DB, Lists: h.lists, MaxMatches: h.cfg.SearchMaxMatches}
 	}
 	if err := errors.Join(h.cats.reload(ctx), h.attrs.reload(ctx)); err != nil {
 		return err

@@ -31,6 +31,10 @@ type Config struct {
 	// reaches this instance (events are the normal way; this is the backstop).
 	ProductCacheTTL time.Duration
 	ListCacheTTL    time.Duration
+	// SearchMaxMatches caps the matches a PostgreSQL search reads to rank by relevance and to
+	// count facets (search.PGEngine.MaxMatches): DefaultSearchMaxMatches when zero, no cap
+	// when negative.
+	SearchMaxMatches int
 	// Meili, when its URL is set, serves search from Meilisearch, fed from the CATALOG stream.
 	Meili search.MeiliConfig
 }

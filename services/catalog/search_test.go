@@ -21,11 +21,17 @@ const demoSize = 1000
 // demo products (as created) for the expectations.
 func seeded(t *testing.T) (*env, []subjects.ProductCreateRequest) {
 	t.Helper()
+	return seededWith(t, catalog.Config{})
+}
+
+// seededWith is seeded with a catalog of cfg.
+func seededWith(t *testing.T, cfg catalog.Config) (*env, []subjects.ProductCreateRequest) {
+	t.Helper()
 	e := newEnv(t)
 	if _, err := seed(e.ctx, e.db, demoSize); err != nil {
 		t.Fatal(err)
 	}
-	e.start(catalog.Config{})
+	e.start(cfg)
 	_, products := demodata.Catalog(demoSize)
 	return e, products
 }
@@ -353,5 +359,86 @@ func TestAnAttributeIsFilterableOnceAProductHasIt(t *testing.T) {
 	}
 	if len(page.Items) == 0 {
 		t.Fatalf("no black product among the seeded")
+	}
+}
+
+// A capped search (SOUK_SEARCH_MAX_MATCHES) counts its facets over the first matches it
+// reads and says so past the cap, and exactly below it; relevance pages rank those same
+// candidates, best first, each once, and end with them; sorted pages still walk every match.
+func TestCappedSearchCountsAndRanksTheFirstMatches(t *testing.T) {
+	const maxMatches = 40
+	e, products := seededWith(t, catalog.Config{SearchMaxMatches: maxMatches})
+
+	// Past the cap: every product matches an empty search.
+	all := e.search(subjects.SearchRequest{Limit: 1})
+	top, buckets := 0, 0
+	for _, c := range all.Facets.Categories {
+		if c.ParentID == "" {
+			top += c.Count
+		}
+	}
+	for _, b := range all.Facets.Prices {
+		buckets += b.Count
+	}
+	if !all.Facets.Estimated || all.Facets.Total != maxMatches || top != maxMatches || buckets != maxMatches {
+		t.Fatalf("all %d products, cap %d: estimated %v, total %d, top-level categories %d, price buckets %d",
+			len(products), maxMatches, all.Facets.Estimated, all.Facets.Total, top, buckets)
+	}
+	// Sorted pages are not capped.
+	if n := len(e.all(subjects.SearchRequest{Sort: subjects.SortNewest, Limit: 100})); n != demoSize {
+		t.Fatalf("newest pages list %d products, want all %d", n, demoSize)
+	}
+
+	// Below the cap the counts are exact: a category's matches, counted by its sorted pages.
+	narrow := subjects.SearchRequest{Category: headphonesPath, Attributes: map[string][]string{"color": {"black"}}, Limit: 1}
+	want := len(e.all(subjects.SearchRequest{Category: narrow.Category, Attributes: narrow.Attributes, Sort: subjects.SortPriceAsc, Limit: 100}))
+	if want == 0 || want > maxMatches {
+		t.Fatalf("the narrow search matches %d products; the test needs 1 to %d", want, maxMatches)
+	}
+	if f := e.search(narrow).Facets; f.Estimated || f.Total != want {
+		t.Fatalf("%d matches below the cap: estimated %v, total %d", want, f.Estimated, f.Total)
+	}
+
+	// Relevance over a broad word: the pages list the capped candidates once each, in
+	// rank order across pages, so page 1 is the best of them.
+	req := subjects.SearchRequest{Q: "black", Limit: 7}
+	matches := len(e.all(subjects.SearchRequest{Q: req.Q, Sort: subjects.SortNewest, Limit: 100}))
+	if matches <= maxMatches {
+		t.Fatalf("%q matches %d products; the test needs more than %d", req.Q, matches, maxMatches)
+	}
+	items := e.all(req)
+	ids := make([]string, len(items))
+	for i, p := range items {
+		ids[i] = p.ID
+	}
+	distinct := slices.Clone(ids)
+	slices.Sort(distinct)
+	if len(slices.Compact(distinct)) != maxMatches || len(ids) != maxMatches {
+		t.Fatalf("relevance pages list %d products (%d distinct), want the %d candidates", len(ids), len(slices.Compact(distinct)), maxMatches)
+	}
+	if f := e.search(req).Facets; !f.Estimated || f.Total != maxMatches {
+		t.Fatalf("%q: estimated %v, total %d; want an estimate over %d", req.Q, f.Estimated, f.Total, maxMatches)
+	}
+	ranks := map[string]float32{}
+	rows, err := e.db.Query(e.ctx, `select id::text, ts_rank(search, catalog.search_query(array['black'], true), 1)
+		from catalog.products where id = any($1::uuid[])`, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var r float32
+		if err := rows.Scan(&id, &r); err != nil {
+			t.Fatal(err)
+		}
+		ranks[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ranks[ids[i-1]] < ranks[ids[i]] {
+			t.Fatalf("relevance: %s (rank %v) before %s (rank %v)", items[i-1].SKU, ranks[ids[i-1]], items[i].SKU, ranks[ids[i]])
+		}
 	}
 }

@@ -72,11 +72,12 @@ type Config struct {
 	MaxReads             int           `env:"SOUK_MAX_READS" flag:"max-reads" envDefault:"0" min:"-1" max:"1000000" help:"signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 with Retry-After; 0: 2 per core, -1: no bound"`
 	RequestTimeout       time.Duration `env:"SOUK_REQUEST_TIMEOUT" flag:"request-timeout" envDefault:"10s" min:"100ms" max:"10m" help:"how long the gateway waits for the services to answer one request, then 504; raise it on a starved machine (a test run under the race detector), not to hide a slow service"`
 
-	Locale         string `env:"SOUK_LOCALE" flag:"locale" envDefault:"en" help:"language of products' own names and descriptions (translations add others)"`
-	Currency       string `env:"SOUK_CURRENCY" flag:"currency" envDefault:"EUR" help:"the shop's currency: the one a price filter means when it names none"`
-	CatalogCacheMB int    `env:"SOUK_CATALOG_CACHE_MB" flag:"catalog-cache-mb" envDefault:"48" min:"0" max:"1000000" help:"MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements"`
-	MeiliURL       string `env:"MEILI_URL" flag:"meili-url" check:"url" secret:"url" help:"Meilisearch URL: search there instead of in PostgreSQL; when empty, search in PostgreSQL"`
-	MeiliAPIKey    string `env:"MEILI_API_KEY" flag:"meili-api-key" secret:"value" help:"Meilisearch API key (prefer the environment to the flag)"`
+	Locale           string `env:"SOUK_LOCALE" flag:"locale" envDefault:"en" help:"language of products' own names and descriptions (translations add others)"`
+	Currency         string `env:"SOUK_CURRENCY" flag:"currency" envDefault:"EUR" help:"the shop's currency: the one a price filter means when it names none"`
+	CatalogCacheMB   int    `env:"SOUK_CATALOG_CACHE_MB" flag:"catalog-cache-mb" envDefault:"48" min:"0" max:"1000000" help:"MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements"`
+	SearchMaxMatches int    `env:"SOUK_SEARCH_MAX_MATCHES" flag:"search-max-matches" envDefault:"1000" min:"-1" max:"1000000" help:"matches a PostgreSQL search reads at most to rank by relevance and count its facets (Meilisearch's maxTotalHits); past it the facets are estimates (facets.estimated) and relevance pages end; sorted pages are not capped; -1: no cap, every match read"`
+	MeiliURL         string `env:"MEILI_URL" flag:"meili-url" check:"url" secret:"url" help:"Meilisearch URL: search there instead of in PostgreSQL; when empty, search in PostgreSQL"`
+	MeiliAPIKey      string `env:"MEILI_API_KEY" flag:"meili-api-key" secret:"value" help:"Meilisearch API key (prefer the environment to the flag)"`
 
 	ReservationTTL      time.Duration `env:"SOUK_RESERVATION_TTL" flag:"reservation-ttl" envDefault:"15m" live:"inventory.reservation_ttl" help:"how long stock stays held for an unpaid order, then it is cancelled (payment_timeout); also how long an order may wait for the inventory to answer (not_confirmed)"`
 	PaymentProvider     string        `env:"SOUK_PAYMENT_PROVIDER" flag:"payment-provider" envDefault:"sandbox" oneof:"sandbox stripe" help:"sandbox (Stripe's test payment methods, decided here) or stripe"`

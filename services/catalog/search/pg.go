@@ -25,6 +25,12 @@ type PGEngine struct {
 	// few milliseconds), in the cache of lists: a catalog change may add words, and outdates
 	// the entry with every list.
 	Lists *cache.Bytes
+	// MaxMatches caps the matches one search reads to rank them by relevance and to count
+	// its facets: the first MaxMatches in the order PostgreSQL reads them (the table's, in a
+	// bitmap or sequential scan). Past it the facets are estimates (RawFacets.Estimated) and
+	// relevance pages end with the candidates. Sorted pages are not capped: an index in
+	// their order gives a page without reading every match. Zero or less: no cap.
+	MaxMatches int
 }
 
 // Name implements Engine.
@@ -154,6 +160,16 @@ func (e *PGEngine) Page(ctx context.Context, q *Query) ([]uuid.UUID, string, err
 	var b sqlQuery
 	from := b.from(q, tsq)
 	key, orderBy, asc := b.order(q.Sort)
+	// Capped relevance ranks the first MaxMatches matches: the candidates are chosen before
+	// the cursor's position applies (a subquery with a limit keeps the outer condition out
+	// of it), so that every page ranks the same candidates and the pages end with them.
+	capped := q.Sort == subjects.SortRelevance && e.MaxMatches > 0
+	var sql string
+	if capped {
+		sql = "select id, k from (select p.id, " + key + " as k from " + from + " where " + strings.Join(b.where, " and ") +
+			" limit " + b.arg(e.MaxMatches) + ") c"
+		key, orderBy, b.where = "c.k", "c.k desc, c.id desc", nil
+	}
 	if q.Cursor != "" {
 		var after pgKey
 		if err := DecodeCursor(q, &after); err != nil {
@@ -167,10 +183,19 @@ func (e *PGEngine) Page(ctx context.Context, q *Query) ([]uuid.UUID, string, err
 		if asc {
 			op = ">"
 		}
-		b.where = append(b.where, "("+key+", p.id) "+op+" ("+b.arg(val)+", "+b.arg(after.ID)+")")
+		id := "p.id"
+		if capped {
+			id = "c.id"
+		}
+		b.where = append(b.where, "("+key+", "+id+") "+op+" ("+b.arg(val)+", "+b.arg(after.ID)+")")
 	}
-	sql := "select p.id, " + key + " from " + from + " where " + strings.Join(b.where, " and ") +
-		" order by " + orderBy + " limit " + b.arg(q.Limit+1)
+	if !capped {
+		sql = "select p.id, " + key + " from " + from
+	}
+	if len(b.where) > 0 {
+		sql += " where " + strings.Join(b.where, " and ")
+	}
+	sql += " order by " + orderBy + " limit " + b.arg(q.Limit+1)
 	rows, err := e.DB.Query(ctx, sql, b.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("search page: %w", err)
@@ -238,9 +263,10 @@ func setKey(sort string, k *pgKey, v any) {
 	}
 }
 
-// Facets implements Engine: one statement over the matching rows, materialised once,
-// counting by category, by attribute value (the most frequent MaxFacetValues of each) and
-// by price bucket.
+// Facets implements Engine: one statement over the matching rows (the first MaxMatches,
+// when capped), materialised once, counting by category, by attribute value (the most
+// frequent MaxFacetValues of each) and by price bucket. A capped statement reads one match
+// more than it counts, and counts m's rows, to tell whether there were more.
 func (e *PGEngine) Facets(ctx context.Context, q *Query) (RawFacets, error) {
 	f := RawFacets{Categories: map[uuid.UUID]int{}, Attributes: map[string][]subjects.ValueCount{}}
 	tsq, ok, err := e.textQuery(ctx, q)
@@ -249,16 +275,22 @@ func (e *PGEngine) Facets(ctx context.Context, q *Query) (RawFacets, error) {
 	}
 	var b sqlQuery
 	from := b.from(q, tsq)
+	limit, counted, more := "", "(select * from m)", ""
+	if e.MaxMatches > 0 {
+		limit = " limit " + strconv.Itoa(e.MaxMatches+1)
+		counted = "(select * from m limit " + strconv.Itoa(e.MaxMatches) + ")"
+		more = ` union all select 3, '', '', count(*) from m`
+	}
 	sql := `with m as materialized (select p.category_id, p.attributes, p.price_amount, p.currency from ` + from +
-		` where ` + strings.Join(b.where, " and ") + `)
-		select 0, category_id::text, '', count(*) from m group by category_id
+		` where ` + strings.Join(b.where, " and ") + limit + `), s as ` + counted + `
+		select 0, category_id::text, '', count(*) from s group by category_id
 		union all
 		select 1, key, value, n from (
 			select a.key, a.value, count(*) as n, row_number() over (partition by a.key order by count(*) desc, a.value) as rn
-			from m, jsonb_each_text(m.attributes) a group by a.key, a.value) v
+			from s, jsonb_each_text(s.attributes) a group by a.key, a.value) v
 		where rn <= ` + strconv.Itoa(MaxFacetValues) + `
 		union all
-		select 2, currency, width_bucket(price_amount, ` + b.arg(PriceBounds) + `::bigint[])::text, count(*) from m group by 2, 3`
+		select 2, currency, width_bucket(price_amount, ` + b.arg(PriceBounds) + `::bigint[])::text, count(*) from s group by 2, 3` + more
 	rows, err := e.DB.Query(ctx, sql, b.args...)
 	if err != nil {
 		return RawFacets{}, fmt.Errorf("search facets: %w", err)
@@ -285,6 +317,8 @@ func (e *PGEngine) Facets(ctx context.Context, q *Query) (RawFacets, error) {
 				return RawFacets{}, fmt.Errorf("search facets: %w", err)
 			}
 			f.Prices = append(f.Prices, PriceBucket(k, i, n))
+		case 3:
+			f.Estimated = n > e.MaxMatches
 		}
 	}
 	if err := rows.Err(); err != nil {

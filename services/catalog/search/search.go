@@ -56,7 +56,8 @@ type Engine interface {
 	// Page returns the ids of one page of the products matching q, in q's order, and the
 	// cursor of the next page ("" on the last). A cursor it cannot read is a 400 on "cursor".
 	Page(ctx context.Context, q *Query) (ids []uuid.UUID, next string, err error)
-	// Facets counts every product matching q (limit and cursor aside).
+	// Facets counts the products matching q (limit and cursor aside): every one, or the
+	// first the engine reads up to its cap, saying so in RawFacets.Estimated.
 	Facets(ctx context.Context, q *Query) (RawFacets, error)
 }
 
@@ -68,6 +69,9 @@ type RawFacets struct {
 	Attributes map[string][]subjects.ValueCount
 	// Prices counts matches per currency and PriceBounds bucket.
 	Prices []subjects.PriceBucket
+	// Estimated says the search matches more products than were counted: the counts are of
+	// the first ones read (subjects.Facets.Estimated).
+	Estimated bool
 }
 
 // AttrFilter keeps products whose attribute Name has one of Values.
@@ -336,7 +340,8 @@ func rollUp(raw map[uuid.UUID]int, t *product.Tree, prefs []string, defaultLocal
 // WireFacets turns raw counts into the wire facets, category names in the first of prefs
 // each has a translation for.
 func WireFacets(raw RawFacets, t *product.Tree, prefs []string, defaultLocale string) subjects.Facets {
-	f := subjects.Facets{Categories: rollUp(raw.Categories, t, prefs, defaultLocale), Attributes: raw.Attributes, Prices: raw.Prices}
+	f := subjects.Facets{Categories: rollUp(raw.Categories, t, prefs, defaultLocale), Attributes: raw.Attributes, Prices: raw.Prices,
+		Estimated: raw.Estimated}
 	for _, n := range raw.Categories {
 		f.Total += n
 	}

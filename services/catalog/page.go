@@ -34,6 +34,11 @@ func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, erro
 	p := h.callerPrefs(ctx)
 	key := "s|" + q.Fingerprint + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor + "|" + p.Key
 	return h.lists.Load(ctx, search.ListGroup, key, func(ctx context.Context) ([]byte, error) {
+		if j, ok := h.engine.(search.Joint); ok && j.Joint(q) {
+			if _, hit := h.lists.Get(search.ListGroup, facetKey(q, p)); !hit {
+				return h.jointPage(ctx, j, q, p)
+			}
+		}
 		// The page and the facets are independent statements: on a miss, run them at once.
 		var f []byte
 		g, gctx := errgroup.WithContext(ctx)
@@ -53,17 +58,47 @@ func (h *handlers) productSearch(ctx context.Context, data []byte) ([]byte, erro
 	})
 }
 
-// facets returns the encoded facets of q, cached by q's fingerprint without its sort (every
-// sort and page of a search shares them); computed on a page miss only.
+// jointPage answers a page whose facets are not cached with the engine's one statement for
+// both, and caches the facets for the other pages and sorts of the search.
+func (h *handlers) jointPage(ctx context.Context, j search.Joint, q *search.Query, p product.Prefs) ([]byte, error) {
+	t := h.lists.Ticket(search.ListGroup) // before the read: an invalidation racing it wins
+	ids, next, raw, err := j.PageFacets(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.wireFacets(raw, p)
+	if err != nil {
+		return nil, err
+	}
+	h.lists.Put(t, facetKey(q, p), f)
+	items, err := h.productReplies(ctx, ids, p)
+	if err != nil {
+		return nil, err
+	}
+	return encodePage(items, next, f), nil
+}
+
+// facetKey is the cache key of q's facets: its fingerprint without its sort (every sort and
+// page of a search shares them) and the caller's language preferences.
+func facetKey(q *search.Query, p product.Prefs) string {
+	return "f|" + q.FacetFingerprint() + "|" + p.Key
+}
+
+// facets returns the encoded facets of q, cached by facetKey; computed on a page miss only.
 func (h *handlers) facets(ctx context.Context, q *search.Query, p product.Prefs) ([]byte, error) {
-	return h.lists.Load(ctx, search.ListGroup, "f|"+q.FacetFingerprint()+"|"+p.Key, func(ctx context.Context) ([]byte, error) {
+	return h.lists.Load(ctx, search.ListGroup, facetKey(q, p), func(ctx context.Context) ([]byte, error) {
 		raw, err := h.engine.Facets(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		f := search.WireFacets(raw, h.cats.current(), p.List, h.defaultLocale)
-		return json.Marshal(&f)
+		return h.wireFacets(raw, p)
 	})
+}
+
+// wireFacets encodes an engine's counts as the caller's facets.
+func (h *handlers) wireFacets(raw search.RawFacets, p product.Prefs) ([]byte, error) {
+	f := search.WireFacets(raw, h.cats.current(), p.List, h.defaultLocale)
+	return json.Marshal(&f)
 }
 
 // productReplies returns the encoded replies of products ids in order: cached ones as they

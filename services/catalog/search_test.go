@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/services/catalog"
+	"github.com/souk/souk/services/catalog/search"
 	"github.com/souk/souk/subjects"
 )
 
@@ -419,6 +421,35 @@ func TestCappedSearchCountsAndRanksTheFirstMatches(t *testing.T) {
 	if f := e.search(req).Facets; !f.Estimated || f.Total != maxMatches {
 		t.Fatalf("%q: estimated %v, total %d; want an estimate over %d", req.Q, f.Estimated, f.Total, maxMatches)
 	}
+	// The first page with its facets in one statement is the first page and the facets of
+	// their own statements.
+	engine := &search.PGEngine{DB: e.db, MaxMatches: maxMatches}
+	q, err := search.NewQuery(e.ctx, req, nil, nil, "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !engine.Joint(q) {
+		t.Fatal("a capped first relevance page is not answered jointly")
+	}
+	jointIDs, jointNext, jointFacets, err := engine.PageFacets(e.ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageIDs, pageNext, err := engine.Page(e.ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facets, err := engine.Facets(e.ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(jointIDs, pageIDs) || jointNext != pageNext || !reflect.DeepEqual(jointFacets, facets) || len(pageIDs) != req.Limit {
+		t.Fatalf("joint page %v (next %q), facets %+v;\nown statements %v (next %q), facets %+v", jointIDs, jointNext, jointFacets, pageIDs, pageNext, facets)
+	}
+	if got := fmt.Sprint(pageIDs); got != fmt.Sprint(ids[:req.Limit]) {
+		t.Fatalf("the engine's first page %s is not the catalog's %v", got, ids[:req.Limit])
+	}
+
 	ranks := map[string]float32{}
 	rows, err := e.db.Query(e.ctx, `select id::text, ts_rank(search, catalog.search_query(array['black'], true), 1)
 		from catalog.products where id = any($1::uuid[])`, ids)

@@ -61,6 +61,15 @@ type Engine interface {
 	Facets(ctx context.Context, q *Query) (RawFacets, error)
 }
 
+// Joint is an engine that answers some searches' page and facets with one statement,
+// reading their matches once rather than twice.
+type Joint interface {
+	// Joint tells whether PageFacets serves q.
+	Joint(q *Query) bool
+	// PageFacets is Page and Facets of q at once.
+	PageFacets(ctx context.Context, q *Query) (ids []uuid.UUID, next string, f RawFacets, err error)
+}
+
 // RawFacets are an engine's counts, before the service rolls categories up its tree.
 type RawFacets struct {
 	// Categories counts matches by the category they are in (not its ancestors).

@@ -71,29 +71,21 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	if sent < 0 || sent > len(order.History) { // not an id of this scheme
 		sent = 0
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), SSEMaxDuration)
-	// Events only wake the loop; one pending wake covers any number of them.
-	wake := make(chan struct{}, 1)
-	unfollow := func() {}
-	if !ended(order.History) {
-		if unfollow, err = g.follow(order.ID, wake); err != nil {
-			cancel()
-			release()
-			return err
-		}
-		wake <- struct{}{} // read again once subscribed
-	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
 	conn := c.Context().Conn()
-	s := &orderStream{id: order.ID, sent: sent, read: read, wake: wake}
+	// Events only wake the loop; one pending wake covers any number of them.
+	s := &orderStream{id: order.ID, sent: sent, read: read, wake: make(chan struct{}, 1)}
+	if !ended(order.History) {
+		s.follow = func() (func(), error) { return g.follow(order.ID, s.wake) }
+	}
 	// The connection is not reused: its reads belong to hangUp while the stream lasts.
 	c.Context().SetConnectionClose()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer release()
+		ctx, cancel := context.WithTimeout(context.Background(), SSEMaxDuration)
 		defer cancel()
-		defer unfollow()
 		gone, stop := hangUp(conn)
 		defer stop()
 		s.w, s.extend, s.gone = w, func() { _ = conn.SetWriteDeadline(time.Now().Add(SSEKeepAlive * 2)) }, gone
@@ -102,31 +94,38 @@ func (g *Gateway) orderEvents(c *fiber.Ctx) error {
 	return nil
 }
 
+// sseFollowTimeout bounds the round trip that makes the server hold a stream's subscription
+// (follow's flush). Its failure costs nothing but latency: the read at the next keep-alive
+// catches an event the subscription missed.
+const sseFollowTimeout = 5 * time.Second
+
 // follow wakes the stream, a non-blocking send on wake, for every event of the order
 // published from now on, until the returned stop. A plain NATS subscription on the order's
 // subjects, not a consumer of ORDERS: the events only say when to read again, and a consumer
 // of an interest stream must have as many replicas as the stream, so with
 // SOUK_NATS_REPLICAS=3 an ordered (one-replica) consumer is refused and any other would be a
 // replicated group per open stream. The flush makes the server hold the subscription before
-// the first read again; an event it misses still (while the gateway reconnects, or before a
-// cluster's other nodes have the subscription) is caught by the read at the next keep-alive.
+// the first read again, within sseFollowTimeout; an event it misses still (the flush timed
+// out on a busy connection, the gateway reconnects, a cluster's other nodes do not have the
+// subscription yet) is caught by the read at the next keep-alive.
 func (g *Gateway) follow(orderID string, wake chan<- struct{}) (stop func(), err error) {
-	sub, err := g.deps.NC.Subscribe(subjects.EvtOrder.Entity(orderID), func(*nats.Msg) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
-	if err == nil {
-		err = g.deps.NC.FlushTimeout(g.cfg.RequestTimeout)
-	}
+	sub, err := g.deps.NC.Subscribe(subjects.EvtOrder.Entity(orderID), func(*nats.Msg) { poke(wake) })
 	if err != nil {
-		if sub != nil {
-			_ = sub.Unsubscribe()
-		}
 		return nil, fmt.Errorf("order events: %w", err)
 	}
+	if err := g.deps.NC.FlushTimeout(min(sseFollowTimeout, g.cfg.RequestTimeout)); err != nil {
+		g.deps.Log.Warn().Err(err).Str("order_id", orderID).Msg("order events: subscription not confirmed; the keep-alive reads catch up")
+	}
 	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// poke asks the stream of wake to read the order again: a pending wake covers any number, so
+// poke never waits.
+func poke(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
 }
 
 // ended reports whether history's last status is one an order never leaves.
@@ -140,9 +139,12 @@ func ended(history []subjects.OrderStatus) bool {
 
 // orderStream is one open SSE stream of an order.
 type orderStream struct {
-	id     string
-	sent   int // history entries the client has
-	read   func(ctx context.Context, id string) (subjects.Order, error)
+	id   string
+	sent int // history entries the client has
+	read func(ctx context.Context, id string) (subjects.Order, error)
+	// follow subscribes wake to the order's events (Gateway.follow); nil for an order that
+	// has ended, whose stream sends its history and ends.
+	follow func() (stop func(), err error)
 	wake   chan struct{} // buffered, one: a pending wake covers any number
 	w      *bufio.Writer
 	extend func() // pushes the connection's write deadline past the next keep-alive
@@ -171,11 +173,27 @@ func hangUp(conn net.Conn) (gone <-chan struct{}, stop func()) {
 // run sends history's entries the client has not had, then those of every read the wake
 // channel calls for, until the order ends, ctx ends, the gateway shuts down, a read fails or
 // the client goes away (a failed flush).
+//
+// The first bytes, a comment, go out before anything is waited for: the client has the
+// headers and knows the stream is open however long the subscription (follow) takes. The
+// history is sent after it, so that an event of the order is either in the history or wakes
+// the stream, then read again.
 func (s *orderStream) run(ctx context.Context, history []subjects.OrderStatus, closing <-chan struct{}) {
 	keepAlive := time.NewTicker(SSEKeepAlive)
 	defer keepAlive.Stop()
 	if _, err := s.w.WriteString(": order events\nretry: 2000\n\n"); err != nil || !s.flush() {
 		return
+	}
+	if s.follow != nil {
+		unfollow, err := s.follow()
+		if err != nil {
+			return
+		}
+		defer unfollow()
+		// Read again once subscribed. Not a plain send: events that came during follow's
+		// flush filled the channel already, and a send would wait for good (it did, under
+		// load: the stream never started).
+		poke(s.wake)
 	}
 	for {
 		if more, ok := s.send(history); !more || !ok {
@@ -192,10 +210,7 @@ func (s *orderStream) run(ctx context.Context, history []subjects.OrderStatus, c
 			if _, err := s.w.WriteString(": keep-alive\n\n"); err != nil || !s.flush() {
 				return
 			}
-			select { // and read again, for an event the subscription missed (see follow)
-			case s.wake <- struct{}{}:
-			default:
-			}
+			poke(s.wake) // and read again, for an event the subscription missed (see follow)
 		case <-s.wake:
 			order, err := s.read(ctx, s.id)
 			if err != nil {

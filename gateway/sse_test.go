@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,16 +106,24 @@ func (e *sseEnv) open(lastEventID string) <-chan sseEvent {
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	res, err := http.DefaultClient.Do(req)
+	// The stream's headers come at once (the only wait before them is one read of the order,
+	// bounded by the gateway's RequestTimeout): a stream that does not start fails here with
+	// the goroutines, the gateway's among them.
+	ctx, cancel := context.WithCancel(e.ctx)
+	w := expect.Watch(2*gateway.DefaultRequestTimeout, cancel)
+	res, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
-		e.t.Fatal(err)
+		w.Fail(e.t, "the stream's headers", err)
 	}
+	w.Stop()
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
 		e.t.Fatalf("order events: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	out := make(chan sseEvent, 16)
 	go func() {
 		defer close(out)
+		defer cancel()
 		defer res.Body.Close()
 		sc := bufio.NewScanner(res.Body)
 		var ev sseEvent
@@ -211,6 +221,119 @@ func TestOrderEventsSendHistoryThenFollowWithoutAConsumer(t *testing.T) {
 	}
 	if m, err := created.NextMsg(0); err == nil {
 		t.Fatalf("a consumer was created on ORDERS: %s", m.Subject)
+	}
+}
+
+// Events of the order that arrive while the stream's subscription is being confirmed (the
+// flush of follow: a round trip on the gateway's shared connection, long on a busy machine)
+// do not stall the stream: it starts at once and follows the order. The gateway's PINGs are
+// held here while the order's events keep coming. Before, the handler then blocked for good
+// on its own wake, sent to the channel the events had filled: no headers, no access line,
+// and the shutdown waited for the request (docs/decisions.md, "The order's event stream
+// under load").
+func TestOrderEventsStartWhileEventsArriveDuringTheSubscription(t *testing.T) {
+	srv, direct := natstest.Server(t)
+	proxy := newPingDelay(t, srv.Addr().String(), 500*time.Millisecond)
+	nc, err := nats.Connect("nats://" + proxy.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	e := newSSEEnvOn(t, newHarnessOn(t, nc, nil, gateway.Config{}), []string{subjects.OrderStatusPending})
+	subject := subjects.EvtOrder.Kind + "." + subjects.OrderStatusPending + "." + e.order.ID
+	stop, flooded := make(chan struct{}), make(chan struct{})
+	go func() { // events the subscription sees during each delayed flush
+		defer close(flooded)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = direct.Publish(subject, []byte(`{"status":"pending"}`))
+			}
+		}
+	}()
+	stopFlood := sync.OnceFunc(func() { close(stop); <-flooded })
+	defer stopFlood()
+	proxy.armed.Store(true)
+	events := e.open("")
+	if ev := e.next(events); ev.id != "1" || ev.name != "pending" {
+		t.Fatalf("first event %+v, want id 1 pending", ev)
+	}
+	stopFlood()
+	e.move(subjects.OrderStatusReserved)
+	if ev := e.next(events); ev.id != "2" || ev.name != "reserved" {
+		t.Fatalf("live event %+v, want id 2 reserved", ev)
+	}
+}
+
+// pingDelay is a TCP proxy in front of a NATS server that, once armed, holds each PING its
+// client sends for delay before passing it on (with what follows it): the client's flushes
+// take that long, while everything the server sends it passes at once.
+type pingDelay struct {
+	ln    net.Listener
+	delay time.Duration
+	armed atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newPingDelay(t *testing.T, upstream string, delay time.Duration) *pingDelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pingDelay{ln: ln, delay: delay}
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.DialTimeout("tcp", upstream, 5*time.Second)
+			if err != nil {
+				_ = client.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, client, server)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(client, server) }()
+			go p.forward(server, client)
+		}
+	}()
+	return p
+}
+
+func (p *pingDelay) addr() string { return p.ln.Addr().String() }
+
+// forward copies src to dst, holding each PING once armed.
+func (p *pingDelay) forward(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		chunk := buf[:n]
+		if i := bytes.Index(chunk, []byte("PING\r\n")); i >= 0 && p.armed.Load() {
+			if _, err := dst.Write(chunk[:i]); err != nil {
+				return
+			}
+			<-time.After(p.delay) // the fault: a slow round trip
+			chunk = chunk[i:]
+		}
+		if _, werr := dst.Write(chunk); werr != nil || err != nil {
+			return
+		}
 	}
 }
 

@@ -205,7 +205,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 func (g *Gateway) App() *fiber.App { return g.app }
 
 // Serve serves HTTP on ln until the app shuts down.
-func (g *Gateway) Serve(ln net.Listener) error { return g.app.Listener(lingerListener{ln}) }
+func (g *Gateway) Serve(ln net.Listener) error { return g.app.Listener(newLingerListener(ln)) }
 
 // Run listens on cfg.Addr (an error when the address is taken) and serves until ctx ends; then
 // it stops accepting connections and waits up to ShutdownTimeout for in-flight requests.
@@ -220,13 +220,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	deps.Log.Info().Str("addr", ln.Addr().String()).Msg("gateway listening")
 	served := make(chan error, 1)
-	go func() { served <- g.Serve(ln) }()
+	lln := newLingerListener(ln)
+	go func() { served <- g.app.Listener(lln) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("gateway: serve: %w", err)
 	case <-ctx.Done():
 	}
 	close(g.closing)
+	lln.endUnused()
 	shutErr := g.app.ShutdownWithTimeout(ShutdownTimeout)
 	// Shutdown closes only the listeners Serve has registered: if ctx ended before Serve got
 	// that far, closing ln here is what stops it.

@@ -3,13 +3,17 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/souk/souk/gateway"
+	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 )
 
@@ -153,5 +157,59 @@ func TestOpenAPIDescribesEveryServedRoute(t *testing.T) {
 	roles := doc.Paths["/v1/admin/users/{id}/roles"]["put"]
 	if roles["security"] == nil || roles["parameters"] == nil {
 		t.Error("set roles lacks security or its path parameter")
+	}
+}
+
+// A connection that a client opened and sent nothing on (a browser's preconnect, a pool's
+// spare) does not hold the shutdown: fasthttp counts it as a request being read, so without
+// closing it the shutdown waited for its read timeout, and failed past ShutdownTimeout.
+func TestRunShutsDownPastAnUnusedConnection(t *testing.T) {
+	_, nc := natstest.Server(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- gateway.Run(ctx, gateway.Config{Addr: addr, ReadTimeout: time.Minute}, depsFor(nc))
+	}()
+	healthz := func() error {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
+		}
+		return res.Body.Close()
+	}
+	expect.Within(t, 10*time.Second, healthz)
+	unused, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unused.Close()
+	// The server accepts in order: once a later connection is answered, it holds this one.
+	http.DefaultClient.CloseIdleConnections()
+	if err := healthz(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if took := time.Since(start); took > gateway.ShutdownTimeout/2 {
+			t.Fatalf("shutdown took %s", took)
+		}
+	case <-time.After(2 * gateway.ShutdownTimeout):
+		t.Fatal("Run did not return after its context ended")
+	}
+	_ = unused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := unused.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the unused connection is still open")
 	}
 }

@@ -5,6 +5,9 @@
 # otherwise), then bench/checkout drives -c customers each looping cart → order (pm_card_visa)
 # → wait for the paid event; then pgbench's TPC-B-like transaction with as many clients;
 # then bench/ceiling/run.sh.
+# It also prints what the measured window cost per paid order: commits, row writes by table
+# and the shop's CPU time (bench/checkout/cost.go), figures that do not depend on how busy
+# the machine is.
 # Usage: bench/checkout.sh [seconds] [customers]   (needs pgbench, psql and wrk)
 #        CHECKOUT_ONLY=1 bench/checkout.sh ...      (the checkouts alone)
 #        CHECKOUT_FLAGS="-storm 64" ...             (more flags of bench/checkout: the read storm)
@@ -64,7 +67,8 @@ if [ -n "${RSS_EVERY:-}" ]; then
   sampler=$!
 fi
 # shellcheck disable=SC2086 # CHECKOUT_FLAGS is a list of flags
-"$bin-checkout" -base "http://$addr" -nats "nats://$natsaddr" -c "$conns" -d "${secs}s" ${CHECKOUT_FLAGS:-}
+"$bin-checkout" -base "http://$addr" -nats "nats://$natsaddr" -c "$conns" -d "${secs}s" \
+  -cost-db "postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" -cost-pid $pid ${CHECKOUT_FLAGS:-}
 [ -n "$sampler" ] && { kill "$sampler" 2>/dev/null || true; }
 echo "rss after load: $(ps -o rss= -p $pid | awk '{printf "%.0f MiB", $1/1024}')"
 kill $pid; wait $pid 2>/dev/null || true

@@ -10,10 +10,14 @@
 //
 // With -storm N, N pollers beside them ask for the customers' latest orders every -every
 // (the read storm of issue 12), and the storm's answers are reported too.
+//
+// With -cost-db (and -cost-pid), what the window cost per paid order is printed too: the
+// database's commits and row writes, by table, and the shop's CPU time (cost.go).
 package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,8 +45,19 @@ func main() {
 	admin := flag.String("admin", "admin@souk.test:Sesame-Opens-42!", "admin email:password (SOUK_ADMIN_EMAIL/PASSWORD of the shop)")
 	pollers := flag.Int("storm", 0, "pollers of GET /v1/orders/{id} beside the checkouts (the read storm)")
 	every := flag.Duration("every", 10*time.Millisecond, "how often each poller asks")
+	costDB := flag.String("cost-db", "", "the shop's database URL: count its commits and row writes per paid order over the window (see cost.go)")
+	costPID := flag.Int("cost-pid", 0, "the shop's process id, for its CPU time per paid order (with -cost-db)")
 	flag.Parse()
-	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin, *pollers, *every); err != nil {
+	var cost *costs
+	if *costDB != "" {
+		var err error
+		if cost, err = newCosts(context.Background(), *costDB, *costPID); err != nil {
+			fmt.Fprintln(os.Stderr, "checkout:", err)
+			os.Exit(1)
+		}
+		defer cost.close()
+	}
+	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin, *pollers, *every, cost); err != nil {
 		fmt.Fprintln(os.Stderr, "checkout:", err)
 		os.Exit(1)
 	}
@@ -244,7 +259,7 @@ type result struct {
 	err         error
 }
 
-func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string, pollers int, every time.Duration) error {
+func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string, pollers int, every time.Duration, cost *costs) error {
 	c := &client{base: base, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: (conns + pollers) * 2, MaxConnsPerHost: (conns + pollers) * 2}}}
 	ids, users, err := setup(c, admin, products, conns)
@@ -291,10 +306,26 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 			}
 		})
 	}
-	time.Sleep(warm + secs)
+	time.Sleep(warm)
+	var before snapshot
+	if cost != nil {
+		if before, err = cost.snapshot(context.Background()); err != nil {
+			return err
+		}
+	}
+	time.Sleep(time.Until(begin.Add(warm + secs)))
+	var after snapshot
+	if cost != nil {
+		if after, err = cost.snapshot(context.Background()); err != nil {
+			return err
+		}
+	}
 	stop.Store(true)
 	wg.Wait()
 	report(results, begin.Add(warm), secs, conns)
+	if cost != nil {
+		cost.report(before, after)
+	}
 	reads.report(begin.Add(warm), secs)
 	return nil
 }

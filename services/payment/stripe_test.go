@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,21 +40,47 @@ func stripeMockURL(t *testing.T) string {
 		}
 	}
 	// stripe-mock serves HTTPS too, on 12112 unless told otherwise: give it a port of its own.
+	// A port free a moment ago may be taken by the time stripe-mock binds it (other tests
+	// pick ports too): then it exits saying so, and it is started again on new ones.
+	for attempt := 1; ; attempt++ {
+		addr, out, up := startStripeMock(t, bin)
+		if up {
+			return "http://" + addr
+		}
+		if attempt == 3 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("stripe-mock exited: %s", out)
+		}
+	}
+}
+
+// startStripeMock starts bin on two free ports and waits until it listens (up) or exits
+// (up false, with its output).
+func startStripeMock(t *testing.T, bin string) (addr, output string, up bool) {
+	t.Helper()
 	addr, tlsAddr := freeAddr(t), freeAddr(t)
 	var out bytes.Buffer
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
 	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", tlsAddr)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start stripe-mock: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	// Up once both listeners are: it says so of the second, and exits if that bind fails.
 	expect.Within(t, 20*time.Second, func() error {
 		select {
 		case <-exited:
-			t.Fatalf("stripe-mock exited: %s", out.String())
+			return nil
 		default:
+		}
+		mu.Lock()
+		listening := strings.Contains(out.String(), "Listening for HTTPS")
+		mu.Unlock()
+		if !listening {
+			return errors.New("stripe-mock is not listening for HTTPS yet")
 		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -61,8 +88,20 @@ func stripeMockURL(t *testing.T) string {
 		}
 		return err
 	})
-	return "http://" + addr
+	select {
+	case <-exited:
+		mu.Lock()
+		defer mu.Unlock()
+		return addr, out.String(), false
+	default:
+		return addr, "", true
+	}
 }
+
+// writerFunc is an io.Writer of a function.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // freeAddr is a loopback address with a port free a moment ago.
 func freeAddr(t *testing.T) string {

@@ -82,6 +82,8 @@ type Env struct {
 
 	mu      sync.Mutex
 	running map[string]int // instances started per micro service name
+	// published are the stream sequences of the messages Publish stored, by Nats-Msg-Id.
+	published map[string]*jetstream.PubAck
 }
 
 // New runs t in parallel with the other tests that make an Env (see the package doc), and
@@ -327,9 +329,46 @@ func (e *Env) Publish(subject, msgID string, payload any) {
 	if err != nil {
 		e.T.Fatalf("kittest: encode %s: %v", subject, err)
 	}
-	if _, err := e.JS.Publish(e.Ctx, subject, b, jetstream.WithMsgID(msgID)); err != nil {
+	ack, err := e.JS.Publish(e.Ctx, subject, b, jetstream.WithMsgID(msgID))
+	if err != nil {
 		e.T.Fatalf("kittest: publish %s: %v", subject, err)
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.published == nil {
+		e.published = map[string]*jetstream.PubAck{}
+	}
+	if !ack.Duplicate {
+		e.published[msgID] = ack
+	}
+}
+
+// Applied waits until the durable consumer has settled the message Publish stored under
+// msgID, and every one of its stream before it: applied and acknowledged, or dead-lettered.
+// It reads the consumer's ack floor, so it serves consumers that keep no processed rows
+// (consumer.Consumer.Idempotent) as well as those that do.
+func (e *Env) Applied(consumer, msgID string) {
+	e.T.Helper()
+	e.mu.Lock()
+	ack := e.published[msgID]
+	e.mu.Unlock()
+	if ack == nil {
+		e.T.Fatalf("kittest: no message %s was published with Publish", msgID)
+	}
+	expect.Within(e.T, 10*time.Second, func() error {
+		c, err := e.JS.Consumer(e.Ctx, ack.Stream, consumer)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(e.Ctx)
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream < ack.Sequence {
+			return fmt.Errorf("event %s (%s #%d) not settled by %s yet: its ack floor is #%d", msgID, ack.Stream, ack.Sequence, consumer, info.AckFloor.Stream)
+		}
+		return nil
+	})
 }
 
 // DeadLetter waits for a dead letter of the durable consumer of stream (on

@@ -41,7 +41,7 @@ const DeclaredDescription = "declared in nats/bus/consumers.go; its service has 
 // later starts from the events published after it is declared here and deployed.
 var Consumers = []Consumer{
 	durable("inventory-orders", subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
-	durable("payment-orders", subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderReserved.EventKind, subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
+	durable("payment-orders", subjects.EvtOrderReserved.EventKind, subjects.EvtOrderCancelled.EventKind),
 	durable("promotion-orders", subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
 	durable("shipping-orders", subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind),
 	durable("catalog-purchases", subjects.EvtOrderPaid.EventKind, subjects.EvtOrderDelivered.EventKind, subjects.EvtOrderCancelled.EventKind),

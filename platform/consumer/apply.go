@@ -159,7 +159,7 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 			unclaim = append(unclaim, it.msg.EventID)
 		}
 	}
-	if len(unclaim) > 0 {
+	if len(unclaim) > 0 && !c.Idempotent {
 		q := `delete from ` + c.table() + ` where consumer = $1 and event_id = any($2)`
 		if _, err := tx.Exec(ctx, q, c.Name, unclaim); err != nil {
 			return err
@@ -169,7 +169,8 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 }
 
 // claim inserts the processed rows of the whole batch in one statement and marks the
-// messages whose row was already there as duplicates. Event ids are inserted in sorted
+// messages whose row was already there as duplicates (an Idempotent consumer writes none:
+// only the second copies of an event within the batch are duplicates). Event ids are inserted in sorted
 // order, so two instances claiming overlapping batches take the row locks in the same order
 // and cannot deadlock; the later one waits for the earlier one's outcome.
 func (c *Consumer) claim(ctx context.Context, tx pgx.Tx, items []*item) error {
@@ -182,6 +183,14 @@ func (c *Consumer) claim(ctx context.Context, tx pgx.Tx, items []*item) error {
 		}
 		first[it.msg.EventID] = it
 		ids = append(ids, it.msg.EventID)
+	}
+	if c.Idempotent { // no rows: every first copy is applied, its handler finds what a former time did
+		for _, it := range items {
+			if it.twin != nil {
+				it.out = duplicate
+			}
+		}
+		return nil
 	}
 	slices.Sort(ids)
 	rows, err := tx.Query(ctx, `insert into `+c.table()+` (consumer, event_id)

@@ -140,6 +140,17 @@ type Consumer struct {
 	// Handle applies one message when there is no On: the raw form, for the kit's own tests
 	// and tools; a service routes typed events with On instead.
 	Handle Handler
+	// Idempotent says the handlers are idempotent by their own state: an event applied a
+	// second time (redelivered, republished, replayed from the dead letters) finds what the
+	// first time did — a row keyed by the order, a status already moved on, a unique key
+	// taken — and changes nothing, and two instances applying it at once serialise on the
+	// rows it writes. Such a consumer writes no processed row: a third of the row inserts of
+	// a checkout were processed rows (docs/performance.md, issue 17). Copies of one event in
+	// one batch are still applied once. What it gives up: a delivery past MaxDeliver that
+	// was never settled is dead-lettered even if it had committed (there is no row to tell),
+	// which its replay then confirms as a no-op. A handler whose effect adds up (a counter,
+	// a sum) must not be marked.
+	Idempotent bool
 	// Batch is the most messages applied in one transaction; 64 when zero. A batch is never
 	// waited for: it is whatever has arrived by the time the previous one is done.
 	Batch int

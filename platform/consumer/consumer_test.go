@@ -453,3 +453,42 @@ func TestHangingHandlerFailsAloneAndStopsNothingForLong(t *testing.T) {
 		t.Fatalf("Run took %s to stop while a handler hung, want about AckWait (%s)", took, c.AckWait)
 	}
 }
+
+func TestIdempotentConsumerWritesNoProcessedRows(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if _, err := e.db.Exec(e.ctx, `create table shop.states (event_id text primary key, delivered int not null)`); err != nil {
+		t.Fatal(err)
+	}
+	ids := eventIDs("state", 40)
+	e.publish(ids...)
+	var calls atomic.Int64
+	// Idempotent by its own state: a second application finds the row and changes nothing.
+	c := e.consumer("by-state", func(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+		calls.Add(1)
+		_, err := tx.Exec(ctx, `insert into shop.states (event_id, delivered) values ($1, $2) on conflict do nothing`, m.EventID, m.Delivered)
+		return err
+	})
+	c.Idempotent = true
+	stop := e.run(c)
+	e.settled("by-state", 40)
+	stop()
+
+	// Every event delivered again (the consumer recreated from scratch): with no processed
+	// row to recognise them, each handler runs again and finds its own state.
+	if err := e.js.DeleteConsumer(e.ctx, "ORDERS", "by-state"); err != nil {
+		t.Fatal(err)
+	}
+	stop = e.run(c)
+	e.settled("by-state", 40)
+	stop()
+	var processed, states int
+	if err := e.db.QueryRow(e.ctx, `select (select count(*) from shop.processed where consumer = 'by-state'),
+		(select count(*) from shop.states)`).Scan(&processed, &states); err != nil {
+		t.Fatal(err)
+	}
+	if processed != 0 || states != 40 || calls.Load() != 80 {
+		t.Fatalf("%d processed rows, %d states, %d handler calls; want none, 40 and 80 (each event applied twice, changing nothing the second time)",
+			processed, states, calls.Load())
+	}
+}

@@ -59,7 +59,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.CartApplyCoupon, h.applyCoupon),
 			rpc.Bind(subjects.CartRemoveCoupon, h.removeCoupon),
 		},
-		Consumers: []*consumer.Consumer{{Name: ordersConsumer, MaxDeliver: ordersMaxDeliver,
+		Consumers: []*consumer.Consumer{{Name: ordersConsumer, MaxDeliver: ordersMaxDeliver, Idempotent: true, // CheckOut's record (events.go)
 			On: []consumer.Route{consumer.On(subjects.EvtOrderPlaced, store.checkOut)}}},
 		Start: func(ctx context.Context) error { return store.open(ctx, deps.JS) },
 	}, nil

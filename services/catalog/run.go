@@ -56,7 +56,8 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Schema: Schema, Migrations: migrationsFS, Publishes: published, Endpoints: h.endpoints(),
 		Consumers: []*consumer.Consumer{
 			{Name: "catalog-purchases", On: purchases()},
-			{Name: "catalog-stock", On: []consumer.Route{consumer.On(subjects.EvtStockLevel, store.applyStockLevel)}},
+			// A level older than the one kept changes nothing (its version): no processed rows.
+			{Name: "catalog-stock", On: []consumer.Route{consumer.On(subjects.EvtStockLevel, store.applyStockLevel)}, Idempotent: true},
 			(&documents{js: deps.JS, store: store, locale: cfg.DefaultLocale}).consumer(),
 		},
 		Follows: []string{subjects.StreamCatalog}, // the caches' invalidation (follow)

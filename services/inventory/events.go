@@ -16,8 +16,7 @@ import (
 // inventory-orders): placed holds the order's lines, paid commits them, cancelled gives them
 // back. Every transition is keyed by the order id and its reservation's status, so an event
 // applied twice (a republished one, another event id for the same order) changes nothing the
-// second time; the consumer's processed table keeps a redelivered one from being applied at
-// all.
+// second time, and so the consumer keeps no processed rows (Idempotent).
 func (s *Store) orderEvents() []consumer.Route {
 	return []consumer.Route{
 		consumer.On(subjects.EvtOrderPlaced, s.placed),

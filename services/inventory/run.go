@@ -78,7 +78,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.QuotaReturn, qh.giveBack),
 		},
 		Consumers: []*consumer.Consumer{
-			{Name: "inventory-orders", On: store.orderEvents()},
+			{Name: "inventory-orders", On: store.orderEvents(), Idempotent: true}, // keyed by order and status (events.go)
 			{Name: "inventory-site-sales", On: []consumer.Route{consumer.On(subjects.EvtSale, store.recordSale)}},
 		},
 		Start: qh.ensureSources,

@@ -25,14 +25,18 @@ import (
 // customer; the user events keep the recipient copy and send the verification email. It
 // publishes nothing.
 
-// consumers are the service's durable consumers; a batch they commit wakes the sender.
+// consumers are the service's durable consumers; a batch they commit wakes the sender. The
+// deliveries an event makes are unique by (event, channel, recipient) and inserted "on
+// conflict do nothing", so the consumers of the saga's events keep no processed rows
+// (Idempotent): a repeated event finds its deliveries made. The users' consumer keeps them:
+// its recipient copy is rare work, and not worth the argument.
 func consumers(wake *background.Kicker) []*consumer.Consumer {
 	after := func([]consumer.Msg) { wake.Kick() }
 	return []*consumer.Consumer{
 		{Name: "notify-users", On: userRoutes, AfterCommit: after},
-		{Name: "notify-orders", On: orderRoutes, AfterCommit: after},
-		{Name: "notify-payments", On: paymentRoutes, AfterCommit: after},
-		{Name: "notify-shipping", On: shipmentRoutes, AfterCommit: after},
+		{Name: "notify-orders", On: orderRoutes, AfterCommit: after, Idempotent: true},
+		{Name: "notify-payments", On: paymentRoutes, AfterCommit: after, Idempotent: true},
+		{Name: "notify-shipping", On: shipmentRoutes, AfterCommit: after, Idempotent: true},
 	}
 }
 

@@ -141,8 +141,9 @@ func newEventID() string { return uuid.Must(uuid.NewV7()).String() }
 
 func eur(amount int64) subjects.Money { return subjects.Money{Amount: amount, Currency: "EUR"} }
 
-// order places an order of user for total (order.placed, then order.reserved carrying
-// method, which may be empty) and waits until the service knows it reserved.
+// order reserves an order of user for total (order.reserved carrying method, which may be
+// empty: the only order event besides order.cancelled the service consumes) and waits until
+// the service knows it reserved.
 // settle bounds the waits for the service's eventual effects: generous, since the suite
 // runs under the race detector on a busy 2-core machine, where a restarted instance's first
 // rounds took over 10 s; a healthy run ends each wait within a second or two.
@@ -151,8 +152,6 @@ const settle = 60 * time.Second
 func (e *env) order(user string, total int64, method string) string {
 	e.t.Helper()
 	id := uuid.Must(uuid.NewV7()).String()
-	e.publish(subjects.EvtOrderPlaced.EventKind, id, newEventID(), subjects.OrderPlaced{EventID: newEventID(), OccurredAt: time.Now(),
-		OrderID: id, UserID: user, Status: subjects.OrderStatusPending, Subtotal: eur(total), Total: eur(total)})
 	e.reserve(id, user, total, method, newEventID())
 	e.waitOrder(id, "reserved")
 	return id
@@ -169,6 +168,26 @@ func (e *env) reserve(id, user string, total int64, method, eventID string) {
 func (e *env) cancel(id, user, eventID string) {
 	e.publish(subjects.EvtOrderCancelled.EventKind, id, eventID, subjects.OrderCancelled{EventID: eventID, OccurredAt: time.Now(),
 		OrderID: id, UserID: user, Status: subjects.OrderStatusCancelled, Reason: subjects.ReasonCustomer, From: subjects.OrderStatusReserved})
+}
+
+// applied waits until the consumer payment-orders has applied (acknowledged) every order
+// event published so far: it keeps no processed rows to count.
+func (e *env) applied() {
+	e.t.Helper()
+	expect.Within(e.t, settle, func() error {
+		c, err := e.js.Consumer(e.ctx, subjects.StreamOrders, "payment-orders")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(e.ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending+uint64(info.NumAckPending) > 0 {
+			return fmt.Errorf("%d order events pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
 }
 
 // waitOrder waits until the service's copy of order id has status.

@@ -15,24 +15,24 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// What the payment service consumes: the order events its copy of orders is kept from, on
-// the durable consumer payment-orders. It publishes on PAYMENTS: payment.succeeded, failed
-// (see store.recordIntent) and refunded (recordRefund), each through the outbox in the
+// What the payment service consumes: order.reserved and order.cancelled, on the durable
+// consumer payment-orders. It publishes on PAYMENTS: payment.succeeded, failed (see
+// store.recordIntent) and refunded (recordRefund), each through the outbox in the
 // transaction of the change.
 
-// orders routes the order events into the copy: placed and paid are remembered; reserved is
-// remembered and, with a payment method, starts the payment (the provider is called by the
-// worker after the commit); cancelled refunds what was captured.
+// orders routes the order events into the copy: reserved is remembered and, with a payment
+// method, starts the payment (the provider is called by the worker after the commit);
+// cancelled refunds what was captured. order.reserved carries all a payment needs (the
+// owner, the total, the method), so the copy takes no other event: order.placed and
+// order.paid told it nothing a payment uses, at two applied events per checkout (issue 17).
+// An order the payer pays before it is reserved is asked of the order service (askOrder).
+// Both handlers are idempotent by the copy's state: the order's row lock, a status that
+// never moves back, at most one live payment and one cancellation refund per order (unique
+// indexes); so the consumer keeps no processed rows.
 func (s *service) orders() []consumer.Route {
 	return []consumer.Route{
-		keep(s, subjects.EvtOrderPlaced, orderPlaced, func(ev subjects.OrderPlaced) orderNews {
-			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID, Total: ev.Total, PaymentMethod: ev.PaymentMethod}
-		}),
 		keep(s, subjects.EvtOrderReserved, orderReserved, func(ev subjects.OrderReserved) orderNews {
 			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID, Total: ev.Total, PaymentMethod: ev.PaymentMethod}
-		}),
-		keep(s, subjects.EvtOrderPaid, orderPaid, func(ev subjects.OrderPaid) orderNews {
-			return orderNews{OrderID: ev.OrderID, UserID: ev.UserID, Total: ev.Total}
 		}),
 		// A cancellation's total says nothing new.
 		keep(s, subjects.EvtOrderCancelled, orderCancelled, func(ev subjects.OrderCancelled) orderNews {

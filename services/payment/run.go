@@ -69,7 +69,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.PaymentStripeWebhook, s.stripeWebhook),
 		},
 		// A committed batch may have started payments or made refunds due: the worker sends them.
-		Consumers: []*consumer.Consumer{{Name: "payment-orders", On: s.orders(), AfterCommit: func([]consumer.Msg) { s.wake.Kick() }}},
+		Consumers: []*consumer.Consumer{{Name: "payment-orders", On: s.orders(), Idempotent: true, AfterCommit: func([]consumer.Msg) { s.wake.Kick() }}},
 		Calls:     []subjects.Callee{subjects.OrderGet},
 		Loops:     s.loops(),
 		Start:     s.start,

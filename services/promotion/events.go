@@ -21,8 +21,8 @@ import (
 
 // orderRoutes routes the order events that move a redemption: placed confirms the hold, paid
 // makes it final, cancelled returns it. Every transition names the statuses it leaves, so a
-// repeated or late event changes nothing; the consumer's processed table keeps a redelivered
-// one from even trying. A redemption made final counts in redeemed once its transaction
+// repeated or late event changes nothing, and the consumer keeps no processed rows
+// (Idempotent). A redemption made final counts in redeemed once its transaction
 // committed.
 func orderRoutes(redeemed prometheus.Counter) []consumer.Route {
 	return []consumer.Route{

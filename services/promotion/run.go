@@ -53,7 +53,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.CouponHold, h.couponHold),
 			rpc.Bind(subjects.CouponRelease, h.couponRelease),
 		},
-		Consumers: []*consumer.Consumer{{Name: "promotion-orders", On: orderRoutes(redemptions(deps.Registry))}},
+		Consumers: []*consumer.Consumer{{Name: "promotion-orders", On: orderRoutes(redemptions(deps.Registry)), Idempotent: true}},
 		Loops:     []kit.Loop{{Name: "sweeper", Round: sweep.round, Every: cfg.SweepEvery}},
 	}, nil
 }

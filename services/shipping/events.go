@@ -46,7 +46,8 @@ func newOrders(store *Store, carrier string, log zerolog.Logger, reg prometheus.
 // routes are the routes of the consumer shipping-orders. Both events are idempotent: a
 // second order.paid finds the shipment (unique per order) and a second order.cancelled finds
 // it cancelled; an order.cancelled applied before its order.paid leaves a mark that keeps
-// the shipment from being created at all.
+// the shipment from being created at all. So the consumer keeps no processed rows
+// (Idempotent).
 func (o *orders) routes() []consumer.Route {
 	return []consumer.Route{consumer.On(subjects.EvtOrderPaid, o.paid), consumer.On(subjects.EvtOrderCancelled, o.cancelled)}
 }

@@ -49,6 +49,6 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			rpc.Bind(subjects.ShipmentSetStatus, h.setStatus),
 			rpc.Bind(subjects.ShipmentList, h.list),
 		},
-		Consumers: []*consumer.Consumer{{Name: "shipping-orders", On: o.routes()}},
+		Consumers: []*consumer.Consumer{{Name: "shipping-orders", On: o.routes(), Idempotent: true}},
 	}, nil
 }

@@ -42,7 +42,7 @@ cleanup() {
   rm -rf "$data" "$bin" "$bin-checkout"
 }
 trap cleanup EXIT
-for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 300); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
 for target in ${INSTANCES:-}; do
   NATS_URL=nats://$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=info SOUK_LOG_FORMAT=json SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
     SOUK_SECRET_KEY_FILE=$data/secret.key DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" \

@@ -23,30 +23,37 @@ import (
 
 // costs reads the counters of one database and one process.
 type costs struct {
-	db  *pgx.Conn
+	dsn string
+	db  *pgx.Conn // connected at the first snapshot: the shop makes its database as it starts
 	pid int
 }
 
 // snapshot is the counters at one moment.
 type snapshot struct {
 	commits, inserted, updated, deleted int64
-	tables                              map[string][3]int64 // schema.table → inserts, updates, deletes
-	cpu                                 time.Duration       // the process's user + system time
-	paid                                int64               // orders that reached paid (or beyond)
+	tables                              map[string][3]int64   // schema.table → inserts, updates, deletes
+	cpu                                 time.Duration         // the process's user + system time
+	backends                            map[int]time.Duration // CPU time of the database's backends, by pid
+	paid                                int64                 // orders that reached paid (or beyond)
 }
 
-func newCosts(ctx context.Context, dsn string, pid int) (*costs, error) {
-	db, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return nil, err
+func newCosts(dsn string, pid int) *costs { return &costs{dsn: dsn, pid: pid} }
+
+func (c *costs) close() {
+	if c.db != nil {
+		_ = c.db.Close(context.Background())
 	}
-	return &costs{db: db, pid: pid}, nil
 }
-
-func (c *costs) close() { _ = c.db.Close(context.Background()) }
 
 func (c *costs) snapshot(ctx context.Context) (snapshot, error) {
 	s := snapshot{tables: map[string][3]int64{}}
+	if c.db == nil {
+		db, err := pgx.Connect(ctx, c.dsn)
+		if err != nil {
+			return s, err
+		}
+		c.db = db
+	}
 	// A fresh snapshot of the statistics, not the one cached for this transaction.
 	if _, err := c.db.Exec(ctx, `select pg_stat_clear_snapshot()`); err != nil {
 		return s, err
@@ -75,7 +82,37 @@ func (c *costs) snapshot(ctx context.Context) (snapshot, error) {
 		return s, err
 	}
 	s.cpu, err = processCPU(c.pid)
-	return s, err
+	if err != nil {
+		return s, err
+	}
+	// The backends serving this database (the shop's pools; they live as long as the shop,
+	// so the window's difference is their work in it).
+	pids, err := c.db.Query(ctx, `select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`)
+	if err != nil {
+		return s, err
+	}
+	list, err := pgx.CollectRows(pids, pgx.RowTo[int32])
+	if err != nil {
+		return s, err
+	}
+	s.backends = map[int]time.Duration{}
+	for _, pid := range list {
+		if t, err := processCPU(int(pid)); err == nil { // gone meanwhile: left out
+			s.backends[int(pid)] = t
+		}
+	}
+	return s, nil
+}
+
+// backendCPU is the CPU the backends alive at both a and b used between them.
+func backendCPU(a, b snapshot) time.Duration {
+	var d time.Duration
+	for pid, tb := range b.backends {
+		if ta, ok := a.backends[pid]; ok {
+			d += tb - ta
+		}
+	}
+	return d
 }
 
 // processCPU is the user and system time pid has used (the 14th and 15th fields of
@@ -107,9 +144,11 @@ func (c *costs) report(a, b snapshot) {
 		return
 	}
 	per := func(n int64) float64 { return float64(n) / float64(paid) }
-	fmt.Printf("cost per paid order (%d paid in the window): %.2f commits, %.1f rows inserted, %.1f updated, %.1f deleted, %.2f ms of souk CPU\n",
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(paid) }
+	fmt.Printf("cost per paid order (%d paid in the window): %.2f commits, %.1f rows inserted, %.1f updated, %.1f deleted, "+
+		"%.2f ms of souk CPU, %.2f ms of PostgreSQL backends' CPU\n",
 		paid, per(b.commits-a.commits), per(b.inserted-a.inserted), per(b.updated-a.updated), per(b.deleted-a.deleted),
-		float64((b.cpu-a.cpu).Microseconds())/1000/float64(paid))
+		ms(b.cpu-a.cpu), ms(backendCPU(a, b)))
 	type row struct {
 		name string
 		n    [3]int64

@@ -50,11 +50,7 @@ func main() {
 	flag.Parse()
 	var cost *costs
 	if *costDB != "" {
-		var err error
-		if cost, err = newCosts(context.Background(), *costDB, *costPID); err != nil {
-			fmt.Fprintln(os.Stderr, "checkout:", err)
-			os.Exit(1)
-		}
+		cost = newCosts(*costDB, *costPID)
 		defer cost.close()
 	}
 	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin, *pollers, *every, cost); err != nil {

@@ -90,7 +90,11 @@ type Reservation struct {
 	Short []string `json:"short,omitempty"`
 }
 
-// StockLevel is the payload of inventory.stock_changed: a SKU's counts after a change.
+// StockLevel is the payload of inventory.stock_changed: a SKU's counts after a change of
+// what can be sold (available). A change that leaves available as it was publishes none: a
+// paid order's reserved units leaving (on_hand and reserved down together), so on_hand and
+// reserved here are as of the last change of available; staff read the current ones from
+// the inventory service.
 type StockLevel struct {
 	EventID    string    `json:"event_id"`
 	OccurredAt time.Time `json:"occurred_at"`

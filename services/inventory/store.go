@@ -237,8 +237,8 @@ func reservationEvent(r *Reservation) outbox.Event {
 
 // record ends every transaction that moves stock or changes reservations, in one round
 // trip: it saves the new status of each reservation of updated and the changed levels (whose
-// Version and UpdatedAt it then brings up to date), adds one stock_changed per changed SKU
-// and one event per reservation of announced to the outbox, and then runs the statements of
+// Version and UpdatedAt it then brings up to date), adds one stock_changed per SKU whose
+// available quantity changed and one event per reservation of announced to the outbox, and then runs the statements of
 // then (COMMIT, for a pipelined transaction). Its checks run in the statements, before
 // then: a failing one rolls everything back.
 func record(ctx context.Context, tx pg.Batcher, ls Levels, updated, announced []*Reservation, then ...string) error {
@@ -252,7 +252,13 @@ func record(ctx context.Context, tx pg.Batcher, ls Levels, updated, announced []
 	}
 	events := make([]outbox.Event, 0, len(changed)+len(announced))
 	for _, l := range changed {
-		events = append(events, levelEvent(l))
+		// Only a change of what can be sold is news: a commit takes reserved goods off the
+		// shelf, on hand and reserved down together, and leaves available as it was; it
+		// was half of the stock_changed events of a checkout, each an outbox row, a
+		// publish and a catalog write (issue 17).
+		if l.dOnHand != l.dReserved {
+			events = append(events, levelEvent(l))
+		}
 	}
 	for _, r := range announced {
 		events = append(events, reservationEvent(r))

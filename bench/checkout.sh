@@ -14,6 +14,7 @@
 #        SOUK_SRC=/tmp/worktree ...                 (the shop built from another checkout, to compare)
 #        CHECKOUT_PORT=18182 ...                    (the shop's HTTP port; its NATS port is 14333 + this - 18182)
 #        RSS_EVERY=30 ...                           (print the shop's RSS and paid orders every 30 s: bench/soak.sh)
+#        SEED_PRODUCTS=100000 ...                   (seed the demo catalog first, as bench/catalog.sh does)
 #        INSTANCES="order payment" ...              (one more instance of each, a `souk run <service>` process
 #                                                    joined to the shop's NATS: scaling out, docs/operations.md)
 set -euo pipefail
@@ -28,12 +29,7 @@ bin=/tmp/souk-bench-$$
 (cd "${SOUK_SRC:-.}" && go build -o "$bin" ./cmd/souk)
 go build -o "$bin-checkout" ./bench/checkout
 data=$(mktemp -d)
-SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
-  SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
-  SOUK_ADMIN_EMAIL=admin@souk.test SOUK_ADMIN_PASSWORD='Sesame-Opens-42!' \
-  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" >"$bin.log" 2>&1 &
-pid=$!
-extra=()
+pid= extra=()
 cleanup() {
   # Under set -e a failing kill (the shop already stopped) would end the trap here, leaving
   # the databases behind and the script's status 1.
@@ -42,6 +38,16 @@ cleanup() {
   rm -rf "$data" "$bin" "$bin-checkout"
 }
 trap cleanup EXIT
+if [ -n "${SEED_PRODUCTS:-}" ]; then
+  # The demo catalog first (bench/catalog.sh's seed): the shop starts with its events to relay.
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" seed -products "$SEED_PRODUCTS" >/dev/null
+  psql -h 127.0.0.1 -U postgres -qc 'vacuum analyze catalog.products, catalog.product_views' "$db"
+fi
+SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
+  SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
+  SOUK_ADMIN_EMAIL=admin@souk.test SOUK_ADMIN_PASSWORD='Sesame-Opens-42!' \
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" >"$bin.log" 2>&1 &
+pid=$!
 for _ in $(seq 300); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
 for target in ${INSTANCES:-}; do
   NATS_URL=nats://$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=info SOUK_LOG_FORMAT=json SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \

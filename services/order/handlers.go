@@ -49,20 +49,23 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 		return subjects.Order{}, err
 	}
 	key := subjects.MetaFrom(ctx).IdempotencyKey
-	if key != "" {
-		if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(key) > 255 {
-			return subjects.Order{}, subjects.BadRequest("Idempotency-Key", "must be printable text of at most 255 bytes")
-		}
-		// The replay is one indexed read. It leaves the cart to the cart service's consumer of
-		// order.placed, which empties it whether or not the first attempt lived to call.
-		if o, err := h.store.ByIdempotencyKey(ctx, user, key); err == nil {
-			return o.Wire(), nil
-		} else if !errors.Is(err, ErrNotFound) {
-			return subjects.Order{}, wireError(err)
-		}
+	if key != "" && (!utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) || len(key) > 255) {
+		return subjects.Order{}, subjects.BadRequest("Idempotency-Key", "must be printable text of at most 255 bytes")
 	}
+	// A placement is not looked up by its key first: almost every key is new, and the
+	// lookup was a round trip on every checkout (issue 17). A replay is answered where it
+	// shows: its cart is gone or changed, so building fails (the order is looked up then),
+	// or the insert meets the key's unique index (errIdempotencyTaken). Either way it
+	// leaves the cart to the cart service's consumer of order.placed, which empties it
+	// whether or not the first attempt lived to call, and its coupon hold is the first
+	// attempt's (the order id comes from the key).
 	o, err := h.build(ctx, user, key, addr, req.PaymentMethod)
 	if err != nil {
+		if key != "" {
+			if first, lerr := h.store.ByIdempotencyKey(ctx, user, key); lerr == nil {
+				return first.Wire(), nil
+			}
+		}
 		return subjects.Order{}, wireError(err)
 	}
 	switch err := h.store.Insert(ctx, o, placedEvent(o)); {

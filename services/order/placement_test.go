@@ -296,3 +296,41 @@ func TestALateOrderOverTheCouponLimitIsCancelled(t *testing.T) {
 	}
 	s.wantStock("LATE-COUPON", 9, 0)
 }
+
+// A placement is not looked up by its Idempotency-Key before it is built: a key used again
+// is answered where it shows. After the first order the cart is empty (building fails, the
+// key finds the order) or holds something new (building succeeds, the insert meets the
+// key): either way the answer is the first order, and nothing new is stored, held or kept
+// from the cart.
+func TestAKeyUsedAgainAnswersItsFirstOrder(t *testing.T) {
+	s := newSaga(t)
+	p := s.stocked("KEY-AGAIN", 10, 1000)
+	other := s.stocked("KEY-OTHER", 10, 500)
+	_, ctx := s.NewCustomer()
+	s.add(ctx, p.ID, 2)
+	first, err := s.placeAs(ctx, "key-again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wantEmptyCart(ctx)
+	again, err := s.placeAs(ctx, "key-again") // the cart is empty now
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("the key again on an empty cart: %+v, %v; want order %s", again, err, first.ID)
+	}
+	s.add(ctx, other.ID, 1)
+	again, err = s.placeAs(ctx, "key-again") // the cart holds something else
+	if err != nil || again.ID != first.ID || again.Total != first.Total {
+		t.Fatalf("the key again on a new cart: %+v, %v; want order %s", again, err, first.ID)
+	}
+	if n := s.count(`select count(*) from orders.orders`); n != 1 {
+		t.Fatalf("%d orders stored, want 1", n)
+	}
+	c, err := subjects.CartGet.Call(ctx, s.NC, subjects.Empty{})
+	if err != nil || len(c.Items) != 1 || c.Items[0].ProductID != other.ID {
+		t.Fatalf("the cart after the replays: %+v, %v; want the new line kept", c.Items, err)
+	}
+	s.waitFor(first.ID, subjects.OrderStatusPaid, "")
+	s.AtRest(20 * time.Second)
+	s.wantStock("KEY-AGAIN", 8, 0)
+	s.wantStock("KEY-OTHER", 10, 0)
+}

@@ -57,7 +57,7 @@ var services = []service{
 		return cart.Service(cart.Config{DefaultCurrency: c.Currency}, d)
 	}},
 	{"order", func(c Config, d kit.Deps) (kit.Service, error) {
-		return order.Service(order.Config{PendingTimeout: c.ReservationTTL}, d)
+		return order.Service(order.Config{PendingTimeout: c.ReservationTTL, MaxCheckouts: c.MaxCheckouts}, d)
 	}},
 	{"payment", func(c Config, d kit.Deps) (kit.Service, error) {
 		return payment.Service(payment.Config{Provider: c.PaymentProvider, StripeSecretKey: c.StripeSecretKey,

@@ -29,6 +29,10 @@ var (
 	// the order service lets an order wait for the inventory's answer.
 	ReservationTTL = Duration("inventory.reservation_ttl", time.Second, 24*time.Hour, "SOUK_RESERVATION_TTL",
 		"how long stock stays held for an unpaid order, from the next reservation on; also how long an order may wait for the inventory to answer")
+	// MaxCheckouts bounds the checkouts in progress: orders placed and not yet paid or
+	// cancelled. A placement over it is refused 503 with Retry-After (services/order).
+	MaxCheckouts = Int("order.max_checkouts", 0, 1_000_000, "SOUK_MAX_CHECKOUTS",
+		"orders placed in the last minute and not yet paid or cancelled that the shop holds at once; more placements get 503 with Retry-After at once; 0: no bound")
 	// LogLevel is the least level every process logs.
 	LogLevel = Level("log.level", "SOUK_LOG_LEVEL", "the least level every process logs, at once")
 	// Checkout switches order placement: off, a placement is a 503 checkout_paused.
@@ -65,7 +69,7 @@ var serviceName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 // Keys are every declared key, in the order of docs/operations.md's table; the canary keys
 // stand as one, canary.<service>.
 func Keys() []Declared {
-	return []Declared{RateIP, RateAccount, LoginAttempts, LoginEmailAttempts, LoginAddressAttempts, ReservationTTL, LogLevel, Checkout, Registration, Reviews,
+	return []Declared{RateIP, RateAccount, LoginAttempts, LoginEmailAttempts, LoginAddressAttempts, ReservationTTL, MaxCheckouts, LogLevel, Checkout, Registration, Reviews,
 		BreakerFailures, BreakerOpenFor, Canary("<service>")}
 }
 

@@ -27,6 +27,10 @@ type Config struct {
 	// PendingSweepEvery is how often the sweeper looks (DefaultPendingSweepEvery, 10 s, when
 	// zero).
 	PendingSweepEvery time.Duration
+	// MaxCheckouts bounds the checkouts in progress (orders placed in the last minute, not yet
+	// paid or cancelled); a placement over it is refused 503 with Retry-After. It is the
+	// default of the live key order.max_checkouts; 0 is no bound.
+	MaxCheckouts int
 }
 
 // Service declares the order service: its endpoints, the saga's consumers of inventory,
@@ -38,6 +42,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	store.counts = newCounts(deps.Registry)
 	h := &handlers{store: store, nc: deps.NC, log: log}
 	sg := newSaga(store, log, deps.Registry)
+	admit := newAdmission(store, cfg.MaxCheckouts, deps.Live, log, deps.Registry)
 	sweep, err := newSweeper(store, cfg, deps.Live, log, deps.Registry)
 	if err != nil {
 		return kit.Service{}, err
@@ -49,7 +54,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			subjects.EvtOrderPaid.EventKind, subjects.EvtOrderCancelled.EventKind, subjects.EvtOrderFulfilling.EventKind,
 			subjects.EvtOrderShipped.EventKind, subjects.EvtOrderDelivered.EventKind},
 		Endpoints: []rpc.Binding{
-			rpc.Bind(subjects.OrderPlace, h.place),
+			rpc.Bind(subjects.OrderPlace, admit.guard(h.place)),
 			rpc.Bind(subjects.OrderGet, h.get),
 			rpc.Bind(subjects.OrderList, h.list),
 			rpc.Bind(subjects.OrderCancel, h.cancel),
@@ -65,6 +70,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 			{Name: "order-shipping", On: sg.shipping(), Idempotent: true},
 			{Name: "order-promotions", On: []consumer.Route{consumer.On(subjects.EvtCouponRefused, store.applyCouponRefused)}, Idempotent: true},
 		},
-		Loops: []kit.Loop{{Name: "pending sweeper", Round: sweep.round, Every: sweep.every}},
+		Loops: []kit.Loop{{Name: "pending sweeper", Round: sweep.round, Every: sweep.every},
+			{Name: "checkout admission", Round: admit.round, Every: admissionEvery}},
 	}, nil
 }

@@ -70,6 +70,7 @@ type Config struct {
 	RateIP               int           `env:"SOUK_RATE_IP" flag:"rate-ip" envDefault:"50" live:"gateway.rate_ip" help:"requests per second per client IP (burst twice that); /v1/auth/* is held far lower"`
 	RateAccount          int           `env:"SOUK_RATE_ACCOUNT" flag:"rate-account" envDefault:"20" live:"gateway.rate_account" help:"requests per second per signed-in account (burst twice that)"`
 	MaxReads             int           `env:"SOUK_MAX_READS" flag:"max-reads" envDefault:"0" min:"-1" max:"1000000" help:"signed-in reads (order, payment, profile polls) the gateway lets in at once, more get 503 with Retry-After; 0: 2 per core, -1: no bound"`
+	MaxCheckouts         int           `env:"SOUK_MAX_CHECKOUTS" flag:"max-checkouts" envDefault:"64" live:"order.max_checkouts" help:"checkouts in progress (orders placed in the last minute, not yet paid or cancelled) the shop holds at once; more placements get 503 with Retry-After at once, so what is admitted reaches paid in time; about the sustained checkouts per second × the time to paid wanted; 0: no bound"`
 	RequestTimeout       time.Duration `env:"SOUK_REQUEST_TIMEOUT" flag:"request-timeout" envDefault:"10s" min:"100ms" max:"10m" help:"how long the gateway waits for the services to answer one request, then 504; raise it on a starved machine (a test run under the race detector), not to hide a slow service"`
 
 	Locale           string `env:"SOUK_LOCALE" flag:"locale" envDefault:"en" help:"language of products' own names and descriptions (translations add others)"`

@@ -8,6 +8,9 @@
 // are read from the shop's NATS server (-nats), where the saga publishes them; the clock of
 // an order runs from just before its POST to the moment its paid event arrives here.
 //
+// With -rate R the checkouts start at R a second whatever the shop answers (the open loop of
+// open.go: overload), each with a free one of the -c customers.
+//
 // With -storm N, N pollers beside them ask for the customers' latest orders every -every
 // (the read storm of issue 12), and the storm's answers are reported too.
 //
@@ -26,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,13 +51,27 @@ func main() {
 	every := flag.Duration("every", 10*time.Millisecond, "how often each poller asks")
 	costDB := flag.String("cost-db", "", "the shop's database URL: count its commits and row writes per paid order over the window (see cost.go)")
 	costPID := flag.Int("cost-pid", 0, "the shop's process id, for its CPU time per paid order (with -cost-db)")
+	rates := flag.String("rate", "", "open loop: start this many checkouts a second whatever the shop answers, each with a free one of the -c customers; a comma-separated list runs one phase per rate on the same shop and customers (empty: the closed loop, each customer checking out again when its last is paid)")
+	outstanding := flag.Int("outstanding", 4096, "open loop: the most arrivals still running (placing or waiting for paid); more are skipped")
 	flag.Parse()
+	load := loadShape{outstanding: *outstanding}
+	for _, r := range strings.Split(*rates, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 {
+			fmt.Fprintln(os.Stderr, "checkout: -rate: not a positive number:", r)
+			os.Exit(2)
+		}
+		load.rates = append(load.rates, v)
+	}
 	var cost *costs
 	if *costDB != "" {
 		cost = newCosts(*costDB, *costPID)
 		defer cost.close()
 	}
-	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin, *pollers, *every, cost); err != nil {
+	if err := run(*base, *natsURL, *conns, *products, *warm, *secs, *admin, *pollers, *every, load, cost); err != nil {
 		fmt.Fprintln(os.Stderr, "checkout:", err)
 		os.Exit(1)
 	}
@@ -68,6 +86,22 @@ type client struct {
 // call sends body as JSON with token and decodes a 2xx reply into out; another status is an
 // error carrying the body.
 func (c *client) call(method, path, token string, body, out any, headers ...string) error {
+	status, _, b, err := c.do(method, path, token, body, headers...)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		return &statusError{what: method + " " + path, status: status, body: string(b)}
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// do sends body as JSON with token and returns the reply's status, headers and body; err is
+// a transport error.
+func (c *client) do(method, path, token string, body any, headers ...string) (int, http.Header, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -75,7 +109,7 @@ func (c *client) call(method, path, token string, body, out any, headers ...stri
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
 	req.Header.Set("content-type", "application/json")
 	if token != "" {
@@ -86,17 +120,11 @@ func (c *client) call(method, path, token string, body, out any, headers ...stri
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode/100 != 2 {
-		return &statusError{what: method + " " + path, status: res.StatusCode, body: string(b)}
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b, err
 }
 
 func (c *client) login(email, password string) (string, error) {
@@ -255,7 +283,14 @@ type result struct {
 	err         error
 }
 
-func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string, pollers int, every time.Duration, cost *costs) error {
+// loadShape says how checkouts start: a closed loop without rates, else one open-loop phase
+// per rate.
+type loadShape struct {
+	rates       []float64
+	outstanding int
+}
+
+func run(base, natsURL string, conns, products int, warm, secs time.Duration, admin string, pollers int, every time.Duration, load loadShape, cost *costs) error {
 	c := &client{base: base, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: (conns + pollers) * 2, MaxConnsPerHost: (conns + pollers) * 2}}}
 	ids, users, err := setup(c, admin, products, conns)
@@ -288,10 +323,21 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 		reads = &storm{c: c, users: users, latest: make([]atomic.Pointer[string], len(users)), every: every}
 		reads.run(pollers, &stop, &wg)
 	}
-	begin := time.Now()
 	renewed := make(chan struct{})
 	defer close(renewed)
 	go renew(c, users, 10*time.Minute, renewed)
+	if len(load.rates) > 0 {
+		begin := time.Now()
+		free := shoppers(users)
+		for _, rate := range load.rates {
+			openLoop(c, out, free, ids, rate, warm, secs, load.outstanding, reads)
+		}
+		stop.Store(true)
+		wg.Wait()
+		reads.report(begin.Add(warm), secs)
+		return nil
+	}
+	begin := time.Now()
 	for i, u := range users {
 		wg.Go(func() {
 			for n := 0; !stop.Load(); n++ {

@@ -41,7 +41,7 @@ run() { # labels (comma-separated), rates (comma-separated), then env assignment
 run "1×R,2×R" "$rate,$((2 * rate))"
 [ -n "${UNBOUNDED:-}" ] && run "2×R-unbounded" "$((2 * rate))" SOUK_MAX_CHECKOUTS=0
 echo
-echo "| run (max_checkouts ${SOUK_MAX_CHECKOUTS:-64}) | offered/s | sent/s | paid/s | 2xx | 429 | 503 | errors (%) | refusal p99 | admitted POST p99 | placed → paid p50 / p95 / p99 | load after |"
+echo "| run (max_checkouts ${SOUK_MAX_CHECKOUTS:-96}) | offered/s | sent/s | paid/s | 2xx | 429 | 503 | errors (%) | refusal p99 | admitted POST p99 | placed → paid p50 / p95 / p99 | load after |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   # shellcheck disable=SC2086 # the row is label then key=value words

@@ -340,11 +340,20 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 	begin := time.Now()
 	for i, u := range users {
 		wg.Go(func() {
+			cartReady := false
 			for n := 0; !stop.Load(); n++ {
-				r := checkout(c, out, u.bearer(), ids[(i+n)%len(ids)], func(id string) { reads.placed(i, id) })
+				r := checkout(c, out, u.bearer(), ids[(i+n)%len(ids)], cartReady, func(id string) { reads.placed(i, id) })
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
+				// A refused placement leaves the cart filled; the customer honours the
+				// refusal's Retry-After (1 s here) before placing it again, as a client
+				// should: retrying at once would be a storm of its own.
+				var se *statusError
+				if cartReady = errors.As(r.err, &se) && strings.HasPrefix(se.what, "POST /v1/orders") &&
+					(se.status == http.StatusTooManyRequests || se.status == http.StatusServiceUnavailable); cartReady {
+					time.Sleep(time.Second)
+				}
 			}
 		})
 	}
@@ -372,12 +381,15 @@ func run(base, natsURL string, conns, products int, warm, secs time.Duration, ad
 	return nil
 }
 
-// checkout is one customer's checkout of product: cart, order, wait for the outcome.
-// placed learns the order's id as soon as it has one.
-func checkout(c *client, out *outcomes, token, product string, placed func(id string)) result {
+// checkout is one customer's checkout of product: cart (unless cartReady: a refused
+// placement left it filled), order, wait for the outcome. placed learns the order's id as
+// soon as it has one.
+func checkout(c *client, out *outcomes, token, product string, cartReady bool, placed func(id string)) result {
 	r := result{start: time.Now()}
-	if r.err = c.call("POST", "/v1/cart/items", token, map[string]any{"product_id": product, "quantity": 1}, nil); r.err != nil {
-		return r
+	if !cartReady {
+		if r.err = c.call("POST", "/v1/cart/items", token, map[string]any{"product_id": product, "quantity": 1}, nil); r.err != nil {
+			return r
+		}
 	}
 	var o struct{ ID string }
 	t0 := time.Now()

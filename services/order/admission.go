@@ -26,8 +26,8 @@ import (
 // with 503 and Retry-After, before any database work, so a refusal costs a NATS round trip.
 //
 // The count is the database's, taken every admissionEvery (every instance sees every
-// instance's orders), plus what this instance has admitted that the count may not hold: its
-// placements still running, and those stored since the count's query began. Between two
+// instance's orders), plus what this instance has admitted that the count cannot hold: its
+// placements still running, and those stored since the count came back. Between two
 // counts the bound may be passed by what the other instances admit meanwhile, a few orders.
 // Only orders placed within undecidedWindow count: an order waiting minutes for its customer
 // (3-D Secure) or a provider that is down is not load, and must not close the shop.
@@ -44,8 +44,11 @@ type admission struct {
 	// running are the admitted placements not yet answered.
 	running int64
 	// stored counts this instance's placements answered with an order, ever; countedAt is
-	// its value when the last count's query began, so stored-countedAt may be missing from
-	// counted (or be in it twice: the estimate errs on the full side).
+	// its value when the last count came back, so stored-countedAt are certainly missing from
+	// counted. Those answered while the query ran may be missing too, for a tenth of a
+	// second: the estimate errs on the empty side, as counting them would count those the
+	// query saw twice (under load the query's snapshot comes hundreds of milliseconds after
+	// it is sent, and 64 customers filled a bound of 96 that way).
 	stored, countedAt int64
 	// failing is set while counting fails, so a database down logs once, not ten times a
 	// second.
@@ -133,9 +136,6 @@ func (a *admission) round(ctx context.Context) (more bool) {
 	if a.max.Load() <= 0 {
 		return false
 	}
-	a.mu.Lock()
-	mark := a.stored
-	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, countTimeout)
 	defer cancel()
 	n, err := a.store.CountUndecided(ctx, undecidedWindow)
@@ -147,7 +147,7 @@ func (a *admission) round(ctx context.Context) (more bool) {
 	}
 	a.failing.Store(false)
 	a.mu.Lock()
-	a.counted, a.countedAt = int64(n), mark
+	a.counted, a.countedAt = int64(n), a.stored
 	a.mu.Unlock()
 	return false
 }

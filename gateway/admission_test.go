@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -17,7 +18,8 @@ import (
 // without reaching the service, while a checkout (a write) still goes through; once the
 // held reads are answered, reads are let in again.
 func TestAReadStormIsShedWhileACheckoutCompletes(t *testing.T) {
-	h := newHarness(t, gateway.Config{Admission: gateway.Admission{MaxReads: 2}})
+	// Every refusal at once: the held retries have their own test.
+	h := newHarness(t, gateway.Config{Admission: gateway.Admission{MaxReads: 2, HeldRetries: -1}})
 	tok := "Bearer " + h.token("u1", "customer")
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 64)
@@ -82,5 +84,38 @@ func TestAReadStormIsShedWhileACheckoutCompletes(t *testing.T) {
 	}
 	if r := h.do("GET", "/v1/orders/o1", nil, "Authorization", tok); r.status != 200 {
 		t.Fatalf("a read after the storm: %d %s", r.status, r.body)
+	}
+}
+
+// A poller that ignores Retry-After: its first refusal comes at once, but the next one, asked
+// before that Retry-After (1 s) is up, is answered only when it is up, still a 503 with
+// Retry-After; so a storm of such pollers sends two requests a second each, not a hundred.
+func TestARefusalAskedAgainTooSoonIsHeldUntilItsRetryAfter(t *testing.T) {
+	h := newHarness(t, gateway.Config{Admission: gateway.Admission{MaxReads: 1}})
+	tok := "Bearer " + h.token("u1", "customer")
+	release := make(chan struct{})
+	defer close(release)
+	arrived := make(chan struct{}, 1)
+	sub, err := h.nc.Subscribe(subjects.OrderGet.Subject, func(m *nats.Msg) {
+		arrived <- struct{}{}
+		go func() { <-release; _ = m.Respond([]byte(`{"id":"o1"}`)) }()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	held := make(chan response, 1)
+	go func() { held <- h.do("GET", "/v1/orders/o1", nil, "Authorization", tok) }()
+	<-arrived // the one slot is taken
+
+	before := time.Now()
+	for i := range 2 {
+		r := h.do("GET", "/v1/orders/o2", nil, "Authorization", tok)
+		if r.status != 503 || r.header.Get("Retry-After") != "1" {
+			t.Fatalf("refusal %d: want 503 with Retry-After 1, got %d %v %s", i, r.status, r.header, r.body)
+		}
+	}
+	if took := time.Since(before); took < time.Second {
+		t.Fatalf("two refusals, the second asked before the first's Retry-After, took %s: the second was not held", took)
 	}
 }

@@ -143,8 +143,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		tracer:     trace.Tracer(deps.Tracer),
 		serverSpan: []oteltrace.SpanStartOption{oteltrace.WithSpanKind(oteltrace.SpanKindServer)},
 		limits:     newLimiters(cfg.RateLimit, deps.Live),
-		reads:      newAdmitter(cfg.Admission.MaxReads, "overloaded_reads"),
-		writes:     newAdmitter(cfg.Admission.MaxWrites, "overloaded"),
+		reads:      newAdmitter(cfg.Admission.MaxReads, cfg.Admission.HeldRetries, "overloaded_reads"),
+		writes:     newAdmitter(cfg.Admission.MaxWrites, 0, "overloaded"),
 		closing:    make(chan struct{}),
 	}
 	g.app = fiber.New(fiber.Config{

@@ -278,6 +278,7 @@ func (g *Gateway) register(rt *Route) error {
 		}
 		if admit != nil { // first: a refusal costs no token check
 			if err := admit.enter(); err != nil {
+				admit.refused(g.clientKey(c, st))
 				return err
 			}
 			defer admit.leave()

@@ -239,7 +239,7 @@ func runGateway(ctx context.Context, e *env) error {
 		SSEPerUser: e.cfg.SSEPerUser,
 	}
 	return gateway.Run(ctx, gateway.Config{Addr: e.cfg.HTTPAddr, CORSOrigins: e.cfg.CORSOrigins, RateLimit: limits,
-		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
+		Admission: gateway.Admission{MaxReads: e.cfg.MaxReads, HeldRetries: e.cfg.HeldRetries}, RequestTimeout: e.cfg.RequestTimeout, VerifyRedirectURL: e.cfg.VerifyRedirectURL},
 		gateway.Deps{Log: e.log.With().Str("service", "gateway").Logger(), NC: e.nc, Registry: e.registry, Verifier: verifier, Live: e.live,
 			Services: readyNames(e.cfg), Tracer: e.tracing.Provider("gateway")})
 }

@@ -74,7 +74,7 @@ func TestSettingsNamesKept(t *testing.T) {
 		"MEILI_API_KEY": "meili-api-key", "SOUK_RESERVATION_TTL": "reservation-ttl", "SOUK_PAYMENT_PROVIDER": "payment-provider",
 		"STRIPE_SECRET_KEY": "stripe-secret-key", "STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret", "STRIPE_API_URL": "stripe-api-url",
 		"SOUK_SANDBOX_DELAY": "sandbox-delay", "SOUK_PAYMENT_ACTION_TIMEOUT": "payment-action-timeout", "SOUK_BCRYPT_COST": "bcrypt-cost",
-		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_OPS_ADDR": "ops-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads", "SOUK_MAX_CHECKOUTS": "max-checkouts",
+		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_OPS_ADDR": "ops-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads", "SOUK_MAX_CHECKOUTS": "max-checkouts", "SOUK_HELD_RETRIES": "held-retries",
 		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SEARCH_MAX_MATCHES": "search-max-matches", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
 		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site",

@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,8 @@ import (
 //
 // The count is the database's, taken every admissionEvery (every instance sees every
 // instance's orders), plus what this instance has admitted that the count cannot hold: its
-// placements still running, and those stored since the count came back. Between two
+// placements still running, and the orders it stored that the count's snapshot cannot hold
+// (created after the count's statement began). Between two
 // counts the bound may be passed by what the other instances admit meanwhile, a few orders.
 // Only orders placed within undecidedWindow count: an order waiting minutes for its customer
 // (3-D Secure) or a provider that is down is not load, and must not close the shop.
@@ -37,19 +39,25 @@ type admission struct {
 	max *liveconfig.Value[int]
 	log zerolog.Logger
 
-	// mu guards the four counts below; a placement takes it twice, for a few instructions.
+	// mu guards counted, running, since and snapshot; a placement takes it twice, for a few
+	// instructions.
 	mu sync.Mutex
 	// counted is the database's last count of undecided orders.
 	counted int64
 	// running are the admitted placements not yet answered.
 	running int64
-	// stored counts this instance's placements answered with an order, ever; countedAt is
-	// its value when the last count came back, so stored-countedAt are certainly missing from
-	// counted. Those answered while the query ran may be missing too, for a tenth of a
-	// second: the estimate errs on the empty side, as counting them would count those the
-	// query saw twice (under load the query's snapshot comes hundreds of milliseconds after
-	// it is sent, and 64 customers filled a bound of 96 that way).
-	stored, countedAt int64
+	// since are the creation times of this instance's orders stored and created after the
+	// last count's statement began (its snapshot): certainly not in counted. An order
+	// created before it is taken to be in counted; one stamped before but committed after
+	// (its stamp comes before its cart is priced) is missed until the next count, a tenth
+	// of a second: the estimate errs on the empty side. The stamp is this process's clock,
+	// the snapshot PostgreSQL's (clocks kept in step, as the sweeper's deadline assumes).
+	// Counting from when the query was sent, or came back, counted some twice: under load its
+	// snapshot came hundreds of milliseconds late, and a placement's reply comes after its
+	// cart is emptied, so 64 closed-loop customers filled a bound of 96.
+	since []time.Time
+	// snapshot is when the last count's statement began.
+	snapshot time.Time
 	// failing is set while counting fails, so a database down logs once, not ten times a
 	// second.
 	failing atomic.Bool
@@ -98,13 +106,13 @@ func (a *admission) guard(place func(context.Context, subjects.OrderPlaceRequest
 			return subjects.Order{}, err
 		}
 		o, err := place(ctx, req)
-		a.done(err == nil)
+		a.done(err == nil, o.CreatedAt)
 		return o, err
 	}
 }
 
 // undecided is the estimate of the undecided orders; the caller holds mu.
-func (a *admission) undecided() int64 { return a.counted + a.running + a.stored - a.countedAt }
+func (a *admission) undecided() int64 { return a.counted + a.running + int64(len(a.since)) }
 
 // admit takes a place in the bound or returns the 503; the caller calls done after a nil.
 func (a *admission) admit() error {
@@ -120,15 +128,19 @@ func (a *admission) admit() error {
 }
 
 // done gives back the place admit took; ok when the placement was answered with an order
-// (stored now, or earlier by the same key), which then counts until a count holds it.
-func (a *admission) done(ok bool) {
+// created at created (stored now, or earlier by the same key), which counts until a count
+// holds it.
+func (a *admission) done(ok bool, created time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.running--
-	if ok {
-		a.stored++
+	if ok && !created.Before(a.snapshot) && len(a.since) < maxSince {
+		a.since = append(a.since, created)
 	}
 }
+
+// maxSince bounds since while counts fail (placements fail then too, as a rule).
+const maxSince = 100_000
 
 // round counts the undecided orders; the kit runs it every admissionEvery. A failed count
 // keeps the last one: the placements need the database too, and fail on their own.
@@ -138,7 +150,7 @@ func (a *admission) round(ctx context.Context) (more bool) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, countTimeout)
 	defer cancel()
-	n, err := a.store.CountUndecided(ctx, undecidedWindow)
+	n, snapshot, err := a.store.CountUndecided(ctx, undecidedWindow)
 	if err != nil {
 		if !a.failing.Swap(true) && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("order: counting the checkouts in progress failed; admitting by the last count")
@@ -147,16 +159,17 @@ func (a *admission) round(ctx context.Context) (more bool) {
 	}
 	a.failing.Store(false)
 	a.mu.Lock()
-	a.counted, a.countedAt = int64(n), a.stored
+	a.counted, a.snapshot = int64(n), snapshot
+	a.since = slices.DeleteFunc(a.since, func(t time.Time) bool { return t.Before(snapshot) })
 	a.mu.Unlock()
 	return false
 }
 
 // CountUndecided counts the orders placed within window that are neither paid nor cancelled
-// yet (pending or reserved): one range of the index orders_by_status per status.
-func (s *Store) CountUndecided(ctx context.Context, window time.Duration) (int, error) {
-	var n int
-	err := s.db.QueryRow(ctx, `select count(*) from orders.orders
-		where status in ('pending', 'reserved') and created_at > now() - make_interval(secs => $1)`, window.Seconds()).Scan(&n)
-	return n, err
+// yet (pending or reserved), and returns when its statement began (its snapshot, on the clock
+// of created_at): one range of the index orders_by_status per status.
+func (s *Store) CountUndecided(ctx context.Context, window time.Duration) (n int, snapshot time.Time, err error) {
+	err = s.db.QueryRow(ctx, `select count(*), statement_timestamp() from orders.orders
+		where status in ('pending', 'reserved') and created_at > now() - make_interval(secs => $1)`, window.Seconds()).Scan(&n, &snapshot)
+	return n, snapshot, err
 }

@@ -20,16 +20,8 @@ import (
 // placement with the same key is admitted and reaches paid.
 func TestPlacementsOverTheCheckoutBoundAreRefusedWhole(t *testing.T) {
 	e := shoptest.NewEnv(t)
-	e.StartCatalog(shoptest.CatalogConfig())
-	e.StartCart(shoptest.CartConfig())
-	inv := e.StartInventory(shoptest.InventoryConfig())
-	e.StartPromotion(shoptest.PromotionConfig())
+	s, p := unanswered(e, "BOUNDED", 10, 1500) // the saga cannot finish: the two stay in progress
 	e.StartPayment(shoptest.PaymentConfig())
-	s := &saga{Env: e}
-	p := s.stocked("BOUNDED", 10, 1500)
-	if err := inv.Stop(); err != nil { // the saga cannot finish: the two stay in progress
-		t.Fatal(err)
-	}
 	e.StartOrder(order.Config{MaxCheckouts: 2})
 	first, _ := s.checkout(p.ID, 1, visa, "")
 	second, _ := s.checkout(p.ID, 1, visa, "")

@@ -15,15 +15,7 @@ import (
 func TestThePendingDeadlineFollowsTheConfigBucket(t *testing.T) {
 	e := shoptest.NewEnv(t)
 	kv := e.FollowConfig()
-	e.StartCatalog(shoptest.CatalogConfig())
-	e.StartCart(shoptest.CartConfig())
-	inv := e.StartInventory(shoptest.InventoryConfig())
-	e.StartPromotion(shoptest.PromotionConfig())
-	s := &saga{Env: e}
-	p := s.stocked("LIVE-PENDING", 5, 2000)
-	if err := inv.Stop(); err != nil { // nobody answers order.placed
-		t.Fatal(err)
-	}
+	s, p := unanswered(e, "LIVE-PENDING", 5, 2000) // nobody answers order.placed
 	e.StartOrder(order.Config{PendingTimeout: time.Hour, PendingSweepEvery: 50 * time.Millisecond})
 	o, _ := s.checkout(p.ID, 1, visa, "")
 	if _, err := kv.PutString(e.Ctx, "inventory.reservation_ttl", "1s"); err != nil {

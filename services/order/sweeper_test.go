@@ -17,19 +17,28 @@ import (
 // what it held of the cancelled orders, remembers the one whose order.placed it never saw,
 // and the lost event arriving late after all (a relay's resend) holds nothing: the stock
 // adds up, nothing is dead-lettered.
-func TestAPendingOrderPastItsDeadlineIsCancelled(t *testing.T) {
-	e := shoptest.NewEnv(t)
+// unanswered starts on e what a placement needs, with the inventory only long enough to
+// stock sku (onHand units at price euro cents): no order.placed is answered until the caller
+// starts an inventory again. The order service is the caller's to start.
+func unanswered(e *shoptest.Env, sku string, onHand, price int64) (*saga, subjects.Product) {
+	e.T.Helper()
 	e.StartCatalog(shoptest.CatalogConfig())
 	e.StartCart(shoptest.CartConfig())
 	inv := e.StartInventory(shoptest.InventoryConfig())
 	e.StartPromotion(shoptest.PromotionConfig())
 	s := &saga{Env: e}
-	const sku = "SLOW-1"
-	p := s.stocked(sku, 5, 2000)
-	s.coupon("TENOFF")
+	p := s.stocked(sku, onHand, price)
 	if err := inv.Stop(); err != nil {
-		t.Fatal(err)
+		e.T.Fatal(err)
 	}
+	return s, p
+}
+
+func TestAPendingOrderPastItsDeadlineIsCancelled(t *testing.T) {
+	e := shoptest.NewEnv(t)
+	const sku = "SLOW-1"
+	s, p := unanswered(e, sku, 5, 2000)
+	s.coupon("TENOFF")
 	cfg := order.Config{PendingTimeout: time.Second, PendingSweepEvery: 50 * time.Millisecond}
 	instances := []*shoptest.Instance{e.StartOrder(cfg), e.StartOrder(cfg)}
 

@@ -258,7 +258,10 @@ func (l *serverLog) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format
 // after an unclean stop (3 min, platform/outbox) plus a margin for a slow restart, so a
 // republished event that had survived is dropped here. An event republished later than this
 // (a resend after a long outage) is stored twice and delivered twice: harmless, every consumer
-// records its event ids in its processed table, in the transaction of the effect.
+// either records its event ids in its processed table, in the transaction of the effect, or
+// is idempotent by its own state (platform/consumer.Consumer.Idempotent). The window costs
+// the server memory per message published within it (~150 B; at a few hundred events a
+// second, tens of MiB: docs/performance.md, the soak of issue 17).
 const DuplicateWindow = 5 * time.Minute
 
 // Bounds of a saga stream. It keeps only what some consumer has not applied yet, so it is

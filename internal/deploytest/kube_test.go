@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,6 +149,7 @@ func checkDeployment(p *problems, d *appsv1.Deployment, service string, cfg *cor
 	}
 	checkSecurity(p, what, spec)
 	env := envOf(c)
+	checkMemoryLimit(p, what, c, env["GOMEMLIMIT"])
 	if env["SOUK_NATS_USER"] != service {
 		p.add("%s: SOUK_NATS_USER %q, want its own user %q", what, env["SOUK_NATS_USER"], service)
 	}
@@ -323,4 +325,37 @@ func checkPolicies(p *problems, m *manifests) {
 
 func kubeDir(t *testing.T, sub string) string {
 	return filepath.Join(root(t), "infra", "kubernetes", sub)
+}
+
+// checkMemoryLimit wants the Go runtime's soft memory limit (GOMEMLIMIT) set between half and
+// 95 % of the container's memory limit: below it the collector keeps the heap from growing
+// into an OOM kill; a limit changed without it (an overlay's) is caught here.
+func checkMemoryLimit(p *problems, what string, c *corev1.Container, goLimit string) {
+	limit := c.Resources.Limits.Memory().Value()
+	soft, ok := goMemLimit(goLimit)
+	switch {
+	case limit == 0:
+		return // reported as a missing limit
+	case !ok:
+		p.add("%s: GOMEMLIMIT %q is not a Go memory limit (e.g. 460MiB)", what, goLimit)
+	case soft < limit/2 || soft > limit/100*95:
+		p.add("%s: GOMEMLIMIT %s is not between half and 95 %% of the memory limit %s", what, goLimit, c.Resources.Limits.Memory())
+	}
+}
+
+// goMemLimit parses a GOMEMLIMIT value as the Go runtime does: bytes, or a number with B,
+// KiB, MiB, GiB or TiB.
+func goMemLimit(s string) (int64, bool) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * mult, err == nil && n > 0
 }

@@ -39,7 +39,7 @@ type admission struct {
 	max *liveconfig.Value[int]
 	log zerolog.Logger
 
-	// mu guards counted, running, since and snapshot; a placement takes it twice, for a few
+	// mu guards counted, running, since, decisions and snapshot; a placement takes it twice, for a few
 	// instructions.
 	mu sync.Mutex
 	// counted is the database's last count of undecided orders.
@@ -58,6 +58,14 @@ type admission struct {
 	since []time.Time
 	// snapshot is when the last count's statement began.
 	snapshot time.Time
+	// decisions are when this instance committed the decision of an order (paid or
+	// cancelled) since the last count's snapshot: orders the count may hold as undecided
+	// that are not any more. Without them the estimate ran ahead of the truth by the orders
+	// decided since the count, the rate times the count's age: at 244 checkouts/s, 64
+	// customers (never more than 64 undecided) met refusals under a bound of 96. A decision
+	// committed just before the snapshot but told just after is taken off too: the estimate
+	// errs on the empty side, as since's does.
+	decisions []time.Time
 	// failing is set while counting fails, so a database down logs once, not ten times a
 	// second.
 	failing atomic.Bool
@@ -111,8 +119,20 @@ func (a *admission) guard(place func(context.Context, subjects.OrderPlaceRequest
 	}
 }
 
-// undecided is the estimate of the undecided orders; the caller holds mu.
-func (a *admission) undecided() int64 { return a.counted + a.running + int64(len(a.since)) }
+// undecided is the estimate of the undecided orders; the caller holds mu. The decisions
+// since the count come off what the count held, never off what it could not hold.
+func (a *admission) undecided() int64 {
+	return max(a.counted-int64(len(a.decisions)), 0) + a.running + int64(len(a.since))
+}
+
+// decided records that this instance committed an order's decision (Store.decided).
+func (a *admission) decided() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.decisions) < maxSince {
+		a.decisions = append(a.decisions, time.Now())
+	}
+}
 
 // admit takes a place in the bound or returns the 503; the caller calls done after a nil.
 func (a *admission) admit() error {
@@ -161,6 +181,7 @@ func (a *admission) round(ctx context.Context) (more bool) {
 	a.mu.Lock()
 	a.counted, a.snapshot = int64(n), snapshot
 	a.since = slices.DeleteFunc(a.since, func(t time.Time) bool { return t.Before(snapshot) })
+	a.decisions = slices.DeleteFunc(a.decisions, func(t time.Time) bool { return t.Before(snapshot) })
 	a.mu.Unlock()
 	return false
 }

@@ -27,6 +27,9 @@ type Store struct {
 	db *pgxpool.Pool
 	// counts are the funnel's counters (metrics.go); nil counts nothing.
 	counts *counts
+	// decided, when set, is told after the commit of each change that decided an order
+	// (pending or reserved before, paid or cancelled after): the checkout admission's count.
+	decided func()
 }
 
 // NewStore returns a Store over db.
@@ -212,7 +215,13 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 	if entered := o.History[seen:]; len(entered) > 0 {
 		// Counted once tx commits: whoever began it runs the deferred work (the consumer,
 		// UpdateNow, the sweeper), and a rolled-back or repeated change counts nothing.
-		pg.AfterCommit(ctx, func() { s.counts.moved(entered) })
+		decided := s.decided != nil && undecided(before.Status) && !undecided(o.Status)
+		pg.AfterCommit(ctx, func() {
+			s.counts.moved(entered)
+			if decided {
+				s.decided()
+			}
+		})
 	}
 	return o, tx.SendBatch(ctx, b).Close()
 }
@@ -353,4 +362,10 @@ func conditions(where []string) string {
 		return ""
 	}
 	return " where " + strings.Join(where, " and ")
+}
+
+// undecided reports whether an order in status is a checkout in progress: placed, and neither
+// paid nor cancelled yet.
+func undecided(status string) bool {
+	return status == subjects.OrderStatusPending || status == subjects.OrderStatusReserved
 }

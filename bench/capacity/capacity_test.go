@@ -61,10 +61,10 @@ func TestProfileShapesArrivals(t *testing.T) {
 	}
 }
 
-// The plan's arithmetic, checked by hand: 25 % of 100 000 orders in a minute is 416.7
-// checkouts/s; at 6 ms of PostgreSQL each plus 2 083 polls/s at 0.162 ms that is 2.84 cores,
-// and 2 375 commits/s at 528 pgbench transactions per core is 4.50 (4.83 with the polls);
-// 4.83 / 0.7 = 6.9 → 8.
+// The plan's arithmetic, checked by hand (issue 17's figures): 25 % of 100 000 orders in a
+// minute is 416.7 checkouts/s; at 3.9 ms of PostgreSQL each plus 2 083 polls/s at 0.044 ms
+// that is 1.72 cores, and 1 917 commits/s at 1 652 pgbench transactions per core is 1.16
+// (1.25 with the polls); 1.72 / 0.7 = 2.5 → 4.
 func TestPlanArithmetic(t *testing.T) {
 	m, w := measured(), flashSale()
 	r := peakRates(w)
@@ -72,15 +72,15 @@ func TestPlanArithmetic(t *testing.T) {
 		t.Fatalf("peak checkouts %.2f/s", r.Checkouts)
 	}
 	d := demand(r, costs(m, w), m, w)
-	if math.Abs(d.PGCommits-4.835) > 0.01 || math.Abs(d.PGCPU-2.838) > 0.01 {
+	if math.Abs(d.PGCommits-1.252) > 0.01 || math.Abs(d.PGCPU-1.717) > 0.01 {
 		t.Fatalf("PostgreSQL demand: %.3f cores by commits, %.3f by CPU", d.PGCommits, d.PGCPU)
 	}
 	sz := size(d, w)
-	if sz.PGCores != 8 || sz.PGInstances != 1 || sz.NATSServers != 3 {
+	if sz.PGCores != 4 || sz.PGInstances != 1 || sz.NATSServers != 3 {
 		t.Fatalf("plan %+v", sz)
 	}
-	// App: 5.29 cores / 0.7 / 2 = 3.8 → 4 nodes, and one spare.
-	if sz.AppNodes != 5 {
+	// App: 2.67 cores / 0.7 / 2 = 1.9 → 2 nodes, and one spare.
+	if sz.AppNodes != 3 {
 		t.Fatalf("app nodes %d for %.2f cores", sz.AppNodes, d.App)
 	}
 	w.Orders *= 10 // a sale ten times bigger needs more than one 16-core PostgreSQL
@@ -106,7 +106,13 @@ func TestSimulationKnee(t *testing.T) {
 	if again := simulate(sz, m, w, 1); again.P95 != ok.P95 || again.P50 != ok.P50 {
 		t.Fatalf("not deterministic: %v then %v", ok.P95, again.P95)
 	}
-	sz.PGCores = 4 // 500 × 10.8 ms (the commits' cost) = 5.4 cores of work on 4
+	// PostgreSQL a core short of the work: 500 × its cost per checkout (3.9 ms of CPU since
+	// issue 17, the larger of CPU and commits) = 1.95 cores of work on 1.
+	pg := costs(m, w).PGCheckout
+	sz.PGCores = int(500 * pg / 1000) // cores of work, rounded down: fewer than needed
+	if sz.PGCores < 1 || float64(sz.PGCores) >= 500*pg/1000 {
+		t.Fatalf("PostgreSQL's cost per checkout %.2f ms leaves no under-provisioned size below 500/s", pg)
+	}
 	bad := simulate(sz, m, w, 1)
 	if bad.P95 < 10*ok.P95 || bad.Util["postgresql"] < 0.99 {
 		t.Fatalf("under-provisioned: p95 %.0f ms, PostgreSQL busy %.2f", bad.P95, bad.Util["postgresql"])

@@ -16,7 +16,7 @@ type Measured struct {
 	// CommitsPerCheckout counts PostgreSQL commits per checkout with fulfilment
 	// (pg_stat_database over a measured window).
 	CommitsPerCheckout Figure
-	// RowWritesPerCheckout is inserts plus updates per checkout with fulfilment (43 + 24).
+	// RowWritesPerCheckout is inserts plus updates per checkout with fulfilment (25.6 + 21.4 and more).
 	RowWritesPerCheckout Figure
 	// PgbenchTxPerSecond is pgbench's TPC-B-like rate on the same machine and PostgreSQL, 64
 	// clients, in the run of the checkout figure below.
@@ -56,27 +56,28 @@ type Figure struct {
 	Source string
 }
 
-// measured returns the figures of docs/performance.md as of issue 16's end (commits
-// 7b06acb–c37b3c9 and the issue 12–15 rounds). Issue 17's items change the checkout's
-// cost: re-measure, update the value and its Source, and run `go run ./bench/capacity`.
+// measured returns the figures of docs/performance.md as of issue 17's round (e1757bb: the
+// checkout's cost, the reads, the hot SKU and the soak re-measured on a quiet machine; the
+// rest from issues 12–16). When a figure is re-measured, update its value and its Source,
+// and run `go run ./bench/capacity`.
 func measured() Measured {
 	return Measured{
-		SoukMsPerCheckout:       Figure{5, "Per checkout that is ~5 ms of Souk's CPU and ~6 ms of PostgreSQL's"},
-		PGMsPerCheckout:         Figure{6, "Per checkout that is ~5 ms of Souk's CPU and ~6 ms of PostgreSQL's"},
-		CommitsPerCheckout:      Figure{5.7, "A checkout with fulfilment costs **5.7 commits, 43 row inserts and 24 updates**"},
-		RowWritesPerCheckout:    Figure{43 + 24, "A checkout with fulfilment costs **5.7 commits, 43 row inserts and 24 updates**"},
-		PgbenchTxPerSecond:      Figure{1056, "| 7b06acb, 64 customers, 30 s (`bench/checkout.sh 30 64`) | 135 | 425 / 593 / 691 ms | 74 / 132 ms | 1 056 |"},
-		CheckoutsPerSecond:      Figure{135, "| 7b06acb, 64 customers, 30 s (`bench/checkout.sh 30 64`) | 135 |"},
+		SoukMsPerCheckout:       Figure{3.4, "a checkout is CPU: 3.4 ms of the shop's and 3.9 ms of PostgreSQL's per"},
+		PGMsPerCheckout:         Figure{3.9, "a checkout is CPU: 3.4 ms of the shop's and 3.9 ms of PostgreSQL's per"},
+		CommitsPerCheckout:      Figure{4.6, "| commits per order | 5.98 / 5.94 | 4.60 / 4.09 |"},
+		RowWritesPerCheckout:    Figure{47.3, "72.5 → 47.3, −35 %"},
+		PgbenchTxPerSecond:      Figure{3305, "| pgbench, same run | | 3 597 / 3 305 tx/s |"},
+		CheckoutsPerSecond:      Figure{235, "| checkouts paid/s | 209 / 212 | 235 / 244 |"},
 		UnloadedCheckoutMs:      Figure{53, "Unloaded (one customer) a checkout takes 53 ms"},
-		CachedReadsPerSecond:    Figure{22342, "| product read, cached, 20 000 products | — | 22 342 req/s"},
-		UncachedReadsPerSecond:  Figure{5553, "| product read, uncached | — | 5 553 req/s"},
-		CachedSearchesPerSecond: Figure{10531, "| search cached / uncached | — | 10 531 req/s"},
+		CachedReadsPerSecond:    Figure{47630, "| product, cached | 47 630 req/s, p99 4.2 ms |"},
+		UncachedReadsPerSecond:  Figure{20428, "| product, uncached | 20 428 req/s, p99 8.3 ms |"},
+		CachedSearchesPerSecond: Figure{20897, "| search, cached | 20 897 req/s, **p99 7.8 ms** |"},
 		BcryptMs:                Figure{240, "bcrypt at cost 12 (≈ 240 ms per hash here"},
-		HotRowPerSecond:         Figure{775, "| 2026-12-03, 7b06acb (pipelined batches, one committer) | 775–817/s |"},
-		HotSKUServicePerSecond:  Figure{8179, "**8 179–8 358/s (10.2–10.6 ×)**"},
+		HotRowPerSecond:         Figure{2184, "2 184 reservations/s, the coalescing reserver 19 403/s"},
+		HotSKUServicePerSecond:  Figure{11823, "11 823/s (5.4 ×, 30.1 requests per batch)"},
 		R3PublishPerSecond:      Figure{6300, "| R3, default | 730 / 1.3k / 2.6k | 11k / 30k / 6.3k |"},
 		HeldEventBytes:          Figure{558, "433 B of heap without a msg id, 558 B with one"},
-		SteadyRSSMiB:            Figure{142, "**RSS levels off at 126–142 MiB"},
+		SteadyRSSMiB:            Figure{205, "**RSS levels off: 186–205 MiB from minute 6 to minute 30"},
 	}
 }
 

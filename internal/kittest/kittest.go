@@ -343,6 +343,26 @@ func (e *Env) Publish(subject, msgID string, payload any) {
 	}
 }
 
+// Settled waits, up to within, until the durable consumer of stream has nothing pending and
+// nothing awaiting its ack: every message published so far applied (or dead-lettered).
+func (e *Env) Settled(stream, consumer string, within time.Duration) {
+	e.T.Helper()
+	expect.Within(e.T, within, func() error {
+		c, err := e.JS.Consumer(e.Ctx, stream, consumer)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(e.Ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("%s: %d pending, %d unacknowledged", consumer, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
 // Applied waits until the durable consumer has settled the message Publish stored under
 // msgID, and every one of its stream before it: applied and acknowledged, or dead-lettered.
 // It reads the consumer's ack floor, so it serves consumers that keep no processed rows

@@ -68,18 +68,5 @@ func (e *env) wantLinesSoon(want map[string]int) {
 // settled waits until the cart-orders consumer has nothing pending or unacknowledged.
 func (e *env) settled() {
 	e.T.Helper()
-	expect.Within(e.T, 10*time.Second, func() error {
-		c, err := e.JS.Consumer(e.Ctx, subjects.StreamOrders, "cart-orders")
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(e.Ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("cart-orders: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
+	e.Settled(subjects.StreamOrders, "cart-orders", 10*time.Second)
 }

@@ -174,20 +174,7 @@ func (e *env) cancel(id, user, eventID string) {
 // event published so far: it keeps no processed rows to count.
 func (e *env) applied() {
 	e.t.Helper()
-	expect.Within(e.t, settle, func() error {
-		c, err := e.js.Consumer(e.ctx, subjects.StreamOrders, "payment-orders")
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(e.ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending+uint64(info.NumAckPending) > 0 {
-			return fmt.Errorf("%d order events pending, %d unacknowledged", info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
+	e.k.Settled(subjects.StreamOrders, "payment-orders", settle)
 }
 
 // waitOrder waits until the service's copy of order id has status.

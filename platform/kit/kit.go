@@ -118,6 +118,10 @@ type Service struct {
 	// Publishes are the events it writes to its outbox. When there are any the kit runs the
 	// relay of Schema's outbox.
 	Publishes []subjects.EventKind
+	// RelayRate, when above zero, paces the relay to that many events a second once it has
+	// a backlog (outbox.Relay.Rate): for a service whose bulk changes must not starve the
+	// shop's requests (the catalog's imports). Zero: as fast as JetStream takes them.
+	RelayRate float64
 	// Endpoints are its micro endpoints, each bound to its contract (rpc.Bind).
 	Endpoints []rpc.Binding
 	// Calls are the endpoints of other services it calls (subjects.Endpoint descriptors).
@@ -262,7 +266,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	defer g.Stop() // after the endpoints drained: see rpc.Serve below
 	if len(svc.Publishes) > 0 {
 		relay := outbox.NewRelay(svc.Schema, deps.DB, deps.JS, log)
-		relay.Metrics = deps.Registry
+		relay.Metrics, relay.Rate = deps.Registry, svc.RelayRate
 		kick = relay.Kick
 		work.relay(svc.Schema, relay)
 		around = func(ctx context.Context) (context.Context, func()) {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/souk/souk/subjects"
 )
@@ -60,6 +61,12 @@ type Relay struct {
 	PruneEvery time.Duration
 	// MaxBackoff caps the wait between tries while publishing fails; 10 s when zero.
 	MaxBackoff time.Duration
+	// Rate, when above zero, is the most events a second the relay publishes once it has a
+	// backlog (one Batch goes at once, then it paces): a bulk change (an import, a start
+	// that relays a large catalog) then trickles out instead of taking the cores that the
+	// shop's requests need. A lone event after a quiet spell is not held. Zero: as fast as
+	// JetStream takes them.
+	Rate float64
 	// Metrics, when set, receives the relay's series (see instruments): whether it is
 	// failing, its failed batches, its resends, the age of its oldest unsent event and how
 	// many wait.
@@ -69,6 +76,8 @@ type Relay struct {
 	Instance string
 
 	kick *background.Kicker
+	// pace holds the relay to Rate; nil when Rate is zero. Set once by Run.
+	pace atomic.Pointer[rate.Limiter]
 	// pub is this relay's own JetStream context, with its own async publish timeout, so
 	// that a lost ack frees its future whatever the caller's context says.
 	pub  jetstream.JetStream
@@ -126,6 +135,14 @@ func (r *Relay) defaults() {
 	}
 	if r.kick == nil {
 		r.kick = background.NewKicker()
+	}
+	if r.Rate > 0 && r.pace.Load() == nil {
+		// Each batch pays after it is out, so the bucket starts empty: one batch of a
+		// backlog goes at once, the next when the first is paid for. A lone event after a
+		// quiet spell finds the bucket full again and waits for nothing.
+		pace := rate.NewLimiter(rate.Limit(r.Rate), r.Batch)
+		pace.AllowN(time.Now(), r.Batch)
+		r.pace.Store(pace)
 	}
 }
 
@@ -216,6 +233,9 @@ func (r *Relay) relay(ctx context.Context) {
 				r.Log.Info().Int("tries", failures).Msg("outbox relay: publishing again")
 			}
 			failures = 0
+			if pace := r.pace.Load(); pace != nil && n > 0 && pace.WaitN(ctx, n) != nil {
+				return // ctx ended
+			}
 			if n == r.Batch {
 				continue // more waiting
 			}

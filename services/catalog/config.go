@@ -18,6 +18,8 @@ const (
 	// DefaultSearchMaxMatches is Meilisearch's pagination.maxTotalHits: a search's relevance
 	// and facets over its first thousand matches cost ~1/20 of a 22 000-match search's.
 	DefaultSearchMaxMatches = 1000
+	// DefaultRelayRate paces the catalog's events once the relay has a backlog (Config.RelayRate).
+	DefaultRelayRate = 1000
 )
 
 // defaults fills in what c leaves out and checks the rest.
@@ -52,6 +54,9 @@ func (c *Config) defaults() error {
 	}
 	if c.SearchMaxMatches == 0 {
 		c.SearchMaxMatches = DefaultSearchMaxMatches
+	}
+	if c.RelayRate == 0 {
+		c.RelayRate = DefaultRelayRate
 	}
 	return nil
 }

@@ -35,6 +35,12 @@ type Config struct {
 	// count facets (search.PGEngine.MaxMatches): DefaultSearchMaxMatches when zero, no cap
 	// when negative.
 	SearchMaxMatches int
+	// RelayRate is the most catalog events a second the relay publishes once it has a
+	// backlog: an import of 100 000 products or a start that relays them all trickles out
+	// instead of taking the cores the storefront's reads need (kit.Service.RelayRate). The
+	// caches of other instances and the edge sites' product documents trail such a bulk
+	// change by its events. DefaultRelayRate when zero, no pacing when negative.
+	RelayRate float64
 	// Meili, when its URL is set, serves search from Meilisearch, fed from the CATALOG stream.
 	Meili search.MeiliConfig
 }
@@ -54,6 +60,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	svc := kit.Service{
 		Name: "catalog", Version: "0.1.0", Description: "categories, products, reviews, search",
 		Schema: Schema, Migrations: migrationsFS, Publishes: published, Endpoints: h.endpoints(),
+		RelayRate: max(cfg.RelayRate, 0),
 		Consumers: []*consumer.Consumer{
 			{Name: "catalog-purchases", On: purchases()},
 			// A level older than the one kept changes nothing (its version): no processed rows.

@@ -78,6 +78,7 @@ type Config struct {
 	Currency         string `env:"SOUK_CURRENCY" flag:"currency" envDefault:"EUR" help:"the shop's currency: the one a price filter means when it names none"`
 	CatalogCacheMB   int    `env:"SOUK_CATALOG_CACHE_MB" flag:"catalog-cache-mb" envDefault:"48" min:"0" max:"1000000" help:"MiB of encoded catalog replies cached per catalog instance (2/3 products, 1/3 search pages); 0 turns caching off, for measurements"`
 	SearchMaxMatches int    `env:"SOUK_SEARCH_MAX_MATCHES" flag:"search-max-matches" envDefault:"1000" min:"-1" max:"1000000" help:"matches a PostgreSQL search reads at most to rank by relevance and count its facets (Meilisearch's maxTotalHits); past it the facets are estimates (facets.estimated) and relevance pages end; sorted pages are not capped; -1: no cap, every match read"`
+	CatalogRelayRate int    `env:"SOUK_CATALOG_RELAY_RATE" flag:"catalog-relay-rate" envDefault:"1000" min:"-1" max:"10000000" help:"catalog events a second the relay publishes at most once it has a backlog (an import, a start that relays the whole catalog), so the storefront's reads keep their cores; a lone change after a quiet spell is not held; 0: 1000, -1: no pacing"`
 	MeiliURL         string `env:"MEILI_URL" flag:"meili-url" check:"url" secret:"url" help:"Meilisearch URL: search there instead of in PostgreSQL; when empty, search in PostgreSQL"`
 	MeiliAPIKey      string `env:"MEILI_API_KEY" flag:"meili-api-key" secret:"value" help:"Meilisearch API key (prefer the environment to the flag)"`
 

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/souk/souk/platform/trace"
 	"github.com/souk/souk/subjects"
 )
 
@@ -21,7 +22,7 @@ func (g *Gateway) traced(c *fiber.Ctx, st *state) oteltrace.Span {
 	if tp := c.Get(subjects.HeaderTraceparent); tp != "" && len(tp) <= 128 {
 		ctx = propagation.TraceContext{}.Extract(ctx, fiberCarrier{c})
 	}
-	ctx, span := g.tracer.Start(ctx, "HTTP", g.serverSpan...)
+	ctx, span := trace.Start(ctx, g.tracer, "HTTP", g.serverSpan...)
 	st.ctx = ctx
 	return span
 }

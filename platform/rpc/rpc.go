@@ -319,7 +319,7 @@ func (s *Service) serve(ep *endpoint, req inbound) {
 	if deadline.IsZero() {
 		deadline = start.Add(s.cfg.DefaultTimeout)
 	}
-	ctx, span := s.tracer.Start(trace.Extract(context.Background(), req.header), ep.subject, ep.spanOpts...)
+	ctx, span := trace.Start(trace.Extract(context.Background(), req.header), s.tracer, ep.subject, ep.spanOpts...)
 	defer span.End()
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

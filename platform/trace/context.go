@@ -79,6 +79,18 @@ func Resume(ctx context.Context, stored, name string, opts ...oteltrace.SpanStar
 // tracerName names Souk's own instrumentation.
 const tracerName = "github.com/souk/souk"
 
+// Start is tracer.Start, except with a no-op tracer (tracing off), where it returns ctx and
+// its span unchanged: the span a no-op tracer starts records nothing, and the remote parent
+// it would carry is in ctx already, so it is passed on all the same. It spares a request the
+// context value a no-op span costs (an allocation on every request the gateway and each
+// service handle).
+func Start(ctx context.Context, tracer oteltrace.Tracer, name string, opts ...oteltrace.SpanStartOption) (context.Context, oteltrace.Span) {
+	if _, off := tracer.(noop.Tracer); off {
+		return ctx, oteltrace.SpanFromContext(ctx)
+	}
+	return tracer.Start(ctx, name, opts...)
+}
+
 // Tracer is the tracer of Souk's instrumentation from tp.
 func Tracer(tp oteltrace.TracerProvider) oteltrace.Tracer { return tp.Tracer(tracerName) }
 

@@ -81,6 +81,33 @@ func TestOffPassesTheTraceContextOn(t *testing.T) {
 	}
 }
 
+// Start off passes the incoming trace context on and allocates nothing; on, it records a
+// child of it.
+func TestStartOffCostsNothing(t *testing.T) {
+	var off *trace.Tracing
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	parent := trace.FromParent(context.Background(), tp)
+	tracer := trace.Tracer(off.Provider("order"))
+	ctx, span := trace.Start(parent, tracer, "x")
+	span.End()
+	if span.IsRecording() || trace.Parent(ctx) != tp {
+		t.Fatalf("off: recording %v, Parent %q, want %q passed on", span.IsRecording(), trace.Parent(ctx), tp)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		_, span := trace.Start(context.Background(), tracer, "x")
+		span.End()
+	}); n != 0 {
+		t.Fatalf("off, a span costs %v allocations, want 0", n)
+	}
+
+	tr, exp := recorded(t)
+	_, span = trace.Start(parent, trace.Tracer(tr.Provider("order")), "y")
+	span.End()
+	if spans := exp.GetSpans(); len(spans) != 1 || spans[0].Parent.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("on: spans %v, want one child of the incoming context", spans)
+	}
+}
+
 func TestLoggerCarriesTheIDs(t *testing.T) {
 	tr, _ := recorded(t)
 	ctx, span := trace.Tracer(tr.Provider("order")).Start(context.Background(), "x")

@@ -3,6 +3,7 @@ package subjects
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -123,8 +124,27 @@ func writeHeaders(h nats.Header, m Meta, sc oteltrace.SpanContext, deadline time
 	set(HeaderAcceptLanguage, m.AcceptLanguage)
 	set(HeaderIdempotencyKey, m.IdempotencyKey)
 	if !deadline.IsZero() {
-		set(HeaderDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
+		set(HeaderDeadline, deadlineText(deadline.UnixMilli()))
 	}
+}
+
+// lastDeadline is the text of the latest deadline header written: the requests sent within
+// one millisecond with the same timeout share it, so most cost no string of their own.
+var lastDeadline atomic.Pointer[msText]
+
+type msText struct {
+	ms   int64
+	text string
+}
+
+// deadlineText is ms in decimal, as the deadline header carries it.
+func deadlineText(ms int64) string {
+	if d := lastDeadline.Load(); d != nil && d.ms == ms {
+		return d.text
+	}
+	d := &msText{ms: ms, text: strconv.FormatInt(ms, 10)}
+	lastDeadline.Store(d)
+	return d.text
 }
 
 // traceparent is sc in the W3C traceparent format, version 00: only the sampled flag is

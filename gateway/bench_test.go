@@ -30,6 +30,18 @@ func BenchmarkGatewayAnonymousRead(b *testing.B) {
 	benchGet(b, ln, "/.well-known/jwks.json")
 }
 
+// BenchmarkGatewayProductRead is the anonymous product read, GET /v1/products/{id}: a
+// request bound from the path and encoded per request, where the JWKS read's is static.
+func BenchmarkGatewayProductRead(b *testing.B) {
+	h := newHarness(b, gateway.Config{})
+	benchServeSubject(b, h.nc, subjects.ProductGet.Subject)
+	h.g = mustNew(b, h)
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = h.g.Serve(ln) }()
+	b.Cleanup(func() { _ = h.g.App().Shutdown() })
+	benchGet(b, ln, "/v1/products/0190c0de-0000-7000-8000-000000000001")
+}
+
 func BenchmarkBareFiberNATS(b *testing.B) {
 	h := newHarness(b, gateway.Config{})
 	benchServe(b, h.nc)
@@ -58,15 +70,18 @@ func mustNew(b *testing.B, h *harness) *gateway.Gateway {
 	return g
 }
 
-func benchServe(b *testing.B, nc *nats.Conn) {
+func benchServe(b *testing.B, nc *nats.Conn) { benchServeSubject(b, nc, subjects.AuthJWKS.Subject) }
+
+// benchServeSubject answers subject from memory, as the bare chain's service does.
+func benchServeSubject(b *testing.B, nc *nats.Conn, subject string) {
 	reply := []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
-	svc, err := micro.AddService(nc, micro.Config{Name: "auth", Version: "0.0.1"})
+	svc, err := micro.AddService(nc, micro.Config{Name: "bench", Version: "0.0.1"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = svc.Stop() })
-	if err := svc.AddEndpoint("jwks", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(reply) }),
-		micro.WithEndpointSubject(subjects.AuthJWKS.Subject)); err != nil {
+	if err := svc.AddEndpoint("read", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(reply) }),
+		micro.WithEndpointSubject(subject)); err != nil {
 		b.Fatal(err)
 	}
 }

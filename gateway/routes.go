@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -167,10 +168,17 @@ func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
 		panic(fmt.Sprintf("gateway: %s: request type does not encode: %v", ep.Subject, err))
 	}
 	subject := ep.Subject
+	var one *oneString
+	if !decode && in.Bind != nil {
+		one = oneStringOf(reflect.TypeFor[Req]())
+	}
 	call.handler = func(g *Gateway, rt *Route) fiber.Handler {
 		status := rt.status()
 		return func(c *fiber.Ctx) error {
 			body := static
+			if one != nil { // {"id":"…"} from the path: the product read
+				return forwardOne(g, c, subject, status, one, in.Bind)
+			}
 			if decode || in.Bind != nil {
 				var req Req
 				if in.Body || (in.OptionalBody && len(bytes.TrimSpace(c.Body())) > 0) {
@@ -190,20 +198,104 @@ func Forward[Req, Rep any](ep subjects.Endpoint[Req, Rep], in Input[Req]) Call {
 				}
 				body = enc
 			}
-			data, err := g.request(c, subject, body)
-			if err != nil {
-				return err
-			}
-			c.Status(status)
-			if status == fiber.StatusNoContent {
-				return nil
-			}
-			c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
-			c.Response().SetBodyRaw(data) // the service's bytes, not decoded and re-encoded
-			return nil
+			return g.forward(c, subject, status, body)
 		}
 	}
 	return call
+}
+
+// forward sends body to subject and answers with the reply as it is.
+func (g *Gateway) forward(c *fiber.Ctx, subject string, status int, body []byte) error {
+	data, err := g.request(c, subject, body)
+	if err != nil {
+		return err
+	}
+	c.Status(status)
+	if status == fiber.StatusNoContent {
+		return nil
+	}
+	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	c.Response().SetBodyRaw(data) // the service's bytes, not decoded and re-encoded
+	return nil
+}
+
+// forwardOne is Forward's handler for a request of one string field that Bind fills (the
+// product read's {"id":"…"}): the request and its encoding come from pools and are written
+// without reflection, where a value of its own and json.Marshal were two allocations and
+// most of the gateway's own work on a cached read. A value that JSON would escape is
+// encoded by encoding/json, as every other request is.
+func forwardOne[Req any](g *Gateway, c *fiber.Ctx, subject string, status int, one *oneString, bind func(*fiber.Ctx, *Req) error) error {
+	req := one.reqs.Get().(*Req)
+	defer func() {
+		*req = *new(Req)
+		one.reqs.Put(req)
+	}()
+	if err := bind(c, req); err != nil {
+		return err
+	}
+	buf := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(buf)
+	body, ok := one.append((*buf)[:0], reflect.ValueOf(req).Elem().Field(0).String())
+	if !ok {
+		enc, err := json.Marshal(req)
+		if err != nil {
+			return fmt.Errorf("%s: encode request: %w", subject, err)
+		}
+		body = enc
+	} else {
+		*buf = body // keep what it grew to
+	}
+	return g.forward(c, subject, status, body) // the request is written out when it returns
+}
+
+// bodyPool holds the buffers forwardOne encodes requests in.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// oneString is a request type of one string field, such as subjects.ProductIDRequest.
+type oneString struct {
+	// prefix is the JSON up to the value's opening quote: {"id":"
+	prefix []byte
+	// reqs are spare values of the type.
+	reqs sync.Pool
+}
+
+// oneStringOf describes t when it is a struct of one exported string field that
+// encoding/json writes as {"name":"value"} (no omitempty, no ",string"); nil otherwise.
+func oneStringOf(t reflect.Type) *oneString {
+	if t.Kind() != reflect.Struct || t.NumField() != 1 {
+		return nil
+	}
+	f := t.Field(0)
+	name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		name = f.Name
+	}
+	if !f.IsExported() || f.Type != reflect.TypeFor[string]() || opts != "" || name == "-" || !plainJSON(name) {
+		return nil
+	}
+	return &oneString{prefix: []byte(`{"` + name + `":"`), reqs: sync.Pool{New: func() any { return reflect.New(t).Interface() }}}
+}
+
+// append appends the request of value v to b; ok is false when v is not written as it is.
+func (o *oneString) append(b []byte, v string) ([]byte, bool) {
+	if !plainJSON(v) {
+		return b, false
+	}
+	b = append(b, o.prefix...)
+	b = append(b, v...)
+	return append(b, `"}`...), true
+}
+
+// plainJSON reports whether encoding/json writes s as it is between quotes: printable
+// ASCII without the quote, the backslash and the characters it escapes for HTML (<, >, &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch < 0x20, ch >= 0x7f, ch == '"', ch == '\\', ch == '<', ch == '>', ch == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // Handle makes a route served by the gateway itself. reply documents its 200 body (nil: not

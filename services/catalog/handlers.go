@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -151,24 +152,44 @@ func (h *handlers) categoryUpdate(ctx context.Context, req subjects.CategoryUpda
 
 // Products. -------------------------------------------------------------------------------
 
-// productKey is the cache key of product id's reply for a language preference.
-func productKey(id string, p product.Prefs) string { return id + "|" + p.Key }
+// productKey is the cache key of product id's reply for a language preference, and the
+// group the product's events invalidate (the id's text, the key's first 36 bytes): one
+// allocation for both, where id.String() and a concatenation were two on every read.
+func productKey(id uuid.UUID, p product.Prefs) (key, group string) {
+	var text [36]byte
+	hex.Encode(text[0:8], id[0:4])
+	hex.Encode(text[9:13], id[4:6])
+	hex.Encode(text[14:18], id[6:8])
+	hex.Encode(text[19:23], id[8:10])
+	hex.Encode(text[24:36], id[10:16])
+	text[8], text[13], text[18], text[23] = '-', '-', '-', '-'
+	var b strings.Builder
+	b.Grow(len(text) + 1 + len(p.Key))
+	b.Write(text[:])
+	b.WriteByte('|')
+	b.WriteString(p.Key)
+	key = b.String()
+	return key, key[:len(text)]
+}
 
 // productGet serves GET /v1/products/{id} from the cache of encoded replies; a miss reads
 // one row by primary key. Entries are keyed by the canonical id, the group the product's
 // events invalidate.
 func (h *handlers) productGet(ctx context.Context, data []byte) ([]byte, error) {
-	var req subjects.ProductIDRequest
-	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, subjects.BadRequest("", "malformed request body")
-	}
-	id, err := parseID(req.ID, product.ErrNotFound)
-	if err != nil {
-		return nil, err
+	id, ok := gatewayProductID(data)
+	if !ok {
+		var req subjects.ProductIDRequest
+		if err := json.Unmarshal(data, &req); err != nil {
+			return nil, subjects.BadRequest("", "malformed request body")
+		}
+		var err error
+		if id, err = parseID(req.ID, product.ErrNotFound); err != nil {
+			return nil, err
+		}
 	}
 	p := h.callerPrefs(ctx)
-	group := id.String()
-	return h.products.Load(ctx, group, productKey(group, p), func(ctx context.Context) ([]byte, error) {
+	key, group := productKey(id, p)
+	return h.products.Load(ctx, group, key, func(ctx context.Context) ([]byte, error) {
 		if len(p.List) == 0 { // the default language: one row, not every translation
 			body, ok, err := h.store.View(ctx, id, h.defaultLocale)
 			if err == nil && !ok {
@@ -198,18 +219,24 @@ func (h *handlers) pickView(views map[string][]byte, p product.Prefs) []byte {
 // productFast answers a product read from the cache on the subscription goroutine (see
 // rpc.Fast); anything else goes to productGet.
 func (h *handlers) productFast(data []byte, meta subjects.Meta) ([]byte, bool) {
-	// The gateway sends exactly {"id":"<uuid>"}: read that without reflection; anything else
-	// takes the handler's full decoding.
+	id, ok := gatewayProductID(data)
+	if !ok {
+		return nil, false
+	}
+	key, group := productKey(id, h.prefs.Resolve(meta.AcceptLanguage))
+	return h.products.Get(group, key)
+}
+
+// gatewayProductID reads the request the gateway sends, exactly {"id":"<uuid>"}, without
+// reflection (json.Unmarshal was a tenth of an uncached read's CPU in the service); ok is
+// false for anything else, which the handler decodes in full.
+func gatewayProductID(data []byte) (uuid.UUID, bool) {
 	raw, ok := bytes.CutPrefix(data, []byte(`{"id":"`))
 	if !ok || len(raw) != 38 || string(raw[36:]) != `"}` {
-		return nil, false
+		return uuid.Nil, false
 	}
 	id, err := uuid.ParseBytes(raw[:36])
-	if err != nil {
-		return nil, false
-	}
-	group := id.String()
-	return h.products.Get(group, productKey(group, h.prefs.Resolve(meta.AcceptLanguage)))
+	return id, err == nil
 }
 
 // resolveCategory finds the category a product names by id or path (400 on category_id).

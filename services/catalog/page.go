@@ -107,7 +107,8 @@ func (h *handlers) productReplies(ctx context.Context, ids []uuid.UUID, p produc
 	out := make([][]byte, len(ids))
 	var missing []uuid.UUID
 	for i, id := range ids {
-		if v, ok := h.products.Get(id.String(), productKey(id.String(), p)); ok {
+		key, group := productKey(id, p)
+		if v, ok := h.products.Get(group, key); ok {
 			out[i] = v
 		} else {
 			missing = append(missing, id)
@@ -129,7 +130,8 @@ func (h *handlers) productReplies(ctx context.Context, ids []uuid.UUID, p produc
 	for id, v := range views {
 		b := h.pickView(v, p)
 		found[id] = b
-		h.products.Put(tickets[id], productKey(id.String(), p), b)
+		key, _ := productKey(id, p)
+		h.products.Put(tickets[id], key, b)
 	}
 	kept := out[:0]
 	for i, id := range ids {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -96,7 +97,23 @@ type Service struct {
 	uninstrument func()
 	// endpoints are the served endpoints by micro endpoint name, for their stats.
 	endpoints sync.Map
+	// idle hands a request to a worker waiting for one (see work); waiting counts them, and
+	// quit, closed when the service stops, ends them.
+	idle     chan job
+	waiting  atomic.Int32
+	quit     chan struct{}
+	quitOnce sync.Once
 }
+
+// job is a request a worker serves.
+type job struct {
+	ep *endpoint
+	in inbound
+}
+
+// maxWaiting bounds the workers waiting for a request, per service: what a burst leaves
+// behind beyond it ends.
+const maxWaiting = 64
 
 // Serve runs the micro service cfg until ctx ends: New, then register adds its endpoints
 // (a failure stops it and is returned), then it serves and, once ctx ends, drains for up to
@@ -137,6 +154,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		slots:        make(chan struct{}, cfg.MaxInFlight),
 		failed:       make(chan error, 1),
 		uninstrument: func() {},
+		idle:         make(chan job),
+		quit:         make(chan struct{}),
 	}
 	mc := micro.Config{
 		Name:        cfg.Name,
@@ -291,15 +310,42 @@ func (s *Service) dispatch(ep *endpoint, req micro.Request) {
 		respondError(req, &subjects.Error{Code: 503, Slug: "overloaded", Message: s.cfg.Name + " is overloaded", RetryAfter: 1})
 		return
 	}
-	// The goroutine must not touch req: micro reads its response state after this function
+	// The worker must not touch req: micro reads its response state after this function
 	// returns, so the reply goes out on the reply subject directly.
-	in := inbound{data: req.Data(), header: nats.Header(req.Headers()), reply: req.Reply()}
+	j := job{ep: ep, in: inbound{data: req.Data(), header: nats.Header(req.Headers()), reply: req.Reply()}}
 	s.running.Add(1)
-	go func() {
-		defer s.running.Done()
-		s.serve(ep, in) // it frees the slot
-	}()
+	select {
+	case s.idle <- j: // a worker waiting for one takes it
+	default:
+		go s.work(j)
+	}
 }
+
+// work serves j on a goroutine of its own, then waits for the next request while fewer than
+// maxWaiting workers wait and the service runs. A worker keeps the stack its requests grew
+// (a query's calls are deep), where a goroutine per request grew a fresh one every time:
+// newstack and copystack were 3 % of an uncached product read's CPU.
+func (s *Service) work(j job) {
+	for {
+		s.serve(j.ep, j.in) // it frees the slot
+		s.running.Done()
+		j = job{} // keep nothing of it while waiting
+		if s.waiting.Add(1) > maxWaiting {
+			s.waiting.Add(-1)
+			return
+		}
+		select {
+		case j = <-s.idle:
+			s.waiting.Add(-1)
+		case <-s.quit:
+			s.waiting.Add(-1)
+			return
+		}
+	}
+}
+
+// endWorkers ends the workers waiting for a request, once the service takes no more.
+func (s *Service) endWorkers() { s.quitOnce.Do(func() { close(s.quit) }) }
 
 // inbound is what a handler goroutine needs of a request.
 type inbound struct {
@@ -407,6 +453,7 @@ func respondError(req micro.Request, e *subjects.Error) {
 func (s *Service) Stop(ctx context.Context) error {
 	s.uninstrument()
 	err := s.svc.Stop()
+	s.endWorkers()
 	done := make(chan struct{})
 	go func() { s.running.Wait(); close(done) }()
 	select {
@@ -424,6 +471,7 @@ func (s *Service) Wait(ctx context.Context, shutdown time.Duration) error {
 	case err := <-s.failed:
 		s.uninstrument()
 		_ = s.svc.Stop()
+		s.endWorkers()
 		return err
 	case <-ctx.Done():
 		stopCtx, cancel := context.WithTimeout(context.Background(), shutdown)

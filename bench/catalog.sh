@@ -28,9 +28,11 @@ DATABASE_URL=$url "$bin" seed -products "$products"
 # Statistics and the visibility map, as autovacuum would leave them (a server may run
 # without it, as the development one here does; the planner guesses badly without them).
 psql "$url" -qc 'vacuum analyze catalog.products, catalog.product_views'
-psql "$url" -qtAc "select '/v1/products/' || id from catalog.products where deleted_at is null order by seq limit 20000" >/tmp/souk-products.txt
-head -n 1000 /tmp/souk-products.txt >/tmp/souk-products-hot.txt
+# The paths files are this run's own: runs beside it on other databases write theirs.
 data=$(mktemp -d)
+all=$data/products.txt hot=$data/products-hot.txt
+psql "$url" -qtAc "select '/v1/products/' || id from catalog.products where deleted_at is null order by seq limit 20000" >"$all"
+head -n 1000 "$all" >"$hot"
 pid=
 unsent() { psql "$url" -qtAc 'select count(*) from catalog.outbox where sent_at is null'; }
 start() { # start [cache MiB] [nowait: return before the outbox is drained]
@@ -68,7 +70,7 @@ start
 stop # a fresh seed's events went through on that start: measure the footprint on a clean one
 start
 echo "rss idle: $(rss)"
-has product && row "product, cached" /tmp/souk-products-hot.txt
+has product && row "product, cached" "$hot"
 has search && row "search, cached" bench/searches.txt
 echo "rss after load: $(rss)"
 stop
@@ -81,7 +83,7 @@ if has backlog; then
   stop
 fi
 start 0
-has product && row "product, uncached" /tmp/souk-products.txt
+has product && row "product, uncached" "$all"
 has search && row "search, uncached" bench/searches.txt
 stop
 echo "ceiling (bench/ceiling/run.sh $secs $conns)"

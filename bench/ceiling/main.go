@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -36,8 +38,12 @@ var product = []byte(`{"id":"0190c0de-0000-7000-8000-000000000001","sku":"SKU-1"
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "HTTP listen address")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiles (/debug/pprof/) on this address, to compare with the shop's; off when empty")
 	db := flag.String("db", envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/souk_ceiling?sslmode=disable"), "PostgreSQL URL")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 

@@ -9,10 +9,11 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2
 db=${CEILING_DB:-postgres://postgres@127.0.0.1:5432/souk_ceiling?sslmode=disable}
 psql "${db%/*}/postgres" -qtAc "select 1 from pg_database where datname='souk_ceiling'" | grep -q 1 ||
   psql "${db%/*}/postgres" -qc 'create database souk_ceiling'
-go build -o /tmp/souk-ceiling .
-/tmp/souk-ceiling -addr "$addr" -db "$db" >/tmp/souk-ceiling.log 2>&1 &
+bin=$(mktemp /tmp/souk-ceiling.XXXXXX) # this run's own: runs beside it build theirs
+go build -o "$bin" .
+"$bin" -addr "$addr" -db "$db" >/tmp/souk-ceiling.log 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null' EXIT
+trap 'kill $pid 2>/dev/null; rm -f "$bin"' EXIT
 for _ in $(seq 100); do curl -sf "http://$addr/direct" >/dev/null && break; sleep 0.1; done
 for path in direct mem pg; do
   wrk -t1 -c1 -d2s "http://$addr/$path" >/dev/null # warm up

@@ -53,9 +53,15 @@ func TestServerSpanIsTheCallersChild(t *testing.T) {
 	caller.End()
 
 	spans := map[oteltrace.SpanKind]tracetest.SpanStub{}
-	for _, sp := range exp.GetSpans() {
-		spans[sp.SpanKind] = sp
-	}
+	expect.Within(t, 10*time.Second, func() error { // the server's span ends after its reply
+		for _, sp := range exp.GetSpans() {
+			spans[sp.SpanKind] = sp
+		}
+		if _, ok := spans[oteltrace.SpanKindServer]; !ok {
+			return fmt.Errorf("no server span yet")
+		}
+		return nil
+	})
 	client, server := spans[oteltrace.SpanKindClient], spans[oteltrace.SpanKindServer]
 	if client.Name != ep.Subject || client.Parent.SpanID() != caller.SpanContext().SpanID() {
 		t.Fatalf("client span %q parent %v, want %s under the caller", client.Name, client.Parent.SpanID(), ep.Subject)

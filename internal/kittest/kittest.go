@@ -473,7 +473,7 @@ func (e *Env) outboxesSent() error {
 	}
 	for _, schema := range schemas {
 		var unsent int
-		q := `select count(*) from ` + pgx.Identifier{schema, "outbox"}.Sanitize() + ` where sent_at is null`
+		q := `select count(*) from ` + pgx.Identifier{schema, "outbox_pending"}.Sanitize()
 		if err := e.DB.QueryRow(e.Ctx, q).Scan(&unsent); err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func TestAFullStreamHoldsEventsBackInTheOutbox(t *testing.T) {
 
 	// The stream fills to its limit and the rest waits in the outbox.
 	expect.Within(t, 30*time.Second, func() error {
-		msgs, unsent := streamMsgs(ctx, js), count(ctx, db, `select count(*) from shop.outbox where sent_at is null`)
+		msgs, unsent := streamMsgs(ctx, js), count(ctx, db, `select count(*) from shop.outbox_pending`)
 		if msgs != limit || unsent != events-limit {
 			return fmt.Errorf("stream holds %d (want %d), outbox %d unsent (want %d)", msgs, limit, unsent, events-limit)
 		}
@@ -86,14 +86,14 @@ func TestAFullStreamHoldsEventsBackInTheOutbox(t *testing.T) {
 			return fmt.Errorf("the stream still holds %d applied events", n)
 		}
 		// Applied before the relay has marked the last rows sent: wait for the marks too.
-		if n := count(ctx, db, `select count(*) from shop.outbox where sent_at is null`); n != 0 {
+		if n := count(ctx, db, `select count(*) from shop.outbox_pending`); n != 0 {
 			return fmt.Errorf("%d events published but not yet marked sent", n)
 		}
 		return nil
 	})
 	missing := count(ctx, db, `select count(*) from shop.outbox o where not exists (select from shop.applied a where a.event_id = o.id::text)`)
 	twice := count(ctx, db, `select count(*) from (select event_id from shop.applied group by event_id having count(*) > 1) d`)
-	unsent := count(ctx, db, `select count(*) from shop.outbox where sent_at is null`)
+	unsent := count(ctx, db, `select count(*) from shop.outbox_pending`)
 	if applied := count(ctx, db, `select count(*) from shop.applied`); applied != len(ids) || missing != 0 || twice != 0 || unsent != 0 {
 		t.Fatalf("%d applications of %d events: %d never applied, %d applied twice, %d unsent", applied, len(ids), missing, twice, unsent)
 	}

@@ -51,9 +51,8 @@ func open(t testing.TB, ctx context.Context, url string) *pgxpool.Pool {
 	return db
 }
 
-// addEvents commits n events in one transaction and returns their ids.
-func addEvents(t *testing.T, ctx context.Context, db *pgxpool.Pool, n int) []string {
-	t.Helper()
+// events makes n events and returns them with their ids.
+func events(n int) ([]outbox.Event, []string) {
 	evs := make([]outbox.Event, n)
 	ids := make([]string, n)
 	for i := range evs {
@@ -61,6 +60,13 @@ func addEvents(t *testing.T, ctx context.Context, db *pgxpool.Pool, n int) []str
 		evs[i] = outbox.Event{ID: id, Subject: "souk.evt.user.registered." + id.String(), Payload: created{ID: id.String()}}
 		ids[i] = id.String()
 	}
+	return evs, ids
+}
+
+// addEvents commits n events in one transaction and returns their ids.
+func addEvents(t *testing.T, ctx context.Context, db *pgxpool.Pool, n int) []string {
+	t.Helper()
+	evs, ids := events(n)
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, schema, evs...) })
 	if err != nil {
 		t.Fatal(err)
@@ -118,11 +124,28 @@ func total(m map[string]int) (n int) {
 	return n
 }
 
-// unsent counts the outbox rows not yet marked sent.
+// unsent counts the events not published yet (the view outbox_pending: above the watermark
+// and not sent one by one, or marked for resending).
 func unsent(ctx context.Context, db *pgxpool.Pool) (int, error) {
 	var n int
-	err := db.QueryRow(ctx, `select count(*) from users.outbox where sent_at is null`).Scan(&n)
+	err := db.QueryRow(ctx, `select count(*) from users.outbox_pending`).Scan(&n)
 	return n, err
+}
+
+// sentAgo moves the record of everything sent so far back by d, as if it had been sent d
+// earlier: the runs of keys the watermark passed, the current one, and the rows sent one by
+// one.
+func sentAgo(t *testing.T, ctx context.Context, db *pgxpool.Pool, d time.Duration) {
+	t.Helper()
+	for _, q := range []string{
+		`update users.outbox_run set first_at = first_at - make_interval(secs => $1), last_at = last_at - make_interval(secs => $1)`,
+		`update users.outbox_cursor set run_from = run_from - make_interval(secs => $1), run_to = run_to - make_interval(secs => $1)`,
+		`update users.outbox set sent_at = sent_at - make_interval(secs => $1) where sent_at is not null`,
+	} {
+		if _, err := db.Exec(ctx, q, d.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func allSent(ctx context.Context, db *pgxpool.Pool) error {

@@ -20,6 +20,7 @@ type instruments struct {
 	resent   *prometheus.CounterVec
 	oldest   prometheus.Gauge
 	backlog  prometheus.Gauge
+	late     prometheus.Counter
 }
 
 // Resend causes, the cause label of souk_outbox_resent_total.
@@ -61,6 +62,10 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		Name: "souk_outbox_backlog",
 		Help: "Events of an outbox not yet published, counted up to 100000 (the count stops there, so it stays cheap).",
 	}, labels))
+	late := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_outbox_past_horizon_total",
+		Help: "Events an outbox relay sent on their own and marked sent, because a transaction running on the server (in any database) held the horizon below them for longer than LateAfter.",
+	}, labels))
 	m := &instruments{
 		sent:     sent.WithLabelValues(schema),
 		dups:     dups.WithLabelValues(schema),
@@ -69,6 +74,7 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		resent:   resent.MustCurryWith(prometheus.Labels{"outbox": schema}),
 		oldest:   oldest.WithLabelValues(schema),
 		backlog:  backlog.WithLabelValues(schema),
+		late:     late.WithLabelValues(schema),
 	}
 	for _, cause := range []string{causeDeadLease, causeLostData} {
 		m.resent.WithLabelValues(cause) // at zero from the start, for rate()
@@ -100,6 +106,13 @@ func (m *instruments) acked(duplicate bool) {
 	}
 }
 
+// pastHorizon counts one event sent on its own past the horizon.
+func (m *instruments) pastHorizon() {
+	if m != nil {
+		m.late.Inc()
+	}
+}
+
 // resend counts n events marked for publishing again.
 func (m *instruments) resend(cause string, n int64) {
 	if m != nil && n > 0 {
@@ -108,21 +121,23 @@ func (m *instruments) resend(cause string, n int64) {
 }
 
 // backlogCap bounds the count of unsent events: past it the gauge says "at least this
-// many", which is all an alert needs, and the count stays a short index-only scan (the
-// partial index outbox_unsent) on every round of the lease upkeep.
+// many", which is all an alert needs, and the count stays a short index scan (above the
+// watermark on outbox_key, and the partial index outbox_resend) on every round of the lease
+// upkeep.
 const backlogCap = 100000
 
-// measureBacklog reads the age of the oldest unsent event (one index probe) and how many
-// wait (counted up to backlogCap), for the gauges and Backlog.
+// measureBacklog reads how many events wait (counted up to backlogCap) and the age of the
+// oldest of them, for the gauges and Backlog.
 func (r *Relay) measureBacklog(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	var age float64
 	var n int64
 	t := r.table("outbox")
-	err := r.DB.QueryRow(ctx, `select
-		coalesce((select extract(epoch from now() - min(created_at)) from `+t+` where sent_at is null), 0)::float8,
-		(select count(*) from (select 1 from `+t+` where sent_at is null limit $1) u)`, backlogCap).Scan(&age, &n)
+	err := r.DB.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(created_at)), 0)::float8, count(*) from (
+		(select o.created_at from `+t+` o, `+r.table("outbox_cursor")+` c
+			where (o.xid, o.seq) > (c.xid, c.seq) and o.sent_at is null and not o.resend order by o.xid, o.seq limit $1)
+		union all (select created_at from `+t+` where resend limit $1)) u`, backlogCap).Scan(&age, &n)
 	if err != nil {
 		return err
 	}

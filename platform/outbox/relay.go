@@ -24,9 +24,20 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// Relay publishes one schema's outbox. Several relays (instances) may run on one schema: rows
-// are claimed with FOR UPDATE SKIP LOCKED, never by a serial id, so none is skipped or sent
-// by two relays at once.
+// Relay publishes one schema's outbox. It keeps a watermark rather than marking each row
+// sent: rows are passed in the order of (xid, seq), the writing transaction's id and a
+// sequence number, and only below the horizon, the snapshot's xmin read in the same
+// statement: every transaction below it has ended, its committed rows are visible, and no row
+// can appear below it later, so a transaction that committed after a younger one is never
+// skipped. Rows committed above the horizon (the oldest transaction running on the server
+// holds it back, in any database) are looked at again after a few milliseconds and, once
+// written more than LateAfter ago, sent on their own and marked sent (sent_at, sent_by); the
+// watermark passes them without sending them again. What each instance passed is kept as
+// runs of keys (outbox_run, a row a second at most), which the resend windows and pruning
+// read.
+//
+// Several relays (instances) may run on one schema: a transaction-scoped advisory lock lets
+// one at a time relay it; another finding it taken looks again shortly.
 //
 // Every wait is bounded: a batch's acks by AckWait (an ack not back by then leaves its row
 // unsent, and the duplicate window drops the copy that did land when it is sent again), the
@@ -71,6 +82,10 @@ type Relay struct {
 	// failing, its failed batches, its resends, the age of its oldest unsent event and how
 	// many wait.
 	Metrics prometheus.Registerer
+	// LateAfter is how long a committed event may wait above the horizon (the oldest
+	// transaction still running on the server, in any database) before it is sent on its
+	// own and marked sent, as a row; 150 ms when zero. See Relay.
+	LateAfter time.Duration
 	// Instance names this relay's lease; a random id per Run when empty. A stable name (the
 	// pod's) lets a restarted instance adopt its own dead lease at once.
 	Instance string
@@ -132,6 +147,9 @@ func (r *Relay) defaults() {
 	}
 	if r.MaxBackoff <= 0 {
 		r.MaxBackoff = 10 * time.Second
+	}
+	if r.LateAfter <= 0 {
+		r.LateAfter = 150 * time.Millisecond
 	}
 	if r.kick == nil {
 		r.kick = background.NewKicker()
@@ -215,15 +233,15 @@ func (r *Relay) relay(ctx context.Context) {
 	var trouble episode
 	failures := 0
 	for ctx.Err() == nil {
-		n, err := r.publishBatch(ctx)
+		res, err := r.publishBatch(ctx)
 		r.inst.published(err)
-		pause := r.Poll
+		pause, kickable := r.Poll, true
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			failures++
-			pause = r.backoff(failures)
+			pause, kickable = r.backoff(failures), false
 			if trouble.report() {
 				r.Log.Warn().Err(err).Int("tries", failures).Dur("next_try", pause).Bool("stream_full", streamFull(err)).
 					Msg("outbox relay: publishing failed; the events wait in the outbox and are tried again")
@@ -233,14 +251,19 @@ func (r *Relay) relay(ctx context.Context) {
 				r.Log.Info().Int("tries", failures).Msg("outbox relay: publishing again")
 			}
 			failures = 0
-			if pace := r.pace.Load(); pace != nil && n > 0 && pace.WaitN(ctx, n) != nil {
+			if pace := r.pace.Load(); pace != nil && res.sent > 0 && pace.WaitN(ctx, res.sent) != nil {
 				return // ctx ended
 			}
-			if n == r.Batch {
+			if res.full {
 				continue // more waiting
 			}
+			if res.soon {
+				// Not kickable: under load kicks come every millisecond, and the horizon
+				// moves on its own; the rate of looks stays capped at one per horizonRetry.
+				pause, kickable = horizonRetry, false
+			}
 		}
-		r.pause(ctx, pause, failures == 0)
+		r.pause(ctx, pause, kickable)
 	}
 }
 
@@ -269,71 +292,197 @@ func streamFull(err error) bool {
 	return errors.As(err, &api) && api.ErrorCode == errCodeStoreFailed
 }
 
+// The three kinds of row a claim returns.
+const (
+	byKey  = iota // above the watermark and below the horizon: passed in key order
+	late          // above the horizon, committed and visible: sent one by one once ripe
+	resent        // marked to be published again
+)
+
 type claimed struct {
-	id  uuid.UUID
-	msg *nats.Msg
+	id   uuid.UUID
+	msg  *nats.Msg
+	kind int
+	xid  string // xid8 as text: the relay only hands it back
+	seq  int64
+	// hold: a byKey row the watermark passes without publishing it (sent one by one, or
+	// waiting for its resend), or a late row not ripe yet.
+	hold bool
 }
 
-// publishBatch claims up to Batch unsent rows, publishes them all asynchronously, waits at
-// most AckWait for their acks and marks the acknowledged ones sent, in the claiming
-// transaction. Rows whose ack failed or did not come stay unsent for a later batch.
-func (r *Relay) publishBatch(ctx context.Context) (int, error) {
+// round is what one batch did, for the loop's pacing.
+type round struct {
+	sent int
+	// full: a kind of row came back a full batch; more wait.
+	full bool
+	// soon: rows wait for the horizon to pass them, or another instance holds the outbox:
+	// look again after horizonRetry rather than Poll.
+	soon bool
+}
+
+// horizonRetry is the pause before looking again when committed rows wait above the horizon
+// (the running transactions' lifetimes, milliseconds under load) or another instance holds
+// the outbox: at most one look per horizonRetry, and batches gather what commits meanwhile.
+const horizonRetry = 5 * time.Millisecond
+
+// runSpan bounds how long one record of outbox_run covers: the grain of the resend windows.
+const runSpan = time.Second
+
+// publishBatch takes the schema's outbox lock (an advisory lock: one instance relays at a
+// time; the others look again shortly), reads up to Batch rows of each kind, publishes them
+// all asynchronously, waits at most AckWait for their acks, then in the same transaction
+// moves the watermark over the byKey rows up to the first one not acknowledged and marks the
+// other acknowledged rows sent one by one. Rows whose ack failed or did not come stay unsent.
+func (r *Relay) publishBatch(ctx context.Context) (round, error) {
 	bctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	tx, err := r.DB.Begin(bctx)
 	if err != nil {
-		return 0, err
+		return round{}, err
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	rows, err := r.claim(bctx, tx)
-	if err != nil || len(rows) == 0 {
-		return 0, err
+	locked, rows, err := r.claim(bctx, tx)
+	if err != nil {
+		return round{}, err
 	}
-	acked, pubErr := r.publish(ctx, rows)
-	// What was acked is marked sent even when ctx ended meanwhile: a stop should not make
-	// the next relay send it again.
+	if !locked {
+		return round{soon: true}, nil
+	}
+	var res round
+	var out []claimed
+	counts := [3]int{}
+	for _, c := range rows {
+		counts[c.kind]++
+		switch {
+		case c.kind == late && c.hold:
+			res.soon = true
+		case !c.hold:
+			out = append(out, c)
+		}
+	}
+	res.full = counts[byKey] == r.Batch || counts[late] == r.Batch || counts[resent] == r.Batch
+	if len(rows) == 0 {
+		return res, nil
+	}
+	acked, pubErr := r.publish(ctx, out)
+	res.sent = len(acked)
+	// What was acked is recorded even when ctx ended meanwhile: a stop should not make the
+	// next relay send it again.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer cancel()
-	if len(acked) > 0 {
-		if _, err := tx.Exec(wctx, `update `+r.table("outbox")+` set sent_at = now(), sent_by = $2 where id = any($1)`, acked, r.id); err != nil {
-			return 0, err
+	var mark *claimed
+	var oneByOne []uuid.UUID
+	blocked := false
+	for i := range rows {
+		c := &rows[i]
+		switch {
+		case c.kind != byKey:
+			if acked[c.id] {
+				oneByOne = append(oneByOne, c.id)
+				if c.kind == late {
+					r.inst.pastHorizon()
+				}
+			}
+		case c.hold || acked[c.id]:
+			if !blocked {
+				mark = c
+			} else if !c.hold {
+				oneByOne = append(oneByOne, c.id) // acked past a row that was not
+			}
+		default:
+			blocked = true
+		}
+	}
+	if len(oneByOne) == 0 && mark == nil {
+		return res, pubErr
+	}
+	if len(oneByOne) > 0 {
+		if _, err := tx.Exec(wctx, `update `+r.table("outbox")+` set sent_at = now(), sent_by = $2, resend = false where id = any($1)`, oneByOne, r.id); err != nil {
+			return round{}, err
+		}
+	}
+	if mark != nil {
+		if err := r.advance(wctx, tx, mark); err != nil {
+			return round{}, err
 		}
 	}
 	if err := tx.Commit(wctx); err != nil {
-		return 0, err
+		return round{}, err
 	}
-	return len(acked), pubErr
+	return res, pubErr
 }
 
-// claim locks up to Batch unsent rows, oldest first. The same round trip tells PostgreSQL to
+// advance moves the watermark to c and extends this instance's run; a run of another
+// instance, or older than runSpan, goes to outbox_run first.
+func (r *Relay) advance(ctx context.Context, tx pgx.Tx, c *claimed) error {
+	_, err := tx.Exec(ctx, `with c as (select xid, seq, run_by, run_lo_xid, run_lo_seq, run_from, run_to,
+			run_by is distinct from $3 or run_from < now() - make_interval(secs => $4) as fresh from `+r.table("outbox_cursor")+`),
+		flush as (insert into `+r.table("outbox_run")+` (sent_by, lo_xid, lo_seq, hi_xid, hi_seq, first_at, last_at)
+			select run_by, run_lo_xid, run_lo_seq, xid, seq, run_from, run_to from c where fresh and run_by is not null)
+		update `+r.table("outbox_cursor")+` u set xid = $1::xid8, seq = $2, run_by = $3, run_to = now(),
+			run_lo_xid = case when c.fresh then c.xid else u.run_lo_xid end,
+			run_lo_seq = case when c.fresh then c.seq else u.run_lo_seq end,
+			run_from = case when c.fresh then now() else u.run_from end
+		from c`, c.xid, c.seq, r.id, runSpan.Seconds())
+	return err
+}
+
+// lockKey names the schema's outbox lock: pg_try_advisory_xact_lock(hashtext(lockSpace),
+// hashtext(schema)). An advisory lock takes no transaction id, so the relay's transaction
+// holds no one's horizon back while it waits for acks.
+const lockSpace = "souk.outbox"
+
+// claim tries the outbox lock and reads, in one statement (one snapshot, one horizon: the
+// oldest transaction still running anywhere on the server): the rows above the watermark
+// and below the horizon, in key order, whose every transaction has ended, so that no row can
+// appear below them any more; the unsent rows above the horizon, ripe once written more
+// than LateAfter ago; the rows marked for resending. The same round trip tells PostgreSQL to
 // end the session should it sit idle in this transaction past AckWait: were this process to
-// stall, the rows would not stay locked.
-func (r *Relay) claim(ctx context.Context, tx pgx.Tx) ([]claimed, error) {
+// stall, the lock would not stay held.
+func (r *Relay) claim(ctx context.Context, tx pgx.Tx) (bool, []claimed, error) {
 	idle := strconv.FormatInt((r.AckWait + dbTimeout).Milliseconds(), 10)
+	t, cur := r.table("outbox"), r.table("outbox_cursor")
 	b := &pgx.Batch{}
 	b.Queue(`select set_config('idle_in_transaction_session_timeout', $1, true)`, idle)
-	b.Queue(`select id, subject, payload, traceparent, request_id from `+r.table("outbox")+`
-		where sent_at is null order by created_at limit $1 for update skip locked`, r.Batch)
+	b.Queue(`select pg_try_advisory_xact_lock(hashtext($1), hashtext($2))`, lockSpace, r.Schema)
+	cols := `o.xid::text, o.seq, o.id, o.subject, o.traceparent, o.request_id`
+	b.Queue(`with h as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as horizon),
+		c as materialized (select xid, seq from `+cur+`)
+		(select `+byKeyKind+`, `+cols+`, o.hold, case when o.hold then null else o.payload end from c, h, lateral (
+			select *, sent_at is not null or resend as hold from `+t+` o
+			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid < h.horizon order by o.xid, o.seq limit $1) o)
+		union all
+		(select `+lateKind+`, `+cols+`, o.hold, case when o.hold then null else o.payload end from c, h, lateral (
+			select *, created_at > statement_timestamp() - make_interval(secs => $2) as hold from `+t+` o
+			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid >= h.horizon and o.sent_at is null and not o.resend
+			order by o.xid, o.seq limit $1) o)
+		union all
+		(select `+resentKind+`, `+cols+`, false, o.payload from `+t+` o where o.resend order by o.xid, o.seq limit $1)`,
+		r.Batch, r.LateAfter.Seconds())
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		return nil, err
+		return false, nil, err
+	}
+	var locked bool
+	if err := br.QueryRow().Scan(&locked); err != nil {
+		return false, nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	var out []claimed
 	for rows.Next() {
 		c := claimed{msg: nats.NewMsg("")}
 		var traceparent, requestID *string
-		if err := rows.Scan(&c.id, &c.msg.Subject, &c.msg.Data, &traceparent, &requestID); err != nil {
+		if err := rows.Scan(&c.kind, &c.xid, &c.seq, &c.id, &c.msg.Subject, &traceparent, &requestID, &c.hold, &c.msg.Data); err != nil {
 			rows.Close()
-			return nil, err
+			return false, nil, err
 		}
 		if traceparent != nil {
 			c.msg.Header.Set(subjects.HeaderTraceparent, *traceparent)
@@ -345,14 +494,21 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) ([]claimed, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return false, nil, err
 	}
-	return out, br.Close()
+	return locked, out, br.Close()
 }
+
+// The kinds as SQL literals.
+var (
+	byKeyKind  = strconv.Itoa(byKey)
+	lateKind   = strconv.Itoa(late)
+	resentKind = strconv.Itoa(resent)
+)
 
 // publish sends rows asynchronously and returns the ids JetStream acknowledged within
 // AckWait (or until ctx ends), and what went wrong with the others.
-func (r *Relay) publish(ctx context.Context, rows []claimed) ([]uuid.UUID, error) {
+func (r *Relay) publish(ctx context.Context, rows []claimed) (map[uuid.UUID]bool, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	var pubErr error
 	for _, c := range rows {
@@ -365,7 +521,7 @@ func (r *Relay) publish(ctx context.Context, rows []claimed) ([]uuid.UUID, error
 	}
 	deadline := time.NewTimer(r.AckWait)
 	defer deadline.Stop()
-	acked := make([]uuid.UUID, 0, len(futures))
+	acked := make(map[uuid.UUID]bool, len(futures))
 	var refused int
 	var firstRefusal error
 	i := 0
@@ -374,7 +530,7 @@ wait:
 		select {
 		case ack := <-futures[i].Ok():
 			r.acked(ack)
-			acked = append(acked, rows[i].id)
+			acked[rows[i].id] = true
 		case err := <-futures[i].Err():
 			refused++
 			firstRefusal = cmp(firstRefusal, err)
@@ -390,7 +546,7 @@ wait:
 		select {
 		case ack := <-futures[i].Ok():
 			r.acked(ack)
-			acked = append(acked, rows[i].id)
+			acked[rows[i].id] = true
 		default:
 			missing++
 		}

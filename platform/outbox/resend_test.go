@@ -25,17 +25,17 @@ func TestRestartLongAfterKillResendsTheDeadRelaysWindow(t *testing.T) {
 	url, db := migrated(t, ctx)
 	_, js := natstest.JetStream(t, ctx)
 
-	ids := addEvents(t, ctx, db, 100)
+	// The first 20 go out 5 minutes before the rest: outside the 3-minute window.
+	old := addEvents(t, ctx, db, 20)
 	dead := startRelay(t, ctx, url, js)
-	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, old) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	sentAgo(t, ctx, db, 5*time.Minute)
+	atRisk := addEvents(t, ctx, db, 80)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, append(atRisk, old...)) })
 	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
 	dead.kill(t)
 
-	// The first 20 went out 5 minutes before the rest: outside the 3-minute window.
-	old, atRisk := ids[:20], ids[20:]
-	if _, err := db.Exec(ctx, `update users.outbox set sent_at = sent_at - interval '5 minutes' where id = any($1::uuid[])`, old); err != nil {
-		t.Fatal(err)
-	}
 	backdate(t, ctx, db, 10*time.Minute)
 	loseStream(t, ctx, js)
 
@@ -100,15 +100,15 @@ func TestNATSServerLosingItsTailWhileRelayRunsGetsTheEventsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ids := addEvents(t, ctx, db, 100)
-	startRelay(t, ctx, url, js)
-	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
-	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
 	// The first 20 were sent 10 minutes ago: synced long before the crash, not at risk.
-	old, atRisk := ids[:20], ids[20:]
-	if _, err := db.Exec(ctx, `update users.outbox set sent_at = sent_at - interval '10 minutes' where id = any($1::uuid[])`, old); err != nil {
-		t.Fatal(err)
-	}
+	old := addEvents(t, ctx, db, 20)
+	startRelay(t, ctx, url, js)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, old) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	sentAgo(t, ctx, db, 10*time.Minute)
+	atRisk := addEvents(t, ctx, db, 80)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, append(atRisk, old...)) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
 
 	ns.Shutdown()
 	ns.WaitForShutdown()

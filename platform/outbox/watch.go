@@ -7,6 +7,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -122,19 +123,27 @@ func (r *Relay) checkStream(ctx context.Context, name string, m mark) (string, e
 	return "", nil
 }
 
-// resendRecent marks unsent every row sent within Resend before the server was last known
-// good, whoever sent it: the server lost it for all.
+// resendRecent marks for resending every row sent within Resend before the server was last
+// known good, whoever sent it: the server lost it for all.
 func (r *Relay) resendRecent(ctx context.Context, verified time.Time, why []string) error {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	window := r.Resend + time.Since(verified)
-	tag, err := r.DB.Exec(ctx, `update `+r.table("outbox")+` set sent_at = null, sent_by = null
-		where sent_at > now() - make_interval(secs => $1)`, window.Seconds())
+	var n int64
+	err := pgx.BeginFunc(ctx, r.DB, func(tx pgx.Tx) error {
+		var since time.Time
+		if err := tx.QueryRow(ctx, `select now() - make_interval(secs => $1)`, window.Seconds()).Scan(&since); err != nil {
+			return err
+		}
+		var err error
+		n, err = r.flagResend(ctx, tx, nil, since)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("resend after lost data: %w", err)
 	}
-	r.inst.resend(causeLostData, tag.RowsAffected())
-	r.Log.Warn().Strs("why", why).Int64("events", tag.RowsAffected()).Dur("window", window).
+	r.inst.resend(causeLostData, n)
+	r.Log.Warn().Strs("why", why).Int64("events", n).Dur("window", window).
 		Msg("outbox relay: the NATS server lost acknowledged messages; publishing the recent window again")
 	r.Kick()
 	return nil

@@ -261,7 +261,7 @@ func (e *env) published(kind subjects.EventKind, orderID string) [][]byte {
 	subject := kind.Subject(orderID)
 	var out [][]byte
 	expect.Within(e.t, settle, func() error {
-		if n := e.count(`select count(*) from payments.outbox where sent_at is null`); n > 0 {
+		if n := e.count(`select count(*) from payments.outbox_pending`); n > 0 {
 			return fmt.Errorf("%d events not published yet", n)
 		}
 		out = out[:0]

@@ -132,7 +132,7 @@ func (e *env) promotionEvents(subject string) uint64 {
 	e.t.Helper()
 	expect.Within(e.t, 10*time.Second, func() error {
 		var unsent int
-		if err := e.db.QueryRow(e.ctx, `select count(*) from promo.outbox where sent_at is null`).Scan(&unsent); err != nil {
+		if err := e.db.QueryRow(e.ctx, `select count(*) from promo.outbox_pending`).Scan(&unsent); err != nil {
 			return err
 		}
 		if unsent > 0 {

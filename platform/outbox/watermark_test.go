@@ -1,0 +1,152 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/souk/souk/internal/expect"
+	"github.com/souk/souk/nats/natstest"
+	"github.com/souk/souk/platform/outbox"
+)
+
+// begin begins a transaction and gives it its transaction id at once; the test commits or
+// rolls it back.
+func begin(t *testing.T, ctx context.Context, db *pgxpool.Pool) pgx.Tx {
+	t.Helper()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, `select pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// write adds n events in tx (which takes their sequence numbers now) and returns their ids.
+func write(t *testing.T, ctx context.Context, tx pgx.Tx, n int) []string {
+	t.Helper()
+	evs, ids := events(n)
+	if err := outbox.Add(ctx, tx, schema, evs...); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// Transactions commit out of order. C takes its transaction id first; A takes the next one
+// and its sequence numbers; C then takes later sequence numbers and commits; B, younger than
+// both, commits; the relay publishes C and B while A is still open; then A commits. A's
+// events sort below B's, and on the sequence below C's: a watermark kept on the sequence
+// (with or without the horizon) or on the key without the horizon would have passed them,
+// and they would never go out. All are published, each once.
+func TestTransactionsCommittingOutOfOrderAreAllPublished(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, db := migrated(t, ctx)
+	_, js := natstest.JetStream(t, ctx)
+	relay := outbox.NewRelay(schema, db, js, zerolog.Nop())
+	expect.Start(t, relay.Run)
+
+	txC := begin(t, ctx, db)
+	txA := begin(t, ctx, db)
+	a := write(t, ctx, txA, 3)
+	c := write(t, ctx, txC, 3)
+	if err := txC.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := addEvents(t, ctx, db, 3)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, append(b, c...)) })
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := append(append(a, b...), c...)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, all) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	if _, dups := relay.Counts(); dups != 0 {
+		t.Fatalf("%d duplicates published", dups)
+	}
+}
+
+// A transaction holding its id open for the whole test (a long migration, a report, any
+// database's writer on the same server) holds the horizon below every event written
+// meanwhile. Those events still go out, sent one by one past the horizon; once it ends and
+// the watermark passes them, none is published again.
+func TestEventsGoOutWhileALongTransactionHoldsTheHorizon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url, db := migrated(t, ctx)
+	_, js := natstest.JetStream(t, ctx)
+	long := begin(t, ctx, open(t, ctx, url))
+	relay := outbox.NewRelay(schema, db, js, zerolog.Nop())
+	expect.Start(t, relay.Run)
+
+	var ids []string
+	for range 5 {
+		ids = append(ids, addEvents(t, ctx, db, 20)...)
+		expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
+	}
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	if err := long.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The watermark moves over them now, with events written after the horizon moved on.
+	ids = append(ids, addEvents(t, ctx, db, 20)...)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
+	expect.Within(t, 20*time.Second, func() error {
+		var above int
+		err := db.QueryRow(ctx, `select count(*) from users.outbox o, users.outbox_cursor c where (o.xid, o.seq) > (c.xid, c.seq)`).Scan(&above)
+		if err == nil && above > 0 {
+			err = fmt.Errorf("%d rows above the watermark", above)
+		}
+		return err
+	})
+	if err := holdsExactly(ctx, js, ids); err != nil {
+		t.Fatal(err)
+	}
+	if published, dups := relay.Counts(); dups != 0 || published != uint64(len(ids)) {
+		t.Fatalf("published %d with %d duplicates, want %d and none", published, dups, len(ids))
+	}
+}
+
+// Two relays on one outbox while writers commit concurrently: every event is published,
+// once, and none is left unsent.
+func TestTwoRelaysOnOneOutboxPublishEveryEventOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url, db := migrated(t, ctx)
+	_, js := natstest.JetStream(t, ctx)
+	startRelay(t, ctx, url, js)
+	startRelay(t, ctx, url, js)
+
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 25 {
+				evs, got := events(1 + (w+i)%7)
+				if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, schema, evs...) }); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, got...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	expect.Within(t, 30*time.Second, func() error { return holdsExactly(ctx, js, ids) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+}

@@ -3,8 +3,10 @@ package outbox_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +16,8 @@ import (
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/pg"
+	"github.com/souk/souk/platform/pgtest"
 )
 
 // begin begins a transaction and gives it its transaction id at once; the test commits or
@@ -148,5 +152,39 @@ func TestTwoRelaysOnOneOutboxPublishEveryEventOnce(t *testing.T) {
 		return
 	}
 	expect.Within(t, 30*time.Second, func() error { return holdsExactly(ctx, js, ids) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+}
+
+// The migration to the watermark on an outbox in use: the rows already marked sent are not
+// published again, the unsent ones go out.
+func TestMigrationToTheWatermarkSendsOnlyTheUnsentRows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := open(t, ctx, pgtest.NewDatabase(t))
+	before := fstest.MapFS{}
+	for _, f := range []string{"outbox_0001_init.sql", "outbox_0002_leases.sql", "outbox_0003_trace.sql"} {
+		sql, err := fs.ReadFile(outbox.Migrations, "migrations/"+f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[f] = &fstest.MapFile{Data: sql}
+	}
+	if err := pg.Migrate(ctx, db, schema, before); err != nil {
+		t.Fatal(err)
+	}
+	sent := addEvents(t, ctx, db, 30)
+	if _, err := db.Exec(ctx, `update users.outbox set sent_at = now(), sent_by = 'old' where id = any($1::uuid[])`, sent); err != nil {
+		t.Fatal(err)
+	}
+	unsentIDs := addEvents(t, ctx, db, 20)
+	if _, err := db.Exec(ctx, `update users.outbox_lease set clean = true`); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Migrate(ctx, db, schema); err != nil {
+		t.Fatal(err)
+	}
+	_, js := natstest.JetStream(t, ctx)
+	expect.Start(t, outbox.NewRelay(schema, db, js, zerolog.Nop()).Run)
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, unsentIDs) })
 	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
 }

@@ -174,7 +174,8 @@ const pruneChunk = 5000
 // prune deletes the rows sent before the cutoff: Retain ago, or earlier, the start of the
 // resend window of a lease not clean (a dead instance not yet adopted, a live one whose
 // server has not been verified lately). Those the watermark passed go by key, up to the end
-// of the last run over before the cutoff; those sent one by one by sent_at. Then the runs
+// of the last run over before the cutoff; those sent one by one (resent ones included) by
+// sent_at. Then the runs
 // over before the cutoff, and clean leases older than Retain.
 func (r *Relay) prune(ctx context.Context) error {
 	t := r.table("outbox")
@@ -197,7 +198,7 @@ func (r *Relay) prune(ctx context.Context) error {
 	done := true
 	if hiXID != nil {
 		done, err = r.pruneRows(ctx, `delete from `+t+` where id in (select id from `+t+`
-			where (xid, seq) <= ($1::xid8, $2) and not resend and (sent_at is null or sent_at < $3) limit $4)`, *hiXID, *hiSeq, cutoff, pruneChunk)
+			where (xid, seq) <= ($1::xid8, $2) and sent_at is null and not resend limit $3)`, *hiXID, *hiSeq, pruneChunk)
 		if err != nil {
 			return err
 		}

@@ -30,9 +30,10 @@ import (
 // statement: every transaction below it has ended, its committed rows are visible, and no row
 // can appear below it later, so a transaction that committed after a younger one is never
 // skipped. Rows committed above the horizon (the oldest transaction running on the server
-// holds it back, in any database) are looked at again after a few milliseconds and, once
-// written more than LateAfter ago, sent on their own and marked sent (sent_at, sent_by); the
-// watermark passes them without sending them again. What each instance passed is kept as
+// holds it back, in any database) are published at once all the same, and remembered (in
+// memory) until the watermark passes them, which does not publish them again; once written
+// more than LateAfter ago they are marked sent (sent_at, sent_by), so that nothing rests on
+// memory for long. What each instance passed is kept as
 // runs of keys (outbox_run, a row a second at most), which the resend windows and pruning
 // read.
 //
@@ -106,6 +107,14 @@ type Relay struct {
 
 	mu    sync.Mutex
 	watch watch
+
+	// early holds the rows above the horizon this relay published, by when, until the
+	// watermark passes them (or they get ripe and are marked sent): the watermark does not
+	// publish them again. Only the publishing loop touches it; forget, set when the server
+	// lost data, has it cleared.
+	early  map[uuid.UUID]time.Time
+	swept  time.Time
+	forget atomic.Bool
 }
 
 // Counts returns what this relay published (acknowledged by JetStream) since it was made,
@@ -192,6 +201,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.watch = watch{marks: map[string]mark{}, verified: time.Now()}
 	r.mu.Unlock()
+	r.early = map[uuid.UUID]time.Time{}
 	if err := r.takeLease(ctx); err != nil {
 		return err
 	}
@@ -258,9 +268,7 @@ func (r *Relay) relay(ctx context.Context) {
 				continue // more waiting
 			}
 			if res.soon {
-				// Not kickable: under load kicks come every millisecond, and the horizon
-				// moves on its own; the rate of looks stays capped at one per horizonRetry.
-				pause, kickable = horizonRetry, false
+				pause = horizonRetry
 			}
 		}
 		r.pause(ctx, pause, kickable)
@@ -305,9 +313,8 @@ type claimed struct {
 	kind int
 	xid  string // xid8 as text: the relay only hands it back
 	seq  int64
-	// hold: a byKey row the watermark passes without publishing it (sent one by one, or
-	// waiting for its resend), or a late row not ripe yet.
-	hold bool
+	// young: a late row written less than LateAfter ago.
+	young bool
 }
 
 // round is what one batch did, for the loop's pacing.
@@ -320,10 +327,11 @@ type round struct {
 	soon bool
 }
 
-// horizonRetry is the pause before looking again when committed rows wait above the horizon
-// (the running transactions' lifetimes, milliseconds under load) or another instance holds
-// the outbox: at most one look per horizonRetry, and batches gather what commits meanwhile.
-const horizonRetry = 5 * time.Millisecond
+// horizonRetry is the pause before looking again when rows wait above the horizon (the
+// running transactions' lifetimes, milliseconds under load), published already, for the
+// watermark to pass them before they get ripe and must be marked one by one; or when another
+// instance holds the outbox. A kick (new events) cuts it short, as it does Poll.
+const horizonRetry = 10 * time.Millisecond
 
 // runSpan bounds how long one record of outbox_run covers: the grain of the resend windows.
 const runSpan = time.Second
@@ -352,19 +360,22 @@ func (r *Relay) publishBatch(ctx context.Context) (round, error) {
 	if !locked {
 		return round{soon: true}, nil
 	}
+	if r.forget.Swap(false) || len(r.early) > earlyCap {
+		clear(r.early) // the server lost data (or too many wait): publish them again
+	}
 	var res round
 	var out []claimed
 	counts := [3]int{}
 	for _, c := range rows {
 		counts[c.kind]++
-		switch {
-		case c.kind == late && c.hold:
-			res.soon = true
-		case !c.hold:
+		if c.kind == late && c.young {
+			res.soon = true // for the watermark to pass it before it gets ripe
+		}
+		if _, done := r.early[c.id]; !done || c.kind == resent {
 			out = append(out, c)
 		}
 	}
-	res.full = counts[byKey] == r.Batch || counts[late] == r.Batch || counts[resent] == r.Batch
+	full := counts[byKey] == r.Batch || counts[late] == r.Batch || counts[resent] == r.Batch
 	if len(rows) == 0 {
 		return res, nil
 	}
@@ -376,26 +387,38 @@ func (r *Relay) publishBatch(ctx context.Context) (round, error) {
 	defer cancel()
 	var mark *claimed
 	var oneByOne []uuid.UUID
+	var passed, published []uuid.UUID
 	blocked := false
 	for i := range rows {
 		c := &rows[i]
+		_, early := r.early[c.id]
+		done := acked[c.id] || early && c.kind != resent
 		switch {
-		case c.kind != byKey:
-			if acked[c.id] {
-				oneByOne = append(oneByOne, c.id)
-				if c.kind == late {
-					r.inst.pastHorizon()
-				}
-			}
-		case c.hold || acked[c.id]:
-			if !blocked {
-				mark = c
-			} else if !c.hold {
-				oneByOne = append(oneByOne, c.id) // acked past a row that was not
-			}
-		default:
+		case !done && c.kind == byKey:
 			blocked = true
+		case !done:
+		case c.kind == late && c.young:
+			published = append(published, c.id) // the watermark will pass it
+		case c.kind == late:
+			oneByOne = append(oneByOne, c.id)
+			passed = append(passed, c.id)
+			r.inst.pastHorizon()
+		case c.kind == resent:
+			oneByOne = append(oneByOne, c.id)
+		case !blocked:
+			mark = c
+			passed = append(passed, c.id)
+		default:
+			oneByOne = append(oneByOne, c.id) // acked past a row that was not
+			passed = append(passed, c.id)
 		}
+	}
+	// Full, and moving: more wait. (Late rows published already come back until the
+	// watermark passes them; a batch of those alone is no reason to hurry.)
+	res.full = full && (len(out) > 0 || len(oneByOne) > 0 || mark != nil)
+	now := time.Now()
+	for _, id := range published {
+		r.early[id] = now
 	}
 	if len(oneByOne) == 0 && mark == nil {
 		return res, pubErr
@@ -413,8 +436,27 @@ func (r *Relay) publishBatch(ctx context.Context) (round, error) {
 	if err := tx.Commit(wctx); err != nil {
 		return round{}, err
 	}
+	for _, id := range passed {
+		delete(r.early, id)
+	}
+	if len(r.early) > 0 && now.Sub(r.swept) > earlyTTL {
+		for id, at := range r.early {
+			if now.Sub(at) > earlyTTL {
+				delete(r.early, id) // passed by another instance
+			}
+		}
+		r.swept = now
+	}
 	return res, pubErr
 }
+
+// Rows published before the watermark passes them (Relay.early): at most earlyCap at once,
+// forgotten after earlyTTL (another instance passed them; were one still waiting, it would be
+// published again, which the duplicate window drops).
+const (
+	earlyCap = 100000
+	earlyTTL = time.Minute
+)
 
 // advance moves the watermark to c and extends this instance's run; a run of another
 // instance, or older than runSpan, goes to outbox_run first.
@@ -437,8 +479,8 @@ func (r *Relay) advance(ctx context.Context, tx pgx.Tx, c *claimed) error {
 const lockSpace = "souk.outbox"
 
 // claim tries the outbox lock and reads, in one statement (one snapshot, one horizon: the
-// oldest transaction still running anywhere on the server): the rows above the watermark
-// and below the horizon, in key order, whose every transaction has ended, so that no row can
+// oldest transaction still running anywhere on the server): the unsent rows above the
+// watermark and below the horizon, in key order (those sent one by one are passed over), whose every transaction has ended, so that no row can
 // appear below them any more; the unsent rows above the horizon, ripe once written more
 // than LateAfter ago; the rows marked for resending. The same round trip tells PostgreSQL to
 // end the session should it sit idle in this transaction past AckWait: were this process to
@@ -452,12 +494,13 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) (bool, []claimed, error) {
 	cols := `o.xid::text, o.seq, o.id, o.subject, o.traceparent, o.request_id`
 	b.Queue(`with h as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as horizon),
 		c as materialized (select xid, seq from `+cur+`)
-		(select `+byKeyKind+`, `+cols+`, o.hold, case when o.hold then null else o.payload end from c, h, lateral (
-			select *, sent_at is not null or resend as hold from `+t+` o
-			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid < h.horizon order by o.xid, o.seq limit $1) o)
+		(select `+byKeyKind+`, `+cols+`, false, o.payload from c, h, lateral (
+			select * from `+t+` o
+			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid < h.horizon and o.sent_at is null and not o.resend
+			order by o.xid, o.seq limit $1) o)
 		union all
-		(select `+lateKind+`, `+cols+`, o.hold, case when o.hold then null else o.payload end from c, h, lateral (
-			select *, created_at > statement_timestamp() - make_interval(secs => $2) as hold from `+t+` o
+		(select `+lateKind+`, `+cols+`, o.young, o.payload from c, h, lateral (
+			select *, created_at > statement_timestamp() - make_interval(secs => $2) as young from `+t+` o
 			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid >= h.horizon and o.sent_at is null and not o.resend
 			order by o.xid, o.seq limit $1) o)
 		union all
@@ -480,7 +523,7 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) (bool, []claimed, error) {
 	for rows.Next() {
 		c := claimed{msg: nats.NewMsg("")}
 		var traceparent, requestID *string
-		if err := rows.Scan(&c.kind, &c.xid, &c.seq, &c.id, &c.msg.Subject, &traceparent, &requestID, &c.hold, &c.msg.Data); err != nil {
+		if err := rows.Scan(&c.kind, &c.xid, &c.seq, &c.id, &c.msg.Subject, &traceparent, &requestID, &c.young, &c.msg.Data); err != nil {
 			rows.Close()
 			return false, nil, err
 		}

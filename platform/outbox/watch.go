@@ -129,6 +129,7 @@ func (r *Relay) resendRecent(ctx context.Context, verified time.Time, why []stri
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	window := r.Resend + time.Since(verified)
+	r.forget.Store(true) // what it published above the watermark goes again too
 	var n int64
 	err := pgx.BeginFunc(ctx, r.DB, func(tx pgx.Tx) error {
 		var since time.Time

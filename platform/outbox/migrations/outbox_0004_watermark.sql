@@ -16,7 +16,9 @@ alter table outbox
 update outbox o set seq = n.seq from (
     select id, nextval('outbox_seq') as seq from (select id from outbox order by created_at, id) s
 ) n where o.id = n.id;
-create index outbox_key on outbox (xid, seq);
+-- Only the rows still to publish: the rows sent one by one leave it, so that the look above
+-- the horizon, while a long transaction holds it back, does not walk them again and again.
+create index outbox_key on outbox (xid, seq) where sent_at is null and not resend;
 create index outbox_resend on outbox (xid, seq) where resend;
 -- The claim and the backlog count went by created_at over the unsent rows; both read the key now.
 drop index outbox_unsent;
@@ -26,7 +28,7 @@ drop index outbox_unsent;
 -- the range (run_lo, watermark] that the instance run_by passed between run_from and run_to.
 -- A run ends when another instance takes over or after a second, into outbox_run.
 -- Rows sent one by one (sent_at, sent_by: past the horizon for too long, or resent) are
--- skipped as the watermark passes them. At the start the watermark is below every row, so
+-- passed over (the watermark reads only the rows still to publish). At the start the watermark is below every row, so
 -- the existing unsent rows go out and the sent ones are skipped.
 create table outbox_cursor (
     id          boolean primary key default true check (id),

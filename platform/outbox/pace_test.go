@@ -33,11 +33,14 @@ func TestPacedRelayHoldsABacklogToItsRate(t *testing.T) {
 		}
 		return nil
 	})
-	// The relay waits an hour for its next turn: what it sent is the first batch, marked.
+	// The relay waits an hour for its next turn: what it sent is the first batch.
 	if err := holdsExactly(ctx, js, ids[:10]); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := unsent(ctx, db); err != nil || n != 15 {
-		t.Fatalf("%d events unsent (%v), want 15", n, err)
+	// The other 15 wait. (The first 10 count as waiting too while a transaction elsewhere
+	// on the server holds the horizon below them: published, not yet passed.)
+	var n int
+	if err := db.QueryRow(ctx, `select count(*) from users.outbox_pending where id = any($1::uuid[])`, ids[10:]).Scan(&n); err != nil || n != 15 {
+		t.Fatalf("%d of the other events unsent (%v), want 15", n, err)
 	}
 }

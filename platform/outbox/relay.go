@@ -261,7 +261,7 @@ func (r *Relay) relay(ctx context.Context) {
 				r.Log.Info().Int("tries", failures).Msg("outbox relay: publishing again")
 			}
 			failures = 0
-			if pace := r.pace.Load(); pace != nil && res.sent > 0 && pace.WaitN(ctx, res.sent) != nil {
+			if !r.paced(ctx, res.sent) {
 				return // ctx ended
 			}
 			if res.full {
@@ -281,6 +281,20 @@ func (r *Relay) relay(ctx context.Context) {
 		}
 		r.pause(ctx, pause, kickable)
 	}
+}
+
+// paced pays n events to the pace, a burst (Batch) at a time: a round may publish up to a
+// batch of each kind of row. It reports false when ctx ended.
+func (r *Relay) paced(ctx context.Context, n int) bool {
+	pace := r.pace.Load()
+	for pace != nil && n > 0 {
+		k := min(n, r.Batch)
+		if pace.WaitN(ctx, k) != nil {
+			return false
+		}
+		n -= k
+	}
+	return true
 }
 
 func (r *Relay) pause(ctx context.Context, d time.Duration, kickable bool) {

@@ -108,9 +108,10 @@ func (r *Relay) adopt(ctx context.Context, atStart bool) error {
 }
 
 // flagResend marks for resending the rows sent after since: by instance, or by anyone when
-// instance is nil. Those the watermark passed are found by the runs that cover them (a run
-// ending after since, the current one in outbox_cursor included; a run's second of grain
-// resends a little more), those sent one by one by sent_at. A rare path: it reads the whole
+// instance is nil. Those the watermark passed are the unmarked rows in the runs that cover
+// them (a run ending after since, the current one in outbox_cursor included; a run's second
+// of grain resends a little more); those sent one by one are found by sent_at alone (a run's
+// range may span rows marked long before it, which the watermark passed over). A rare path: it reads the whole
 // outbox.
 func (r *Relay) flagResend(ctx context.Context, tx pgx.Tx, instance *string, since time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `with ranges as (
@@ -121,7 +122,7 @@ func (r *Relay) flagResend(ctx context.Context, tx pgx.Tx, instance *string, sin
 			where run_by is not null and ($1::text is null or run_by = $1) and run_to > $2)
 		update `+r.table("outbox")+` o set resend = true, sent_at = null, sent_by = null
 		where not o.resend and (($1::text is null or o.sent_by = $1) and o.sent_at > $2
-			or exists (select from ranges g where (o.xid, o.seq) > (g.lo_xid, g.lo_seq) and (o.xid, o.seq) <= (g.hi_xid, g.hi_seq)))`,
+			or o.sent_at is null and exists (select from ranges g where (o.xid, o.seq) > (g.lo_xid, g.lo_seq) and (o.xid, o.seq) <= (g.hi_xid, g.hi_seq)))`,
 		instance, since)
 	if err != nil {
 		return 0, err

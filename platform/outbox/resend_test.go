@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -20,16 +21,33 @@ import (
 // within the resend window before its last activity are back in the stream, once each;
 // older ones, which a server syncing every 2 minutes had on disk, are not sent again.
 func TestRestartLongAfterKillResendsTheDeadRelaysWindow(t *testing.T) {
+	resendsOnlyTheDeadRelaysWindow(t, false)
+}
+
+// resendsOnlyTheDeadRelaysWindow: a relay sends 20 events, which then count as sent 5
+// minutes earlier (outside the 3-minute window), and 80 more; it is killed, and the next
+// relay starts 10 minutes later on a server that lost the stream. Only the 80 come back.
+// With holdHorizon, a transaction holds the horizon while the first 20 go out: they are
+// marked sent one by one, and the watermark passes over them with the 80.
+func resendsOnlyTheDeadRelaysWindow(t *testing.T, holdHorizon bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	url, db := migrated(t, ctx)
 	_, js := natstest.JetStream(t, ctx)
-
-	// The first 20 go out 5 minutes before the rest: outside the 3-minute window.
-	old := addEvents(t, ctx, db, 20)
 	dead := startRelay(t, ctx, url, js)
+
+	var long pgx.Tx
+	if holdHorizon {
+		long = begin(t, ctx, open(t, ctx, url))
+	}
+	old := addEvents(t, ctx, db, 20)
 	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, old) })
 	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	if long != nil {
+		if err := long.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sentAgo(t, ctx, db, 5*time.Minute)
 	atRisk := addEvents(t, ctx, db, 80)
 	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, append(atRisk, old...)) })

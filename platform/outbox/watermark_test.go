@@ -196,28 +196,5 @@ func TestMigrationToTheWatermarkSendsOnlyTheUnsentRows(t *testing.T) {
 // died, are not sent again with its window: the watermark passed over them later, within the
 // range of a run inside the window, but what decides for them is when they were sent.
 func TestRowsSentOneByOneLongBeforeADeathAreNotResent(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	url, db := migrated(t, ctx)
-	_, js := natstest.JetStream(t, ctx)
-	dead := startRelay(t, ctx, url, js)
-
-	long := begin(t, ctx, open(t, ctx, url))
-	old := addEvents(t, ctx, db, 20)
-	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, old) })
-	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) }) // marked: the horizon is held
-	if err := long.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sentAgo(t, ctx, db, 5*time.Minute)
-	atRisk := addEvents(t, ctx, db, 80)
-	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, append(atRisk, old...)) })
-	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
-	dead.kill(t)
-
-	backdate(t, ctx, db, 10*time.Minute)
-	loseStream(t, ctx, js)
-	startRelay(t, ctx, url, js)
-	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, atRisk) })
-	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	resendsOnlyTheDeadRelaysWindow(t, true)
 }

@@ -15,6 +15,7 @@
 #        CHECKOUT_PORT=18182 ...                    (the shop's HTTP port; its NATS port is 14333 + this - 18182)
 #        RSS_EVERY=30 ...                           (print the shop's RSS and paid orders every 30 s: bench/soak.sh)
 #        SEED_PRODUCTS=100000 ...                   (seed the demo catalog first, as bench/catalog.sh does)
+#        PG_PARAMS='&pool_max_conns=8' ...          (appended to the shop's DATABASE_URL: its pool's width)
 #        INSTANCES="order payment" ...              (one more instance of each, a `souk run <service>` process
 #                                                    joined to the shop's NATS: scaling out, docs/operations.md)
 set -euo pipefail
@@ -46,7 +47,7 @@ fi
 SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=$natsaddr SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
   SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_SANDBOX_DELAY=${SOUK_SANDBOX_DELAY:-1ms} \
   SOUK_ADMIN_EMAIL=admin@souk.test SOUK_ADMIN_PASSWORD='Sesame-Opens-42!' \
-  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable" "$bin" >"$bin.log" 2>&1 &
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable${PG_PARAMS:-}" "$bin" >"$bin.log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
 for target in ${INSTANCES:-}; do

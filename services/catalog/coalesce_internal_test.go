@@ -15,7 +15,7 @@ func TestCoalescerCallsOnceAtTheStartAndOnceAfterABurst(t *testing.T) {
 	var mu sync.Mutex
 	var calls []time.Time
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
-	c := newCoalescer(100*time.Millisecond, func() { mu.Lock(); calls = append(calls, time.Now()); mu.Unlock() })
+	c := newCoalescer(100*time.Millisecond, 100*time.Millisecond, func() { mu.Lock(); calls = append(calls, time.Now()); mu.Unlock() })
 	defer c.stop()
 
 	c.touch()
@@ -48,5 +48,47 @@ func TestCoalescerCallsOnceAtTheStartAndOnceAfterABurst(t *testing.T) {
 	c.touch()
 	if count() != n+1 {
 		t.Fatalf("a change after a quiet spell: %d calls, want %d at once", count(), n+1)
+	}
+}
+
+// While changes keep coming the calls space out, each gap at least twice the one before up
+// to the most; a change after a quiet spell is called at once and starts over from the base.
+// (A timer never fires early: the gaps' lower bounds hold on any machine.)
+func TestCoalescerSpacesCallsOutWhileChangesKeepComing(t *testing.T) {
+	const base, most = 10 * time.Millisecond, 80 * time.Millisecond
+	var mu sync.Mutex
+	var calls []time.Time
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
+	c := newCoalescer(base, most, func() { mu.Lock(); calls = append(calls, time.Now()); mu.Unlock() })
+	defer c.stop()
+
+	for count() < 6 { // changes without a pause
+		c.touch()
+	}
+	mu.Lock()
+	got := append([]time.Time(nil), calls...)
+	mu.Unlock()
+	want := base
+	for i := 1; i < len(got); i++ {
+		if gap := got[i].Sub(got[i-1]); gap < want {
+			t.Fatalf("gap %d: %s, want at least %s (gaps double up to %s)", i, gap, want, most)
+		}
+		want = min(2*want, most)
+	}
+	expect.Within(t, 30*time.Second, func() error { // a quiet spell: nothing pending, the last call long ago
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.due != nil || time.Since(c.last) < most {
+			return errors.New("not quiet yet")
+		}
+		return nil
+	})
+	n := count()
+	c.touch()
+	c.mu.Lock()
+	every := c.every
+	c.mu.Unlock()
+	if count() != n+1 || every != base {
+		t.Fatalf("a change after a quiet spell: %d calls (want %d at once), spacing %s (want %s)", count(), n+1, every, base)
 	}
 }

@@ -386,8 +386,13 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 				if (name == "order" && in.requests == 0) || applied == 0 || published == 0 {
 					return fmt.Errorf("%s instance %s: %d requests, %d events applied, %d published: not yet sharing", name, in.id, in.requests, applied, published)
 				}
-				if dups := in.sum("souk_outbox_duplicates_total"); dups != 0 {
-					t.Fatalf("%s instance %s published %d events another instance had published: relays do not share the outbox", name, in.id, dups)
+				// The relays take turns on one outbox (an advisory lock). A row one instance
+				// published early, above the horizon, may be published again when the other
+				// instance's watermark passes it; the stream drops that copy (the acks counted
+				// here are the server's "duplicate"), so no consumer sees it twice. Both
+				// publishing everything would make about half of each one's acks duplicates.
+				if dups := in.sum("souk_outbox_duplicates_total"); dups*4 > published {
+					t.Fatalf("%s instance %s: %d of its %d publishes were events another instance had published: relays do not share the outbox", name, in.id, dups, published)
 				}
 			}
 			before[name] = got

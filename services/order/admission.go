@@ -13,6 +13,7 @@ import (
 
 	"github.com/souk/souk/platform/liveconfig"
 	"github.com/souk/souk/platform/metrics"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/subjects"
 )
 
@@ -28,44 +29,43 @@ import (
 //
 // The count is the database's, taken every admissionEvery (every instance sees every
 // instance's orders), plus what this instance has admitted that the count cannot hold: its
-// placements still running, and the orders it stored that the count's snapshot cannot hold
-// (created after the count's statement began). Between two
-// counts the bound may be passed by what the other instances admit meanwhile, a few orders.
-// Only orders placed within undecidedWindow count: an order waiting minutes for its customer
-// (3-D Secure) or a provider that is down is not load, and must not close the shop.
+// placements still running, and the orders it stored that the count's snapshot does not
+// see. Which those are is exact, not a guess from clocks: the count reads its statement's
+// MVCC snapshot, and every order stored (and every decision) is known by its transaction's
+// id, so an order is in the count exactly when the snapshot holds its transaction. Between
+// two counts the bound may be passed by what the other instances admit meanwhile, a few
+// orders. Only orders placed within undecidedWindow count: an order waiting minutes for its
+// customer (3-D Secure) or a provider that is down is not load, and must not close the shop.
 type admission struct {
 	store *Store
 	// max follows the live key order.max_checkouts; 0 or less admits everything.
 	max *liveconfig.Value[int]
 	log zerolog.Logger
 
-	// mu guards counted, running, since, decisions and snapshot; a placement takes it twice, for a few
-	// instructions.
+	// mu guards counted, running, since, decisions and snapshot; a placement takes it twice,
+	// for a few instructions.
 	mu sync.Mutex
 	// counted is the database's last count of undecided orders.
 	counted int64
 	// running are the admitted placements not yet answered.
 	running int64
-	// since are the creation times of this instance's orders stored and created after the
-	// last count's statement began (its snapshot): certainly not in counted. An order
-	// created before it is taken to be in counted; one stamped before but committed after
-	// (its stamp comes before its cart is priced) is missed until the next count, a tenth
-	// of a second: the estimate errs on the empty side. The stamp is this process's clock,
-	// the snapshot PostgreSQL's (clocks kept in step, as the sweeper's deadline assumes).
-	// Counting from when the query was sent, or came back, counted some twice: under load its
-	// snapshot came hundreds of milliseconds late, and a placement's reply comes after its
-	// cart is emptied, so 64 closed-loop customers filled a bound of 96.
-	since []time.Time
-	// snapshot is when the last count's statement began.
-	snapshot time.Time
-	// decisions are when this instance committed the decision of an order (paid or
-	// cancelled) since the last count's snapshot: orders the count may hold as undecided
-	// that are not any more. Without them the estimate ran ahead of the truth by the orders
-	// decided since the count, the rate times the count's age: at 244 checkouts/s, 64
-	// customers (never more than 64 undecided) met refusals under a bound of 96. A decision
-	// committed just before the snapshot but told just after is taken off too: the estimate
-	// errs on the empty side, as since's does.
-	decisions []time.Time
+	// since are the transactions of this instance's orders stored that the last count's
+	// snapshot does not hold: certainly not in counted. Clocks guessed it both ways before:
+	// an order counted from when the count's query was sent, or came back, was counted
+	// twice once its snapshot came hundreds of milliseconds late under load (64 closed-loop
+	// customers filled a bound of 96); one counted from its creation stamp against the
+	// statement's start was missed when stamped before the count began and committed after
+	// (two admitted placements under a bound of 2 let a third in, on a busy machine).
+	since []uint64
+	// snapshot is the last count's MVCC snapshot.
+	snapshot pg.Snapshot
+	// decisions are the transactions of this instance's decisions (an order paid or
+	// cancelled) that the last count's snapshot does not hold: orders the count may hold as
+	// undecided that are not any more. Without them the estimate ran ahead of the truth by
+	// the orders decided since the count, the rate times the count's age: at 244
+	// checkouts/s, 64 customers (never more than 64 undecided) met refusals under a bound of
+	// 96.
+	decisions []uint64
 	// failing is set while counting fails, so a database down logs once, not ten times a
 	// second.
 	failing atomic.Bool
@@ -113,9 +113,8 @@ func (a *admission) guard(place func(context.Context, subjects.OrderPlaceRequest
 		if err := a.admit(); err != nil {
 			return subjects.Order{}, err
 		}
-		o, err := place(ctx, req)
-		a.done(err == nil, o.CreatedAt)
-		return o, err
+		defer a.done()
+		return place(ctx, req)
 	}
 }
 
@@ -125,12 +124,23 @@ func (a *admission) undecided() int64 {
 	return max(a.counted-int64(len(a.decisions)), 0) + a.running + int64(len(a.since))
 }
 
-// decided records that this instance committed an order's decision (Store.decided).
-func (a *admission) decided() {
+// decided records that this instance committed an order's decision in transaction xid
+// (Store.decided).
+func (a *admission) decided(xid uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.decisions) < maxSince {
-		a.decisions = append(a.decisions, time.Now())
+	if len(a.decisions) < maxSince && !a.snapshot.Holds(xid) {
+		a.decisions = append(a.decisions, xid)
+	}
+}
+
+// stored records that this instance committed an order in transaction xid (Store.placed),
+// before its placement is done: it counts from running into since without a gap.
+func (a *admission) stored(xid uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.since) < maxSince && !a.snapshot.Holds(xid) {
+		a.since = append(a.since, xid)
 	}
 }
 
@@ -147,16 +157,12 @@ func (a *admission) admit() error {
 	return nil
 }
 
-// done gives back the place admit took; ok when the placement was answered with an order
-// created at created (stored now, or earlier by the same key), which counts until a count
-// holds it.
-func (a *admission) done(ok bool, created time.Time) {
+// done gives back the place admit took. The order the placement stored, if any, is in since
+// already (stored); a replay of an order stored earlier stores nothing.
+func (a *admission) done() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.running--
-	if ok && !created.Before(a.snapshot) && len(a.since) < maxSince {
-		a.since = append(a.since, created)
-	}
 }
 
 // maxSince bounds since while counts fail (placements fail then too, as a rule).
@@ -180,17 +186,22 @@ func (a *admission) round(ctx context.Context) (more bool) {
 	a.failing.Store(false)
 	a.mu.Lock()
 	a.counted, a.snapshot = int64(n), snapshot
-	a.since = slices.DeleteFunc(a.since, func(t time.Time) bool { return t.Before(snapshot) })
-	a.decisions = slices.DeleteFunc(a.decisions, func(t time.Time) bool { return t.Before(snapshot) })
+	a.since = slices.DeleteFunc(a.since, snapshot.Holds)
+	a.decisions = slices.DeleteFunc(a.decisions, snapshot.Holds)
 	a.mu.Unlock()
 	return false
 }
 
 // CountUndecided counts the orders placed within window that are neither paid nor cancelled
-// yet (pending or reserved), and returns when its statement began (its snapshot, on the clock
-// of created_at): one range of the index orders_by_status per status.
-func (s *Store) CountUndecided(ctx context.Context, window time.Duration) (n int, snapshot time.Time, err error) {
-	err = s.db.QueryRow(ctx, `select count(*), statement_timestamp() from orders.orders
-		where status in ('pending', 'reserved') and created_at > now() - make_interval(secs => $1)`, window.Seconds()).Scan(&n, &snapshot)
+// yet (pending or reserved), and returns the snapshot it counted in: one range of the index
+// orders_by_status per status.
+func (s *Store) CountUndecided(ctx context.Context, window time.Duration) (n int, snapshot pg.Snapshot, err error) {
+	var text string
+	err = s.db.QueryRow(ctx, `select count(*), pg_current_snapshot()::text from orders.orders
+		where status in ('pending', 'reserved') and created_at > now() - make_interval(secs => $1)`, window.Seconds()).Scan(&n, &text)
+	if err != nil {
+		return 0, pg.Snapshot{}, err
+	}
+	snapshot, err = pg.ParseSnapshot(text)
 	return n, snapshot, err
 }

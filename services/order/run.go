@@ -43,7 +43,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	h := &handlers{store: store, nc: deps.NC, log: log}
 	sg := newSaga(store, log, deps.Registry)
 	admit := newAdmission(store, cfg.MaxCheckouts, deps.Live, log, deps.Registry)
-	store.decided = admit.decided
+	store.placed, store.decided = admit.stored, admit.decided
 	sweep, err := newSweeper(store, cfg, deps.Live, log, deps.Registry)
 	if err != nil {
 		return kit.Service{}, err

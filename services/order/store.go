@@ -27,9 +27,10 @@ type Store struct {
 	db *pgxpool.Pool
 	// counts are the funnel's counters (metrics.go); nil counts nothing.
 	counts *counts
-	// decided, when set, is told after the commit of each change that decided an order
-	// (pending or reserved before, paid or cancelled after): the checkout admission's count.
-	decided func()
+	// placed, when set, is told the transaction id of each order stored, once it committed;
+	// decided, of each change that decided an order (pending or reserved before, paid or
+	// cancelled after). The checkout admission keeps them until a count of its holds them.
+	placed, decided func(xid uint64)
 }
 
 // NewStore returns a Store over db.
@@ -65,6 +66,7 @@ func scanOrder(row pgx.Row) (*Order, error) {
 // claim with errCartClaimed; the unique indexes decide, so concurrent inserts agree.
 func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) error {
 	b := &pgx.Batch{}
+	b.Queue(pg.XactIDQuery)
 	b.Queue(`insert into orders.orders (id, user_id, status, items, subtotal, discount, total, currency,
 		coupon, shipping_address, payment_method, idempotency_key, cart_claim, created_at, updated_at, trace_parent)
 		values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), nullif($13, ''), $14, $14, nullif($15, ''))`,
@@ -74,7 +76,12 @@ func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) er
 	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return err
 	}
-	err := s.db.SendBatch(ctx, b).Close()
+	br := s.db.SendBatch(ctx, b)
+	var xid string
+	err := br.QueryRow().Scan(&xid)
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == pg.UniqueViolation {
 		switch pgErr.ConstraintName {
@@ -88,6 +95,9 @@ func (s *Store) Insert(ctx context.Context, o *Order, events ...outbox.Event) er
 		return fmt.Errorf("insert order: %w", err)
 	}
 	s.counts.placed() // the batch was its own transaction: committed
+	if id, err := pg.ParseXactID(xid); err == nil && s.placed != nil {
+		s.placed(id)
+	}
 	return nil
 }
 
@@ -204,7 +214,11 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 	if len(o.History) == seen && len(events) == 0 && same(&before, o) {
 		return o, nil
 	}
+	decided := s.decided != nil && undecided(before.Status) && !undecided(o.Status)
 	b := &pgx.Batch{}
+	if decided {
+		b.Queue(pg.XactIDQuery) // first, so that its row is the batch's first result
+	}
 	b.Queue(`update orders.orders set status = $2, cancel_reason = nullif($3, ''), reserved_until = $4,
 		payment = $5, shipment = $6, updated_at = now() where id = $1`,
 		id, o.Status, o.CancelReason, o.ReservedUntil, o.Payment, o.Shipment)
@@ -212,18 +226,25 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 	if err := outbox.Queue(ctx, b, Schema, events...); err != nil {
 		return nil, err
 	}
+	var xid string
 	if entered := o.History[seen:]; len(entered) > 0 {
 		// Counted once tx commits: whoever began it runs the deferred work (the consumer,
 		// UpdateNow, the sweeper), and a rolled-back or repeated change counts nothing.
-		decided := s.decided != nil && undecided(before.Status) && !undecided(o.Status)
 		pg.AfterCommit(ctx, func() {
 			s.counts.moved(entered)
-			if decided {
-				s.decided()
+			if id, err := pg.ParseXactID(xid); decided && err == nil {
+				s.decided(id)
 			}
 		})
 	}
-	return o, tx.SendBatch(ctx, b).Close()
+	br := tx.SendBatch(ctx, b)
+	if decided {
+		if err := br.QueryRow().Scan(&xid); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
+	return o, br.Close()
 }
 
 func same(a, b *Order) bool {

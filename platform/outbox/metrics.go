@@ -136,7 +136,7 @@ func (r *Relay) measureBacklog(ctx context.Context) error {
 	t := r.table("outbox")
 	err := r.DB.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(created_at)), 0)::float8, count(*) from (
 		(select o.created_at from `+t+` o, `+r.table("outbox_cursor")+` c
-			where (o.xid, o.seq) > (c.xid, c.seq) and o.sent_at is null and not o.resend order by o.xid, o.seq limit $1)
+			where `+unsentAboveMark+` order by o.xid, o.seq limit $1)
 		union all (select created_at from `+t+` where resend limit $1)) u`, backlogCap).Scan(&age, &n)
 	if err != nil {
 		return err

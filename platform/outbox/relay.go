@@ -518,12 +518,12 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) (bool, []claimed, error) {
 		c as materialized (select xid, seq from `+cur+`)
 		(select `+byKeyKind+`, `+cols+`, false, o.payload from c, h, lateral (
 			select * from `+t+` o
-			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid < h.horizon and o.sent_at is null and not o.resend
+			where `+unsentAboveMark+` and o.xid < h.horizon
 			order by o.xid, o.seq limit $1) o)
 		union all
 		(select `+lateKind+`, `+cols+`, o.young, o.payload from c, h, lateral (
 			select *, created_at > statement_timestamp() - make_interval(secs => $2) as young from `+t+` o
-			where (o.xid, o.seq) > (c.xid, c.seq) and o.xid >= h.horizon and o.sent_at is null and not o.resend
+			where `+unsentAboveMark+` and o.xid >= h.horizon
 			order by o.xid, o.seq limit $1) o)
 		union all
 		(select `+resentKind+`, `+cols+`, false, o.payload from `+t+` o where o.resend order by o.xid, o.seq limit $1)`,
@@ -563,6 +563,11 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) (bool, []claimed, error) {
 	}
 	return locked, out, br.Close()
 }
+
+// unsentAboveMark holds for an outbox row o still to publish in key order: above the
+// watermark of the cursor c, not sent one by one, not marked for resending (those are read
+// on their own). The view outbox_pending (migrations) says the same for operators.
+const unsentAboveMark = `(o.xid, o.seq) > (c.xid, c.seq) and o.sent_at is null and not o.resend`
 
 // The kinds as SQL literals.
 var (

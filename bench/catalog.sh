@@ -15,6 +15,7 @@
 #        ROWS="... backlog" ...      (and cached searches on a start that relays every catalog
 #                                     event again, as the first start after a seed does)
 #        SOUK_SRC=/tmp/other ...     (the shop built from another checkout, to compare)
+#        PG_PARAMS='&pool_max_conns=8' ...  (appended to the shop's DATABASE_URL: its pool's width)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} conns=${2:-64} products=${3:-100000}
@@ -41,7 +42,7 @@ start() { # start [cache MiB] [nowait: return before the outbox is drained]
   SOUK_SECRET_KEY=c291ay1iZW5jaC1jYXRhbG9nLW5vdC1hLXNlY3JldCE= \
   SOUK_HTTP_ADDR=$addr SOUK_NATS_LISTEN=127.0.0.1:0 SOUK_DATA_DIR=$data SOUK_LOG_LEVEL=warn SOUK_LOG_FORMAT=json \
     SOUK_RATE_IP=1000000 SOUK_RATE_ACCOUNT=1000000 SOUK_CATALOG_CACHE_MB=${1:-48} \
-    DATABASE_URL=$url "$bin" >>/tmp/souk-bench-catalog.log 2>&1 &
+    DATABASE_URL="$url${PG_PARAMS:-}" "$bin" >>/tmp/souk-bench-catalog.log 2>&1 &
   pid=$!
   for _ in $(seq 150); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
   curl -sf "http://$addr/readyz" >/dev/null || { echo "souk did not get ready; see /tmp/souk-bench-catalog.log" >&2; exit 1; }

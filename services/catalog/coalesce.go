@@ -24,17 +24,18 @@ const (
 // coalescer calls fn after every touch, at most once per every: the first touch after a
 // quiet spell calls it at once, later ones share one call at the end of the spell. Each touch
 // is followed by a call that starts after it. While touches keep coming, every doubles after
-// each call up to max; a touch after a quiet spell of every resets it to base.
+// each call up to max; a touch after a quiet spell of every resets it to base. fn is told
+// when its call started: the time the spacing counts from.
 type coalescer struct {
 	base, max time.Duration
-	fn        func()
+	fn        func(started time.Time)
 	mu        sync.Mutex
 	every     time.Duration // the current spacing
 	last      time.Time     // when fn was last started
 	due       *time.Timer   // the trailing call, when one is pending
 }
 
-func newCoalescer(base, max time.Duration, fn func()) *coalescer {
+func newCoalescer(base, max time.Duration, fn func(started time.Time)) *coalescer {
 	return &coalescer{base: base, max: max, every: base, fn: fn}
 }
 
@@ -47,17 +48,19 @@ func (c *coalescer) touch() {
 	}
 	wait := c.every - time.Since(c.last)
 	if wait <= 0 {
-		c.last, c.every = time.Now(), c.base // a quiet spell: at once, and the burst is over
+		now := time.Now()
+		c.last, c.every = now, c.base // a quiet spell: at once, and the burst is over
 		c.mu.Unlock()
-		c.fn()
+		c.fn(now)
 		return
 	}
 	c.every = min(2*c.every, c.max) // the changes keep coming: the next call waits longer
 	c.due = time.AfterFunc(wait, func() {
 		c.mu.Lock()
-		c.due, c.last = nil, time.Now()
+		now := time.Now()
+		c.due, c.last = nil, now
 		c.mu.Unlock()
-		c.fn() // a touch from here on schedules its own call
+		c.fn(now) // a touch from here on schedules its own call
 	})
 	c.mu.Unlock()
 }

@@ -80,7 +80,7 @@ func (h *handlers) start(ctx context.Context) error {
 	if err := errors.Join(h.cats.reload(ctx), h.attrs.reload(ctx)); err != nil {
 		return err
 	}
-	h.listChanges = newCoalescer(listsQuiet, listsQuietMax, h.lists.MarkStale)
+	h.listChanges = newCoalescer(listsQuiet, listsQuietMax, func(time.Time) { h.lists.MarkStale() })
 	if h.follow, err = follow(ctx, h.deps.JS, h.onChange(ctx)); err != nil {
 		return err
 	}

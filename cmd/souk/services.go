@@ -47,8 +47,8 @@ var services = []service{
 		}
 		return catalog.Service(catalog.Config{DefaultLocale: c.Locale, DefaultCurrency: c.Currency,
 			ProductCacheBytes: products, ListCacheBytes: lists, SearchMaxMatches: c.SearchMaxMatches,
-			RelayRate: float64(c.CatalogRelayRate),
-			Meili:     search.MeiliConfig{URL: c.MeiliURL, APIKey: c.MeiliAPIKey}}, d)
+			SearchConns: c.SearchConns, RelayRate: float64(c.CatalogRelayRate),
+			Meili: search.MeiliConfig{URL: c.MeiliURL, APIKey: c.MeiliAPIKey}}, d)
 	}},
 	{"inventory", func(c Config, d kit.Deps) (kit.Service, error) {
 		return inventory.Service(inventory.Config{ReservationTTL: c.ReservationTTL}, d)

@@ -75,7 +75,11 @@ func (h *handlers) start(ctx context.Context) error {
 		return err
 	}
 	if h.engine == nil {
-		h.engine = &search.PGEngine{DB: h.deps.DB, Lists: h.lists, MaxMatches: h.cfg.SearchMaxMatches}
+		conns := h.cfg.SearchConns
+		if conns == 0 {
+			conns = int(h.deps.DB.Config().MaxConns+1) / 2
+		}
+		h.engine = &search.PGEngine{DB: h.deps.DB, Lists: h.lists, MaxMatches: h.cfg.SearchMaxMatches, Conns: conns}
 	}
 	if err := errors.Join(h.cats.reload(ctx), h.attrs.reload(ctx)); err != nil {
 		return err

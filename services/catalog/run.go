@@ -35,6 +35,11 @@ type Config struct {
 	// count facets (search.PGEngine.MaxMatches): DefaultSearchMaxMatches when zero, no cap
 	// when negative.
 	SearchMaxMatches int
+	// SearchConns bounds the database connections the PostgreSQL search's statements hold
+	// at once (search.PGEngine.Conns), so that a burst of uncached searches leaves the rest
+	// of the pool to the short statements: half the pool (rounded up) when zero, no bound
+	// when negative.
+	SearchConns int
 	// RelayRate is the most catalog events a second the relay publishes once it has a
 	// backlog: an import of 100 000 products or a start that relays them all trickles out
 	// instead of taking the cores the storefront's reads need (kit.Service.RelayRate). The

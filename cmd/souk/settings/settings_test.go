@@ -75,7 +75,7 @@ func TestSettingsNamesKept(t *testing.T) {
 		"STRIPE_SECRET_KEY": "stripe-secret-key", "STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret", "STRIPE_API_URL": "stripe-api-url",
 		"SOUK_SANDBOX_DELAY": "sandbox-delay", "SOUK_PAYMENT_ACTION_TIMEOUT": "payment-action-timeout", "SOUK_BCRYPT_COST": "bcrypt-cost",
 		"SOUK_PPROF_ADDR": "pprof-addr", "SOUK_OPS_ADDR": "ops-addr", "SOUK_SMTP_URL": "smtp-url", "SOUK_REVIEW_URL": "review-url", "SOUK_MAX_READS": "max-reads", "SOUK_MAX_CHECKOUTS": "max-checkouts", "SOUK_HELD_RETRIES": "held-retries",
-		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SEARCH_MAX_MATCHES": "search-max-matches", "SOUK_CATALOG_RELAY_RATE": "catalog-relay-rate", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
+		"SOUK_CATALOG_CACHE_MB": "catalog-cache-mb", "SOUK_SEARCH_MAX_MATCHES": "search-max-matches", "SOUK_SEARCH_CONNS": "search-conns", "SOUK_CATALOG_RELAY_RATE": "catalog-relay-rate", "SOUK_SECRET_KEY": "secret-key", "SOUK_SECRET_KEYS_OLD": "secret-keys-old",
 		"SOUK_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 		"SOUK_NATS_LEAF_LISTEN":      "nats-leaf-listen", "SOUK_LEAF_URL": "leaf", "SOUK_SITE": "site",
 		"SOUK_NATS_REPLICAS": "nats-replicas", "SOUK_NATS_USER": "nats-user", "SOUK_NATS_PASSWORD": "nats-password",

@@ -6,12 +6,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/souk/souk/platform/cache"
 	"github.com/souk/souk/subjects"
@@ -33,6 +35,59 @@ type PGEngine struct {
 	// relevance pages end with the candidates. Sorted pages are not capped: an index in
 	// their order gives a page without reading every match. Zero or less: no cap.
 	MaxMatches int
+	// Conns bounds the pool's connections the engine's statements hold at once; a search
+	// waits for one (until its deadline) past it. A search's statements read hundreds of rows
+	// and take tens of milliseconds, where most of what shares the pool (a product read, a
+	// step of a checkout) takes one: without a bound, a burst of uncached searches took every
+	// connection and the short statements queued behind them. Zero or less: no bound.
+	Conns int
+
+	slotsOnce sync.Once
+	slots     *semaphore.Weighted
+}
+
+// hold takes one of the engine's connections (Conns); the caller calls the release it
+// returns once its statement's rows are closed.
+func (e *PGEngine) hold(ctx context.Context) (release func(), err error) {
+	e.slotsOnce.Do(func() {
+		if e.Conns > 0 {
+			e.slots = semaphore.NewWeighted(int64(e.Conns))
+		}
+	})
+	if e.slots == nil {
+		return func() {}, nil
+	}
+	if err := e.slots.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("search: waiting for a connection: %w", err)
+	}
+	return func() { e.slots.Release(1) }, nil
+}
+
+// query runs a statement of the engine within its bound; the rows release their connection
+// and the engine's slot when closed.
+func (e *PGEngine) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	release, err := e.hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := e.DB.Query(ctx, sql, args...)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &heldRows{Rows: rows, release: release}, nil
+}
+
+// heldRows gives back the engine's slot with its connection.
+type heldRows struct {
+	pgx.Rows
+	release func()
+	once    sync.Once
+}
+
+func (r *heldRows) Close() {
+	r.Rows.Close()
+	r.once.Do(r.release)
 }
 
 // Name implements Engine.
@@ -71,7 +126,11 @@ func (e *PGEngine) textQuery(ctx context.Context, q *Query) (tsq string, ok bool
 	}
 	load := func(ctx context.Context) ([]byte, error) {
 		var s *string
-		if err := e.DB.QueryRow(ctx, `select catalog.search_query($1::text[], true)::text`, q.Terms).Scan(&s); err != nil {
+		rows, err := e.query(ctx, `select catalog.search_query($1::text[], true)::text`, q.Terms)
+		if err == nil {
+			_, err = pgx.ForEachRow(rows, []any{&s}, func() error { return nil })
+		}
+		if err != nil {
 			return nil, fmt.Errorf("search query: %w", err)
 		}
 		if s == nil {
@@ -197,7 +256,7 @@ func (e *PGEngine) Page(ctx context.Context, q *Query) ([]uuid.UUID, string, err
 		sql += " where " + strings.Join(b.where, " and ")
 	}
 	sql += " order by " + orderBy + " limit " + b.arg(q.Limit+1)
-	rows, err := e.DB.Query(ctx, sql, b.args...)
+	rows, err := e.query(ctx, sql, b.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("search page: %w", err)
 	}
@@ -312,7 +371,7 @@ func (e *PGEngine) Facets(ctx context.Context, q *Query) (RawFacets, error) {
 	var b sqlQuery
 	from := b.from(q, tsq)
 	sql := e.facetStatement(&b, b.matches(e.countLimit(), facetCols, from), "")
-	rows, err := e.DB.Query(ctx, sql, b.args...)
+	rows, err := e.query(ctx, sql, b.args...)
 	if err != nil {
 		return RawFacets{}, fmt.Errorf("search facets: %w", err)
 	}
@@ -411,7 +470,7 @@ func (e *PGEngine) PageFacets(ctx context.Context, q *Query) ([]uuid.UUID, strin
 	first := `select 4, id::text, k::text, row_number() over (order by k desc, id desc) from (
 		select id, k from s order by k desc, id desc limit ` + strconv.Itoa(q.Limit+1) + `) pg`
 	sql := e.facetStatement(&b, b.matches(e.countLimit(), "p.id, "+key+" as k, "+facetCols, from), first)
-	rows, err := e.DB.Query(ctx, sql, b.args...)
+	rows, err := e.query(ctx, sql, b.args...)
 	if err != nil {
 		return nil, "", RawFacets{}, fmt.Errorf("search facets: %w", err)
 	}

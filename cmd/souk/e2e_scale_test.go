@@ -50,7 +50,7 @@ func startTopology(t *testing.T, extraEnv map[string]string, doubled ...string) 
 	env := shopEnv(t)
 	delete(env, "SOUK_NATS_LISTEN")
 	env["NATS_URL"], env["SOUK_SECRET_KEY"] = nc.ConnectedUrl(), seal.Generate()
-	// A dozen processes of 16 connections each would take more than the 100 a default
+	// A dozen processes of 8 connections each would take most of the 100 a default
 	// PostgreSQL allows, shared with every other test running: 5 each (docs/operations.md,
 	// "Scaling a service", has the arithmetic).
 	db, err := url.Parse(env["DATABASE_URL"])

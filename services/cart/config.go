@@ -2,6 +2,7 @@ package cart
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/souk/souk/subjects"
 )
@@ -12,8 +13,12 @@ const (
 	DefaultMaxLines           = 100
 	DefaultMaxQuantity        = 999
 	DefaultCatalogConcurrency = 8
-	// writeAttempts bounds the compare-and-swap loop of one write; then it is a 409.
-	writeAttempts = 10
+	// writePatience bounds how long one write goes on losing compare-and-swap races; then it
+	// is a 409. Within an instance the writes to one cart queue (Store.stripes), so the races
+	// are between instances, and the winner of a queue of writes keeps winning until its
+	// queue is done: ten attempts were lost in a row by twenty tabs adding at once through
+	// two instances on a busy machine. Time, not a count, is what a caller waits.
+	writePatience = 2 * time.Second
 )
 
 // defaults fills in the zero fields of c and checks the rest.

@@ -36,7 +36,7 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return kit.Service{}, err
 	}
-	store := NewStore(nil, writeAttempts, metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
+	store := NewStore(nil, writePatience, metrics.Register(deps.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "souk_cart_write_conflicts_total",
 		Help: "Cart writes that lost a compare-and-swap race and were retried.",
 	})))

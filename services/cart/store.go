@@ -21,8 +21,8 @@ import (
 type Store struct {
 	// kv is the bucket; a store declared without it gets it from open, before any use.
 	kv jetstream.KeyValue
-	// attempts bounds the compare-and-swap loop of Update.
-	attempts int
+	// patience bounds how long the compare-and-swap loop of Update goes on losing races.
+	patience time.Duration
 	// stripes serialise the writes of one instance to one cart: two tabs of one customer
 	// served by the same instance then queue instead of racing, and compare-and-swap is left
 	// to settle races between instances. Each is a one-slot semaphore, so a wait ends with
@@ -33,9 +33,10 @@ type Store struct {
 }
 
 // NewStore returns a store over kv (nil: the bucket open binds at start) that tries a write
-// at most attempts times and counts the conflicts it meets in conflicts.
-func NewStore(kv jetstream.KeyValue, attempts int, conflicts prometheus.Counter) *Store {
-	s := &Store{kv: kv, attempts: attempts, conflicts: conflicts}
+// again for as long as patience while it loses the race, and counts the conflicts it meets
+// in conflicts.
+func NewStore(kv jetstream.KeyValue, patience time.Duration, conflicts prometheus.Counter) *Store {
+	s := &Store{kv: kv, patience: patience, conflicts: conflicts}
 	for i := range s.stripes {
 		s.stripes[i] = make(chan struct{}, 1)
 	}
@@ -71,8 +72,8 @@ func (s *Store) Get(ctx context.Context, key string) (Cart, uint64, error) {
 
 // Update applies fn to the cart under key and writes the result with the revision it read:
 // Create when there was no cart, Update otherwise. When another writer got there first it
-// reads again and re-applies fn (so fn must depend on nothing but its argument), up to the
-// store's attempts, then gives up with ErrContention. fn's error, or its answer that nothing
+// reads again and re-applies fn (so fn must depend on nothing but its argument), for as long
+// as the store's patience (or ctx) allows, then gives up with ErrContention. fn's error, or its answer that nothing
 // changed, ends the loop without a write. It returns the cart as written (or read) and its
 // revision.
 func (s *Store) Update(ctx context.Context, key string, fn func(*Cart) (changed bool, err error)) (Cart, uint64, error) {
@@ -81,7 +82,8 @@ func (s *Store) Update(ctx context.Context, key string, fn func(*Cart) (changed 
 		return Cart{}, 0, err
 	}
 	defer unlock()
-	for attempt := range s.attempts {
+	giveUp := time.Now().Add(s.patience)
+	for attempt := 0; attempt == 0 || time.Now().Before(giveUp); attempt++ {
 		c, rev, err := s.Get(ctx, key)
 		if err != nil {
 			return Cart{}, 0, err

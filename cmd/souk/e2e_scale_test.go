@@ -380,7 +380,7 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 			if len(got) != 2 {
 				return fmt.Errorf("%d instances of %s answer $SRV.STATS", len(got), name)
 			}
-			var dups, published uint64
+			var dups, published, early, failed uint64
 			for _, in := range got {
 				applied, sent := in.sum("souk_consumer_applied_total"), in.sum("souk_outbox_published_total")
 				// Payment serves no request in a checkout: the saga reaches it by events.
@@ -388,19 +388,22 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 					return fmt.Errorf("%s instance %s: %d requests, %d events applied, %d published: not yet sharing", name, in.id, in.requests, applied, sent)
 				}
 				dups, published = dups+in.sum("souk_outbox_duplicates_total"), published+sent
+				early, failed = early+in.sum("souk_outbox_early_total"), failed+in.sum("souk_outbox_publish_failures_total")
 			}
 			// The relays take turns on one outbox (an advisory lock). A row one instance
 			// published early, above the horizon, may be published again when the other
 			// instance's watermark passes it; the stream drops that copy (the acks counted here
-			// are the server's "duplicate"), so no consumer sees it twice. Both publishing
-			// everything would make about half of all acks duplicates. Judged over the
-			// service's instances and enough publishes: one instance's first two could both be
-			// such copies.
-			if published < 40 {
-				return fmt.Errorf("%s: %d events published, too few to judge the relays' sharing", name, published)
-			}
-			if dups*4 > published {
-				t.Fatalf("%s: %d of its instances' %d publishes were events another instance had published: relays do not share the outbox", name, dups, published)
+			// are the server's "duplicate"), so no consumer sees it twice. Every duplicate
+			// before the kill is such a copy: no more of them than early publishes. (Their
+			// share of all publishes is no measure: with the server's horizon held by the
+			// other tests' transactions, nearly every row is early, and 12 of 42 were copies.)
+			// Relays that did not take turns would publish rows below the horizon twice too.
+			// (A batch whose acks did not come back in time is published again, and may be
+			// held already: those copies are excused. The instances' counters are read one
+			// after the other, so a copy may be counted before its early publish: looked at
+			// again until the 60 s are up.)
+			if dups > early && failed == 0 {
+				return fmt.Errorf("%s: %d of its instances' %d publishes were events another instance had published, %d published early: relays do not share the outbox", name, dups, published, early)
 			}
 			before[name] = got
 		}

@@ -44,9 +44,11 @@ func (c *counters) read() map[string]uint64 {
 		out[series("souk_consumer_dead_letters_total", "consumer", nc.name)] = nc.n.DeadLettered.Load()
 	}
 	if c.relayed != nil {
-		published, duplicates := c.relayed.Counts()
-		out[series("souk_outbox_published_total", "outbox", c.outbox)] = published
-		out[series("souk_outbox_duplicates_total", "outbox", c.outbox)] = duplicates
+		n := c.relayed.Counts()
+		out[series("souk_outbox_published_total", "outbox", c.outbox)] = n.Published
+		out[series("souk_outbox_duplicates_total", "outbox", c.outbox)] = n.Duplicates
+		out[series("souk_outbox_early_total", "outbox", c.outbox)] = n.Early
+		out[series("souk_outbox_publish_failures_total", "outbox", c.outbox)] = n.FailedBatches
 		out[series("souk_outbox_backlog", "outbox", c.outbox)] = c.relayed.Backlog()
 	}
 	return out

@@ -21,6 +21,7 @@ type instruments struct {
 	oldest   prometheus.Gauge
 	backlog  prometheus.Gauge
 	late     prometheus.Counter
+	early    prometheus.Counter
 }
 
 // Resend causes, the cause label of souk_outbox_resent_total.
@@ -40,7 +41,7 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 	}, labels))
 	dups := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "souk_outbox_duplicates_total",
-		Help: "Published events the stream already held (its duplicate window dropped them): resends after a dead instance or lost data; never two instances sending one row.",
+		Help: "Published events the stream already held (its duplicate window dropped them): resends after a dead instance or lost data, and events another instance published early (souk_outbox_early_total) before this one's watermark passed them.",
 	}, labels))
 	failing := metrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "souk_outbox_failing",
@@ -66,6 +67,10 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		Name: "souk_outbox_past_horizon_total",
 		Help: "Events an outbox relay sent on their own and marked sent, because a transaction running on the server (in any database) held the horizon below them for longer than LateAfter.",
 	}, labels))
+	early := metrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "souk_outbox_early_total",
+		Help: "Events an outbox relay published above the horizon (a transaction running on the server held it below them), before its watermark passed them; another instance whose watermark passes one before this one marks it publishes it again, and the stream drops the copy.",
+	}, labels))
 	m := &instruments{
 		sent:     sent.WithLabelValues(schema),
 		dups:     dups.WithLabelValues(schema),
@@ -75,6 +80,7 @@ func newInstruments(r prometheus.Registerer, schema string) *instruments {
 		oldest:   oldest.WithLabelValues(schema),
 		backlog:  backlog.WithLabelValues(schema),
 		late:     late.WithLabelValues(schema),
+		early:    early.WithLabelValues(schema),
 	}
 	for _, cause := range []string{causeDeadLease, causeLostData} {
 		m.resent.WithLabelValues(cause) // at zero from the start, for rate()
@@ -110,6 +116,13 @@ func (m *instruments) acked(duplicate bool) {
 func (m *instruments) pastHorizon() {
 	if m != nil {
 		m.late.Inc()
+	}
+}
+
+// publishedEarly counts one event published above the horizon, not marked sent.
+func (m *instruments) publishedEarly() {
+	if m != nil {
+		m.early.Inc()
 	}
 }
 

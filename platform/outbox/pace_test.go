@@ -27,7 +27,7 @@ func TestPacedRelayHoldsABacklogToItsRate(t *testing.T) {
 	relay.Batch, relay.Rate = 10, 1.0/3600
 	expect.Start(t, relay.Run)
 	expect.Within(t, 30*time.Second, func() error {
-		if published, _ := relay.Counts(); !outbox.Pacing(relay) || published != 10 {
+		if published := relay.Counts().Published; !outbox.Pacing(relay) || published != 10 {
 			return fmt.Errorf("%d events published, pacing %v; want the first batch out and the relay waiting its turn",
 				published, outbox.Pacing(relay))
 		}

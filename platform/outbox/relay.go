@@ -100,8 +100,10 @@ type Relay struct {
 	id   string
 	inst *instruments
 
-	// published and duplicates count this relay's acknowledged publishes (Counts).
-	published, duplicates atomic.Uint64
+	// published and duplicates count this relay's acknowledged publishes; publishedEarly
+	// its publishes above the horizon, failedBatches its batches not published in full
+	// (Counts).
+	published, duplicates, publishedEarly, failedBatches atomic.Uint64
 	// backlog is the unsent events the lease upkeep last counted (Backlog).
 	backlog atomic.Uint64
 
@@ -117,11 +119,23 @@ type Relay struct {
 	forget atomic.Bool
 }
 
-// Counts returns what this relay published (acknowledged by JetStream) since it was made,
-// and how many of those the stream already held. Each instance counts its own share; the
-// service kit reports them in the instance's $SRV.STATS.
-func (r *Relay) Counts() (published, duplicates uint64) {
-	return r.published.Load(), r.duplicates.Load()
+// RelayCounts are what a relay did since it was made.
+type RelayCounts struct {
+	// Published were acknowledged by JetStream; Duplicates of them the stream already held.
+	Published, Duplicates uint64
+	// Early were published above the horizon, before the watermark passed them (another
+	// instance's watermark may pass one first and publish it again: a duplicate).
+	Early uint64
+	// FailedBatches were not published in full (refused, or acks not back in time): their
+	// events are published again, and may be duplicates.
+	FailedBatches uint64
+}
+
+// Counts returns what this relay did since it was made. Each instance counts its own share;
+// the service kit reports them in the instance's $SRV.STATS.
+func (r *Relay) Counts() RelayCounts {
+	return RelayCounts{Published: r.published.Load(), Duplicates: r.duplicates.Load(),
+		Early: r.publishedEarly.Load(), FailedBatches: r.failedBatches.Load()}
 }
 
 // Backlog returns how many events of the outbox were unsent when the relay last counted
@@ -245,6 +259,9 @@ func (r *Relay) relay(ctx context.Context) {
 	for ctx.Err() == nil {
 		res, err := r.publishBatch(ctx)
 		r.inst.published(err)
+		if err != nil {
+			r.failedBatches.Add(1)
+		}
 		pause, kickable := r.Poll, true
 		switch {
 		case ctx.Err() != nil:
@@ -421,6 +438,10 @@ func (r *Relay) publishBatch(ctx context.Context) (round, error) {
 		case !done:
 		case c.kind == late && c.young:
 			published = append(published, c.id) // the watermark will pass it
+			if !early {
+				r.inst.publishedEarly()
+				r.publishedEarly.Add(1)
+			}
 		case c.kind == late:
 			oneByOne = append(oneByOne, c.id)
 			passed = append(passed, c.id)

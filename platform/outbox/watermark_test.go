@@ -77,8 +77,8 @@ func TestTransactionsCommittingOutOfOrderAreAllPublished(t *testing.T) {
 	all := append(append(a, b...), c...)
 	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, all) })
 	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
-	if published, dups := relay.Counts(); dups != 0 || published != uint64(len(all)) {
-		t.Fatalf("published %d with %d duplicates, want %d and none", published, dups, len(all))
+	if n := relay.Counts(); n.Duplicates != 0 || n.Published != uint64(len(all)) {
+		t.Fatalf("published %d with %d duplicates, want %d and none", n.Published, n.Duplicates, len(all))
 	}
 }
 
@@ -118,8 +118,8 @@ func TestEventsGoOutWhileALongTransactionHoldsTheHorizon(t *testing.T) {
 	if err := holdsExactly(ctx, js, ids); err != nil {
 		t.Fatal(err)
 	}
-	if published, dups := relay.Counts(); dups != 0 || published != uint64(len(ids)) {
-		t.Fatalf("published %d with %d duplicates, want %d and none", published, dups, len(ids))
+	if n := relay.Counts(); n.Duplicates != 0 || n.Published != uint64(len(ids)) {
+		t.Fatalf("published %d with %d duplicates, want %d and none", n.Published, n.Duplicates, len(ids))
 	}
 }
 

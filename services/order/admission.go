@@ -126,21 +126,18 @@ func (a *admission) undecided() int64 {
 
 // decided records that this instance committed an order's decision in transaction xid
 // (Store.decided).
-func (a *admission) decided(xid uint64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.decisions) < maxSince && !a.snapshot.Holds(xid) {
-		a.decisions = append(a.decisions, xid)
-	}
-}
+func (a *admission) decided(xid uint64) { a.keep(&a.decisions, xid) }
 
 // stored records that this instance committed an order in transaction xid (Store.placed),
 // before its placement is done: it counts from running into since without a gap.
-func (a *admission) stored(xid uint64) {
+func (a *admission) stored(xid uint64) { a.keep(&a.since, xid) }
+
+// keep adds transaction xid to list (since or decisions) unless the last count holds it.
+func (a *admission) keep(list *[]uint64, xid uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.since) < maxSince && !a.snapshot.Holds(xid) {
-		a.since = append(a.since, xid)
+	if len(*list) < maxSince && !a.snapshot.Holds(xid) {
+		*list = append(*list, xid)
 	}
 }
 

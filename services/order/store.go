@@ -232,7 +232,10 @@ func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) 
 		// UpdateNow, the sweeper), and a rolled-back or repeated change counts nothing.
 		pg.AfterCommit(ctx, func() {
 			s.counts.moved(entered)
-			if id, err := pg.ParseXactID(xid); decided && err == nil {
+			if !decided {
+				return
+			}
+			if id, err := pg.ParseXactID(xid); err == nil {
 				s.decided(id)
 			}
 		})

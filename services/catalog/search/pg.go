@@ -46,48 +46,38 @@ type PGEngine struct {
 	slots     *semaphore.Weighted
 }
 
-// hold takes one of the engine's connections (Conns); the caller calls the release it
-// returns once its statement's rows are closed.
-func (e *PGEngine) hold(ctx context.Context) (release func(), err error) {
+// query runs a statement of the engine within its bound (Conns); the rows give back their
+// connection and the engine's slot when closed.
+func (e *PGEngine) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	e.slotsOnce.Do(func() {
 		if e.Conns > 0 {
 			e.slots = semaphore.NewWeighted(int64(e.Conns))
 		}
 	})
 	if e.slots == nil {
-		return func() {}, nil
+		return e.DB.Query(ctx, sql, args...)
 	}
 	if err := e.slots.Acquire(ctx, 1); err != nil {
 		return nil, fmt.Errorf("search: waiting for a connection: %w", err)
 	}
-	return func() { e.slots.Release(1) }, nil
-}
-
-// query runs a statement of the engine within its bound; the rows release their connection
-// and the engine's slot when closed.
-func (e *PGEngine) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	release, err := e.hold(ctx)
-	if err != nil {
-		return nil, err
-	}
 	rows, err := e.DB.Query(ctx, sql, args...)
 	if err != nil {
-		release()
+		e.slots.Release(1)
 		return nil, err
 	}
-	return &heldRows{Rows: rows, release: release}, nil
+	return &heldRows{Rows: rows, slots: e.slots}, nil
 }
 
-// heldRows gives back the engine's slot with its connection.
+// heldRows gives back the engine's slot with its connection, once however often it is closed.
 type heldRows struct {
 	pgx.Rows
-	release func()
-	once    sync.Once
+	slots *semaphore.Weighted
+	once  sync.Once
 }
 
 func (r *heldRows) Close() {
 	r.Rows.Close()
-	r.once.Do(r.release)
+	r.once.Do(func() { r.slots.Release(1) })
 }
 
 // Name implements Engine.
@@ -128,7 +118,7 @@ func (e *PGEngine) textQuery(ctx context.Context, q *Query) (tsq string, ok bool
 		var s *string
 		rows, err := e.query(ctx, `select catalog.search_query($1::text[], true)::text`, q.Terms)
 		if err == nil {
-			_, err = pgx.ForEachRow(rows, []any{&s}, func() error { return nil })
+			s, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[*string])
 		}
 		if err != nil {
 			return nil, fmt.Errorf("search query: %w", err)

@@ -43,9 +43,10 @@ type Bytes struct {
 	global atomic.Uint64
 	groups []atomic.Uint64
 	// stale is the generation MarkStale bumps; refreshing holds the keys being reloaded in
-	// the background.
+	// the background, reloads those reloads (Close waits for them).
 	stale      atomic.Uint64
 	refreshing sync.Map
+	reloads    sync.WaitGroup
 	flight     singleflight.Group
 	hits       atomic.Uint64
 	misses     atomic.Uint64
@@ -191,7 +192,7 @@ func (b *Bytes) refresh(ctx context.Context, group, key string, load func(contex
 	}
 	// The caller's request ends with its reply; the reload outlives it (with its values).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-	go func() {
+	b.reloads.Go(func() {
 		defer cancel()
 		defer b.refreshing.Delete(key)
 		// No caller is left to return to: a panicking load must not end the process. The stale
@@ -199,7 +200,7 @@ func (b *Bytes) refresh(ctx context.Context, group, key string, load func(contex
 		// recovery, which logs it.
 		defer func() { _ = recover() }()
 		_, _ = b.fill(ctx, group, key, load) // an error leaves the stale entry for the next try
-	}()
+	})
 }
 
 // fill loads key once for all concurrent callers and keeps what the load returns.
@@ -236,5 +237,10 @@ func (b *Bytes) MarkStale() { b.stale.Add(1) }
 // Wait blocks until the sets made so far are applied; for tests.
 func (b *Bytes) Wait() { b.c.Wait() }
 
-// Close stops the cache's goroutines.
-func (b *Bytes) Close() { b.c.Close() }
+// Close stops the cache's goroutines, once the background reloads have ended (each within
+// refreshTimeout): a reload's Put on a closed cache raced with the close. Call it after the
+// cache's users have stopped.
+func (b *Bytes) Close() {
+	b.reloads.Wait()
+	b.c.Close()
+}

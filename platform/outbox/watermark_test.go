@@ -101,23 +101,34 @@ func TestEventsGoOutWhileALongTransactionHoldsTheHorizon(t *testing.T) {
 		expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
 	}
 	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	// The horizon is the server's: another transaction (another database's, a test running
+	// beside this one) may hold it on past the long one, and then the events written next
+	// are sent one by one too, and carry nothing.
+	other := begin(t, ctx, open(t, ctx, url))
 	if err := long.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// The watermark moves over them now, with events written after the horizon moved on.
 	ids = append(ids, addEvents(t, ctx, db, 20)...)
-	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
+	expect.Within(t, 20*time.Second, func() error { return allSent(ctx, db) })
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The watermark moves over them now, carried by an event written once the horizon moved
+	// on; while nothing is left to carry it (the horizon held past LateAfter again), write
+	// one more.
 	expect.Within(t, 20*time.Second, func() error {
-		var above int
-		err := db.QueryRow(ctx, `select count(*) from users.outbox o, users.outbox_cursor c where (o.xid, o.seq) > (c.xid, c.seq)`).Scan(&above)
+		var above, unsent int
+		err := db.QueryRow(ctx, `select count(*), count(*) filter (where o.sent_at is null)
+			from users.outbox o, users.outbox_cursor c where (o.xid, o.seq) > (c.xid, c.seq)`).Scan(&above, &unsent)
 		if err == nil && above > 0 {
+			if unsent == 0 {
+				ids = append(ids, addEvents(t, ctx, db, 1)...)
+			}
 			err = fmt.Errorf("%d rows above the watermark", above)
 		}
 		return err
 	})
-	if err := holdsExactly(ctx, js, ids); err != nil {
-		t.Fatal(err)
-	}
+	expect.Within(t, 20*time.Second, func() error { return holdsExactly(ctx, js, ids) })
 	if n := relay.Counts(); n.Duplicates != 0 || n.Published != uint64(len(ids)) {
 		t.Fatalf("published %d with %d duplicates, want %d and none", n.Published, n.Duplicates, len(ids))
 	}

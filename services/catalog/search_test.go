@@ -473,3 +473,63 @@ func TestCappedSearchCountsAndRanksTheFirstMatches(t *testing.T) {
 		}
 	}
 }
+
+// A sorted page asked with its facets (the joint statement) comes from the facets' own read
+// of the matches when the search has at most MaxMatches of them, and from its own statement
+// when it has more. Either way, page for page and cursor for cursor, it is what Page gives,
+// ties in the sort key broken the same, and the facets are what Facets counts.
+func TestSortedPagesWithTheirFacetsAreTheSortedPages(t *testing.T) {
+	const maxMatches = 40
+	e, _ := seededWith(t, catalog.Config{SearchMaxMatches: maxMatches})
+	engine := &search.PGEngine{DB: e.db, MaxMatches: maxMatches}
+	for _, c := range []struct {
+		req  subjects.SearchRequest
+		many bool // more matches than maxMatches
+	}{
+		{subjects.SearchRequest{Q: "black"}, true},
+		{subjects.SearchRequest{Q: "headphones", MaxPrice: ptr(int64(9000))}, false},
+		{subjects.SearchRequest{Q: "wireless headphones", MinPrice: ptr(int64(1000))}, false},
+	} {
+		for _, sort := range []string{subjects.SortPriceAsc, subjects.SortPriceDesc, subjects.SortNewest, subjects.SortRating} {
+			req := c.req
+			req.Sort, req.Limit = sort, 7
+			listed := 0
+			for page := 1; ; page++ {
+				q, err := search.NewQuery(e.ctx, req, nil, nil, "EUR")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !engine.Joint(q) {
+					t.Fatalf("%q by %s, page %d: not answered jointly", req.Q, sort, page)
+				}
+				jointIDs, jointNext, jointFacets, err := engine.PageFacets(e.ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids, next, err := engine.Page(e.ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				facets, err := engine.Facets(e.ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(jointIDs, ids) || jointNext != next || !reflect.DeepEqual(jointFacets, facets) {
+					t.Fatalf("%q by %s, page %d: joint %v (next %q), facets %+v;\nown statements %v (next %q), facets %+v",
+						req.Q, sort, page, jointIDs, jointNext, jointFacets, ids, next, facets)
+				}
+				if facets.Estimated != c.many {
+					t.Fatalf("%q: estimated %v; the case wants more than %d matches: %v", req.Q, facets.Estimated, maxMatches, c.many)
+				}
+				listed += len(ids)
+				if next == "" {
+					break
+				}
+				req.Cursor = next
+			}
+			if listed == 0 || (listed > maxMatches) != c.many {
+				t.Fatalf("%q by %s: %d matches listed; the case wants more than %d: %v", req.Q, sort, listed, maxMatches, c.many)
+			}
+		}
+	}
+}

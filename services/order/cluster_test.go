@@ -152,14 +152,22 @@ func (s *saga) settledClusterOrders(orders []clusterOrder) {
 func (s *saga) leadOrdersFrom(c *natstest.Cluster, name string) int {
 	s.T.Helper()
 	want := c.Index(name)
-	expect.Within(s.T, time.Minute, func() error {
-		n, err := c.StreamLeader(s.Ctx, s.JS, subjects.StreamOrders)
-		if err != nil || n == want {
-			return err
+	// Bounds above nats.go's 5 s default: on a loaded machine (CI runs this beside the other
+	// packages' tests, three servers on two cores) a stream's election and its info replies
+	// took longer, and a minute of 5-second tries ran out before one was answered.
+	expect.Within(s.T, 2*time.Minute, func() error {
+		ctx, cancel := context.WithTimeout(s.Ctx, 20*time.Second)
+		defer cancel()
+		n, err := c.StreamLeader(ctx, s.JS, subjects.StreamOrders)
+		if err != nil {
+			return fmt.Errorf("the leader of ORDERS: %w", err)
+		}
+		if n == want {
+			return nil
 		}
 		req, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": name}})
-		if _, err := s.NC.Request("$JS.API.STREAM.LEADER.STEPDOWN."+subjects.StreamOrders, req, 5*time.Second); err != nil {
-			return err
+		if _, err := s.NC.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+subjects.StreamOrders, req); err != nil {
+			return fmt.Errorf("asking ORDERS to move to %s: %w", name, err)
 		}
 		return fmt.Errorf("ORDERS led by %s, asked to move to %s", c.Name(n), name)
 	})

@@ -139,6 +139,15 @@ func (m *instruments) resend(cause string, n int64) {
 // upkeep.
 const backlogCap = 100000
 
+// backlogSQL is measureBacklog's statement; $1 is backlogCap.
+func (r *Relay) backlogSQL() string {
+	t := r.table("outbox")
+	return `select coalesce(extract(epoch from now() - min(created_at)), 0)::float8, count(*) from (
+		(select o.created_at from ` + t + ` o, (` + r.cursor() + `) c
+			where ` + unsentAboveMark + ` order by o.xid, o.seq limit $1)
+		union all (select created_at from ` + t + ` where resend limit $1)) u`
+}
+
 // measureBacklog reads how many events wait (counted up to backlogCap) and the age of the
 // oldest of them, for the gauges and Backlog.
 func (r *Relay) measureBacklog(ctx context.Context) error {
@@ -146,11 +155,7 @@ func (r *Relay) measureBacklog(ctx context.Context) error {
 	defer cancel()
 	var age float64
 	var n int64
-	t := r.table("outbox")
-	err := r.DB.QueryRow(ctx, `select coalesce(extract(epoch from now() - min(created_at)), 0)::float8, count(*) from (
-		(select o.created_at from `+t+` o, `+r.table("outbox_cursor")+` c
-			where `+unsentAboveMark+` order by o.xid, o.seq limit $1)
-		union all (select created_at from `+t+` where resend limit $1)) u`, backlogCap).Scan(&age, &n)
+	err := r.DB.QueryRow(ctx, r.backlogSQL(), backlogCap).Scan(&age, &n)
 	if err != nil {
 		return err
 	}

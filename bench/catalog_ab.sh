@@ -4,7 +4,9 @@
 # minutes apart can swing 2×, each round's three figures share the machine's load. Per window
 # it prints req/s, p99, non-2xx, the process's CPU µs per request and its PostgreSQL backends'.
 # Needs the seeded database of `bench/catalog.sh 10 64 100000` (run that once first).
-# Usage: bench/catalog_ab.sh BEFORE_SRC AFTER_SRC [cached|uncached] [rounds] [seconds]
+# Usage: bench/catalog_ab.sh BEFORE_SRC AFTER_SRC [cached|uncached|search] [rounds] [seconds]
+#        (search: the uncached search mix of bench/searches.txt; its ceiling column is /pg's,
+#        a measure of the machine's speed in that window, not a bound of the search)
 #        AB_PORTS="18194 18183 18193"   (before, after, ceiling)
 #        AFTER_DSN="&pool_max_conns=4"  (appended to the after shop's DATABASE_URL)
 set -euo pipefail
@@ -25,7 +27,8 @@ head -n 1000 "$tmp/all.txt" >"$tmp/hot.txt"
 case $row in
 cached) cache=48 paths=$tmp/hot.txt cpath=mem ;;
 uncached) cache=0 paths=$tmp/all.txt cpath=pg ;;
-*) echo "row: cached or uncached" >&2; exit 2 ;;
+search) cache=0 paths=bench/searches.txt cpath=pg ;;
+*) echo "row: cached, uncached or search" >&2; exit 2 ;;
 esac
 shop() { # bin port dsn-suffix
   mkdir -p "$tmp/data-$2"

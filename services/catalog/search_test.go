@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/souk/souk/internal/demodata"
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/services/catalog"
@@ -424,27 +426,9 @@ func TestCappedSearchCountsAndRanksTheFirstMatches(t *testing.T) {
 	// The first page with its facets in one statement is the first page and the facets of
 	// their own statements.
 	engine := &search.PGEngine{DB: e.db, MaxMatches: maxMatches}
-	q, err := search.NewQuery(e.ctx, req, nil, nil, "EUR")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !engine.Joint(q) {
-		t.Fatal("a capped first relevance page is not answered jointly")
-	}
-	jointIDs, jointNext, jointFacets, err := engine.PageFacets(e.ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageIDs, pageNext, err := engine.Page(e.ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	facets, err := engine.Facets(e.ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(jointIDs, pageIDs) || jointNext != pageNext || !reflect.DeepEqual(jointFacets, facets) || len(pageIDs) != req.Limit {
-		t.Fatalf("joint page %v (next %q), facets %+v;\nown statements %v (next %q), facets %+v", jointIDs, jointNext, jointFacets, pageIDs, pageNext, facets)
+	pageIDs, _, _ := jointIsOwn(e, engine, req, "the first page")
+	if len(pageIDs) != req.Limit {
+		t.Fatalf("the first page lists %d products, want %d", len(pageIDs), req.Limit)
 	}
 	if got := fmt.Sprint(pageIDs); got != fmt.Sprint(ids[:req.Limit]) {
 		t.Fatalf("the engine's first page %s is not the catalog's %v", got, ids[:req.Limit])
@@ -495,29 +479,7 @@ func TestSortedPagesWithTheirFacetsAreTheSortedPages(t *testing.T) {
 			req.Sort, req.Limit = sort, 7
 			listed := 0
 			for page := 1; ; page++ {
-				q, err := search.NewQuery(e.ctx, req, nil, nil, "EUR")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !engine.Joint(q) {
-					t.Fatalf("%q by %s, page %d: not answered jointly", req.Q, sort, page)
-				}
-				jointIDs, jointNext, jointFacets, err := engine.PageFacets(e.ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ids, next, err := engine.Page(e.ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				facets, err := engine.Facets(e.ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(jointIDs, ids) || jointNext != next || !reflect.DeepEqual(jointFacets, facets) {
-					t.Fatalf("%q by %s, page %d: joint %v (next %q), facets %+v;\nown statements %v (next %q), facets %+v",
-						req.Q, sort, page, jointIDs, jointNext, jointFacets, ids, next, facets)
-				}
+				ids, next, facets := jointIsOwn(e, engine, req, fmt.Sprintf("%q by %s, page %d", req.Q, sort, page))
 				if facets.Estimated != c.many {
 					t.Fatalf("%q: estimated %v; the case wants more than %d matches: %v", req.Q, facets.Estimated, maxMatches, c.many)
 				}
@@ -532,4 +494,35 @@ func TestSortedPagesWithTheirFacetsAreTheSortedPages(t *testing.T) {
 			}
 		}
 	}
+}
+
+// jointIsOwn fails the test unless engine answers req jointly (PageFacets) and that is
+// what its own statements give (Page and Facets), which it returns; what names req in a
+// failure.
+func jointIsOwn(e *env, engine *search.PGEngine, req subjects.SearchRequest, what string) ([]uuid.UUID, string, search.RawFacets) {
+	e.t.Helper()
+	q, err := search.NewQuery(e.ctx, req, nil, nil, "EUR")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !engine.Joint(q) {
+		e.t.Fatalf("%s: not answered jointly", what)
+	}
+	jointIDs, jointNext, jointFacets, err := engine.PageFacets(e.ctx, q)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids, next, err := engine.Page(e.ctx, q)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	facets, err := engine.Facets(e.ctx, q)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !slices.Equal(jointIDs, ids) || jointNext != next || !reflect.DeepEqual(jointFacets, facets) {
+		e.t.Fatalf("%s: joint %v (next %q), facets %+v;\nown statements %v (next %q), facets %+v",
+			what, jointIDs, jointNext, jointFacets, ids, next, facets)
+	}
+	return ids, next, facets
 }

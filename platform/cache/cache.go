@@ -34,6 +34,10 @@ type Config struct {
 	// Groups is the number of generation stripes; groups that hash to one stripe invalidate
 	// each other (harmless: a miss). 4096 when zero.
 	Groups int
+	// Refreshes is the most background reloads of stale entries at once; a stale entry found
+	// while they are all busy is answered as it is, and reloaded by a later Load. 1 when zero:
+	// a stale mark reloads the cache's hot entries one after another rather than all at once.
+	Refreshes int
 }
 
 // Bytes caches encoded replies by key. It is safe for concurrent use.
@@ -46,6 +50,7 @@ type Bytes struct {
 	// the background, reloads those reloads (Close waits for them).
 	stale      atomic.Uint64
 	refreshing sync.Map
+	slots      chan struct{} // a token per background reload running
 	reloads    sync.WaitGroup
 	flight     singleflight.Group
 	hits       atomic.Uint64
@@ -69,6 +74,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Bytes, error) {
 	if cfg.Groups <= 0 {
 		cfg.Groups = 4096
 	}
+	if cfg.Refreshes <= 0 {
+		cfg.Refreshes = 1
+	}
 	// Ristretto wants ~10 counters per item it may hold; assume items of ~1 KiB.
 	counters := max(cfg.MaxBytes/1024*10, 10_000)
 	c, err := ristretto.NewCache(&ristretto.Config[string, entry]{
@@ -82,7 +90,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Bytes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cfg.Name, err)
 	}
-	b := &Bytes{c: c, ttl: cfg.TTL, groups: make([]atomic.Uint64, cfg.Groups)}
+	b := &Bytes{c: c, ttl: cfg.TTL, groups: make([]atomic.Uint64, cfg.Groups), slots: make(chan struct{}, cfg.Refreshes)}
 	if err := b.register(cfg.Name, reg); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("cache %s: metrics: %w", cfg.Name, err)
@@ -185,15 +193,23 @@ type loadingKey struct{}
 // refreshTimeout bounds a background reload of a stale entry.
 const refreshTimeout = 30 * time.Second
 
-// refresh reloads a stale key in the background, once at a time per key.
+// refresh reloads a stale key in the background, once at a time per key and at most
+// Refreshes keys at a time; a key that finds no slot free stays stale for a later Load.
 func (b *Bytes) refresh(ctx context.Context, group, key string, load func(context.Context) ([]byte, error)) {
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		return
+	}
 	if _, busy := b.refreshing.LoadOrStore(key, struct{}{}); busy {
+		<-b.slots
 		return
 	}
 	// The caller's request ends with its reply; the reload outlives it (with its values).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	b.reloads.Go(func() {
 		defer cancel()
+		defer func() { <-b.slots }()
 		defer b.refreshing.Delete(key)
 		// No caller is left to return to: a panicking load must not end the process. The stale
 		// entry stays until its TTL; then a caller's own Load panics, under its handler's

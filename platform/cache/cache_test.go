@@ -302,3 +302,64 @@ func TestABackgroundReloadThatPanicsLeavesTheStaleEntry(t *testing.T) {
 		return nil
 	})
 }
+
+// A stale mark has the entries reloaded one at a time (Config.Refreshes), not all at once:
+// each is answered stale until a reload slot is free, and a later Load reloads it. Sixteen
+// broad searches reloaded together at every mark took the cores from the cached answers.
+func TestAStaleMarkReloadsTheEntriesOneAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := newCache(t, 1<<20)
+		ctx := context.Background()
+		const keys = 8
+		var calls atomic.Int32
+		for i := range keys {
+			if _, err := c.Load(ctx, "l", strconv.Itoa(i), loader("old", &calls)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Wait()
+		c.MarkStale()
+		var running, most atomic.Int32
+		gate := make(chan struct{})
+		slow := func(context.Context) ([]byte, error) {
+			n := running.Add(1)
+			defer running.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			<-gate
+			return []byte("new"), nil
+		}
+		for i := range keys {
+			if v, err := c.Load(ctx, "l", strconv.Itoa(i), slow); err != nil || string(v) != "old" {
+				t.Fatalf("Load of stale key %d = %q, %v; want the stale value at once", i, v, err)
+			}
+		}
+		synctest.Wait() // every reload started is blocked on the gate
+		n := running.Load()
+		close(gate)
+		if n != 1 {
+			t.Fatalf("%d reloads ran at once after a stale mark, want 1", n)
+		}
+		fresh := 0
+		for round := 0; round <= keys && fresh < keys; round++ {
+			synctest.Wait()
+			c.Wait()
+			fresh = 0
+			for i := range keys {
+				v, err := c.Load(ctx, "l", strconv.Itoa(i), slow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(v) == "new" {
+					fresh++
+				}
+			}
+		}
+		if fresh != keys {
+			t.Fatalf("%d of %d entries reloaded after %d rounds of Loads", fresh, keys, keys+1)
+		}
+		if m := most.Load(); m != 1 {
+			t.Fatalf("at most %d reloads ran at once, want 1", m)
+		}
+	})
+}

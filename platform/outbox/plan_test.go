@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/platform/outbox"
@@ -43,20 +44,9 @@ func TestTheRelaysStatementsStayCheapOnALargeOutbox(t *testing.T) {
 	relay := outbox.NewRelay(schema, db, nil, zerolog.Nop())
 	for name, statement := range map[string]func(*outbox.Relay) (string, []any){"claim": outbox.ClaimSQL, "backlog": outbox.BacklogSQL} {
 		sql, args := statement(relay)
-		var raw []byte
-		if err := db.QueryRow(ctx, `explain (format json) `+sql, args...).Scan(&raw); err != nil {
-			t.Fatal(err)
-		}
-		var plan []struct {
-			Plan struct {
-				TotalCost float64 `json:"Total Cost"`
-			}
-		}
-		if err := json.Unmarshal(raw, &plan); err != nil || len(plan) != 1 {
-			t.Fatalf("%s: the plan %s: %v", name, raw, err)
-		}
-		t.Logf("%s: costed %.0f", name, plan[0].Plan.TotalCost)
-		if cost := plan[0].Plan.TotalCost; cost >= jitAbove {
+		cost := explain(t, ctx, db, "format json", sql, args).Cost
+		t.Logf("%s: costed %.0f", name, cost)
+		if cost >= jitAbove {
 			t.Errorf("%s: costed %.0f on 100 000 sent events (JIT compiles above %.0f)", name, cost, jitAbove)
 		}
 	}
@@ -91,23 +81,30 @@ func TestTheBacklogGaugeReadsABoundedShareOfALargeBacklog(t *testing.T) {
 	if counted < 10000 || counted >= 2*waiting {
 		t.Errorf("the gauge counted %d of %d waiting events; want at least 10 000 and a bounded count", counted, 2*waiting)
 	}
-	var raw []byte
-	if err := db.QueryRow(ctx, `explain (analyze, format json) `+sql, args...).Scan(&raw); err != nil {
-		t.Fatal(err)
-	}
-	var plan []struct{ Plan planNode }
-	if err := json.Unmarshal(raw, &plan); err != nil || len(plan) != 1 {
-		t.Fatalf("the plan %s: %v", raw, err)
-	}
-	read := plan[0].Plan.rowsRead()
+	read := explain(t, ctx, db, "analyze, format json", sql, args).rowsRead()
 	t.Logf("the gauge read %.0f rows of %d waiting", read, 2*waiting)
 	if read > 25000 {
 		t.Errorf("the gauge read %.0f rows of the outbox with %d waiting; want a bounded share (at most 25 000)", read, 2*waiting)
 	}
 }
 
+// explain returns the plan of sql with args, explained with options (JSON format among them).
+func explain(t *testing.T, ctx context.Context, db *pgxpool.Pool, options, sql string, args []any) planNode {
+	t.Helper()
+	var raw []byte
+	if err := db.QueryRow(ctx, `explain (`+options+`) `+sql, args...).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var plan []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plan); err != nil || len(plan) != 1 {
+		t.Fatalf("the plan %s: %v", raw, err)
+	}
+	return plan[0].Plan
+}
+
 // planNode is a node of a plan in EXPLAIN's JSON.
 type planNode struct {
+	Cost     float64    `json:"Total Cost"`
 	Relation string     `json:"Relation Name"`
 	Rows     float64    `json:"Actual Rows"`
 	Loops    float64    `json:"Actual Loops"`

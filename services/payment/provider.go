@@ -127,10 +127,16 @@ func answered(err error) bool {
 type guarded struct {
 	Provider
 	timeout time.Duration
-	openFor *liveconfig.Value[time.Duration]
 	// cb is the breaker in force. gobreaker fixes its open duration when it is built, so a
-	// change of openFor replaces it with a new, closed one (see newGuarded).
-	cb atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
+	// change of payment.breaker_open_for replaces it with a new, closed one (see newGuarded).
+	cb atomic.Pointer[breaker]
+}
+
+// breaker is a circuit breaker and the open duration it was built with: what a 503's
+// Retry-After says is the breaker's own, never a new setting's before its breaker is in.
+type breaker struct {
+	*gobreaker.TwoStepCircuitBreaker[struct{}]
+	openFor time.Duration
 }
 
 // newProvider returns the provider cfg chooses, and the sandbox when it is the one (its
@@ -154,9 +160,10 @@ func newGuarded(p Provider, cfg Config, live *liveconfig.Config, reg prometheus.
 		Name: "souk_payment_breaker_open", Help: "1 while the payment provider's circuit breaker is open (or half-open), else 0.",
 	}))
 	failures := liveconfig.BreakerFailures.Bind(live, cfg.BreakerFailures)
-	g := &guarded{Provider: p, timeout: cfg.ProviderTimeout, openFor: liveconfig.BreakerOpenFor.Bind(live, cfg.BreakerOpenFor)}
-	build := func(openFor time.Duration) *gobreaker.TwoStepCircuitBreaker[struct{}] {
-		return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+	openFor := liveconfig.BreakerOpenFor.Bind(live, cfg.BreakerOpenFor)
+	g := &guarded{Provider: p, timeout: cfg.ProviderTimeout}
+	build := func(openFor time.Duration) *breaker {
+		return &breaker{openFor: openFor, TwoStepCircuitBreaker: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 			Name:        p.Name(),
 			MaxRequests: 1,
 			Timeout:     openFor,
@@ -172,10 +179,10 @@ func newGuarded(p Provider, cfg Config, live *liveconfig.Config, reg prometheus.
 				state.Set(open)
 				log.Warn().Str("provider", name).Str("from", from.String()).Str("to", to.String()).Msg("payment: provider circuit breaker")
 			},
-		})
+		})}
 	}
-	g.cb.Store(build(g.openFor.Load()))
-	g.openFor.OnChange(func(d time.Duration) {
+	g.cb.Store(build(openFor.Load()))
+	openFor.OnChange(func(d time.Duration) {
 		g.cb.Store(build(d))
 		state.Set(0)
 		log.Info().Dur("open_for", d).Msg("payment: provider circuit breaker rebuilt, closed, for its new open duration")
@@ -196,7 +203,7 @@ func (g *guarded) closed() error {
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503 while the breaker is open.
-func (g *guarded) retryAfter() int { return int(math.Ceil(g.openFor.Load().Seconds())) }
+func (g *guarded) retryAfter() int { return int(math.Ceil(g.cb.Load().openFor.Seconds())) }
 
 // guard runs one provider call through g's breaker with g's timeout. The call is detached
 // from ctx's cancellation: a payer who hangs up must not cut a charge off halfway (the

@@ -113,8 +113,18 @@ func served(t *testing.T, e *shoptest.Env, n int) tally {
 			t.Fatalf("coupon list %d of %d: %v", i+1, n, err)
 		}
 	}
-	after := listed(t, e)
-	return tally{canary: after.canary - before.canary, stable: after.stable - before.stable}
+	// micro counts a request after its handler has replied: the last replies can be in
+	// before their counts are.
+	var got tally
+	expect.Within(t, 10*time.Second, func() error {
+		after := listed(t, e)
+		got = tally{canary: after.canary - before.canary, stable: after.stable - before.stable}
+		if got.canary+got.stable < n {
+			return fmt.Errorf("%d of %d requests counted so far", got.canary+got.stable, n)
+		}
+		return nil
+	})
+	return got
 }
 
 // listed reads the coupon_list requests served so far by each track, from the $SRV.STATS of

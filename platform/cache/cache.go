@@ -4,8 +4,8 @@
 // the whole cache bumps a generation, so a fill that read the source before an invalidation
 // can never be served after it, however the two race. Concurrent misses of one key load the
 // source once (singleflight). An entry marked stale (MarkStale) is still answered by Load
-// while one load replaces it in the background, Config.Refreshes entries at a time. Hits, misses, the bytes held and the hit
-// ratio are exported to Prometheus.
+// while one load replaces it in the background, Config.Refreshes entries at a time. Hits,
+// misses, the bytes held and the hit ratio are exported to Prometheus.
 package cache
 
 import (

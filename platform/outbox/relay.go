@@ -139,7 +139,8 @@ func (r *Relay) Counts() RelayCounts {
 }
 
 // Backlog returns how many events of the outbox were unsent when the relay last counted
-// them (every Lease/5, up to 10000 on each side of the watermark): the same figure as souk_outbox_backlog.
+// them (every Lease/5, up to 10000 new and 10000 marked for resending): the same figure as
+// souk_outbox_backlog.
 func (r *Relay) Backlog() uint64 { return r.backlog.Load() }
 
 // Kick wakes the relay now (call it after committing a transaction with events). Safe from

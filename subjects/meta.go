@@ -32,6 +32,11 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderMsgID is JetStream's de-duplication header; events set it to their event_id.
 	HeaderMsgID = nats.MsgIdHdr
+	// HeaderXactID carries, on an event the outbox relay published, the id of the
+	// PostgreSQL transaction that wrote it (xid8, decimal): the transaction of the change
+	// itself. A reader of the same database tells by it whether a snapshot it took already
+	// held the change (pg.Snapshot.Holds); a resent event keeps the id of its first writing.
+	HeaderXactID = "Souk-Xact-Id"
 	// HeaderError and HeaderErrorCode are the micro error headers.
 	HeaderError     = "Nats-Service-Error"
 	HeaderErrorCode = "Nats-Service-Error-Code"

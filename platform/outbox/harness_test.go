@@ -76,28 +76,34 @@ func addEvents(t *testing.T, ctx context.Context, db *pgxpool.Pool, n int) []str
 
 // streamIDs reads every message of the stream and counts them by Nats-Msg-Id.
 func streamIDs(ctx context.Context, js jetstream.JetStream) (map[string]int, error) {
+	ids := map[string]int{}
+	err := eachStreamMsg(ctx, js, func(m *jetstream.RawStreamMsg) { ids[m.Header.Get(jetstream.MsgIDHeader)]++ })
+	return ids, err
+}
+
+// eachStreamMsg calls fn with every message the stream holds, in order.
+func eachStreamMsg(ctx context.Context, js jetstream.JetStream, fn func(*jetstream.RawStreamMsg)) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ids := map[string]int{}
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ids[m.Header.Get(jetstream.MsgIDHeader)]++
+		fn(m)
 	}
-	return ids, nil
+	return nil
 }
 
 // holdsExactly checks that the stream holds each of want exactly once and nothing else.

@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/souk/souk/internal/expect"
 	"github.com/souk/souk/nats/natstest"
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/subjects"
 )
 
 func TestRelayPublishesCommittedEventsOnce(t *testing.T) {
@@ -40,5 +42,34 @@ func TestRelayPublishesCommittedEventsOnce(t *testing.T) {
 	}
 	if rows != len(ids) {
 		t.Fatalf("outbox holds %d rows, want %d (the rolled-back one must not exist)", rows, len(ids))
+	}
+	// Each event names the transaction that wrote it, as its row does.
+	written := map[string]string{}
+	xids, err := db.Query(ctx, `select id::text, xid::text from users.outbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for xids.Next() {
+		var id, xid string
+		if err := xids.Scan(&id, &xid); err != nil {
+			t.Fatal(err)
+		}
+		written[id] = xid
+	}
+	if err := xids.Err(); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	if err := eachStreamMsg(ctx, js, func(m *jetstream.RawStreamMsg) {
+		id, got := m.Header.Get(jetstream.MsgIDHeader), m.Header.Get(subjects.HeaderXactID)
+		if want := written[id]; got != want || want == "" {
+			t.Errorf("event %s: %s %q, its row's xid %q", id, subjects.HeaderXactID, got, want)
+		}
+		checked++
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if checked != len(ids) {
+		t.Fatalf("read %d events of the stream, want %d", checked, len(ids))
 	}
 }

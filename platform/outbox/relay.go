@@ -556,6 +556,7 @@ func (r *Relay) claim(ctx context.Context, tx pgx.Tx) (bool, []claimed, error) {
 			rows.Close()
 			return false, nil, err
 		}
+		c.msg.Header.Set(subjects.HeaderXactID, c.xid)
 		if traceparent != nil {
 			c.msg.Header.Set(subjects.HeaderTraceparent, *traceparent)
 		}

@@ -107,6 +107,8 @@ func (b *Bytes) register(name string, reg prometheus.Registerer) error {
 			func() float64 { return float64(b.hits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "souk_cache_misses_total", Help: "Cache lookups that went to the source.", ConstLabels: labels},
 			func() float64 { return float64(b.misses.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "souk_cache_stale_marks_total", Help: "Times every entry was marked stale (MarkStale: changes another process made), each followed by reloads of the entries asked for again.", ConstLabels: labels},
+			func() float64 { return float64(b.stale.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "souk_cache_hit_ratio", Help: "Hits over lookups since start.", ConstLabels: labels},
 			b.HitRatio),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "souk_cache_cost_bytes", Help: "Bytes of values held.", ConstLabels: labels},

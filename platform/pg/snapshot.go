@@ -23,6 +23,9 @@ type Snapshot struct {
 // batch sent alone it is the batch's implicit transaction.
 const XactIDQuery = `select pg_current_xact_id()::text`
 
+// SnapshotQuery returns the statement's snapshot as text, for ParseSnapshot.
+const SnapshotQuery = `select pg_current_snapshot()::text`
+
 // ParseXactID parses a transaction id read with XactIDQuery.
 func ParseXactID(s string) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)

@@ -12,17 +12,23 @@ import (
 	"github.com/souk/souk/subjects"
 )
 
-// hits reads the hits counter of one cache of one instance; 0 while the instance has not
-// made that cache yet (its start returns once either instance answers: they share the queue
-// group).
+// hits reads the hits counter of one cache of one instance: see cacheSeries.
 func hits(t *testing.T, reg *prometheus.Registry, cache string) float64 {
+	t.Helper()
+	return cacheSeries(t, reg, "souk_cache_hits_total", cache)
+}
+
+// cacheSeries reads the counter name of one cache of one instance; 0 while the instance has
+// not made that cache yet (its start returns once either instance answers: they share the
+// queue group).
+func cacheSeries(t *testing.T, reg *prometheus.Registry, name, cache string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "souk_cache_hits_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

@@ -17,6 +17,7 @@ import (
 	"github.com/souk/souk/platform/cache"
 	"github.com/souk/souk/platform/kit"
 	"github.com/souk/souk/platform/page"
+	"github.com/souk/souk/platform/pg"
 	"github.com/souk/souk/services/catalog/product"
 	"github.com/souk/souk/services/catalog/search"
 	"github.com/souk/souk/subjects"
@@ -42,6 +43,9 @@ type handlers struct {
 	follow jetstream.ConsumeContext
 	// listChanges invalidates the lists after changes seen on the stream, coalesced.
 	listChanges *coalescer
+	// started is the database's snapshot taken as start began, before any cache held
+	// anything: see heldAtStart.
+	started pg.Snapshot
 }
 
 // callerPrefs are the caller's language preferences.

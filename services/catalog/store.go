@@ -287,6 +287,15 @@ func (s *Store) HasAttributeName(ctx context.Context, name string) (bool, error)
 
 // EnsureLocale records that the catalog's default text is in locale, so searches stem
 // queries in its language.
+// Snapshot returns the database's snapshot now: which transactions have committed.
+func (s *Store) Snapshot(ctx context.Context) (pg.Snapshot, error) {
+	var text string
+	if err := s.db.QueryRow(ctx, pg.SnapshotQuery).Scan(&text); err != nil {
+		return pg.Snapshot{}, err
+	}
+	return pg.ParseSnapshot(text)
+}
+
 func (s *Store) EnsureLocale(ctx context.Context, locale string) error {
 	_, err := s.db.Exec(ctx, `insert into catalog.locales (locale) values ($1) on conflict do nothing`, locale)
 	return err

@@ -129,6 +129,9 @@ func (c *Consumer) applyOnce(ctx context.Context, items []*item, timeout time.Du
 	if err := c.claim(ctx, tx, items); err != nil {
 		return err
 	}
+	if ctx, err = c.prepare(ctx, tx, items); err != nil {
+		return err
+	}
 	var unclaim []string
 	for _, it := range items {
 		if it.out != pending {
@@ -215,6 +218,23 @@ func (c *Consumer) claim(ctx context.Context, tx pgx.Tx, items []*item) error {
 		}
 	}
 	return nil
+}
+
+// prepare calls Prepare with the messages whose handlers are about to run in tx.
+func (c *Consumer) prepare(ctx context.Context, tx pgx.Tx, items []*item) (context.Context, error) {
+	if c.Prepare == nil {
+		return ctx, nil
+	}
+	var batch []Msg
+	for _, it := range items {
+		if it.out == pending && it.unsettled == nil && it.failedFast == nil {
+			batch = append(batch, it.msg)
+		}
+	}
+	if len(batch) == 0 {
+		return ctx, nil
+	}
+	return c.Prepare(ctx, tx, batch)
 }
 
 // applyOne runs the handler of it in a savepoint of tx: released when it succeeds, rolled

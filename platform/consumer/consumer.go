@@ -151,6 +151,14 @@ type Consumer struct {
 	// which its replay then confirms as a no-op. A handler whose effect adds up (a counter,
 	// a sum) must not be marked.
 	Idempotent bool
+	// Prepare, when set, runs in each batch transaction after the processed rows are
+	// claimed and before the handlers, with the messages they are about to apply; the
+	// handlers get the context it returns. It is for the reads a whole batch shares: the rows
+	// its handlers will lock, read in one statement instead of one round trip per message.
+	// It runs again whenever the batch does (a guarded rerun, one transaction per message)
+	// and must write nothing; its error fails the batch's transaction (see applyOnce). A
+	// handler must still find what it needs without it: a message Prepare could not read.
+	Prepare func(ctx context.Context, tx pgx.Tx, batch []Msg) (context.Context, error)
 	// Batch is the most messages applied in one transaction; 64 when zero. A batch is never
 	// waited for: it is whatever has arrived by the time the previous one is done.
 	Batch int

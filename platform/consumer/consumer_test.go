@@ -492,3 +492,70 @@ func TestIdempotentConsumerWritesNoProcessedRows(t *testing.T) {
 			processed, states, calls.Load())
 	}
 }
+
+// Prepare reads, in the batch's transaction, what the batch's handlers share, and they get
+// what it read through their context; when a handler fails and the batch runs again, so does
+// Prepare, with the messages still to apply.
+func TestPrepareRunsInEveryBatchTransactionBeforeItsHandlers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ids := eventIDs("prep", 30)
+	e.publish(ids...) // before the consumer runs: its first batches are large
+	type prepared struct{}
+	var mu sync.Mutex
+	var batches [][]string
+	var unseen []string
+	failed := false
+	c := e.consumer("prep", func(ctx context.Context, tx pgx.Tx, m consumer.Msg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if in, _ := ctx.Value(prepared{}).(map[string]bool); !in[m.EventID] {
+			unseen = append(unseen, m.EventID)
+		}
+		if m.EventID == "prep-013" && !failed {
+			failed = true
+			return errors.New("once") // the batch runs again, guarded
+		}
+		return record(ctx, tx, m)
+	})
+	c.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
+	c.Prepare = func(ctx context.Context, tx pgx.Tx, batch []consumer.Msg) (context.Context, error) {
+		var n int // a read in the batch's transaction
+		if err := tx.QueryRow(ctx, `select count(*) from shop.effects`).Scan(&n); err != nil {
+			return ctx, err
+		}
+		in := map[string]bool{}
+		var names []string
+		for _, m := range batch {
+			in[m.EventID] = true
+			names = append(names, m.EventID)
+		}
+		mu.Lock()
+		batches = append(batches, names)
+		mu.Unlock()
+		return context.WithValue(ctx, prepared{}, in), nil
+	}
+	e.run(c)
+	e.settled("prep", 30)
+	if rows, events := e.effects(); rows != 30 || events != 30 {
+		t.Fatalf("%d effect rows for %d events, want 30 for 30", rows, events)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(unseen) > 0 {
+		t.Errorf("handlers ran without their batch prepared: %v", unseen)
+	}
+	var again, large bool
+	for i, b := range batches {
+		large = large || len(b) > 1
+		// The failed batch's second run, guarded: the failed message is not run again in it
+		// (it is redelivered), the others are.
+		if i > 0 && slices.Contains(batches[i-1], "prep-013") && slices.Contains(batches[i-1], "prep-014") &&
+			!slices.Contains(b, "prep-013") && slices.Contains(b, "prep-014") {
+			again = true
+		}
+	}
+	if !large || !again {
+		t.Errorf("Prepare's batches %v: want one of several messages, and the failed one's batch run again without it", batches)
+	}
+}

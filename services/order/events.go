@@ -2,9 +2,11 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -69,6 +71,31 @@ func newSaga(store *Store, log zerolog.Logger, reg prometheus.Registerer) *saga 
 		Name: "souk_order_shipped_without_stock_total",
 		Help: "Orders whose stock the inventory rejected after their parcel had left: paid and shipped without stock, for an operator.",
 	}))}
+}
+
+// prepare reads and locks, in one round trip, the orders a consumer batch's events are
+// about (lockAll): the saga's Updates then take them instead of reading each one. A batch
+// about one order gains nothing from it, and an event it cannot read is left to its handler.
+func (s *saga) prepare(ctx context.Context, tx pgx.Tx, batch []consumer.Msg) (context.Context, error) {
+	if len(batch) < 2 {
+		return ctx, nil
+	}
+	ids := make([]uuid.UUID, 0, len(batch))
+	for _, m := range batch {
+		var ev struct {
+			OrderID string `json:"order_id"`
+		}
+		if json.Unmarshal(m.Data, &ev) != nil {
+			continue
+		}
+		if id, err := uuid.Parse(ev.OrderID); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) < 2 {
+		return ctx, nil
+	}
+	return lockAll(ctx, tx, ids)
 }
 
 // apply applies change to the order id under its row lock. An event about an order this

@@ -64,11 +64,12 @@ func Service(cfg Config, deps kit.Deps) (kit.Service, error) {
 		Calls: []subjects.Callee{subjects.CartGet, subjects.CartCheckedOut, subjects.CouponHold, subjects.CouponRelease,
 			subjects.ShipmentCancel, subjects.UserByEmail},
 		// Every transition is a Change under the order's row lock that finds a repeated
-		// event's work done (saga.go): no processed rows.
+		// event's work done (saga.go): no processed rows. A batch's orders are read and
+		// locked at once (saga.prepare).
 		Consumers: []*consumer.Consumer{
-			{Name: "order-inventory", On: sg.inventory(), Idempotent: true},
-			{Name: "order-payments", On: sg.payments(), Idempotent: true},
-			{Name: "order-shipping", On: sg.shipping(), Idempotent: true},
+			{Name: "order-inventory", On: sg.inventory(), Idempotent: true, Prepare: sg.prepare},
+			{Name: "order-payments", On: sg.payments(), Idempotent: true, Prepare: sg.prepare},
+			{Name: "order-shipping", On: sg.shipping(), Idempotent: true, Prepare: sg.prepare},
 			{Name: "order-promotions", On: []consumer.Route{consumer.On(subjects.EvtCouponRefused, store.applyCouponRefused)}, Idempotent: true},
 		},
 		Loops: []kit.Loop{{Name: "pending sweeper", Round: sweep.round, Every: sweep.every},

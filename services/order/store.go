@@ -1,10 +1,12 @@
 package order
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,6 +177,51 @@ func load(ctx context.Context, q pg.Batcher, id uuid.UUID, lock bool) (*Order, e
 	return o, nil
 }
 
+// lockAll reads the orders ids with their histories in one round trip, under their row
+// locks, taken in the order of the ids (sorted, so that two transactions locking
+// overlapping sets cannot deadlock), and returns a context from which Update takes each of
+// them once instead of reading it again. An id without an order is left out: its Update
+// reads it and finds none.
+func lockAll(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (context.Context, error) {
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	byID := make(map[uuid.UUID]*Order, len(ids))
+	b := &pgx.Batch{}
+	b.Queue(`select `+orderColumns+` from orders.orders where id = any($1) order by id for update`, ids).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				o, err := scanOrder(rows)
+				if err != nil {
+					return err
+				}
+				byID[o.ID] = o
+			}
+			return rows.Err()
+		})
+	b.Queue(`select `+historyColumns+` from orders.history where order_id = any($1) order by order_id, seq`, ids).
+		Query(func(rows pgx.Rows) error { return collectHistory(rows, byID) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, lockedKey{}, byID), nil
+}
+
+// lockedKey holds, in a consumer batch's context, the orders lockAll read and locked.
+type lockedKey struct{}
+
+// takeLocked returns order id as lockAll read it and forgets it: the first Update of an
+// order in the batch gets it, a later one (its second event in the batch, or the same event
+// again after a savepoint was rolled back) reads it again and sees what was written since.
+// The handlers of a batch run one after another, so the map needs no lock.
+func takeLocked(ctx context.Context, id uuid.UUID) *Order {
+	byID, _ := ctx.Value(lockedKey{}).(map[uuid.UUID]*Order)
+	o := byID[id]
+	if o != nil {
+		delete(byID, id)
+	}
+	return o
+}
+
 // historyColumns are the columns collectHistory reads.
 const historyColumns = `order_id, status, coalesce(reason, ''), at`
 
@@ -200,11 +247,14 @@ type Change func(o *Order) ([]outbox.Event, error)
 // row, the new history entries, the events. ErrNotFound when there is no such order. It
 // takes two round trips: the order with its history, then every write in one batch (an
 // order's change runs in the saga's consumers once per event, the busiest path of a
-// checkout).
+// checkout); one when its consumer's batch read and locked the order already (lockAll).
 func (s *Store) Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, fn Change) (*Order, error) {
-	o, err := load(ctx, tx, id, true)
-	if err != nil {
-		return nil, err
+	o := takeLocked(ctx, id)
+	if o == nil {
+		var err error
+		if o, err = load(ctx, tx, id, true); err != nil {
+			return nil, err
+		}
 	}
 	before, seen := *o, len(o.History)
 	events, err := fn(o)

@@ -86,6 +86,11 @@ kill $pid; wait $pid 2>/dev/null || true
 echo "pgbench (TPC-B-like: 3 updates, 1 select, 1 insert per transaction; $conns clients, ${secs}s)"
 psql -h 127.0.0.1 -U postgres -qc "create database $pgb" >/dev/null
 pgbench -h 127.0.0.1 -U postgres -i -q -s 10 "$pgb" >/dev/null 2>&1
+# What a pgbench transaction costs, read over its run but the first 2 s and the last 1 s,
+# the way the checkout's cost is read: a checkout weighs that many of them.
+"$bin-checkout" -pgbench-cost "postgres://postgres@127.0.0.1:5432/$pgb?sslmode=disable" -d "$((secs > 4 ? secs - 3 : 1))s" &
+costpid=$!
 pgbench -h 127.0.0.1 -U postgres -n -c "$conns" -j 2 -T "$secs" "$pgb" 2>/dev/null | awk '/^tps/ {printf "pgbench %10.0f transactions/s\n", $3}'
+wait $costpid || true
 echo "ceiling (bench/ceiling/run.sh $secs $conns)"
 bench/ceiling/run.sh "$secs" "$conns"

@@ -26,6 +26,9 @@ type costs struct {
 	dsn string
 	db  *pgx.Conn // connected at the first snapshot: the shop makes its database as it starts
 	pid int
+	// database alone: the database's counters and its backends' CPU, not the shop's (no
+	// process, no orders): pgbench's database, read the same way (pgbenchCost).
+	database bool
 }
 
 // snapshot is the counters at one moment.
@@ -78,15 +81,16 @@ func (c *costs) snapshot(ctx context.Context) (snapshot, error) {
 	if err := rows.Err(); err != nil {
 		return s, err
 	}
-	if err := c.db.QueryRow(ctx, `select count(*) from orders.orders where status not in ('pending', 'reserved', 'cancelled')`).Scan(&s.paid); err != nil {
-		return s, err
+	if !c.database {
+		if err := c.db.QueryRow(ctx, `select count(*) from orders.orders where status not in ('pending', 'reserved', 'cancelled')`).Scan(&s.paid); err != nil {
+			return s, err
+		}
+		if s.cpu, err = processCPU(c.pid); err != nil {
+			return s, err
+		}
 	}
-	s.cpu, err = processCPU(c.pid)
-	if err != nil {
-		return s, err
-	}
-	// The backends serving this database (the shop's pools; they live as long as the shop,
-	// so the window's difference is their work in it).
+	// The backends serving this database (the shop's pools, or pgbench's clients; they live
+	// as long as the shop or the pgbench run, so the window's difference is their work in it).
 	pids, err := c.db.Query(ctx, `select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`)
 	if err != nil {
 		return s, err
@@ -168,4 +172,31 @@ func (c *costs) report(a, b snapshot) {
 	for _, r := range rows {
 		fmt.Printf("  %-36s %8.2f %8.2f %8.2f\n", r.name, per(r.n[0]), per(r.n[1]), per(r.n[2]))
 	}
+}
+
+// pgbenchCost reads what one pgbench transaction costs the database at dsn while pgbench
+// runs on it: the counters and the backends' CPU over a window of d that starts after
+// settle (its clients connected), per commit. Printed beside the checkout's cost, it says
+// how many of pgbench's transactions one checkout weighs on the same server in the same run.
+func pgbenchCost(ctx context.Context, dsn string, settle, d time.Duration) error {
+	c := &costs{dsn: dsn, database: true}
+	defer c.close()
+	time.Sleep(settle)
+	a, err := c.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	time.Sleep(d)
+	b, err := c.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	commits := b.commits - a.commits
+	if commits <= 0 {
+		return fmt.Errorf("pgbench committed nothing in the window")
+	}
+	per := func(n int64) float64 { return float64(n) / float64(commits) }
+	fmt.Printf("cost per pgbench transaction (%d in the window): %.1f rows inserted, %.1f updated, %.3f ms of PostgreSQL backends' CPU\n",
+		commits, per(b.inserted-a.inserted), per(b.updated-a.updated), float64(backendCPU(a, b).Microseconds())/1000/float64(commits))
+	return nil
 }

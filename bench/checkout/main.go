@@ -53,7 +53,15 @@ func main() {
 	costPID := flag.Int("cost-pid", 0, "the shop's process id, for its CPU time per paid order (with -cost-db)")
 	rates := flag.String("rate", "", "open loop: start this many checkouts a second whatever the shop answers, each with a free one of the -c customers; a comma-separated list runs one phase per rate on the same shop and customers (empty: the closed loop, each customer checking out again when its last is paid)")
 	outstanding := flag.Int("outstanding", 4096, "open loop: the most arrivals still running (placing or waiting for paid); more are skipped")
+	pgbenchDB := flag.String("pgbench-cost", "", "instead of checkouts: read what a transaction of the pgbench running on this database URL costs, over -d after 2 s (see cost.go)")
 	flag.Parse()
+	if *pgbenchDB != "" {
+		if err := pgbenchCost(context.Background(), *pgbenchDB, 2*time.Second, *secs); err != nil {
+			fmt.Fprintln(os.Stderr, "checkout: pgbench cost:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	load := loadShape{outstanding: *outstanding}
 	for _, r := range strings.Split(*rates, ",") {
 		if r = strings.TrimSpace(r); r == "" {

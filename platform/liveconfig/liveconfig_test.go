@@ -86,11 +86,15 @@ func TestAPutValueIsInForceAndADeleteReturnsToTheDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	becomes(t, rate, 50)
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(seen) != "[7 50]" {
-		t.Fatalf("OnChange saw %v; want [7 50]", seen)
-	}
+	// OnChange runs after Load returns the new value (its doc): wait for its calls too.
+	expect.Within(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(seen) != "[7 50]" {
+			return fmt.Errorf("OnChange saw %v; want [7 50]", seen)
+		}
+		return nil
+	})
 }
 
 func TestAnInvalidValueIsRefusedOnceAndTheLastGoodOneStays(t *testing.T) {

@@ -56,14 +56,14 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 	// lookup was a round trip on every checkout (issue 17). A replay is answered where it
 	// shows: its cart is gone or changed, so building fails (the order is looked up then),
 	// or the insert meets the key's unique index (errIdempotencyTaken). Either way it
-	// leaves the cart to the cart service's consumer of order.placed, which empties it
-	// whether or not the first attempt lived to call, and its coupon hold is the first
-	// attempt's (the order id comes from the key).
+	// answers the first order and empties the cart of it (again: the first attempt may not
+	// have lived to), and its coupon hold is the first attempt's (the order id comes from
+	// the key).
 	o, err := h.build(ctx, user, key, addr, req.PaymentMethod)
 	if err != nil {
 		if key != "" {
 			if first, lerr := h.store.ByIdempotencyKey(ctx, user, key); lerr == nil {
-				return first.Wire(), nil
+				return h.again(ctx, first), nil
 			}
 		}
 		return subjects.Order{}, wireError(err)
@@ -76,7 +76,7 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 		if err != nil {
 			return subjects.Order{}, wireError(err)
 		}
-		return first.Wire(), nil
+		return h.again(ctx, first), nil
 	case errors.Is(err, errCartClaimed):
 		return h.claimed(ctx, o)
 	case err != nil:
@@ -86,6 +86,18 @@ func (h *handlers) place(ctx context.Context, req subjects.OrderPlaceRequest) (s
 	}
 	h.emptyCart(ctx, o)
 	return o.Wire(), nil
+}
+
+// again answers a placement repeated with its Idempotency-Key with the order the first one
+// stored, and takes that order's lines out of the cart as the first would have: the first
+// may have died between its insert and emptying the cart (a crash, a lost reply), and its
+// lines would otherwise stay in the cart, claimed, until the cart service sees order.placed
+// (after a restart, once the outbox has relayed it), refusing the customer's next order
+// with 409 cart_already_ordered meanwhile. The cart takes an order's lines once however
+// often it is told.
+func (h *handlers) again(ctx context.Context, first *Order) subjects.Order {
+	h.emptyCart(ctx, first)
+	return first.Wire()
 }
 
 // emptyCart takes what o bought out of the caller's cart. A failure costs nothing but a
@@ -113,7 +125,7 @@ func (h *handlers) claimed(ctx context.Context, o *Order) (subjects.Order, error
 		if err != nil {
 			return subjects.Order{}, wireError(err)
 		}
-		return stored.Wire(), nil
+		return h.again(ctx, stored), nil
 	}
 	if o.Coupon != "" {
 		if _, err := subjects.CouponRelease.Call(ctx, h.nc, subjects.CouponReleaseRequest{OrderID: o.ID.String()}); err != nil {

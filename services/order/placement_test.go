@@ -168,6 +168,57 @@ func TestALostEmptyingStillEmptiesTheCart(t *testing.T) {
 	}
 }
 
+// The first placement dies between its insert and emptying the cart (here the carts refuse
+// writes, as a crash would leave it), and the client retries with its Idempotency-Key: the
+// retry answers the first order and takes its lines out of the cart at once, as the first
+// would have. It used to leave them there, claimed, until the cart service saw order.placed
+// (after a restart, once the outbox relayed it), and the customer's next order in the
+// meantime was refused 409 cart_already_ordered (TestCheckoutSurvivesKill met it).
+func TestAReplayEmptiesTheCartItsFirstAttemptDidNot(t *testing.T) {
+	s := newSaga(t)
+	p := s.stocked("REPLAY-EMPTY", 10, 1000)
+	_, ctx := s.NewCustomer()
+	// Another relay holds the order outbox (its lock: platform/outbox), so order.placed does
+	// not reach the cart service until the end: only the placement itself can empty the cart.
+	holder, err := s.DB.Begin(s.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(s.Ctx) }()
+	if _, err := holder.Exec(s.Ctx, `select pg_advisory_xact_lock(hashtext('souk.outbox'), hashtext($1))`, order.Schema); err != nil {
+		t.Fatal(err)
+	}
+	s.add(ctx, p.ID, 1)
+	restore := s.freezeCarts()
+	o, err := s.placeAs(ctx, "first")
+	if err != nil {
+		t.Fatalf("place while the carts refuse writes: %v", err)
+	}
+	restore()
+	again, err := s.placeAs(ctx, "first")
+	if err != nil || again.ID != o.ID {
+		t.Fatalf("replay: %s, %v; want %s", again.ID, err, o.ID)
+	}
+	if c, err := subjects.CartGet.Call(ctx, s.NC, subjects.Empty{}); err != nil || len(c.Items) != 0 {
+		t.Fatalf("after the replay's answer the cart is %+v, %v; want it empty", c.Items, err)
+	}
+	// The next order of the same customer goes through.
+	s.add(ctx, p.ID, 1)
+	next, err := s.placeAs(ctx, "second")
+	if err != nil {
+		t.Fatalf("the next order: %v", err)
+	}
+	if err := holder.Rollback(s.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(o.ID, subjects.OrderStatusPaid, "")
+	s.waitFor(next.ID, subjects.OrderStatusPaid, "")
+	s.wantEmptyCart(ctx)
+	if n := s.count(`select count(*) from orders.orders where id in ($1, $2)`, o.ID, next.ID); n != 2 {
+		t.Fatalf("%d orders, want 2", n)
+	}
+}
+
 // freezeCarts makes the carts bucket refuse every write to a cart that exists (its stream
 // discards new messages on a subject at its limit) until restore is called; reads go on.
 func (s *saga) freezeCarts() (restore func()) {

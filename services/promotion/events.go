@@ -23,15 +23,25 @@ import (
 // makes it final, cancelled returns it. Every transition names the statuses it leaves, so a
 // repeated or late event changes nothing, and the consumer keeps no processed rows
 // (Idempotent). A redemption made final counts in redeemed once its transaction
-// committed.
+// committed. An order placed or paid without a coupon has no redemption to move: its events
+// are passed over without a statement (four per checkout, most checkouts have none). A hold
+// an earlier attempt of its placement made with a coupon the order did not keep then stays
+// held until the sweeper returns it, rather than counting a use of the coupon for an order
+// that got no discount.
 func orderRoutes(redeemed prometheus.Counter) []consumer.Route {
 	return []consumer.Route{
 		consumer.On(subjects.EvtOrderPlaced, func(ctx context.Context, tx pgx.Tx, ev subjects.OrderPlaced) error {
+			if ev.Coupon == "" {
+				return nil
+			}
 			_, err := advance(ctx, tx, ev.OrderID, StatusConfirmed, subjects.EventKind{}, `update promo.redemptions r
 				set status = 'confirmed', updated_at = $2 where r.order_id = $1 and r.status = 'held'`)
 			return err
 		}),
 		consumer.On(subjects.EvtOrderPaid, func(ctx context.Context, tx pgx.Tx, ev subjects.OrderPaid) error {
+			if ev.Coupon == "" {
+				return nil
+			}
 			moved, err := advance(ctx, tx, ev.OrderID, StatusRedeemed, subjects.EvtCouponRedeemed.EventKind, `update promo.redemptions r
 				set status = 'redeemed', updated_at = $2 where r.order_id = $1 and r.status in ('held', 'confirmed')`)
 			if moved {

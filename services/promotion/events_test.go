@@ -88,6 +88,25 @@ func TestOrderEventsMoveRedemptions(t *testing.T) {
 			t.Fatalf("an order without a coupon has a redemption %q", s)
 		}
 	})
+
+	// An attempt at placing the order held a coupon and failed; the placement that stored
+	// the order (the same key, the same order id) no longer had the coupon in the cart, and
+	// the order got no discount. Its events do not count a use of the coupon: the hold stays
+	// until the sweeper returns it.
+	t.Run("a hold the order did not keep is not redeemed", func(t *testing.T) {
+		e.coupon(subjects.CouponCreateRequest{Code: "KEPT", Kind: subjects.CouponPercent, Value: 10})
+		order := newID()
+		e.mustHold(e.customer, "KEPT", order, eur(2000))
+		for _, kind := range []subjects.EventKind{subjects.EvtOrderPlaced.EventKind, subjects.EvtOrderPaid.EventKind} {
+			e.processed(e.orderEvent(kind, order, e.customerID, ""))
+		}
+		if s := e.status(order); s != promotion.StatusHeld {
+			t.Fatalf("the redemption of a coupon the order did not keep is %q, want held", s)
+		}
+		if n := e.promotionEvents(subjects.EvtCouponRedeemed.Subject(order)); n != 0 {
+			t.Fatalf("%d promotion.redeemed events for an order without the coupon", n)
+		}
+	})
 }
 
 func TestSweeperReturnsUnconfirmedHolds(t *testing.T) {

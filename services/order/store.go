@@ -159,22 +159,43 @@ func (s *Store) ByCartClaim(ctx context.Context, user uuid.UUID, claim string) (
 // load reads order id and its history in one round trip; lock takes the order's row lock
 // first (inside a transaction). ErrNotFound when there is no such order.
 func load(ctx context.Context, q pg.Batcher, id uuid.UUID, lock bool) (*Order, error) {
-	sql := `select ` + orderColumns + ` from orders.orders where id = $1`
+	byID, err := read(ctx, q, []uuid.UUID{id}, lock)
+	if err != nil {
+		return nil, err
+	}
+	o := byID[id]
+	if o == nil {
+		return nil, ErrNotFound
+	}
+	return o, nil
+}
+
+// read reads the orders ids with their histories in one round trip, by id; an id without
+// an order is not in the map. lock takes their row locks (inside a transaction) in the
+// order of the ids.
+func read(ctx context.Context, q pg.Batcher, ids []uuid.UUID, lock bool) (map[uuid.UUID]*Order, error) {
+	sql := `select ` + orderColumns + ` from orders.orders where id = any($1) order by id`
 	if lock {
 		sql += ` for update`
 	}
-	var o *Order
+	byID := make(map[uuid.UUID]*Order, len(ids))
 	b := &pgx.Batch{}
-	b.Queue(sql, id).QueryRow(func(row pgx.Row) (err error) {
-		o, err = scanOrder(row)
-		return err
+	b.Queue(sql, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			o, err := scanOrder(rows)
+			if err != nil {
+				return err
+			}
+			byID[o.ID] = o
+		}
+		return rows.Err()
 	})
-	b.Queue(`select `+historyColumns+` from orders.history where order_id = $1 order by seq`, id).
-		Query(func(rows pgx.Rows) error { return collectHistory(rows, map[uuid.UUID]*Order{id: o}) })
+	b.Queue(`select `+historyColumns+` from orders.history where order_id = any($1) order by order_id, seq`, ids).
+		Query(func(rows pgx.Rows) error { return collectHistory(rows, byID) })
 	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	return o, nil
+	return byID, nil
 }
 
 // lockAll reads the orders ids with their histories in one round trip, under their row
@@ -184,23 +205,8 @@ func load(ctx context.Context, q pg.Batcher, id uuid.UUID, lock bool) (*Order, e
 // reads it and finds none.
 func lockAll(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (context.Context, error) {
 	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	ids = slices.Compact(ids)
-	byID := make(map[uuid.UUID]*Order, len(ids))
-	b := &pgx.Batch{}
-	b.Queue(`select `+orderColumns+` from orders.orders where id = any($1) order by id for update`, ids).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				o, err := scanOrder(rows)
-				if err != nil {
-					return err
-				}
-				byID[o.ID] = o
-			}
-			return rows.Err()
-		})
-	b.Queue(`select `+historyColumns+` from orders.history where order_id = any($1) order by order_id, seq`, ids).
-		Query(func(rows pgx.Rows) error { return collectHistory(rows, byID) })
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	byID, err := read(ctx, tx, slices.Compact(ids), true)
+	if err != nil {
 		return ctx, err
 	}
 	return context.WithValue(ctx, lockedKey{}, byID), nil

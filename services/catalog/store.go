@@ -285,8 +285,6 @@ func (s *Store) HasAttributeName(ctx context.Context, name string) (bool, error)
 	return ok, nil
 }
 
-// EnsureLocale records that the catalog's default text is in locale, so searches stem
-// queries in its language.
 // Snapshot returns the database's snapshot now: which transactions have committed.
 func (s *Store) Snapshot(ctx context.Context) (pg.Snapshot, error) {
 	var text string
@@ -296,6 +294,8 @@ func (s *Store) Snapshot(ctx context.Context) (pg.Snapshot, error) {
 	return pg.ParseSnapshot(text)
 }
 
+// EnsureLocale records that the catalog's default text is in locale, so searches stem
+// queries in its language.
 func (s *Store) EnsureLocale(ctx context.Context, locale string) error {
 	_, err := s.db.Exec(ctx, `insert into catalog.locales (locale) values ($1) on conflict do nothing`, locale)
 	return err

@@ -83,15 +83,17 @@ func (e *env) start(cfg Config) {
 }
 
 // run runs c, a consumer of this service's, on the env's database and streams until the test
-// ends, and waits until its durable exists: it takes every event published from then on.
-func (e *env) run(c *consumer.Consumer) {
+// ends or it is stopped, and waits until its durable exists: it takes every event published
+// from then on, and those before that it has not taken yet.
+func (e *env) run(c *consumer.Consumer) *expect.Running {
 	e.t.Helper()
 	c.Schema, c.DB, c.JS, c.Log = Schema, e.db, e.js, zerolog.New(e.log)
-	expect.Start(e.t, c.Run)
+	r := expect.Start(e.t, c.Run)
 	expect.Within(e.t, 10*time.Second, func() error {
 		_, err := e.js.Consumer(e.ctx, c.StreamName(), c.Name)
 		return err
 	})
+	return r
 }
 
 // deadLetter waits for a dead letter of the durable consumer of stream and returns the last.

@@ -26,8 +26,10 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -122,6 +124,10 @@ type Service struct {
 	// a backlog (outbox.Relay.Rate): for a service whose bulk changes must not starve the
 	// shop's requests (the catalog's imports). Zero: as fast as JetStream takes them.
 	RelayRate float64
+	// RelayPoll is how long the relay waits between looks at the outbox when nothing kicks it
+	// (outbox.Relay.Poll; its default when zero). A request or a consumer batch that wrote
+	// events kicks it at once.
+	RelayPoll time.Duration
 	// Endpoints are its micro endpoints, each bound to its contract (rpc.Bind).
 	Endpoints []rpc.Binding
 	// Calls are the endpoints of other services it calls (subjects.Endpoint descriptors).
@@ -266,7 +272,7 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 	defer g.Stop() // after the endpoints drained: see rpc.Serve below
 	if len(svc.Publishes) > 0 {
 		relay := outbox.NewRelay(svc.Schema, deps.DB, deps.JS, log)
-		relay.Metrics, relay.Rate = deps.Registry, svc.RelayRate
+		relay.Metrics, relay.Rate, relay.Poll = deps.Registry, svc.RelayRate, svc.RelayPoll
 		kick = relay.Kick
 		work.relay(svc.Schema, relay)
 		around = func(ctx context.Context) (context.Context, func()) {
@@ -284,8 +290,25 @@ func Run(ctx context.Context, deps Deps, svc Service) error {
 		r.Schema, r.DB, r.JS, r.Log, r.Metrics, r.Tracer = svc.Schema, deps.DB, deps.JS, log, deps.Registry, tracer
 		after := r.AfterCommit
 		r.Counts = work.consumer(r.Name)
+		// A batch kicks the relay only when its handlers wrote events: one that wrote none
+		// (an event another service's relay answers, a no-op) would send it for a round
+		// that finds nothing. The flag may outlive a batch that committed nothing or was
+		// run again (a spare kick), never miss one that wrote.
+		wrote := new(atomic.Bool)
+		if len(svc.Publishes) > 0 {
+			prepare := r.Prepare
+			r.Prepare = func(ctx context.Context, tx pgx.Tx, batch []consumer.Msg) (context.Context, error) {
+				ctx = outbox.Mark(ctx, wrote)
+				if prepare == nil {
+					return ctx, nil
+				}
+				return prepare(ctx, tx, batch)
+			}
+		}
 		r.AfterCommit = func(msgs []consumer.Msg) {
-			kick()
+			if wrote.Swap(false) {
+				kick()
+			}
 			if after != nil {
 				after(msgs)
 			}

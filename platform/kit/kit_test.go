@@ -136,3 +136,48 @@ func TestCheckRefusesAnIncompleteDeclaration(t *testing.T) {
 		}
 	}
 }
+
+var evtEcho = subjects.Event[thing]{EventKind: subjects.EventKind{Stream: subjects.StreamOrders, Kind: "souk.evt.order.kittestecho"}}
+
+// A consumer's batch that wrote events kicks the relay, which publishes them then, not at
+// its next look at the outbox (an hour away here). Batches that wrote nothing do not kick
+// it (what that saves is counted by bench/statements.sh: relay rounds per checkout).
+func TestAConsumerBatchThatWroteEventsKicksTheRelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := pgtest.Pool(t, ctx)
+	nc, js := natstest.JetStream(t, ctx)
+	var rounds atomic.Int32
+	svc := declare(db, &rounds)
+	svc.RelayPoll = time.Hour // only a kick sends the relay looking
+	svc.Publishes = append(svc.Publishes, evtEcho.EventKind)
+	svc.Consumers = []*consumer.Consumer{{Name: "kittest-echo", On: []consumer.Route{
+		consumer.On(evtThing, func(ctx context.Context, tx pgx.Tx, th thing) error {
+			if !strings.HasPrefix(th.ID, "echo-") {
+				return nil // writes nothing
+			}
+			return outbox.Add(ctx, tx, schema, outbox.Event{Subject: evtEcho.Subject(th.ID), Payload: th})
+		})}}}
+	deps := kit.Deps{Log: zerolog.Nop(), DB: db, NC: nc, JS: js, Registry: prometheus.NewRegistry(), StreamsReady: true}
+	expect.Start(t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
+	expect.Within(t, 20*time.Second, func() error {
+		_, err := js.Consumer(ctx, subjects.StreamOrders, "kittest-echo")
+		return err
+	})
+	stream, err := js.Stream(ctx, subjects.StreamOrders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"quiet-1", "echo-1", "quiet-2", "echo-2"} { // as another service's relay would
+		data, _ := json.Marshal(thing{ID: id})
+		if _, err := js.Publish(ctx, evtThing.Subject(id), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"echo-1", "echo-2"} {
+		expect.Within(t, 20*time.Second, func() error {
+			_, err := stream.GetLastMsgForSubject(ctx, evtEcho.Subject(id))
+			return err
+		})
+	}
+}

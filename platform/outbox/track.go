@@ -16,7 +16,14 @@ type wroteKey struct{}
 // wrote events under it.
 func Track(ctx context.Context) (context.Context, func() bool) {
 	w := new(atomic.Bool)
-	return context.WithValue(ctx, wroteKey{}, w), w.Load
+	return Mark(ctx, w), w.Load
+}
+
+// Mark returns ctx marked so that Add and Queue under it set w: for work whose units the
+// caller tells apart itself (a consumer's batches, one flag for all of them, cleared as
+// each batch's writes are acted on).
+func Mark(ctx context.Context, w *atomic.Bool) context.Context {
+	return context.WithValue(ctx, wroteKey{}, w)
 }
 
 // markWrote records that events were written under ctx's unit of work, if it is tracked.

@@ -158,6 +158,7 @@ type Consumer struct {
 	// It runs again whenever the batch does (a guarded rerun, one transaction per message)
 	// and must write nothing; its error fails the batch's transaction (see applyOnce). A
 	// handler must still find what it needs without it: a message Prepare could not read.
+	// The service kit wraps it to mark the batch's context for its relay (outbox.Mark).
 	Prepare func(ctx context.Context, tx pgx.Tx, batch []Msg) (context.Context, error)
 	// Batch is the most messages applied in one transaction; 64 when zero. A batch is never
 	// waited for: it is whatever has arrived by the time the previous one is done.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -71,18 +73,35 @@ func declare(db *pgxpool.Pool, rounds *atomic.Int32) kit.Service {
 	}
 }
 
+// bed is what a test runs the test service on: a database of its own, an embedded NATS
+// server with the streams, the service declared on them, and the kit's dependencies.
+type bed struct {
+	ctx    context.Context
+	db     *pgxpool.Pool
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	rounds atomic.Int32 // the loop's
+	svc    kit.Service
+	deps   kit.Deps
+}
+
+func newBed(t *testing.T) *bed {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	b := &bed{ctx: ctx, db: pgtest.Pool(t, ctx)}
+	b.nc, b.js = natstest.JetStream(t, ctx)
+	b.svc = declare(b.db, &b.rounds)
+	b.deps = kit.Deps{Log: zerolog.Nop(), DB: b.db, NC: b.nc, JS: b.js, Registry: prometheus.NewRegistry(), StreamsReady: true}
+	return b
+}
+
 // A service declared to the kit is migrated, served, relayed and consumed: a request's event
 // reaches its consumer, its loop runs, and what it publishes and consumes is in its micro
 // metadata.
 func TestRunServesRelaysConsumesAndLoops(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	var rounds atomic.Int32
-	svc := declare(db, &rounds)
-	deps := kit.Deps{Log: zerolog.Nop(), DB: db, NC: nc, JS: js, Registry: prometheus.NewRegistry(), StreamsReady: true}
-	r := expect.Start(t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
+	b := newBed(t)
+	ctx, db, nc, rounds := b.ctx, b.db, b.nc, &b.rounds
+	r := expect.Start(t, func(ctx context.Context) error { return kit.Run(ctx, b.deps, b.svc) })
 
 	expect.Within(t, 20*time.Second, func() error {
 		_, err := thingMake.Call(ctx, nc, thing{ID: "t1"})
@@ -143,12 +162,8 @@ var evtEcho = subjects.Event[thing]{EventKind: subjects.EventKind{Stream: subjec
 // its next look at the outbox (an hour away here). Batches that wrote nothing do not kick
 // it (what that saves is counted by bench/statements.sh: relay rounds per checkout).
 func TestAConsumerBatchThatWroteEventsKicksTheRelay(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db := pgtest.Pool(t, ctx)
-	nc, js := natstest.JetStream(t, ctx)
-	var rounds atomic.Int32
-	svc := declare(db, &rounds)
+	b := newBed(t)
+	ctx, js, svc := b.ctx, b.js, &b.svc
 	svc.RelayPoll = time.Hour // only a kick sends the relay looking
 	svc.Publishes = append(svc.Publishes, evtEcho.EventKind)
 	svc.Consumers = []*consumer.Consumer{{Name: "kittest-echo", On: []consumer.Route{
@@ -158,8 +173,7 @@ func TestAConsumerBatchThatWroteEventsKicksTheRelay(t *testing.T) {
 			}
 			return outbox.Add(ctx, tx, schema, outbox.Event{Subject: evtEcho.Subject(th.ID), Payload: th})
 		})}}}
-	deps := kit.Deps{Log: zerolog.Nop(), DB: db, NC: nc, JS: js, Registry: prometheus.NewRegistry(), StreamsReady: true}
-	expect.Start(t, func(ctx context.Context) error { return kit.Run(ctx, deps, svc) })
+	expect.Start(t, func(ctx context.Context) error { return kit.Run(ctx, b.deps, *svc) })
 	expect.Within(t, 20*time.Second, func() error {
 		_, err := js.Consumer(ctx, subjects.StreamOrders, "kittest-echo")
 		return err

@@ -127,6 +127,7 @@ func TestABatchFansOutToTheTypesSubscribedWhenItRuns(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			defer rows.Close()
 			n := 0
 			for rows.Next() {
 				var id, channel, recipient string

@@ -42,7 +42,7 @@ func TestSnapshotHoldsWhatCommittedBeforeIt(t *testing.T) {
 	commitBefore()
 	during, commitDuring := xactID(db)
 	var text string
-	if err := db.QueryRow(ctx, `select pg_current_snapshot()::text`).Scan(&text); err != nil {
+	if err := db.QueryRow(ctx, pg.SnapshotQuery).Scan(&text); err != nil {
 		t.Fatal(err)
 	}
 	commitDuring()
